@@ -34,8 +34,11 @@ static void tu_load(void)
         *eq = '\0';
         char *v = eq + 1;
         v[strcspn(v, "\r\n")] = '\0';
-        snprintf(tu_keys[tu_n], sizeof(tu_keys[0]), "%s", line);
-        snprintf(tu_vals[tu_n], sizeof(tu_vals[0]), "%s", v);
+        size_t kl = strlen(line), vl = strlen(v);
+        if (kl >= sizeof(tu_keys[0]) || vl >= sizeof(tu_vals[0]))
+            continue;
+        memcpy(tu_keys[tu_n], line, kl + 1);
+        memcpy(tu_vals[tu_n], v, vl + 1);
         tu_n++;
     }
     fclose(f);

@@ -1,0 +1,3 @@
+file(REMOVE_RECURSE
+  "libincidentd_core.a"
+)

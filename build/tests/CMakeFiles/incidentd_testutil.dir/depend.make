@@ -1,0 +1,2 @@
+# Empty dependencies file for incidentd_testutil.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,2 @@
+/* main.c — placeholder until the runtime lands. */
+int main(void) { return 0; }
