@@ -1,0 +1,293 @@
+/*
+ * rules.c — the configurable rules shared by the stage handlers: the default
+ * thresholds, the classification rule (incident or disturbance), the scope
+ * rule (local or global), roster and guideline look-ups, enum names and the
+ * deep copy of a stored incident that every handler starts from.
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void hd_rules_default(hd_rules_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->incident_min_severity = INCIDENT__V1__SEVERITY__SEVERITY_MAJOR;
+    r->client_min_severity = INCIDENT__V1__SEVERITY__SEVERITY_MINOR;
+    r->client_min_count = 1;
+    r->reclassify_triggers = 3;
+    r->reclassify_window_ms = 600000;
+    r->global_min_sites = 2;
+    r->global_min_clients = 10;
+    r->tm_stakeholder = "technical-manager";
+    r->ack_timeout_ms = 1800000;
+    r->max_escalation_level = 3;
+}
+
+/* ---- enum names ------------------------------------------------------------ */
+
+#define HD_NAME(table, v) \
+    ((unsigned)(v) < sizeof(table) / sizeof((table)[0]) ? (table)[(unsigned)(v)] : "UNKNOWN")
+
+const char *hd_severity_name(Incident__V1__Severity s)
+{
+    static const char *const names[] = {"UNSPECIFIED", "INFO", "WARNING",
+                                        "MINOR", "MAJOR", "CRITICAL"};
+    return HD_NAME(names, s);
+}
+
+const char *hd_scope_name(Incident__V1__Scope s)
+{
+    static const char *const names[] = {"UNSPECIFIED", "LOCAL", "GLOBAL"};
+    return HD_NAME(names, s);
+}
+
+const char *hd_stage_name(Incident__V1__Stage s)
+{
+    static const char *const names[] = {"UNSPECIFIED", "DETECTED", "CLASSIFIED",
+                                        "SCOPED", "ESCALATED", "RESOLVED",
+                                        "CLOSED"};
+    return HD_NAME(names, s);
+}
+
+const char *hd_status_name(Incident__V1__Status s)
+{
+    static const char *const names[] = {"UNSPECIFIED", "OPEN", "ACKNOWLEDGED",
+                                        "RESOLVED", "CLOSED"};
+    return HD_NAME(names, s);
+}
+
+const char *hd_kind_name(Incident__V1__Kind k)
+{
+    static const char *const names[] = {"UNSPECIFIED", "INCIDENT", "DISTURBANCE"};
+    return HD_NAME(names, k);
+}
+
+const char *hd_role_name(Incident__V1__Role r)
+{
+    static const char *const names[] = {"UNSPECIFIED", "CUSTOMER_SERVICE_MANAGER",
+                                        "TECHNICAL_MANAGER"};
+    return HD_NAME(names, r);
+}
+
+/* ---- classification -------------------------------------------------------- */
+
+static int str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* The "any service" marker of roster and guideline entries. */
+static int service_is_any(const char *service)
+{
+    return !service || service[0] == '\0' || strcmp(service, "*") == 0;
+}
+
+int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc,
+                   char *why, size_t why_size)
+{
+    if (!why)
+        why_size = 0;
+    if (!inc) {
+        snprintf(why, why_size, "no incident");
+        return 0;
+    }
+    const char *sev = hd_severity_name(inc->severity);
+    if (inc->severity >= r->incident_min_severity) {
+        snprintf(why, why_size, "severity %s >= %s", sev,
+                 hd_severity_name(r->incident_min_severity));
+        return 1;
+    }
+    if (inc->severity >= r->client_min_severity &&
+        inc->n_clients >= r->client_min_count) {
+        snprintf(why, why_size, "severity %s with %zu client%s", sev,
+                 inc->n_clients, inc->n_clients == 1 ? "" : "s");
+        return 1;
+    }
+    const char *service = inc->service ? inc->service : "";
+    if (service[0] != '\0') {
+        for (size_t i = 0; i < r->n_critical_services; i++) {
+            if (str_eq(r->critical_services[i], service)) {
+                snprintf(why, why_size, "service %s is critical", service);
+                return 1;
+            }
+        }
+    }
+    if (inc->n_clients == 0)
+        snprintf(why, why_size, "severity %s, no clients: below incident rule", sev);
+    else
+        snprintf(why, why_size, "severity %s with %zu client%s: below incident rule",
+                 sev, inc->n_clients, inc->n_clients == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- scope ----------------------------------------------------------------- */
+
+/* Number of distinct non-NULL strings in v (first occurrences). */
+static size_t distinct_count(char *const *v, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i])
+            continue;
+        size_t j = 0;
+        while (j < i && !str_eq(v[j], v[i]))
+            j++;
+        if (j == i)
+            count++;
+    }
+    return count;
+}
+
+Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st,
+                                char *why, size_t why_size)
+{
+    if (!why)
+        why_size = 0;
+    if (!st || !st->incident) {
+        snprintf(why, why_size, "no incident");
+        return INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED;
+    }
+    const hd_incident_t *inc = st->incident;
+    for (size_t i = 0; i < inc->n_sites; i++) {
+        if (str_eq(inc->sites[i], "*")) {
+            snprintf(why, why_size, "site \"*\" (all sites)");
+            return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+        }
+    }
+    size_t sites = distinct_count(inc->sites, inc->n_sites);
+    if (sites >= r->global_min_sites) {
+        snprintf(why, why_size, "%zu distinct sites >= %u", sites, r->global_min_sites);
+        return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+    }
+    size_t clients = distinct_count(inc->clients, inc->n_clients);
+    if (clients >= r->global_min_clients) {
+        snprintf(why, why_size, "%zu distinct clients >= %u", clients,
+                 r->global_min_clients);
+        return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+    }
+    for (size_t i = 0; i < st->n_labels; i++) {
+        const Incidentd__V1__StoredIncident__LabelsEntry *e = st->labels[i];
+        if (e && str_eq(e->key, "scope") && str_eq(e->value, "global")) {
+            snprintf(why, why_size, "label scope=global");
+            return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+        }
+    }
+    snprintf(why, why_size,
+             "%zu site%s, %zu client%s: below global thresholds (%u sites, %u clients)",
+             sites, sites == 1 ? "" : "s", clients, clients == 1 ? "" : "s",
+             r->global_min_sites, r->global_min_clients);
+    return INCIDENT__V1__SCOPE__SCOPE_LOCAL;
+}
+
+/* ---- roster and guidelines ------------------------------------------------- */
+
+const char *hd_owner_of(const hd_rules_t *r, Incident__V1__Role role,
+                        const char *service)
+{
+    const hd_roster_entry_t *any = NULL;
+    for (size_t i = 0; i < r->n_roster; i++) {
+        const hd_roster_entry_t *e = &r->roster[i];
+        if (e->role != role)
+            continue;
+        if (service_is_any(e->service)) {
+            if (!any)
+                any = e;
+        } else if (str_eq(e->service, service)) {
+            return e->owner ? e->owner : "";
+        }
+    }
+    return any && any->owner ? any->owner : "";
+}
+
+const char *hd_guideline_of(const hd_rules_t *r, const char *service)
+{
+    const hd_guideline_t *any = NULL;
+    for (size_t i = 0; i < r->n_guidelines; i++) {
+        const hd_guideline_t *g = &r->guidelines[i];
+        if (service_is_any(g->service)) {
+            if (!any)
+                any = g;
+        } else if (str_eq(g->service, service)) {
+            return g->text ? g->text : "";
+        }
+    }
+    return any && any->text ? any->text : "";
+}
+
+/* ---- deep copy --------------------------------------------------------------- */
+
+static char *str_or_empty(char *s)
+{
+    return s ? s : (char *)protobuf_c_empty_string;
+}
+
+static char **strv_copy(arena_t *arena, char *const *v, size_t n)
+{
+    if (n == 0 || !v)
+        return NULL;
+    char **copy = arena_alloc(arena, n * sizeof(*copy));
+    for (size_t i = 0; i < n; i++)
+        copy[i] = str_or_empty(v[i]);
+    return copy;
+}
+
+static hd_incident_t *incident_copy(arena_t *arena, const hd_incident_t *src)
+{
+    hd_incident_t *inc = arena_alloc(arena, sizeof(*inc));
+    *inc = *src;
+    inc->id = str_or_empty(src->id);
+    inc->dedup_key = str_or_empty(src->dedup_key);
+    inc->owner = str_or_empty(src->owner);
+    inc->service = str_or_empty(src->service);
+    inc->summary = str_or_empty(src->summary);
+    inc->sites = strv_copy(arena, src->sites, src->n_sites);
+    inc->n_sites = inc->sites ? src->n_sites : 0;
+    inc->clients = strv_copy(arena, src->clients, src->n_clients);
+    inc->n_clients = inc->clients ? src->n_clients : 0;
+    inc->stakeholders = strv_copy(arena, src->stakeholders, src->n_stakeholders);
+    inc->n_stakeholders = inc->stakeholders ? src->n_stakeholders : 0;
+    return inc;
+}
+
+hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st)
+{
+    if (!st)
+        return NULL;
+    hd_state_t *copy = arena_alloc(arena, sizeof(*copy));
+    *copy = *st;
+    copy->incident = st->incident ? incident_copy(arena, st->incident) : NULL;
+    copy->last_hash = str_or_empty(st->last_hash);
+    copy->guideline = str_or_empty(st->guideline);
+
+    copy->trigger_times_ms = NULL;
+    copy->n_trigger_times_ms = 0;
+    if (st->n_trigger_times_ms && st->trigger_times_ms) {
+        copy->trigger_times_ms =
+            arena_alloc(arena, st->n_trigger_times_ms * sizeof(*copy->trigger_times_ms));
+        memcpy(copy->trigger_times_ms, st->trigger_times_ms,
+               st->n_trigger_times_ms * sizeof(*copy->trigger_times_ms));
+        copy->n_trigger_times_ms = st->n_trigger_times_ms;
+    }
+
+    copy->labels = NULL;
+    copy->n_labels = 0;
+    if (st->n_labels && st->labels) {
+        copy->labels = arena_alloc(arena, st->n_labels * sizeof(*copy->labels));
+        for (size_t i = 0; i < st->n_labels; i++) {
+            const Incidentd__V1__StoredIncident__LabelsEntry *e = st->labels[i];
+            if (!e)
+                continue; /* never in decoded input; drop rather than crash */
+            Incidentd__V1__StoredIncident__LabelsEntry *ec =
+                arena_alloc(arena, sizeof(*ec));
+            *ec = *e;
+            ec->key = str_or_empty(e->key);
+            ec->value = str_or_empty(e->value);
+            copy->labels[copy->n_labels++] = ec;
+        }
+    }
+
+    copy->recorded_actions = strv_copy(arena, st->recorded_actions, st->n_recorded_actions);
+    copy->n_recorded_actions = copy->recorded_actions ? st->n_recorded_actions : 0;
+    return copy;
+}

@@ -1,0 +1,155 @@
+/*
+ * validate.c — the contract's limits on the inputs of the stages. An alert or
+ * event that fails here is bad input: the runtime sends it to the dead-letter
+ * topic with the reason as its x-error header, so every reason names the
+ * field and the limit it broke.
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Length of a protobuf string field; NULL (never in decoded input) counts as "". */
+static size_t field_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* Checks min <= len(s) <= max; on failure writes "<name>: ..." into err. */
+static int check_len(const char *name, const char *s, size_t min, size_t max,
+                     char *err, size_t err_size)
+{
+    size_t len = field_len(s);
+    if (len < min) {
+        if (len == 0)
+            snprintf(err, err_size, "%s: missing (%zu..%zu bytes)", name, min, max);
+        else
+            snprintf(err, err_size, "%s: %zu bytes, minimum %zu", name, len, min);
+        return -1;
+    }
+    if (len > max) {
+        snprintf(err, err_size, "%s: %zu bytes, limit %zu", name, len, max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks a repeated string field: count <= max_n, each entry 1..HD_SHORT_MAX. */
+static int check_list(const char *name, char *const *v, size_t n, size_t max_n,
+                      char *err, size_t err_size)
+{
+    if (n > max_n) {
+        snprintf(err, err_size, "%s: %zu entries, limit %zu", name, n, max_n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char item[32];
+        snprintf(item, sizeof(item), "%s[%zu]", name, i);
+        if (check_len(item, v ? v[i] : NULL, 1, HD_SHORT_MAX, err, err_size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int hd_alert_validate(const hd_alert_t *alert, char *err, size_t err_size)
+{
+    char scratch[8];
+    if (!err) {
+        /* The caller only wants the verdict. */
+        err = scratch;
+        err_size = sizeof(scratch);
+    }
+    if (!alert) {
+        snprintf(err, err_size, "alert: missing");
+        return -1;
+    }
+    if (check_len("alert_id", alert->alert_id, 1, HD_ALERT_ID_MAX, err, err_size) < 0 ||
+        check_len("dedup_key", alert->dedup_key, 1, HD_DEDUP_KEY_MAX, err, err_size) < 0)
+        return -1;
+
+    switch (alert->action) {
+    case INCIDENT__V1__ACTION__ACTION_TRIGGER:
+    case INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE:
+    case INCIDENT__V1__ACTION__ACTION_RESOLVE:
+        break;
+    case INCIDENT__V1__ACTION__ACTION_UNSPECIFIED:
+        snprintf(err, err_size,
+                 "action: ACTION_UNSPECIFIED, must be TRIGGER, ACKNOWLEDGE or RESOLVE");
+        return -1;
+    default:
+        snprintf(err, err_size,
+                 "action: unknown value %d, must be TRIGGER, ACKNOWLEDGE or RESOLVE",
+                 (int)alert->action);
+        return -1;
+    }
+
+    if ((int)alert->severity < INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED ||
+        (int)alert->severity > INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL) {
+        snprintf(err, err_size, "severity: unknown value %d, range 0..5",
+                 (int)alert->severity);
+        return -1;
+    }
+    if (alert->action == INCIDENT__V1__ACTION__ACTION_TRIGGER &&
+        alert->severity == INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED) {
+        snprintf(err, err_size, "severity: required for TRIGGER");
+        return -1;
+    }
+
+    if (check_len("source", alert->source, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        check_len("service", alert->service, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        check_len("actor", alert->actor, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        check_len("summary", alert->summary, 0, HD_SUMMARY_MAX, err, err_size) < 0)
+        return -1;
+
+    if (check_list("sites", alert->sites, alert->n_sites, HD_SITES_MAX, err, err_size) < 0 ||
+        check_list("clients", alert->clients, alert->n_clients, HD_CLIENTS_MAX, err,
+                   err_size) < 0)
+        return -1;
+
+    if (alert->n_labels > HD_LABELS_MAX) {
+        snprintf(err, err_size, "labels: %zu entries, limit %d", alert->n_labels,
+                 HD_LABELS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < alert->n_labels; i++) {
+        const Incident__V1__Alert__LabelsEntry *e = alert->labels ? alert->labels[i] : NULL;
+        char item[48];
+        if (!e) {
+            snprintf(err, err_size, "labels[%zu]: missing entry", i);
+            return -1;
+        }
+        snprintf(item, sizeof(item), "labels[%zu].key", i);
+        if (check_len(item, e->key, 1, HD_SHORT_MAX, err, err_size) < 0)
+            return -1;
+        snprintf(item, sizeof(item), "labels[%zu].value", i);
+        if (check_len(item, e->value, 0, HD_SUMMARY_MAX, err, err_size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
+{
+    char scratch[8];
+    if (!err) {
+        err = scratch;
+        err_size = sizeof(scratch);
+    }
+    if (!ev) {
+        snprintf(err, err_size, "event: missing");
+        return -1;
+    }
+    if (!ev->incident) {
+        snprintf(err, err_size, "incident: missing snapshot");
+        return -1;
+    }
+    if (field_len(ev->incident->id) == 0) {
+        snprintf(err, err_size, "incident.id: missing");
+        return -1;
+    }
+    if (field_len(ev->event_id) == 0) {
+        snprintf(err, err_size, "event_id: missing");
+        return -1;
+    }
+    return 0;
+}
