@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# deploy/dev.sh — set up, build, test and run incidentd on Debian 12.
+#
+#   deploy/dev.sh deps          install what is missing (apt; skipped when all is there)
+#   deploy/dev.sh build         deps + build into build/ (warnings are errors)
+#   deploy/dev.sh test          deps + build + every test (unit and integration, on a
+#                               real Kafka broker and redis-server), then the unit tests
+#                               again under AddressSanitizer/UBSan (build-asan/)
+#   deploy/dev.sh run [ARGS]    deps + build + the test bed (build/run-testbed), then
+#                               deploy/demo.sh ARGS with INCIDENTD_BROKERS/INCIDENTD_REDIS;
+#                               the test bed is stopped when the demo ends, unless
+#                               INCIDENTD_KEEP_TESTBED=1
+#
+# Environment: JOBS (build jobs, default nproc), CTEST_PARALLEL (default 2),
+# INCIDENTD_SKIP_DEPS=1 (do not look at packages at all).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+CTEST_PARALLEL=${CTEST_PARALLEL:-2}
+
+log() { printf '\n==> dev.sh: %s\n' "$*" >&2; }
+die() {
+    printf 'dev.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+usage() {
+    echo "usage: $0 {deps|build|test|run [ARGS]}" >&2
+    exit 2
+}
+
+# Debian 12 packages: compiler and build, libraries, test framework, the test
+# bed (redis, maven for the Kafka jars, kcat for its readiness check) and tools.
+PACKAGES=(
+    build-essential cmake pkg-config clang
+    librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
+    libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev
+    redis-server redis-tools maven kcat
+    python3 curl ca-certificates
+)
+
+installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
+}
+
+deps() {
+    if [[ ${INCIDENTD_SKIP_DEPS:-0} == 1 ]]; then
+        return 0
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+        die "not a Debian system: install by hand: ${PACKAGES[*]} and a Java 17 runtime"
+    fi
+    local missing=() p
+    for p in "${PACKAGES[@]}"; do
+        installed "$p" || missing+=("$p")
+    done
+    # Maven brings a JRE as well; a Java runtime is only added when none is found.
+    if ! command -v java >/dev/null 2>&1; then
+        missing+=(openjdk-17-jre-headless)
+    fi
+    if ((${#missing[@]} == 0)); then
+        echo "dev.sh: all packages present" >&2
+        return 0
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install ${missing[*]}"
+        sudo=(sudo)
+    fi
+    log "installing: ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}"
+    # The redis-server package may start a system-wide server; the test bed
+    # runs its own on a free port and does not need it.
+}
+
+build() {
+    log "configure and build (build/)"
+    cmake -S . -B build -DINCIDENTD_WERROR=ON
+    cmake --build build -j "$JOBS"
+}
+
+run_tests() {
+    local rc=0 t0=$SECONDS
+    log "all tests (unit + integration on a real Kafka broker and redis-server)"
+    if ! ctest --test-dir build --output-on-failure --no-tests=error \
+        --parallel "$CTEST_PARALLEL"; then
+        rc=1
+        echo "dev.sh: FAILED: tests in build/" >&2
+    fi
+    # Whatever happened, leave no broker or redis-server behind.
+    "$ROOT/deploy/testbed.sh" down "$ROOT/build/testbed" >/dev/null 2>&1 || true
+
+    log "sanitizer build (build-asan/) and its unit tests"
+    if cmake -S . -B build-asan -DINCIDENTD_SANITIZE=ON -DINCIDENTD_WERROR=ON &&
+        cmake --build build-asan -j "$JOBS"; then
+        if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+            UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            ctest --test-dir build-asan -L unit --output-on-failure \
+            --parallel "$CTEST_PARALLEL"; then
+            rc=1
+            echo "dev.sh: FAILED: unit tests under sanitizers (build-asan/)" >&2
+        fi
+    else
+        rc=1
+        echo "dev.sh: FAILED: sanitizer build" >&2
+    fi
+    if ((rc == 0)); then
+        log "all tests passed in $((SECONDS - t0))s"
+    fi
+    return "$rc"
+}
+
+run_demo() {
+    local demo=$ROOT/deploy/demo.sh tb=$ROOT/build/run-testbed
+    [[ -f $demo ]] ||
+        die "deploy/demo.sh does not exist yet: nothing to run (the test bed alone: deploy/testbed.sh up DIR)"
+    log "test bed (build/run-testbed)"
+    "$ROOT/deploy/testbed.sh" up "$tb" >/dev/null
+    local brokers redis
+    brokers=$(sed -n 's/^INCIDENTD_TEST_BROKERS=//p' "$tb/env")
+    redis=$(sed -n 's/^INCIDENTD_TEST_REDIS=//p' "$tb/env")
+    export INCIDENTD_BROKERS=$brokers INCIDENTD_REDIS=$redis
+    export INCIDENTD_BIN=$ROOT/build/bin
+    if [[ ${INCIDENTD_KEEP_TESTBED:-0} == 1 ]]; then
+        echo "dev.sh: the test bed stays up; stop it with: deploy/testbed.sh down $tb" >&2
+        exec bash "$demo" "$@"
+    fi
+    trap '"$ROOT/deploy/testbed.sh" down "$tb" >/dev/null 2>&1 || true' EXIT
+    log "deploy/demo.sh (INCIDENTD_BROKERS=$brokers INCIDENTD_REDIS=$redis)"
+    bash "$demo" "$@"
+}
+
+cmd=${1:-}
+[[ -n $cmd ]] || usage
+shift
+
+case $cmd in
+deps) deps ;;
+build)
+    deps
+    build
+    ;;
+test)
+    deps
+    build
+    run_tests
+    ;;
+run)
+    deps
+    build
+    run_demo "$@"
+    ;;
+*) usage ;;
+esac
