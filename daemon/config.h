@@ -1,0 +1,147 @@
+/*
+ * config.h — incidentd's configuration: one table of settings, four sources.
+ *
+ * Every setting is one row of the table in config.c (name, type, default,
+ * bounds, help, flag). The row is the single source for parsing, for
+ * --help, for the commented sample config (--print-sample-config, committed
+ * as deploy/incidentd.conf) and for --print-config.
+ *
+ * Sources, later ones win: built-in defaults < the config file (--config /
+ * INCIDENTD_CONFIG) < the environment (INCIDENTD_<KEY>, '.' -> '_', upper
+ * case) < command-line flags. The file format is "key = value" lines, whole
+ * line '#' comments, optional double quotes around a value (escapes \" \\
+ * \n \t). Durations are "500ms", "10s", "30m", "1h", "7d" (combinable,
+ * "1h30m"); a plain number is milliseconds.
+ *
+ * Memory: the config owns every string and array it holds, including the
+ * storage that cfg->rules points into; config_destroy() frees it all.
+ */
+#ifndef INCIDENTD_CONFIG_H
+#define INCIDENTD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "handlers.h"
+
+#ifndef INCIDENTD_VERSION
+#define INCIDENTD_VERSION "0.1.0"
+#endif
+
+/* Stages a process runs (--stages); "all" is all six. */
+#define CONFIG_STAGE_DETECTED (1u << 0)
+#define CONFIG_STAGE_CLASSIFIED (1u << 1)
+#define CONFIG_STAGE_SCOPED (1u << 2)
+#define CONFIG_STAGE_ESCALATED (1u << 3)
+#define CONFIG_STAGE_RESOLVED (1u << 4)
+#define CONFIG_STAGE_INGEST (1u << 5)
+#define CONFIG_STAGE_ALL 0x3fu
+
+/* One librdkafka property passed through ("kafka.<key> = value"). */
+typedef struct config_kv {
+    char *key;   /* librdkafka property name, without "kafka." */
+    char *value;
+} config_kv_t;
+
+/* An owned list of strings (a comma list in the file). */
+typedef struct config_list {
+    char **items;
+    size_t n;
+} config_list_t;
+
+typedef struct config {
+    /* ---- runtime ---- */
+    char *brokers;        /* Kafka bootstrap servers, "127.0.0.1:9092" */
+    char *redis;          /* canonical "redis://host:port/db": credentials given
+                             in the URL are moved to redis_user/redis_password */
+    char *redis_host;     /* parsed from redis (IPv6 without brackets) */
+    int redis_port;       /* parsed from redis, 6379 when absent */
+    int redis_db;         /* parsed from redis, 0 when absent */
+    char *redis_user;     /* "" = none (AUTH with the password only) */
+    char *redis_password; /* secret; "" = no AUTH */
+    char *stages;         /* as given: "all" or a comma list */
+    unsigned stage_mask;  /* CONFIG_STAGE_* bits of stages */
+    char *config_path;    /* "" = no file */
+    char *topic_prefix;   /* prepended to every topic name, "" */
+    char *http;           /* host:port of /metrics, /healthz, /readyz; "" = off */
+    char *ingest_http;    /* host:port of the webhook ingest stage; "" = off */
+    char *group_prefix;   /* consumer group of a stage: "<group_prefix>.<stage>" */
+    char *instance_id;    /* static membership id prefix; "" = dynamic */
+    int batch_max;        /* messages per batch/transaction, 500 (1..100000) */
+    int batch_ms;         /* ms to gather a batch, 20 (0..10000) */
+    int64_t retention_ms; /* closed incidents kept in Redis, 7d */
+    int64_t timer_poll_ms;/* ack-timer poll period, 1s */
+    char *log_level;      /* debug | info | warn | error */
+    char *log_format;     /* json | logfmt */
+    config_kv_t *kafka;   /* librdkafka properties, in the order first set */
+    size_t n_kafka;
+    int print_config;     /* --print-config given: print and exit 0 */
+
+    /* ---- rules: filled by config_load(), pointing into the storage below ---- */
+    hd_rules_t rules;
+
+    /* ---- storage owned by the config, lent to rules ---- */
+    config_list_t critical_services;
+    config_list_t global_stakeholders;
+    config_list_t level_stakeholders[4]; /* [1..3] used */
+    char *tm_stakeholder;
+    hd_roster_entry_t *roster;           /* service "*" = any service */
+    size_t n_roster;
+    hd_guideline_t *guidelines;          /* service "*" = the default guideline */
+    size_t n_guidelines;
+} config_t;
+
+/**
+ * Loads the configuration: defaults, then the config file (if --config or
+ * INCIDENTD_CONFIG names one), then the environment, then the flags of
+ * @p argv (argv[0] is the program name and is skipped; argc may be 0).
+ *
+ * Returns 0 when the program should run, 1 when it should exit 0 because
+ * --help, --version or --print-sample-config was given and printed to
+ * stdout, and -1 on error with a message in @p errstr naming the bad key and
+ * where it came from ("path:line", "env INCIDENTD_X" or "flag --x"). Secret
+ * values never appear in messages. @p cfg need not be initialised; it is
+ * always safe to pass to config_destroy() afterwards (the caller must).
+ */
+int config_load(config_t *cfg, int argc, char **argv, char *errstr,
+                size_t errstr_size);
+
+/** Frees everything @p cfg owns and zeroes it. Accepts NULL, a zeroed or a
+ *  partially loaded config. */
+void config_destroy(config_t *cfg);
+
+/**
+ * Prints the effective configuration as a config file ("key = value" lines,
+ * parseable by config_load) with secrets masked as "***": redis.password
+ * and kafka properties whose name says password, secret, jaas, token,
+ * credentials, sasl.oauthbearer.config or a private key.
+ */
+void config_print(const config_t *cfg, FILE *out);
+
+/** Prints the commented sample config file (deploy/incidentd.conf). */
+void config_print_sample(FILE *out);
+
+/** Prints the --help text. */
+void config_print_help(FILE *out);
+
+/** The name of one CONFIG_STAGE_* bit ("detected" ... "ingest"), or
+ *  "unknown" for anything else. Never NULL. */
+const char *config_stage_name(unsigned stage_bit);
+
+/**
+ * Parses a duration: "500ms", "10s", "30m", "1h", "7d", combinations such as
+ * "1h30m", or a plain number of milliseconds. Returns 0 and sets @p out, or
+ * -1 (nothing written) for anything else, negative values and overflow.
+ */
+int config_parse_duration_ms(const char *s, int64_t *out);
+
+/**
+ * Splits "host:port", "[v6addr]:port" or ":port" (host "" = any address).
+ * Copies the host (brackets removed) into @p host and sets @p port (0..65535).
+ * Returns 0, or -1 if @p s is not of that form or the host does not fit.
+ */
+int config_parse_hostport(const char *s, char *host, size_t host_size,
+                          int *port);
+
+#endif
