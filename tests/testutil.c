@@ -82,3 +82,212 @@ const char *tu_unique(const char *prefix)
              (long long)ts.tv_nsec, counter++);
     return b;
 }
+
+/* ---- Kafka, processes ------------------------------------------------------ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <librdkafka/rdkafka.h>
+
+int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static rd_kafka_t *tu_producer;
+
+static void tu_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    int *status = m->_private;
+    if (status)
+        *status = m->err ? -1 : 1;
+}
+
+static rd_kafka_t *tu_get_producer(void)
+{
+    if (tu_producer)
+        return tu_producer;
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
+    rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof(err));
+    rd_kafka_conf_set_dr_msg_cb(conf, tu_dr_cb);
+    tu_producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!tu_producer) {
+        fprintf(stderr, "producer: %s\n", err);
+        abort();
+    }
+    return tu_producer;
+}
+
+int tu_produce(const char *topic, const char *key, const void *val, size_t len)
+{
+    rd_kafka_t *rk = tu_get_producer();
+    int status = 0;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(&status), RD_KAFKA_V_END);
+    if (e)
+        return -1;
+    int64_t deadline = tu_now_ms() + 30000;
+    while (status == 0 && tu_now_ms() < deadline)
+        rd_kafka_poll(rk, 50);
+    return status == 1 ? 0 : -1;
+}
+
+int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert)
+{
+    size_t len = incident__v1__alert__get_packed_size(alert);
+    unsigned char *buf = malloc(len ? len : 1);
+    incident__v1__alert__pack(alert, buf);
+    int rc = tu_produce(topic, alert->dedup_key, buf, len);
+    free(buf);
+    return rc;
+}
+
+struct tu_consumer {
+    rd_kafka_t *rk;
+};
+
+tu_consumer_t *tu_consumer_new(const char *const *topics)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", tu_unique("tu-group"), err, sizeof(err));
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
+    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+    rd_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "500", err, sizeof(err));
+    rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", err, sizeof(err));
+    tu_consumer_t *c = calloc(1, sizeof(*c));
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!c->rk) {
+        fprintf(stderr, "consumer: %s\n", err);
+        abort();
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int i = 0; topics[i]; i++)
+        rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return c;
+}
+
+static void tu_header(rd_kafka_message_t *m, const char *name, char *out, size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    out[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (len >= size)
+            len = size - 1;
+        memcpy(out, v, len);
+        out[len] = '\0';
+    }
+}
+
+tu_msg_t *tu_consumer_next(tu_consumer_t *c, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    while (tu_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        if (!m)
+            continue;
+        if (m->err) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        tu_msg_t *t = calloc(1, sizeof(*t));
+        snprintf(t->topic, sizeof(t->topic), "%s", rd_kafka_topic_name(m->rkt));
+        size_t kl = m->key_len < sizeof(t->key) - 1 ? m->key_len : sizeof(t->key) - 1;
+        if (kl)
+            memcpy(t->key, m->key, kl);
+        t->val = malloc(m->len ? m->len : 1);
+        if (m->len)
+            memcpy(t->val, m->payload, m->len);
+        t->len = m->len;
+        t->partition = (int)m->partition;
+        t->offset = m->offset;
+        tu_header(m, "x-error", t->x_error, sizeof(t->x_error));
+        tu_header(m, "x-stage", t->x_stage, sizeof(t->x_stage));
+        rd_kafka_message_destroy(m);
+        return t;
+    }
+    return NULL;
+}
+
+void tu_msg_free(tu_msg_t *m)
+{
+    if (!m)
+        return;
+    free(m->val);
+    free(m);
+}
+
+void tu_consumer_destroy(tu_consumer_t *c)
+{
+    if (!c)
+        return;
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c);
+}
+
+pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    for (int i = 0; env && env[i]; i++)
+        putenv((char *)env[i]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+int tu_stop(pid_t pid, int sig, int timeout_ms)
+{
+    kill(pid, sig);
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r < 0)
+            return -1;
+        if (tu_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(20 * 1000);
+    }
+}
+
+const char *tu_bin(const char *name)
+{
+    static char buf[4][1024];
+    static int slot;
+    const char *dir = getenv("INCIDENTD_BIN");
+    char *b = buf[slot++ % 4];
+    snprintf(b, sizeof(buf[0]), "%s/%s", dir ? dir : "build/bin", name);
+    return b;
+}

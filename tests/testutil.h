@@ -20,3 +20,47 @@ const char *tu_redis(void);
 const char *tu_unique(const char *prefix);
 
 #endif
+
+/* ---- Kafka, processes (integration tests) -------------------------------- */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "incident/v1/incident.pb-c.h"
+
+/** Monotonic milliseconds. */
+int64_t tu_now_ms(void);
+
+/** Produces one record and waits for its delivery (acks=all). Returns 0. */
+int tu_produce(const char *topic, const char *key, const void *val, size_t len);
+/** Packs and produces an Alert keyed by its dedup_key. Returns 0. */
+int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert);
+
+typedef struct tu_msg {
+    char topic[256];
+    char key[512];
+    unsigned char *val; /* malloc'ed */
+    size_t len;
+    int partition;
+    int64_t offset;
+    char x_error[512];  /* dead letters: the x-error header */
+    char x_stage[64];
+} tu_msg_t;
+
+typedef struct tu_consumer tu_consumer_t;
+/** A read_committed consumer of @p topics (NULL-terminated) from the
+ *  beginning, in a fresh group. */
+tu_consumer_t *tu_consumer_new(const char *const *topics);
+/** Next message within @p timeout_ms, or NULL. Free with tu_msg_free(). */
+tu_msg_t *tu_consumer_next(tu_consumer_t *c, int timeout_ms);
+void tu_msg_free(tu_msg_t *m);
+void tu_consumer_destroy(tu_consumer_t *c);
+
+/** Starts a program (argv[0] a path) with stdout+stderr to @p log_path and
+ *  the extra environment @p env (NULL-terminated "K=V", may be NULL). */
+pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_path);
+/** Sends @p sig and waits up to @p timeout_ms; returns the exit status
+ *  (WEXITSTATUS, or 128+signal), or -1 if it did not end (then SIGKILLed). */
+int tu_stop(pid_t pid, int sig, int timeout_ms);
+/** Path of a built program: $INCIDENTD_BIN/<name>. */
+const char *tu_bin(const char *name);

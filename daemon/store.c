@@ -1,0 +1,556 @@
+/*
+ * store.c — Redis state store with apply-once Lua scripts; see store.h.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+
+struct store {
+    char host[300];
+    char ns[256];
+    int port;
+    int db;
+    char user[128];
+    char password[256];
+    redisContext *rc;
+    int ready;
+    char sha_read[41];
+    char sha_apply[41];
+    char sha_claim[41];
+    char err[256];
+    uint64_t round_trips;
+    uint64_t errors;
+};
+
+/* read: ARGV = mode(dedup|id), key, cause_key, pos, ns */
+static const char STORE_LUA_READ[] =
+    "local ns = ARGV[5]\n"
+    "local id = ARGV[2]\n"
+    "if ARGV[1] == 'dedup' then id = redis.call('GET', ns .. 'open:' .. ARGV[2]) or '' end\n"
+    "local cause, outb = 0, ''\n"
+    "if ARGV[3] ~= '' then\n"
+    "  local c = redis.call('GET', ARGV[3])\n"
+    "  if c then\n"
+    "    if c == ARGV[4] then cause = 1; outb = redis.call('GET', 'out:' .. ARGV[3]) or ''\n"
+    "    else cause = 2 end\n"
+    "  end\n"
+    "end\n"
+    "local st, ver = '', '0'\n"
+    "if id ~= '' then\n"
+    "  local r = redis.call('HMGET', ns .. 'inc:{' .. id .. '}', 'state', 'version')\n"
+    "  if r[1] then st = r[1]; ver = r[2] or '0' end\n"
+    "end\n"
+    "return {id, st, ver, cause, outb}\n";
+
+/* apply: ARGV = 1 id, 2 expected_version, 3 new_version ('' none), 4 state,
+ * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
+ * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
+ * (''|arm|cancel), 15 timer member, 16 timer score, 17 closed ttl ms (0 =
+ * not closed), 18 max level, 19 ns (key namespace) */
+static const char STORE_LUA_APPLY[] =
+    "local ns = ARGV[19]\n"
+    "local id = ARGV[1]\n"
+    "local ik = ns .. 'inc:{' .. id .. '}'\n"
+    "if ARGV[5] ~= '' then\n"
+    "  local c = redis.call('GET', ARGV[5])\n"
+    "  if c then\n"
+    "    if c == ARGV[6] then return {'REPLAY', redis.call('GET', 'out:' .. ARGV[5]) or ''} end\n"
+    "    return {'DUP', ''}\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[3] ~= '' then\n"
+    "  local v = redis.call('HGET', ik, 'version') or '0'\n"
+    "  if v ~= ARGV[2] then return {'CONFLICT', v} end\n"
+    "  if ARGV[12] == 'open' then\n"
+    "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
+    "    if o and o ~= id then return {'CONFLICT', 'open'} end\n"
+    "  end\n"
+    "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3])\n"
+    "end\n"
+    "if ARGV[10] ~= ARGV[11] then\n"
+    "  if ARGV[10] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[10], id) end\n"
+    "  if ARGV[11] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'stage:' .. ARGV[11], id) end\n"
+    "end\n"
+    "if ARGV[12] == 'open' then redis.call('SET', ns .. 'open:' .. ARGV[13], id)\n"
+    "elseif ARGV[12] == 'close' then\n"
+    "  if redis.call('GET', ns .. 'open:' .. ARGV[13]) == id then redis.call('DEL', ns .. 'open:' .. ARGV[13]) end\n"
+    "end\n"
+    "if ARGV[14] == 'arm' then redis.call('ZADD', ns .. 'timers', 'NX', ARGV[16], ARGV[15])\n"
+    "elseif ARGV[14] == 'cancel' then\n"
+    "  for l = 0, tonumber(ARGV[18]) do redis.call('ZREM', ns .. 'timers', l .. '|' .. id) end\n"
+    "end\n"
+    "if ARGV[17] ~= '0' then\n"
+    "  redis.call('PEXPIRE', ik, ARGV[17])\n"
+    "  if ARGV[11] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[11], id) end\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('SET', ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
+    "  if ARGV[7] ~= '' then redis.call('SET', 'out:' .. ARGV[5], ARGV[7], 'EX', ARGV[8]) end\n"
+    "end\n"
+    "return {'OK', ''}\n";
+
+/* claim: ARGV = now, lease_until, max, ns. Leases due timers and returns
+ * member, original score pairs. */
+static const char STORE_LUA_CLAIM[] =
+    "local tk = ARGV[4] .. 'timers'\n"
+    "local due = redis.call('ZRANGEBYSCORE', tk, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "for i = 1, #due, 2 do redis.call('ZADD', tk, 'XX', ARGV[2], due[i]) end\n"
+    "return due\n";
+
+/* How long the records of a transition stay for replay, and how long an
+ * applied cause is remembered (duplicates are recognised for that long). */
+#define STORE_OUT_TTL_S 3600
+#define STORE_CAUSE_TTL_S (7 * 24 * 3600)
+
+static void store_seterr(store_t *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void store_seterr(store_t *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof(st->err), fmt, ap);
+    va_end(ap);
+}
+
+static int store_parse_url(store_t *st, const char *url, char *errstr, size_t errstr_size)
+{
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://")) {
+        snprintf(errstr, errstr_size, "redis URL must start with redis://");
+        return -1;
+    }
+    /* credentials */
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            snprintf(st->user, sizeof(st->user), "%.*s", (int)(colon - p), p);
+            snprintf(st->password, sizeof(st->password), "%.*s", (int)(at - colon - 1), colon + 1);
+        } else {
+            snprintf(st->password, sizeof(st->password), "%.*s", (int)(at - p), p);
+        }
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hostport_len = slash ? (size_t)(slash - p) : strlen(p);
+    char hostport[300];
+    if (hostport_len == 0 || hostport_len >= sizeof(hostport)) {
+        snprintf(errstr, errstr_size, "redis URL: missing or too long host");
+        return -1;
+    }
+    memcpy(hostport, p, hostport_len);
+    hostport[hostport_len] = '\0';
+    char *colon = strrchr(hostport, ':');
+    st->port = 6379;
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port <= 0 || port > 65535) {
+            snprintf(errstr, errstr_size, "redis URL: bad port '%s'", colon + 1);
+            return -1;
+        }
+        st->port = (int)port;
+        *colon = '\0';
+    }
+    snprintf(st->host, sizeof(st->host), "%s", hostport);
+    st->db = 0;
+    if (slash && slash[1]) {
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+        if (*end || db < 0 || db > 1000) {
+            snprintf(errstr, errstr_size, "redis URL: bad database '%s'", slash + 1);
+            return -1;
+        }
+        st->db = (int)db;
+    }
+    return 0;
+}
+
+store_t *store_new(const char *url, const char *user, const char *password,
+                   const char *ns, char *errstr, size_t errstr_size)
+{
+    store_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (store_parse_url(st, url ? url : "", errstr, errstr_size) < 0)
+        goto fail;
+    snprintf(st->ns, sizeof(st->ns), "%s", ns ? ns : "");
+    if (user && *user)
+        snprintf(st->user, sizeof(st->user), "%s", user);
+    if (password && *password)
+        snprintf(st->password, sizeof(st->password), "%s", password);
+    store_reconnect(st);
+    return st;
+fail:
+    store_destroy(st);
+    return NULL;
+}
+
+void store_destroy(store_t *st)
+{
+    if (!st)
+        return;
+    if (st->rc)
+        redisFree(st->rc);
+    /* Don't leave the secret in freed memory. */
+    memset(st->password, 0, sizeof(st->password));
+    free(st);
+}
+
+int store_ready(const store_t *st) { return st->ready; }
+const char *store_error(const store_t *st) { return st->err; }
+const char *store_ns(const store_t *st) { return st->ns; }
+uint64_t store_round_trips(const store_t *st) { return st->round_trips; }
+uint64_t store_errors(const store_t *st) { return st->errors; }
+
+static void store_drop(store_t *st)
+{
+    if (st->rc)
+        redisFree(st->rc);
+    st->rc = NULL;
+    st->ready = 0;
+    st->errors++;
+}
+
+static int store_load_script(store_t *st, const char *src, char sha[41])
+{
+    redisReply *r = redisCommand(st->rc, "SCRIPT LOAD %s", src);
+    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+        store_seterr(st, "SCRIPT LOAD failed: %s", r && r->str ? r->str : st->rc->errstr);
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    memcpy(sha, r->str, 40);
+    sha[40] = '\0';
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_reconnect(store_t *st)
+{
+    if (st->rc)
+        redisFree(st->rc);
+    st->ready = 0;
+    struct timeval tv = {2, 0};
+    st->rc = redisConnectWithTimeout(st->host, st->port, tv);
+    if (!st->rc || st->rc->err) {
+        store_seterr(st, "cannot connect to redis %s:%d: %s", st->host, st->port,
+                     st->rc ? st->rc->errstr : "out of memory");
+        if (st->rc)
+            redisFree(st->rc);
+        st->rc = NULL;
+        return -1;
+    }
+    redisSetTimeout(st->rc, (struct timeval){10, 0});
+    redisReply *r = NULL;
+    if (st->password[0]) {
+        if (st->user[0])
+            r = redisCommand(st->rc, "AUTH %s %s", st->user, st->password);
+        else
+            r = redisCommand(st->rc, "AUTH %s", st->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            /* Never echo the password: only Redis's reason. */
+            store_seterr(st, "redis AUTH failed: %s", r && r->str ? r->str : "no reply");
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    if (st->db) {
+        r = redisCommand(st->rc, "SELECT %d", st->db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            store_seterr(st, "redis SELECT %d failed: %s", st->db, r && r->str ? r->str : "no reply");
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    r = NULL;
+    if (store_load_script(st, STORE_LUA_READ, st->sha_read) < 0 ||
+        store_load_script(st, STORE_LUA_APPLY, st->sha_apply) < 0 ||
+        store_load_script(st, STORE_LUA_CLAIM, st->sha_claim) < 0)
+        goto fail;
+    st->ready = 1;
+    st->err[0] = '\0';
+    return 0;
+fail:
+    if (r)
+        freeReplyObject(r);
+    redisFree(st->rc);
+    st->rc = NULL;
+    return -1;
+}
+
+/* Collects @p n pipelined replies into @p replies. On a connection failure
+ * the connection is dropped and -1 returned (replies freed). */
+static int store_collect(store_t *st, redisReply **replies, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *rep = NULL;
+        if (rc == 0 && redisGetReply(st->rc, &rep) != REDIS_OK) {
+            store_seterr(st, "redis: %s", st->rc->errstr);
+            rc = -1;
+        }
+        replies[i] = rep;
+    }
+    st->round_trips++;
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (replies[i])
+                freeReplyObject(replies[i]);
+        store_drop(st);
+    }
+    return rc;
+}
+
+static int store_noscript(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
+            strncmp(replies[i]->str, "NOSCRIPT", 8) == 0)
+            return 1;
+    return 0;
+}
+
+static void store_free_replies(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (replies[i])
+            freeReplyObject(replies[i]);
+}
+
+static const unsigned char *store_dup_bytes(arena_t *arena, const char *s, size_t len)
+{
+    return (const unsigned char *)arena_strndup(arena, s, len);
+}
+
+int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < n; i++) {
+            const char *argv[8] = {"EVALSHA", st->sha_read, "0",
+                                   r[i].dedup_key ? "dedup" : "id",
+                                   r[i].dedup_key ? r[i].dedup_key : r[i].id,
+                                   r[i].cause_key ? r[i].cause_key : "",
+                                   r[i].pos ? r[i].pos : "", st->ns};
+            redisAppendCommandArgv(st->rc, 8, argv, NULL);
+        }
+        if (store_collect(st, replies, n) < 0)
+            return -1;
+        if (store_noscript(replies, n)) {
+            store_free_replies(replies, n);
+            if (store_reconnect(st) < 0)
+                return -1;
+            continue;
+        }
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *rep = replies[i];
+            if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+                store_seterr(st, "redis read script: %s",
+                             rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+                rc = -1;
+                continue;
+            }
+            r[i].found_id = arena_strndup(arena, rep->element[0]->str, rep->element[0]->len);
+            if (rep->element[1]->len > 0) {
+                r[i].state = store_dup_bytes(arena, rep->element[1]->str, rep->element[1]->len);
+                r[i].state_len = rep->element[1]->len;
+            } else {
+                r[i].state = NULL;
+                r[i].state_len = 0;
+            }
+            r[i].version = strtoull(rep->element[2]->str ? rep->element[2]->str : "0", NULL, 10);
+            r[i].cause = (store_cause_t)rep->element[3]->integer;
+            r[i].outputs = store_dup_bytes(arena, rep->element[4]->str, rep->element[4]->len);
+            r[i].outputs_len = rep->element[4]->len;
+        }
+        store_free_replies(replies, n);
+        if (rc < 0)
+            st->errors++;
+        return rc;
+    }
+    return -1;
+}
+
+int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < n; i++) {
+            const store_apply_t *x = &a[i];
+            char ev[24], nv[24], outttl[24], causettl[24], score[24], closed[24], maxl[16];
+            char member[300];
+            snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
+            if (x->new_version)
+                snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
+            else
+                nv[0] = '\0';
+            snprintf(outttl, sizeof(outttl), "%d", STORE_OUT_TTL_S);
+            int64_t cause_ttl = x->retention_ms / 1000;
+            if (cause_ttl < STORE_CAUSE_TTL_S)
+                cause_ttl = STORE_CAUSE_TTL_S;
+            snprintf(causettl, sizeof(causettl), "%" PRId64, cause_ttl);
+            snprintf(member, sizeof(member), "%u|%s", x->timer_level, x->id);
+            snprintf(score, sizeof(score), "%" PRId64, x->timer_due_ms);
+            snprintf(closed, sizeof(closed), "%" PRId64,
+                     x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
+            snprintf(maxl, sizeof(maxl), "%u", x->max_level);
+            const char *argv[22] = {
+                "EVALSHA", st->sha_apply, "0", x->id, ev, nv,
+                x->state ? (const char *)x->state : "",
+                x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
+                x->outputs ? (const char *)x->outputs : "", outttl, causettl,
+                x->old_stage ? x->old_stage : "", x->new_stage ? x->new_stage : "",
+                x->index_op == 1 ? "open" : x->index_op == 2 ? "close" : "",
+                x->dedup_key ? x->dedup_key : "",
+                x->timer_op == 1 ? "arm" : x->timer_op == 2 ? "cancel" : "",
+                member, score, closed, maxl, st->ns};
+            size_t lens[22];
+            for (int k = 0; k < 22; k++)
+                lens[k] = strlen(argv[k]);
+            lens[6] = x->state ? x->state_len : 0;
+            lens[9] = x->outputs ? x->outputs_len : 0;
+            redisAppendCommandArgv(st->rc, 22, argv, lens);
+        }
+        if (store_collect(st, replies, n) < 0)
+            return -1;
+        if (store_noscript(replies, n)) {
+            store_free_replies(replies, n);
+            if (store_reconnect(st) < 0)
+                return -1;
+            continue;
+        }
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *rep = replies[i];
+            if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+                rep->element[0]->type != REDIS_REPLY_STRING) {
+                store_seterr(st, "redis apply script: %s",
+                             rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+                rc = -1;
+                continue;
+            }
+            const char *res = rep->element[0]->str;
+            a[i].replay = NULL;
+            a[i].replay_len = 0;
+            if (strcmp(res, "OK") == 0)
+                a[i].result = STORE_OK;
+            else if (strcmp(res, "DUP") == 0)
+                a[i].result = STORE_DUP;
+            else if (strcmp(res, "CONFLICT") == 0)
+                a[i].result = STORE_CONFLICT;
+            else {
+                a[i].result = STORE_REPLAY;
+                redisReply *o = rep->element[1];
+                if (o->type == REDIS_REPLY_STRING) {
+                    a[i].replay = store_dup_bytes(arena, o->str, o->len);
+                    a[i].replay_len = o->len;
+                }
+            }
+        }
+        store_free_replies(replies, n);
+        if (rc < 0)
+            st->errors++;
+        return rc;
+    }
+    return -1;
+}
+
+int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
+                       store_timer_t *out, int max)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s",
+                                 st->sha_claim, now_ms, now_ms + lease_ms, max, st->ns);
+    st->round_trips++;
+    if (!r) {
+        store_seterr(st, "redis: %s", st->rc->errstr);
+        store_drop(st);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        store_seterr(st, "timer claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        int noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+        freeReplyObject(r);
+        if (noscript)
+            store_reconnect(st);
+        st->errors++;
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        const char *m = r->element[i]->str;
+        const char *bar = strchr(m, '|');
+        if (!bar || strlen(m) >= sizeof(out[n].member))
+            continue;
+        snprintf(out[n].member, sizeof(out[n].member), "%s", m);
+        out[n].level = (uint32_t)strtoul(m, NULL, 10);
+        snprintf(out[n].id, sizeof(out[n].id), "%s", bar + 1);
+        out[n].due_ms = strtoll(r->element[i + 1]->str, NULL, 10);
+        n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+int store_timers_done(store_t *st, const store_timer_t *t, int n)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(st->rc, "ZREM %stimers %s", st->ns, t[i].member);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        void *rep = NULL;
+        if (redisGetReply(st->rc, &rep) != REDIS_OK) {
+            store_seterr(st, "redis: %s", st->rc->errstr);
+            store_drop(st);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    st->round_trips++;
+    return rc;
+}
+
+void *store_command(store_t *st, const char *fmt, ...)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    void *r = redisvCommand(st->rc, fmt, ap);
+    va_end(ap);
+    st->round_trips++;
+    if (!r) {
+        store_seterr(st, "redis: %s", st->rc->errstr);
+        store_drop(st);
+    }
+    return r;
+}

@@ -1,0 +1,127 @@
+/*
+ * store.h — live incident state in Redis, applied once.
+ *
+ * Key layout (every key starts with the namespace, which the daemon sets to
+ * the topic prefix so that pipelines sharing a Redis stay apart; hash tags
+ * keep one incident's keys in one cluster slot):
+ *   inc:{<id>}                hash: state (StoredIncident bytes), version
+ *   cause:{<id>}:<stage>:<c>  the input position that applied cause c (TTL)
+ *   alert:<alert_id>          the input position that applied an alert (TTL)
+ *   out:<cause key>           the records that transition produced (short TTL)
+ *   open:<dedup_key>          id of the open incident of that key
+ *   stage:<STAGE>             set of live incident ids in that stage
+ *   timers                    sorted set of ack timers "<level>|<id>" by due ms
+ *
+ * Two Lua scripts, loaded once per connection and called with EVALSHA in one
+ * pipeline per batch: `read` (state + whether the cause was applied) and
+ * `apply` (version-checked, cause-checked atomic transition).
+ *
+ * @locality: a store_t belongs to one thread.
+ */
+#ifndef INCIDENTD_STORE_H
+#define INCIDENTD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef struct store store_t;
+
+/** Parses @p url (redis://[user:password@]host:port[/db]) and connects.
+ *  @p user / @p password override the URL's when non-empty; @p ns prefixes
+ *  every key (NULL = none). Returns NULL
+ *  with a message in errstr on a bad URL; a refused connection is not an
+ *  error here (store_ready() tells, store_reconnect() retries).
+ *  Caller frees with store_destroy(). */
+store_t *store_new(const char *url, const char *user, const char *password,
+                   const char *ns, char *errstr, size_t errstr_size);
+/** The key namespace. */
+const char *store_ns(const store_t *st);
+void store_destroy(store_t *st);
+/** Non-zero when connected with scripts loaded. */
+int store_ready(const store_t *st);
+/** (Re)connects, authenticates, loads scripts. Returns 0 or -1. */
+int store_reconnect(store_t *st);
+/** Last error text (never NULL). */
+const char *store_error(const store_t *st);
+/** Round trips made so far (one pipeline = one round trip). */
+uint64_t store_round_trips(const store_t *st);
+uint64_t store_errors(const store_t *st);
+
+typedef enum store_cause {
+    STORE_CAUSE_NEW = 0,    /* not applied yet */
+    STORE_CAUSE_REPLAY = 1, /* applied by this very input position: replay stored records */
+    STORE_CAUSE_DUP = 2,    /* applied by another message: a duplicate */
+} store_cause_t;
+
+typedef struct store_read {
+    /* in */
+    const char *dedup_key;  /* look up the open incident of this key, or */
+    const char *id;         /* read this incident */
+    const char *cause_key;  /* full cause key (namespace included), or NULL */
+    const char *pos;        /* input position "topic/partition/offset" */
+    /* out (arena) */
+    const char *found_id;   /* incident id found ("" none) */
+    const unsigned char *state; size_t state_len; /* NULL when absent */
+    uint64_t version;
+    store_cause_t cause;
+    const unsigned char *outputs; size_t outputs_len; /* REPLAY: stored records */
+} store_read_t;
+
+/** Reads a batch in one round trip. Returns 0, or -1 on a Redis failure. */
+int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena);
+
+typedef enum store_result {
+    STORE_OK = 0,
+    STORE_REPLAY,   /* cause applied by this position: outputs hold the stored records */
+    STORE_DUP,      /* cause applied by another message: produce nothing */
+    STORE_CONFLICT, /* version moved (another stage changed it): re-read and retry */
+} store_result_t;
+
+typedef struct store_apply {
+    /* in */
+    const char *id;
+    uint64_t expected_version;
+    uint64_t new_version;     /* 0 = no state change (effects only) */
+    const unsigned char *state; size_t state_len;
+    const char *cause_key;    /* NULL = don't record */
+    const char *pos;
+    const unsigned char *outputs; size_t outputs_len;
+    const char *old_stage, *new_stage; /* stage index move (NULL = none) */
+    int index_op;             /* 0 none, 1 open, 2 close (hd_index_op_t) */
+    const char *dedup_key;
+    int timer_op;             /* 0 none, 1 arm, 2 cancel (hd_timer_op_t) */
+    uint32_t timer_level;
+    int64_t timer_due_ms;
+    uint32_t max_level;
+    int closed;
+    int64_t retention_ms;
+    /* out */
+    store_result_t result;
+    const unsigned char *replay; size_t replay_len; /* STORE_REPLAY (arena) */
+} store_apply_t;
+
+/** Applies a batch in one round trip (in order). Returns 0 (see each
+ *  result), or -1 on a Redis failure (then nothing is known: retry). */
+int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
+
+typedef struct store_timer {
+    char member[300];   /* "<level>|<id>" */
+    char id[256];
+    uint32_t level;
+    int64_t due_ms;
+} store_timer_t;
+
+/** Claims up to @p max due timers: leases them for @p lease_ms (a claimer
+ *  that dies lets them come back). Returns the count, or -1. */
+int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
+                       store_timer_t *out, int max);
+/** Drops claimed timers once their commands are durable in Kafka. */
+int store_timers_done(store_t *st, const store_timer_t *t, int n);
+
+/** Runs one command (tests, incidentctl); returns the reply or NULL. The
+ *  caller frees with freeReplyObject(). */
+void *store_command(store_t *st, const char *fmt, ...);
+
+#endif
