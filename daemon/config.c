@@ -92,7 +92,7 @@ typedef enum cfg_type {
 typedef int (*cfg_check_fn)(const char *v, char *err, size_t err_size);
 
 typedef struct cfg_entry {
-    const char *name;    /* file key; a pattern's is "<prefix>.<...>" */
+    const char *name; /* file key; a pattern's is "<prefix>.<...>" */
     cfg_type_t type;
     size_t off;          /* field in config_t (not for patterns) */
     const char *def;     /* default, as text, parsed like any value */
@@ -118,61 +118,124 @@ static int cfg_check_hostport(const char *v, char *err, size_t err_size);
 
 static const cfg_entry_t cfg_table[] = {
     /* ---- runtime ---- */
-    {.name = "brokers", .type = CFG_STR, .off = OFF(brokers), .def = "127.0.0.1:9092",
-     .flag = "brokers", .meta = "HOST:PORT[,...]", .flags = CFG_F_NONEMPTY,
+    {.name = "brokers",
+     .type = CFG_STR,
+     .off = OFF(brokers),
+     .def = "127.0.0.1:9092",
+     .flag = "brokers",
+     .meta = "HOST:PORT[,...]",
+     .flags = CFG_F_NONEMPTY,
      .section = "Runtime",
      .help = "Kafka bootstrap servers, a comma list of host:port."},
-    {.name = "stages", .type = CFG_STAGES, .off = OFF(stages), .def = "all",
-     .flag = "stages", .meta = "LIST",
+    {.name = "stages",
+     .type = CFG_STAGES,
+     .off = OFF(stages),
+     .def = "all",
+     .flag = "stages",
+     .meta = "LIST",
      .help = "Stages this process runs: \"all\", or a comma list of detected, classified,\n"
-             "scoped, escalated, resolved, ingest. \"all\" is all six (ingest stays idle\n"
-             "while ingest_http is empty). Processes running the same stage share its\n"
+             "scoped, escalated, resolved, ingest. \"all\" is the five Kafka stages, plus\n"
+             "ingest when ingest_http is set. Processes running the same stage share its\n"
              "work through one consumer group."},
-    {.name = "topic_prefix", .type = CFG_STR, .off = OFF(topic_prefix), .def = "",
-     .flag = "topic-prefix", .meta = "PREFIX", .check = cfg_check_topic_prefix,
+    {.name = "topic_prefix",
+     .type = CFG_STR,
+     .off = OFF(topic_prefix),
+     .def = "",
+     .flag = "topic-prefix",
+     .meta = "PREFIX",
+     .check = cfg_check_topic_prefix,
      .help = "Prepended to every topic name (\"prod.\" gives prod.incidents.detected)."},
-    {.name = "group_prefix", .type = CFG_STR, .off = OFF(group_prefix), .def = "incidentd",
+    {.name = "group_prefix",
+     .type = CFG_STR,
+     .off = OFF(group_prefix),
+     .def = "incidentd",
      .flags = CFG_F_NONEMPTY,
      .help = "Consumer group prefix: a stage's group is <group_prefix>.<stage>."},
-    {.name = "instance_id", .type = CFG_STR, .off = OFF(instance_id), .def = "",
+    {.name = "instance_id",
+     .type = CFG_STR,
+     .off = OFF(instance_id),
+     .def = "",
      .help = "Static group membership: group.instance.id prefix of this process,\n"
              "unique per process (e.g. the pod name). \"\" = dynamic membership."},
-    {.name = "batch.max", .type = CFG_INT, .off = OFF(batch_max), .def = "500",
-     .min = 1, .max = 100000,
+    {.name = "batch.max",
+     .type = CFG_INT,
+     .off = OFF(batch_max),
+     .def = "500",
+     .min = 1,
+     .max = 100000,
      .help = "Most messages handled in one batch (one Kafka transaction)."},
-    {.name = "batch.ms", .type = CFG_INT, .off = OFF(batch_ms), .def = "20",
-     .min = 0, .max = 10000,
+    {.name = "batch.ms",
+     .type = CFG_INT,
+     .off = OFF(batch_ms),
+     .def = "20",
+     .min = 0,
+     .max = 10000,
      .help = "Most milliseconds spent gathering one batch."},
-    {.name = "timer.poll", .type = CFG_DURATION, .off = OFF(timer_poll_ms), .def = "1s",
-     .min = 10, .max = MS_M,
+    {.name = "timer.poll",
+     .type = CFG_DURATION,
+     .off = OFF(timer_poll_ms),
+     .def = "1s",
+     .min = 10,
+     .max = MS_M,
      .help = "How often the escalated stage looks for due acknowledgement timers."},
-    {.name = "retention", .type = CFG_DURATION, .off = OFF(retention_ms), .def = "7d",
-     .min = MS_M, .max = 3650 * MS_D,
+    {.name = "retention",
+     .type = CFG_DURATION,
+     .off = OFF(retention_ms),
+     .def = "7d",
+     .min = MS_M,
+     .max = 3650 * MS_D,
      .help = "How long a closed incident stays in Redis."},
-    {.name = "http", .type = CFG_STR, .off = OFF(http), .def = "",
-     .flag = "http", .meta = "HOST:PORT", .check = cfg_check_hostport,
+    {.name = "http",
+     .type = CFG_STR,
+     .off = OFF(http),
+     .def = "",
+     .flag = "http",
+     .meta = "HOST:PORT",
+     .check = cfg_check_hostport,
      .help = "Address of /metrics, /healthz and /readyz (e.g. 0.0.0.0:9100). \"\" = off."},
-    {.name = "ingest_http", .type = CFG_STR, .off = OFF(ingest_http), .def = "",
-     .flag = "ingest-http", .meta = "HOST:PORT", .check = cfg_check_hostport,
+    {.name = "ingest_http",
+     .type = CFG_STR,
+     .off = OFF(ingest_http),
+     .def = "",
+     .flag = "ingest-http",
+     .meta = "HOST:PORT",
+     .check = cfg_check_hostport,
      .help = "Address of the webhook ingest stage (\"ingest\" in stages). \"\" = off."},
-    {.name = "config", .type = CFG_STR, .off = OFF(config_path), .def = "",
-     .flag = "config", .meta = "PATH", .flags = CFG_F_NOFILE,
+    {.name = "config",
+     .type = CFG_STR,
+     .off = OFF(config_path),
+     .def = "",
+     .flag = "config",
+     .meta = "PATH",
+     .flags = CFG_F_NOFILE,
      .help = "The configuration file to read (flag and environment only)."},
 
     /* ---- redis ---- */
-    {.name = "redis", .type = CFG_REDIS_URL, .off = OFF(redis),
-     .def = "redis://127.0.0.1:6379/0", .flag = "redis", .meta = "URL",
+    {.name = "redis",
+     .type = CFG_REDIS_URL,
+     .off = OFF(redis),
+     .def = "redis://127.0.0.1:6379/0",
+     .flag = "redis",
+     .meta = "URL",
      .section = "Redis",
      .help = "Redis holding the live state: redis://[user[:password]@]host[:port][/db].\n"
              "Credentials in the URL are taken as redis.user and redis.password."},
-    {.name = "redis.user", .type = CFG_STR, .off = OFF(redis_user), .def = "",
+    {.name = "redis.user",
+     .type = CFG_STR,
+     .off = OFF(redis_user),
+     .def = "",
      .help = "Redis ACL user (\"\" = the default user)."},
-    {.name = "redis.password", .type = CFG_STR, .off = OFF(redis_password), .def = "",
+    {.name = "redis.password",
+     .type = CFG_STR,
+     .off = OFF(redis_password),
+     .def = "",
      .flags = CFG_F_SECRET,
      .help = "Redis password (\"\" = no AUTH). A secret: prefer the environment."},
 
     /* ---- kafka ---- */
-    {.name = "kafka.<property>", .type = CFG_KAFKA, .section = "Kafka client",
+    {.name = "kafka.<property>",
+     .type = CFG_KAFKA,
+     .section = "Kafka client",
      .help = "A librdkafka property passed through (see librdkafka CONFIGURATION.md),\n"
              "e.g. security.protocol, sasl.mechanisms, sasl.username. In the\n"
              "environment '.' is written '_' and '_' is written '__':\n"
@@ -185,50 +248,88 @@ static const cfg_entry_t cfg_table[] = {
                 "kafka.sasl.mechanisms = PLAIN"},
 
     /* ---- logging ---- */
-    {.name = "log.level", .type = CFG_ENUM, .off = OFF(log_level), .def = "info",
-     .choices = "debug|info|warn|error", .flag = "log-level", .meta = "LEVEL",
+    {.name = "log.level",
+     .type = CFG_ENUM,
+     .off = OFF(log_level),
+     .def = "info",
+     .choices = "debug|info|warn|error",
+     .flag = "log-level",
+     .meta = "LEVEL",
      .section = "Logging",
      .help = "Lowest level logged: debug, info, warn or error."},
-    {.name = "log.format", .type = CFG_ENUM, .off = OFF(log_format), .def = "json",
-     .choices = "json|logfmt", .flag = "log-format", .meta = "FORMAT",
+    {.name = "log.format",
+     .type = CFG_ENUM,
+     .off = OFF(log_format),
+     .def = "json",
+     .choices = "json|logfmt",
+     .flag = "log-format",
+     .meta = "FORMAT",
      .help = "Log line format on stderr: json or logfmt."},
 
     /* ---- classification ---- */
-    {.name = "classify.incident_min_severity", .type = CFG_SEVERITY,
-     .off = OFF(rules.incident_min_severity), .def = "MAJOR",
+    {.name = "classify.incident_min_severity",
+     .type = CFG_SEVERITY,
+     .off = OFF(rules.incident_min_severity),
+     .def = "MAJOR",
      .section = "Classification",
      .help = "An alert of this severity or higher is an incident by itself.\n"
              "Severities: INFO, WARNING, MINOR, MAJOR, CRITICAL (SEVERITY_ prefix allowed)."},
-    {.name = "classify.client_min_severity", .type = CFG_SEVERITY,
-     .off = OFF(rules.client_min_severity), .def = "MINOR",
+    {.name = "classify.client_min_severity",
+     .type = CFG_SEVERITY,
+     .off = OFF(rules.client_min_severity),
+     .def = "MINOR",
      .help = "An alert of this severity or higher is an incident when it affects\n"
              "at least client_min_count clients."},
-    {.name = "classify.client_min_count", .type = CFG_U32,
-     .off = OFF(rules.client_min_count), .def = "1", .min = 1, .max = HD_CLIENTS_MAX,
+    {.name = "classify.client_min_count",
+     .type = CFG_U32,
+     .off = OFF(rules.client_min_count),
+     .def = "1",
+     .min = 1,
+     .max = HD_CLIENTS_MAX,
      .help = "Clients needed for the client rule above."},
-    {.name = "classify.critical_services", .type = CFG_LIST,
-     .off = OFF(critical_services), .def = "",
+    {.name = "classify.critical_services",
+     .type = CFG_LIST,
+     .off = OFF(critical_services),
+     .def = "",
      .help = "Services whose alerts are always incidents (comma list)."},
-    {.name = "classify.reclassify_triggers", .type = CFG_U32,
-     .off = OFF(rules.reclassify_triggers), .def = "3", .min = 2, .max = 1000,
+    {.name = "classify.reclassify_triggers",
+     .type = CFG_U32,
+     .off = OFF(rules.reclassify_triggers),
+     .def = "3",
+     .min = 2,
+     .max = 1000,
      .help = "A disturbance becomes an incident when its dedup key triggers this\n"
              "many times within reclassify_window."},
-    {.name = "classify.reclassify_window", .type = CFG_DURATION,
-     .off = OFF(rules.reclassify_window_ms), .def = "10m", .min = MS_S, .max = MS_D,
+    {.name = "classify.reclassify_window",
+     .type = CFG_DURATION,
+     .off = OFF(rules.reclassify_window_ms),
+     .def = "10m",
+     .min = MS_S,
+     .max = MS_D,
      .help = "The window of reclassify_triggers."},
 
     /* ---- scope ---- */
-    {.name = "scope.global_min_sites", .type = CFG_U32,
-     .off = OFF(rules.global_min_sites), .def = "2", .min = 1, .max = HD_SITES_MAX,
+    {.name = "scope.global_min_sites",
+     .type = CFG_U32,
+     .off = OFF(rules.global_min_sites),
+     .def = "2",
+     .min = 1,
+     .max = HD_SITES_MAX,
      .section = "Scope",
      .help = "An incident is GLOBAL when it affects at least this many distinct sites\n"
              "(also: a site \"*\", global_min_clients clients, or label scope=global)."},
-    {.name = "scope.global_min_clients", .type = CFG_U32,
-     .off = OFF(rules.global_min_clients), .def = "10", .min = 1, .max = HD_CLIENTS_MAX,
+    {.name = "scope.global_min_clients",
+     .type = CFG_U32,
+     .off = OFF(rules.global_min_clients),
+     .def = "10",
+     .min = 1,
+     .max = HD_CLIENTS_MAX,
      .help = "An incident is GLOBAL when it affects at least this many distinct clients."},
 
     /* ---- ownership ---- */
-    {.name = "roster.<role>.<service>", .type = CFG_ROSTER, .section = "Ownership",
+    {.name = "roster.<role>.<service>",
+     .type = CFG_ROSTER,
+     .section = "Ownership",
      .help = "Owner of the incidents of a role for a service. role: technical_manager\n"
              "(GLOBAL incidents) or customer_service_manager (LOCAL ones), any case.\n"
              "service \"default\" matches every service; an exact service wins over it.\n"
@@ -238,22 +339,35 @@ static const cfg_entry_t cfg_table[] = {
                 "roster.customer_service_manager.payments = payments-csm"},
 
     /* ---- handling ---- */
-    {.name = "handling.global_stakeholders", .type = CFG_LIST,
-     .off = OFF(global_stakeholders), .def = "", .section = "Handling",
+    {.name = "handling.global_stakeholders",
+     .type = CFG_LIST,
+     .off = OFF(global_stakeholders),
+     .def = "",
+     .section = "Handling",
      .help = "Informed when an incident is GLOBAL (comma list)."},
-    {.name = "handling.tm_stakeholder", .type = CFG_STR, .off = OFF(tm_stakeholder),
-     .def = "technical-manager", .flags = CFG_F_NONEMPTY,
+    {.name = "handling.tm_stakeholder",
+     .type = CFG_STR,
+     .off = OFF(tm_stakeholder),
+     .def = "technical-manager",
+     .flags = CFG_F_NONEMPTY,
      .help = "Informed when a LOCAL CRITICAL incident goes to escalation level 1."},
-    {.name = "handling.level1_stakeholders", .type = CFG_LIST,
-     .off = OFF(level_stakeholders[1]), .def = "",
+    {.name = "handling.level1_stakeholders",
+     .type = CFG_LIST,
+     .off = OFF(level_stakeholders[1]),
+     .def = "",
      .help = "Also informed when an incident reaches escalation level 1 (comma list)."},
-    {.name = "handling.level2_stakeholders", .type = CFG_LIST,
-     .off = OFF(level_stakeholders[2]), .def = "",
+    {.name = "handling.level2_stakeholders",
+     .type = CFG_LIST,
+     .off = OFF(level_stakeholders[2]),
+     .def = "",
      .help = "Also informed when an incident reaches escalation level 2 (comma list)."},
-    {.name = "handling.level3_stakeholders", .type = CFG_LIST,
-     .off = OFF(level_stakeholders[3]), .def = "",
+    {.name = "handling.level3_stakeholders",
+     .type = CFG_LIST,
+     .off = OFF(level_stakeholders[3]),
+     .def = "",
      .help = "Also informed when an incident reaches escalation level 3 (comma list)."},
-    {.name = "guideline.<service>", .type = CFG_GUIDELINE,
+    {.name = "guideline.<service>",
+     .type = CFG_GUIDELINE,
      .help = "Handling guideline of the LOCAL incidents of a service;\n"
              "guideline.default is for services without their own.\n"
              "An empty value removes the entry.",
@@ -261,12 +375,20 @@ static const cfg_entry_t cfg_table[] = {
                 "guideline.payments = \"Page payments on-call; freeze deploys.\""},
 
     /* ---- escalation ---- */
-    {.name = "escalation.ack_timeout", .type = CFG_DURATION,
-     .off = OFF(rules.ack_timeout_ms), .def = "30m", .min = MS_S, .max = 7 * MS_D,
+    {.name = "escalation.ack_timeout",
+     .type = CFG_DURATION,
+     .off = OFF(rules.ack_timeout_ms),
+     .def = "30m",
+     .min = MS_S,
+     .max = 7 * MS_D,
      .section = "Escalation",
      .help = "An incident not acknowledged within this time escalates one level."},
-    {.name = "escalation.max_level", .type = CFG_U32,
-     .off = OFF(rules.max_escalation_level), .def = "3", .min = 1, .max = 10,
+    {.name = "escalation.max_level",
+     .type = CFG_U32,
+     .off = OFF(rules.max_escalation_level),
+     .def = "3",
+     .min = 1,
+     .max = 10,
      .help = "Highest escalation level."},
 };
 
@@ -332,8 +454,8 @@ static void cfg_trim(const char **b, const char **e)
 }
 
 /* Parses a stage list; @p explicit_ingest is set when "ingest" is named. */
-static int cfg_stages_parse(const char *s, unsigned *mask, int *explicit_ingest,
-                            char *err, size_t err_size)
+static int cfg_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, char *err,
+                            size_t err_size)
 {
     unsigned m = 0;
     int ingest = 0;
@@ -731,10 +853,10 @@ bad:
 /* Non-zero when a librdkafka property's value must not be shown. */
 static int cfg_kafka_is_secret(const char *prop)
 {
-    static const char *const words[] = {"password", "secret", "jaas", "token", "credential",
-                                        "private", "ssl.key", "oauthbearer.config"};
-    static const char *const sasl_public[] = {"sasl.mechanism", "sasl.mechanisms",
-                                              "sasl.username", "sasl.kerberos.service.name",
+    static const char *const words[] = {"password",   "secret",  "jaas",    "token",
+                                        "credential", "private", "ssl.key", "oauthbearer.config"};
+    static const char *const sasl_public[] = {"sasl.mechanism", "sasl.mechanisms", "sasl.username",
+                                              "sasl.kerberos.service.name",
                                               "sasl.kerberos.principal"};
     char low[256];
     size_t n = 0;
@@ -759,8 +881,10 @@ static int cfg_kafka_set(config_t *cfg, const char *prop, const char *value, cha
     static const struct {
         const char *prop, *use;
     } owned[] = {
-        {"bootstrap.servers", "brokers"},     {"metadata.broker.list", "brokers"},
-        {"group.id", "group_prefix"},         {"group.instance.id", "instance_id"},
+        {"bootstrap.servers", "brokers"},
+        {"metadata.broker.list", "brokers"},
+        {"group.id", "group_prefix"},
+        {"group.instance.id", "instance_id"},
         {"transactional.id", "(set by incidentd)"},
     };
     if (!*prop) {
@@ -892,8 +1016,8 @@ static int cfg_guideline_set(config_t *cfg, const char *rest, const char *value,
 /* ---- setting one key ------------------------------------------------------------ */
 
 /* Sets entry @p e from text; on error writes the problem (no location) in err. */
-static int cfg_apply(config_t *cfg, const cfg_entry_t *e, const char *key, const char *v,
-                     char *err, size_t err_size)
+static int cfg_apply(config_t *cfg, const cfg_entry_t *e, const char *key, const char *v, char *err,
+                     size_t err_size)
 {
     void *field = cfg_is_pattern(e) ? NULL : cfg_field(cfg, e);
     int64_t n;
@@ -1013,8 +1137,8 @@ static size_t cfg_distance(const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t best = diag + (tolower((unsigned char)a[i - 1]) !=
-                                  tolower((unsigned char)b[j - 1]));
+            size_t best =
+                diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             if (up + 1 < best)
                 best = up + 1;
             if (row[j - 1] + 1 < best)
@@ -1065,16 +1189,16 @@ static int cfg_set(config_t *cfg, enum cfg_source src, const char *key, const ch
             }
         }
         if (best && bestd <= 3)
-            snprintf(errstr, errstr_size, "%s: unknown key '%s' (did you mean '%s'?)", where,
-                     key, best);
+            snprintf(errstr, errstr_size, "%s: unknown key '%s' (did you mean '%s'?)", where, key,
+                     best);
         else
             snprintf(errstr, errstr_size, "%s: unknown key '%s' (see incidentd --help)", where,
                      key);
         return -1;
     }
     if ((e->flags & CFG_F_NOFILE) && (src == CFG_SRC_FILE || src == CFG_SRC_SET)) {
-        snprintf(errstr, errstr_size, "%s: %s: can only be given by --%s or the environment",
-                 where, key, e->flag);
+        snprintf(errstr, errstr_size, "%s: %s: can only be given by --%s or the environment", where,
+                 key, e->flag);
         return -1;
     }
     char problem[512];
@@ -1107,10 +1231,18 @@ static char *cfg_unquote(const char *b, const char *e, char *err, size_t err_siz
         if (++p >= e)
             break;
         switch (*p) {
-        case '"': out[n++] = '"'; break;
-        case '\\': out[n++] = '\\'; break;
-        case 'n': out[n++] = '\n'; break;
-        case 't': out[n++] = '\t'; break;
+        case '"':
+            out[n++] = '"';
+            break;
+        case '\\':
+            out[n++] = '\\';
+            break;
+        case 'n':
+            out[n++] = '\n';
+            break;
+        case 't':
+            out[n++] = '\t';
+            break;
         default:
             snprintf(err, err_size, "unknown escape '\\%c' (use \\\" \\\\ \\n \\t)", *p);
             free(out);
@@ -1174,8 +1306,8 @@ static int cfg_load_file(config_t *cfg, const char *path, char *errstr, size_t e
         char *key = cfg_xstrndup(kb, (size_t)(ke - kb));
         for (const char *p = key; *p; p++)
             if (cfg_is_space(*p)) {
-                snprintf(errstr, errstr_size, "%s: '%s' is not a key (no spaces allowed)",
-                         where, key);
+                snprintf(errstr, errstr_size, "%s: '%s' is not a key (no spaces allowed)", where,
+                         key);
                 rc = -1;
                 break;
             }
@@ -1283,8 +1415,7 @@ typedef struct cfg_arg {
 } cfg_arg_t;
 
 /* Reads argv into @p args (syntax only). Returns the count or -1. */
-static int cfg_args_parse(int argc, char **argv, cfg_arg_t *args, char *errstr,
-                          size_t errstr_size)
+static int cfg_args_parse(int argc, char **argv, cfg_arg_t *args, char *errstr, size_t errstr_size)
 {
     int n = 0;
     for (int i = 1; i < argc; i++) {
@@ -1367,8 +1498,8 @@ static int cfg_args_apply(config_t *cfg, const cfg_arg_t *args, int n, char *err
                 cfg_oom();
             snprintf(key, kl + 7, "%s%.*s", a->kind == CFG_ARG_KAFKA ? "kafka." : "", (int)kl,
                      a->value);
-            rc = cfg_set(cfg, a->kind == CFG_ARG_KAFKA ? CFG_SRC_FLAG : CFG_SRC_SET, key,
-                         eq + 1, where, errstr, errstr_size);
+            rc = cfg_set(cfg, a->kind == CFG_ARG_KAFKA ? CFG_SRC_FLAG : CFG_SRC_SET, key, eq + 1,
+                         where, errstr, errstr_size);
             free(key);
             break;
         }
@@ -1413,10 +1544,15 @@ static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "stages: %s", problem);
         return -1;
     }
-    if (ingest && !*cfg->ingest_http) {
-        snprintf(errstr, errstr_size,
-                 "stages: 'ingest' needs ingest_http (--ingest-http HOST:PORT)");
-        return -1;
+    if (!*cfg->ingest_http) {
+        /* "all" means the ingest stage only where it has an address; named
+         * explicitly without one is a mistake worth stopping for. */
+        if (ingest) {
+            snprintf(errstr, errstr_size,
+                     "stages: 'ingest' needs ingest_http (--ingest-http HOST:PORT)");
+            return -1;
+        }
+        cfg->stage_mask &= ~CONFIG_STAGE_INGEST;
     }
     cfg_rules_sync(cfg);
     return 0;
@@ -1541,18 +1677,27 @@ static void cfg_put_value(FILE *out, const char *v)
     fputc('"', out);
     for (const char *p = v; *p; p++) {
         switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\t': fputs("\\t", out); break;
-        default: fputc(*p, out); break;
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            fputc(*p, out);
+            break;
         }
     }
     fputc('"', out);
 }
 
-static void cfg_put_kv(FILE *out, const char *prefix, const char *key, const char *v,
-                       int secret)
+static void cfg_put_kv(FILE *out, const char *prefix, const char *key, const char *v, int secret)
 {
     fprintf(out, "%s%s = ", prefix, key);
     if (secret && *v)
@@ -1630,8 +1775,8 @@ void config_print(const config_t *cfg, FILE *out)
         case CFG_GUIDELINE:
             for (size_t k = 0; k < cfg->n_guidelines; k++) {
                 const hd_guideline_t *g = &cfg->guidelines[k];
-                cfg_put_kv(out, "guideline.",
-                           strcmp(g->service, "*") == 0 ? "default" : g->service, g->text, 0);
+                cfg_put_kv(out, "guideline.", strcmp(g->service, "*") == 0 ? "default" : g->service,
+                           g->text, 0);
             }
             break;
         default: {

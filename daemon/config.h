@@ -29,7 +29,9 @@
 #define INCIDENTD_VERSION "0.1.0"
 #endif
 
-/* Stages a process runs (--stages); "all" is all six. */
+/* Stages a process runs (--stages). "all" is the five Kafka stages, plus
+ * CONFIG_STAGE_INGEST when ingest_http is set: stage_mask lists exactly the
+ * stages to start. */
 #define CONFIG_STAGE_DETECTED (1u << 0)
 #define CONFIG_STAGE_CLASSIFIED (1u << 1)
 #define CONFIG_STAGE_SCOPED (1u << 2)
@@ -40,7 +42,7 @@
 
 /* One librdkafka property passed through ("kafka.<key> = value"). */
 typedef struct config_kv {
-    char *key;   /* librdkafka property name, without "kafka." */
+    char *key; /* librdkafka property name, without "kafka." */
     char *value;
 } config_kv_t;
 
@@ -52,31 +54,31 @@ typedef struct config_list {
 
 typedef struct config {
     /* ---- runtime ---- */
-    char *brokers;        /* Kafka bootstrap servers, "127.0.0.1:9092" */
-    char *redis;          /* canonical "redis://host:port/db": credentials given
-                             in the URL are moved to redis_user/redis_password */
-    char *redis_host;     /* parsed from redis (IPv6 without brackets) */
-    int redis_port;       /* parsed from redis, 6379 when absent */
-    int redis_db;         /* parsed from redis, 0 when absent */
-    char *redis_user;     /* "" = none (AUTH with the password only) */
-    char *redis_password; /* secret; "" = no AUTH */
-    char *stages;         /* as given: "all" or a comma list */
-    unsigned stage_mask;  /* CONFIG_STAGE_* bits of stages */
-    char *config_path;    /* "" = no file */
-    char *topic_prefix;   /* prepended to every topic name, "" */
-    char *http;           /* host:port of /metrics, /healthz, /readyz; "" = off */
-    char *ingest_http;    /* host:port of the webhook ingest stage; "" = off */
-    char *group_prefix;   /* consumer group of a stage: "<group_prefix>.<stage>" */
-    char *instance_id;    /* static membership id prefix; "" = dynamic */
-    int batch_max;        /* messages per batch/transaction, 500 (1..100000) */
-    int batch_ms;         /* ms to gather a batch, 20 (0..10000) */
-    int64_t retention_ms; /* closed incidents kept in Redis, 7d */
-    int64_t timer_poll_ms;/* ack-timer poll period, 1s */
-    char *log_level;      /* debug | info | warn | error */
-    char *log_format;     /* json | logfmt */
-    config_kv_t *kafka;   /* librdkafka properties, in the order first set */
+    char *brokers;         /* Kafka bootstrap servers, "127.0.0.1:9092" */
+    char *redis;           /* canonical "redis://host:port/db": credentials given
+                              in the URL are moved to redis_user/redis_password */
+    char *redis_host;      /* parsed from redis (IPv6 without brackets) */
+    int redis_port;        /* parsed from redis, 6379 when absent */
+    int redis_db;          /* parsed from redis, 0 when absent */
+    char *redis_user;      /* "" = none (AUTH with the password only) */
+    char *redis_password;  /* secret; "" = no AUTH */
+    char *stages;          /* as given: "all" or a comma list */
+    unsigned stage_mask;   /* CONFIG_STAGE_* bits to run (see above) */
+    char *config_path;     /* "" = no file */
+    char *topic_prefix;    /* prepended to every topic name, "" */
+    char *http;            /* host:port of /metrics, /healthz, /readyz; "" = off */
+    char *ingest_http;     /* host:port of the webhook ingest stage; "" = off */
+    char *group_prefix;    /* consumer group of a stage: "<group_prefix>.<stage>" */
+    char *instance_id;     /* static membership id prefix; "" = dynamic */
+    int batch_max;         /* messages per batch/transaction, 500 (1..100000) */
+    int batch_ms;          /* ms to gather a batch, 20 (0..10000) */
+    int64_t retention_ms;  /* closed incidents kept in Redis, 7d */
+    int64_t timer_poll_ms; /* ack-timer poll period, 1s */
+    char *log_level;       /* debug | info | warn | error */
+    char *log_format;      /* json | logfmt */
+    config_kv_t *kafka;    /* librdkafka properties, in the order first set */
     size_t n_kafka;
-    int print_config;     /* --print-config given: print and exit 0 */
+    int print_config; /* --print-config given: print and exit 0 */
 
     /* ---- rules: filled by config_load(), pointing into the storage below ---- */
     hd_rules_t rules;
@@ -86,9 +88,9 @@ typedef struct config {
     config_list_t global_stakeholders;
     config_list_t level_stakeholders[4]; /* [1..3] used */
     char *tm_stakeholder;
-    hd_roster_entry_t *roster;           /* service "*" = any service */
+    hd_roster_entry_t *roster; /* service "*" = any service */
     size_t n_roster;
-    hd_guideline_t *guidelines;          /* service "*" = the default guideline */
+    hd_guideline_t *guidelines; /* service "*" = the default guideline */
     size_t n_guidelines;
 } config_t;
 
@@ -104,8 +106,7 @@ typedef struct config {
  * values never appear in messages. @p cfg need not be initialised; it is
  * always safe to pass to config_destroy() afterwards (the caller must).
  */
-int config_load(config_t *cfg, int argc, char **argv, char *errstr,
-                size_t errstr_size);
+int config_load(config_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size);
 
 /** Frees everything @p cfg owns and zeroes it. Accepts NULL, a zeroed or a
  *  partially loaded config. */
@@ -141,7 +142,6 @@ int config_parse_duration_ms(const char *s, int64_t *out);
  * Copies the host (brackets removed) into @p host and sets @p port (0..65535).
  * Returns 0, or -1 if @p s is not of that form or the host does not fit.
  */
-int config_parse_hostport(const char *s, char *host, size_t host_size,
-                          int *port);
+int config_parse_hostport(const char *s, char *host, size_t host_size, int *port);
 
 #endif

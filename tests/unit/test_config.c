@@ -70,11 +70,11 @@ static int load_argv(config_t *cfg, char *err, const char **argv)
 #define LOAD0(cfg, err) load_argv(cfg, err, (const char *[]){"incidentd", NULL})
 
 /* Loads @p text as the config file (plus flags); asserts success. */
-#define LOAD_OK(cfg, ...)                                                            \
-    do {                                                                             \
-        char err_[512];                                                              \
-        int rc_ = LOAD(cfg, err_, __VA_ARGS__);                                      \
-        cr_assert_eq(rc_, 0, "config_load: %d: %s", rc_, err_);                      \
+#define LOAD_OK(cfg, ...)                                       \
+    do {                                                        \
+        char err_[512];                                         \
+        int rc_ = LOAD(cfg, err_, __VA_ARGS__);                 \
+        cr_assert_eq(rc_, 0, "config_load: %d: %s", rc_, err_); \
     } while (0)
 
 /* Loads a config file; expects an error containing each of the strings. */
@@ -119,7 +119,8 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.redis_user, "");
     cr_assert_str_eq(cfg.redis_password, "");
     cr_assert_str_eq(cfg.stages, "all");
-    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL);
+    /* ingest runs only where it has an address */
+    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL & ~CONFIG_STAGE_INGEST);
     cr_assert_str_eq(cfg.config_path, "");
     cr_assert_str_eq(cfg.topic_prefix, "");
     cr_assert_str_eq(cfg.http, "");
@@ -155,6 +156,34 @@ Test(config, defaults_are_the_contracts)
     config_destroy(&cfg);
 }
 
+/* The table's defaults and the handlers' defaults must not drift apart. */
+Test(config, defaults_match_hd_rules_default)
+{
+    config_t cfg;
+    char err[512];
+    hd_rules_t d;
+    hd_rules_default(&d);
+    cr_assert_eq(LOAD0(&cfg, err), 0, "%s", err);
+    const hd_rules_t *r = &cfg.rules;
+    cr_assert_eq(r->incident_min_severity, d.incident_min_severity);
+    cr_assert_eq(r->client_min_severity, d.client_min_severity);
+    cr_assert_eq(r->client_min_count, d.client_min_count);
+    cr_assert_eq(r->n_critical_services, d.n_critical_services);
+    cr_assert_eq(r->reclassify_triggers, d.reclassify_triggers);
+    cr_assert_eq(r->reclassify_window_ms, d.reclassify_window_ms);
+    cr_assert_eq(r->global_min_sites, d.global_min_sites);
+    cr_assert_eq(r->global_min_clients, d.global_min_clients);
+    cr_assert_eq(r->n_roster, d.n_roster);
+    cr_assert_eq(r->n_global_stakeholders, d.n_global_stakeholders);
+    cr_assert_str_eq(r->tm_stakeholder, d.tm_stakeholder ? d.tm_stakeholder : "");
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(r->n_level_stakeholders[i], d.n_level_stakeholders[i]);
+    cr_assert_eq(r->n_guidelines, d.n_guidelines);
+    cr_assert_eq(r->ack_timeout_ms, d.ack_timeout_ms);
+    cr_assert_eq(r->max_escalation_level, d.max_escalation_level);
+    config_destroy(&cfg);
+}
+
 Test(config, destroy_accepts_zeroed_and_null)
 {
     config_t cfg;
@@ -167,41 +196,40 @@ Test(config, destroy_accepts_zeroed_and_null)
 
 Test(config, file_parsing)
 {
-    const char *path = conf_file(
-        "\xEF\xBB\xBF# a comment\n"
-        "\n"
-        "   # an indented comment\n"
-        "brokers = k1:9092,k2:9092\n"
-        "  topic_prefix=prod.  \n"
-        "instance_id = \"  pod-1  \"\n"
-        "batch.max = 100\r\n"
-        "batch.ms = 0\n"
-        "timer.poll = 250ms\n"
-        "retention = 2d\n"
-        "log.level = DEBUG\n"
-        "log.format = logfmt\n"
-        "classify.incident_min_severity = SEVERITY_CRITICAL\n"
-        "classify.client_min_severity = warning\n"
-        "classify.client_min_count = 5\n"
-        "classify.critical_services = payments ,  auth,,\n"
-        "classify.reclassify_triggers = 4\n"
-        "classify.reclassify_window = 1h30m\n"
-        "scope.global_min_sites = 3\n"
-        "scope.global_min_clients = 20\n"
-        "handling.global_stakeholders = cto, noc\n"
-        "handling.tm_stakeholder = tm@example.com\n"
-        "handling.level1_stakeholders = l1\n"
-        "handling.level2_stakeholders = l2a,l2b\n"
-        "handling.level3_stakeholders = \"l3\"\n"
-        "escalation.ack_timeout = 15m\n"
-        "escalation.max_level = 5\n"
-        "roster.technical_manager.default = alice\n"
-        "roster.CUSTOMER_SERVICE_MANAGER.payments.eu = bob\n"
-        "roster.role_customer_service_manager.Default = carol\n"
-        "guideline.default = \"Say \\\"hi\\\"\\n\\tthen \\\\ go\"\n"
-        "guideline.payments = Freeze deploys # not a comment\n"
-        "kafka.linger.ms = 5\n"
-        "redis.password = = starts with equals\n");
+    const char *path = conf_file("\xEF\xBB\xBF# a comment\n"
+                                 "\n"
+                                 "   # an indented comment\n"
+                                 "brokers = k1:9092,k2:9092\n"
+                                 "  topic_prefix=prod.  \n"
+                                 "instance_id = \"  pod-1  \"\n"
+                                 "batch.max = 100\r\n"
+                                 "batch.ms = 0\n"
+                                 "timer.poll = 250ms\n"
+                                 "retention = 2d\n"
+                                 "log.level = DEBUG\n"
+                                 "log.format = logfmt\n"
+                                 "classify.incident_min_severity = SEVERITY_CRITICAL\n"
+                                 "classify.client_min_severity = warning\n"
+                                 "classify.client_min_count = 5\n"
+                                 "classify.critical_services = payments ,  auth,,\n"
+                                 "classify.reclassify_triggers = 4\n"
+                                 "classify.reclassify_window = 1h30m\n"
+                                 "scope.global_min_sites = 3\n"
+                                 "scope.global_min_clients = 20\n"
+                                 "handling.global_stakeholders = cto, noc\n"
+                                 "handling.tm_stakeholder = tm@example.com\n"
+                                 "handling.level1_stakeholders = l1\n"
+                                 "handling.level2_stakeholders = l2a,l2b\n"
+                                 "handling.level3_stakeholders = \"l3\"\n"
+                                 "escalation.ack_timeout = 15m\n"
+                                 "escalation.max_level = 5\n"
+                                 "roster.technical_manager.default = alice\n"
+                                 "roster.CUSTOMER_SERVICE_MANAGER.payments.eu = bob\n"
+                                 "roster.role_customer_service_manager.Default = carol\n"
+                                 "guideline.default = \"Say \\\"hi\\\"\\n\\tthen \\\\ go\"\n"
+                                 "guideline.payments = Freeze deploys # not a comment\n"
+                                 "kafka.linger.ms = 5\n"
+                                 "redis.password = = starts with equals\n");
     config_t cfg;
     LOAD_OK(&cfg, "--config", path);
 
@@ -299,8 +327,8 @@ Test(config, file_errors_name_key_and_line)
     expect_file_error("batch.max = 0\n", ":1: batch.max: 0 is out of range (1..100000)", NULL);
     expect_file_error("batch.max = 12abc\n", ":1: batch.max: '12abc' is not an integer", NULL);
     expect_file_error("escalation.max_level = 11\n", ":1: escalation.max_level:", "1..10");
-    expect_file_error("escalation.ack_timeout = 8d\n", ":1: escalation.ack_timeout:",
-                      "out of range (1s..7d)");
+    expect_file_error("escalation.ack_timeout = 8d\n",
+                      ":1: escalation.ack_timeout:", "out of range (1s..7d)");
     expect_file_error("classify.incident_min_severity = HUGE\n",
                       ":1: classify.incident_min_severity: 'HUGE' is not a severity", NULL);
     expect_file_error("classify.incident_min_severity = UNSPECIFIED\n", ":1:", "not a severity");
@@ -309,8 +337,7 @@ Test(config, file_errors_name_key_and_line)
     expect_file_error("just some words\n", ":1: expected 'key = value'", NULL);
     expect_file_error(" = value\n", ":1: missing key", NULL);
     expect_file_error("bad key = 1\n", ":1:", "not a key");
-    expect_file_error("guideline.x = \"open\n", ":1: guideline.x: unterminated quoted value",
-                      NULL);
+    expect_file_error("guideline.x = \"open\n", ":1: guideline.x: unterminated quoted value", NULL);
     expect_file_error("guideline.x = \"a\\qb\"\n", ":1: guideline.x: unknown escape", NULL);
     expect_file_error("guideline.x = \"a\" b\n", ":1: guideline.x: text after the closing quote",
                       NULL);
@@ -318,8 +345,8 @@ Test(config, file_errors_name_key_and_line)
                       "technical_manager, customer_service_manager");
     expect_file_error("roster.technical_manager = x\n", ":1:", "roster.<role>.<service>");
     expect_file_error("guideline. = x\n", ":1:", "guideline.<service>");
-    expect_file_error("kafka.no.such.prop = 1\n", ":1: kafka.no.such.prop:",
-                      "unknown librdkafka property");
+    expect_file_error("kafka.no.such.prop = 1\n",
+                      ":1: kafka.no.such.prop:", "unknown librdkafka property");
     expect_file_error("kafka.group.id = g\n", ":1: kafka.group.id:", "group_prefix");
     expect_file_error("kafka.bootstrap.servers = b:1\n", ":1:", "use brokers");
     expect_file_error("config = /etc/other.conf\n", ":1: config:", "--config");
@@ -492,13 +519,12 @@ Test(config, env_and_flag_errors_name_their_source)
     unsetenv("INCIDENTD_BATCH_MAX");
 
     cr_assert_eq(LOAD(&cfg, err, "--set", "escalation.ack_timeout=5x"), -1);
-    cr_assert(strstr(err, "flag --set: escalation.ack_timeout: '5x' is not a duration"), "%s",
-              err);
+    cr_assert(strstr(err, "flag --set: escalation.ack_timeout: '5x' is not a duration"), "%s", err);
     config_destroy(&cfg);
 
     cr_assert_eq(LOAD(&cfg, err, "--log-format", "xml"), -1);
-    cr_assert(strstr(err, "flag --log-format: log.format: 'xml' is not one of json, logfmt"),
-              "%s", err);
+    cr_assert(strstr(err, "flag --log-format: log.format: 'xml' is not one of json, logfmt"), "%s",
+              err);
     config_destroy(&cfg);
 
     cr_assert_eq(LOAD(&cfg, err, "--bogus"), -1);
@@ -570,14 +596,31 @@ Test(config, help_is_generated_from_the_table)
     FILE *f = open_memstream(&buf, &len);
     config_print_help(f);
     fclose(f);
-    static const char *const want[] = {
-        "Usage: incidentd [options]", "--brokers", "--redis", "--stages", "--config",
-        "--topic-prefix", "--http", "--ingest-http", "--log-level", "--log-format",
-        "--kafka PROP=VALUE", "--set KEY=VALUE", "--print-config", "--print-sample-config",
-        "-h, --help", "--version", "INCIDENTD_BROKERS", "INCIDENTD_REDIS_PASSWORD",
-        "INCIDENTD_ESCALATION_ACK_TIMEOUT", "escalation.ack_timeout = 30m",
-        "classify.incident_min_severity = MAJOR", "roster.<role>.<service>",
-        "guideline.<service>", "kafka.<property>", "retention = 7d"};
+    static const char *const want[] = {"Usage: incidentd [options]",
+                                       "--brokers",
+                                       "--redis",
+                                       "--stages",
+                                       "--config",
+                                       "--topic-prefix",
+                                       "--http",
+                                       "--ingest-http",
+                                       "--log-level",
+                                       "--log-format",
+                                       "--kafka PROP=VALUE",
+                                       "--set KEY=VALUE",
+                                       "--print-config",
+                                       "--print-sample-config",
+                                       "-h, --help",
+                                       "--version",
+                                       "INCIDENTD_BROKERS",
+                                       "INCIDENTD_REDIS_PASSWORD",
+                                       "INCIDENTD_ESCALATION_ACK_TIMEOUT",
+                                       "escalation.ack_timeout = 30m",
+                                       "classify.incident_min_severity = MAJOR",
+                                       "roster.<role>.<service>",
+                                       "guideline.<service>",
+                                       "kafka.<property>",
+                                       "retention = 7d"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         cr_assert(strstr(buf, want[i]), "'%s' missing from --help", want[i]);
     free(buf);
@@ -594,6 +637,12 @@ Test(config, stages)
     config_destroy(&cfg);
 
     LOAD_OK(&cfg, "--stages", "ALL");
+    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_DETECTED | CONFIG_STAGE_CLASSIFIED |
+                                     CONFIG_STAGE_SCOPED | CONFIG_STAGE_ESCALATED |
+                                     CONFIG_STAGE_RESOLVED);
+    config_destroy(&cfg);
+
+    LOAD_OK(&cfg, "--stages", "all", "--ingest-http", ":8088");
     cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL);
     config_destroy(&cfg);
 
@@ -632,17 +681,24 @@ Test(config, durations)
         const char *s;
         int64_t ms;
     } ok[] = {
-        {"0", 0},          {"250", 250},         {"500ms", 500},     {"10s", 10000},
-        {"30m", 1800000},  {"1h", 3600000},      {"7d", 604800000},  {"1h30m", 5400000},
-        {"1m30s", 90000},  {"2s500ms", 2500},
+        {"0", 0},        {"250", 250},      {"500ms", 500},     {"10s", 10000},   {"30m", 1800000},
+        {"1h", 3600000}, {"7d", 604800000}, {"1h30m", 5400000}, {"1m30s", 90000}, {"2s500ms", 2500},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
         cr_assert_eq(config_parse_duration_ms(ok[i].s, &v), 0, "%s", ok[i].s);
         cr_assert_eq(v, ok[i].ms, "%s -> %lld", ok[i].s, (long long)v);
     }
-    static const char *const bad[] = {"", "5x", "-1s", "1.5h", "h", "10 s", "1h30",
-                                      "s10", "99999999999999999999", "106751991167301d"};
+    static const char *const bad[] = {"",
+                                      "5x",
+                                      "-1s",
+                                      "1.5h",
+                                      "h",
+                                      "10 s",
+                                      "1h30",
+                                      "s10",
+                                      "99999999999999999999",
+                                      "106751991167301d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v = 42;
         cr_assert_eq(config_parse_duration_ms(bad[i], &v), -1, "'%s' accepted", bad[i]);
@@ -665,11 +721,10 @@ Test(config, hostport)
     cr_assert_eq(config_parse_hostport("[::1]:0", host, sizeof(host), &port), 0);
     cr_assert_str_eq(host, "::1");
     cr_assert_eq(port, 0);
-    static const char *const bad[] = {"host", "host:", "host:65536", "::1:80", "[::1]80",
-                                      "h:8x", "a b:1", "host:123456"};
+    static const char *const bad[] = {"host",    "host:", "host:65536", "::1:80",
+                                      "[::1]80", "h:8x",  "a b:1",      "host:123456"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(config_parse_hostport(bad[i], host, sizeof(host), &port), -1, "%s",
-                     bad[i]);
+        cr_assert_eq(config_parse_hostport(bad[i], host, sizeof(host), &port), -1, "%s", bad[i]);
     cr_assert_eq(config_parse_hostport("averyveryverylonghostname:1", host, 8, &port), -1);
 }
 
@@ -708,9 +763,9 @@ Test(config, redis_url_credentials_move_out_of_the_url)
 
 Test(config, bad_redis_urls_do_not_echo_passwords)
 {
-    static const char *const bad[] = {"http://h:1/0", "redis://", "redis://h:0/0",
-                                      "redis://h:port/0", "redis://h:1/x", "redis://::1/0",
-                                      "redis://u:sekret@/0", "redis://u:sekret%zz@h/0"};
+    static const char *const bad[] = {
+        "http://h:1/0",  "redis://",      "redis://h:0/0",       "redis://h:port/0",
+        "redis://h:1/x", "redis://::1/0", "redis://u:sekret@/0", "redis://u:sekret%zz@h/0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         config_t cfg;
         char err[512];
@@ -845,12 +900,13 @@ Test(config, sample_loads_as_is_and_uncommented)
 Test(config, committed_sample_is_up_to_date)
 {
     /* __FILE__ is .../tests/unit/test_config.c */
+    static const char self[] = __FILE__;
     char path[1024];
     const char *suffix = "tests/unit/test_config.c";
-    size_t fl = strlen(__FILE__), sl = strlen(suffix);
-    if (fl < sl || strcmp(__FILE__ + fl - sl, suffix) != 0)
+    size_t fl = strlen(self), sl = strlen(suffix);
+    if (fl < sl || strcmp(&self[fl - sl], suffix) != 0)
         cr_skip_test("source path unknown");
-    snprintf(path, sizeof(path), "%.*sdeploy/incidentd.conf", (int)(fl - sl), __FILE__);
+    snprintf(path, sizeof(path), "%.*sdeploy/incidentd.conf", (int)(fl - sl), self);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s missing", path);
     char *text = NULL;
