@@ -1274,6 +1274,7 @@ static int cfg_load_file(config_t *cfg, const char *path, char *errstr, size_t e
     size_t cap = 0;
     ssize_t len;
     int lineno = 0, rc = 0;
+    errno = 0;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         const char *b = line, *e = line + len;
@@ -1325,7 +1326,8 @@ static int cfg_load_file(config_t *cfg, const char *path, char *errstr, size_t e
             break;
     }
     if (rc == 0 && ferror(f)) {
-        snprintf(errstr, errstr_size, "config file %s: read error", path);
+        snprintf(errstr, errstr_size, "config file %s: %s", path,
+                 errno ? strerror(errno) : "read error");
         rc = -1;
     }
     free(line);
