@@ -11,10 +11,7 @@
 
 /* ---- transition helpers ------------------------------------------------------ */
 
-static char *nz(const char *s)
-{
-    return (char *)(s ? s : protobuf_c_empty_string);
-}
+static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
 
 static int is_open(const hd_incident_t *inc)
 {
@@ -100,18 +97,18 @@ static void scope_assign(const hd_ctx_t *ctx, hd_state_t *st, Incident__V1__Scop
                           : INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
     inc->owner = arena_strdup(a, hd_owner_of(ctx->rules, inc->owner_role, inc->service));
     record_add(ctx, st, out, "assigned", NULL,
-               *inc->owner
-                   ? arena_printf(a, "%s incident owned by %s %s", hd_scope_name(scope),
-                                  hd_role_name(inc->owner_role), inc->owner)
-                   : arena_printf(a, "%s incident owned by %s (no roster entry for "
-                                     "service '%s')",
-                                  hd_scope_name(scope), hd_role_name(inc->owner_role),
-                                  inc->service));
+               *inc->owner ? arena_printf(a, "%s incident owned by %s %s", hd_scope_name(scope),
+                                          hd_role_name(inc->owner_role), inc->owner)
+                           : arena_printf(a,
+                                          "%s incident owned by %s (no roster entry for "
+                                          "service '%s')",
+                                          hd_scope_name(scope), hd_role_name(inc->owner_role),
+                                          inc->service));
     output_add(out, HD_TOPIC_SCOPED);
 }
 
-void hd_classified_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                         const hd_event_t *ev, hd_transition_t *out)
+void hd_classified_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                         hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (hd_event_validate(ev, out->error, sizeof(out->error)) < 0) {
@@ -127,8 +124,8 @@ void hd_classified_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
     Incident__V1__Scope now_scope = cur->incident->scope;
     if (now_scope == INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED) {
         hd_state_t *st = hd_state_copy(ctx->arena, cur);
-        scope_assign(ctx, st, scope,
-                     arena_printf(ctx->arena, "%s: %s", hd_scope_name(scope), why), out);
+        scope_assign(ctx, st, scope, arena_printf(ctx->arena, "%s: %s", hd_scope_name(scope), why),
+                     out);
     } else if (now_scope == INCIDENT__V1__SCOPE__SCOPE_LOCAL &&
                scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL) {
         hd_state_t *st = hd_state_copy(ctx->arena, cur);

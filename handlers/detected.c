@@ -15,10 +15,7 @@
 
 /* ---- transition helpers ------------------------------------------------------ */
 
-static char *nz(const char *s)
-{
-    return (char *)(s ? s : protobuf_c_empty_string);
-}
+static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
 
 static int is_open(const hd_incident_t *inc)
 {
@@ -111,8 +108,8 @@ static int strv_has(char *const *v, size_t n, const char *s)
 
 /* A new array: the distinct entries of @p base, then those of @p add not yet
  * present (copied into the arena), in order. *added counts the latter. */
-static char **strv_union(arena_t *arena, char *const *base, size_t n_base,
-                         char *const *add, size_t n_add, size_t *n_out, size_t *added)
+static char **strv_union(arena_t *arena, char *const *base, size_t n_base, char *const *add,
+                         size_t n_add, size_t *n_out, size_t *added)
 {
     *n_out = 0;
     *added = 0;
@@ -182,8 +179,8 @@ static void triggers_note(arena_t *arena, hd_state_t *st, int64_t now, int64_t w
 
 /* ---- the alert actions --------------------------------------------------------- */
 
-static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert,
-                         const char *new_id, hd_transition_t *out)
+static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const char *new_id,
+                         hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     hd_state_t *st = arena_alloc(a, sizeof(*st));
@@ -204,23 +201,23 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert,
     inc->service = arena_strdup(a, alert->service);
     inc->summary = arena_strdup(a, alert->summary);
     inc->sites = strv_union(a, NULL, 0, alert->sites, alert->n_sites, &inc->n_sites, &added);
-    inc->clients = strv_union(a, NULL, 0, alert->clients, alert->n_clients,
-                              &inc->n_clients, &added);
+    inc->clients =
+        strv_union(a, NULL, 0, alert->clients, alert->n_clients, &inc->n_clients, &added);
     inc->alert_count = 1;
     inc->detected_at_ms = ctx->now_ms;
     triggers_note(a, st, ctx->now_ms, ctx->rules->reclassify_window_ms);
     labels_merge(a, st, alert);
     record_add(ctx, st, out, "detected", NULL,
-               arena_printf(a, "opened by alert %s: severity %s, service '%s', "
-                               "%zu site%s, %zu client%s",
-                            nz(alert->alert_id), hd_severity_name(inc->severity),
-                            inc->service, inc->n_sites, inc->n_sites == 1 ? "" : "s",
-                            inc->n_clients, inc->n_clients == 1 ? "" : "s"));
+               arena_printf(a,
+                            "opened by alert %s: severity %s, service '%s', "
+                            "%zu site%s, %zu client%s",
+                            nz(alert->alert_id), hd_severity_name(inc->severity), inc->service,
+                            inc->n_sites, inc->n_sites == 1 ? "" : "s", inc->n_clients,
+                            inc->n_clients == 1 ? "" : "s"));
 
     char why[256];
     int incident = hd_is_incident(ctx->rules, inc, why, sizeof(why));
-    inc->kind = incident ? INCIDENT__V1__KIND__KIND_INCIDENT
-                         : INCIDENT__V1__KIND__KIND_DISTURBANCE;
+    inc->kind = incident ? INCIDENT__V1__KIND__KIND_INCIDENT : INCIDENT__V1__KIND__KIND_DISTURBANCE;
     inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
     record_add(ctx, st, out, "classified", NULL,
                arena_printf(a, "%s: %s", hd_kind_name(inc->kind), why));
@@ -229,8 +226,8 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert,
     output_add(out, HD_TOPIC_CLASSIFIED);
 }
 
-static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur,
-                          const hd_alert_t *alert, hd_transition_t *out)
+static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+                          hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     const hd_rules_t *r = ctx->rules;
@@ -244,8 +241,8 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur,
         inc->severity = alert->severity;
     inc->sites = strv_union(a, inc->sites, inc->n_sites, alert->sites, alert->n_sites,
                             &inc->n_sites, &new_sites);
-    inc->clients = strv_union(a, inc->clients, inc->n_clients, alert->clients,
-                              alert->n_clients, &inc->n_clients, &new_clients);
+    inc->clients = strv_union(a, inc->clients, inc->n_clients, alert->clients, alert->n_clients,
+                              &inc->n_clients, &new_clients);
     labels_merge(a, st, alert);
     triggers_note(a, st, ctx->now_ms, r->reclassify_window_ms);
 
@@ -255,11 +252,11 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur,
                            hd_severity_name(inc->severity))
             : arena_printf(a, "severity %s", hd_severity_name(inc->severity));
     record_add(ctx, st, out, "merged", NULL,
-               arena_printf(a, "alert %s merged: %u alerts, %s, %zu new site%s, "
-                               "%zu new client%s",
-                            nz(alert->alert_id), inc->alert_count, severity_text,
-                            new_sites, new_sites == 1 ? "" : "s", new_clients,
-                            new_clients == 1 ? "" : "s"));
+               arena_printf(a,
+                            "alert %s merged: %u alerts, %s, %zu new site%s, "
+                            "%zu new client%s",
+                            nz(alert->alert_id), inc->alert_count, severity_text, new_sites,
+                            new_sites == 1 ? "" : "s", new_clients, new_clients == 1 ? "" : "s"));
 
     if (inc->kind == INCIDENT__V1__KIND__KIND_DISTURBANCE) {
         char why[256];
@@ -283,8 +280,8 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur,
     }
 }
 
-static void acknowledge(const hd_ctx_t *ctx, const hd_state_t *cur,
-                        const hd_alert_t *alert, hd_transition_t *out)
+static void acknowledge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+                        hd_transition_t *out)
 {
     if (cur->incident->status != INCIDENT__V1__STATUS__STATUS_OPEN)
         return; /* already acknowledged */
@@ -295,8 +292,9 @@ static void acknowledge(const hd_ctx_t *ctx, const hd_state_t *cur,
     inc->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     inc->acknowledged_at_ms = ctx->now_ms;
     record_add(ctx, st, out, "acknowledged", actor,
-               arena_printf(a, "acknowledged by %s (alert %s): re-escalation stopped "
-                               "at level %u",
+               arena_printf(a,
+                            "acknowledged by %s (alert %s): re-escalation stopped "
+                            "at level %u",
                             actor, nz(alert->alert_id), inc->escalation_level));
     out->timer_op = HD_TIMER_CANCEL;
 }
@@ -313,16 +311,15 @@ static void resolve(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t
     inc->resolved_at_ms = ctx->now_ms;
     record_add(ctx, st, out, "resolved", actor,
                arena_printf(a, "%s resolved by %s (alert %s) after %u alert%s",
-                            hd_kind_name(inc->kind), actor, nz(alert->alert_id),
-                            inc->alert_count, inc->alert_count == 1 ? "" : "s"));
+                            hd_kind_name(inc->kind), actor, nz(alert->alert_id), inc->alert_count,
+                            inc->alert_count == 1 ? "" : "s"));
     out->index_op = HD_INDEX_CLOSE;
     out->timer_op = HD_TIMER_CANCEL;
     output_add(out, HD_TOPIC_RESOLVED);
 }
 
-void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                       const hd_alert_t *alert, const char *new_id,
-                       hd_transition_t *out)
+void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+                       const char *new_id, hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!alert) {
@@ -332,8 +329,8 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
     }
     if (cur && !cur->incident) {
         out->verdict = HD_REJECT;
-        snprintf(out->error, sizeof(out->error),
-                 "stored incident of dedup_key %s has no snapshot", nz(alert->dedup_key));
+        snprintf(out->error, sizeof(out->error), "stored incident of dedup_key %s has no snapshot",
+                 nz(alert->dedup_key));
         return;
     }
     /* Only an open incident takes alerts; anything else counts as none. */
@@ -368,8 +365,7 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
         break;
     default:
         out->verdict = HD_REJECT;
-        snprintf(out->error, sizeof(out->error), "action: unknown value %d",
-                 (int)alert->action);
+        snprintf(out->error, sizeof(out->error), "action: unknown value %d", (int)alert->action);
         return;
     }
     outputs_finish(out);

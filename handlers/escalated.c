@@ -12,10 +12,7 @@
 
 /* ---- transition helpers ------------------------------------------------------ */
 
-static char *nz(const char *s)
-{
-    return (char *)(s ? s : protobuf_c_empty_string);
-}
+static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
 
 /* A copy of @p inc that later changes to the state cannot reach. */
 static hd_incident_t *snapshot_of(arena_t *arena, hd_incident_t *inc)
@@ -93,8 +90,7 @@ static const char *duration_text(arena_t *arena, int64_t ms)
 /* ---- stakeholders ------------------------------------------------------------ */
 
 /* Adds the non-empty names of @p names not yet informed (a new array). */
-static void stakeholders_add(arena_t *arena, hd_incident_t *inc,
-                             const char *const *names, size_t n)
+static void stakeholders_add(arena_t *arena, hd_incident_t *inc, const char *const *names, size_t n)
 {
     if (n == 0 || !names)
         return;
@@ -116,12 +112,11 @@ static void stakeholders_add(arena_t *arena, hd_incident_t *inc,
 }
 
 /* Adds the people to inform on reaching @p level (1..3). */
-static void stakeholders_add_level(arena_t *arena, const hd_rules_t *r,
-                                   hd_incident_t *inc, uint32_t level)
+static void stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_t *inc,
+                                   uint32_t level)
 {
     if (level < sizeof(r->level_stakeholders) / sizeof(r->level_stakeholders[0]))
-        stakeholders_add(arena, inc, r->level_stakeholders[level],
-                         r->n_level_stakeholders[level]);
+        stakeholders_add(arena, inc, r->level_stakeholders[level], r->n_level_stakeholders[level]);
 }
 
 /* "a, b, c" (at most 16 names, then "and N more"), or "none". */
@@ -145,8 +140,8 @@ static int timer_applies(const hd_state_t *cur)
            cur->incident->status == INCIDENT__V1__STATUS__STATUS_OPEN;
 }
 
-void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                        const hd_event_t *ev, hd_transition_t *out)
+void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                        hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (hd_event_validate(ev, out->error, sizeof(out->error)) < 0) {
@@ -165,8 +160,8 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
     out->timer_due_ms = ev->at_ms + ctx->rules->ack_timeout_ms;
 }
 
-void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                    const hd_timer_t *timer, hd_transition_t *out)
+void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                    hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!timer) {
@@ -193,8 +188,7 @@ void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
     stakeholders_add_level(a, r, inc, inc->escalation_level);
     record_add(ctx, st, out, "escalated", NULL,
                arena_printf(a, "not acknowledged within %s: level %u -> %u; informed: %s",
-                            duration_text(a, r->ack_timeout_ms), level,
-                            inc->escalation_level,
+                            duration_text(a, r->ack_timeout_ms), level, inc->escalation_level,
                             names_text(a, inc->stakeholders, inc->n_stakeholders)));
     output_add(out, HD_TOPIC_ESCALATED);
     outputs_finish(out);

@@ -11,10 +11,7 @@
 
 /* ---- transition helpers ------------------------------------------------------ */
 
-static char *nz(const char *s)
-{
-    return (char *)(s ? s : protobuf_c_empty_string);
-}
+static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
 
 /* A copy of @p inc that later changes to the state cannot reach. */
 static hd_incident_t *snapshot_of(arena_t *arena, hd_incident_t *inc)
@@ -93,25 +90,24 @@ static const char *record_missing(arena_t *arena, const hd_state_t *st)
                strcmp(nz(st->recorded_actions[j]), required_actions[i]) != 0)
             j++;
         if (j == st->n_recorded_actions)
-            missing = arena_printf(arena, "%s%s%s", missing, *missing ? ", " : "",
-                                   required_actions[i]);
+            missing =
+                arena_printf(arena, "%s%s%s", missing, *missing ? ", " : "", required_actions[i]);
     }
     if (st->incident->version == 0)
-        missing = arena_printf(arena, "%s%saudit sequence (version 0)", missing,
-                               *missing ? ", " : "");
+        missing =
+            arena_printf(arena, "%s%saudit sequence (version 0)", missing, *missing ? ", " : "");
     return missing;
 }
 
-void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                       const hd_event_t *ev, hd_transition_t *out)
+void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                       hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (hd_event_validate(ev, out->error, sizeof(out->error)) < 0) {
         out->verdict = HD_REJECT;
         return;
     }
-    if (!cur || !cur->incident ||
-        cur->incident->status != INCIDENT__V1__STATUS__STATUS_RESOLVED)
+    if (!cur || !cur->incident || cur->incident->status != INCIDENT__V1__STATUS__STATUS_RESOLVED)
         return;
 
     arena_t *a = ctx->arena;
@@ -121,18 +117,18 @@ void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
 
     int notify = inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY;
     const char *stakeholders =
-        inc->n_stakeholders
-            ? arena_printf(a, "stakeholders (%s)",
-                           names_text(a, inc->stakeholders, inc->n_stakeholders))
-            : NULL;
-    const char *clients = notify ? arena_printf(a, "%zu client%s", inc->n_clients,
-                                                inc->n_clients == 1 ? "" : "s")
-                                 : NULL;
+        inc->n_stakeholders ? arena_printf(a, "stakeholders (%s)",
+                                           names_text(a, inc->stakeholders, inc->n_stakeholders))
+                            : NULL;
+    const char *clients =
+        notify ? arena_printf(a, "%zu client%s", inc->n_clients, inc->n_clients == 1 ? "" : "s")
+               : NULL;
     const char *followup;
     if (stakeholders && clients)
         followup = arena_printf(a, "final update sent to %s and to %s", stakeholders, clients);
     else if (stakeholders || clients)
-        followup = arena_printf(a, "final update sent to %s", stakeholders ? stakeholders : clients);
+        followup =
+            arena_printf(a, "final update sent to %s", stakeholders ? stakeholders : clients);
     else
         followup = "no recipients";
     record_add(ctx, st, out, "followed_up", NULL, followup);

@@ -31,8 +31,8 @@ void hd_rules_default(hd_rules_t *r)
 
 const char *hd_severity_name(Incident__V1__Severity s)
 {
-    static const char *const names[] = {"UNSPECIFIED", "INFO", "WARNING",
-                                        "MINOR", "MAJOR", "CRITICAL"};
+    static const char *const names[] = {"UNSPECIFIED", "INFO",  "WARNING",
+                                        "MINOR",       "MAJOR", "CRITICAL"};
     return HD_NAME(names, s);
 }
 
@@ -44,16 +44,15 @@ const char *hd_scope_name(Incident__V1__Scope s)
 
 const char *hd_stage_name(Incident__V1__Stage s)
 {
-    static const char *const names[] = {"UNSPECIFIED", "DETECTED", "CLASSIFIED",
-                                        "SCOPED", "ESCALATED", "RESOLVED",
-                                        "CLOSED"};
+    static const char *const names[] = {"UNSPECIFIED", "DETECTED", "CLASSIFIED", "SCOPED",
+                                        "ESCALATED",   "RESOLVED", "CLOSED"};
     return HD_NAME(names, s);
 }
 
 const char *hd_status_name(Incident__V1__Status s)
 {
-    static const char *const names[] = {"UNSPECIFIED", "OPEN", "ACKNOWLEDGED",
-                                        "RESOLVED", "CLOSED"};
+    static const char *const names[] = {"UNSPECIFIED", "OPEN", "ACKNOWLEDGED", "RESOLVED",
+                                        "CLOSED"};
     return HD_NAME(names, s);
 }
 
@@ -72,10 +71,7 @@ const char *hd_role_name(Incident__V1__Role r)
 
 /* ---- classification -------------------------------------------------------- */
 
-static int str_eq(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") == 0;
-}
+static int str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
 
 /* The "any service" marker of roster and guideline entries. */
 static int service_is_any(const char *service)
@@ -83,8 +79,7 @@ static int service_is_any(const char *service)
     return !service || service[0] == '\0' || strcmp(service, "*") == 0;
 }
 
-int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc,
-                   char *why, size_t why_size)
+int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc, char *why, size_t why_size)
 {
     if (!why)
         why_size = 0;
@@ -98,10 +93,9 @@ int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc,
                  hd_severity_name(r->incident_min_severity));
         return 1;
     }
-    if (inc->severity >= r->client_min_severity &&
-        inc->n_clients >= r->client_min_count) {
-        snprintf(why, why_size, "severity %s with %zu client%s", sev,
-                 inc->n_clients, inc->n_clients == 1 ? "" : "s");
+    if (inc->severity >= r->client_min_severity && inc->n_clients >= r->client_min_count) {
+        snprintf(why, why_size, "severity %s with %zu client%s", sev, inc->n_clients,
+                 inc->n_clients == 1 ? "" : "s");
         return 1;
     }
     const char *service = inc->service ? inc->service : "";
@@ -116,8 +110,8 @@ int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc,
     if (inc->n_clients == 0)
         snprintf(why, why_size, "severity %s, no clients: below incident rule", sev);
     else
-        snprintf(why, why_size, "severity %s with %zu client%s: below incident rule",
-                 sev, inc->n_clients, inc->n_clients == 1 ? "" : "s");
+        snprintf(why, why_size, "severity %s with %zu client%s: below incident rule", sev,
+                 inc->n_clients, inc->n_clients == 1 ? "" : "s");
     return 0;
 }
 
@@ -139,8 +133,8 @@ static size_t distinct_count(char *const *v, size_t n)
     return count;
 }
 
-Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st,
-                                char *why, size_t why_size)
+Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st, char *why,
+                                size_t why_size)
 {
     if (!why)
         why_size = 0;
@@ -162,8 +156,7 @@ Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st,
     }
     size_t clients = distinct_count(inc->clients, inc->n_clients);
     if (clients >= r->global_min_clients) {
-        snprintf(why, why_size, "%zu distinct clients >= %u", clients,
-                 r->global_min_clients);
+        snprintf(why, why_size, "%zu distinct clients >= %u", clients, r->global_min_clients);
         return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
     }
     for (size_t i = 0; i < st->n_labels; i++) {
@@ -174,16 +167,15 @@ Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st,
         }
     }
     snprintf(why, why_size,
-             "%zu site%s, %zu client%s: below global thresholds (%u sites, %u clients)",
-             sites, sites == 1 ? "" : "s", clients, clients == 1 ? "" : "s",
-             r->global_min_sites, r->global_min_clients);
+             "%zu site%s, %zu client%s: below global thresholds (%u sites, %u clients)", sites,
+             sites == 1 ? "" : "s", clients, clients == 1 ? "" : "s", r->global_min_sites,
+             r->global_min_clients);
     return INCIDENT__V1__SCOPE__SCOPE_LOCAL;
 }
 
 /* ---- roster and guidelines ------------------------------------------------- */
 
-const char *hd_owner_of(const hd_rules_t *r, Incident__V1__Role role,
-                        const char *service)
+const char *hd_owner_of(const hd_rules_t *r, Incident__V1__Role role, const char *service)
 {
     const hd_roster_entry_t *any = NULL;
     for (size_t i = 0; i < r->n_roster; i++) {
@@ -217,10 +209,7 @@ const char *hd_guideline_of(const hd_rules_t *r, const char *service)
 
 /* ---- deep copy --------------------------------------------------------------- */
 
-static char *str_or_empty(char *s)
-{
-    return s ? s : (char *)protobuf_c_empty_string;
-}
+static char *str_or_empty(char *s) { return s ? s : (char *)protobuf_c_empty_string; }
 
 static char **strv_copy(arena_t *arena, char *const *v, size_t n)
 {
@@ -278,8 +267,7 @@ hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st)
             const Incidentd__V1__StoredIncident__LabelsEntry *e = st->labels[i];
             if (!e)
                 continue; /* never in decoded input; drop rather than crash */
-            Incidentd__V1__StoredIncident__LabelsEntry *ec =
-                arena_alloc(arena, sizeof(*ec));
+            Incidentd__V1__StoredIncident__LabelsEntry *ec = arena_alloc(arena, sizeof(*ec));
             *ec = *e;
             ec->key = str_or_empty(e->key);
             ec->value = str_or_empty(e->value);

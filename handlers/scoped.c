@@ -13,10 +13,7 @@
 
 /* ---- transition helpers ------------------------------------------------------ */
 
-static char *nz(const char *s)
-{
-    return (char *)(s ? s : protobuf_c_empty_string);
-}
+static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
 
 static int is_open(const hd_incident_t *inc)
 {
@@ -90,8 +87,7 @@ static void outputs_finish(hd_transition_t *out)
 /* ---- stakeholders ------------------------------------------------------------ */
 
 /* Adds the non-empty names of @p names not yet informed (a new array). */
-static void stakeholders_add(arena_t *arena, hd_incident_t *inc,
-                             const char *const *names, size_t n)
+static void stakeholders_add(arena_t *arena, hd_incident_t *inc, const char *const *names, size_t n)
 {
     if (n == 0 || !names)
         return;
@@ -113,12 +109,11 @@ static void stakeholders_add(arena_t *arena, hd_incident_t *inc,
 }
 
 /* Adds the people to inform on reaching @p level (1..3). */
-static void stakeholders_add_level(arena_t *arena, const hd_rules_t *r,
-                                   hd_incident_t *inc, uint32_t level)
+static void stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_t *inc,
+                                   uint32_t level)
 {
     if (level < sizeof(r->level_stakeholders) / sizeof(r->level_stakeholders[0]))
-        stakeholders_add(arena, inc, r->level_stakeholders[level],
-                         r->n_level_stakeholders[level]);
+        stakeholders_add(arena, inc, r->level_stakeholders[level], r->n_level_stakeholders[level]);
 }
 
 /* "a, b, c" (at most 16 names, then "and N more"), or "none". */
@@ -135,8 +130,8 @@ static const char *names_text(arena_t *arena, char *const *v, size_t n)
     return text;
 }
 
-void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                     const hd_event_t *ev, hd_transition_t *out)
+void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                     hd_transition_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (hd_event_validate(ev, out->error, sizeof(out->error)) < 0) {
@@ -170,8 +165,9 @@ void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
         stakeholders_add_level(a, r, inc, 1);
         inc->resolution_meeting = 1;
         record_add(ctx, st, out, "escalated", NULL,
-                   arena_printf(a, "global: Technical Manager runs the action plan; "
-                                   "level %u; informed: %s; resolution meeting scheduled",
+                   arena_printf(a,
+                                "global: Technical Manager runs the action plan; "
+                                "level %u; informed: %s; resolution meeting scheduled",
                                 inc->escalation_level,
                                 names_text(a, inc->stakeholders, inc->n_stakeholders)));
     } else {
@@ -185,27 +181,29 @@ void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
             stakeholders_add(a, inc, tm, 1);
             stakeholders_add_level(a, r, inc, 1);
             record_add(ctx, st, out, "escalated", NULL,
-                       arena_printf(a, "local critical: Customer Service Manager under "
-                                       "guideline '%s'; Technical Manager informed; "
-                                       "level %u; informed: %s",
+                       arena_printf(a,
+                                    "local critical: Customer Service Manager under "
+                                    "guideline '%s'; Technical Manager informed; "
+                                    "level %u; informed: %s",
                                     guideline_text, inc->escalation_level,
-                                    names_text(a, inc->stakeholders,
-                                               inc->n_stakeholders)));
+                                    names_text(a, inc->stakeholders, inc->n_stakeholders)));
         } else {
             record_add(ctx, st, out, "handled", NULL,
-                       arena_printf(a, "local: Customer Service Manager under "
-                                       "guideline '%s'; level %u",
+                       arena_printf(a,
+                                    "local: Customer Service Manager under "
+                                    "guideline '%s'; level %u",
                                     guideline_text, inc->escalation_level));
         }
     }
 
     if (inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY) {
         record_add(ctx, st, out, "client_notified", NULL,
-                   global ? arena_printf(a, "global notice to all clients "
-                                            "(%zu affected client%s named)",
+                   global ? arena_printf(a,
+                                         "global notice to all clients "
+                                         "(%zu affected client%s named)",
                                          inc->n_clients, inc->n_clients == 1 ? "" : "s")
-                          : arena_printf(a, "%zu affected client%s notified: %s",
-                                         inc->n_clients, inc->n_clients == 1 ? "" : "s",
+                          : arena_printf(a, "%zu affected client%s notified: %s", inc->n_clients,
+                                         inc->n_clients == 1 ? "" : "s",
                                          names_text(a, inc->clients, inc->n_clients)));
     }
     output_add(out, HD_TOPIC_ESCALATED);

@@ -10,14 +10,11 @@
 #include <string.h>
 
 /* Length of a protobuf string field; NULL (never in decoded input) counts as "". */
-static size_t field_len(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
+static size_t field_len(const char *s) { return s ? strlen(s) : 0; }
 
 /* Checks min <= len(s) <= max; on failure writes "<name>: ..." into err. */
-static int check_len(const char *name, const char *s, size_t min, size_t max,
-                     char *err, size_t err_size)
+static int check_len(const char *name, const char *s, size_t min, size_t max, char *err,
+                     size_t err_size)
 {
     size_t len = field_len(s);
     if (len < min) {
@@ -35,8 +32,8 @@ static int check_len(const char *name, const char *s, size_t min, size_t max,
 }
 
 /* Checks a repeated string field: count <= max_n, each entry 1..HD_SHORT_MAX. */
-static int check_list(const char *name, char *const *v, size_t n, size_t max_n,
-                      char *err, size_t err_size)
+static int check_list(const char *name, char *const *v, size_t n, size_t max_n, char *err,
+                      size_t err_size)
 {
     if (n > max_n) {
         snprintf(err, err_size, "%s: %zu entries, limit %zu", name, n, max_n);
@@ -77,16 +74,14 @@ int hd_alert_validate(const hd_alert_t *alert, char *err, size_t err_size)
                  "action: ACTION_UNSPECIFIED, must be TRIGGER, ACKNOWLEDGE or RESOLVE");
         return -1;
     default:
-        snprintf(err, err_size,
-                 "action: unknown value %d, must be TRIGGER, ACKNOWLEDGE or RESOLVE",
+        snprintf(err, err_size, "action: unknown value %d, must be TRIGGER, ACKNOWLEDGE or RESOLVE",
                  (int)alert->action);
         return -1;
     }
 
     if ((int)alert->severity < INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED ||
         (int)alert->severity > INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL) {
-        snprintf(err, err_size, "severity: unknown value %d, range 0..5",
-                 (int)alert->severity);
+        snprintf(err, err_size, "severity: unknown value %d, range 0..5", (int)alert->severity);
         return -1;
     }
     if (alert->action == INCIDENT__V1__ACTION__ACTION_TRIGGER &&
@@ -102,13 +97,11 @@ int hd_alert_validate(const hd_alert_t *alert, char *err, size_t err_size)
         return -1;
 
     if (check_list("sites", alert->sites, alert->n_sites, HD_SITES_MAX, err, err_size) < 0 ||
-        check_list("clients", alert->clients, alert->n_clients, HD_CLIENTS_MAX, err,
-                   err_size) < 0)
+        check_list("clients", alert->clients, alert->n_clients, HD_CLIENTS_MAX, err, err_size) < 0)
         return -1;
 
     if (alert->n_labels > HD_LABELS_MAX) {
-        snprintf(err, err_size, "labels: %zu entries, limit %d", alert->n_labels,
-                 HD_LABELS_MAX);
+        snprintf(err, err_size, "labels: %zu entries, limit %d", alert->n_labels, HD_LABELS_MAX);
         return -1;
     }
     for (size_t i = 0; i < alert->n_labels; i++) {

@@ -142,23 +142,22 @@ static int contains(const char *haystack, const char *needle)
     return strstr(haystack, needle) != NULL;
 }
 
-
 TestSuite(hd_classified, .init = setup, .fini = teardown);
 
 static hd_transition_t run(const hd_state_t *cur)
 {
     hd_transition_t out;
     memset(&out, 0x5a, sizeof(out));
-    const hd_state_t *ev_src = cur ? cur : state_new(INCIDENT__V1__STAGE__STAGE_CLASSIFIED,
-                                                     INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED);
+    const hd_state_t *ev_src = cur ? cur
+                                   : state_new(INCIDENT__V1__STAGE__STAGE_CLASSIFIED,
+                                               INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED);
     hd_classified_apply(&ctx, cur, event_of(ev_src, NOW - 10), &out);
     return out;
 }
 
 static hd_state_t *classified(void)
 {
-    return state_new(INCIDENT__V1__STAGE__STAGE_CLASSIFIED,
-                     INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED);
+    return state_new(INCIDENT__V1__STAGE__STAGE_CLASSIFIED, INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED);
 }
 
 static void clients_set(hd_state_t *st, size_t n)
@@ -237,8 +236,7 @@ Test(hd_classified, one_site_is_local_csm)
     cr_assert(contains(scoped->detail, "below global thresholds"), "%s", scoped->detail);
     cr_assert_str_eq(assigned->action, "assigned");
     cr_assert_eq(assigned->stage, INCIDENT__V1__STAGE__STAGE_SCOPED);
-    cr_assert_eq(assigned->snapshot->owner_role,
-                 INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER);
+    cr_assert_eq(assigned->snapshot->owner_role, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER);
     cr_assert(contains(assigned->detail, "CUSTOMER_SERVICE_MANAGER"), "%s", assigned->detail);
 
     const hd_incident_t *inc = out.state->incident;
@@ -349,8 +347,8 @@ Test(hd_classified, owner_from_roster_default)
 
 Test(hd_classified, local_widens_to_global)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED,
-                                INCIDENT__V1__SCOPE__SCOPE_LOCAL);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED, INCIDENT__V1__SCOPE__SCOPE_LOCAL);
     cur->incident->owner_role = INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
     cur->incident->version = 11;
     cur->incident->sites = list(&cur->incident->n_sites, "site-a", "site-b", NULL);
@@ -371,8 +369,8 @@ Test(hd_classified, local_widens_to_global)
 
 Test(hd_classified, local_staying_local_is_noop)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED,
-                                INCIDENT__V1__SCOPE__SCOPE_LOCAL);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED, INCIDENT__V1__SCOPE__SCOPE_LOCAL);
     clients_set(cur, 9);
     hd_transition_t out = run(cur);
     check_noop(&out);
@@ -380,8 +378,8 @@ Test(hd_classified, local_staying_local_is_noop)
 
 Test(hd_classified, global_never_narrows)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED,
-                                INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED, INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     /* one site, no clients: would be LOCAL if scoped now */
     hd_transition_t out = run(cur);
     check_noop(&out);
@@ -389,8 +387,8 @@ Test(hd_classified, global_never_narrows)
 
 Test(hd_classified, global_staying_global_is_noop)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED,
-                                INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED, INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     cur->incident->sites = list(&cur->incident->n_sites, "site-a", "site-b", NULL);
     hd_transition_t out = run(cur);
     check_noop(&out);

@@ -70,8 +70,7 @@ static hd_alert_t *trigger(Incident__V1__Severity sev)
 
 static void alert_label(hd_alert_t *a, const char *key, const char *value)
 {
-    Incident__V1__Alert__LabelsEntry **v =
-        arena_alloc(&arena, (a->n_labels + 1) * sizeof(*v));
+    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&arena, (a->n_labels + 1) * sizeof(*v));
     if (a->n_labels)
         memcpy(v, a->labels, a->n_labels * sizeof(*v));
     Incident__V1__Alert__LabelsEntry *e = arena_alloc(&arena, sizeof(*e));
@@ -101,8 +100,7 @@ static void state_label(hd_state_t *st, const char *key, const char *value)
 
 /* An open, classified incident at version @p version with one trigger at
  * NOW - 20 min (outside the window). */
-static hd_state_t *state_new(Incident__V1__Kind kind, Incident__V1__Severity sev,
-                             uint64_t version)
+static hd_state_t *state_new(Incident__V1__Kind kind, Incident__V1__Severity sev, uint64_t version)
 {
     hd_state_t *st = arena_alloc(&arena, sizeof(*st));
     hd_state_t sinit = INCIDENTD__V1__STORED_INCIDENT__INIT;
@@ -287,8 +285,8 @@ Test(hd_detected, critical_service_opens_incident)
 
 Test(hd_detected, trigger_on_closed_or_resolved_incident_opens_new_one)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 9);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 9);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     check_records(&out, 1, "incidentd/detected");
@@ -300,8 +298,8 @@ Test(hd_detected, trigger_on_closed_or_resolved_incident_opens_new_one)
 
 Test(hd_detected, trigger_merges_into_open_incident)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 7);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 7);
     cur->incident->clients = list(&cur->incident->n_clients, "acme", NULL);
     cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_LOCAL;
     cur->incident->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
@@ -347,16 +345,16 @@ Test(hd_detected, trigger_merges_into_open_incident)
 
 Test(hd_detected, merge_never_lowers_severity)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL, 3);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL, 3);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
     cr_assert_eq(out.state->incident->severity, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
 }
 
 Test(hd_detected, merge_unites_labels_alert_wins)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
     state_label(cur, "team", "dba");
     state_label(cur, "region", "eu");
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
@@ -377,8 +375,8 @@ Test(hd_detected, merge_unites_labels_alert_wins)
 
 Test(hd_detected, merge_into_global_incident_has_no_output)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
     cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     check_records(&out, 4, "incidentd/detected");
@@ -388,8 +386,8 @@ Test(hd_detected, merge_into_global_incident_has_no_output)
 
 Test(hd_detected, merge_into_unscoped_incident_goes_to_classified)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 2);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 2);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_CLASSIFIED);
@@ -397,8 +395,8 @@ Test(hd_detected, merge_into_unscoped_incident_goes_to_classified)
 
 Test(hd_detected, merge_into_acknowledged_incident)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 5);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 5);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     check_records(&out, 6, "incidentd/detected");
@@ -491,8 +489,8 @@ Test(hd_detected, reclassify_threshold_configurable)
 
 Test(hd_detected, trigger_times_keep_64_most_recent)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 4);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 4);
     int64_t times[70];
     for (int i = 0; i < 70; i++)
         times[i] = NOW - 70 + i;
@@ -517,8 +515,8 @@ Test(hd_detected, merge_reaching_major_reclassifies)
 
 Test(hd_detected, merge_adding_client_to_minor_reclassifies)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 2);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE, INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 2);
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING);
     a->clients = list(&a->n_clients, "acme", NULL);
     hd_transition_t out = run(cur, a);
@@ -531,8 +529,8 @@ Test(hd_detected, merge_adding_client_to_minor_reclassifies)
 
 Test(hd_detected, acknowledge_open_incident_stops_timer)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
     cur->incident->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
     cur->incident->escalation_level = 1;
     hd_alert_t *a = alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
@@ -556,8 +554,8 @@ Test(hd_detected, acknowledge_open_incident_stops_timer)
 
 Test(hd_detected, acknowledge_without_actor_uses_stage_actor)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
     check_records(&out, 7, "incidentd/detected");
@@ -565,8 +563,8 @@ Test(hd_detected, acknowledge_without_actor_uses_stage_actor)
 
 Test(hd_detected, acknowledge_twice_is_noop)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
@@ -592,8 +590,8 @@ Test(hd_detected, acknowledge_without_incident_rejected)
 
 Test(hd_detected, resolve_incident)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 8);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 8);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     cur->incident->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
     hd_alert_t *a = alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
@@ -639,8 +637,8 @@ Test(hd_detected, resolve_without_incident_rejected)
 
 Test(hd_detected, resolve_of_resolved_incident_rejected)
 {
-    hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_INCIDENT,
-                                INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 8);
+    hd_state_t *cur =
+        state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 8);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));

@@ -143,7 +143,6 @@ static int contains(const char *haystack, const char *needle)
     return strstr(haystack, needle) != NULL;
 }
 
-
 TestSuite(hd_escalated, .init = setup, .fini = teardown);
 
 #define EV_AT (NOW - 500)
@@ -151,8 +150,8 @@ TestSuite(hd_escalated, .init = setup, .fini = teardown);
 
 static hd_state_t *escalated(uint32_t level)
 {
-    hd_state_t *st = state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED,
-                               INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
+    hd_state_t *st =
+        state_new(INCIDENT__V1__STAGE__STAGE_ESCALATED, INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     st->incident->escalation_level = level;
     st->incident->owner_role = INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER;
     return st;

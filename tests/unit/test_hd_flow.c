@@ -59,8 +59,7 @@ static void take(const hd_transition_t *out)
         size_t len = incidentd__v1__stored_incident__get_packed_size(out->state);
         uint8_t *buf = arena_alloc(&arena, len);
         incidentd__v1__stored_incident__pack(out->state, buf);
-        hd_state_t *back =
-            incidentd__v1__stored_incident__unpack(arena_pb(&arena), len, buf);
+        hd_state_t *back = incidentd__v1__stored_incident__unpack(arena_pb(&arena), len, buf);
         cr_assert_not_null(back);
         cr_assert_eq(back->incident->version, last_seq);
         cr_assert_eq(back->n_recorded_actions, out->state->n_recorded_actions);
@@ -172,9 +171,9 @@ Test(hd_flow, global_incident_escalates_until_acknowledged)
     hd_transition_t done = stage(hd_resolved_apply, &res, HD_TOPIC_RESOLVED);
     cr_assert(done.closed);
 
-    const char *expect[] = {"detected", "classified", "scoped", "assigned", "escalated",
-                            "client_notified", "escalated", "acknowledged", "resolved",
-                            "followed_up", "closed"};
+    const char *expect[] = {"detected",  "classified",      "scoped",    "assigned",
+                            "escalated", "client_notified", "escalated", "acknowledged",
+                            "resolved",  "followed_up",     "closed"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
     cr_assert_str_eq(done.records[1]->detail, "record complete (11 records)");
     cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
@@ -205,8 +204,8 @@ Test(hd_flow, local_incident_widens_with_second_site)
     hd_transition_t stale = fire(0);
     cr_assert_eq(stale.verdict, HD_NOOP);
 
-    const char *expect[] = {"detected", "classified", "scoped", "assigned", "handled",
-                            "merged", "scoped", "assigned", "escalated", "client_notified"};
+    const char *expect[] = {"detected", "classified", "scoped",   "assigned",  "handled",
+                            "merged",   "scoped",     "assigned", "escalated", "client_notified"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 
@@ -229,23 +228,24 @@ Test(hd_flow, repeated_disturbance_becomes_incident)
     cls = stage(hd_classified_apply, &third, HD_TOPIC_CLASSIFIED);
     cr_assert_eq(state->incident->scope, INCIDENT__V1__SCOPE__SCOPE_LOCAL);
 
-    const char *expect[] = {"detected", "classified", "merged", "merged", "reclassified",
-                            "scoped", "assigned"};
+    const char *expect[] = {"detected",     "classified", "merged",  "merged",
+                            "reclassified", "scoped",     "assigned"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 
 Test(hd_flow, closed_key_opens_a_new_incident)
 {
-    detect(alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                     INCIDENT__V1__SEVERITY__SEVERITY_INFO, NULL));
+    detect(alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER, INCIDENT__V1__SEVERITY__SEVERITY_INFO,
+                     NULL));
     hd_transition_t res = detect(alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                                            INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED, NULL));
     stage(hd_resolved_apply, &res, HD_TOPIC_RESOLVED);
     cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
 
     hd_transition_t again;
-    hd_detected_apply(&ctx, state, alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                             INCIDENT__V1__SEVERITY__SEVERITY_INFO, NULL),
+    hd_detected_apply(&ctx, state,
+                      alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                INCIDENT__V1__SEVERITY__SEVERITY_INFO, NULL),
                       "INC-8", &again);
     cr_assert_eq(again.verdict, HD_APPLY);
     cr_assert_str_eq(again.state->incident->id, "INC-8");

@@ -142,14 +142,13 @@ static int contains(const char *haystack, const char *needle)
     return strstr(haystack, needle) != NULL;
 }
 
-
 TestSuite(hd_resolved, .init = setup, .fini = teardown);
 
 /* A resolved incident at version 9 whose record has every step. */
 static hd_state_t *resolved(void)
 {
-    hd_state_t *st = state_new(INCIDENT__V1__STAGE__STAGE_RESOLVED,
-                               INCIDENT__V1__SCOPE__SCOPE_LOCAL);
+    hd_state_t *st =
+        state_new(INCIDENT__V1__STAGE__STAGE_RESOLVED, INCIDENT__V1__SCOPE__SCOPE_LOCAL);
     st->incident->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
     st->incident->resolved_at_ms = NOW - 100;
     st->incident->version = 9;
@@ -242,8 +241,8 @@ Test(hd_resolved, disturbance_record_is_complete)
     cur->incident->kind = INCIDENT__V1__KIND__KIND_DISTURBANCE;
     cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED;
     cur->incident->version = 3;
-    cur->recorded_actions = list(&cur->n_recorded_actions, "detected", "classified",
-                                 "resolved", NULL);
+    cur->recorded_actions =
+        list(&cur->n_recorded_actions, "detected", "classified", "resolved", NULL);
     hd_transition_t out = run(cur);
     check_records(&out, 4);
     cr_assert_str_eq(out.records[0]->detail, "no recipients");
@@ -284,8 +283,8 @@ Test(hd_resolved, version_0_is_incomplete)
 Test(hd_resolved, final_update_to_stakeholders_and_clients)
 {
     hd_state_t *cur = resolved();
-    cur->incident->stakeholders = list(&cur->incident->n_stakeholders, "ops-lead",
-                                       "technical-manager", NULL);
+    cur->incident->stakeholders =
+        list(&cur->incident->n_stakeholders, "ops-lead", "technical-manager", NULL);
     cur->incident->clients = list(&cur->incident->n_clients, "acme", "globex", "initech", NULL);
     cur->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY;
     hd_transition_t out = run(cur);

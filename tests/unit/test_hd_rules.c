@@ -99,19 +99,16 @@ Test(hd_rules, enum_names)
     cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR), "MAJOR");
     cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL), "CRITICAL");
     cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_INFO), "INFO");
-    cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED),
-                     "UNSPECIFIED");
+    cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED), "UNSPECIFIED");
     cr_assert_str_eq(hd_scope_name(INCIDENT__V1__SCOPE__SCOPE_GLOBAL), "GLOBAL");
     cr_assert_str_eq(hd_scope_name(INCIDENT__V1__SCOPE__SCOPE_LOCAL), "LOCAL");
     cr_assert_str_eq(hd_stage_name(INCIDENT__V1__STAGE__STAGE_ESCALATED), "ESCALATED");
     cr_assert_str_eq(hd_stage_name(INCIDENT__V1__STAGE__STAGE_CLOSED), "CLOSED");
     cr_assert_str_eq(hd_status_name(INCIDENT__V1__STATUS__STATUS_OPEN), "OPEN");
-    cr_assert_str_eq(hd_status_name(INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED),
-                     "ACKNOWLEDGED");
+    cr_assert_str_eq(hd_status_name(INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED), "ACKNOWLEDGED");
     cr_assert_str_eq(hd_kind_name(INCIDENT__V1__KIND__KIND_INCIDENT), "INCIDENT");
     cr_assert_str_eq(hd_kind_name(INCIDENT__V1__KIND__KIND_DISTURBANCE), "DISTURBANCE");
-    cr_assert_str_eq(hd_role_name(INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER),
-                     "TECHNICAL_MANAGER");
+    cr_assert_str_eq(hd_role_name(INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER), "TECHNICAL_MANAGER");
     cr_assert_str_eq(hd_role_name(INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER),
                      "CUSTOMER_SERVICE_MANAGER");
 }
@@ -288,14 +285,15 @@ Test(hd_rules, owner_exact_before_default)
     };
     rules.roster = roster;
     rules.n_roster = 4;
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER,
-                                 "payments"), "tm-payments");
+    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "payments"),
+                     "tm-payments");
     cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"),
                      "tm-default");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER,
-                                 "web"), "csm-web");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER,
-                                 "payments"), "csm-default");
+    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "web"),
+                     "csm-web");
+    cr_assert_str_eq(
+        hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "payments"),
+        "csm-default");
 }
 
 Test(hd_rules, owner_none_without_entry)
@@ -308,8 +306,8 @@ Test(hd_rules, owner_none_without_entry)
     rules.n_roster = 1;
     /* wrong role, or wrong service without a default: nobody */
     cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"), "");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER,
-                                 "db"), "");
+    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "db"),
+                     "");
 }
 
 Test(hd_rules, guideline_exact_before_default)

@@ -169,8 +169,8 @@ static hd_state_t *scoped(Incident__V1__Scope scope)
     st->incident->owner_role = scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL
                                    ? INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER
                                    : INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
-    st->recorded_actions = list(&st->n_recorded_actions, "detected", "classified", "scoped",
-                                "assigned", NULL);
+    st->recorded_actions =
+        list(&st->n_recorded_actions, "detected", "classified", "scoped", "assigned", NULL);
     return st;
 }
 
@@ -280,8 +280,7 @@ Test(hd_scoped, global_without_stakeholders_configured)
 {
     hd_transition_t out = run(scoped(INCIDENT__V1__SCOPE__SCOPE_GLOBAL));
     check_records(&out, 6);
-    cr_assert(contains(out.records[0]->detail, "informed: none"), "%s",
-              out.records[0]->detail);
+    cr_assert(contains(out.records[0]->detail, "informed: none"), "%s", out.records[0]->detail);
     cr_assert_eq(out.state->incident->n_stakeholders, 0);
 }
 
@@ -301,8 +300,7 @@ Test(hd_scoped, global_with_clients_notifies)
     hd_transition_t out = run(cur);
     cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[1]->action, "client_notified");
-    cr_assert(contains(out.records[1]->detail, "2 affected clients"), "%s",
-              out.records[1]->detail);
+    cr_assert(contains(out.records[1]->detail, "2 affected clients"), "%s", out.records[1]->detail);
 }
 
 /* ---- local ---------------------------------------------------------------------- */
@@ -348,8 +346,7 @@ Test(hd_scoped, local_without_guideline)
 {
     hd_transition_t out = run(scoped(INCIDENT__V1__SCOPE__SCOPE_LOCAL));
     cr_assert_str_eq(out.state->guideline, "");
-    cr_assert(contains(out.records[0]->detail, "guideline 'none'"), "%s",
-              out.records[0]->detail);
+    cr_assert(contains(out.records[0]->detail, "guideline 'none'"), "%s", out.records[0]->detail);
 }
 
 Test(hd_scoped, local_with_clients_notifies_them)

@@ -45,8 +45,7 @@ static hd_alert_t *alert_new(Incident__V1__Action action, Incident__V1__Severity
 
 static hd_alert_t *trigger(void)
 {
-    return alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                     INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    return alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
 }
 
 static void labels_set(hd_alert_t *a, size_t n, const char *key, const char *value)
@@ -69,24 +68,20 @@ static int valid(const hd_alert_t *a, char *err, size_t err_size)
     return hd_alert_validate(a, err, err_size);
 }
 
-#define ACCEPTS(a)                                                            \
-    do {                                                                      \
-        char err_[256];                                                       \
+#define ACCEPTS(a)                                                             \
+    do {                                                                       \
+        char err_[256];                                                        \
         cr_assert_eq(valid((a), err_, sizeof(err_)), 0, "rejected: %s", err_); \
     } while (0)
 
-#define REJECTS(a, expect)                                                    \
-    do {                                                                      \
-        char err_[256];                                                       \
-        cr_assert_eq(valid((a), err_, sizeof(err_)), -1, "accepted");         \
-        cr_assert(strstr(err_, (expect)) != NULL, "error '%s' lacks '%s'", err_, \
-                  (expect));                                                  \
+#define REJECTS(a, expect)                                                                  \
+    do {                                                                                    \
+        char err_[256];                                                                     \
+        cr_assert_eq(valid((a), err_, sizeof(err_)), -1, "accepted");                       \
+        cr_assert(strstr(err_, (expect)) != NULL, "error '%s' lacks '%s'", err_, (expect)); \
     } while (0)
 
-Test(hd_validate, minimal_trigger_is_valid)
-{
-    ACCEPTS(trigger());
-}
+Test(hd_validate, minimal_trigger_is_valid) { ACCEPTS(trigger()); }
 
 Test(hd_validate, null_alert_rejected)
 {
