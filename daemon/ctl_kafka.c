@@ -1,0 +1,377 @@
+/*
+ * ctl_kafka.c — Kafka helpers of incidentctl; see ctl_kafka.h.
+ */
+#include "ctl_kafka.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t ctl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* librdkafka's own log lines are noise for a CLI (every refused connection
+ * is logged); errors reach the operator through our messages instead.
+ * INCIDENTCTL_DEBUG=1 shows them. @locality: librdkafka threads. */
+static void ctl_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    const char *dbg = getenv("INCIDENTCTL_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0") != 0)
+        fprintf(stderr, "incidentctl: rdkafka %d %s: %s\n", level, fac, buf);
+}
+
+rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props,
+                                    char *errstr, size_t errstr_size)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "client.id", "incidentctl", err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "kafka brokers: %s", err);
+        goto fail;
+    }
+    for (size_t i = 0; props && props[i]; i++) {
+        const char *eq = strchr(props[i], '=');
+        char key[256];
+        if (!eq || eq == props[i] || (size_t)(eq - props[i]) >= sizeof(key)) {
+            snprintf(errstr, errstr_size, "kafka property '%.*s': expected key=value",
+                     (int)(eq ? eq - props[i] : (ptrdiff_t)strcspn(props[i], "=")),
+                     props[i]);
+            goto fail;
+        }
+        memcpy(key, props[i], (size_t)(eq - props[i]));
+        key[eq - props[i]] = '\0';
+        if (rd_kafka_conf_set(conf, key, eq + 1, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            /* The value may be a secret: name the property only. */
+            snprintf(errstr, errstr_size, "kafka property %s: %s", key, err);
+            goto fail;
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, ctl_kafka_log);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                         int32_t **parts, int *n_parts, char *errstr,
+                         size_t errstr_size)
+{
+    *parts = NULL;
+    *n_parts = 0;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(errstr, errstr_size, "kafka topic %s: %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        return CTL_KAFKA_ERR;
+    }
+    int64_t deadline = ctl_now_ms() + timeout_ms;
+    int rc = CTL_KAFKA_ERR;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        int64_t left = deadline - ctl_now_ms();
+        rd_kafka_resp_err_t err =
+            rd_kafka_metadata(rk, 0, rkt, &md, (int)(left > 100 ? left : 100));
+        if (err) {
+            snprintf(errstr, errstr_size, "cannot reach Kafka: %s", rd_kafka_err2str(err));
+            break;
+        }
+        const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+        if (t && t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0) {
+            int32_t *v = malloc((size_t)t->partition_cnt * sizeof(*v));
+            if (!v) {
+                snprintf(errstr, errstr_size, "out of memory");
+                rd_kafka_metadata_destroy(md);
+                break;
+            }
+            for (int i = 0; i < t->partition_cnt; i++)
+                v[i] = t->partitions[i].id;
+            *parts = v;
+            *n_parts = t->partition_cnt;
+            rd_kafka_metadata_destroy(md);
+            rc = CTL_KAFKA_OK;
+            break;
+        }
+        rd_kafka_resp_err_t terr = t ? t->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        rd_kafka_metadata_destroy(md);
+        if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            snprintf(errstr, errstr_size, "topic %s does not exist (check --topic-prefix)",
+                     topic);
+            rc = CTL_KAFKA_NOTOPIC;
+            break;
+        }
+        /* A topic just created may have no leader yet: ask again. */
+        if (ctl_now_ms() >= deadline) {
+            snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                     terr ? rd_kafka_err2str(terr) : "no partitions");
+            break;
+        }
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* A consumer that reads by assignment only (no group, no commits). */
+static rd_kafka_t *ctl_kafka_reader_new(const char *brokers, const char *const *props,
+                                        int partition_eof, char *errstr,
+                                        size_t errstr_size)
+{
+    char err[512], group[96];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(group, sizeof(group), "incidentctl.%ld.%ld", (long)getpid(), (long)now.tv_nsec);
+    rd_kafka_conf_t *conf = ctl_kafka_conf_new(brokers, props, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    const struct {
+        const char *k, *v;
+    } cprops[] = {
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", partition_eof ? "true" : "false"},
+        {"fetch.wait.max.ms", "100"},
+        /* librdkafka's consumer API wants a group even for assign(); this
+         * one is never joined (no subscribe) and never committed to. */
+        {"group.id", group},
+    };
+    for (size_t i = 0; i < sizeof(cprops) / sizeof(cprops[0]); i++)
+        if (rd_kafka_conf_set(conf, cprops[i].k, cprops[i].v, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka %s: %s", cprops[i].k, err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "kafka: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static void ctl_kafka_reader_destroy(rd_kafka_t *rk)
+{
+    if (!rk)
+        return;
+    rd_kafka_assign(rk, NULL);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
+{
+    r->total = r->read = 0;
+    r->partitions = 0;
+    r->incomplete = 0;
+    int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 30000;
+    int32_t *parts = NULL;
+    int64_t *high = NULL;
+    char *done = NULL;
+    rd_kafka_topic_partition_list_t *assign = NULL;
+    int rc = CTL_KAFKA_ERR;
+    rd_kafka_t *rk = ctl_kafka_reader_new(r->brokers, r->props, 1, errstr, errstr_size);
+    if (!rk)
+        return CTL_KAFKA_ERR;
+    int n;
+    rc = ctl_kafka_partitions(rk, r->topic, idle_ms, &parts, &n, errstr, errstr_size);
+    if (rc != CTL_KAFKA_OK)
+        goto out;
+    rc = CTL_KAFKA_ERR;
+    r->partitions = n;
+    high = calloc((size_t)n, sizeof(*high));
+    done = calloc((size_t)n, 1);
+    assign = rd_kafka_topic_partition_list_new(n);
+    if (!high || !done || !assign) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    int pending = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, r->topic, parts[i], &lo, &hi, idle_ms);
+        if (err) {
+            snprintf(errstr, errstr_size, "kafka: watermarks of %s [%" PRId32 "]: %s",
+                     r->topic, parts[i], rd_kafka_err2str(err));
+            goto out;
+        }
+        high[i] = hi;
+        if (hi <= lo) {
+            done[i] = 1;
+            continue;
+        }
+        r->total += (uint64_t)(hi - lo);
+        rd_kafka_topic_partition_list_add(assign, r->topic, parts[i])->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        pending++;
+    }
+    if (r->on_progress)
+        r->on_progress(0, r->total, r->opaque);
+    if (pending == 0) {
+        rc = CTL_KAFKA_OK;
+        goto out;
+    }
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
+    if (aerr) {
+        snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
+        goto out;
+    }
+    int64_t last_progress = ctl_now_ms();
+    char last_err[256] = "";
+    while (pending > 0) {
+        if (r->stop && *r->stop) {
+            r->incomplete = 1;
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            if (ctl_now_ms() - last_progress > idle_ms) {
+                /* Committed data ends before the watermark: records of a
+                 * transaction still open (or an unreachable broker). */
+                r->incomplete = 1;
+                if (last_err[0]) {
+                    snprintf(errstr, errstr_size, "kafka: reading %s stalled: %s",
+                             r->topic, last_err);
+                    goto out;
+                }
+                break;
+            }
+            continue;
+        }
+        int pi = -1;
+        for (int i = 0; i < n; i++)
+            if (parts[i] == m->partition) {
+                pi = i;
+                break;
+            }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (pi >= 0 && !done[pi] && m->offset >= high[pi]) {
+                done[pi] = 1;
+                pending--;
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->err) {
+            snprintf(last_err, sizeof(last_err), "%s", rd_kafka_message_errstr(m));
+            int fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                        m->err == RD_KAFKA_RESP_ERR__FATAL;
+            rd_kafka_message_destroy(m);
+            if (fatal) {
+                snprintf(errstr, errstr_size, "kafka: reading %s: %s", r->topic, last_err);
+                goto out;
+            }
+            continue;
+        }
+        last_progress = ctl_now_ms();
+        if (pi < 0 || done[pi] || m->offset >= high[pi]) {
+            rd_kafka_message_destroy(m); /* appended after we started */
+            continue;
+        }
+        if (m->offset >= high[pi] - 1) {
+            done[pi] = 1;
+            pending--;
+        }
+        r->read++;
+        int stop = r->on_msg(m, r->opaque);
+        rd_kafka_message_destroy(m);
+        if (r->on_progress)
+            r->on_progress(r->read, r->total, r->opaque);
+        if (stop) {
+            r->incomplete = pending > 0;
+            break;
+        }
+    }
+    rc = CTL_KAFKA_OK;
+out:
+    if (assign)
+        rd_kafka_topic_partition_list_destroy(assign);
+    free(parts);
+    free(high);
+    free(done);
+    ctl_kafka_reader_destroy(rk);
+    return rc;
+}
+
+int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = ctl_kafka_reader_new(f->brokers, f->props, 0, errstr, errstr_size);
+    if (!rk)
+        return CTL_KAFKA_ERR;
+    int rc = CTL_KAFKA_ERR;
+    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(16);
+    for (size_t t = 0; t < f->n_topics; t++) {
+        int32_t *parts;
+        int n;
+        rc = ctl_kafka_partitions(rk, f->topics[t], 10000, &parts, &n, errstr, errstr_size);
+        if (rc != CTL_KAFKA_OK)
+            goto out;
+        for (int i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(assign, f->topics[t], parts[i])->offset =
+                f->from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+        free(parts);
+    }
+    rc = CTL_KAFKA_ERR;
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
+    if (aerr) {
+        snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
+        goto out;
+    }
+    int64_t deadline = f->timeout_ms > 0 ? ctl_now_ms() + f->timeout_ms : INT64_MAX;
+    while (!(f->stop && *f->stop) && ctl_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (m->err) {
+            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
+                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            if (fatal)
+                snprintf(errstr, errstr_size, "kafka: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            if (fatal)
+                goto out;
+            continue;
+        }
+        int stop = f->on_msg(m, f->opaque);
+        rd_kafka_message_destroy(m);
+        if (stop)
+            break;
+    }
+    rc = CTL_KAFKA_OK;
+out:
+    rd_kafka_topic_partition_list_destroy(assign);
+    ctl_kafka_reader_destroy(rk);
+    return rc;
+}
+
+const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+                             size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(hdrs, name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        val)
+        snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), (const char *)val);
+    return buf;
+}

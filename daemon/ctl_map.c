@@ -1,0 +1,97 @@
+/*
+ * ctl_map.c — string-keyed hash map in insertion order; see ctl_map.h.
+ */
+#include "ctl_map.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *ctl_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "incidentctl: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+static uint64_t ctl_map_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void ctl_map_init(ctl_map_t *m) { memset(m, 0, sizeof(*m)); }
+
+void ctl_map_destroy(ctl_map_t *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->values);
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+/* The slot of @p key: where it is, or the empty slot where it would go. */
+static size_t ctl_map_slot(const ctl_map_t *m, const char *key)
+{
+    size_t mask = m->n_slots - 1;
+    size_t i = (size_t)ctl_map_hash(key) & mask;
+    while (m->slots[i] && strcmp(m->keys[m->slots[i] - 1], key) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+void *ctl_map_get(const ctl_map_t *m, const char *key)
+{
+    if (!m->n_slots)
+        return NULL;
+    size_t i = ctl_map_slot(m, key);
+    return m->slots[i] ? m->values[m->slots[i] - 1] : NULL;
+}
+
+static void ctl_map_grow(ctl_map_t *m)
+{
+    size_t ns = m->n_slots ? m->n_slots * 2 : 64;
+    free(m->slots);
+    m->slots = calloc(ns, sizeof(*m->slots));
+    if (!m->slots) {
+        fprintf(stderr, "incidentctl: out of memory\n");
+        abort();
+    }
+    m->n_slots = ns;
+    for (size_t k = 0; k < m->n; k++)
+        m->slots[ctl_map_slot(m, m->keys[k])] = k + 1;
+}
+
+void ctl_map_put(ctl_map_t *m, const char *key, void *value)
+{
+    if ((m->n + 1) * 2 > m->n_slots)
+        ctl_map_grow(m);
+    size_t i = ctl_map_slot(m, key);
+    if (m->slots[i]) {
+        m->values[m->slots[i] - 1] = value;
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->keys = ctl_xrealloc(m->keys, m->cap * sizeof(*m->keys));
+        m->values = ctl_xrealloc(m->values, m->cap * sizeof(*m->values));
+    }
+    size_t len = strlen(key);
+    m->keys[m->n] = ctl_xrealloc(NULL, len + 1);
+    memcpy(m->keys[m->n], key, len + 1);
+    m->values[m->n] = value;
+    m->n++;
+    m->slots[i] = m->n;
+}

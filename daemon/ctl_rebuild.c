@@ -1,0 +1,389 @@
+/*
+ * ctl_rebuild.c — Redis state rebuilt from the ORMIS audit topic; see
+ * ctl_rebuild.h.
+ */
+#include "ctl_rebuild.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ctl_kafka.h"
+#include "ctl_map.h"
+#include "ctl_redis.h"
+#include "handlers.h"
+#include "ormis.h"
+
+#define RB_TRIGGERS_MAX 64 /* as many trigger times as the detected stage keeps */
+
+/* What the read keeps of one incident: its latest record and the few
+ * things the state needs from the earlier ones. */
+typedef struct rb_inc {
+    Incident__V1__AuditRecord *last; /* highest seq; system allocator */
+    char **actions;                  /* distinct actions, in order */
+    size_t n_actions;
+    int64_t triggers[RB_TRIGGERS_MAX];
+    size_t n_triggers;
+    char *guideline;                 /* from the local handling record, or NULL */
+    uint64_t n_records;
+    char head[ORMIS_HASH_HEX];       /* hash of the previous record */
+    int broken;
+} rb_inc_t;
+
+typedef struct rb_read {
+    ctl_map_t incidents; /* id -> rb_inc_t */
+    ctl_rebuild_stats_t *stats;
+    const ctl_rebuild_opts_t *opts;
+} rb_read_t;
+
+/* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
+ * none), 5 dedup_key, 6 open ('1'/'0'), 7 timer member ('' = none), 8 timer
+ * score, 9 closed retention ms ('0' = live), 10 max level, 11 key namespace.
+ * Returns {result, timer armed}. */
+static const char RB_LUA[] =
+    "local id = ARGV[1]\n"
+    "local ns = ARGV[11]\n"
+    "local ik = ns .. 'inc:{' .. id .. '}'\n"
+    "local exists = redis.call('EXISTS', ik) == 1\n"
+    "if exists then\n"
+    "  local cur = tonumber(redis.call('HGET', ik, 'version') or '0') or 0\n"
+    "  local ver = tonumber(ARGV[2])\n"
+    "  if cur == ver then return {'SAME', 0} end\n"
+    "  if cur > ver then return {'NEWER', 0} end\n"
+    "elseif ARGV[9] ~= '0' then return {'CLOSED', 0} end\n"
+    "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2])\n"
+    "for _, s in ipairs({'DETECTED','CLASSIFIED','SCOPED','ESCALATED','RESOLVED','CLOSED'}) do\n"
+    "  if s ~= ARGV[4] then redis.call('SREM', ns .. 'stage:' .. s, id) end\n"
+    "end\n"
+    "local ok = ns .. 'open:' .. ARGV[5]\n"
+    "local owner = redis.call('GET', ok)\n"
+    "if ARGV[6] == '1' then\n"
+    "  if not owner or owner == id or redis.call('EXISTS', ns .. 'inc:{' .. owner .. '}') == 0 then\n"
+    "    redis.call('SET', ok, id)\n"
+    "  end\n"
+    "elseif owner == id then redis.call('DEL', ok) end\n"
+    "for l = 0, tonumber(ARGV[10]) do\n"
+    "  local m = l .. '|' .. id\n"
+    "  if m ~= ARGV[7] then redis.call('ZREM', ns .. 'timers', m) end\n"
+    "end\n"
+    "if ARGV[9] ~= '0' then\n"
+    "  redis.call('PEXPIRE', ik, ARGV[9])\n"
+    "  return {'EXPIRED', 0}\n"
+    "end\n"
+    "if ARGV[4] ~= '' then redis.call('SADD', ns .. 'stage:' .. ARGV[4], id) end\n"
+    "local armed = 0\n"
+    "if ARGV[7] ~= '' then armed = redis.call('ZADD', ns .. 'timers', 'NX', ARGV[8], ARGV[7]) end\n"
+    "return {'WRITTEN', armed}\n";
+
+static void *rb_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "incidentd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *rb_xstrndup(const char *s, size_t n)
+{
+    char *d = rb_xcalloc(n + 1, 1);
+    memcpy(d, s, n);
+    return d;
+}
+
+static void rb_inc_free(rb_inc_t *ri)
+{
+    if (!ri)
+        return;
+    if (ri->last)
+        incident__v1__audit_record__free_unpacked(ri->last, NULL);
+    for (size_t i = 0; i < ri->n_actions; i++)
+        free(ri->actions[i]);
+    free(ri->actions);
+    free(ri->guideline);
+    free(ri);
+}
+
+/* The guideline named in a local handling record's detail ("... under
+ * guideline '<text>'; ..."), or NULL. "none" means no guideline. */
+static char *rb_guideline_of(const char *detail)
+{
+    static const char mark[] = "guideline '";
+    const char *p = detail ? strstr(detail, mark) : NULL;
+    if (!p)
+        return NULL;
+    p += sizeof(mark) - 1;
+    const char *end = strstr(p, "';");
+    if (!end)
+        end = strrchr(p, '\'');
+    if (!end)
+        return NULL;
+    if ((size_t)(end - p) == 4 && strncmp(p, "none", 4) == 0)
+        return rb_xstrndup("", 0);
+    return rb_xstrndup(p, (size_t)(end - p));
+}
+
+static void rb_note(rb_inc_t *ri, Incident__V1__AuditRecord *rec)
+{
+    /* The chain, checked as it streams by (the checks of ormis_verify()). */
+    if (!ri->broken) {
+        char h[ORMIS_HASH_HEX];
+        ormis_hash(rec, h);
+        if (rec->seq != ri->n_records + 1 || strcmp(rec->prev_hash, ri->head) != 0 ||
+            strcmp(rec->hash, h) != 0)
+            ri->broken = 1;
+        snprintf(ri->head, sizeof(ri->head), "%s", rec->hash);
+    }
+    ri->n_records++;
+
+    int seen = 0;
+    for (size_t i = 0; i < ri->n_actions; i++)
+        if (strcmp(ri->actions[i], rec->action) == 0)
+            seen = 1;
+    if (!seen && rec->action[0]) {
+        char **v = realloc(ri->actions, (ri->n_actions + 1) * sizeof(*v));
+        if (!v) {
+            fprintf(stderr, "incidentd: out of memory\n");
+            abort();
+        }
+        ri->actions = v;
+        ri->actions[ri->n_actions++] = rb_xstrndup(rec->action, strlen(rec->action));
+    }
+    if (strcmp(rec->action, "detected") == 0 || strcmp(rec->action, "merged") == 0) {
+        if (ri->n_triggers == RB_TRIGGERS_MAX) {
+            memmove(ri->triggers, ri->triggers + 1,
+                    (RB_TRIGGERS_MAX - 1) * sizeof(ri->triggers[0]));
+            ri->n_triggers--;
+        }
+        ri->triggers[ri->n_triggers++] = rec->at_ms;
+    }
+    if (strcmp(rec->action, "handled") == 0 || strcmp(rec->action, "escalated") == 0) {
+        char *g = rb_guideline_of(rec->detail);
+        if (g) {
+            free(ri->guideline);
+            ri->guideline = g;
+        }
+    }
+    if (!ri->last || rec->seq >= ri->last->seq) {
+        if (ri->last)
+            incident__v1__audit_record__free_unpacked(ri->last, NULL);
+        ri->last = rec;
+    } else {
+        incident__v1__audit_record__free_unpacked(rec, NULL);
+    }
+}
+
+static int rb_on_msg(const rd_kafka_message_t *m, void *opaque)
+{
+    rb_read_t *rd = opaque;
+    rd->stats->records++;
+    Incident__V1__AuditRecord *rec =
+        m->payload ? incident__v1__audit_record__unpack(NULL, m->len, m->payload) : NULL;
+    if (!rec || !rec->incident_id[0]) {
+        if (rec)
+            incident__v1__audit_record__free_unpacked(rec, NULL);
+        rd->stats->undecodable++;
+        return 0;
+    }
+    rb_inc_t *ri = ctl_map_get(&rd->incidents, rec->incident_id);
+    if (!ri) {
+        ri = rb_xcalloc(1, sizeof(*ri));
+        ctl_map_put(&rd->incidents, rec->incident_id, ri);
+    }
+    rb_note(ri, rec);
+    return 0;
+}
+
+static void rb_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    rb_read_t *rd = opaque;
+    if (rd->opts->progress)
+        rd->opts->progress(done, total, rd->opts->opaque);
+}
+
+/* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
+static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
+                    const ctl_rebuild_opts_t *o, ctl_rebuild_stats_t *stats, arena_t *arena,
+                    char *errstr, size_t errstr_size)
+{
+    const Incident__V1__AuditRecord *last = ri->last;
+    if (!last->snapshot) {
+        stats->skipped++;
+        return 0;
+    }
+    hd_incident_t *inc = arena_alloc(arena, sizeof(*inc));
+    *inc = *last->snapshot;
+    inc->version = last->seq;
+    if (!inc->id || !inc->id[0])
+        inc->id = (char *)id;
+    hd_state_t state = INCIDENTD__V1__STORED_INCIDENT__INIT;
+    state.incident = inc;
+    state.last_hash = last->hash;
+    state.recorded_actions = ri->actions;
+    state.n_recorded_actions = ri->n_actions;
+    state.trigger_times_ms = (int64_t *)ri->triggers;
+    state.n_trigger_times_ms = ri->n_triggers;
+    if (ri->guideline)
+        state.guideline = ri->guideline;
+    size_t len = incidentd__v1__stored_incident__get_packed_size(&state);
+    uint8_t *buf = arena_alloc(arena, len + 1);
+    incidentd__v1__stored_incident__pack(&state, buf);
+
+    int closed = inc->stage == INCIDENT__V1__STAGE__STAGE_CLOSED ||
+                 inc->status == INCIDENT__V1__STATUS__STATUS_CLOSED;
+    int open = inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
+               inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
+    char version[24], member[320] = "", score[24] = "0", retention[24] = "0", maxl[16];
+    snprintf(version, sizeof(version), "%" PRIu64, last->seq);
+    snprintf(maxl, sizeof(maxl), "%u", o->max_level);
+    if (!closed && inc->status == INCIDENT__V1__STATUS__STATUS_OPEN &&
+        inc->stage == INCIDENT__V1__STAGE__STAGE_ESCALATED &&
+        inc->escalation_level < o->max_level) {
+        snprintf(member, sizeof(member), "%u|%s", inc->escalation_level, id);
+        snprintf(score, sizeof(score), "%" PRId64, last->at_ms + o->ack_timeout_ms);
+    }
+    if (closed)
+        snprintf(retention, sizeof(retention), "%" PRId64, o->retention_ms);
+    const char *stage = closed ? "" : hd_stage_name(inc->stage);
+
+    if (o->dry_run) {
+        hd_state_t *cur;
+        uint64_t cur_version;
+        int rc = ctl_redis_state(st, id, arena, &cur, &cur_version, errstr, errstr_size);
+        if (rc < 0)
+            return -1;
+        if (rc == 1 && cur_version == last->seq)
+            stats->up_to_date++;
+        else if (rc == 1 && cur_version > last->seq)
+            stats->newer++;
+        else if (!closed)
+            stats->written++;
+        else if (rc == 1)
+            stats->expired++;
+        else
+            stats->closed++;
+        if (rc != 1 || cur_version < last->seq)
+            stats->timers += member[0] != '\0';
+        return 0;
+    }
+
+    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s", sha, id,
+                                  version, buf, len, stage, inc->dedup_key ? inc->dedup_key : "",
+                                  open ? "1" : "0", member, score, retention, maxl,
+                                  store_ns(st));
+    if (!r) {
+        snprintf(errstr, errstr_size, "%s", store_error(st));
+        return -1;
+    }
+    int rc = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(errstr, errstr_size, "redis: rebuilding %s: %s", id,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = -1;
+    } else {
+        const char *res = r->element[0]->str;
+        if (strcmp(res, "WRITTEN") == 0)
+            stats->written++;
+        else if (strcmp(res, "SAME") == 0)
+            stats->up_to_date++;
+        else if (strcmp(res, "NEWER") == 0)
+            stats->newer++;
+        else if (strcmp(res, "EXPIRED") == 0)
+            stats->expired++;
+        else
+            stats->closed++;
+        if (r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0)
+            stats->timers++;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
+                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats,
+                char *errstr, size_t errstr_size)
+{
+    ctl_rebuild_opts_t o = {0};
+    if (opts)
+        o = *opts;
+    if (o.ack_timeout_ms <= 0)
+        o.ack_timeout_ms = 30 * 60 * 1000;
+    if (o.max_level == 0)
+        o.max_level = 3;
+    if (o.retention_ms <= 0)
+        o.retention_ms = 7LL * 24 * 3600 * 1000;
+    ctl_rebuild_stats_t local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof(*stats));
+
+    /* Redis first: a wrong URL should not cost a whole read of the topic. */
+    store_t *st = ctl_redis_open(redis_url, o.redis_password, prefix, errstr, errstr_size);
+    if (!st)
+        return -1;
+
+    char topic[512];
+    snprintf(topic, sizeof(topic), "%sormis.audit", prefix ? prefix : "");
+    rb_read_t rd = {.stats = stats, .opts = &o};
+    ctl_map_init(&rd.incidents);
+    ctl_kafka_read_t kr = {
+        .brokers = brokers,
+        .props = o.kafka_props,
+        .topic = topic,
+        .idle_timeout_ms = o.idle_timeout_ms,
+        .on_msg = rb_on_msg,
+        .on_progress = rb_progress,
+        .opaque = &rd,
+        .stop = o.stop,
+    };
+    int rc = -1;
+    arena_t arena;
+    arena_init(&arena, 0);
+    if (ctl_kafka_read_all(&kr, errstr, errstr_size) != CTL_KAFKA_OK)
+        goto out;
+    stats->incomplete = kr.incomplete;
+    stats->incidents = rd.incidents.n;
+    if (o.stop && *o.stop) {
+        snprintf(errstr, errstr_size, "interrupted: nothing written");
+        goto out;
+    }
+    char sha[41] = "";
+    if (!o.dry_run) {
+        redisReply *r = store_command(st, "SCRIPT LOAD %s", RB_LUA);
+        if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD: %s",
+                     r && r->type == REDIS_REPLY_ERROR ? r->str : store_error(st));
+            if (r)
+                freeReplyObject(r);
+            goto out;
+        }
+        memcpy(sha, r->str, 40);
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < rd.incidents.n; i++) {
+        const rb_inc_t *ri = rd.incidents.values[i];
+        if (ri->broken) {
+            stats->broken++;
+            if (o.skip_broken) {
+                stats->skipped++;
+                continue;
+            }
+        }
+        arena_reset(&arena);
+        if (rb_apply(st, sha, rd.incidents.keys[i], ri, &o, stats, &arena, errstr, errstr_size) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < rd.incidents.n; i++)
+        rb_inc_free(rd.incidents.values[i]);
+    ctl_map_destroy(&rd.incidents);
+    arena_destroy(&arena);
+    store_destroy(st);
+    return rc;
+}

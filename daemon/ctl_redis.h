@@ -1,0 +1,37 @@
+/*
+ * ctl_redis.h — incidentctl's access to the live state in Redis (through
+ * store.h's connection: same URL syntax, same AUTH/SELECT).
+ */
+#ifndef INCIDENTD_CTL_REDIS_H
+#define INCIDENTD_CTL_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "handlers.h"
+#include "store.h"
+
+/**
+ * Connects to @p url (redis://[user:password@]host:port[/db]); a non-empty
+ * @p password overrides the URL's; @p ns is the key namespace (the daemon
+ * uses its topic prefix). Returns NULL with a message in errstr (never
+ * containing the password) on a bad URL or when Redis cannot be reached.
+ * Caller frees with store_destroy().
+ */
+store_t *ctl_redis_open(const char *url, const char *password, const char *ns,
+                        char *errstr, size_t errstr_size);
+
+/** @p url with any credentials masked ("redis://user:***@host:6379/0"),
+ *  into @p buf. Returns @p buf. */
+const char *ctl_redis_redact(const char *url, char *buf, size_t size);
+
+/**
+ * Reads the state of incident @p id (<ns>inc:{id}): decodes it into @p arena.
+ * Returns 1 and sets *state / *version, 0 when Redis has no state for it, or
+ * -1 with a message (Redis failure or undecodable state).
+ */
+int ctl_redis_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+                    uint64_t *version, char *errstr, size_t errstr_size);
+
+#endif
