@@ -30,7 +30,7 @@ typedef struct store store_t;
 
 /** Parses @p url (redis://[user:password@]host:port[/db]) and connects.
  *  @p user / @p password override the URL's when non-empty; @p ns prefixes
- *  every key (NULL = none). Returns NULL
+ *  every key (NULL = none; the daemon uses the topic prefix). Returns NULL
  *  with a message in errstr on a bad URL; a refused connection is not an
  *  error here (store_ready() tells, store_reconnect() retries).
  *  Caller frees with store_destroy(). */
