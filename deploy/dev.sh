@@ -114,22 +114,27 @@ run_tests() {
     return "$rc"
 }
 
+RUN_TESTBED=$ROOT/build/run-testbed
+
+stop_run_testbed() { "$ROOT/deploy/testbed.sh" down "$RUN_TESTBED" >/dev/null 2>&1 || true; }
+
 run_demo() {
-    local demo=$ROOT/deploy/demo.sh tb=$ROOT/build/run-testbed
+    local demo=$ROOT/deploy/demo.sh brokers redis
     [[ -f $demo ]] ||
         die "deploy/demo.sh does not exist yet: nothing to run (the test bed alone: deploy/testbed.sh up DIR)"
     log "test bed (build/run-testbed)"
-    "$ROOT/deploy/testbed.sh" up "$tb" >/dev/null
-    local brokers redis
-    brokers=$(sed -n 's/^INCIDENTD_TEST_BROKERS=//p' "$tb/env")
-    redis=$(sed -n 's/^INCIDENTD_TEST_REDIS=//p' "$tb/env")
+    "$ROOT/deploy/testbed.sh" up "$RUN_TESTBED" >/dev/null
+    brokers=$(sed -n 's/^INCIDENTD_TEST_BROKERS=//p' "$RUN_TESTBED/env")
+    redis=$(sed -n 's/^INCIDENTD_TEST_REDIS=//p' "$RUN_TESTBED/env")
     export INCIDENTD_BROKERS=$brokers INCIDENTD_REDIS=$redis
     export INCIDENTD_BIN=$ROOT/build/bin
     if [[ ${INCIDENTD_KEEP_TESTBED:-0} == 1 ]]; then
-        echo "dev.sh: the test bed stays up; stop it with: deploy/testbed.sh down $tb" >&2
+        echo "dev.sh: the test bed stays up; stop it with: deploy/testbed.sh down $RUN_TESTBED" >&2
         exec bash "$demo" "$@"
     fi
-    trap '"$ROOT/deploy/testbed.sh" down "$tb" >/dev/null 2>&1 || true' EXIT
+    trap stop_run_testbed EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     log "deploy/demo.sh (INCIDENTD_BROKERS=$brokers INCIDENTD_REDIS=$redis)"
     bash "$demo" "$@"
 }
