@@ -1494,6 +1494,11 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
     }
     uint64_t records = 0, broken = 0;
     cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
+    int wid = 0;
+    for (size_t i = 0; i < au.chains.n; i++) {
+        int l = (int)strlen(au.chains.keys[i]);
+        wid = l > wid ? l : wid;
+    }
     for (size_t i = 0; i < au.chains.n; i++) {
         const ctl_chain_t *ch = au.chains.values[i];
         ormis_verify_result_t vr;
@@ -1508,7 +1513,7 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
             continue;
         }
         ctl_cell(c, stdout, ok ? "ok" : "BROKEN", ok ? C_GREEN : C_BRED, 7);
-        printf(" %s  %zu record%s", ch->id, ch->n, ch->n == 1 ? "" : "s");
+        printf(" %-*s  %zu record%s", wid, ch->id, ch->n, ch->n == 1 ? "" : "s");
         if (!ok)
             printf(": %s", vr.reason);
         fputc('\n', stdout);
