@@ -26,13 +26,6 @@ static void main_on_signal(int sig)
     main_stop = 1;
 }
 
-static int main_partitions(void)
-{
-    const char *p = getenv("INCIDENTD_TOPIC_PARTITIONS");
-    int n = p ? atoi(p) : 12;
-    return n > 0 ? n : 12;
-}
-
 typedef struct main_thread {
     pthread_t tid;
     worker_t *worker;
@@ -80,7 +73,7 @@ int main(int argc, char **argv)
 
     /* The topics must exist before the consumers subscribe. */
     for (int attempt = 0;; attempt++) {
-        if (worker_create_topics(&cfg, main_partitions(), err, sizeof(err)) == 0)
+        if (worker_create_topics(&cfg, cfg.topic_partitions, err, sizeof(err)) == 0)
             break;
         if (main_stop || attempt >= 30) {
             log_error("%s", err);

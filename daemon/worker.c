@@ -353,7 +353,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
     } pprops[] = {
         {"transactional.id", txid},
         {"enable.idempotence", "true"},
-        {"transaction.timeout.ms", "30000"},
+        {"transaction.timeout.ms", "10000"},
         {"linger.ms", "2"},
         {"queue.buffering.max.kbytes", "32768"},
         {"message.max.bytes", "2000000"},

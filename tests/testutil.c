@@ -291,3 +291,53 @@ const char *tu_bin(const char *name)
     snprintf(b, sizeof(buf[0]), "%s/%s", dir ? dir : "build/bin", name);
     return b;
 }
+
+static int tu_async_failed;
+
+static void tu_async_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err)
+        tu_async_failed++;
+}
+
+static rd_kafka_t *tu_async_producer;
+
+int tu_produce_async(const char *topic, const char *key, const void *val, size_t len)
+{
+    if (!tu_async_producer) {
+        char err[512];
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
+        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
+        rd_kafka_conf_set_dr_msg_cb(conf, tu_async_dr);
+        tu_async_producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        if (!tu_async_producer)
+            abort();
+    }
+    for (int tries = 0; tries < 1000; tries++) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            tu_async_producer, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)val, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return -1;
+        rd_kafka_poll(tu_async_producer, 10);
+    }
+    return -1;
+}
+
+int tu_flush(int timeout_ms)
+{
+    if (tu_async_producer)
+        rd_kafka_flush(tu_async_producer, timeout_ms);
+    if (tu_async_producer && rd_kafka_outq_len(tu_async_producer) > 0)
+        return -1;
+    int f = tu_async_failed;
+    tu_async_failed = 0;
+    return f;
+}

@@ -64,3 +64,7 @@ pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_
 int tu_stop(pid_t pid, int sig, int timeout_ms);
 /** Path of a built program: $INCIDENTD_BIN/<name>. */
 const char *tu_bin(const char *name);
+/** Queues one record (no wait); tu_flush() waits for all queued records and
+ *  returns how many failed. */
+int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);
+int tu_flush(int timeout_ms);

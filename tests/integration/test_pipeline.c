@@ -53,7 +53,7 @@ static pid_t pipeline_spawn(pipeline_t *p, const char *stages, const char *const
         argv[n++] = sets[i];
     }
     argv[n] = NULL;
-    static const char *const env[] = {"INCIDENTD_TOPIC_PARTITIONS=3", NULL};
+    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
     pid_t pid = tu_spawn(argv, env, p->log);
     cr_assert(pid > 0, "spawn incidentd");
     p->pids[p->n_pids++] = pid;
