@@ -134,8 +134,7 @@ static void ctl_camel(const char *name, char *out, size_t size)
 
 /* ---- message -> JSON ------------------------------------------------------- */
 
-static const char ctl_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char ctl_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static cJSON *ctl_bytes_json(const ProtobufCBinaryData *b)
 {
@@ -300,8 +299,8 @@ static int ctl_bytes_parse(const char *s, ProtobufCBinaryData *out, arena_t *are
 }
 
 /* An integer from a JSON number or decimal string, within [min, max]. */
-static int ctl_int_parse(const cJSON *j, int is_signed, int64_t min, uint64_t max,
-                         int64_t *s_out, uint64_t *u_out)
+static int ctl_int_parse(const cJSON *j, int is_signed, int64_t min, uint64_t max, int64_t *s_out,
+                         uint64_t *u_out)
 {
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
@@ -337,8 +336,8 @@ static int ctl_int_parse(const cJSON *j, int is_signed, int64_t min, uint64_t ma
 }
 
 static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *desc,
-                                           const cJSON *json, arena_t *arena,
-                                           const char *path, char *err, size_t err_size);
+                                           const cJSON *json, arena_t *arena, const char *path,
+                                           char *err, size_t err_size);
 
 /* Parses one value of field @p f from @p j into @p p. */
 static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, void *p,
@@ -473,9 +472,9 @@ static int ctl_map_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, char
         *(char **)((char *)e + ed->fields[0].offset) = arena_strdup(arena, item->string);
         char sub[300];
         snprintf(sub, sizeof(sub), "%s.%s", path, item->string);
-        if (!cJSON_IsNull(item) && ctl_value_parse(&ed->fields[1], item,
-                                                   (char *)e + ed->fields[1].offset,
-                                                   arena, sub, err, err_size) < 0)
+        if (!cJSON_IsNull(item) &&
+            ctl_value_parse(&ed->fields[1], item, (char *)e + ed->fields[1].offset, arena, sub, err,
+                            err_size) < 0)
             return -1;
         v[k++] = e;
     }
@@ -485,8 +484,8 @@ static int ctl_map_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, char
 }
 
 static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *desc,
-                                           const cJSON *json, arena_t *arena,
-                                           const char *path, char *err, size_t err_size)
+                                           const cJSON *json, arena_t *arena, const char *path,
+                                           char *err, size_t err_size)
 {
     if (!cJSON_IsObject(json)) {
         snprintf(err, err_size, "%s: expected an object (%s)", path[0] ? path : "value",
@@ -566,9 +565,8 @@ static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *des
     return msg;
 }
 
-ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc,
-                                      const cJSON *json, arena_t *arena, char *err,
-                                      size_t err_size)
+ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
+                                      arena_t *arena, char *err, size_t err_size)
 {
     return ctl_message_parse(desc, json, arena, "", err, err_size);
 }

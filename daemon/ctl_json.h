@@ -35,17 +35,15 @@ cJSON *ctl_json_from_message(const ProtobufCMessage *msg);
  * NULL with a reason naming the field in @p err when @p json does not fit
  * the message.
  */
-ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc,
-                                      const cJSON *json, arena_t *arena, char *err,
-                                      size_t err_size);
+ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
+                                      arena_t *arena, char *err, size_t err_size);
 
 /**
  * Looks up the value of @p name in @p desc: the full name, the name without
  * the enum's common prefix (case-insensitive), or a decimal number. Returns
  * 0 and sets @p out, or -1.
  */
-int ctl_json_enum_value(const ProtobufCEnumDescriptor *desc, const char *name,
-                        int *out);
+int ctl_json_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *out);
 
 /** The full name of @p value in @p desc ("STAGE_ESCALATED"), or NULL. */
 const char *ctl_json_enum_name(const ProtobufCEnumDescriptor *desc, int value);

@@ -28,15 +28,14 @@ static void ctl_kafka_log(const rd_kafka_t *rk, int level, const char *fac, cons
         fprintf(stderr, "incidentctl: rdkafka %d %s: %s\n", level, fac, buf);
 }
 
-rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props,
-                                    char *errstr, size_t errstr_size)
+rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
+                                    size_t errstr_size)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) !=
             RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "incidentctl", err, sizeof(err)) !=
-            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, "client.id", "incidentctl", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
         snprintf(errstr, errstr_size, "kafka brokers: %s", err);
         goto fail;
     }
@@ -45,8 +44,7 @@ rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *prop
         char key[256];
         if (!eq || eq == props[i] || (size_t)(eq - props[i]) >= sizeof(key)) {
             snprintf(errstr, errstr_size, "kafka property '%.*s': expected key=value",
-                     (int)(eq ? eq - props[i] : (ptrdiff_t)strcspn(props[i], "=")),
-                     props[i]);
+                     (int)(eq ? eq - props[i] : (ptrdiff_t)strcspn(props[i], "=")), props[i]);
             goto fail;
         }
         memcpy(key, props[i], (size_t)(eq - props[i]));
@@ -64,9 +62,8 @@ fail:
     return NULL;
 }
 
-int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
-                         int32_t **parts, int *n_parts, char *errstr,
-                         size_t errstr_size)
+int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
+                         int *n_parts, char *errstr, size_t errstr_size)
 {
     *parts = NULL;
     *n_parts = 0;
@@ -106,8 +103,7 @@ int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
         rd_kafka_resp_err_t terr = t ? t->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
         rd_kafka_metadata_destroy(md);
         if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-            snprintf(errstr, errstr_size, "topic %s does not exist (check --topic-prefix)",
-                     topic);
+            snprintf(errstr, errstr_size, "topic %s does not exist (check --topic-prefix)", topic);
             rc = CTL_KAFKA_NOTOPIC;
             break;
         }
@@ -126,8 +122,7 @@ int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
 
 /* A consumer that reads by assignment only (no group, no commits). */
 static rd_kafka_t *ctl_kafka_reader_new(const char *brokers, const char *const *props,
-                                        int partition_eof, char *errstr,
-                                        size_t errstr_size)
+                                        int partition_eof, char *errstr, size_t errstr_size)
 {
     char err[512], group[96];
     struct timespec now;
@@ -208,8 +203,8 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(rk, r->topic, parts[i], &lo, &hi, idle_ms);
         if (err) {
-            snprintf(errstr, errstr_size, "kafka: watermarks of %s [%" PRId32 "]: %s",
-                     r->topic, parts[i], rd_kafka_err2str(err));
+            snprintf(errstr, errstr_size, "kafka: watermarks of %s [%" PRId32 "]: %s", r->topic,
+                     parts[i], rd_kafka_err2str(err));
             goto out;
         }
         high[i] = hi;
@@ -247,8 +242,8 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
                  * transaction still open (or an unreachable broker). */
                 r->incomplete = 1;
                 if (last_err[0]) {
-                    snprintf(errstr, errstr_size, "kafka: reading %s stalled: %s",
-                             r->topic, last_err);
+                    snprintf(errstr, errstr_size, "kafka: reading %s stalled: %s", r->topic,
+                             last_err);
                     goto out;
                 }
                 break;
@@ -321,7 +316,9 @@ int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_si
     for (size_t t = 0; t < f->n_topics; t++) {
         int32_t *parts;
         int n;
-        rc = ctl_kafka_partitions(rk, f->topics[t], 10000, &parts, &n, errstr, errstr_size);
+        rc = ctl_kafka_partitions(rk, f->topics[t],
+                                  f->metadata_timeout_ms > 0 ? f->metadata_timeout_ms : 10000,
+                                  &parts, &n, errstr, errstr_size);
         if (rc != CTL_KAFKA_OK)
             goto out;
         for (int i = 0; i < n; i++)
@@ -370,8 +367,7 @@ const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name, ch
     size_t len = 0;
     buf[0] = '\0';
     if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(hdrs, name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        val)
+        rd_kafka_header_get_last(hdrs, name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR && val)
         snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), (const char *)val);
     return buf;
 }

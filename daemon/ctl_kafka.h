@@ -22,21 +22,20 @@
  * NULL with a message in errstr. Caller frees with rd_kafka_conf_destroy()
  * or hands it to rd_kafka_new().
  */
-rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props,
-                                    char *errstr, size_t errstr_size);
+rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
+                                    size_t errstr_size);
 
 /** Return values of the read functions. */
 #define CTL_KAFKA_OK 0
-#define CTL_KAFKA_ERR (-1)      /* connection or client error (errstr) */
-#define CTL_KAFKA_NOTOPIC (-2)  /* the topic does not exist (errstr) */
+#define CTL_KAFKA_ERR (-1)     /* connection or client error (errstr) */
+#define CTL_KAFKA_NOTOPIC (-2) /* the topic does not exist (errstr) */
 
 /**
  * Partitions of @p topic (ids into a malloc'ed array, caller frees), using
  * @p rk's metadata. Returns CTL_KAFKA_OK, CTL_KAFKA_NOTOPIC or CTL_KAFKA_ERR.
  */
-int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
-                         int32_t **parts, int *n_parts, char *errstr,
-                         size_t errstr_size);
+int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
+                         int *n_parts, char *errstr, size_t errstr_size);
 
 /** Called for every record read; return non-zero to stop reading. The
  *  message is borrowed for the call only. */
@@ -46,19 +45,19 @@ typedef void (*ctl_kafka_progress_cb)(uint64_t done, uint64_t total, void *opaqu
 
 typedef struct ctl_kafka_read {
     const char *brokers;
-    const char *const *props;      /* extra librdkafka properties, or NULL */
-    const char *topic;             /* full name (prefix included) */
-    int idle_timeout_ms;           /* give up after this long without progress */
+    const char *const *props; /* extra librdkafka properties, or NULL */
+    const char *topic;        /* full name (prefix included) */
+    int idle_timeout_ms;      /* give up after this long without progress */
     ctl_kafka_msg_cb on_msg;
     ctl_kafka_progress_cb on_progress; /* may be NULL */
     void *opaque;
-    volatile sig_atomic_t *stop;   /* may be NULL; non-zero stops reading */
+    volatile sig_atomic_t *stop; /* may be NULL; non-zero stops reading */
     /* out */
-    uint64_t total;                /* sum of (high - low) watermarks at the start */
-    uint64_t read;                 /* records delivered to on_msg */
+    uint64_t total; /* sum of (high - low) watermarks at the start */
+    uint64_t read;  /* records delivered to on_msg */
     int partitions;
-    int incomplete;                /* stopped before the watermarks (stalled
-                                      behind an open transaction, or stopped) */
+    int incomplete; /* stopped before the watermarks (stalled
+                       behind an open transaction, or stopped) */
 } ctl_kafka_read_t;
 
 /**
@@ -73,13 +72,14 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size);
 typedef struct ctl_kafka_follow {
     const char *brokers;
     const char *const *props;
-    const char *const *topics;     /* full names */
+    const char *const *topics; /* full names */
     size_t n_topics;
-    int from_beginning;            /* else only records appended from now on */
-    int64_t timeout_ms;            /* stop after this long; <= 0 = no limit */
-    ctl_kafka_msg_cb on_msg;       /* non-zero return stops */
+    int from_beginning;      /* else only records appended from now on */
+    int64_t timeout_ms;      /* stop after this long; <= 0 = no limit */
+    int metadata_timeout_ms; /* wait this long for the topics' metadata (0 = 10 s) */
+    ctl_kafka_msg_cb on_msg; /* non-zero return stops */
     void *opaque;
-    volatile sig_atomic_t *stop;   /* set non-zero (SIGINT) to stop */
+    volatile sig_atomic_t *stop; /* set non-zero (SIGINT) to stop */
 } ctl_kafka_follow_t;
 
 /**
@@ -91,7 +91,7 @@ int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_si
 
 /** The value of header @p name of @p msg as a NUL-terminated copy into
  *  @p buf ("" when absent). Returns @p buf. */
-const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name,
-                             char *buf, size_t size);
+const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+                             size_t size);
 
 #endif

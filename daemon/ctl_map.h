@@ -8,12 +8,12 @@
 #include <stddef.h>
 
 typedef struct ctl_map {
-    char **keys;      /* insertion order; owned copies */
-    void **values;    /* insertion order; borrowed */
+    char **keys;   /* insertion order; owned copies */
+    void **values; /* insertion order; borrowed */
     size_t n;
-    size_t cap;       /* of keys/values */
-    size_t *slots;    /* open addressing: index + 1, 0 = empty */
-    size_t n_slots;   /* power of two */
+    size_t cap;     /* of keys/values */
+    size_t *slots;  /* open addressing: index + 1, 0 = empty */
+    size_t n_slots; /* power of two */
 } ctl_map_t;
 
 /** An empty map (a zeroed ctl_map_t is one too). */

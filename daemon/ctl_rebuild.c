@@ -27,9 +27,9 @@ typedef struct rb_inc {
     size_t n_actions;
     int64_t triggers[RB_TRIGGERS_MAX];
     size_t n_triggers;
-    char *guideline;                 /* from the local handling record, or NULL */
+    char *guideline; /* from the local handling record, or NULL */
     uint64_t n_records;
-    char head[ORMIS_HASH_HEX];       /* hash of the previous record */
+    char head[ORMIS_HASH_HEX]; /* hash of the previous record */
     int broken;
 } rb_inc_t;
 
@@ -61,7 +61,8 @@ static const char RB_LUA[] =
     "local ok = ns .. 'open:' .. ARGV[5]\n"
     "local owner = redis.call('GET', ok)\n"
     "if ARGV[6] == '1' then\n"
-    "  if not owner or owner == id or redis.call('EXISTS', ns .. 'inc:{' .. owner .. '}') == 0 then\n"
+    "  if not owner or owner == id or redis.call('EXISTS', ns .. 'inc:{' .. owner .. '}') == 0 "
+    "then\n"
     "    redis.call('SET', ok, id)\n"
     "  end\n"
     "elseif owner == id then redis.call('DEL', ok) end\n"
@@ -273,8 +274,7 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
 
     redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s", sha, id,
                                   version, buf, len, stage, inc->dedup_key ? inc->dedup_key : "",
-                                  open ? "1" : "0", member, score, retention, maxl,
-                                  store_ns(st));
+                                  open ? "1" : "0", member, score, retention, maxl, store_ns(st));
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;
@@ -305,8 +305,8 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
 }
 
 int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats,
-                char *errstr, size_t errstr_size)
+                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats, char *errstr,
+                size_t errstr_size)
 {
     ctl_rebuild_opts_t o = {0};
     if (opts)

@@ -33,33 +33,34 @@
 #include <stdint.h>
 
 typedef struct ctl_rebuild_opts {
-    const char *redis_password;    /* overrides the URL's; NULL or "" = none */
-    const char *const *kafka_props;/* "key=value" librdkafka properties, NULL-terminated, or NULL */
-    int64_t ack_timeout_ms;        /* 0 = 30 min */
-    uint32_t max_level;            /* 0 = 3 */
-    int64_t retention_ms;          /* closed incidents kept; 0 = 7 days */
-    int idle_timeout_ms;           /* reading gives up after this long without progress; 0 = 30 s */
-    int dry_run;                   /* read and compare, write nothing */
-    int skip_broken;               /* leave incidents whose chain does not verify alone */
+    const char *redis_password; /* overrides the URL's; NULL or "" = none */
+    const char *const
+        *kafka_props;       /* "key=value" librdkafka properties, NULL-terminated, or NULL */
+    int64_t ack_timeout_ms; /* 0 = 30 min */
+    uint32_t max_level;     /* 0 = 3 */
+    int64_t retention_ms;   /* closed incidents kept; 0 = 7 days */
+    int idle_timeout_ms;    /* reading gives up after this long without progress; 0 = 30 s */
+    int dry_run;            /* read and compare, write nothing */
+    int skip_broken;        /* leave incidents whose chain does not verify alone */
     /* progress of the read (records read of total); may be NULL */
     void (*progress)(uint64_t done, uint64_t total, void *opaque);
     void *opaque;
-    volatile sig_atomic_t *stop;   /* may be NULL; non-zero stops before writing */
+    volatile sig_atomic_t *stop; /* may be NULL; non-zero stops before writing */
 } ctl_rebuild_opts_t;
 
 typedef struct ctl_rebuild_stats {
-    uint64_t records;       /* audit records read */
-    uint64_t undecodable;   /* records that do not decode (skipped) */
-    uint64_t incidents;     /* distinct incidents seen */
-    uint64_t written;       /* live incidents written (absent or older in Redis) */
-    uint64_t up_to_date;    /* Redis already had this version */
-    uint64_t newer;         /* Redis had a newer version: left alone */
-    uint64_t closed;        /* closed incidents not brought back */
-    uint64_t expired;       /* closed incidents updated in Redis and set to expire */
-    uint64_t timers;        /* ack timers armed (ZADD NX) */
-    uint64_t broken;        /* incidents whose chain does not verify */
-    uint64_t skipped;       /* broken incidents left alone (skip_broken) */
-    int incomplete;         /* the read stopped before the end (open transaction) */
+    uint64_t records;     /* audit records read */
+    uint64_t undecodable; /* records that do not decode (skipped) */
+    uint64_t incidents;   /* distinct incidents seen */
+    uint64_t written;     /* live incidents written (absent or older in Redis) */
+    uint64_t up_to_date;  /* Redis already had this version */
+    uint64_t newer;       /* Redis had a newer version: left alone */
+    uint64_t closed;      /* closed incidents not brought back */
+    uint64_t expired;     /* closed incidents updated in Redis and set to expire */
+    uint64_t timers;      /* ack timers armed (ZADD NX) */
+    uint64_t broken;      /* incidents whose chain does not verify */
+    uint64_t skipped;     /* broken incidents left alone (skip_broken) */
+    int incomplete;       /* the read stopped before the end (open transaction) */
 } ctl_rebuild_stats_t;
 
 /**
@@ -69,7 +70,7 @@ typedef struct ctl_rebuild_stats {
  * secrets never appear in the message.
  */
 int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats,
-                char *errstr, size_t errstr_size);
+                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats, char *errstr,
+                size_t errstr_size);
 
 #endif

@@ -9,8 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
-store_t *ctl_redis_open(const char *url, const char *password, const char *ns,
-                        char *errstr, size_t errstr_size)
+store_t *ctl_redis_open(const char *url, const char *password, const char *ns, char *errstr,
+                        size_t errstr_size)
 {
     char err[256] = "";
     store_t *st = store_new(url, NULL, password, ns, err, sizeof(err));
@@ -39,7 +39,7 @@ const char *ctl_redis_redact(const char *url, char *buf, size_t size)
     const char *colon = memchr(p, ':', (size_t)(at - p));
     if (colon) /* user:password@ */
         snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
-    else       /* password@ */
+    else /* password@ */
         snprintf(buf, size, "%.*s***%s", (int)(p - url), url, at);
     return buf;
 }
@@ -62,8 +62,8 @@ int ctl_redis_state(store_t *st, const char *id, arena_t *arena, hd_state_t **st
         rc = -1;
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                r->element[0]->type == REDIS_REPLY_STRING) {
-        hd_state_t *s = incidentd__v1__stored_incident__unpack(
-            arena_pb(arena), r->element[0]->len, (const uint8_t *)r->element[0]->str);
+        hd_state_t *s = incidentd__v1__stored_incident__unpack(arena_pb(arena), r->element[0]->len,
+                                                               (const uint8_t *)r->element[0]->str);
         if (!s || !s->incident) {
             snprintf(errstr, errstr_size, "%s: state does not decode as StoredIncident", key);
             rc = -1;

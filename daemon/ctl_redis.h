@@ -19,8 +19,8 @@
  * containing the password) on a bad URL or when Redis cannot be reached.
  * Caller frees with store_destroy().
  */
-store_t *ctl_redis_open(const char *url, const char *password, const char *ns,
-                        char *errstr, size_t errstr_size);
+store_t *ctl_redis_open(const char *url, const char *password, const char *ns, char *errstr,
+                        size_t errstr_size);
 
 /** @p url with any credentials masked ("redis://user:***@host:6379/0"),
  *  into @p buf. Returns @p buf. */

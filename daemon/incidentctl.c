@@ -54,16 +54,16 @@
 /* Settings shared by every command (the global options). */
 typedef struct ctl {
     const char *brokers;
-    const char *redis;          /* URL; may hold credentials: never print as is */
-    const char *redis_password; /* INCIDENTD_REDIS_PASSWORD, or NULL */
-    const char *prefix;         /* topic prefix, "" */
+    const char *redis;                    /* URL; may hold credentials: never print as is */
+    const char *redis_password;           /* INCIDENTD_REDIS_PASSWORD, or NULL */
+    const char *prefix;                   /* topic prefix, "" */
     const char *props[CTL_PROPS_MAX + 1]; /* -X key=value, NULL-terminated */
     size_t n_props;
-    int timeout_ms;             /* how long to wait for Kafka without progress */
+    int timeout_ms; /* how long to wait for Kafka without progress */
     int json;
     int no_color;
-    int color;                  /* decided once the options are known */
-    const char *cmd;            /* the command being run, for messages */
+    int color;       /* decided once the options are known */
+    const char *cmd; /* the command being run, for messages */
 } ctl_t;
 
 typedef struct ctl_cmd {
@@ -355,18 +355,21 @@ enum {
 };
 
 /* The options every command accepts too (after its name). */
-#define CTL_COMMON_OPTIONS                                                   \
-    {"brokers", required_argument, NULL, OPT_BROKERS},                      \
-        {"redis", required_argument, NULL, OPT_REDIS},                      \
-        {"topic-prefix", required_argument, NULL, OPT_PREFIX},              \
-        {"json", no_argument, NULL, OPT_JSON},                              \
-        {"no-color", no_argument, NULL, OPT_NO_COLOR},                      \
-        {"kafka-timeout-ms", required_argument, NULL, OPT_KAFKA_TIMEOUT},   \
-        {"help", no_argument, NULL, 'h'}
+static const struct option ctl_common_opts[] = {
+    {"brokers", required_argument, NULL, OPT_BROKERS},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"topic-prefix", required_argument, NULL, OPT_PREFIX},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"no-color", no_argument, NULL, OPT_NO_COLOR},
+    {"kafka-timeout-ms", required_argument, NULL, OPT_KAFKA_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
 /* Commands take options anywhere (GNU permutation); main stops at the
- * command name. */
-#define CTL_COMMON_SHORT "hX:"
+ * command name ("+"). */
+#define CTL_SHORT "hX:"
+#define CTL_OPT_BAD (-2)
 
 static const char ctl_global_help[] =
     "Global options (also accepted after the command):\n"
@@ -375,7 +378,8 @@ static const char ctl_global_help[] =
     "  --redis URL             redis://[user:password@]host:port[/db] (env\n"
     "                          INCIDENTD_REDIS, default redis://127.0.0.1:6379/0);\n"
     "                          password also from INCIDENTD_REDIS_PASSWORD\n"
-    "  --topic-prefix P        prefix of every topic name (env INCIDENTD_TOPIC_PREFIX)\n"
+    "  --topic-prefix P        prefix of every topic name and Redis key, as the\n"
+    "                          daemon's (env INCIDENTD_TOPIC_PREFIX)\n"
     "  -X key=value            librdkafka property (repeatable), e.g. security settings\n"
     "  --kafka-timeout-ms N    give up on Kafka after N ms without progress (30000)\n"
     "  --json                  machine-readable output\n"
@@ -423,6 +427,31 @@ static int ctl_common_opt(ctl_t *c, int opt, const char *arg)
         return 1;
     }
     return 0;
+}
+
+/* The next option of a command: the common ones are handled here. Returns
+ * one of @p opts (or 'h', or '?' / ':' for an unknown one), -1 at the end,
+ * or CTL_OPT_BAD after a bad value of a common option (reported). */
+static int ctl_getopt(ctl_t *c, int argc, char **argv, const char *shortopts,
+                      const struct option *opts)
+{
+    static struct option all[64];
+    size_t n = 0;
+    for (size_t i = 0; opts && opts[i].name && n < 48; i++)
+        all[n++] = opts[i];
+    for (size_t i = 0; ctl_common_opts[i].name; i++)
+        all[n++] = ctl_common_opts[i];
+    memset(&all[n], 0, sizeof(all[n]));
+    for (;;) {
+        int opt = getopt_long(argc, argv, shortopts, all, NULL);
+        if (opt == -1)
+            return -1;
+        int common = ctl_common_opt(c, opt, optarg);
+        if (common < 0)
+            return CTL_OPT_BAD;
+        if (!common)
+            return opt;
+    }
 }
 
 static const ctl_cmd_t *ctl_find_cmd(const char *name);
@@ -497,8 +526,8 @@ static char *ctl_new_alert_id(arena_t *arena)
         memcpy(rnd, &x, sizeof(rnd));
     }
     return arena_printf(arena, "ctl-%" PRIx64 "-%02x%02x%02x%02x%02x%02x%02x%02x",
-                        (uint64_t)ctl_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-                        rnd[5], rnd[6], rnd[7]);
+                        (uint64_t)ctl_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+                        rnd[6], rnd[7]);
 }
 
 static char **ctl_strv_push(arena_t *arena, char **v, size_t *n, const char *s)
@@ -586,8 +615,10 @@ static int ctl_dedup_of_incident(ctl_t *c, const char *id, arena_t *arena, char 
         return CTL_EXIT_USAGE;
     }
     if (rc == 0 || !state->incident->dedup_key || !state->incident->dedup_key[0]) {
-        ctl_err(c, "incident %s not found in Redis (closed incidents expire; give "
-                   "--dedup-key instead)", id);
+        ctl_err(c,
+                "incident %s not found in Redis (closed incidents expire; give "
+                "--dedup-key instead)",
+                id);
         return CTL_EXIT_FAIL;
     }
     *out = state->incident->dedup_key;
@@ -675,8 +706,8 @@ static int ctl_produce_alerts(ctl_t *c, hd_alert_t **alerts, size_t n, int64_t t
             cJSON_AddStringToObject(o, "alert_id", alerts[i]->alert_id);
             cJSON_AddStringToObject(o, "dedup_key", alerts[i]->dedup_key);
             cJSON_AddStringToObject(
-                o, "action", ctl_json_enum_name(&incident__v1__action__descriptor,
-                                                (int)alerts[i]->action));
+                o, "action",
+                ctl_json_enum_name(&incident__v1__action__descriptor, (int)alerts[i]->action));
             cJSON_AddStringToObject(o, "topic", topic);
             cJSON_AddNumberToObject(o, "partition", dl[i].partition);
             cJSON_AddNumberToObject(o, "offset", (double)dl[i].offset);
@@ -709,7 +740,6 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
         {"occurred-at-ms", required_argument, NULL, OPT_OCCURRED},
         {"json-file", required_argument, NULL, OPT_JSON_FILE},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     arena_t arena;
@@ -722,12 +752,9 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
     int rc = CTL_EXIT_USAGE;
     int opt;
     long long v;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             goto out;
-        if (common)
-            continue;
         alert_flags += opt != OPT_JSON_FILE && opt != OPT_TIMEOUT && opt != 'h';
         switch (opt) {
         case 'h':
@@ -747,8 +774,10 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
             int sv;
             if (ctl_json_enum_value(&incident__v1__severity__descriptor, optarg, &sv) < 0 ||
                 sv == 0) {
-                rc = ctl_usage_error(c, "--severity: expected info, warning, minor, major "
-                                        "or critical, got '%s'", optarg);
+                rc = ctl_usage_error(c,
+                                     "--severity: expected info, warning, minor, major "
+                                     "or critical, got '%s'",
+                                     optarg);
                 goto out;
             }
             a->severity = (Incident__V1__Severity)sv;
@@ -875,7 +904,8 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
             }
             if (action && x->action && x->action != action) {
                 ctl_err(c, "%s: alert %zu: action %s contradicts the command's %s", json_file,
-                        n + 1, ctl_json_enum_name(&incident__v1__action__descriptor, (int)x->action),
+                        n + 1,
+                        ctl_json_enum_name(&incident__v1__action__descriptor, (int)x->action),
                         ctl_json_enum_name(&incident__v1__action__descriptor, (int)action));
                 cJSON_Delete(doc);
                 goto out;
@@ -937,7 +967,7 @@ out:
 
 static const Incident__V1__Stage ctl_live_stages[] = {
     INCIDENT__V1__STAGE__STAGE_DETECTED, INCIDENT__V1__STAGE__STAGE_CLASSIFIED,
-    INCIDENT__V1__STAGE__STAGE_SCOPED, INCIDENT__V1__STAGE__STAGE_ESCALATED,
+    INCIDENT__V1__STAGE__STAGE_SCOPED,   INCIDENT__V1__STAGE__STAGE_ESCALATED,
     INCIDENT__V1__STAGE__STAGE_RESOLVED,
 };
 
@@ -983,18 +1013,14 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
         {"severity", required_argument, NULL, OPT_SEVERITY},
         {"owner", required_argument, NULL, OPT_OWNER},
         {"kind", required_argument, NULL, OPT_KIND},
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int stage = -1, severity = -1, sev_at_least = 0, kind = -1;
     const char *owner = NULL;
     int opt;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         switch (opt) {
         case 'h':
             ctl_cmd_help(ctl_find_cmd("list"), stdout);
@@ -1002,8 +1028,10 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
         case OPT_STAGE:
             if (ctl_json_enum_value(&incident__v1__stage__descriptor, optarg, &stage) < 0 ||
                 stage == 0)
-                return ctl_usage_error(c, "--stage: expected detected, classified, scoped, "
-                                          "escalated or resolved, got '%s'", optarg);
+                return ctl_usage_error(c,
+                                       "--stage: expected detected, classified, scoped, "
+                                       "escalated or resolved, got '%s'",
+                                       optarg);
             break;
         case OPT_SEVERITY: {
             char buf[64];
@@ -1015,8 +1043,10 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
             }
             if (ctl_json_enum_value(&incident__v1__severity__descriptor, buf, &severity) < 0 ||
                 severity == 0)
-                return ctl_usage_error(c, "--severity: expected info, warning, minor, major "
-                                          "or critical (with '+': at least), got '%s'", optarg);
+                return ctl_usage_error(c,
+                                       "--severity: expected info, warning, minor, major "
+                                       "or critical (with '+': at least), got '%s'",
+                                       optarg);
             break;
         }
         case OPT_OWNER:
@@ -1071,8 +1101,8 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
             if (got == 0)
                 continue; /* left the set's stage meanwhile */
             hd_incident_t *inc = state->incident;
-            if (severity > 0 && (sev_at_least ? (int)inc->severity < severity
-                                              : (int)inc->severity != severity))
+            if (severity > 0 &&
+                (sev_at_least ? (int)inc->severity < severity : (int)inc->severity != severity))
                 continue;
             if (kind > 0 && (int)inc->kind != kind)
                 continue;
@@ -1100,8 +1130,8 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
         goto out;
     }
     enum { COLS = 11 };
-    static const char *const head[COLS] = {"ID",    "STAGE", "STATUS", "KIND",   "SCOPE",  "SEV",
-                                           "LEVEL", "OWNER", "ALERTS", "AGE", "SUMMARY"};
+    static const char *const head[COLS] = {"ID",    "STAGE", "STATUS", "KIND", "SCOPE",  "SEV",
+                                           "LEVEL", "OWNER", "ALERTS", "AGE",  "SUMMARY"};
     const char ***cells = arena_alloc(&arena, (n + 1) * sizeof(*cells));
     int width[COLS];
     for (int k = 0; k < COLS; k++)
@@ -1120,9 +1150,9 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
         row[6] = arena_printf(&arena, "%u", inc->escalation_level);
         row[7] = ctl_owner_text(inc);
         row[8] = arena_printf(&arena, "%u", inc->alert_count);
-        row[9] = arena_strdup(&arena, inc->detected_at_ms ? ctl_age(now - inc->detected_at_ms,
-                                                                    age, sizeof(age))
-                                                          : "-");
+        row[9] = arena_strdup(&arena, inc->detected_at_ms
+                                          ? ctl_age(now - inc->detected_at_ms, age, sizeof(age))
+                                          : "-");
         row[10] = inc->summary ? inc->summary : "";
         for (int k = 0; k < COLS - 1; k++)
             if ((int)strlen(row[k]) > width[k])
@@ -1161,15 +1191,15 @@ typedef struct ctl_chain {
     const char *id;
     Incident__V1__AuditRecord **recs;
     size_t n, cap;
-    char bad[256];      /* an undecodable record cut the chain here */
+    char bad[256]; /* an undecodable record cut the chain here */
 } ctl_chain_t;
 
 typedef struct ctl_audit {
     arena_t *arena;
     ctl_progress_t *progress; /* may be NULL */
-    ctl_map_t chains;   /* id -> ctl_chain_t */
-    const char *only;   /* keep just this incident (NULL = all) */
-    uint64_t records;   /* records read (all incidents) */
+    ctl_map_t chains;         /* id -> ctl_chain_t */
+    const char *only;         /* keep just this incident (NULL = all) */
+    uint64_t records;         /* records read (all incidents) */
 } ctl_audit_t;
 
 static int ctl_audit_on_msg(const rd_kafka_message_t *m, void *opaque)
@@ -1188,7 +1218,8 @@ static int ctl_audit_on_msg(const rd_kafka_message_t *m, void *opaque)
         m->payload ? incident__v1__audit_record__unpack(arena_pb(au->arena), m->len, m->payload)
                    : NULL;
     if (!has_key)
-        snprintf(key, sizeof(key), "%s", rec && rec->incident_id[0] ? rec->incident_id : "(no key)");
+        snprintf(key, sizeof(key), "%s",
+                 rec && rec->incident_id[0] ? rec->incident_id : "(no key)");
     if (au->only && strcmp(key, au->only) != 0)
         return 0;
     ctl_chain_t *ch = ctl_map_get(&au->chains, key);
@@ -1223,8 +1254,9 @@ static void ctl_audit_progress(uint64_t done, uint64_t total, void *opaque)
     ctl_progress_draw(done, total, au->progress);
 }
 
-/* Reads the whole audit topic into @p au (bounded). Returns an exit code. */
-static int ctl_audit_read(ctl_t *c, ctl_audit_t *au)
+/* Reads the whole audit topic into @p au (bounded). Returns an exit code;
+ * with @p missing_ok a topic that does not exist reads as empty. */
+static int ctl_audit_read(ctl_t *c, ctl_audit_t *au, int missing_ok)
 {
     char topic[512], err[512];
     ctl_topic(c, "ormis.audit", topic, sizeof(topic));
@@ -1241,13 +1273,17 @@ static int ctl_audit_read(ctl_t *c, ctl_audit_t *au)
     int krc = ctl_kafka_read_all(&r, err, sizeof(err));
     if (au->progress)
         ctl_progress_end(au->progress);
+    if (krc == CTL_KAFKA_NOTOPIC && missing_ok)
+        return CTL_EXIT_OK;
     if (krc != CTL_KAFKA_OK) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
     }
     if (r.incomplete)
-        ctl_err(c, "warning: %s read only up to the last committed record "
-                   "(a transaction still open, or interrupted)", topic);
+        ctl_err(c,
+                "warning: %s read only up to the last committed record "
+                "(a transaction still open, or interrupted)",
+                topic);
     return CTL_EXIT_OK;
 }
 
@@ -1325,16 +1361,12 @@ static void ctl_show_incident(const ctl_t *c, const hd_incident_t *inc)
 static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         if (opt == 'h') {
             ctl_cmd_help(ctl_find_cmd("show"), stdout);
             return CTL_EXIT_OK;
@@ -1368,9 +1400,10 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
         rc = CTL_EXIT_USAGE;
         goto out;
     }
-    ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO), .what = "reading ormis.audit"};
+    ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO),
+                               .what = "reading ormis.audit"};
     au.progress = &progress;
-    rc = ctl_audit_read(c, &au);
+    rc = ctl_audit_read(c, &au, 1);
     if (rc != CTL_EXIT_OK)
         goto out;
     ctl_chain_t *ch = ctl_map_get(&au.chains, id);
@@ -1425,8 +1458,8 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
             l = (int)strlen(r->actor);
             wr = l > wr ? l : wr;
         }
-        printf("  %-4s  %-24s  %-*s  %-*s  %-*s  %s\n", "SEQ", "TIME", ws, "STAGE", wa,
-               "ACTION", wr, "ACTOR", "DETAIL");
+        printf("  %-4s  %-24s  %-*s  %-*s  %-*s  %s\n", "SEQ", "TIME", ws, "STAGE", wa, "ACTION",
+               wr, "ACTOR", "DETAIL");
         for (size_t i = 0; i < nrec; i++) {
             const Incident__V1__AuditRecord *r = ch->recs[i];
             char t[40];
@@ -1438,13 +1471,15 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
         }
     }
     printf("\nChain: ");
-    if (chain_ok)
+    if (!ch)
+        printf("no audit records\n");
+    else if (chain_ok)
         ctl_cell(c, stdout, "verified", C_GREEN, 0);
     else
         ctl_cell(c, stdout, "BROKEN", C_BRED, 0);
-    if (chain_ok)
+    if (ch && chain_ok)
         printf(" (%" PRIu64 " records, head %.12s)\n", vr.records, ch->recs[ch->n - 1]->hash);
-    else
+    else if (ch)
         printf(": %s\n", vr.reason);
 out:
     ctl_map_destroy(&au.chains);
@@ -1457,16 +1492,12 @@ out:
 static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         if (opt == 'h') {
             ctl_cmd_help(ctl_find_cmd("verify"), stdout);
             return CTL_EXIT_OK;
@@ -1482,9 +1513,10 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
     arena_init(&arena, 0);
     ctl_audit_t au = {.arena = &arena, .only = only};
     ctl_map_init(&au.chains);
-    ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO), .what = "reading ormis.audit"};
+    ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO),
+                               .what = "reading ormis.audit"};
     au.progress = &progress;
-    int rc = ctl_audit_read(c, &au);
+    int rc = ctl_audit_read(c, &au, 0);
     if (rc != CTL_EXIT_OK)
         goto out;
     if (only && !ctl_map_get(&au.chains, only)) {
@@ -1547,19 +1579,15 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
         {"max-level", required_argument, NULL, OPT_MAX_LEVEL},
         {"retention", required_argument, NULL, OPT_RETENTION},
         {"skip-broken", no_argument, NULL, OPT_SKIP_BROKEN},
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     ctl_rebuild_opts_t o = {0};
     int yes = 0;
     int opt;
     long long v;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         switch (opt) {
         case 'h':
             ctl_cmd_help(ctl_find_cmd("rebuild"), stdout);
@@ -1572,13 +1600,17 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
             break;
         case OPT_ACK_TIMEOUT:
             if (ctl_parse_duration(optarg, &o.ack_timeout_ms) < 0 || o.ack_timeout_ms <= 0)
-                return ctl_usage_error(c, "--ack-timeout: expected a duration such as 30m, "
-                                          "got '%s'", optarg);
+                return ctl_usage_error(c,
+                                       "--ack-timeout: expected a duration such as 30m, "
+                                       "got '%s'",
+                                       optarg);
             break;
         case OPT_RETENTION:
             if (ctl_parse_duration(optarg, &o.retention_ms) < 0 || o.retention_ms <= 0)
-                return ctl_usage_error(c, "--retention: expected a duration such as 7d, "
-                                          "got '%s'", optarg);
+                return ctl_usage_error(c,
+                                       "--retention: expected a duration such as 7d, "
+                                       "got '%s'",
+                                       optarg);
             break;
         case OPT_MAX_LEVEL:
             if (ctl_parse_uint(optarg, 100, &v) < 0 || v < 1)
@@ -1628,8 +1660,10 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     if (s.incomplete)
-        ctl_err(c, "warning: %s read only up to the last committed record "
-                   "(a transaction still open?)", topic);
+        ctl_err(c,
+                "warning: %s read only up to the last committed record "
+                "(a transaction still open?)",
+                topic);
     if (c->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddBoolToObject(j, "dry_run", o.dry_run);
@@ -1661,8 +1695,7 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
     if (s.broken) {
         ctl_cell(c, stdout, "warning:", C_YELLOW, 0);
         printf(" %" PRIu64 " incident%s with a broken chain (%s; run 'incidentctl verify')\n",
-               s.broken, s.broken == 1 ? "" : "s",
-               o.skip_broken ? "left alone" : "rebuilt anyway");
+               s.broken, s.broken == 1 ? "" : "s", o.skip_broken ? "left alone" : "rebuilt anyway");
     }
     return CTL_EXIT_OK;
 }
@@ -1671,7 +1704,7 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
 
 typedef struct ctl_tail {
     ctl_t *c;
-    long long max;    /* 0 = no limit */
+    long long max; /* 0 = no limit */
     long long printed;
 } ctl_tail_t;
 
@@ -1685,12 +1718,12 @@ static int ctl_tail_on_msg(const rd_kafka_message_t *m, void *opaque)
     int audit = strcmp(name, "ormis.audit") == 0;
     arena_t arena;
     arena_init(&arena, 4096);
-    ProtobufCMessage *msg =
-        m->payload ? audit ? (ProtobufCMessage *)incident__v1__audit_record__unpack(
-                                 arena_pb(&arena), m->len, m->payload)
-                           : (ProtobufCMessage *)incident__v1__incident_event__unpack(
-                                 arena_pb(&arena), m->len, m->payload)
-                   : NULL;
+    ProtobufCMessage *msg = m->payload
+                                ? audit ? (ProtobufCMessage *)incident__v1__audit_record__unpack(
+                                              arena_pb(&arena), m->len, m->payload)
+                                        : (ProtobufCMessage *)incident__v1__incident_event__unpack(
+                                              arena_pb(&arena), m->len, m->payload)
+                                : NULL;
     if (c->json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "topic", name);
@@ -1698,8 +1731,8 @@ static int ctl_tail_on_msg(const rd_kafka_message_t *m, void *opaque)
         cJSON_AddNumberToObject(o, "offset", (double)m->offset);
         cJSON_AddStringToObject(o, "key", "");
         if (m->key)
-            cJSON_ReplaceItemInObject(o, "key", cJSON_CreateString(
-                arena_strndup(&arena, m->key, m->key_len)));
+            cJSON_ReplaceItemInObject(
+                o, "key", cJSON_CreateString(arena_strndup(&arena, m->key, m->key_len)));
         cJSON_AddItemToObject(o, audit ? "record" : "event",
                               msg ? ctl_json_from_message(msg) : cJSON_CreateNull());
         char *s = cJSON_PrintUnformatted(o);
@@ -1754,7 +1787,6 @@ static int ctl_cmd_tail(ctl_t *c, int argc, char **argv)
         {"audit", no_argument, NULL, OPT_AUDIT},
         {"max", required_argument, NULL, OPT_MAX},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     static const char *const stage_topics[] = {"incidents.classified", "incidents.scoped",
@@ -1765,12 +1797,9 @@ static int ctl_cmd_tail(ctl_t *c, int argc, char **argv)
     ctl_tail_t tl = {.c = c};
     long long timeout = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         switch (opt) {
         case 'h':
             ctl_cmd_help(ctl_find_cmd("tail"), stdout);
@@ -1826,6 +1855,7 @@ static int ctl_cmd_tail(ctl_t *c, int argc, char **argv)
         .n_topics = n_names,
         .from_beginning = from_beginning,
         .timeout_ms = timeout,
+        .metadata_timeout_ms = c->timeout_ms,
         .on_msg = ctl_tail_on_msg,
         .opaque = &tl,
         .stop = &ctl_stop,
@@ -1890,17 +1920,13 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"max", required_argument, NULL, OPT_MAX},
-        CTL_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     long long max = 100;
     int opt;
-    while ((opt = getopt_long(argc, argv, CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         switch (opt) {
         case 'h':
             ctl_cmd_help(ctl_find_cmd("dlq"), stdout);
@@ -1960,8 +1986,7 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
         ws = (int)strlen(d->stage) > ws ? (int)strlen(d->stage) : ws;
     }
     if (!arr && q.n)
-        printf("%-24s  %-*s  %-*s  %-32s  %s\n", "TIME", wk, "KEY", ws, "STAGE", "SOURCE",
-               "ERROR");
+        printf("%-24s  %-*s  %-*s  %-32s  %s\n", "TIME", wk, "KEY", ws, "STAGE", "SOURCE", "ERROR");
     for (size_t k = 0; k < q.n; k++) {
         const ctl_dead_t *d = &q.ring[(first + k) % q.max];
         if (arr) {
@@ -2121,8 +2146,7 @@ static void ctl_help(FILE *out)
         fprintf(out, "  %-9s %s\n", ctl_cmds[i].name, ctl_cmds[i].summary);
     fprintf(out, "  %-9s %s\n\n", "help", "help CMD: the options of a command");
     fputs(ctl_global_help, out);
-    fputs("\nExit codes: 0 ok, 1 check failed or not found, 2 usage or connection error.\n",
-          out);
+    fputs("\nExit codes: 0 ok, 1 check failed or not found, 2 usage or connection error.\n", out);
 }
 
 static const char *ctl_env(const char *name, const char *dflt)
@@ -2141,17 +2165,13 @@ int main(int argc, char **argv)
         .timeout_ms = 30000,
     };
     static const struct option opts[] = {
-        CTL_COMMON_OPTIONS,
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "+" CTL_COMMON_SHORT, opts, NULL)) != -1) {
-        int common = ctl_common_opt(&c, opt, optarg);
-        if (common < 0)
+    while ((opt = ctl_getopt(&c, argc, argv, "+" CTL_SHORT, opts)) != -1) {
+        if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
-        if (common)
-            continue;
         if (opt == 'h') {
             ctl_help(stdout);
             return CTL_EXIT_OK;

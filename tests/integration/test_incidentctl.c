@@ -63,9 +63,9 @@ static int64_t wall_ms(void)
 /* ---- running the binary ----------------------------------------------------------- */
 
 typedef struct run {
-    int status;   /* exit code, or -1 when killed / not exited */
-    char *out;    /* stdout (malloc'ed) */
-    char *err;    /* stderr (malloc'ed) */
+    int status; /* exit code, or -1 when killed / not exited */
+    char *out;  /* stdout (malloc'ed) */
+    char *err;  /* stderr (malloc'ed) */
 } run_t;
 
 static void run_free(run_t *r)
@@ -205,10 +205,9 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, const char *const *props)
  * metadata shows them all. */
 static void topics_create(const char *prefix)
 {
-    static const char *const names[] = {"incidents.detected", "incidents.classified",
-                                        "incidents.scoped",   "incidents.escalated",
-                                        "incidents.resolved", "ormis.audit",
-                                        "incidents.dlq"};
+    static const char *const names[] = {
+        "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
+        "incidents.resolved", "ormis.audit",          "incidents.dlq"};
     const size_t n = sizeof(names) / sizeof(names[0]);
     rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, NULL);
     char full[8][256], err[512];
@@ -275,8 +274,9 @@ typedef struct kmsg {
 /* Reads @p want records of <prefix><name> from the beginning (bounded). */
 static size_t topic_read(const char *prefix, const char *name, kmsg_t *out, size_t want)
 {
-    static const char *const props[] = {"group.id", "ctltest-reader", "enable.auto.commit",
-                                        "false", "isolation.level", "read_committed", NULL};
+    static const char *const props[] = {"group.id", "ctltest-reader",  "enable.auto.commit",
+                                        "false",    "isolation.level", "read_committed",
+                                        NULL};
     rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, props);
     rd_kafka_poll_set_consumer(rk);
     char full[256];
@@ -432,8 +432,8 @@ static void trails_write(const char *prefix, trail_t **trails, size_t n_trails)
     for (size_t k = 0; k < n_trails; k++) {
         trail_pack(trails[k]);
         for (size_t i = 0; i < trails[k]->n; i++)
-            recs[n++] = (krec_t){trails[k]->id, trails[k]->packed[i], trails[k]->packed_len[i],
-                                 NULL};
+            recs[n++] =
+                (krec_t){trails[k]->id, trails[k]->packed[i], trails[k]->packed_len[i], NULL};
     }
     topic_write(prefix, "ormis.audit", recs, n);
 }
@@ -461,8 +461,8 @@ static const step_t steps_closed[] = {
 static const step_t steps_acked[] = {
     {"detected", INCIDENT__V1__STAGE__STAGE_DETECTED, INCIDENT__V1__STATUS__STATUS_OPEN, 0,
      "opened"},
-    {"acknowledged", INCIDENT__V1__STAGE__STAGE_DETECTED,
-     INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED, 0, "acknowledged by alice"},
+    {"acknowledged", INCIDENT__V1__STAGE__STAGE_DETECTED, INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED,
+     0, "acknowledged by alice"},
 };
 
 /* ---- Redis ------------------------------------------------------------------------ */
@@ -573,8 +573,9 @@ Test(incidentctl, secrets_are_not_printed)
     const char *p = strstr(url, "://");
     char bad[512];
     snprintf(bad, sizeof(bad), "redis://admin:S3cr3tPw@%s", p ? p + 3 : url);
-    run_argv(&r, NULL, (const char *const[]){"--brokers", tu_brokers(), "--redis", bad,
-                                             "--topic-prefix", prefix, "list", NULL});
+    run_argv(&r, NULL,
+             (const char *const[]){"--brokers", tu_brokers(), "--redis", bad, "--topic-prefix",
+                                   prefix, "list", NULL});
     cr_expect_eq(r.status, 2, "AUTH with a wrong password must fail: %s", r.err);
     cr_expect(strstr(r.err, "S3cr3tPw") == NULL && strstr(r.out, "S3cr3tPw") == NULL,
               "the password was printed: %s", r.err);
@@ -739,13 +740,15 @@ Test(incidentctl, publish_by_incident_id)
     uint8_t buf[512];
     size_t len = incidentd__v1__stored_incident__pack(&st, buf);
     redisContext *rc = redis_connect();
-    redisReply *rr = redisCommand(rc, "HSET %sinc:{INC-LOOKUP} state %b version 1", prefix, buf, len);
+    redisReply *rr =
+        redisCommand(rc, "HSET %sinc:{INC-LOOKUP} state %b version 1", prefix, buf, len);
     cr_assert(rr && rr->type != REDIS_REPLY_ERROR);
     freeReplyObject(rr);
     redisFree(rc);
 
     run_t r;
-    ctl(&r, prefix, NULL, "publish", "resolve", "--incident", "INC-LOOKUP", "--actor", "carol", NULL);
+    ctl(&r, prefix, NULL, "publish", "resolve", "--incident", "INC-LOOKUP", "--actor", "carol",
+        NULL);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     run_free(&r);
     ctl(&r, prefix, NULL, "publish", "ack", "--incident", "INC-NOPE", NULL);
@@ -802,9 +805,11 @@ Test(incidentctl, verify_and_show_good_chains)
     for (int i = 0; i < 4; i++) {
         cJSON *rec = cJSON_GetArrayItem(tl, i);
         cr_expect_eq(cJSON_GetObjectItem(rec, "seq")->valuedouble, i + 1);
-        cr_expect_str_eq(cJSON_GetObjectItem(rec, "action")->valuestring, steps_escalated[i].action);
+        cr_expect_str_eq(cJSON_GetObjectItem(rec, "action")->valuestring,
+                         steps_escalated[i].action);
         cr_expect_str_eq(cJSON_GetObjectItem(rec, "hash")->valuestring, a.rec[i].hash);
-        cr_expect_str_eq(cJSON_GetObjectItem(rec, "detail")->valuestring, steps_escalated[i].detail);
+        cr_expect_str_eq(cJSON_GetObjectItem(rec, "detail")->valuestring,
+                         steps_escalated[i].detail);
     }
     cJSON *chain = cJSON_GetObjectItem(j, "chain");
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(chain, "ok")));
@@ -896,10 +901,10 @@ Test(incidentctl, verify_reads_committed_transactions_only)
         cr_assert_null(rd_kafka_begin_transaction(rk));
         for (size_t i = 0; i < t.n; i++) {
             /* Round 2 repeats the records: aborted, so never seen. */
-            rd_kafka_resp_err_t pe = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(t.id, strlen(t.id)),
-                RD_KAFKA_V_VALUE(t.packed[i], t.packed_len[i]),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            rd_kafka_resp_err_t pe =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(t.id, strlen(t.id)),
+                                  RD_KAFKA_V_VALUE(t.packed[i], t.packed_len[i]),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             cr_assert_eq(pe, 0, "%s", rd_kafka_err2str(pe));
         }
         e = round == 0 ? rd_kafka_commit_transaction(rk, KAFKA_TIMEOUT_MS)
@@ -947,6 +952,21 @@ Test(incidentctl, rebuild_writes_the_live_state)
     trail_t *all[] = {&esc, &closed, &acked};
     trails_write(prefix, all, 3);
 
+    /* Redis still holds the closed one at an older version, as live. */
+    redisContext *rc = redis_connect();
+    Incidentd__V1__StoredIncident old = INCIDENTD__V1__STORED_INCIDENT__INIT;
+    old.incident = &closed.snap[0];
+    uint8_t oldbuf[1024];
+    size_t oldlen = incidentd__v1__stored_incident__pack(&old, oldbuf);
+    redisReply *rr =
+        redisCommand(rc, "HSET %sinc:{INC-RB-CLOSED} state %b version 1", prefix, oldbuf, oldlen);
+    cr_assert(rr && rr->type != REDIS_REPLY_ERROR);
+    freeReplyObject(rr);
+    rr = redisCommand(rc, "SADD %sstage:DETECTED INC-RB-CLOSED", prefix);
+    freeReplyObject(rr);
+    rr = redisCommand(rc, "SET %sopen:key-INC-RB-CLOSED INC-RB-CLOSED", prefix);
+    freeReplyObject(rr);
+
     run_t r;
     /* Without --yes and without a terminal it refuses. */
     ctl(&r, prefix, NULL, "rebuild", NULL);
@@ -959,13 +979,13 @@ Test(incidentctl, rebuild_writes_the_live_state)
     cr_expect_eq(cJSON_GetObjectItem(j, "records")->valuedouble, 9);
     cr_expect_eq(cJSON_GetObjectItem(j, "incidents")->valuedouble, 3);
     cr_expect_eq(cJSON_GetObjectItem(j, "written")->valuedouble, 2);
-    cr_expect_eq(cJSON_GetObjectItem(j, "closed")->valuedouble, 1);
+    cr_expect_eq(cJSON_GetObjectItem(j, "closed")->valuedouble, 0);
+    cr_expect_eq(cJSON_GetObjectItem(j, "expired")->valuedouble, 1);
     cr_expect_eq(cJSON_GetObjectItem(j, "timers")->valuedouble, 1);
     cr_expect_eq(cJSON_GetObjectItem(j, "broken")->valuedouble, 0);
     cJSON_Delete(j);
     run_free(&r);
 
-    redisContext *rc = redis_connect();
     size_t len = 0;
     char *version = hget(rc, prefix, "INC-RB-ESC", "version", NULL);
     cr_assert_not_null(version, "inc:{INC-RB-ESC} was not written");
@@ -989,7 +1009,7 @@ Test(incidentctl, rebuild_writes_the_live_state)
     incidentd__v1__stored_incident__free_unpacked(st, NULL);
     free(state);
 
-    redisReply *rr = redisCommand(rc, "SISMEMBER %sstage:ESCALATED INC-RB-ESC", prefix);
+    rr = redisCommand(rc, "SISMEMBER %sstage:ESCALATED INC-RB-ESC", prefix);
     cr_expect_eq(rr->integer, 1, "stage:ESCALATED holds it");
     freeReplyObject(rr);
     rr = redisCommand(rc, "GET %sopen:key-INC-RB-ESC", prefix);
@@ -1010,12 +1030,21 @@ Test(incidentctl, rebuild_writes_the_live_state)
     rr = redisCommand(rc, "ZCARD %stimers", prefix);
     cr_expect_eq(rr->integer, 1);
     freeReplyObject(rr);
-    /* Closed: not brought back. */
-    rr = redisCommand(rc, "EXISTS %sinc:{INC-RB-CLOSED}", prefix);
-    cr_expect_eq(rr->integer, 0, "a closed incident is not restored");
+    /* Closed: brought up to its closed state, out of the indexes, expiring. */
+    version = hget(rc, prefix, "INC-RB-CLOSED", "version", NULL);
+    cr_expect_str_eq(version, "3");
+    free(version);
+    rr = redisCommand(rc, "PTTL %sinc:{INC-RB-CLOSED}", prefix);
+    cr_expect_gt(rr->integer, 0, "a closed incident expires");
+    freeReplyObject(rr);
+    rr = redisCommand(rc, "SISMEMBER %sstage:DETECTED INC-RB-CLOSED", prefix);
+    cr_expect_eq(rr->integer, 0);
     freeReplyObject(rr);
     rr = redisCommand(rc, "GET %sopen:key-INC-RB-CLOSED", prefix);
     cr_expect_eq(rr->type, REDIS_REPLY_NIL);
+    freeReplyObject(rr);
+    /* A closed incident Redis does not hold is not brought back. */
+    rr = redisCommand(rc, "DEL %sinc:{INC-RB-CLOSED}", prefix);
     freeReplyObject(rr);
 
     /* Never backwards: a newer version in Redis stays; a second run writes nothing. */
@@ -1028,6 +1057,8 @@ Test(incidentctl, rebuild_writes_the_live_state)
     cr_expect_eq(cJSON_GetObjectItem(j, "written")->valuedouble, 0, "%s", r.out);
     cr_expect_eq(cJSON_GetObjectItem(j, "up_to_date")->valuedouble, 1, "%s", r.out);
     cr_expect_eq(cJSON_GetObjectItem(j, "newer_in_redis")->valuedouble, 1, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(j, "closed")->valuedouble, 1, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(j, "timers")->valuedouble, 0, "%s", r.out);
     cJSON_Delete(j);
     run_free(&r);
     version = hget(rc, prefix, "INC-RB-ACK", "version", NULL);
