@@ -323,7 +323,8 @@ int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
     memset(stats, 0, sizeof(*stats));
 
     /* Redis first: a wrong URL should not cost a whole read of the topic. */
-    store_t *st = ctl_redis_open(redis_url, o.redis_password, prefix, errstr, errstr_size);
+    store_t *st =
+        ctl_redis_open(redis_url, o.redis_user, o.redis_password, prefix, errstr, errstr_size);
     if (!st)
         return -1;
 

@@ -33,7 +33,8 @@
 #include <stdint.h>
 
 typedef struct ctl_rebuild_opts {
-    const char *redis_password; /* overrides the URL's; NULL or "" = none */
+    const char *redis_user; /* override the URL's; NULL or "" = none */
+    const char *redis_password;
     const char *const
         *kafka_props;       /* "key=value" librdkafka properties, NULL-terminated, or NULL */
     int64_t ack_timeout_ms; /* 0 = 30 min */

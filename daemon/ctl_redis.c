@@ -9,11 +9,11 @@
 
 #include <hiredis/hiredis.h>
 
-store_t *ctl_redis_open(const char *url, const char *password, const char *ns, char *errstr,
-                        size_t errstr_size)
+store_t *ctl_redis_open(const char *url, const char *user, const char *password, const char *ns,
+                        char *errstr, size_t errstr_size)
 {
     char err[256] = "";
-    store_t *st = store_new(url, NULL, password, ns, err, sizeof(err));
+    store_t *st = store_new(url, user, password, ns, err, sizeof(err));
     if (!st) {
         snprintf(errstr, errstr_size, "%s", err);
         return NULL;

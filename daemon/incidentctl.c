@@ -49,17 +49,27 @@
 #define CTL_EXIT_USAGE 2 /* usage, configuration or connection error */
 
 #define CTL_PROPS_MAX 64
+#define CTL_SET_BROKERS 1u
+#define CTL_SET_REDIS 2u
+#define CTL_SET_PREFIX 4u
 #define CTL_JSON_MAX (64u << 20) /* largest --json-file accepted */
 
 /* Settings shared by every command (the global options). */
 typedef struct ctl {
     const char *brokers;
     const char *redis;                    /* URL; may hold credentials: never print as is */
-    const char *redis_password;           /* INCIDENTD_REDIS_PASSWORD, or NULL */
+    const char *redis_user;               /* from the config file, or NULL */
+    const char *redis_password;           /* INCIDENTD_REDIS_PASSWORD / config, or NULL */
     const char *prefix;                   /* topic prefix, "" */
     const char *props[CTL_PROPS_MAX + 1]; /* -X key=value, NULL-terminated */
     size_t n_props;
     int timeout_ms; /* how long to wait for Kafka without progress */
+    /* rebuild defaults: the config file's, else the contract's */
+    int64_t ack_timeout_ms;
+    uint32_t max_level;
+    int64_t retention_ms;
+    const char *config_path; /* --config / INCIDENTD_CONFIG, or NULL */
+    unsigned flagged;        /* CTL_SET_* given as flags (they beat the file) */
     int json;
     int no_color;
     int color;       /* decided once the options are known */
@@ -324,6 +334,7 @@ enum {
     OPT_KAFKA_TIMEOUT,
     OPT_HELP,
     OPT_VERSION,
+    OPT_CONFIG,
     /* command options */
     OPT_DEDUP_KEY,
     OPT_INCIDENT,
@@ -381,6 +392,10 @@ static const char ctl_global_help[] =
     "  --topic-prefix P        prefix of every topic name and Redis key, as the\n"
     "                          daemon's (env INCIDENTD_TOPIC_PREFIX)\n"
     "  -X key=value            librdkafka property (repeatable), e.g. security settings\n"
+    "  --config FILE           the daemon's config file (env INCIDENTD_CONFIG): its\n"
+    "                          brokers, redis, topic_prefix, kafka.*, ack timeout,\n"
+    "                          max level and retention are the defaults (before the\n"
+    "                          command only)\n"
     "  --kafka-timeout-ms N    give up on Kafka after N ms without progress (30000)\n"
     "  --json                  machine-readable output\n"
     "  --no-color              no colours (also: NO_COLOR set, or stdout not a terminal)\n"
@@ -392,12 +407,16 @@ static int ctl_common_opt(ctl_t *c, int opt, const char *arg)
     long long v;
     switch (opt) {
     case OPT_BROKERS:
+        c->flagged |= CTL_SET_BROKERS;
         c->brokers = arg;
         return 1;
     case OPT_REDIS:
+        c->flagged |= CTL_SET_REDIS;
         c->redis = arg;
+        c->redis_user = NULL; /* the URL's own credentials, or none */
         return 1;
     case OPT_PREFIX:
+        c->flagged |= CTL_SET_PREFIX;
         c->prefix = arg;
         return 1;
     case OPT_JSON:
@@ -601,7 +620,8 @@ static Incident__V1__Action ctl_action_of(const char *s)
 static int ctl_dedup_of_incident(ctl_t *c, const char *id, arena_t *arena, char **out)
 {
     char err[512];
-    store_t *st = ctl_redis_open(c->redis, c->redis_password, c->prefix, err, sizeof(err));
+    store_t *st =
+        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "--incident: %s", err);
         return CTL_EXIT_USAGE;
@@ -1067,7 +1087,8 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
     ctl_decide_color(c);
 
     char err[512];
-    store_t *st = ctl_redis_open(c->redis, c->redis_password, c->prefix, err, sizeof(err));
+    store_t *st =
+        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
@@ -1381,7 +1402,8 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
     ctl_decide_color(c);
 
     char err[512];
-    store_t *st = ctl_redis_open(c->redis, c->redis_password, c->prefix, err, sizeof(err));
+    store_t *st =
+        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
@@ -1645,6 +1667,13 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
     }
     ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO),
                                .what = "reading ormis.audit"};
+    if (!o.ack_timeout_ms)
+        o.ack_timeout_ms = c->ack_timeout_ms;
+    if (!o.max_level)
+        o.max_level = c->max_level;
+    if (!o.retention_ms)
+        o.retention_ms = c->retention_ms;
+    o.redis_user = c->redis_user;
     o.redis_password = c->redis_password;
     o.kafka_props = c->props;
     o.idle_timeout_ms = c->timeout_ms;
@@ -2155,6 +2184,72 @@ static const char *ctl_env(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
+/*
+ * With a config file (--config / INCIDENTD_CONFIG), the daemon's settings
+ * are the defaults: brokers, redis (and its user/password), topic_prefix,
+ * the kafka.* properties and the rebuild's ack timeout, maximum level and
+ * retention; incidentctl's flags still win. Loaded with config_load(), so
+ * the environment applies as for the daemon. @p props receives the kafka
+ * properties as malloc'ed "key=value" strings (caller frees). Returns 0 or
+ * -1 (reported).
+ */
+static int ctl_config_apply(ctl_t *c, config_t *cfg, char ***props)
+{
+    *props = NULL;
+    if (!c->config_path || !*c->config_path)
+        return 0;
+    char *argv[] = {(char *)"incidentctl", (char *)"--config", (char *)c->config_path, NULL};
+    char err[512];
+    int rc = config_load(cfg, 3, argv, err, sizeof(err));
+    if (rc != 0) {
+        ctl_err(c, "config %s: %s", c->config_path, rc < 0 ? err : "not loaded");
+        return -1;
+    }
+    if (!(c->flagged & CTL_SET_BROKERS) && cfg->brokers && *cfg->brokers)
+        c->brokers = cfg->brokers;
+    if (!(c->flagged & CTL_SET_REDIS) && cfg->redis && *cfg->redis) {
+        c->redis = cfg->redis;
+        c->redis_user = cfg->redis_user;
+        c->redis_password = cfg->redis_password;
+    }
+    if (!(c->flagged & CTL_SET_PREFIX) && cfg->topic_prefix)
+        c->prefix = cfg->topic_prefix;
+    if (cfg->rules.ack_timeout_ms > 0)
+        c->ack_timeout_ms = cfg->rules.ack_timeout_ms;
+    if (cfg->rules.max_escalation_level > 0)
+        c->max_level = cfg->rules.max_escalation_level;
+    if (cfg->retention_ms > 0)
+        c->retention_ms = cfg->retention_ms;
+    /* The file's kafka.* first, the -X flags after them (later wins). */
+    if (cfg->n_kafka + c->n_props > CTL_PROPS_MAX) {
+        ctl_err(c, "at most %d kafka properties", CTL_PROPS_MAX);
+        return -1;
+    }
+    char **v = calloc(cfg->n_kafka + 1, sizeof(*v));
+    if (!v) {
+        ctl_err(c, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        size_t kl = strlen(cfg->kafka[i].key), vl = strlen(cfg->kafka[i].value);
+        v[i] = malloc(kl + vl + 2);
+        if (!v[i]) {
+            ctl_err(c, "out of memory");
+            *props = v;
+            return -1;
+        }
+        memcpy(v[i], cfg->kafka[i].key, kl);
+        v[i][kl] = '=';
+        memcpy(v[i] + kl + 1, cfg->kafka[i].value, vl + 1);
+    }
+    *props = v;
+    memmove(c->props + cfg->n_kafka, c->props, (c->n_props + 1) * sizeof(c->props[0]));
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        c->props[i] = v[i];
+    c->n_props += cfg->n_kafka;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     ctl_t c = {
@@ -2163,9 +2258,14 @@ int main(int argc, char **argv)
         .redis_password = ctl_env("INCIDENTD_REDIS_PASSWORD", NULL),
         .prefix = ctl_env("INCIDENTD_TOPIC_PREFIX", ""),
         .timeout_ms = 30000,
+        .ack_timeout_ms = 30 * 60 * 1000,
+        .max_level = 3,
+        .retention_ms = 7LL * 24 * 3600 * 1000,
+        .config_path = ctl_env("INCIDENTD_CONFIG", NULL),
     };
     static const struct option opts[] = {
         {"version", no_argument, NULL, OPT_VERSION},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -2175,6 +2275,10 @@ int main(int argc, char **argv)
         if (opt == 'h') {
             ctl_help(stdout);
             return CTL_EXIT_OK;
+        }
+        if (opt == OPT_CONFIG) {
+            c.config_path = optarg;
+            continue;
         }
         if (opt == OPT_VERSION) {
             printf("incidentctl %s (librdkafka %s)\n", INCIDENTD_VERSION, rd_kafka_version_str());
@@ -2210,6 +2314,14 @@ int main(int argc, char **argv)
     }
     c.cmd = cmd->name;
 
+    config_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char **cfg_props = NULL;
+    if (ctl_config_apply(&c, &cfg, &cfg_props) < 0) {
+        config_destroy(&cfg);
+        return CTL_EXIT_USAGE;
+    }
+
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = ctl_on_signal;
@@ -2222,5 +2334,10 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* glibc: start a fresh scan */
-    return cmd->exec(&c, sub_argc, sub_argv);
+    int rc = cmd->exec(&c, sub_argc, sub_argv);
+    for (size_t i = 0; cfg_props && cfg_props[i]; i++)
+        free(cfg_props[i]);
+    free(cfg_props);
+    config_destroy(&cfg);
+    return rc;
 }

@@ -582,6 +582,40 @@ Test(incidentctl, secrets_are_not_printed)
     run_free(&r);
 }
 
+/* The daemon's config file gives the defaults: brokers, redis, prefix. */
+Test(incidentctl, config_file_settings)
+{
+    const char *prefix = prefix_new();
+    topics_create(prefix);
+    trail_t t;
+    trail_make(&t, "INC-CONF", steps_closed, 3);
+    trail_t *one[] = {&t};
+    trails_write(prefix, one, 1);
+    char path[] = "/tmp/ctltest-conf-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "# incidentd config\nbrokers = %s\nredis = %s\ntopic_prefix = %s\n", tu_brokers(),
+            tu_redis(), prefix);
+    fclose(f);
+    run_t r;
+    run_argv(&r, NULL, (const char *const[]){"--config", path, "verify", NULL});
+    cr_expect_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.out, "1 incident, 3 records, 0 broken") != NULL, "%s", r.out);
+    run_free(&r);
+    /* A flag beats the file: another prefix has no audit topic. */
+    run_argv(&r, NULL,
+             (const char *const[]){"--config", path, "--topic-prefix", "nowhere.", "verify", NULL});
+    cr_expect_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "nowhere.ormis.audit") != NULL, "%s", r.err);
+    run_free(&r);
+    unlink(path);
+    run_argv(&r, NULL, (const char *const[]){"--config", path, "verify", NULL});
+    cr_expect_eq(r.status, 2, "a missing config file: exit %d", r.status);
+    run_free(&r);
+    trail_free(&t);
+}
+
 /* ---- tests: publish ---------------------------------------------------------------- */
 
 Test(incidentctl, publish_with_flags)
