@@ -304,8 +304,10 @@ static int ctl_int_parse(const cJSON *j, int is_signed, int64_t min, uint64_t ma
 {
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
-        if (d != floor(d) || (is_signed && (d < (double)min || d > (double)max)) ||
-            (!is_signed && (d < 0 || d > (double)max)))
+        /* (double)max may round up to 2^63 / 2^64: compare against max + 1,
+         * which is then exact, so that the conversion below is defined. */
+        double limit = (double)max + 1.0;
+        if (d != floor(d) || d >= limit || (is_signed ? d < (double)min : d < 0))
             return -1;
         /* Beyond 2^53 a JSON number has already been rounded: use a string. */
         if (is_signed)
