@@ -1,0 +1,816 @@
+/*
+ * test_httpd.c — the operations endpoint (httpd.c, metrics.c) on
+ * 127.0.0.1:0 with hand-set worker counters, scraped by a minimal HTTP/1.0
+ * client:
+ *
+ *   - /metrics is well-formed text exposition 0.0.4 (every line parsed,
+ *     HELP and TYPE before the samples of each family, no duplicate
+ *     series), counters and gauges equal what was set, the histogram is
+ *     cumulative with +Inf == _count;
+ *   - /readyz 503 naming what is missing per stage, 200 once set; a process
+ *     without stage workers is ready; /healthz 200; 404; 405;
+ *   - the open-incident gauges from a fake Redis (the keys asked for and the
+ *     numbers shown), and a scrape stays fast when Redis refuses or never
+ *     answers;
+ *   - bad address and port in use fail with a reason; no descriptor leaks.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "httpd.h"
+#include "testutil.h"
+
+extern char **environ;
+
+/* ---- set-up: a config and two fake stage workers -------------------------- */
+
+static config_t cfg;
+static worker_stats_t stats[2];
+static const worker_stats_t *const stats_p[2] = {&stats[0], &stats[1]};
+static const char *const names[2] = {"detected", "scoped"};
+
+/* Tests run in their own process: drop every INCIDENTD_* variable so the
+ * environment of whoever runs the tests cannot leak in. */
+static void clean_env(void)
+{
+    char vars[64][128];
+    int n = 0;
+    for (char **ep = environ; ep && *ep && n < 64; ep++) {
+        const char *eq = strchr(*ep, '=');
+        if (eq && strncmp(*ep, "INCIDENTD_", 10) == 0 && eq - *ep < 128) {
+            memcpy(vars[n], *ep, (size_t)(eq - *ep));
+            vars[n][eq - *ep] = '\0';
+            n++;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        unsetenv(vars[i]);
+}
+
+/* Loads a config with --http 127.0.0.1:0 and the given Redis URL. */
+static void load_cfg(const char *redis)
+{
+    char err[512];
+    const char *argv[] = {"incidentd", "--http",      "127.0.0.1:0",    "--redis", redis,
+                          "--brokers", "127.0.0.1:1", "--topic-prefix", "unit.",   NULL};
+    config_destroy(&cfg);
+    int rc = config_load(&cfg, 9, (char **)argv, err, sizeof(err));
+    cr_assert_eq(rc, 0, "config_load: %s", err);
+}
+
+static void setup(void)
+{
+    clean_env();
+    memset(&cfg, 0, sizeof(cfg));
+    memset(stats, 0, sizeof(stats));
+    /* Port 1 on loopback: nothing listens, connect is refused at once. */
+    load_cfg("redis://127.0.0.1:1/0");
+}
+
+static void teardown(void) { config_destroy(&cfg); }
+
+TestSuite(httpd, .init = setup, .fini = teardown, .timeout = 60);
+
+static httpd_t *start(size_t n)
+{
+    char err[256] = "";
+    httpd_t *h = httpd_start(&cfg, stats_p, names, n, err, sizeof(err));
+    cr_assert_not_null(h, "httpd_start: %s", err);
+    cr_assert_gt(httpd_port(h), 0);
+    return h;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a minimal HTTP/1.0 client ------------------------------------------- */
+
+typedef struct reply {
+    int status;
+    char *head; /* status line and headers */
+    char *body;
+    size_t body_len;
+} reply_t;
+
+static void reply_free(reply_t *r)
+{
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Sends one request (with @p body when not NULL) and reads the whole reply. */
+static reply_t request(int port, const char *method, const char *path, const char *body)
+{
+    reply_t r = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+                 strerror(errno));
+    char req[1024];
+    int len;
+    if (body)
+        len = snprintf(req, sizeof(req),
+                       "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: %zu\r\n\r\n%s",
+                       method, path, strlen(body), body);
+    else
+        len = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    cr_assert(len > 0 && (size_t)len < sizeof(req));
+    cr_assert_eq(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
+
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap + 1);
+    cr_assert_not_null(buf);
+    for (;;) {
+        if (got == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            cr_assert_not_null(buf);
+        }
+        ssize_t k = recv(fd, buf + got, cap - got, 0);
+        cr_assert(k >= 0, "recv: %s", strerror(errno));
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    buf[got] = '\0';
+    char *sep = strstr(buf, "\r\n\r\n");
+    cr_assert_not_null(sep, "no end of headers in: %s", buf);
+    size_t head_len = (size_t)(sep - buf);
+    r.head = strndup(buf, head_len);
+    r.body_len = got - head_len - 4;
+    r.body = malloc(r.body_len + 1);
+    cr_assert(r.head && r.body);
+    memcpy(r.body, sep + 4, r.body_len);
+    r.body[r.body_len] = '\0';
+    free(buf);
+    cr_assert_eq(sscanf(r.head, "HTTP/1.%*d %d", &r.status), 1, "status line: %s", r.head);
+    return r;
+}
+
+/* The value of header @p name (case-insensitive) into @p out; 0 if absent. */
+static int header(const reply_t *r, const char *name, char *out, size_t size)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        const char *l = p + 2;
+        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            l += n + 1;
+            while (*l == ' ')
+                l++;
+            const char *e = strstr(l, "\r\n");
+            size_t len = e ? (size_t)(e - l) : strlen(l);
+            snprintf(out, size, "%.*s", (int)len, l);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- a parser of the text exposition format 0.0.4 ------------------------ */
+
+#define MAX_SAMPLES 512
+
+typedef struct sample {
+    char name[128];
+    char labels[256]; /* as written, without braces: stage="x",le="1" */
+    double value;
+} sample_t;
+
+typedef struct expo {
+    sample_t s[MAX_SAMPLES];
+    size_t n;
+    char types[64][128]; /* family names with a TYPE line */
+    char type_of[64][16];
+    size_t n_types;
+} expo_t;
+
+static int is_name_char(char c, int first)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/* Reads a metric or label name at *p; returns its length (0 = none). */
+static size_t parse_name(const char **p, char *out, size_t size)
+{
+    size_t n = 0;
+    while (is_name_char((*p)[n], n == 0))
+        n++;
+    if (n == 0 || n >= size)
+        return 0;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n;
+    return n;
+}
+
+/* The family a sample belongs to: histogram suffixes stripped when their
+ * base is a declared histogram. */
+static const char *family_of(const expo_t *e, const char *name, char *buf, size_t size)
+{
+    static const char *const suffixes[] = {"_bucket", "_sum", "_count"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t nl = strlen(name), sl = strlen(suffixes[i]);
+        if (nl > sl && strcmp(name + nl - sl, suffixes[i]) == 0) {
+            snprintf(buf, size, "%.*s", (int)(nl - sl), name);
+            for (size_t t = 0; t < e->n_types; t++)
+                if (strcmp(e->types[t], buf) == 0 && strcmp(e->type_of[t], "histogram") == 0)
+                    return buf;
+        }
+    }
+    snprintf(buf, size, "%s", name);
+    return buf;
+}
+
+/* Parses the whole text, asserting that every line is well-formed. */
+static void expo_parse(expo_t *e, const char *text)
+{
+    memset(e, 0, sizeof(*e));
+    char helped[64][128];
+    size_t n_helped = 0;
+    char last_family[128] = "";
+    const char *line = text;
+    cr_assert(text[0] != '\0', "empty exposition");
+    cr_assert_eq(text[strlen(text) - 1], '\n', "the exposition ends with a newline");
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        cr_assert_not_null(eol);
+        char l[1024];
+        cr_assert_lt((size_t)(eol - line), sizeof(l), "line too long");
+        memcpy(l, line, (size_t)(eol - line));
+        l[eol - line] = '\0';
+        line = eol + 1;
+        cr_assert(l[0] != '\0', "no empty lines");
+        if (l[0] == '#') {
+            char kind[8], name[128], rest[512];
+            int k = sscanf(l, "# %7s %127s %511[^\n]", kind, name, rest);
+            cr_assert(k == 3, "comment line: '%s'", l);
+            const char *p = name;
+            char tmp[128];
+            cr_assert(parse_name(&p, tmp, sizeof(tmp)) && *p == '\0', "metric name: '%s'", l);
+            if (strcmp(kind, "TYPE") == 0) {
+                cr_assert(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0 ||
+                              strcmp(rest, "histogram") == 0,
+                          "type: '%s'", l);
+                for (size_t t = 0; t < e->n_types; t++)
+                    cr_assert_str_neq(e->types[t], name, "one TYPE per family: %s", name);
+                cr_assert_lt(e->n_types, 64);
+                snprintf(e->types[e->n_types], sizeof(e->types[0]), "%s", name);
+                snprintf(e->type_of[e->n_types++], sizeof(e->type_of[0]), "%.15s", rest);
+                snprintf(last_family, sizeof(last_family), "%s", name);
+            } else {
+                cr_assert_str_eq(kind, "HELP", "comment: '%s'", l);
+                cr_assert_lt(n_helped, 64);
+                snprintf(helped[n_helped++], sizeof(helped[0]), "%s", name);
+            }
+            continue;
+        }
+        cr_assert_lt(e->n, MAX_SAMPLES);
+        sample_t *s = &e->s[e->n];
+        const char *p = l;
+        cr_assert(parse_name(&p, s->name, sizeof(s->name)), "sample name: '%s'", l);
+        if (*p == '{') {
+            const char *start = ++p;
+            while (*p != '}') {
+                char lname[128];
+                cr_assert(parse_name(&p, lname, sizeof(lname)), "label name: '%s'", l);
+                cr_assert(p[0] == '=' && p[1] == '"', "label '%s' in '%s'", lname, l);
+                p += 2;
+                while (*p && *p != '"') {
+                    if (*p == '\\') {
+                        cr_assert(p[1] == '\\' || p[1] == '"' || p[1] == 'n', "escape: '%s'", l);
+                        p++;
+                    }
+                    p++;
+                }
+                cr_assert_eq(*p, '"', "unterminated label value: '%s'", l);
+                p++;
+                if (*p == ',')
+                    p++;
+                else
+                    cr_assert_eq(*p, '}', "labels: '%s'", l);
+            }
+            snprintf(s->labels, sizeof(s->labels), "%.*s", (int)(p - start), start);
+            p++;
+        }
+        cr_assert_eq(*p, ' ', "space before the value: '%s'", l);
+        p++;
+        char *end;
+        if (strcmp(p, "+Inf") == 0)
+            s->value = INFINITY;
+        else {
+            errno = 0;
+            s->value = strtod(p, &end);
+            cr_assert(end != p && errno == 0, "value: '%s'", l);
+            /* An optional timestamp (integer milliseconds). */
+            if (*end == ' ') {
+                const char *ts = end + 1;
+                strtoll(ts, &end, 10);
+                cr_assert(end != ts, "timestamp: '%s'", l);
+            }
+            cr_assert_eq(*end, '\0', "trailing characters: '%s'", l);
+        }
+        char fam[128];
+        family_of(e, s->name, fam, sizeof(fam));
+        cr_assert_str_eq(fam, last_family, "sample '%s' right after the TYPE of its family", l);
+        int has_help = 0;
+        for (size_t h = 0; h < n_helped; h++)
+            has_help |= strcmp(helped[h], fam) == 0;
+        cr_assert(has_help, "HELP of %s", fam);
+        for (size_t i = 0; i < e->n; i++)
+            cr_assert(strcmp(e->s[i].name, s->name) != 0 || strcmp(e->s[i].labels, s->labels) != 0,
+                      "duplicate series: '%s'", l);
+        e->n++;
+    }
+}
+
+/* The value of one series; asserts it exists. */
+static double expo_get(const expo_t *e, const char *name, const char *labels)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->s[i].name, name) == 0 && strcmp(e->s[i].labels, labels) == 0)
+            return e->s[i].value;
+    cr_assert_fail("no series %s{%s}", name, labels);
+    return NAN;
+}
+
+static int expo_has(const expo_t *e, const char *name)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->s[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *expo_type(const expo_t *e, const char *family)
+{
+    for (size_t t = 0; t < e->n_types; t++)
+        if (strcmp(e->types[t], family) == 0)
+            return e->type_of[t];
+    return "";
+}
+
+static expo_t *scrape(int port)
+{
+    reply_t r = request(port, "GET", "/metrics", NULL);
+    cr_assert_eq(r.status, 200);
+    char ct[128];
+    cr_assert(header(&r, "Content-Type", ct, sizeof(ct)));
+    cr_assert(strncmp(ct, "text/plain; version=0.0.4", 25) == 0, "Content-Type: %s", ct);
+    cr_assert_eq(strlen(r.body), r.body_len, "no NUL in the body");
+    expo_t *e = malloc(sizeof(*e));
+    cr_assert_not_null(e);
+    expo_parse(e, r.body);
+    reply_free(&r);
+    return e;
+}
+
+/* ---- the tests ------------------------------------------------------------ */
+
+Test(httpd, metrics_exposition_counters_and_histogram)
+{
+    /* Every per-stage counter gets its own value on each stage. */
+    struct {
+        const char *metric;
+        size_t off;
+    } u64s[] = {
+        {"incidentd_consumed_total", offsetof(worker_stats_t, consumed)},
+        {"incidentd_produced_total", offsetof(worker_stats_t, produced)},
+        {"incidentd_transitions_total", offsetof(worker_stats_t, transitions)},
+        {"incidentd_audit_records_total", offsetof(worker_stats_t, audit_records)},
+        {"incidentd_dead_lettered_total", offsetof(worker_stats_t, dead_lettered)},
+        {"incidentd_duplicates_total", offsetof(worker_stats_t, duplicates)},
+        {"incidentd_replays_total", offsetof(worker_stats_t, replays)},
+        {"incidentd_conflicts_total", offsetof(worker_stats_t, conflicts)},
+        {"incidentd_failed_batches_total", offsetof(worker_stats_t, failed)},
+        {"incidentd_batches_total", offsetof(worker_stats_t, batches)},
+        {"incidentd_in_flight", offsetof(worker_stats_t, in_flight)},
+        {"incidentd_redis_round_trips_total", offsetof(worker_stats_t, redis_round_trips)},
+        {"incidentd_redis_errors_total", offsetof(worker_stats_t, redis_errors)},
+        {"incidentd_escalations_total", offsetof(worker_stats_t, escalations)},
+        {"incidentd_timers_fired_total", offsetof(worker_stats_t, timers_fired)},
+    };
+    size_t n_u64 = sizeof(u64s) / sizeof(u64s[0]);
+    for (size_t s = 0; s < 2; s++)
+        for (size_t i = 0; i < n_u64; i++)
+            atomic_store((atomic_uint_fast64_t *)(void *)((char *)&stats[s] + u64s[i].off),
+                         (uint_fast64_t)(1000 * (s + 1) + i + 1));
+    /* A value past 2^53 keeps its digits (printed as an integer). */
+    atomic_store(&stats[1].consumed, (uint_fast64_t)9007199254740993ull);
+    atomic_store(&stats[0].assigned, 3);
+    atomic_store(&stats[0].redis_up, 1);
+    atomic_store(&stats[1].kafka_up, 1);
+    /* Per-bucket counts as the worker keeps them: k+1 in bucket k. */
+    for (int k = 0; k < WORKER_LAT_BUCKETS; k++)
+        atomic_store(&stats[0].lat_bucket[k], (uint_fast64_t)(k + 1));
+    atomic_store(&stats[0].lat_sum_us, 1234567);
+    atomic_store(&stats[0].lat_count, 66);
+
+    httpd_t *h = start(2);
+    reply_t raw = request(httpd_port(h), "GET", "/metrics", NULL);
+    cr_assert(strstr(raw.body, "incidentd_consumed_total{stage=\"scoped\"} 9007199254740993\n"),
+              "large counters printed exactly");
+    reply_free(&raw);
+    expo_t *e = scrape(httpd_port(h));
+
+    for (size_t s = 0; s < 2; s++) {
+        char lab[64];
+        snprintf(lab, sizeof(lab), "stage=\"%s\"", names[s]);
+        for (size_t i = 0; i < n_u64; i++) {
+            if (s == 1 && i == 0)
+                continue; /* the large one, checked above */
+            double want = (double)(1000 * (s + 1) + i + 1);
+            cr_expect_eq(expo_get(e, u64s[i].metric, lab), want, "%s{%s}", u64s[i].metric, lab);
+            const char *type = expo_type(e, u64s[i].metric);
+            cr_expect_str_eq(type, strstr(u64s[i].metric, "_total") ? "counter" : "gauge",
+                             "TYPE of %s", u64s[i].metric);
+        }
+    }
+    cr_expect_eq(expo_get(e, "incidentd_partitions_assigned", "stage=\"detected\""), 3);
+    cr_expect_eq(expo_get(e, "incidentd_partitions_assigned", "stage=\"scoped\""), 0);
+    cr_expect_eq(expo_get(e, "incidentd_redis_up", "stage=\"detected\""), 1);
+    cr_expect_eq(expo_get(e, "incidentd_redis_up", "stage=\"scoped\""), 0);
+    cr_expect_eq(expo_get(e, "incidentd_kafka_up", "stage=\"detected\""), 0);
+    cr_expect_eq(expo_get(e, "incidentd_kafka_up", "stage=\"scoped\""), 1);
+    cr_expect_str_eq(expo_type(e, "incidentd_partitions_assigned"), "gauge");
+
+    /* The histogram: le ascending, counts cumulative, +Inf == _count. */
+    cr_expect_str_eq(expo_type(e, "incidentd_processing_seconds"), "histogram");
+    for (size_t s = 0; s < 2; s++) {
+        double prev_le = -1, prev = -1, inf = -1;
+        size_t buckets = 0;
+        char want_prefix[64];
+        snprintf(want_prefix, sizeof(want_prefix), "stage=\"%s\",le=\"", names[s]);
+        for (size_t i = 0; i < e->n; i++) {
+            if (strcmp(e->s[i].name, "incidentd_processing_seconds_bucket") != 0 ||
+                strncmp(e->s[i].labels, want_prefix, strlen(want_prefix)) != 0)
+                continue;
+            const char *le = e->s[i].labels + strlen(want_prefix);
+            double bound = strncmp(le, "+Inf\"", 5) == 0 ? INFINITY : strtod(le, NULL);
+            cr_expect_gt(bound, prev_le, "le ascending");
+            cr_expect_geq(e->s[i].value, prev, "buckets cumulative");
+            if (buckets < WORKER_LAT_BUCKETS - 1) {
+                cr_expect(fabs(bound - worker_lat_bounds_ms[buckets] / 1000.0) < 1e-12,
+                          "bucket %zu: le %g s", buckets, bound);
+            }
+            if (s == 0) {
+                /* 1 + 2 + ... + (k+1) */
+                double want = (double)((buckets + 1) * (buckets + 2) / 2);
+                cr_expect_eq(e->s[i].value, want, "bucket %zu of detected", buckets);
+            }
+            prev_le = bound;
+            prev = e->s[i].value;
+            if (isinf(bound))
+                inf = e->s[i].value;
+            buckets++;
+        }
+        char lab[64];
+        snprintf(lab, sizeof(lab), "stage=\"%s\"", names[s]);
+        cr_expect_eq(buckets, WORKER_LAT_BUCKETS, "every bucket of %s", names[s]);
+        cr_expect_eq(inf, expo_get(e, "incidentd_processing_seconds_count", lab), "+Inf == _count");
+        if (s == 0) {
+            cr_expect_eq(inf, 66);
+            cr_expect(fabs(expo_get(e, "incidentd_processing_seconds_sum", lab) - 1.234567) < 1e-9);
+        } else {
+            cr_expect_eq(inf, 0);
+        }
+    }
+
+    cr_expect_eq(expo_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
+    cr_expect_gt(expo_get(e, "process_resident_memory_bytes", ""), 1024 * 1024);
+    double start_s = expo_get(e, "process_start_time_seconds", "");
+    double now_s = (double)time(NULL);
+    cr_expect(start_s > now_s - 3600 && start_s <= now_s + 1, "process_start_time_seconds %f",
+              start_s);
+    cr_expect_geq(expo_get(e, "process_cpu_seconds_total", ""), 0);
+    /* Redis refused: the gauges are left out, the scrape still works. */
+    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
+    free(e);
+    httpd_stop(h);
+}
+
+Test(httpd, readyz_names_what_is_missing)
+{
+    httpd_t *h = start(2);
+    int port = httpd_port(h);
+    reply_t r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503);
+    cr_expect(strstr(r.body, "detected: not ready: kafka not up"), "%s", r.body);
+    cr_expect(strstr(r.body, "redis not up"), "%s", r.body);
+    cr_expect(strstr(r.body, "no partitions assigned"), "%s", r.body);
+    cr_expect(strstr(r.body, "scoped: not ready"), "%s", r.body);
+    reply_free(&r);
+
+    for (int s = 0; s < 2; s++) {
+        atomic_store(&stats[s].kafka_up, 1);
+        atomic_store(&stats[s].redis_up, 1);
+    }
+    atomic_store(&stats[0].assigned, 2);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503, "scoped has no partitions yet");
+    cr_expect(strstr(r.body, "detected: ready"), "%s", r.body);
+    cr_expect(strstr(r.body, "scoped: not ready: no partitions assigned;"), "%s", r.body);
+    cr_expect_null(strstr(r.body, "kafka"), "%s", r.body);
+    reply_free(&r);
+
+    atomic_store(&stats[1].assigned, 1);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "ready\n");
+    reply_free(&r);
+
+    atomic_store(&stats[0].redis_up, 0);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503, "redis lost: not ready again");
+    cr_expect(strstr(r.body, "detected: not ready: redis not up;"), "%s", r.body);
+    reply_free(&r);
+    httpd_stop(h);
+}
+
+Test(httpd, without_stage_workers_ready_and_metrics)
+{
+    httpd_t *h = start(0);
+    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "ready\n");
+    reply_free(&r);
+    expo_t *e = scrape(httpd_port(h));
+    cr_expect_not(expo_has(e, "incidentd_consumed_total"));
+    cr_expect_eq(expo_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
+    free(e);
+    httpd_stop(h);
+}
+
+Test(httpd, healthz_404_405)
+{
+    httpd_t *h = start(2);
+    int port = httpd_port(h);
+    reply_t r = request(port, "GET", "/healthz", NULL);
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "ok\n");
+    reply_free(&r);
+
+    r = request(port, "GET", "/healthz?verbose=1", NULL);
+    cr_expect_eq(r.status, 200, "a query string does not change the path");
+    reply_free(&r);
+
+    r = request(port, "HEAD", "/healthz", NULL);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.body_len, 0, "HEAD has no body");
+    reply_free(&r);
+
+    const char *missing[] = {"/", "/metrics/", "/nope", "/healthzz", "/METRICS"};
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        r = request(port, "GET", missing[i], NULL);
+        cr_expect_eq(r.status, 404, "GET %s", missing[i]);
+        reply_free(&r);
+    }
+
+    const char *methods[] = {"POST", "PUT", "DELETE", "PATCH"};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        r = request(port, methods[i], "/metrics", "some body");
+        cr_expect_eq(r.status, 405, "%s /metrics", methods[i]);
+        char allow[64];
+        cr_expect(header(&r, "Allow", allow, sizeof(allow)), "Allow header");
+        cr_expect_str_eq(allow, "GET, HEAD");
+        reply_free(&r);
+    }
+    r = request(port, "POST", "/nope", NULL);
+    cr_expect_eq(r.status, 405);
+    reply_free(&r);
+
+    /* Still serving after all that. */
+    r = request(port, "GET", "/healthz", NULL);
+    cr_expect_eq(r.status, 200);
+    reply_free(&r);
+    httpd_stop(h);
+}
+
+/* ---- Redis --------------------------------------------------------------- */
+
+/* A listening socket on 127.0.0.1 (port into *port). */
+static int listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 8), 0);
+    socklen_t sl = sizeof(sa);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+typedef struct fake_redis {
+    int lfd;
+    pthread_t tid;
+    char got[4096]; /* every byte received */
+    size_t n_got;
+    int n_commands;
+} fake_redis_t;
+
+/* Serves one connection: answers each RESP command (an array header '*'
+ * at the start of the stream or after a CRLF) with ":<n>\r\n", n = 10, 11,
+ * ... in order, until the client closes. */
+static void *fake_redis_run(void *arg)
+{
+    fake_redis_t *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char buf[1024];
+    ssize_t k;
+    int at_line_start = 1;
+    while ((k = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        for (ssize_t i = 0; i < k; i++) {
+            if (f->n_got < sizeof(f->got) - 1)
+                f->got[f->n_got++] = buf[i];
+            if (at_line_start && buf[i] == '*') {
+                char rep[32];
+                int n = snprintf(rep, sizeof(rep), ":%d\r\n", 10 + f->n_commands++);
+                if (send(fd, rep, (size_t)n, MSG_NOSIGNAL) != n)
+                    break;
+            }
+            at_line_start = buf[i] == '\n';
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+Test(httpd, open_incidents_from_redis)
+{
+    fake_redis_t f;
+    memset(&f, 0, sizeof(f));
+    int rport;
+    f.lfd = listener(&rport);
+    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    load_cfg(url);
+
+    httpd_t *h = start(2);
+    expo_t *e = scrape(httpd_port(h));
+    cr_expect_str_eq(expo_type(e, "incidentd_open_incidents"), "gauge");
+    const char *stages[] = {"detected", "classified", "scoped", "escalated", "resolved"};
+    for (int i = 0; i < 5; i++) {
+        char lab[64];
+        snprintf(lab, sizeof(lab), "stage=\"%s\"", stages[i]);
+        cr_expect_eq(expo_get(e, "incidentd_open_incidents", lab), 10 + i, "%s", lab);
+    }
+    free(e);
+    /* Cached: a second scrape within 5 s asks Redis nothing. */
+    e = scrape(httpd_port(h));
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 14);
+    free(e);
+    httpd_stop(h); /* closes the connection: the fake returns */
+    pthread_join(f.tid, NULL);
+    close(f.lfd);
+
+    cr_expect_eq(f.n_commands, 5, "five SCARDs, no AUTH/SELECT for db 0 without a password");
+    f.got[f.n_got] = '\0';
+    const char *keys[] = {"unit.stage:DETECTED", "unit.stage:CLASSIFIED", "unit.stage:SCOPED",
+                          "unit.stage:ESCALATED", "unit.stage:RESOLVED"};
+    for (int i = 0; i < 5; i++)
+        cr_expect(strstr(f.got, keys[i]), "asked for %s in: %s", keys[i], f.got);
+    cr_expect(strstr(f.got, "SCARD"), "%s", f.got);
+}
+
+Test(httpd, redis_that_never_answers_does_not_hold_the_scrape)
+{
+    /* Listening, never accepting: the kernel completes the handshake, the
+     * commands are sent, no reply ever comes. */
+    int rport;
+    int lfd = listener(&rport);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    load_cfg(url);
+
+    httpd_t *h = start(2);
+    int64_t t0 = mono_ms();
+    expo_t *e = scrape(httpd_port(h));
+    int64_t took = mono_ms() - t0;
+    cr_expect_lt(took, 1500, "scrape took %lld ms", (long long)took);
+    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
+    cr_expect(expo_has(e, "incidentd_consumed_total"));
+    free(e);
+    /* The failure is cached: the next scrape does not wait again. */
+    t0 = mono_ms();
+    e = scrape(httpd_port(h));
+    took = mono_ms() - t0;
+    cr_expect_lt(took, 200, "second scrape took %lld ms", (long long)took);
+    free(e);
+    httpd_stop(h);
+    close(lfd);
+}
+
+Test(httpd, redis_refused_scrape_is_fast)
+{
+    httpd_t *h = start(2);
+    int64_t t0 = mono_ms();
+    expo_t *e = scrape(httpd_port(h));
+    int64_t took = mono_ms() - t0;
+    cr_expect_lt(took, 1000, "scrape took %lld ms", (long long)took);
+    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
+    free(e);
+    httpd_stop(h);
+}
+
+/* ---- start-up errors and resources --------------------------------------- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+Test(httpd, port_in_use_and_bad_address)
+{
+    httpd_t *h = start(2);
+    char addr[64], err[256] = "";
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", httpd_port(h));
+    char *saved = cfg.http;
+    cfg.http = addr;
+    httpd_t *h2 = httpd_start(&cfg, stats_p, names, 2, err, sizeof(err));
+    cr_expect_null(h2);
+    cr_expect(strstr(err, "cannot listen on 127.0.0.1:") && strstr(err, "in use"), "%s", err);
+
+    cfg.http = "no-port-here";
+    err[0] = '\0';
+    cr_expect_null(httpd_start(&cfg, stats_p, names, 2, err, sizeof(err)));
+    cr_expect(strstr(err, "expected host:port"), "%s", err);
+
+    /* TEST-NET-1: not an address of this machine. */
+    cfg.http = "192.0.2.1:0";
+    err[0] = '\0';
+    cr_expect_null(httpd_start(&cfg, stats_p, names, 2, err, sizeof(err)));
+    cr_expect(strstr(err, "cannot listen on 192.0.2.1:0"), "%s", err);
+    cfg.http = saved;
+    httpd_stop(h);
+    httpd_stop(NULL);
+    cr_expect_eq(httpd_port(NULL), -1);
+}
+
+Test(httpd, no_descriptor_leaks)
+{
+    int before = count_fds();
+    for (int i = 0; i < 3; i++) {
+        httpd_t *h = start(2);
+        reply_t r = request(httpd_port(h), "GET", "/metrics", NULL);
+        cr_expect_eq(r.status, 200);
+        reply_free(&r);
+        httpd_stop(h);
+    }
+    /* A failed start (port in use) leaves nothing open either. */
+    httpd_t *h = start(2);
+    int mid = count_fds();
+    char addr[64], err[256];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", httpd_port(h));
+    char *saved = cfg.http;
+    cfg.http = addr;
+    cr_expect_null(httpd_start(&cfg, stats_p, names, 2, err, sizeof(err)));
+    cfg.http = saved;
+    cr_expect_eq(count_fds(), mid, "descriptors after a failed start");
+    httpd_stop(h);
+    cr_expect_eq(count_fds(), before, "descriptors before and after");
+}
