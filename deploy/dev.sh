@@ -3,7 +3,10 @@
 #
 #   deploy/dev.sh deps          install what is missing (apt; skipped when all is there)
 #   deploy/dev.sh build         deps + build into build/ (warnings are errors)
-#   deploy/dev.sh test          deps + build + every test (unit and integration, on a
+#   deploy/dev.sh lint          deps + shellcheck (deploy/*.sh, .ci/run), yamllint
+#                               (deploy/**/*.yaml, .yamllint), and promtool on the
+#                               alert rules when it is installed
+#   deploy/dev.sh test          deps + lint + build + every test (unit and integration, on a
 #                               real Kafka broker and redis-server), then the unit tests
 #                               again under AddressSanitizer/UBSan (build-asan/)
 #   deploy/dev.sh run [ARGS]    deps + build + the test bed (build/run-testbed), then
@@ -27,17 +30,19 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 {deps|build|test|run [ARGS]}" >&2
+    echo "usage: $0 {deps|build|lint|test|run [ARGS]}" >&2
     exit 2
 }
 
 # Debian 12 packages: compiler and build, libraries, test framework, the test
-# bed (redis, maven for the Kafka jars, kcat for its readiness check) and tools.
+# bed (redis, maven for the Kafka jars, kcat for its readiness check), linters
+# and tools.
 PACKAGES=(
     build-essential cmake pkg-config clang
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
     libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev
     redis-server redis-tools maven kcat
+    shellcheck yamllint
     python3 curl ca-certificates
 )
 
@@ -81,6 +86,31 @@ build() {
     log "configure and build (build/)"
     cmake -S . -B build -DINCIDENTD_WERROR=ON
     cmake --build build -j "$JOBS"
+}
+
+# Static checks of the scripts and of the deployment files (Docker compose,
+# Kubernetes, Prometheus rules), which cannot run here. promtool is optional
+# (Debian's prometheus package is large): without it the rules are skipped.
+lint() {
+    local rc=0 yaml=()
+    log "lint: shellcheck deploy/*.sh .ci/run"
+    shellcheck deploy/*.sh .ci/run || rc=1
+    mapfile -t yaml < <(find deploy -name '*.yaml' -not -path '*/target/*' | sort)
+    log "lint: yamllint .yamllint ${yaml[*]}"
+    yamllint --strict -c .yamllint .yamllint "${yaml[@]}" || rc=1
+    if command -v promtool >/dev/null 2>&1; then
+        log "lint: promtool check rules, test rules (deploy/prometheus)"
+        if ! promtool check rules deploy/prometheus/incidentd-alerts.yaml ||
+            ! (cd deploy/prometheus && promtool test rules incidentd-alerts.test.yaml); then
+            rc=1
+        fi
+    else
+        echo "dev.sh: promtool not installed: the alert rules are not checked" >&2
+    fi
+    if ((rc != 0)); then
+        echo "dev.sh: FAILED: lint" >&2
+    fi
+    return "$rc"
 }
 
 run_tests() {
@@ -149,8 +179,13 @@ build)
     deps
     build
     ;;
+lint)
+    deps
+    lint
+    ;;
 test)
     deps
+    lint
     build
     run_tests
     ;;

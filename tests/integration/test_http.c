@@ -284,7 +284,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
                           "--set",
                           "batch.ms=5",
                           NULL};
-    static const char *const env[] = {"INCIDENTD_TOPIC_PARTITIONS=3", NULL};
+    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
     pid_t pid = tu_spawn(argv, env, log);
     cr_assert(pid > 0);
     child = pid;
