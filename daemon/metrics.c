@@ -8,6 +8,7 @@
  */
 #include "metrics.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -287,17 +288,21 @@ static void metrics_redis_failed(metrics_t *m, const char *what)
 }
 
 /* One attempt: connect if needed, then AUTH/SELECT (new connection) and the
- * five SCARDs in one pipelined round trip. Called with m->lock held. */
-static void metrics_redis_fetch(metrics_t *m)
+ * five SCARDs in one pipelined round trip. Returns 0 with @p counts set, or
+ * -1 with the reason in @p why (the connection dropped; *closed set when
+ * Redis had closed or reset it, as opposed to a timeout). Called with
+ * m->lock held. */
+static int metrics_redis_try(metrics_t *m, long long counts[METRICS_N_LIVE], char *why,
+                             size_t why_size, int *closed)
 {
     struct timeval tv = {METRICS_REDIS_TIMEOUT_MS / 1000, (METRICS_REDIS_TIMEOUT_MS % 1000) * 1000};
+    *closed = 0;
     if (!m->rc) {
         m->rc = redisConnectWithTimeout(m->redis_host, m->redis_port, tv);
         if (!m->rc || m->rc->err) {
-            char why[160];
-            snprintf(why, sizeof(why), "%s", m->rc ? m->rc->errstr : "out of memory");
-            metrics_redis_failed(m, why);
-            return;
+            snprintf(why, why_size, "%s", m->rc ? m->rc->errstr : "out of memory");
+            metrics_redis_drop(m);
+            return -1;
         }
         redisSetTimeout(m->rc, tv);
         m->rc_fresh = 1;
@@ -319,36 +324,55 @@ static void metrics_redis_fetch(metrics_t *m)
     for (size_t i = 0; i < METRICS_N_LIVE; i++)
         redisAppendCommand(m->rc, "SCARD %sstage:%s", m->ns, metrics_live_stages[i]);
 
-    long long counts[METRICS_N_LIVE] = {0};
-    const char *bad = NULL;
-    char why[160];
+    int bad = 0;
     for (size_t i = 0; i < n_pre + METRICS_N_LIVE; i++) {
         void *reply = NULL;
         if (redisGetReply(m->rc, &reply) != REDIS_OK || !reply) {
-            snprintf(why, sizeof(why), "%s", m->rc->errstr[0] ? m->rc->errstr : "no reply");
-            metrics_redis_failed(m, why);
-            return;
+            int e = errno;
+            snprintf(why, why_size, "%s", m->rc->errstr[0] ? m->rc->errstr : "no reply");
+            *closed = m->rc->err == REDIS_ERR_EOF || (m->rc->err == REDIS_ERR_IO && e != EAGAIN &&
+                                                      e != EWOULDBLOCK && e != ETIMEDOUT);
+            metrics_redis_drop(m);
+            return -1;
         }
         redisReply *r = reply;
         if (r->type == REDIS_REPLY_ERROR) {
             /* Redis's reason only: never the password. */
-            if (!bad) {
-                snprintf(why, sizeof(why), "%s", r->str ? r->str : "error");
-                bad = why;
-            }
+            if (!bad)
+                snprintf(why, why_size, "%s", r->str ? r->str : "error");
+            bad = 1;
         } else if (i >= n_pre) {
             if (r->type == REDIS_REPLY_INTEGER)
                 counts[i - n_pre] = r->integer;
-            else if (!bad)
-                bad = "unexpected reply to SCARD";
+            else if (!bad) {
+                snprintf(why, why_size, "unexpected reply to SCARD");
+                bad = 1;
+            }
         }
         freeReplyObject(r);
     }
     if (bad) {
-        metrics_redis_failed(m, bad);
-        return;
+        metrics_redis_drop(m);
+        return -1;
     }
     m->rc_fresh = 0;
+    return 0;
+}
+
+/* Refreshes the gauges. A kept connection that Redis has closed meanwhile
+ * (its idle timeout, a restart) is replaced at once, not a period later. */
+static void metrics_redis_fetch(metrics_t *m)
+{
+    long long counts[METRICS_N_LIVE] = {0};
+    char why[160];
+    int closed, reused = m->rc != NULL;
+    int rc = metrics_redis_try(m, counts, why, sizeof(why), &closed);
+    if (rc < 0 && reused && closed)
+        rc = metrics_redis_try(m, counts, why, sizeof(why), &closed);
+    if (rc < 0) {
+        metrics_redis_failed(m, why);
+        return;
+    }
     memcpy(m->open, counts, sizeof(counts));
     m->have_open = 1;
     if (m->failing)

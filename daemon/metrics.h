@@ -33,7 +33,8 @@ void metrics_destroy(metrics_t *m);
 
 /** Renders the exposition. Returns a NUL-terminated malloc'ed text of
  *  *@p len bytes; caller frees it with free(). Thread-safe (the Redis part
- *  is serialised); may block up to about a second on Redis. */
+ *  is serialised); may block up to about a second on Redis. The process
+ *  must ignore SIGPIPE (main.c does): hiredis writes with write(2). */
 char *metrics_render(metrics_t *m, size_t *len);
 
 #endif

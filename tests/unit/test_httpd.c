@@ -22,6 +22,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -639,37 +640,46 @@ static int listener(int *port)
 typedef struct fake_redis {
     int lfd;
     pthread_t tid;
-    char got[4096]; /* every byte received */
+    int connections; /* to serve, one after the other */
+    int close_after; /* close a connection after this many commands (0 = never) */
+    char got[4096];  /* every byte received */
     size_t n_got;
     int n_commands;
+    int n_connections;
 } fake_redis_t;
 
-/* Serves one connection: answers each RESP command (an array header '*'
- * at the start of the stream or after a CRLF) with ":<n>\r\n", n = 10, 11,
- * ... in order, until the client closes. */
+/* Serves f->connections connections in turn: answers each RESP command (an
+ * array header '*' at the start of the stream or after a CRLF) with
+ * ":<n>\r\n", n = 10, 11, ... in order, until the client closes or
+ * close_after commands were answered on that connection. */
 static void *fake_redis_run(void *arg)
 {
     fake_redis_t *f = arg;
-    int fd = accept(f->lfd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
-    char buf[1024];
-    ssize_t k;
-    int at_line_start = 1;
-    while ((k = recv(fd, buf, sizeof(buf), 0)) > 0) {
-        for (ssize_t i = 0; i < k; i++) {
-            if (f->n_got < sizeof(f->got) - 1)
-                f->got[f->n_got++] = buf[i];
-            if (at_line_start && buf[i] == '*') {
-                char rep[32];
-                int n = snprintf(rep, sizeof(rep), ":%d\r\n", 10 + f->n_commands++);
-                if (send(fd, rep, (size_t)n, MSG_NOSIGNAL) != n)
-                    break;
+    for (int c = 0; c < f->connections; c++) {
+        int fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        f->n_connections++;
+        char buf[1024];
+        ssize_t k;
+        int at_line_start = 1, answered = 0;
+        while ((!f->close_after || answered < f->close_after) &&
+               (k = recv(fd, buf, sizeof(buf), 0)) > 0) {
+            for (ssize_t i = 0; i < k; i++) {
+                if (f->n_got < sizeof(f->got) - 1)
+                    f->got[f->n_got++] = buf[i];
+                if (at_line_start && buf[i] == '*') {
+                    char rep[32];
+                    int n = snprintf(rep, sizeof(rep), ":%d\r\n", 10 + f->n_commands++);
+                    answered++;
+                    if (send(fd, rep, (size_t)n, MSG_NOSIGNAL) != n)
+                        break;
+                }
+                at_line_start = buf[i] == '\n';
             }
-            at_line_start = buf[i] == '\n';
         }
+        close(fd);
     }
-    close(fd);
     return NULL;
 }
 
@@ -677,6 +687,7 @@ Test(httpd, open_incidents_from_redis)
 {
     fake_redis_t f;
     memset(&f, 0, sizeof(f));
+    f.connections = 1;
     int rport;
     f.lfd = listener(&rport);
     cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
@@ -709,6 +720,37 @@ Test(httpd, open_incidents_from_redis)
     for (int i = 0; i < 5; i++)
         cr_expect(strstr(f.got, keys[i]), "asked for %s in: %s", keys[i], f.got);
     cr_expect(strstr(f.got, "SCARD"), "%s", f.got);
+}
+
+Test(httpd, redis_closing_the_kept_connection_is_reconnected_at_once)
+{
+    /* Hiredis writes with write(2): the daemon ignores SIGPIPE, so do we. */
+    signal(SIGPIPE, SIG_IGN);
+    fake_redis_t f;
+    memset(&f, 0, sizeof(f));
+    f.connections = 2;
+    f.close_after = 5; /* Redis's idle timeout, once the first scrape is answered */
+    int rport;
+    f.lfd = listener(&rport);
+    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    load_cfg(url);
+
+    httpd_t *h = start(2);
+    expo_t *e = scrape(httpd_port(h));
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 10);
+    free(e);
+    usleep(5200 * 1000); /* past the cache period */
+    e = scrape(httpd_port(h));
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 15,
+                 "read again on a new connection in the same scrape");
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 19);
+    free(e);
+    httpd_stop(h);
+    pthread_join(f.tid, NULL);
+    close(f.lfd);
+    cr_expect_eq(f.n_connections, 2);
 }
 
 Test(httpd, redis_that_never_answers_does_not_hold_the_scrape)
