@@ -68,6 +68,13 @@ typedef struct config {
     char *topic_prefix;    /* prepended to every topic name, "" */
     char *http;            /* host:port of /metrics, /healthz, /readyz; "" = off */
     char *ingest_http;     /* host:port of the webhook ingest stage; "" = off */
+    char *ingest_token;    /* secret: bearer token of every ingest route; "" = none */
+    char *ingest_token_alertmanager; /* secret: POST /v1/alertmanager; "" = ingest_token */
+    char *ingest_token_events;       /* secret: POST /v1/events; "" = ingest_token */
+    char *ingest_token_alerts;       /* secret: POST /v1/alerts; "" = ingest_token */
+    int ingest_max_body;   /* bytes of one ingest request body, 512 KiB */
+    int ingest_rate;       /* ingest requests per second per source, 50; 0 = unlimited */
+    int ingest_burst;      /* ingest requests a source may send at once, 100 */
     char *group_prefix;    /* consumer group of a stage: "<group_prefix>.<stage>" */
     char *instance_id;     /* static membership id prefix; "" = dynamic */
     int batch_max;         /* messages per batch/transaction, 500 (1..100000) */

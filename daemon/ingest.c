@@ -1,17 +1,835 @@
 /*
- * ingest.c — webhook ingest stage; see ingest.h.
+ * ingest.c — the webhook ingest stage; see ingest.h.
  *
- * Not implemented yet: starting it fails with a clear message.
+ * One libmicrohttpd daemon with a thread per connection, so that a request
+ * waiting for Kafka's acknowledgement holds only its own connection. A
+ * request walks: route and method -> rate limit of the client address ->
+ * bearer token -> Content-Length against ingest.max_body (all answered
+ * before the body is read) -> body gathered up to the limit -> mapping
+ * (ingest_map.c) -> rate limit of the routing key (/v1/events) -> produce
+ * every alert -> wait for every delivery report -> 202.
+ *
+ * The wait: each request has an ingest_wait_t shared with its messages'
+ * delivery reports (served by the stage's poll thread) and freed by the last
+ * of them, so a report arriving after the request gave up is harmless.
+ *
+ * Tokens are kept only as SHA-256 digests and compared in constant time;
+ * neither they nor the Authorization header are ever logged.
  */
 #include "ingest.h"
 
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
-ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "arena.h"
+#include "ingest_map.h"
+#include "log.h"
+#include "worker.h"
+
+#define INGEST_CONNECTION_LIMIT 256
+#define INGEST_CONNECTION_TIMEOUT_S 30
+#define INGEST_STOP_WAIT_MS 15000
+#define INGEST_DISCARD_MAX (8u * 1024 * 1024) /* unannounced excess read before closing */
+#define INGEST_BUCKETS 1024                    /* rate-limit hash slots */
+#define INGEST_SOURCES_MAX 100000              /* sources remembered before pruning */
+
+static void ingest_oom(void)
 {
-    (void)cfg;
-    snprintf(errstr, errstr_size, "the ingest stage is not available in this build yet");
+    fputs("incidentd: out of memory\n", stderr);
+    abort();
+}
+
+/* ---- routes ------------------------------------------------------------------------ */
+
+typedef enum ingest_route_id {
+    INGEST_ROUTE_ALERTMANAGER = 0,
+    INGEST_ROUTE_EVENTS,
+    INGEST_ROUTE_ALERTS,
+    INGEST_ROUTE_N,
+} ingest_route_id_t;
+
+typedef int (*ingest_map_fn)(const char *body, size_t len, arena_t *arena, ingest_batch_t *out,
+                             char *err, size_t err_size);
+
+static const struct ingest_route {
+    const char *path;
+    const char *name; /* in logs and ingest.token.<name> */
+    ingest_map_fn map;
+} ingest_routes[INGEST_ROUTE_N] = {
+    [INGEST_ROUTE_ALERTMANAGER] = {"/v1/alertmanager", "alertmanager", ingest_map_alertmanager},
+    [INGEST_ROUTE_EVENTS] = {"/v1/events", "events", ingest_map_events},
+    [INGEST_ROUTE_ALERTS] = {"/v1/alerts", "alerts", ingest_map_alert_json},
+};
+
+/* ---- rate limit: a token bucket per source ------------------------------------------- */
+
+typedef struct ingest_bucket {
+    struct ingest_bucket *next;
+    double tokens;
+    int64_t last_us;
+    char key[]; /* "ip:<address>" or "rk:<routing key>" */
+} ingest_bucket_t;
+
+typedef struct ingest_limiter {
+    pthread_mutex_t mu;
+    double rate;  /* tokens per second; 0 = unlimited */
+    double burst; /* bucket size */
+    ingest_bucket_t *slots[INGEST_BUCKETS];
+    size_t n;
+} ingest_limiter_t;
+
+static int64_t ingest_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint32_t ingest_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Forgets sources whose bucket has refilled (they are as if never seen). */
+static void ingest_limiter_prune(ingest_limiter_t *l, int64_t now)
+{
+    for (size_t i = 0; i < INGEST_BUCKETS; i++) {
+        ingest_bucket_t **pp = &l->slots[i];
+        while (*pp) {
+            ingest_bucket_t *b = *pp;
+            double t = b->tokens + (double)(now - b->last_us) / 1e6 * l->rate;
+            if (t >= l->burst) {
+                *pp = b->next;
+                free(b);
+                l->n--;
+            } else {
+                pp = &b->next;
+            }
+        }
+    }
+}
+
+/* Takes one token of @p key. Returns 0, or the seconds to wait (>= 1). */
+static int ingest_limiter_take(ingest_limiter_t *l, const char *key)
+{
+    if (l->rate <= 0)
+        return 0;
+    int64_t now = ingest_mono_us();
+    int wait = 0;
+    pthread_mutex_lock(&l->mu);
+    uint32_t slot = ingest_hash(key) % INGEST_BUCKETS;
+    ingest_bucket_t *b = l->slots[slot];
+    while (b && strcmp(b->key, key) != 0)
+        b = b->next;
+    if (!b) {
+        if (l->n >= INGEST_SOURCES_MAX)
+            ingest_limiter_prune(l, now);
+        size_t kl = strlen(key);
+        b = malloc(sizeof(*b) + kl + 1);
+        if (!b)
+            ingest_oom();
+        memcpy(b->key, key, kl + 1);
+        b->tokens = l->burst;
+        b->last_us = now;
+        b->next = l->slots[slot];
+        l->slots[slot] = b;
+        l->n++;
+    }
+    b->tokens += (double)(now - b->last_us) / 1e6 * l->rate;
+    if (b->tokens > l->burst)
+        b->tokens = l->burst;
+    b->last_us = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+    } else {
+        double s = ceil((1.0 - b->tokens) / l->rate);
+        wait = s < 1 ? 1 : s > 3600 ? 3600 : (int)s;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return wait;
+}
+
+static void ingest_limiter_free(ingest_limiter_t *l)
+{
+    for (size_t i = 0; i < INGEST_BUCKETS; i++) {
+        ingest_bucket_t *b = l->slots[i];
+        while (b) {
+            ingest_bucket_t *next = b->next;
+            free(b);
+            b = next;
+        }
+        l->slots[i] = NULL;
+    }
+    l->n = 0;
+}
+
+/* ---- waiting for delivery reports -------------------------------------------------------- */
+
+typedef struct ingest_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;    /* the request + each message not reported yet */
+    int pending; /* messages not reported yet */
+    int failed;  /* messages Kafka did not take */
+    rd_kafka_resp_err_t first_err;
+} ingest_wait_t;
+
+static ingest_wait_t *ingest_wait_new(void)
+{
+    ingest_wait_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        ingest_oom();
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->refs = 1;
+    return w;
+}
+
+/* Drops one reference; the last one frees. Called with w->mu held. */
+static void ingest_wait_release_locked(ingest_wait_t *w)
+{
+    int last = --w->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (last) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+    }
+}
+
+/* @locality: the poll thread. */
+static void ingest_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    ingest_wait_t *w = m->_private;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->pending--;
+    if (m->err) {
+        if (!w->failed)
+            w->first_err = m->err;
+        w->failed++;
+    }
+    pthread_cond_broadcast(&w->cv);
+    ingest_wait_release_locked(w);
+}
+
+/* ---- the stage --------------------------------------------------------------------------- */
+
+struct ingest {
+    struct MHD_Daemon *mhd;
+    int port;
+    int max_body;
+    char topic[300];
+    /* SHA-256 of each route's token; has_token 0 = the route is open */
+    unsigned char token_md[INGEST_ROUTE_N][SHA256_DIGEST_LENGTH];
+    int has_token[INGEST_ROUTE_N];
+    ingest_limiter_t limiter;
+    rd_kafka_t *rk;
+    pthread_t poll_tid;
+    int poll_started;
+    atomic_int poll_stop;
+    atomic_int in_flight; /* requests begun and not completed */
+    atomic_uint_fast64_t accepted, rejected;
+};
+
+/* One request. */
+typedef struct ingest_req {
+    ingest_t *in;
+    int route;       /* ingest_route_id_t, or -1 */
+    int answered;    /* a response is queued already */
+    char *body;      /* gathered body, NUL-terminated */
+    size_t len, cap;
+    size_t excess;   /* bytes beyond max_body, read and dropped */
+    char client[64]; /* the client's address, for the rate limit and logs */
+} ingest_req_t;
+
+/* librdkafka's logs go into ours. @locality: librdkafka threads. */
+static void ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_level_t l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_msg(l, "ingest", NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void ingest_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t len = strlen(buf);
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    log_msg(LOG_WARN, "ingest", NULL, NULL, "http: %s", buf);
+}
+
+static void *ingest_poll_main(void *arg)
+{
+    ingest_t *in = arg;
+    while (!atomic_load(&in->poll_stop))
+        rd_kafka_poll(in->rk, 100);
     return NULL;
 }
 
-void ingest_stop(ingest_t *in) { (void)in; }
+/* ---- answers ------------------------------------------------------------------------------ */
+
+/* Queues a JSON answer {"status": status, "message": message} plus, when
+ * given, "dedup_key" and "alerts" (when @p n_alerts >= 0). */
+static enum MHD_Result ingest_answer(struct MHD_Connection *conn, unsigned int code,
+                                     const char *status, const char *message,
+                                     const char *dedup_key, long n_alerts, int retry_after_s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        ingest_oom();
+    cJSON_AddItemToObjectCS(o, "status", cJSON_CreateString(status));
+    if (message)
+        cJSON_AddItemToObjectCS(o, "message", cJSON_CreateString(message));
+    if (dedup_key)
+        cJSON_AddItemToObjectCS(o, "dedup_key", cJSON_CreateString(dedup_key));
+    if (n_alerts >= 0)
+        cJSON_AddItemToObjectCS(o, "alerts", cJSON_CreateNumber((double)n_alerts));
+    if (code == MHD_HTTP_BAD_REQUEST && message) {
+        cJSON *errors = cJSON_CreateArray();
+        cJSON_AddItemToArray(errors, cJSON_CreateString(message));
+        cJSON_AddItemToObjectCS(o, "errors", errors);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        ingest_oom();
+    size_t len = strlen(text);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                strcmp(message, "use GET") == 0 ? "GET, HEAD" : "POST");
+    if (code == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"incidentd\"");
+    if (retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Logs and counts a refusal, then answers it. */
+static enum MHD_Result ingest_refuse(ingest_req_t *r, struct MHD_Connection *conn,
+                                     unsigned int code, const char *status, const char *message,
+                                     int retry_after_s)
+{
+    atomic_fetch_add(&r->in->rejected, 1);
+    log_msg(code >= 500 ? LOG_WARN : LOG_INFO, "ingest", NULL, NULL, "%s from %s: %u %s",
+            r->route >= 0 ? ingest_routes[r->route].path : "-", r->client, code, message);
+    return ingest_answer(conn, code, status, message, NULL, -1, retry_after_s);
+}
+
+/* ---- checks made from the headers ------------------------------------------------------------ */
+
+static void ingest_client_addr(struct MHD_Connection *conn, char *buf, size_t size)
+{
+    snprintf(buf, size, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    char host[NI_MAXHOST];
+    if (getnameinfo(sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0)
+        snprintf(buf, size, "%.63s", host);
+}
+
+/* Non-zero when the request carries the route's bearer token (or the route
+ * needs none). */
+static int ingest_authorized(const ingest_t *in, int route, struct MHD_Connection *conn)
+{
+    if (!in->has_token[route])
+        return 1;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)t, n, md);
+    return CRYPTO_memcmp(md, in->token_md[route], sizeof(md)) == 0;
+}
+
+/* The first call of a request (headers read, no body yet): everything that
+ * can be refused without the body is refused here. Returns MHD_YES to go on
+ * reading the body with *answered 0. */
+static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn, const char *url,
+                                    const char *method, int *answered)
+{
+    ingest_t *in = r->in;
+    *answered = 1;
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(url, "/healthz") == 0) {
+        if (!is_get)
+            return ingest_answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+                                 "use GET", NULL, -1, 0);
+        return ingest_answer(conn, MHD_HTTP_OK, "ok", NULL, NULL, -1, 0);
+    }
+    for (int i = 0; i < INGEST_ROUTE_N; i++)
+        if (strcmp(url, ingest_routes[i].path) == 0)
+            r->route = i;
+    if (r->route < 0)
+        return ingest_refuse(r, conn, MHD_HTTP_NOT_FOUND, "not found",
+                             "unknown path (POST /v1/alertmanager, /v1/events or /v1/alerts)", 0);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return ingest_refuse(r, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+                             "use POST", 0);
+
+    char key[80];
+    snprintf(key, sizeof(key), "ip:%s", r->client);
+    int wait = ingest_limiter_take(&in->limiter, key);
+    if (wait)
+        return ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
+                             "too many requests from this address", wait);
+    if (!ingest_authorized(in, r->route, conn))
+        return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "missing or wrong bearer token", 0);
+
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || end == cl || v > (unsigned long long)in->max_body) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "body larger than %d bytes", in->max_body);
+            return ingest_refuse(r, conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large", msg, 0);
+        }
+    }
+    *answered = 0;
+    return MHD_YES;
+}
+
+/* ---- the request's alerts to Kafka ------------------------------------------------------------ */
+
+/* Produces the batch and waits for every delivery report. Returns 0 when
+ * Kafka has them all, else -1 with a reason. */
+static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, size_t why_size)
+{
+    if (batch->n == 0)
+        return 0;
+    ingest_wait_t *w = ingest_wait_new();
+    int64_t deadline_us = ingest_mono_us() + (int64_t)INGEST_WAIT_MS * 1000;
+    int produce_failed = 0;
+    rd_kafka_resp_err_t perr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < batch->n && !produce_failed; i++) {
+        const hd_alert_t *a = batch->alerts[i];
+        size_t len = incident__v1__alert__get_packed_size(a);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf)
+            ingest_oom();
+        incident__v1__alert__pack(a, buf);
+        pthread_mutex_lock(&w->mu);
+        w->refs++;
+        w->pending++;
+        pthread_mutex_unlock(&w->mu);
+        for (;;) {
+            perr = rd_kafka_producev(
+                in->rk, RD_KAFKA_V_TOPIC(in->topic),
+                RD_KAFKA_V_KEY(a->dedup_key, strlen(a->dedup_key)), RD_KAFKA_V_VALUE(buf, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+            if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL || ingest_mono_us() >= deadline_us)
+                break;
+            usleep(10 * 1000); /* the poll thread drains the queue */
+        }
+        if (perr) {
+            free(buf); /* not taken by librdkafka */
+            pthread_mutex_lock(&w->mu);
+            w->refs--;
+            w->pending--;
+            pthread_mutex_unlock(&w->mu);
+            produce_failed = 1;
+        }
+    }
+
+    struct timespec ts = {.tv_sec = (time_t)(deadline_us / 1000000),
+                          .tv_nsec = (long)(deadline_us % 1000000) * 1000};
+    pthread_mutex_lock(&w->mu);
+    while (w->pending > 0) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    int pending = w->pending, failed = w->failed;
+    rd_kafka_resp_err_t derr = w->first_err;
+    ingest_wait_release_locked(w);
+
+    if (produce_failed) {
+        snprintf(why, why_size, "kafka did not take the alerts: %s", rd_kafka_err2str(perr));
+        return -1;
+    }
+    if (failed) {
+        snprintf(why, why_size, "kafka refused %d of %zu alerts: %s", failed, batch->n,
+                 rd_kafka_err2str(derr));
+        return -1;
+    }
+    if (pending) {
+        snprintf(why, why_size, "kafka did not confirm %d of %zu alerts within %d s", pending,
+                 batch->n, INGEST_WAIT_MS / 1000);
+        return -1;
+    }
+    return 0;
+}
+
+/* The whole body is in: map, limit, deliver, answer. */
+static enum MHD_Result ingest_finish(ingest_req_t *r, struct MHD_Connection *conn)
+{
+    ingest_t *in = r->in;
+    const struct ingest_route *route = &ingest_routes[r->route];
+    if (r->excess) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "body larger than %d bytes", in->max_body);
+        return ingest_refuse(r, conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large", msg, 0);
+    }
+    arena_t arena;
+    arena_init(&arena, 0);
+    ingest_batch_t batch;
+    char err[512];
+    enum MHD_Result ret;
+    if (route->map(r->body ? r->body : "", r->len, &arena, &batch, err, sizeof(err)) != 0) {
+        ret = ingest_refuse(r, conn, MHD_HTTP_BAD_REQUEST, "invalid event", err, 0);
+        goto out;
+    }
+    if (batch.routing_key) {
+        size_t kl = strlen(batch.routing_key) + 4;
+        char *key = arena_alloc(&arena, kl);
+        snprintf(key, kl, "rk:%s", batch.routing_key);
+        int wait = ingest_limiter_take(&in->limiter, key);
+        if (wait) {
+            ret = ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
+                                "too many requests for this routing_key", wait);
+            goto out;
+        }
+    }
+    if (ingest_deliver(in, &batch, err, sizeof(err)) != 0) {
+        ret = ingest_refuse(r, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", err, 5);
+        goto out;
+    }
+    atomic_fetch_add(&in->accepted, batch.n);
+    log_msg(LOG_DEBUG, "ingest", NULL, batch.n ? batch.alerts[0]->alert_id : NULL,
+            "%s from %s: %zu alerts accepted", route->path, r->client, batch.n);
+    if (batch.dedup_key)
+        ret = ingest_answer(conn, MHD_HTTP_ACCEPTED, "success", "Event processed", batch.dedup_key,
+                            -1, 0);
+    else
+        ret = ingest_answer(conn, MHD_HTTP_ACCEPTED, "success",
+                            batch.n == 1 ? "1 alert accepted" : "alerts accepted", NULL,
+                            (long)batch.n, 0);
+out:
+    r->answered = 1;
+    arena_destroy(&arena);
+    return ret;
+}
+
+/* @locality: the connection's thread. */
+static enum MHD_Result ingest_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **con_cls)
+{
+    ingest_t *in = cls;
+    (void)version;
+    ingest_req_t *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            ingest_oom();
+        r->in = in;
+        r->route = -1;
+        *con_cls = r;
+        atomic_fetch_add(&in->in_flight, 1);
+        ingest_client_addr(conn, r->client, sizeof(r->client));
+        return ingest_begin(r, conn, url, method, &r->answered);
+    }
+    if (r->answered) { /* answered at the first call: drop any body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->excess || r->len + n > (size_t)in->max_body) {
+            /* Announced no length (chunked) yet sends too much: read and drop
+             * the rest for a proper 413, up to a point. */
+            r->excess += n;
+            return r->excess > INGEST_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t nc = r->cap ? r->cap : 4096;
+            while (nc < r->len + n + 1)
+                nc *= 2;
+            char *b = realloc(r->body, nc);
+            if (!b)
+                ingest_oom();
+            r->body = b;
+            r->cap = nc;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    return ingest_finish(r, conn);
+}
+
+/* Every request ends here, answered or not. @locality: the connection's thread. */
+static void ingest_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                             enum MHD_RequestTerminationCode toe)
+{
+    ingest_t *in = cls;
+    (void)conn;
+    (void)toe;
+    ingest_req_t *r = *con_cls;
+    if (!r)
+        return;
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&in->in_flight, 1);
+}
+
+/* ---- start / stop ---------------------------------------------------------------------------- */
+
+/* Binds and listens on host:port ("" = every IPv4 address). Returns the
+ * socket, or -1 with a message. Sets *bound to the real port. */
+static int ingest_listen(const char *host, int port, int *bound, char *errstr, size_t errstr_size)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = host[0] ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    int gai = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
+    if (gai != 0) {
+        snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", host[0] ? host : "*", port,
+                 strerror(err));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    *bound = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+static rd_kafka_t *ingest_producer_new(const config_t *cfg, char *errstr, size_t errstr_size)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    /* Delivery reports come back before a request stops waiting for them. */
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%d", INGEST_WAIT_MS - 1000);
+    const struct {
+        const char *k, *v;
+    } props[] = {
+        {"client.id", "incidentd-ingest"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", timeout},
+    };
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        if (rd_kafka_conf_set(conf, props[i].k, props[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka producer %s: %s", props[i].k, err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    rd_kafka_conf_set_dr_msg_cb(conf, ingest_dr_cb);
+    rd_kafka_conf_set_log_cb(conf, ingest_kafka_log);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "kafka producer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return rk;
+}
+
+ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
+{
+    char host[256];
+    int port = 0, fd = -1;
+    if (!cfg->ingest_http || config_parse_hostport(cfg->ingest_http, host, sizeof(host), &port) < 0) {
+        snprintf(errstr, errstr_size, "ingest_http: expected host:port, got '%s'",
+                 cfg->ingest_http ? cfg->ingest_http : "");
+        return NULL;
+    }
+    ingest_t *in = calloc(1, sizeof(*in));
+    if (!in)
+        ingest_oom();
+    pthread_mutex_init(&in->limiter.mu, NULL);
+    in->limiter.rate = cfg->ingest_rate;
+    in->limiter.burst = cfg->ingest_burst > 0 ? cfg->ingest_burst : 1;
+    in->max_body = cfg->ingest_max_body > 0 ? cfg->ingest_max_body : 512 * 1024;
+    worker_topic(cfg, "incidents.detected", in->topic, sizeof(in->topic));
+    const char *route_tokens[INGEST_ROUTE_N] = {
+        [INGEST_ROUTE_ALERTMANAGER] = cfg->ingest_token_alertmanager,
+        [INGEST_ROUTE_EVENTS] = cfg->ingest_token_events,
+        [INGEST_ROUTE_ALERTS] = cfg->ingest_token_alerts,
+    };
+    for (int i = 0; i < INGEST_ROUTE_N; i++) {
+        const char *t = route_tokens[i] && *route_tokens[i] ? route_tokens[i] : cfg->ingest_token;
+        if (t && *t) {
+            SHA256((const unsigned char *)t, strlen(t), in->token_md[i]);
+            in->has_token[i] = 1;
+        }
+    }
+
+    in->rk = ingest_producer_new(cfg, errstr, errstr_size);
+    if (!in->rk)
+        goto fail;
+    if (pthread_create(&in->poll_tid, NULL, ingest_poll_main, in) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the ingest poll thread");
+        goto fail;
+    }
+    in->poll_started = 1;
+
+    fd = ingest_listen(host, port, &in->port, errstr, errstr_size);
+    if (fd < 0)
+        goto fail;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    in->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, ingest_handle, in, MHD_OPTION_EXTERNAL_LOGGER, ingest_mhd_log, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, ingest_completed, in, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)INGEST_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)INGEST_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    fd = -1; /* the daemon's now (see httpd.c) */
+    if (!in->mhd) {
+        snprintf(errstr, errstr_size, "cannot start the ingest HTTP server on %s:%d", host,
+                 in->port);
+        goto fail;
+    }
+    int auth = 0;
+    for (int i = 0; i < INGEST_ROUTE_N; i++)
+        auth += in->has_token[i];
+    log_msg(LOG_INFO, "ingest", NULL, NULL,
+            "ingest: listening on %s:%d, producing to %s (bearer token on %d of %d routes, "
+            "max body %d bytes, rate %d/s burst %d per source)",
+            host[0] ? host : "*", in->port, in->topic, auth, (int)INGEST_ROUTE_N, in->max_body,
+            cfg->ingest_rate, cfg->ingest_burst);
+    return in;
+fail:
+    ingest_stop(in);
+    return NULL;
+}
+
+void ingest_stop(ingest_t *in)
+{
+    if (!in)
+        return;
+    if (in->mhd) {
+        /* No new connections; the requests in hand are answered first. */
+        MHD_socket lfd = MHD_quiesce_daemon(in->mhd);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        int64_t deadline = ingest_mono_us() + (int64_t)INGEST_STOP_WAIT_MS * 1000;
+        while (atomic_load(&in->in_flight) > 0 && ingest_mono_us() < deadline)
+            usleep(20 * 1000);
+        MHD_stop_daemon(in->mhd);
+        in->mhd = NULL;
+    }
+    if (in->rk) {
+        rd_kafka_flush(in->rk, INGEST_WAIT_MS);
+    }
+    if (in->poll_started) {
+        atomic_store(&in->poll_stop, 1);
+        pthread_join(in->poll_tid, NULL);
+    }
+    if (in->rk) {
+        rd_kafka_poll(in->rk, 0); /* last delivery reports release their waits */
+        rd_kafka_destroy(in->rk);
+    }
+    log_msg(LOG_INFO, "ingest", NULL, NULL, "ingest: stopped (%llu alerts accepted, %llu requests refused)",
+            (unsigned long long)atomic_load(&in->accepted),
+            (unsigned long long)atomic_load(&in->rejected));
+    ingest_limiter_free(&in->limiter);
+    pthread_mutex_destroy(&in->limiter.mu);
+    free(in);
+}
+
+int ingest_port(const ingest_t *in) { return in ? in->port : -1; }
