@@ -1,0 +1,263 @@
+/*
+ * test_ingest_http.c — the ingest stage's HTTP surface (daemon/ingest.c) with real
+ * HTTP requests over a socket, without a Kafka broker: routes, methods,
+ * bodies refused before Kafka (400, 413), bearer tokens (401), the rate
+ * limit (429), and 503 when Kafka never confirms, answered even while the
+ * stage stops. The path through Kafka is tests/integration/test_ingest.c.
+ */
+#include <criterion/criterion.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "ingest_client.h"
+#include "log.h"
+
+#define T_MS 20000
+
+static const char pd_trigger[] =
+    "{\"routing_key\":\"e93facc04764012d7bfb002500d5d1a6\",\"event_action\":\"trigger\","
+    "\"payload\":{\"summary\":\"disk full\",\"source\":\"db1\",\"severity\":\"critical\"}}";
+
+typedef struct fixture {
+    config_t cfg;
+    ingest_t *in;
+    int port;
+} fixture_t;
+
+/* Starts the stage on a free port with "--set" @p sets (NULL-terminated),
+ * its Kafka producer pointed at a closed port. */
+static void start(fixture_t *f, const char *const *sets)
+{
+    const char *argv[40] = {"incidentd", "--brokers", "127.0.0.1:1", "--stages", "ingest",
+                            "--ingest-http", "127.0.0.1:0", "--log-level", "warn"};
+    int argc = 9;
+    for (int i = 0; sets && sets[i] && argc < 38; i++) {
+        argv[argc++] = "--set";
+        argv[argc++] = sets[i];
+    }
+    char err[512];
+    cr_assert_eq(config_load(&f->cfg, argc, (char **)argv, err, sizeof(err)), 0, "%s", err);
+    log_set_level_name(f->cfg.log_level);
+    f->in = ingest_start(&f->cfg, err, sizeof(err));
+    cr_assert_not_null(f->in, "%s", err);
+    f->port = ingest_port(f->in);
+    cr_assert_gt(f->port, 0);
+}
+
+static void stop(fixture_t *f)
+{
+    ingest_stop(f->in);
+    config_destroy(&f->cfg);
+}
+
+static int get(const fixture_t *f, const char *method, const char *path, ic_resp_t *r)
+{
+    if (ic_request(f->port, method, path, NULL, NULL, 0, 0, T_MS, r) != 0)
+        return 0;
+    return r->status;
+}
+
+Test(ingest, healthz_routes_and_methods)
+{
+    fixture_t f;
+    start(&f, NULL);
+    ic_resp_t r;
+    cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
+    cr_expect(strstr(r.body, "\"status\":\"ok\""), "%s", r.body);
+    ic_resp_free(&r);
+    cr_expect_eq(get(&f, "POST", "/healthz", &r), 405);
+    cr_expect_str_eq(ic_header(&r, "Allow"), "GET, HEAD");
+    ic_resp_free(&r);
+    cr_expect_eq(get(&f, "GET", "/v1/events", &r), 405);
+    cr_expect_str_eq(ic_header(&r, "Allow"), "POST");
+    ic_resp_free(&r);
+    cr_expect_eq(get(&f, "PUT", "/v1/alertmanager", &r), 405);
+    ic_resp_free(&r);
+    cr_expect_eq(get(&f, "GET", "/nope", &r), 404);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alert", NULL, "{}", T_MS, &r), 404);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+Test(ingest, invalid_bodies_get_400_with_the_reason)
+{
+    fixture_t f;
+    start(&f, NULL);
+    ic_resp_t r;
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{\"routing_key\":", T_MS, &r), 400);
+    cr_expect_str_eq(ic_header(&r, "Content-Type"), "application/json");
+    cr_expect(strstr(r.body, "\"status\":\"invalid event\""), "%s", r.body);
+    cr_expect(strstr(r.body, "invalid JSON"), "%s", r.body);
+    cr_expect(strstr(r.body, "\"errors\":["), "%s", r.body);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL,
+                         "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"payload\":{"
+                         "\"summary\":\"s\",\"source\":\"h\",\"severity\":\"fatal\"}}",
+                         T_MS, &r),
+                 400);
+    cr_expect(strstr(r.body, "payload.severity"), "%s", r.body);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[{}]}",
+                         T_MS, &r),
+                 400);
+    cr_expect(strstr(r.body, "alerts[0].status: missing"), "%s", r.body);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alerts", NULL, "{\"alert_id\":\"a\"}", T_MS, &r), 400);
+    cr_expect(strstr(r.body, "dedup_key: missing"), "%s", r.body);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_request(f.port, "POST", "/v1/events", NULL, "", 0, 0, T_MS, &r), 0);
+    cr_expect_eq(r.status, 400);
+    ic_resp_free(&r);
+    /* an empty notification needs no Kafka: accepted at once */
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[]}",
+                         T_MS, &r),
+                 202);
+    cr_expect(strstr(r.body, "\"alerts\":0"), "%s", r.body);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+Test(ingest, oversized_bodies_get_413)
+{
+    static const char *const sets[] = {"ingest.max_body=2048", NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    char *big = malloc(600000);
+    memset(big, ' ', 600000);
+    big[0] = '{';
+    big[599999] = '}';
+    /* announced: refused from the headers, before any of the body is sent */
+    cr_assert_eq(ic_request(f.port, "POST", "/v1/events", NULL, big, 600000, IC_NO_BODY, T_MS, &r),
+                 0);
+    cr_expect_eq(r.status, 413);
+    cr_expect(strstr(r.body, "larger than 2048 bytes"), "%s", r.body);
+    ic_resp_free(&r);
+    /* just over the limit */
+    cr_assert_eq(ic_request(f.port, "POST", "/v1/alerts", NULL, big, 2049, IC_NO_BODY, T_MS, &r), 0);
+    cr_expect_eq(r.status, 413);
+    ic_resp_free(&r);
+    /* unannounced (chunked): read and dropped past the limit, then 413 */
+    cr_assert_eq(ic_request(f.port, "POST", "/v1/alertmanager", NULL, big, 600000, IC_CHUNKED, T_MS,
+                            &r),
+                 0);
+    cr_expect_eq(r.status, 413);
+    ic_resp_free(&r);
+    /* at the limit it is read (and then judged: 400, not JSON of an event) */
+    cr_assert_eq(ic_request(f.port, "POST", "/v1/events", NULL, big + 600000 - 2048, 2048, 0, T_MS,
+                            &r),
+                 0);
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    ic_resp_free(&r);
+    free(big);
+    stop(&f);
+}
+
+Test(ingest, bearer_tokens_global_and_per_route)
+{
+    static const char *const sets[] = {"ingest.token=s3cret-all", "ingest.token.events=s3cret-pd",
+                                       NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    const char *none[] = {NULL};
+    const char *wrong[] = {"Authorization: Bearer nope", NULL};
+    const char *basic[] = {"Authorization: Basic czNjcmV0LWFsbA==", NULL};
+    const char *all[] = {"Authorization: Bearer s3cret-all", NULL};
+    const char *pd[] = {"Authorization: bearer s3cret-pd", NULL};
+
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", none, "{}", T_MS, &r), 401);
+    cr_expect_str_eq(ic_header(&r, "WWW-Authenticate"), "Bearer realm=\"incidentd\"");
+    cr_expect(strstr(r.body, "\"status\":\"unauthorized\""), "%s", r.body);
+    cr_expect_null(strstr(r.body, "s3cret"));
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", wrong, "{}", T_MS, &r), 401);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", basic, "{}", T_MS, &r), 401);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", all, "{}", T_MS, &r), 400, "past auth");
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alerts", all, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    /* /v1/events has its own token: the global one does not open it */
+    cr_expect_eq(ic_post(f.port, "/v1/events", all, "{}", T_MS, &r), 401);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", pd, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alerts", pd, "{}", T_MS, &r), 401);
+    ic_resp_free(&r);
+    /* health needs no token */
+    cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+Test(ingest, rate_limit_per_source_answers_429_with_retry_after)
+{
+    static const char *const sets[] = {"ingest.rate=1", "ingest.burst=2", NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/alerts", NULL, "{}", T_MS, &r), 429);
+    const char *ra = ic_header(&r, "Retry-After");
+    cr_assert_not_null(ra);
+    cr_expect(atoi(ra) >= 1 && atoi(ra) <= 2, "Retry-After %s", ra);
+    cr_expect(strstr(r.body, "\"status\":\"throttle event\""), "%s", r.body);
+    ic_resp_free(&r);
+    /* a token comes back after a second */
+    struct timespec ts = {1, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+typedef struct pending_req {
+    int port;
+    int status;
+    char retry_after[16];
+    char body[512];
+} pending_req_t;
+
+static void *post_thread(void *arg)
+{
+    pending_req_t *p = arg;
+    ic_resp_t r;
+    p->status = ic_post(p->port, "/v1/events", NULL, pd_trigger, 30000, &r);
+    if (p->status) {
+        const char *ra = ic_header(&r, "Retry-After");
+        snprintf(p->retry_after, sizeof(p->retry_after), "%s", ra ? ra : "");
+        snprintf(p->body, sizeof(p->body), "%s", r.body);
+        ic_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(ingest, kafka_not_confirming_gives_503_and_stop_answers_requests_in_flight, .timeout = 60)
+{
+    fixture_t f;
+    start(&f, NULL);
+    pending_req_t p = {.port = f.port};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, post_thread, &p), 0);
+    struct timespec ts = {0, 500 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    /* the request is waiting for Kafka: stopping answers it first */
+    stop(&f);
+    pthread_join(tid, NULL);
+    cr_expect_eq(p.status, 503, "%s", p.body);
+    cr_expect_str_eq(p.retry_after, "5");
+    cr_expect(strstr(p.body, "\"status\":\"unavailable\""), "%s", p.body);
+    cr_expect(strstr(p.body, "kafka"), "%s", p.body);
+}
