@@ -50,8 +50,8 @@
 #define INGEST_CONNECTION_TIMEOUT_S 30
 #define INGEST_STOP_WAIT_MS 15000
 #define INGEST_DISCARD_MAX (8u * 1024 * 1024) /* unannounced excess read before closing */
-#define INGEST_BUCKETS 1024                    /* rate-limit hash slots */
-#define INGEST_SOURCES_MAX 100000              /* sources remembered before pruning */
+#define INGEST_BUCKETS 1024                   /* rate-limit hash slots */
+#define INGEST_SOURCES_MAX 100000             /* sources remembered before pruning */
 
 static void ingest_oom(void)
 {
@@ -265,9 +265,9 @@ struct ingest {
 /* One request. */
 typedef struct ingest_req {
     ingest_t *in;
-    int route;       /* ingest_route_id_t, or -1 */
-    int answered;    /* a response is queued already */
-    char *body;      /* gathered body, NUL-terminated */
+    int route;    /* ingest_route_id_t, or -1 */
+    int answered; /* a response is queued already */
+    char *body;   /* gathered body, NUL-terminated */
     size_t len, cap;
     size_t excess;   /* bytes beyond max_body, read and dropped */
     char client[64]; /* the client's address, for the rate limit and logs */
@@ -276,7 +276,10 @@ typedef struct ingest_req {
 /* librdkafka's logs go into ours. @locality: librdkafka threads. */
 static void ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    log_level_t l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level_t l = level <= 3   ? LOG_ERROR
+                    : level <= 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
     log_msg(l, "ingest", NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -304,8 +307,8 @@ static void *ingest_poll_main(void *arg)
 /* Queues a JSON answer {"status": status, "message": message} plus, when
  * given, "dedup_key" and "alerts" (when @p n_alerts >= 0). */
 static enum MHD_Result ingest_answer(struct MHD_Connection *conn, unsigned int code,
-                                     const char *status, const char *message,
-                                     const char *dedup_key, long n_alerts, int retry_after_s)
+                                     const char *status, const char *message, const char *dedup_key,
+                                     long n_alerts, int retry_after_s)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -327,8 +330,7 @@ static enum MHD_Result ingest_answer(struct MHD_Connection *conn, unsigned int c
     if (!text)
         ingest_oom();
     size_t len = strlen(text);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return MHD_NO;
@@ -372,8 +374,8 @@ static void ingest_client_addr(struct MHD_Connection *conn, char *buf, size_t si
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
-    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in);
+    socklen_t sl =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     char host[NI_MAXHOST];
     if (getnameinfo(sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0)
         snprintf(buf, size, "%.63s", host);
@@ -385,7 +387,8 @@ static int ingest_authorized(const ingest_t *in, int route, struct MHD_Connectio
 {
     if (!in->has_token[route])
         return 1;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return 0;
     const char *t = h + 7;
@@ -407,11 +410,12 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
 {
     ingest_t *in = r->in;
     *answered = 1;
-    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int is_get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(url, "/healthz") == 0) {
         if (!is_get)
-            return ingest_answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
-                                 "use GET", NULL, -1, 0);
+            return ingest_answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "use GET",
+                                 NULL, -1, 0);
         return ingest_answer(conn, MHD_HTTP_OK, "ok", NULL, NULL, -1, 0);
     }
     for (int i = 0; i < INGEST_ROUTE_N; i++)
@@ -421,8 +425,8 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
         return ingest_refuse(r, conn, MHD_HTTP_NOT_FOUND, "not found",
                              "unknown path (POST /v1/alertmanager, /v1/events or /v1/alerts)", 0);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-        return ingest_refuse(r, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
-                             "use POST", 0);
+        return ingest_refuse(r, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "use POST",
+                             0);
 
     char key[80];
     snprintf(key, sizeof(key), "ip:%s", r->client);
@@ -434,8 +438,8 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
         return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                              "missing or wrong bearer token", 0);
 
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
@@ -450,7 +454,8 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
     return MHD_YES;
 }
 
-/* ---- the request's alerts to Kafka ------------------------------------------------------------ */
+/* ---- the request's alerts to Kafka ------------------------------------------------------------
+ */
 
 /* Produces the batch and waits for every delivery report. Returns 0 when
  * Kafka has them all, else -1 with a reason. */
@@ -729,7 +734,8 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
 {
     char host[256];
     int port = 0, fd = -1;
-    if (!cfg->ingest_http || config_parse_hostport(cfg->ingest_http, host, sizeof(host), &port) < 0) {
+    if (!cfg->ingest_http ||
+        config_parse_hostport(cfg->ingest_http, host, sizeof(host), &port) < 0) {
         snprintf(errstr, errstr_size, "ingest_http: expected host:port, got '%s'",
                  cfg->ingest_http ? cfg->ingest_http : "");
         return NULL;
@@ -824,7 +830,8 @@ void ingest_stop(ingest_t *in)
         rd_kafka_poll(in->rk, 0); /* last delivery reports release their waits */
         rd_kafka_destroy(in->rk);
     }
-    log_msg(LOG_INFO, "ingest", NULL, NULL, "ingest: stopped (%llu alerts accepted, %llu requests refused)",
+    log_msg(LOG_INFO, "ingest", NULL, NULL,
+            "ingest: stopped (%llu alerts accepted, %llu requests refused)",
             (unsigned long long)atomic_load(&in->accepted),
             (unsigned long long)atomic_load(&in->rejected));
     ingest_limiter_free(&in->limiter);

@@ -578,9 +578,9 @@ static int im_am_alert(const cJSON *j, size_t idx, const char *group_status, con
         service = im_str(labels, "job", &bad);
     if (service)
         a->service = arena_strdup(arena, service);
-    a->source = receiver && *receiver ? im_cut(arena, arena_printf(arena, "alertmanager/%s", receiver),
-                                               HD_SHORT_MAX)
-                                      : "alertmanager";
+    a->source = receiver && *receiver
+                    ? im_cut(arena, arena_printf(arena, "alertmanager/%s", receiver), HD_SHORT_MAX)
+                    : "alertmanager";
     im_am_lists(&b, labels, annotations);
 
     if (labels) {
@@ -594,7 +594,8 @@ static int im_am_alert(const cJSON *j, size_t idx, const char *group_status, con
         {
             if (im_label_get(a, item->string))
                 continue; /* a name given twice: the first one counts */
-            im_label_add(&b, arena_strdup(arena, item->string), arena_strdup(arena, item->valuestring));
+            im_label_add(&b, arena_strdup(arena, item->string),
+                         arena_strdup(arena, item->valuestring));
         }
     }
     if (im_check(a, where, err, err_size) != 0)
@@ -617,7 +618,8 @@ int ingest_map_alertmanager(const char *body, size_t len, arena_t *arena, ingest
     }
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && !(cJSON_IsString(version) && strcmp(version->valuestring, "4") == 0)) {
-        snprintf(err, err_size, "version: expected \"4\" (the Alertmanager webhook payload version)");
+        snprintf(err, err_size,
+                 "version: expected \"4\" (the Alertmanager webhook payload version)");
         goto out;
     }
     int bad = 0;
@@ -917,7 +919,8 @@ int ingest_map_alert_json(const char *body, size_t len, arena_t *arena, ingest_b
         const cJSON *el;
         cJSON_ArrayForEach(el, root) items[k++] = el;
     } else if (!cJSON_IsObject(root)) {
-        snprintf(err, err_size, "expected a JSON object (an incident.v1.Alert) or an array of them");
+        snprintf(err, err_size,
+                 "expected a JSON object (an incident.v1.Alert) or an array of them");
         goto out;
     }
     out->alerts = arena_alloc(arena, (n ? n : 1) * sizeof(*out->alerts));
@@ -927,8 +930,8 @@ int ingest_map_alert_json(const char *body, size_t len, arena_t *arena, ingest_b
             snprintf(where, sizeof(where), "[%zu]", i);
         else
             where[0] = '\0';
-        ProtobufCMessage *m =
-            ctl_json_to_message(&incident__v1__alert__descriptor, items[i], arena, why, sizeof(why));
+        ProtobufCMessage *m = ctl_json_to_message(&incident__v1__alert__descriptor, items[i], arena,
+                                                  why, sizeof(why));
         if (!m) {
             snprintf(err, err_size, "%s%s%s", where, *where ? ": " : "", why);
             goto out;

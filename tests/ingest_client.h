@@ -22,10 +22,14 @@
 #define IC_NO_BODY 1u /* announce the Content-Length, send no body */
 #define IC_CHUNKED 2u /* send the body with Transfer-Encoding: chunked */
 
+/* Source address of this thread's requests (e.g. "127.0.0.2", to be another
+ * client on the loopback); NULL = the kernel's choice. */
+static _Thread_local const char *ic_source_addr;
+
 typedef struct ic_resp {
-    int status;        /* 0 = no answer */
-    char head[8192];   /* status line and headers */
-    char *body;        /* malloc'ed, NUL-terminated */
+    int status;      /* 0 = no answer */
+    char head[8192]; /* status line and headers */
+    char *body;      /* malloc'ed, NUL-terminated */
     size_t body_len;
 } ic_resp_t;
 
@@ -91,6 +95,16 @@ static __attribute__((unused)) int ic_request(int port, const char *method, cons
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (ic_source_addr) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, ic_source_addr, &src.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
@@ -101,8 +115,9 @@ static __attribute__((unused)) int ic_request(int port, const char *method, cons
         close(fd);
         return -1;
     }
-    size_t n = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n",
-                                method, path, port);
+    size_t n =
+        (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n",
+                         method, path, port);
     if (body || (flags & IC_NO_BODY)) {
         n += (size_t)snprintf(req + n, cap - n, "Content-Type: application/json\r\n");
         if (flags & IC_CHUNKED)
@@ -140,7 +155,8 @@ static __attribute__((unused)) int ic_request(int port, const char *method, cons
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        long left = timeout_ms - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        long left =
+            timeout_ms - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
         if (left <= 0)
             break;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -166,7 +182,8 @@ static __attribute__((unused)) int ic_request(int port, const char *method, cons
         return -1;
     }
     size_t hl = (size_t)(eoh - resp);
-    snprintf(out->head, sizeof(out->head), "%.*s", (int)(hl < sizeof(out->head) - 1 ? hl : sizeof(out->head) - 1), resp);
+    snprintf(out->head, sizeof(out->head), "%.*s",
+             (int)(hl < sizeof(out->head) - 1 ? hl : sizeof(out->head) - 1), resp);
     out->body_len = rlen - hl - 4;
     out->body = malloc(out->body_len + 1);
     memcpy(out->body, eoh + 4, out->body_len);

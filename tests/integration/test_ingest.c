@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,9 +357,9 @@ Test(ingest, refusals_400_401_413_with_a_token, .timeout = 600)
     ic_resp_free(&r);
     char *big = malloc(600 * 1024);
     memset(big, ' ', 600 * 1024);
-    cr_assert_eq(ic_request(p.port, "POST", "/v1/events", good, big, 600 * 1024, IC_NO_BODY,
-                            HTTP_MS, &r),
-                 0);
+    cr_assert_eq(
+        ic_request(p.port, "POST", "/v1/events", good, big, 600 * 1024, IC_NO_BODY, HTTP_MS, &r),
+        0);
     cr_expect_eq(r.status, 413);
     ic_resp_free(&r);
     free(big);
@@ -373,6 +374,28 @@ Test(ingest, refusals_400_401_413_with_a_token, .timeout = 600)
     while (fgets(line, sizeof(line), f))
         cr_expect_null(strstr(line, "tok-123"), "token logged: %s", line);
     fclose(f);
+}
+
+typedef struct rk_req {
+    int port;
+    const char *src;
+    char body[512];
+    int status;
+    char answer[512];
+} rk_req_t;
+
+/* One /v1/events request from the address q->src. */
+static void *rk_thread(void *arg)
+{
+    rk_req_t *q = arg;
+    ic_source_addr = q->src;
+    ic_resp_t r;
+    q->status = ic_post(q->port, "/v1/events", NULL, q->body, HTTP_MS, &r);
+    if (q->status) {
+        snprintf(q->answer, sizeof(q->answer), "%s", r.body);
+        ic_resp_free(&r);
+    }
+    return NULL;
 }
 
 Test(ingest, rate_limit_answers_429, .timeout = 600)
@@ -399,5 +422,29 @@ Test(ingest, rate_limit_answers_429, .timeout = 600)
     sleep((unsigned)wait_s);
     cr_expect_eq(ic_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 202, "%s", r.body);
     ic_resp_free(&r);
+
+    /* The routing key is a source too: three senders at other addresses,
+     * each within its own burst, share routing key "k3" (burst 2). */
+    rk_req_t q[3];
+    pthread_t tid[3];
+    static const char *const srcs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+    for (int i = 0; i < 3; i++) {
+        q[i] = (rk_req_t){.port = p.port, .src = srcs[i], .status = 0};
+        snprintf(q[i].body, sizeof(q[i].body),
+                 "{\"routing_key\":\"k3\",\"event_action\":\"trigger\",\"dedup_key\":\"d3-%d\","
+                 "\"payload\":{\"summary\":\"s\",\"source\":\"h\",\"severity\":\"info\"}}",
+                 i);
+        cr_assert_eq(pthread_create(&tid[i], NULL, rk_thread, &q[i]), 0);
+    }
+    int n202 = 0, n429 = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        n202 += q[i].status == 202;
+        n429 += q[i].status == 429;
+        if (q[i].status == 429)
+            cr_expect(strstr(q[i].answer, "routing_key"), "%s", q[i].answer);
+    }
+    cr_expect_eq(n202, 2, "two within the routing key's burst");
+    cr_expect_eq(n429, 1, "the third throttled by its routing key");
     proc_stop(&p);
 }

@@ -34,7 +34,7 @@ typedef struct fixture {
  * its Kafka producer pointed at a closed port. */
 static void start(fixture_t *f, const char *const *sets)
 {
-    const char *argv[40] = {"incidentd", "--brokers", "127.0.0.1:1", "--stages", "ingest",
+    const char *argv[40] = {"incidentd",     "--brokers",   "127.0.0.1:1", "--stages", "ingest",
                             "--ingest-http", "127.0.0.1:0", "--log-level", "warn"};
     int argc = 9;
     for (int i = 0; sets && sets[i] && argc < 38; i++) {
@@ -104,9 +104,9 @@ Test(ingest, invalid_bodies_get_400_with_the_reason)
                  400);
     cr_expect(strstr(r.body, "payload.severity"), "%s", r.body);
     ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[{}]}",
-                         T_MS, &r),
-                 400);
+    cr_expect_eq(
+        ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[{}]}", T_MS, &r),
+        400);
     cr_expect(strstr(r.body, "alerts[0].status: missing"), "%s", r.body);
     ic_resp_free(&r);
     cr_expect_eq(ic_post(f.port, "/v1/alerts", NULL, "{\"alert_id\":\"a\"}", T_MS, &r), 400);
@@ -116,9 +116,9 @@ Test(ingest, invalid_bodies_get_400_with_the_reason)
     cr_expect_eq(r.status, 400);
     ic_resp_free(&r);
     /* an empty notification needs no Kafka: accepted at once */
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[]}",
-                         T_MS, &r),
-                 202);
+    cr_expect_eq(
+        ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[]}", T_MS, &r),
+        202);
     cr_expect(strstr(r.body, "\"alerts\":0"), "%s", r.body);
     ic_resp_free(&r);
     stop(&f);
@@ -141,19 +141,18 @@ Test(ingest, oversized_bodies_get_413)
     cr_expect(strstr(r.body, "larger than 2048 bytes"), "%s", r.body);
     ic_resp_free(&r);
     /* just over the limit */
-    cr_assert_eq(ic_request(f.port, "POST", "/v1/alerts", NULL, big, 2049, IC_NO_BODY, T_MS, &r), 0);
+    cr_assert_eq(ic_request(f.port, "POST", "/v1/alerts", NULL, big, 2049, IC_NO_BODY, T_MS, &r),
+                 0);
     cr_expect_eq(r.status, 413);
     ic_resp_free(&r);
     /* unannounced (chunked): read and dropped past the limit, then 413 */
-    cr_assert_eq(ic_request(f.port, "POST", "/v1/alertmanager", NULL, big, 600000, IC_CHUNKED, T_MS,
-                            &r),
-                 0);
+    cr_assert_eq(
+        ic_request(f.port, "POST", "/v1/alertmanager", NULL, big, 600000, IC_CHUNKED, T_MS, &r), 0);
     cr_expect_eq(r.status, 413);
     ic_resp_free(&r);
     /* at the limit it is read (and then judged: 400, not JSON of an event) */
-    cr_assert_eq(ic_request(f.port, "POST", "/v1/events", NULL, big + 600000 - 2048, 2048, 0, T_MS,
-                            &r),
-                 0);
+    cr_assert_eq(
+        ic_request(f.port, "POST", "/v1/events", NULL, big + 600000 - 2048, 2048, 0, T_MS, &r), 0);
     cr_expect_eq(r.status, 400, "%s", r.body);
     ic_resp_free(&r);
     free(big);

@@ -78,7 +78,8 @@ static const char pd_example[] =
     "  \"client\": \"Sample Monitoring Service\",\n"
     "  \"client_url\": \"https://monitoring.example.com\",\n"
     "  \"links\": [{\"href\": \"http://pagerduty.example.com\", \"text\": \"An example link.\"}],\n"
-    "  \"images\": [{\"src\": \"https://www.pagerduty.com/wp-content/uploads/2016/05/pagerduty-logo-green.png\",\n"
+    "  \"images\": [{\"src\": "
+    "\"https://www.pagerduty.com/wp-content/uploads/2016/05/pagerduty-logo-green.png\",\n"
     "              \"href\": \"https://example.com/\", \"alt\": \"Example text\"}]\n"
     "}\n";
 
@@ -105,11 +106,11 @@ static int has(char *const *v, size_t n, const char *s)
     return 0;
 }
 
-#define MAP_OK(fn, body, out)                                                                      \
-    do {                                                                                           \
-        char err_[512] = "";                                                                       \
-        int rc_ = fn((body), strlen(body), &arena, (out), err_, sizeof(err_));                     \
-        cr_assert_eq(rc_, 0, "%s", err_);                                                          \
+#define MAP_OK(fn, body, out)                                                  \
+    do {                                                                       \
+        char err_[512] = "";                                                   \
+        int rc_ = fn((body), strlen(body), &arena, (out), err_, sizeof(err_)); \
+        cr_assert_eq(rc_, 0, "%s", err_);                                      \
     } while (0)
 
 /* Maps and expects a refusal whose reason contains @p want. */
@@ -178,12 +179,14 @@ Test(ingest_map, alertmanager_ids_are_stable_for_a_retry_and_change_with_the_sta
     cr_expect_str_eq(b1.alerts[0]->alert_id, b2.alerts[0]->alert_id);
     cr_expect_str_eq(b1.alerts[1]->alert_id, b2.alerts[1]->alert_id);
 
-    const char *firing = "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\","
-                         "\"labels\":{\"alertname\":\"X\"},\"startsAt\":\"2024-05-01T12:00:00Z\","
-                         "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"abc\"}]}";
-    const char *resolved = "{\"version\":\"4\",\"status\":\"resolved\",\"alerts\":[{\"status\":"
-                           "\"resolved\",\"labels\":{\"alertname\":\"X\"},\"startsAt\":\"2024-05-"
-                           "01T12:00:00Z\",\"endsAt\":\"2024-05-01T12:10:00Z\",\"fingerprint\":\"abc\"}]}";
+    const char *firing =
+        "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\","
+        "\"labels\":{\"alertname\":\"X\"},\"startsAt\":\"2024-05-01T12:00:00Z\","
+        "\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"abc\"}]}";
+    const char *resolved =
+        "{\"version\":\"4\",\"status\":\"resolved\",\"alerts\":[{\"status\":"
+        "\"resolved\",\"labels\":{\"alertname\":\"X\"},\"startsAt\":\"2024-05-"
+        "01T12:00:00Z\",\"endsAt\":\"2024-05-01T12:10:00Z\",\"fingerprint\":\"abc\"}]}";
     MAP_OK(ingest_map_alertmanager, firing, &b1);
     MAP_OK(ingest_map_alertmanager, resolved, &b2);
     cr_expect_str_eq(b1.alerts[0]->dedup_key, b2.alerts[0]->dedup_key);
@@ -268,8 +271,9 @@ Test(ingest_map, alertmanager_limits)
     }
     /* a long description is cut at 1024 bytes, on a UTF-8 boundary */
     char *longd = malloc(4000);
-    size_t k = (size_t)snprintf(longd, 4000, "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":"
-                                             "\"f\",\"annotations\":{\"description\":\"x");
+    size_t k = (size_t)snprintf(longd, 4000,
+                                "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":"
+                                "\"f\",\"annotations\":{\"description\":\"x");
     for (int i = 0; i < 600; i++)
         k += (size_t)snprintf(longd + k, 4000 - k, "\xc3\xa9"); /* é: 2 bytes */
     snprintf(longd + k, 4000 - k, "\"}}]}");
@@ -279,8 +283,9 @@ Test(ingest_map, alertmanager_limits)
     free(longd);
     /* a label value beyond the contract is refused with the field named */
     char *bigv = malloc(2000);
-    k = (size_t)snprintf(bigv, 2000, "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\","
-                                     "\"labels\":{\"big\":\"");
+    k = (size_t)snprintf(bigv, 2000,
+                         "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\","
+                         "\"labels\":{\"big\":\"");
     memset(bigv + k, 'v', 1100);
     k += 1100;
     snprintf(bigv + k, 2000 - k, "\"}}]}");
@@ -309,7 +314,8 @@ Test(ingest_map, alertmanager_invalid_bodies)
     map_bad(ingest_map_alertmanager, "{\"alerts\":[1]}", "alerts[0]: expected an object");
     map_bad(ingest_map_alertmanager, "{\"alerts\":[{\"fingerprint\":\"f\"}]}",
             "alerts[0].status: missing");
-    map_bad(ingest_map_alertmanager, "{\"alerts\":[{\"status\":\"pending\",\"fingerprint\":\"f\"}]}",
+    map_bad(ingest_map_alertmanager,
+            "{\"alerts\":[{\"status\":\"pending\",\"fingerprint\":\"f\"}]}",
             "alerts[0].status: 'pending'");
     map_bad(ingest_map_alertmanager, "{\"alerts\":[{\"status\":\"firing\"}]}",
             "neither a fingerprint nor labels");
@@ -319,12 +325,14 @@ Test(ingest_map, alertmanager_invalid_bodies)
     map_bad(ingest_map_alertmanager,
             "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\",\"labels\":[]}]}",
             "alerts[0].labels: expected an object");
-    map_bad(ingest_map_alertmanager,
-            "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\",\"startsAt\":\"yesterday\"}]}",
-            "alerts[0].startsAt");
-    map_bad(ingest_map_alertmanager,
-            "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\",\"labels\":{\"a\":\"\xff\"}}]}",
-            "not valid UTF-8");
+    map_bad(
+        ingest_map_alertmanager,
+        "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\",\"startsAt\":\"yesterday\"}]}",
+        "alerts[0].startsAt");
+    map_bad(
+        ingest_map_alertmanager,
+        "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\",\"labels\":{\"a\":\"\xff\"}}]}",
+        "not valid UTF-8");
     /* the second alert spoils the whole notification */
     map_bad(ingest_map_alertmanager,
             "{\"alerts\":[{\"status\":\"firing\",\"fingerprint\":\"f\"},{\"status\":\"x\"}]}",
@@ -596,7 +604,8 @@ Test(ingest_map, alert_json_invalid)
 {
     map_bad(ingest_map_alert_json, "{\"alert_id\":", "invalid JSON");
     map_bad(ingest_map_alert_json, "\"x\"", "expected a JSON object");
-    map_bad(ingest_map_alert_json, "{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"trigger\"}",
+    map_bad(ingest_map_alert_json,
+            "{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"trigger\"}",
             "severity: required for TRIGGER");
     map_bad(ingest_map_alert_json, "{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"nope\"}",
             "action");
@@ -604,15 +613,17 @@ Test(ingest_map, alert_json_invalid)
             "colour: unknown field");
     map_bad(ingest_map_alert_json, "{\"dedup_key\":\"k\",\"action\":\"resolve\"}",
             "alert_id: missing");
-    map_bad(ingest_map_alert_json,
-            "[{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"resolve\"},{\"alert_id\":\"b\"}]",
-            "[1]: dedup_key: missing");
+    map_bad(
+        ingest_map_alert_json,
+        "[{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"resolve\"},{\"alert_id\":\"b\"}]",
+        "[1]: dedup_key: missing");
     map_bad(ingest_map_alert_json,
             "{\"alert_id\":\"a\\u00e9\xe9\",\"dedup_key\":\"k\",\"action\":\"resolve\"}",
             "alert_id: not valid UTF-8");
 }
 
-/* ---- time and UTF-8 ----------------------------------------------------------------------------- */
+/* ---- time and UTF-8 -----------------------------------------------------------------------------
+ */
 
 Test(ingest_map, time_parser)
 {
