@@ -23,6 +23,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -46,7 +47,8 @@
 #include "log.h"
 #include "worker.h"
 
-#define INGEST_CONNECTION_LIMIT 256
+#define INGEST_CONNECTION_LIMIT 64
+#define INGEST_PARSE_MAX 4 /* bodies parsed at once: bounds the JSON trees in memory */
 #define INGEST_CONNECTION_TIMEOUT_S 30
 #define INGEST_STOP_WAIT_MS 15000
 #define INGEST_DISCARD_MAX (8u * 1024 * 1024) /* unannounced excess read before closing */
@@ -259,6 +261,8 @@ struct ingest {
     int poll_started;
     atomic_int poll_stop;
     atomic_int in_flight; /* requests begun and not completed */
+    sem_t parse_sem;      /* INGEST_PARSE_MAX mappings at once */
+    int parse_sem_ok;
     atomic_uint_fast64_t accepted, rejected;
 };
 
@@ -359,7 +363,11 @@ static enum MHD_Result ingest_refuse(ingest_req_t *r, struct MHD_Connection *con
                                      int retry_after_s)
 {
     atomic_fetch_add(&r->in->rejected, 1);
-    log_msg(code >= 500 ? LOG_WARN : LOG_INFO, "ingest", NULL, NULL, "%s from %s: %u %s",
+    /* a flood of 429s must not flood the log */
+    log_level_t level = code >= 500                          ? LOG_WARN
+                        : code == MHD_HTTP_TOO_MANY_REQUESTS ? LOG_DEBUG
+                                                             : LOG_INFO;
+    log_msg(level, "ingest", NULL, NULL, "%s from %s: %u %s",
             r->route >= 0 ? ingest_routes[r->route].path : "-", r->client, code, message);
     return ingest_answer(conn, code, status, message, NULL, -1, retry_after_s);
 }
@@ -540,7 +548,11 @@ static enum MHD_Result ingest_finish(ingest_req_t *r, struct MHD_Connection *con
     ingest_batch_t batch;
     char err[512];
     enum MHD_Result ret;
-    if (route->map(r->body ? r->body : "", r->len, &arena, &batch, err, sizeof(err)) != 0) {
+    while (sem_wait(&in->parse_sem) != 0 && errno == EINTR)
+        ;
+    int mapped = route->map(r->body ? r->body : "", r->len, &arena, &batch, err, sizeof(err));
+    sem_post(&in->parse_sem);
+    if (mapped != 0) {
         ret = ingest_refuse(r, conn, MHD_HTTP_BAD_REQUEST, "invalid event", err, 0);
         goto out;
     }
@@ -744,6 +756,11 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
     if (!in)
         ingest_oom();
     pthread_mutex_init(&in->limiter.mu, NULL);
+    if (sem_init(&in->parse_sem, 0, INGEST_PARSE_MAX) != 0) {
+        snprintf(errstr, errstr_size, "ingest: sem_init: %s", strerror(errno));
+        goto fail;
+    }
+    in->parse_sem_ok = 1;
     in->limiter.rate = cfg->ingest_rate;
     in->limiter.burst = cfg->ingest_burst > 0 ? cfg->ingest_burst : 1;
     in->max_body = cfg->ingest_max_body > 0 ? cfg->ingest_max_body : 512 * 1024;
@@ -836,6 +853,8 @@ void ingest_stop(ingest_t *in)
             (unsigned long long)atomic_load(&in->rejected));
     ingest_limiter_free(&in->limiter);
     pthread_mutex_destroy(&in->limiter.mu);
+    if (in->parse_sem_ok)
+        sem_destroy(&in->parse_sem);
     free(in);
 }
 
