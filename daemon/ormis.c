@@ -56,6 +56,20 @@ const char *ormis_chain(Incident__V1__AuditRecord **recs, size_t n,
     return prev;
 }
 
+void ormis_sort(const Incident__V1__AuditRecord **recs, size_t n)
+{
+    /* Insertion sort: stable, and the input is nearly sorted. */
+    for (size_t i = 1; i < n; i++) {
+        const Incident__V1__AuditRecord *r = recs[i];
+        size_t j = i;
+        while (j > 0 && recs[j - 1]->seq > r->seq) {
+            recs[j] = recs[j - 1];
+            j--;
+        }
+        recs[j] = r;
+    }
+}
+
 int ormis_verify(const Incident__V1__AuditRecord *const *recs, size_t n,
                  ormis_verify_result_t *res)
 {

@@ -34,8 +34,15 @@ typedef struct ormis_verify_result {
 } ormis_verify_result_t;
 
 /**
- * Verifies one incident's chain: @p recs in the order read from the audit
- * topic. Checks: same incident id, seq 1..n without gaps or repeats, each
+ * Sorts one incident's records by seq (stable). The audit topic keeps the
+ * records of one incident in one partition, but a stage replaying a
+ * transition after a crash may commit it after a later stage's records:
+ * the chain (seq + prev_hash), not the topic order, is the audit order.
+ */
+void ormis_sort(const Incident__V1__AuditRecord **recs, size_t n);
+
+/**
+ * Verifies one incident's chain: @p recs in seq order (see ormis_sort()). Checks: same incident id, seq 1..n without gaps or repeats, each
  * prev_hash equals the previous hash, each hash matches the content.
  * Returns 0 if the chain verifies, -1 otherwise (details in @p res).
  */

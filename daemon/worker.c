@@ -294,7 +294,9 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
 
     char group[256], txid[400], host[128] = "localhost";
     gethostname(host, sizeof(host) - 1);
-    snprintf(group, sizeof(group), "%s.%s", cfg->group_prefix, w->stage->name);
+    /* Pipelines that share a cluster under different topic prefixes get
+     * their own groups and transactional ids: "incidentd.prod.detected". */
+    snprintf(group, sizeof(group), "%s.%s%s", cfg->group_prefix, cfg->topic_prefix, w->stage->name);
 
     /* Consumer: manual commits through the producer's transaction. */
     conf = rd_kafka_conf_new();
@@ -321,7 +323,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
         }
     if (cfg->instance_id && *cfg->instance_id) {
         char gid[300];
-        snprintf(gid, sizeof(gid), "%s.%s", cfg->instance_id, w->stage->name);
+        snprintf(gid, sizeof(gid), "%s.%s%s", cfg->instance_id, cfg->topic_prefix, w->stage->name);
         if (rd_kafka_conf_set(conf, "group.instance.id", gid, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
             snprintf(errstr, errstr_size, "kafka group.instance.id: %s", err);
             goto fail;
@@ -345,9 +347,9 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
     if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0)
         goto fail;
     if (cfg->instance_id && *cfg->instance_id)
-        snprintf(txid, sizeof(txid), "%s.%s.%s", cfg->group_prefix, w->stage->name, cfg->instance_id);
+        snprintf(txid, sizeof(txid), "%s.%s.%s", group, cfg->instance_id, w->stage->name);
     else
-        snprintf(txid, sizeof(txid), "%s.%s.%s.%d", cfg->group_prefix, w->stage->name, host, (int)getpid());
+        snprintf(txid, sizeof(txid), "%s.%s.%d", group, host, (int)getpid());
     struct {
         const char *k, *v;
     } pprops[] = {
