@@ -1321,6 +1321,8 @@ static cJSON *ctl_chain_json(const ormis_verify_result_t *vr, int ok)
 /* Verifies one chain (an undecodable record breaks it). Returns 0 if ok. */
 static int ctl_chain_verify(const ctl_chain_t *ch, ormis_verify_result_t *vr)
 {
+    /* The audit order is the chain's (seq), not the topic's: see ormis_sort(). */
+    ormis_sort((const Incident__V1__AuditRecord **)ch->recs, ch->n);
     int rc = ormis_verify((const Incident__V1__AuditRecord *const *)ch->recs, ch->n, vr);
     if (rc == 0 && ch->bad[0]) {
         vr->first_bad = ch->n + 1;
