@@ -260,3 +260,49 @@ Test(ingest, kafka_not_confirming_gives_503_and_stop_answers_requests_in_flight,
     cr_expect(strstr(p.body, "\"status\":\"unavailable\""), "%s", p.body);
     cr_expect(strstr(p.body, "kafka"), "%s", p.body);
 }
+
+Test(ingest, a_busy_address_fails_to_start_with_a_reason)
+{
+    fixture_t f;
+    start(&f, NULL);
+    config_t cfg;
+    char addr[64], err[512];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", f.port);
+    const char *argv[] = {"incidentd", "--brokers", "127.0.0.1:1", "--ingest-http", addr};
+    cr_assert_eq(config_load(&cfg, 5, (char **)argv, err, sizeof(err)), 0, "%s", err);
+    cr_expect_null(ingest_start(&cfg, err, sizeof(err)));
+    cr_expect(strstr(err, "cannot listen on 127.0.0.1"), "%s", err);
+    config_destroy(&cfg);
+    stop(&f);
+}
+
+Test(ingest, tokens_are_secrets_in_print_config)
+{
+    config_t cfg;
+    char err[512];
+    const char *argv[] = {"incidentd",
+                          "--set",
+                          "ingest.token=S3CRET-A",
+                          "--set",
+                          "ingest.token.alertmanager=S3CRET-B",
+                          "--set",
+                          "ingest.token.events=S3CRET-C",
+                          "--set",
+                          "ingest.token.alerts=S3CRET-D"};
+    cr_assert_eq(config_load(&cfg, 9, (char **)argv, err, sizeof(err)), 0, "%s", err);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    config_print(&cfg, f);
+    fclose(f);
+    cr_expect_null(strstr(out, "S3CRET"), "token printed:\n%s", out);
+    cr_expect(strstr(out, "ingest.token = ***"), "%s", out);
+    cr_expect(strstr(out, "ingest.token.events = ***"), "%s", out);
+    free(out);
+    config_destroy(&cfg);
+    /* a bad value is not echoed either */
+    const char *bad[] = {"incidentd", "--set", "ingest.max_body=12"};
+    cr_expect_eq(config_load(&cfg, 3, (char **)bad, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "ingest.max_body"), "%s", err);
+    config_destroy(&cfg);
+}
