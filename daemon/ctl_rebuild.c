@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -378,6 +379,15 @@ int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
         arena_reset(&arena);
         if (rb_apply(st, sha, rd.incidents.keys[i], ri, &o, stats, &arena, errstr, errstr_size) < 0)
             goto out;
+    }
+    /* The state is whole again: workers waiting on the epoch may go on. */
+    if (!o.dry_run && !stats->incomplete) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (store_epoch_set(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) < 0) {
+            snprintf(errstr, errstr_size, "redis: setting the epoch: %s", store_error(st));
+            goto out;
+        }
     }
     rc = 0;
 out:

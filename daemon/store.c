@@ -341,7 +341,9 @@ static const unsigned char *store_dup_bytes(arena_t *arena, const char *s, size_
 
 int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
 {
-    if (!st->ready && store_reconnect(st) < 0)
+    /* No silent reconnect here: the worker reconnects and checks the
+     * epoch (a restarted, empty Redis must be rebuilt first). */
+    if (!st->ready)
         return -1;
     if (n == 0)
         return 0;
@@ -395,7 +397,9 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
 
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 {
-    if (!st->ready && store_reconnect(st) < 0)
+    /* No silent reconnect here: the worker reconnects and checks the
+     * epoch (a restarted, empty Redis must be rebuilt first). */
+    if (!st->ready)
         return -1;
     if (n == 0)
         return 0;
@@ -484,7 +488,7 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
                        store_timer_t *out, int max)
 {
-    if (!st->ready && store_reconnect(st) < 0)
+    if (!st->ready)
         return -1;
     redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s",
                                  st->sha_claim, now_ms, now_ms + lease_ms, max, st->ns);
@@ -521,7 +525,7 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
 
 int store_timers_done(store_t *st, const store_timer_t *t, int n)
 {
-    if (!st->ready && store_reconnect(st) < 0)
+    if (!st->ready)
         return -1;
     for (int i = 0; i < n; i++)
         redisAppendCommand(st->rc, "ZREM %stimers %s", st->ns, t[i].member);
@@ -553,4 +557,52 @@ void *store_command(store_t *st, const char *fmt, ...)
         store_drop(st);
     }
     return r;
+}
+
+int store_epoch(store_t *st)
+{
+    if (!st->ready)
+        return -1;
+    redisReply *r = redisCommand(st->rc, "GET %smeta:epoch", st->ns);
+    st->round_trips++;
+    if (!r) {
+        store_seterr(st, "redis: %s", st->rc->errstr);
+        store_drop(st);
+        return -1;
+    }
+    int rc = r->type == REDIS_REPLY_STRING ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
+    if (rc < 0)
+        store_seterr(st, "redis GET epoch: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_epoch_set(store_t *st, int64_t now_ms)
+{
+    redisReply *r = store_command(st, "SET %smeta:epoch %lld NX", st->ns, (long long)now_ms);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_lock(store_t *st, const char *name, const char *owner, int ttl_s)
+{
+    redisReply *r = store_command(st, "SET %s%s %s NX EX %d", st->ns, name, owner, ttl_s);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+void store_unlock(store_t *st, const char *name, const char *owner)
+{
+    redisReply *r = store_command(
+        st, "EVAL %s 1 %s%s %s",
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        st->ns, name, owner);
+    if (r)
+        freeReplyObject(r);
 }

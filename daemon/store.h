@@ -11,6 +11,8 @@
  *   open:<dedup_key>          id of the open incident of that key
  *   stage:<STAGE>             set of live incident ids in that stage
  *   timers                    sorted set of ack timers "<level>|<id>" by due ms
+ *   meta:epoch                set once the state is complete (see store_epoch())
+ *   meta:rebuild-lock         held by the process rebuilding the state
  *
  * Two Lua scripts, loaded once per connection and called with EVALSHA in one
  * pipeline per batch: `read` (state + whether the cause was applied) and
@@ -119,6 +121,20 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
                        store_timer_t *out, int max);
 /** Drops claimed timers once their commands are durable in Kafka. */
 int store_timers_done(store_t *st, const store_timer_t *t, int n);
+
+/**
+ * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live
+ * state. A Redis that restarted empty has none: the state must be rebuilt
+ * from ormis.audit before any transition is applied.
+ * store_epoch() returns 1 (present), 0 (missing) or -1 (Redis failure).
+ */
+int store_epoch(store_t *st);
+/** Sets the epoch marker (if missing). Returns 0 or -1. */
+int store_epoch_set(store_t *st, int64_t now_ms);
+/** A short lease lock (<ns><name>, SET NX EX): 1 taken, 0 held by another, -1 error. */
+int store_lock(store_t *st, const char *name, const char *owner, int ttl_s);
+/** Releases the lock if @p owner still holds it. */
+void store_unlock(store_t *st, const char *name, const char *owner);
 
 /** Runs one command (tests, incidentctl); returns the reply or NULL. The
  *  caller frees with freeReplyObject(). */

@@ -27,6 +27,7 @@
 #include <openssl/sha.h>
 
 #include "arena.h"
+#include "ctl_rebuild.h"
 #include "handlers.h"
 #include "log.h"
 #include "ormis.h"
@@ -124,6 +125,10 @@ struct worker {
     int64_t next_timer_poll_ms;
     int64_t next_redis_try_ms;
     int paused;
+    int epoch_ok;          /* Redis holds the whole state (store_epoch()) */
+    int epoch_wait_logged;
+    char txid[400];
+    char **kafka_props;    /* "key=value" pass-through, for the rebuild */
 };
 
 static int64_t worker_now_ms(void)
@@ -350,6 +355,21 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
         snprintf(txid, sizeof(txid), "%s.%s.%s", group, cfg->instance_id, w->stage->name);
     else
         snprintf(txid, sizeof(txid), "%s.%s.%d", group, host, (int)getpid());
+    snprintf(w->txid, sizeof(w->txid), "%s", txid);
+    w->kafka_props = calloc(cfg->n_kafka + 1, sizeof(*w->kafka_props));
+    if (!w->kafka_props) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        size_t len = strlen(cfg->kafka[i].key) + strlen(cfg->kafka[i].value) + 2;
+        w->kafka_props[i] = malloc(len);
+        if (!w->kafka_props[i]) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto fail;
+        }
+        snprintf(w->kafka_props[i], len, "%s=%s", cfg->kafka[i].key, cfg->kafka[i].value);
+    }
     struct {
         const char *k, *v;
     } pprops[] = {
@@ -394,8 +414,61 @@ void worker_destroy(worker_t *w)
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);
+    if (w->kafka_props) {
+        for (size_t i = 0; w->kafka_props[i]; i++)
+            free(w->kafka_props[i]);
+        free(w->kafka_props);
+    }
     arena_destroy(&w->arena);
     free(w);
+}
+
+/* Makes sure Redis holds the whole live state before anything is applied:
+ * a Redis that restarted empty is rebuilt from ormis.audit by one process
+ * (under a lock) while the others wait. Returns 0 when the state is whole,
+ * -1 to wait and try again. */
+static int worker_check_epoch(worker_t *w)
+{
+    int e = store_epoch(w->store);
+    if (e == 1)
+        return 0;
+    if (e < 0)
+        return -1;
+    int l = store_lock(w->store, "meta:rebuild-lock", w->txid, 600);
+    if (l != 1) {
+        if (!w->epoch_wait_logged)
+            log_msg(LOG_WARN, w->stage->name, NULL, NULL,
+                    "redis holds no incidentd state; waiting for another process to rebuild it");
+        w->epoch_wait_logged = 1;
+        return -1;
+    }
+    log_msg(LOG_WARN, w->stage->name, NULL, NULL,
+            "redis holds no incidentd state (new, or restarted empty): rebuilding it from ormis.audit");
+    ctl_rebuild_opts_t opts = {
+        .redis_user = w->cfg->redis_user,
+        .redis_password = w->cfg->redis_password,
+        .kafka_props = (const char *const *)w->kafka_props,
+        .ack_timeout_ms = w->cfg->rules.ack_timeout_ms,
+        .max_level = w->cfg->rules.max_escalation_level,
+        .retention_ms = w->cfg->retention_ms,
+        .stop = w->stop,
+    };
+    ctl_rebuild_stats_t stats;
+    memset(&stats, 0, sizeof(stats));
+    char err[512];
+    int rc = ctl_rebuild(w->cfg->brokers, w->cfg->redis, w->cfg->topic_prefix, &opts, &stats, err,
+                         sizeof(err));
+    store_unlock(w->store, "meta:rebuild-lock", w->txid);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "rebuild failed: %s", err);
+        return -1;
+    }
+    log_msg(LOG_INFO, w->stage->name, NULL, NULL,
+            "rebuilt from %" PRIu64 " audit records: %" PRIu64 " incidents written, %" PRIu64
+            " closed, %" PRIu64 " timers%s",
+            stats.records, stats.written, stats.closed, stats.timers,
+            stats.incomplete ? " (incomplete: will retry)" : "");
+    return store_epoch(w->store) == 1 ? 0 : -1;
 }
 
 /* ---- batch helpers --------------------------------------------------------- */
@@ -428,23 +501,24 @@ static void worker_rewind(worker_t *w)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Seeks every assigned partition back to its committed offset (after a
- * pause, whatever was fetched meanwhile is fetched again). */
-static void worker_rewind_committed(worker_t *w)
+/* Resumes consumption from the committed offsets: the current assignment is
+ * assigned again with those offsets, which also clears the pause (whatever
+ * was fetched while paused is fetched again). */
+static void worker_resume_committed(worker_t *w)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(w->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
         return;
-    if (parts->cnt > 0 &&
-        rd_kafka_committed(w->consumer, parts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (parts->cnt > 0) {
+        if (rd_kafka_committed(w->consumer, parts, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < parts->cnt; i++)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset < 0)
-                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, parts, 5000);
-        if (e)
-            rd_kafka_error_destroy(e);
+            parts->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_assign(w->consumer, parts);
     }
     rd_kafka_topic_partition_list_destroy(parts);
+    w->paused = 0;
 }
 
 static void worker_pause(worker_t *w, int pause)
@@ -1099,6 +1173,20 @@ static void worker_gather(worker_t *w)
 
 int worker_run(worker_t *w)
 {
+    /* Before joining the group: Redis must hold the whole state. */
+    while (!*w->stop && !w->epoch_ok) {
+        if ((store_ready(w->store) || store_reconnect(w->store) == 0) && worker_check_epoch(w) == 0) {
+            w->epoch_ok = 1;
+            w->epoch_wait_logged = 0;
+            atomic_store(&w->stats.redis_up, 1);
+            break;
+        }
+        atomic_store(&w->stats.redis_up, store_ready(w->store));
+        for (int i = 0; i < 10 && !*w->stop; i++)
+            usleep(100 * 1000);
+    }
+    if (*w->stop)
+        return 0;
     char topics[3][300];
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(3);
     for (int i = 0; i < 3 && w->stage->topics[i]; i++)
@@ -1133,17 +1221,22 @@ int worker_run(worker_t *w)
     int rc = 0;
     while (!*w->stop) {
         int64_t now = worker_mono_us() / 1000;
-        if (!store_ready(w->store)) {
+        if (!store_ready(w->store))
+            w->epoch_ok = 0;
+        if (!w->epoch_ok) {
             /* Backpressure: keep polling (group membership) while paused. */
             if (!w->paused)
                 worker_pause(w, 1);
             if (now >= w->next_redis_try_ms) {
                 w->next_redis_try_ms = now + 1000;
-                if (store_reconnect(w->store) == 0) {
-                    log_msg(LOG_INFO, w->stage->name, NULL, NULL, "redis is back; resuming");
+                if (store_ready(w->store) || store_reconnect(w->store) == 0) {
                     atomic_store(&w->stats.redis_up, 1);
-                    worker_pause(w, 0);
-                    worker_rewind_committed(w);
+                    if (worker_check_epoch(w) == 0) {
+                        log_msg(LOG_INFO, w->stage->name, NULL, NULL, "redis state ready; consuming");
+                        w->epoch_ok = 1;
+                        w->epoch_wait_logged = 0;
+                        worker_resume_committed(w);
+                    }
                 } else {
                     atomic_store(&w->stats.redis_up, 0);
                 }
@@ -1151,8 +1244,7 @@ int worker_run(worker_t *w)
             rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 200);
             if (w->rebalanced) {
                 w->rebalanced = 0;
-                if (!store_ready(w->store))
-                    worker_pause(w, 1);
+                worker_pause(w, 1);
             }
             if (m) {
                 /* Paused partitions return nothing new; anything that slips
@@ -1178,6 +1270,7 @@ int worker_run(worker_t *w)
         if (prc < 0) {
             worker_rewind(w);
             if (!store_ready(w->store)) {
+                w->epoch_ok = 0;
                 log_msg(LOG_WARN, w->stage->name, NULL, NULL,
                         "redis unavailable: pausing consumption");
                 worker_pause(w, 1);
