@@ -515,7 +515,15 @@ static void worker_resume_committed(worker_t *w)
                 parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        /* The pause is a flag of the partition that outlives assign(), and
+         * assigning the same partitions keeps their fetch positions: clear
+         * the pause, drop the assignment, assign at the committed offsets. */
+        rd_kafka_resume_partitions(w->consumer, parts);
+        rd_kafka_assign(w->consumer, NULL);
         rd_kafka_assign(w->consumer, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "resuming %s [%d] at offset %" PRId64,
+                    parts->elems[i].topic, (int)parts->elems[i].partition, parts->elems[i].offset);
     }
     rd_kafka_topic_partition_list_destroy(parts);
     w->paused = 0;
@@ -1042,6 +1050,8 @@ static int worker_process(worker_t *w)
     int64_t t0 = worker_mono_us();
     arena_reset(&w->arena);
     size_t n = w->n_batch;
+    log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "batch of %zu from %s [%d] at %" PRId64, n,
+            rd_kafka_topic_name(w->batch[0]->rkt), (int)w->batch[0]->partition, w->batch[0]->offset);
     atomic_store(&w->stats.in_flight, n);
     worker_item_t *items = arena_alloc(&w->arena, n * sizeof(*items));
     for (size_t i = 0; i < n; i++) {
@@ -1236,6 +1246,7 @@ int worker_run(worker_t *w)
                         w->epoch_ok = 1;
                         w->epoch_wait_logged = 0;
                         worker_resume_committed(w);
+                        continue; /* the next poll is the batch's */
                     }
                 } else {
                     atomic_store(&w->stats.redis_up, 0);
@@ -1249,6 +1260,9 @@ int worker_run(worker_t *w)
             if (m) {
                 /* Paused partitions return nothing new; anything that slips
                  * in is fetched again after the rewind on resume. */
+                if (!m->err)
+                    log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "dropped while paused: %s [%d] at %" PRId64,
+                            rd_kafka_topic_name(m->rkt), (int)m->partition, m->offset);
                 rd_kafka_message_destroy(m);
             }
             continue;

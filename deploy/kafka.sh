@@ -16,7 +16,8 @@
 #
 # Environment: INCIDENTD_CACHE, KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m),
 # KAFKA_START_TIMEOUT (seconds, default 90), KAFKA_STOP_TIMEOUT (default 30),
-# KAFKA_PORT / KAFKA_CONTROLLER_PORT (fixed ports instead of free ones).
+# KAFKA_PORT / KAFKA_CONTROLLER_PORT (fixed ports instead of free ones),
+# KAFKA_KEEP_DATA=1 (restart on the existing log directory).
 set -euo pipefail
 
 KAFKA_VERSION=3.9.1
@@ -183,7 +184,15 @@ do_start() {
     fetch_jars
     t0=$SECONDS
     mkdir -p "$DIR"
-    rm -rf "$DIR/data" "$DIR/address" "$DIR/kafka.pid"
+    local keep=0
+    # KAFKA_KEEP_DATA=1: a restart of the same broker (same ports, same log
+    # directory), as in the broker-restart test.
+    if [[ ${KAFKA_KEEP_DATA:-0} == 1 && -f $DIR/data/meta.properties ]]; then
+        keep=1
+    else
+        rm -rf "$DIR/data"
+    fi
+    rm -f "$DIR/address" "$DIR/kafka.pid"
     if [[ -n ${KAFKA_PORT:-} && -n ${KAFKA_CONTROLLER_PORT:-} ]]; then
         port=$KAFKA_PORT
         cport=$KAFKA_CONTROLLER_PORT
@@ -192,13 +201,15 @@ do_start() {
     fi
     [[ $port =~ ^[0-9]+$ && $cport =~ ^[0-9]+$ ]] || die "could not pick free ports"
     write_config "$port" "$cport"
-    uuid=$(java -cp "$LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    [[ -n $uuid ]] || die "kafka.tools.StorageTool random-uuid failed"
-    if ! java -Dlog4j.configuration="file:$DIR/log4j.properties" -cp "$LIB/*" \
-        kafka.tools.StorageTool format -t "$uuid" -c "$DIR/server.properties" \
-        >"$DIR/format.log" 2>&1; then
-        cat "$DIR/format.log" >&2
-        die "formatting the log directory failed"
+    if [[ $keep == 0 ]]; then
+        uuid=$(java -cp "$LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+        [[ -n $uuid ]] || die "kafka.tools.StorageTool random-uuid failed"
+        if ! java -Dlog4j.configuration="file:$DIR/log4j.properties" -cp "$LIB/*" \
+            kafka.tools.StorageTool format -t "$uuid" -c "$DIR/server.properties" \
+            >"$DIR/format.log" 2>&1; then
+            cat "$DIR/format.log" >&2
+            die "formatting the log directory failed"
+        fi
     fi
     addr=127.0.0.1:$port
     # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
