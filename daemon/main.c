@@ -71,19 +71,6 @@ int main(int argc, char **argv)
     log_info("incidentd %s starting: stages %s, brokers %s, redis %s:%d/%d", INCIDENTD_VERSION,
              cfg.stages, cfg.brokers, cfg.redis_host, cfg.redis_port, cfg.redis_db);
 
-    /* The topics must exist before the consumers subscribe. */
-    for (int attempt = 0;; attempt++) {
-        if (worker_create_topics(&cfg, cfg.topic_partitions, err, sizeof(err)) == 0)
-            break;
-        if (main_stop || attempt >= 30) {
-            log_error("%s", err);
-            config_destroy(&cfg);
-            return 1;
-        }
-        log_warn("%s (retrying)", err);
-        sleep(2);
-    }
-
     static const unsigned stage_bits[] = {CONFIG_STAGE_DETECTED, CONFIG_STAGE_CLASSIFIED,
                                           CONFIG_STAGE_SCOPED, CONFIG_STAGE_ESCALATED,
                                           CONFIG_STAGE_RESOLVED};
@@ -125,6 +112,22 @@ int main(int argc, char **argv)
             exit_code = 1;
             main_stop = 1;
         }
+    }
+
+    /* The topics must exist before the consumers subscribe (the HTTP
+     * endpoint already answers /healthz meanwhile). */
+    for (int attempt = 0; !main_stop && n_stats > 0; attempt++) {
+        if (worker_create_topics(&cfg, cfg.topic_partitions, err, sizeof(err)) == 0)
+            break;
+        if (attempt >= 30) {
+            log_error("%s", err);
+            exit_code = 1;
+            main_stop = 1;
+            break;
+        }
+        log_warn("%s (retrying)", err);
+        for (int i = 0; i < 20 && !main_stop; i++)
+            usleep(100 * 1000);
     }
 
     for (size_t i = 0; i < 5 && !main_stop; i++) {

@@ -106,6 +106,8 @@ static const metrics_family_t metrics_families[] = {
      METRICS_I(redis_up)},
     {"incidentd_kafka_up", "gauge", "1 when the worker's Kafka transactions are initialised.",
      METRICS_I(kafka_up)},
+    {"incidentd_consumer_lag", "gauge",
+     "Messages behind the high watermarks of the assigned partitions.", METRICS_U(lag)},
 };
 
 static uint64_t metrics_value(const worker_stats_t *st, const metrics_family_t *f)
@@ -483,6 +485,37 @@ static void metrics_histogram(metrics_buf_t *b, const metrics_t *m)
     }
 }
 
+/* A time-to-X histogram (seconds) of the detected stage's workers: time to
+ * acknowledge (MTTA) or to resolve (MTTR). */
+static void metrics_tt_histogram(metrics_buf_t *b, const metrics_t *m, const char *name,
+                                 const char *help, size_t off_buckets, size_t off_sum)
+{
+    metrics_head(b, name, "histogram", help);
+    char series[128];
+    for (size_t i = 0; i < m->n; i++) {
+        const char *base = (const char *)m->stats[i];
+        const atomic_uint_fast64_t *buckets = (const atomic_uint_fast64_t *)(const void *)(base + off_buckets);
+        const atomic_uint_fast64_t *sum = (const atomic_uint_fast64_t *)(const void *)(base + off_sum);
+        uint64_t cum = 0;
+        snprintf(series, sizeof(series), "%s_bucket", name);
+        for (int k = 0; k < WORKER_TT_BUCKETS; k++) {
+            cum += (uint64_t)atomic_load(&buckets[k]);
+            metrics_stage_open(b, series, m->names[i]);
+            if (k < WORKER_TT_BUCKETS - 1)
+                metrics_printf(b, ",le=\"%g\"} %" PRIu64 "\n", worker_tt_bounds_s[k], cum);
+            else
+                metrics_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
+        }
+        uint64_t ms = (uint64_t)atomic_load(sum);
+        snprintf(series, sizeof(series), "%s_sum", name);
+        metrics_stage_open(b, series, m->names[i]);
+        metrics_printf(b, "} %" PRIu64 ".%03" PRIu64 "\n", ms / 1000, ms % 1000);
+        snprintf(series, sizeof(series), "%s_count", name);
+        metrics_stage_open(b, series, m->names[i]);
+        metrics_printf(b, "} %" PRIu64 "\n", cum);
+    }
+}
+
 char *metrics_render(metrics_t *m, size_t *len)
 {
     metrics_buf_t b = {NULL, 0, 0};
@@ -501,6 +534,12 @@ char *metrics_render(metrics_t *m, size_t *len)
         }
     }
     metrics_histogram(&b, m);
+    metrics_tt_histogram(&b, m, "incidentd_time_to_acknowledge_seconds",
+                         "Time from detection to acknowledgement (MTTA), per acknowledged incident.",
+                         offsetof(worker_stats_t, mtta_bucket), offsetof(worker_stats_t, mtta_sum_ms));
+    metrics_tt_histogram(&b, m, "incidentd_time_to_resolve_seconds",
+                         "Time from detection to resolution (MTTR), per resolved incident.",
+                         offsetof(worker_stats_t, mttr_bucket), offsetof(worker_stats_t, mttr_sum_ms));
 
     long long counts[METRICS_N_LIVE];
     if (metrics_open_incidents(m, counts)) {

@@ -34,6 +34,8 @@
 #include "store.h"
 
 const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000};
+const double worker_tt_bounds_s[WORKER_TT_BUCKETS - 1] = {60,   300,   900,   1800, 3600,
+                                                          7200, 14400, 43200, 86400};
 
 /* Input messages larger than this are rejected before decoding. The largest
  * alert the contract allows is about 400 KB. */
@@ -96,6 +98,8 @@ typedef struct worker_item {
     size_t n_outs;
     size_t n_audit;
     size_t n_escalations;
+    int64_t tta_ms;        /* time to acknowledge of an "acknowledged" record, or -1 */
+    int64_t ttr_ms;        /* time to resolve of a "resolved" record, or -1 */
     int has_apply;
     size_t apply_idx;
 } worker_item_t;
@@ -123,6 +127,7 @@ struct worker {
     rd_kafka_message_t **batch;
     size_t n_batch;
     int64_t next_timer_poll_ms;
+    int64_t next_lag_ms;
     int64_t next_redis_try_ms;
     int paused;
     int epoch_ok;          /* Redis holds the whole state (store_epoch()) */
@@ -720,6 +725,7 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
     it->n_outs = 0;
     it->n_audit = tr->n_records;
     it->n_escalations = 0;
+    it->tta_ms = it->ttr_ms = -1;
     size_t idlen = strlen(id);
 
     /* ORMIS: chain the records after the incident's chain head. */
@@ -748,8 +754,13 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
         void *buf = arena_alloc(&w->arena, len ? len : 1);
         incident__v1__audit_record__pack(tr->records[i], buf);
         worker_add_out(w, it, &cap, "ormis.audit", id, idlen, buf, len);
-        if (strcmp(tr->records[i]->action, "escalated") == 0)
+        const hd_record_t *rec = tr->records[i];
+        if (strcmp(rec->action, "escalated") == 0)
             it->n_escalations++;
+        else if (strcmp(rec->action, "acknowledged") == 0 && rec->snapshot)
+            it->tta_ms = rec->snapshot->acknowledged_at_ms - rec->snapshot->detected_at_ms;
+        else if (strcmp(rec->action, "resolved") == 0 && rec->snapshot)
+            it->ttr_ms = rec->snapshot->resolved_at_ms - rec->snapshot->detected_at_ms;
     }
 
     /* The records, stored for an exact replay of this input position. */
@@ -1030,6 +1041,43 @@ static int worker_abort(worker_t *w)
     return fatal ? -2 : -1;
 }
 
+static void worker_observe_tt(atomic_uint_fast64_t *buckets, atomic_uint_fast64_t *sum_ms,
+                              int64_t ms)
+{
+    if (ms < 0)
+        return;
+    int b = 0;
+    while (b < WORKER_TT_BUCKETS - 1 && (double)ms / 1000.0 > worker_tt_bounds_s[b])
+        b++;
+    atomic_fetch_add(&buckets[b], 1);
+    atomic_fetch_add(sum_ms, (uint64_t)ms);
+}
+
+/* Messages behind the high watermarks of the assigned partitions, from
+ * librdkafka's cached watermarks (no broker round trip). */
+static void worker_update_lag(worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(w->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    uint64_t lag = 0;
+    if (parts->cnt > 0 && rd_kafka_position(w->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_get_watermark_offsets(w->consumer, parts->elems[i].topic,
+                                               parts->elems[i].partition, &lo,
+                                               &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                hi < 0)
+                continue;
+            int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
+            if (pos >= 0 && hi > pos)
+                lag += (uint64_t)(hi - pos);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    atomic_store(&w->stats.lag, lag);
+}
+
 static void worker_observe_latency(worker_t *w, int64_t us, size_t n)
 {
     if (n == 0)
@@ -1056,6 +1104,7 @@ static int worker_process(worker_t *w)
     worker_item_t *items = arena_alloc(&w->arena, n * sizeof(*items));
     for (size_t i = 0; i < n; i++) {
         items[i].msg = w->batch[i];
+        items[i].tta_ms = items[i].ttr_ms = -1;
         worker_decode(w, &items[i]);
         if (items[i].dlq_error)
             items[i].done = 1;
@@ -1096,6 +1145,10 @@ static int worker_process(worker_t *w)
     for (size_t i = 0; i < n; i++) {
         atomic_fetch_add(&w->stats.audit_records, items[i].dlq_error ? 0 : items[i].n_audit);
         atomic_fetch_add(&w->stats.escalations, items[i].n_escalations);
+        if (!items[i].dlq_error && items[i].n_outs > 0) {
+            worker_observe_tt(w->stats.mtta_bucket, &w->stats.mtta_sum_ms, items[i].tta_ms);
+            worker_observe_tt(w->stats.mttr_bucket, &w->stats.mttr_sum_ms, items[i].ttr_ms);
+        }
     }
     atomic_fetch_add(&w->stats.consumed, n);
     atomic_fetch_add(&w->stats.batches, 1);
@@ -1266,6 +1319,10 @@ int worker_run(worker_t *w)
                 rd_kafka_message_destroy(m);
             }
             continue;
+        }
+        if (now >= w->next_lag_ms) {
+            w->next_lag_ms = now + 1000;
+            worker_update_lag(w);
         }
         if (w->stage->bit == CONFIG_STAGE_ESCALATED && now >= w->next_timer_poll_ms) {
             w->next_timer_poll_ms = now + w->cfg->timer_poll_ms;

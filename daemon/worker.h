@@ -45,10 +45,20 @@ typedef struct worker_stats {
     atomic_uint_fast64_t lat_bucket[11];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
+    atomic_uint_fast64_t lag;           /* messages behind the high watermarks (assigned partitions) */
+    /* time to acknowledge / to resolve (from detection), observed when the
+     * acknowledged / resolved record is committed; buckets in seconds:
+     * le 60,300,900,1800,3600,7200,14400,43200,86400,+Inf */
+    atomic_uint_fast64_t mtta_bucket[10];
+    atomic_uint_fast64_t mtta_sum_ms;
+    atomic_uint_fast64_t mttr_bucket[10];
+    atomic_uint_fast64_t mttr_sum_ms;
 } worker_stats_t;
 
 #define WORKER_LAT_BUCKETS 11
 extern const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1];
+#define WORKER_TT_BUCKETS 10
+extern const double worker_tt_bounds_s[WORKER_TT_BUCKETS - 1];
 
 typedef struct worker worker_t;
 

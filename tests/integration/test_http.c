@@ -379,7 +379,31 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_expect_eq(expo_sum(e, "incidentd_build_info", NULL), 1);
     cr_expect_gt(expo_sum(e, "process_resident_memory_bytes", NULL), 0);
     cr_expect_gt(expo_sum(e, "process_start_time_seconds", NULL), 1e9);
+    cr_expect_geq(expo_sum(e, "incidentd_consumer_lag", NULL), 0, "lag exported");
     free(e);
+
+    /* Acknowledge and resolve: the MTTA and MTTR histograms count them. */
+    Incident__V1__Alert k = a;
+    k.alert_id = (char *)tu_unique("k");
+    k.action = INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE;
+    k.severity = 0;
+    cr_assert_eq(tu_produce_alert(topic, &k), 0);
+    Incident__V1__Alert r = k;
+    r.alert_id = (char *)tu_unique("r");
+    r.action = INCIDENT__V1__ACTION__ACTION_RESOLVE;
+    cr_assert_eq(tu_produce_alert(topic, &r), 0);
+    double mtta = -1, mttr = -1;
+    deadline = tu_now_ms() + WAIT_MS;
+    while (tu_now_ms() < deadline && (mtta < 1 || mttr < 1)) {
+        e = scrape(port);
+        cr_assert_not_null(e);
+        mtta = expo_sum(e, "incidentd_time_to_acknowledge_seconds_count", "stage=\"detected\"");
+        mttr = expo_sum(e, "incidentd_time_to_resolve_seconds_count", "stage=\"detected\"");
+        free(e);
+        usleep(250 * 1000);
+    }
+    cr_expect_eq(mtta, 1, "one acknowledgement in the MTTA histogram");
+    cr_expect_eq(mttr, 1, "one resolution in the MTTR histogram");
 
     char *missing;
     cr_expect_eq(http_get(port, "/nope", &missing), 404);
