@@ -5,7 +5,7 @@
  * re-escalation timer; RESOLVE resolves the incident and hands it to the
  * resolved stage. Classification is decided here, from the rules in rules.c.
  */
-#include "handlers.h"
+#include "hd_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,98 +13,7 @@
 /* Most recent trigger times kept for the reclassification window. */
 #define TRIGGER_TIMES_MAX 64
 
-/* ---- transition helpers ------------------------------------------------------ */
-
-static char *nz(const char *s) { return (char *)(s ? s : protobuf_c_empty_string); }
-
-static int is_open(const hd_incident_t *inc)
-{
-    return inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
-           inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
-}
-
-/* A copy of @p inc that later changes to the state cannot reach. */
-static hd_incident_t *snapshot_of(arena_t *arena, hd_incident_t *inc)
-{
-    hd_state_t tmp = INCIDENTD__V1__STORED_INCIDENT__INIT;
-    tmp.incident = inc;
-    return hd_state_copy(arena, &tmp)->incident;
-}
-
-/* Adds @p action to the distinct actions of the state (a new array). */
-static void action_note(arena_t *arena, hd_state_t *st, const char *action)
-{
-    for (size_t i = 0; i < st->n_recorded_actions; i++)
-        if (strcmp(st->recorded_actions[i], action) == 0)
-            return;
-    char **v = arena_alloc(arena, (st->n_recorded_actions + 1) * sizeof(*v));
-    if (st->n_recorded_actions)
-        memcpy(v, st->recorded_actions, st->n_recorded_actions * sizeof(*v));
-    v[st->n_recorded_actions] = arena_strdup(arena, action);
-    st->recorded_actions = v;
-    st->n_recorded_actions++;
-}
-
-/* Appends one audit record for the change just made to @p st: the version
- * moves to the record's seq and the record carries a snapshot of the
- * incident as it is now. */
-static void record_add(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out,
-                       const char *action, const char *actor, const char *detail)
-{
-    if (out->n_records >= HD_MAX_RECORDS)
-        return; /* no handler writes more than a few; keep the array safe */
-    hd_incident_t *inc = st->incident;
-    hd_record_t *rec = arena_alloc(ctx->arena, sizeof(*rec));
-    hd_record_t init = INCIDENT__V1__AUDIT_RECORD__INIT;
-    *rec = init;
-    inc->version++;
-    rec->incident_id = nz(inc->id);
-    rec->seq = inc->version;
-    rec->stage = inc->stage;
-    rec->action = arena_strdup(ctx->arena, action);
-    rec->actor = arena_strdup(ctx->arena, actor && *actor ? actor : ctx->actor);
-    rec->at_ms = ctx->now_ms;
-    rec->detail = arena_strdup(ctx->arena, detail);
-    rec->snapshot = snapshot_of(ctx->arena, inc);
-    rec->cause_id = arena_strdup(ctx->arena, ctx->cause_id);
-    action_note(ctx->arena, st, action);
-    out->records[out->n_records++] = rec;
-    out->state = st;
-    out->verdict = HD_APPLY;
-}
-
-static void output_add(hd_transition_t *out, hd_topic_t topic)
-{
-    if (out->n_outputs < HD_MAX_OUTPUTS)
-        out->outputs[out->n_outputs++].topic = topic;
-}
-
-/* Outputs carry the final snapshot of the new state. */
-static void outputs_finish(hd_transition_t *out)
-{
-    for (size_t i = 0; i < out->n_outputs; i++)
-        out->outputs[i].snapshot = out->state ? out->state->incident : NULL;
-}
-
-/* "10 min", "90 s" or "1500 ms". */
-static const char *duration_text(arena_t *arena, int64_t ms)
-{
-    if (ms != 0 && ms % 60000 == 0)
-        return arena_printf(arena, "%lld min", (long long)(ms / 60000));
-    if (ms != 0 && ms % 1000 == 0)
-        return arena_printf(arena, "%lld s", (long long)(ms / 1000));
-    return arena_printf(arena, "%lld ms", (long long)ms);
-}
-
 /* ---- set arithmetic on repeated strings ------------------------------------ */
-
-static int strv_has(char *const *v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] && strcmp(v[i], s) == 0)
-            return 1;
-    return 0;
-}
 
 /* A new array: the distinct entries of @p base, then those of @p add not yet
  * present (copied into the arena), in order. *added counts the latter. */
@@ -117,10 +26,10 @@ static char **strv_union(arena_t *arena, char *const *base, size_t n_base, char 
         return NULL;
     char **v = arena_alloc(arena, (n_base + n_add) * sizeof(*v));
     for (size_t i = 0; i < n_base; i++)
-        if (base[i] && !strv_has(v, *n_out, base[i]))
+        if (base[i] && !hd_strv_has(v, *n_out, base[i]))
             v[(*n_out)++] = base[i];
     for (size_t i = 0; i < n_add; i++) {
-        if (add[i] && !strv_has(v, *n_out, add[i])) {
+        if (add[i] && !hd_strv_has(v, *n_out, add[i])) {
             v[(*n_out)++] = arena_strdup(arena, add[i]);
             (*added)++;
         }
@@ -149,7 +58,7 @@ static void labels_merge(arena_t *arena, hd_state_t *st, const hd_alert_t *alert
         e->key = arena_strdup(arena, in->key);
         e->value = arena_strdup(arena, in->value);
         size_t j = 0;
-        while (j < n && strcmp(nz(v[j]->key), e->key) != 0)
+        while (j < n && strcmp(hd_nz(v[j]->key), e->key) != 0)
             j++;
         if (j < n)
             v[j] = e; /* replace the entry, never write into the input's */
@@ -207,23 +116,23 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
     inc->detected_at_ms = ctx->now_ms;
     triggers_note(a, st, ctx->now_ms, ctx->rules->reclassify_window_ms);
     labels_merge(a, st, alert);
-    record_add(ctx, st, out, "detected", NULL,
-               arena_printf(a,
-                            "opened by alert %s: severity %s, service '%s', "
-                            "%zu site%s, %zu client%s",
-                            nz(alert->alert_id), hd_severity_name(inc->severity), inc->service,
-                            inc->n_sites, inc->n_sites == 1 ? "" : "s", inc->n_clients,
-                            inc->n_clients == 1 ? "" : "s"));
+    hd_record_add(ctx, st, out, "detected", NULL,
+                  arena_printf(a,
+                               "opened by alert %s: severity %s, service '%s', "
+                               "%zu site%s, %zu client%s",
+                               hd_nz(alert->alert_id), hd_severity_name(inc->severity),
+                               inc->service, inc->n_sites, inc->n_sites == 1 ? "" : "s",
+                               inc->n_clients, inc->n_clients == 1 ? "" : "s"));
 
     char why[256];
     int incident = hd_is_incident(ctx->rules, inc, why, sizeof(why));
     inc->kind = incident ? INCIDENT__V1__KIND__KIND_INCIDENT : INCIDENT__V1__KIND__KIND_DISTURBANCE;
     inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-    record_add(ctx, st, out, "classified", NULL,
-               arena_printf(a, "%s: %s", hd_kind_name(inc->kind), why));
+    hd_record_add(ctx, st, out, "classified", NULL,
+                  arena_printf(a, "%s: %s", hd_kind_name(inc->kind), why));
 
     out->index_op = HD_INDEX_OPEN;
-    output_add(out, HD_TOPIC_CLASSIFIED);
+    hd_output_add(out, HD_TOPIC_CLASSIFIED);
 }
 
 static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
@@ -251,12 +160,13 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
             ? arena_printf(a, "severity %s -> %s", hd_severity_name(old_severity),
                            hd_severity_name(inc->severity))
             : arena_printf(a, "severity %s", hd_severity_name(inc->severity));
-    record_add(ctx, st, out, "merged", NULL,
-               arena_printf(a,
-                            "alert %s merged: %u alerts, %s, %zu new site%s, "
-                            "%zu new client%s",
-                            nz(alert->alert_id), inc->alert_count, severity_text, new_sites,
-                            new_sites == 1 ? "" : "s", new_clients, new_clients == 1 ? "" : "s"));
+    hd_record_add(ctx, st, out, "merged", NULL,
+                  arena_printf(a,
+                               "alert %s merged: %u alerts, %s, %zu new site%s, "
+                               "%zu new client%s",
+                               hd_nz(alert->alert_id), inc->alert_count, severity_text, new_sites,
+                               new_sites == 1 ? "" : "s", new_clients,
+                               new_clients == 1 ? "" : "s"));
 
     if (inc->kind == INCIDENT__V1__KIND__KIND_DISTURBANCE) {
         char why[256];
@@ -265,18 +175,18 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
             reason = why;
         else if (st->n_trigger_times_ms >= r->reclassify_triggers)
             reason = arena_printf(a, "%zu triggers within %s", st->n_trigger_times_ms,
-                                  duration_text(a, r->reclassify_window_ms));
+                                  hd_duration_text(a, r->reclassify_window_ms));
         if (reason) {
             inc->kind = INCIDENT__V1__KIND__KIND_INCIDENT;
             inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-            record_add(ctx, st, out, "reclassified", NULL,
-                       arena_printf(a, "DISTURBANCE -> INCIDENT: %s", reason));
-            output_add(out, HD_TOPIC_CLASSIFIED);
+            hd_record_add(ctx, st, out, "reclassified", NULL,
+                          arena_printf(a, "DISTURBANCE -> INCIDENT: %s", reason));
+            hd_output_add(out, HD_TOPIC_CLASSIFIED);
         }
     } else if (inc->kind == INCIDENT__V1__KIND__KIND_INCIDENT &&
                inc->scope != INCIDENT__V1__SCOPE__SCOPE_GLOBAL) {
         /* The classified stage decides whether the merge widens the scope. */
-        output_add(out, HD_TOPIC_CLASSIFIED);
+        hd_output_add(out, HD_TOPIC_CLASSIFIED);
     }
 }
 
@@ -288,14 +198,14 @@ static void acknowledge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_ale
     arena_t *a = ctx->arena;
     hd_state_t *st = hd_state_copy(a, cur);
     hd_incident_t *inc = st->incident;
-    const char *actor = alert->actor && *alert->actor ? alert->actor : nz(ctx->actor);
+    const char *actor = alert->actor && *alert->actor ? alert->actor : hd_nz(ctx->actor);
     inc->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     inc->acknowledged_at_ms = ctx->now_ms;
-    record_add(ctx, st, out, "acknowledged", actor,
-               arena_printf(a,
-                            "acknowledged by %s (alert %s): re-escalation stopped "
-                            "at level %u",
-                            actor, nz(alert->alert_id), inc->escalation_level));
+    hd_record_add(ctx, st, out, "acknowledged", actor,
+                  arena_printf(a,
+                               "acknowledged by %s (alert %s): re-escalation stopped "
+                               "at level %u",
+                               actor, hd_nz(alert->alert_id), inc->escalation_level));
     out->timer_op = HD_TIMER_CANCEL;
 }
 
@@ -305,17 +215,17 @@ static void resolve(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t
     arena_t *a = ctx->arena;
     hd_state_t *st = hd_state_copy(a, cur);
     hd_incident_t *inc = st->incident;
-    const char *actor = alert->actor && *alert->actor ? alert->actor : nz(ctx->actor);
+    const char *actor = alert->actor && *alert->actor ? alert->actor : hd_nz(ctx->actor);
     inc->stage = INCIDENT__V1__STAGE__STAGE_RESOLVED;
     inc->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
     inc->resolved_at_ms = ctx->now_ms;
-    record_add(ctx, st, out, "resolved", actor,
-               arena_printf(a, "%s resolved by %s (alert %s) after %u alert%s",
-                            hd_kind_name(inc->kind), actor, nz(alert->alert_id), inc->alert_count,
-                            inc->alert_count == 1 ? "" : "s"));
+    hd_record_add(ctx, st, out, "resolved", actor,
+                  arena_printf(a, "%s resolved by %s (alert %s) after %u alert%s",
+                               hd_kind_name(inc->kind), actor, hd_nz(alert->alert_id),
+                               inc->alert_count, inc->alert_count == 1 ? "" : "s"));
     out->index_op = HD_INDEX_CLOSE;
     out->timer_op = HD_TIMER_CANCEL;
-    output_add(out, HD_TOPIC_RESOLVED);
+    hd_output_add(out, HD_TOPIC_RESOLVED);
 }
 
 void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
@@ -330,11 +240,11 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
     if (cur && !cur->incident) {
         out->verdict = HD_REJECT;
         snprintf(out->error, sizeof(out->error), "stored incident of dedup_key %s has no snapshot",
-                 nz(alert->dedup_key));
+                 hd_nz(alert->dedup_key));
         return;
     }
     /* Only an open incident takes alerts; anything else counts as none. */
-    if (cur && !is_open(cur->incident))
+    if (cur && !hd_is_open(cur->incident))
         cur = NULL;
 
     switch (alert->action) {
@@ -344,7 +254,7 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
         } else if (!new_id || !*new_id) {
             out->verdict = HD_REJECT;
             snprintf(out->error, sizeof(out->error), "no incident id to open dedup_key %s",
-                     nz(alert->dedup_key));
+                     hd_nz(alert->dedup_key));
             return;
         } else {
             trigger_open(ctx, alert, new_id, out);
@@ -355,7 +265,7 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
         if (!cur) {
             out->verdict = HD_REJECT;
             snprintf(out->error, sizeof(out->error), "no open incident for dedup_key %s",
-                     nz(alert->dedup_key));
+                     hd_nz(alert->dedup_key));
             return;
         }
         if (alert->action == INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE)
@@ -368,5 +278,5 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
         snprintf(out->error, sizeof(out->error), "action: unknown value %d", (int)alert->action);
         return;
     }
-    outputs_finish(out);
+    hd_outputs_finish(out);
 }
