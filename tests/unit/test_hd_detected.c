@@ -4,54 +4,21 @@
  * the audit records each writes.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <string.h>
 
-#include "handlers.h"
+#include "hd_fixture.h"
 
-#define NOW 1700000000000LL
 #define MIN_MS 60000LL
 
-static arena_t arena;
-static hd_rules_t rules;
-static hd_ctx_t ctx;
+static void setup(void) { hdf_setup("incidentd/detected", "alert-9"); }
 
-static void setup(void)
-{
-    arena_init(&arena, 0);
-    hd_rules_default(&rules);
-    ctx.rules = &rules;
-    ctx.arena = &arena;
-    ctx.now_ms = NOW;
-    ctx.actor = "incidentd/detected";
-    ctx.cause_id = "alert-9";
-}
-static void teardown(void) { arena_destroy(&arena); }
-
-TestSuite(hd_detected, .init = setup, .fini = teardown);
+TestSuite(hd_detected, .init = setup, .fini = hdf_teardown);
 
 /* ---- builders ------------------------------------------------------------------ */
 
-/* A NULL-terminated list as a new arena array; *n gets its length. */
-static char **list(size_t *n, const char *first, ...)
-{
-    const char *items[64];
-    size_t count = 0;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *s = first; s && count < 64; s = va_arg(ap, const char *))
-        items[count++] = s;
-    va_end(ap);
-    *n = count;
-    char **v = arena_alloc(&arena, (count ? count : 1) * sizeof(*v));
-    for (size_t i = 0; i < count; i++)
-        v[i] = arena_strdup(&arena, items[i]);
-    return v;
-}
-
 static hd_alert_t *alert_new(Incident__V1__Action action, Incident__V1__Severity sev)
 {
-    hd_alert_t *a = arena_alloc(&arena, sizeof(*a));
+    hd_alert_t *a = arena_alloc(&hdf_arena, sizeof(*a));
     hd_alert_t init = INCIDENT__V1__ALERT__INIT;
     *a = init;
     a->alert_id = "alert-9";
@@ -70,10 +37,10 @@ static hd_alert_t *trigger(Incident__V1__Severity sev)
 
 static void alert_label(hd_alert_t *a, const char *key, const char *value)
 {
-    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&arena, (a->n_labels + 1) * sizeof(*v));
+    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&hdf_arena, (a->n_labels + 1) * sizeof(*v));
     if (a->n_labels)
         memcpy(v, a->labels, a->n_labels * sizeof(*v));
-    Incident__V1__Alert__LabelsEntry *e = arena_alloc(&arena, sizeof(*e));
+    Incident__V1__Alert__LabelsEntry *e = arena_alloc(&hdf_arena, sizeof(*e));
     Incident__V1__Alert__LabelsEntry init = INCIDENT__V1__ALERT__LABELS_ENTRY__INIT;
     *e = init;
     e->key = (char *)key;
@@ -82,103 +49,36 @@ static void alert_label(hd_alert_t *a, const char *key, const char *value)
     a->labels = v;
 }
 
-static void state_label(hd_state_t *st, const char *key, const char *value)
-{
-    Incidentd__V1__StoredIncident__LabelsEntry **v =
-        arena_alloc(&arena, (st->n_labels + 1) * sizeof(*v));
-    if (st->n_labels)
-        memcpy(v, st->labels, st->n_labels * sizeof(*v));
-    Incidentd__V1__StoredIncident__LabelsEntry *e = arena_alloc(&arena, sizeof(*e));
-    Incidentd__V1__StoredIncident__LabelsEntry init =
-        INCIDENTD__V1__STORED_INCIDENT__LABELS_ENTRY__INIT;
-    *e = init;
-    e->key = (char *)key;
-    e->value = (char *)value;
-    v[st->n_labels++] = e;
-    st->labels = v;
-}
-
 /* An open, classified incident at version @p version with one trigger at
- * NOW - 20 min (outside the window). */
+ * HDF_NOW - 20 min (outside the window). */
 static hd_state_t *state_new(Incident__V1__Kind kind, Incident__V1__Severity sev, uint64_t version)
 {
-    hd_state_t *st = arena_alloc(&arena, sizeof(*st));
-    hd_state_t sinit = INCIDENTD__V1__STORED_INCIDENT__INIT;
-    *st = sinit;
-    hd_incident_t *inc = arena_alloc(&arena, sizeof(*inc));
-    hd_incident_t iinit = INCIDENT__V1__INCIDENT__INIT;
-    *inc = iinit;
-    inc->id = "INC-1";
-    inc->dedup_key = "db-down";
-    inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-    inc->status = INCIDENT__V1__STATUS__STATUS_OPEN;
+    hd_state_t *st = hdf_state_new(INCIDENT__V1__STAGE__STAGE_CLASSIFIED,
+                                   INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED);
+    hd_incident_t *inc = st->incident;
     inc->kind = kind;
     inc->severity = sev;
-    inc->service = "db";
-    inc->summary = "database down";
-    inc->sites = list(&inc->n_sites, "site-a", NULL);
-    inc->alert_count = 1;
     inc->version = version;
-    inc->detected_at_ms = NOW - 20 * MIN_MS;
-    st->incident = inc;
-    st->trigger_times_ms = arena_alloc(&arena, sizeof(int64_t));
-    st->trigger_times_ms[0] = NOW - 20 * MIN_MS;
+    inc->detected_at_ms = HDF_NOW - 20 * MIN_MS;
+    st->trigger_times_ms = arena_alloc(&hdf_arena, sizeof(int64_t));
+    st->trigger_times_ms[0] = HDF_NOW - 20 * MIN_MS;
     st->n_trigger_times_ms = 1;
-    st->recorded_actions = list(&st->n_recorded_actions, "detected", "classified", NULL);
     return st;
 }
 
 static void triggers_set(hd_state_t *st, size_t n, const int64_t *times)
 {
-    st->trigger_times_ms = arena_alloc(&arena, (n ? n : 1) * sizeof(int64_t));
+    st->trigger_times_ms = arena_alloc(&hdf_arena, (n ? n : 1) * sizeof(int64_t));
     memcpy(st->trigger_times_ms, times, n * sizeof(int64_t));
     st->n_trigger_times_ms = n;
-}
-
-static int has_action(const hd_state_t *st, const char *action)
-{
-    for (size_t i = 0; i < st->n_recorded_actions; i++)
-        if (strcmp(st->recorded_actions[i], action) == 0)
-            return 1;
-    return 0;
 }
 
 static hd_transition_t run(const hd_state_t *cur, const hd_alert_t *alert)
 {
     hd_transition_t out;
     memset(&out, 0x5a, sizeof(out)); /* the handler must initialise everything */
-    hd_detected_apply(&ctx, cur, alert, "INC-NEW", &out);
+    hd_detected_apply(&hdf_ctx, cur, alert, "INC-NEW", &out);
     return out;
-}
-
-/* The invariants of every applied transition with records. */
-static void check_records(const hd_transition_t *out, uint64_t first_seq, const char *actor)
-{
-    cr_assert_eq(out->verdict, HD_APPLY);
-    cr_assert_not_null(out->state);
-    cr_assert(out->n_records > 0);
-    for (size_t i = 0; i < out->n_records; i++) {
-        const hd_record_t *rec = out->records[i];
-        cr_assert_eq(rec->seq, first_seq + i, "record %zu seq %llu", i,
-                     (unsigned long long)rec->seq);
-        cr_assert_str_eq(rec->incident_id, out->state->incident->id);
-        cr_assert_eq(rec->at_ms, NOW);
-        cr_assert_str_eq(rec->cause_id, "alert-9");
-        cr_assert_str_eq(rec->prev_hash, "");
-        cr_assert_str_eq(rec->hash, "");
-        cr_assert(strlen(rec->detail) > 0);
-        cr_assert_str_eq(rec->actor, actor);
-        cr_assert_not_null(rec->snapshot);
-        cr_assert_eq(rec->snapshot->version, rec->seq);
-        cr_assert_eq(rec->stage, rec->snapshot->stage);
-        cr_assert_neq(rec->snapshot, out->state->incident);
-        for (size_t j = 0; j < i; j++)
-            cr_assert_neq(rec->snapshot, out->records[j]->snapshot);
-        cr_assert(has_action(out->state, rec->action), "action %s not noted", rec->action);
-    }
-    cr_assert_eq(out->state->incident->version, first_seq + out->n_records - 1);
-    for (size_t i = 0; i < out->n_outputs; i++)
-        cr_assert_eq(out->outputs[i].snapshot, out->state->incident);
 }
 
 /* ---- opening ------------------------------------------------------------------- */
@@ -186,12 +86,12 @@ static void check_records(const hd_transition_t *out, uint64_t first_seq, const 
 Test(hd_detected, trigger_opens_major_incident)
 {
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-    a->sites = list(&a->n_sites, "site-a", "site-b", "site-a", NULL);
-    a->clients = list(&a->n_clients, "acme", "globex", NULL);
+    a->sites = hdf_list(&a->n_sites, "site-a", "site-b", "site-a", NULL);
+    a->clients = hdf_list(&a->n_clients, "acme", "globex", NULL);
     alert_label(a, "team", "dba");
     hd_transition_t out = run(NULL, a);
 
-    check_records(&out, 1, "incidentd/detected");
+    hdf_check_records_by(&out, 1, "incidentd/detected");
     cr_assert_eq(out.n_records, 2);
     cr_assert_eq(out.index_op, HD_INDEX_OPEN);
     cr_assert_eq(out.timer_op, HD_TIMER_NONE);
@@ -226,12 +126,12 @@ Test(hd_detected, trigger_opens_major_incident)
     cr_assert_str_eq(inc->clients[0], "acme");
     cr_assert_str_eq(inc->clients[1], "globex");
     cr_assert_eq(inc->alert_count, 1);
-    cr_assert_eq(inc->detected_at_ms, NOW);
+    cr_assert_eq(inc->detected_at_ms, HDF_NOW);
     cr_assert_eq(inc->version, 2);
     cr_assert_str_eq(inc->owner, "");
 
     cr_assert_eq(out.state->n_trigger_times_ms, 1);
-    cr_assert_eq(out.state->trigger_times_ms[0], NOW);
+    cr_assert_eq(out.state->trigger_times_ms[0], HDF_NOW);
     cr_assert_eq(out.state->n_labels, 1);
     cr_assert_str_eq(out.state->labels[0]->key, "team");
     cr_assert_str_eq(out.state->labels[0]->value, "dba");
@@ -246,7 +146,7 @@ Test(hd_detected, trigger_opens_major_incident)
 Test(hd_detected, minor_without_clients_opens_disturbance)
 {
     hd_transition_t out = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MINOR));
-    check_records(&out, 1, "incidentd/detected");
+    hdf_check_records_by(&out, 1, "incidentd/detected");
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
     cr_assert(strstr(out.records[1]->detail, "DISTURBANCE") != NULL);
     cr_assert(strstr(out.records[1]->detail, "below incident rule") != NULL);
@@ -259,7 +159,7 @@ Test(hd_detected, minor_without_clients_opens_disturbance)
 Test(hd_detected, minor_with_one_client_opens_incident)
 {
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MINOR);
-    a->clients = list(&a->n_clients, "acme", NULL);
+    a->clients = hdf_list(&a->n_clients, "acme", NULL);
     hd_transition_t out = run(NULL, a);
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
     cr_assert(strstr(out.records[1]->detail, "severity MINOR with 1 client") != NULL);
@@ -268,7 +168,7 @@ Test(hd_detected, minor_with_one_client_opens_incident)
 Test(hd_detected, warning_with_clients_opens_disturbance)
 {
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING);
-    a->clients = list(&a->n_clients, "acme", "globex", NULL);
+    a->clients = hdf_list(&a->n_clients, "acme", "globex", NULL);
     hd_transition_t out = run(NULL, a);
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
 }
@@ -276,8 +176,8 @@ Test(hd_detected, warning_with_clients_opens_disturbance)
 Test(hd_detected, critical_service_opens_incident)
 {
     const char *critical[] = {"db"};
-    rules.critical_services = critical;
-    rules.n_critical_services = 1;
+    hdf_rules.critical_services = critical;
+    hdf_rules.n_critical_services = 1;
     hd_transition_t out = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_INFO));
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
     cr_assert(strstr(out.records[1]->detail, "service db is critical") != NULL);
@@ -289,7 +189,7 @@ Test(hd_detected, trigger_on_closed_or_resolved_incident_opens_new_one)
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 9);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
-    check_records(&out, 1, "incidentd/detected");
+    hdf_check_records_by(&out, 1, "incidentd/detected");
     cr_assert_str_eq(out.state->incident->id, "INC-NEW");
     cr_assert_eq(out.index_op, HD_INDEX_OPEN);
 }
@@ -300,16 +200,16 @@ Test(hd_detected, trigger_merges_into_open_incident)
 {
     hd_state_t *cur =
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 7);
-    cur->incident->clients = list(&cur->incident->n_clients, "acme", NULL);
+    cur->incident->clients = hdf_list(&cur->incident->n_clients, "acme", NULL);
     cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_LOCAL;
     cur->incident->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
     char **cur_sites = cur->incident->sites;
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-    a->sites = list(&a->n_sites, "site-a", "site-b", NULL);
-    a->clients = list(&a->n_clients, "globex", "acme", NULL);
+    a->sites = hdf_list(&a->n_sites, "site-a", "site-b", NULL);
+    a->clients = hdf_list(&a->n_clients, "globex", "acme", NULL);
     hd_transition_t out = run(cur, a);
 
-    check_records(&out, 8, "incidentd/detected");
+    hdf_check_records_by(&out, 8, "incidentd/detected");
     cr_assert_eq(out.n_records, 1);
     cr_assert_str_eq(out.records[0]->action, "merged");
     const hd_incident_t *inc = out.state->incident;
@@ -327,8 +227,8 @@ Test(hd_detected, trigger_merges_into_open_incident)
     cr_assert_eq(inc->version, 8);
     cr_assert_eq(out.index_op, HD_INDEX_NONE);
     cr_assert_eq(out.timer_op, HD_TIMER_NONE);
-    cr_assert(has_action(out.state, "merged"));
-    cr_assert(has_action(out.state, "detected"));
+    cr_assert(hdf_has_action(out.state, "merged"));
+    cr_assert(hdf_has_action(out.state, "detected"));
     /* LOCAL incident: the classified stage re-checks the scope */
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_CLASSIFIED);
@@ -355,8 +255,8 @@ Test(hd_detected, merge_unites_labels_alert_wins)
 {
     hd_state_t *cur =
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
-    state_label(cur, "team", "dba");
-    state_label(cur, "region", "eu");
+    hdf_state_label(cur, "team", "dba");
+    hdf_state_label(cur, "region", "eu");
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
     alert_label(a, "region", "us");
     alert_label(a, "scope", "global");
@@ -379,7 +279,7 @@ Test(hd_detected, merge_into_global_incident_has_no_output)
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 3);
     cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
-    check_records(&out, 4, "incidentd/detected");
+    hdf_check_records_by(&out, 4, "incidentd/detected");
     cr_assert_eq(out.n_records, 1);
     cr_assert_eq(out.n_outputs, 0);
 }
@@ -399,7 +299,7 @@ Test(hd_detected, merge_into_acknowledged_incident)
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 5);
     cur->incident->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
-    check_records(&out, 6, "incidentd/detected");
+    hdf_check_records_by(&out, 6, "incidentd/detected");
     cr_assert_str_eq(out.records[0]->action, "merged");
     cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED);
 }
@@ -410,16 +310,16 @@ Test(hd_detected, two_triggers_in_window_stay_disturbance)
 {
     hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 2);
-    const int64_t times[] = {NOW - 1 * MIN_MS};
+    const int64_t times[] = {HDF_NOW - 1 * MIN_MS};
     triggers_set(cur, 1, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
-    check_records(&out, 3, "incidentd/detected");
+    hdf_check_records_by(&out, 3, "incidentd/detected");
     cr_assert_eq(out.n_records, 1);
     cr_assert_str_eq(out.records[0]->action, "merged");
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
     cr_assert_eq(out.n_outputs, 0);
     cr_assert_eq(out.state->n_trigger_times_ms, 2);
-    cr_assert_eq(out.state->trigger_times_ms[1], NOW);
+    cr_assert_eq(out.state->trigger_times_ms[1], HDF_NOW);
 }
 
 Test(hd_detected, three_triggers_in_window_reclassify)
@@ -427,10 +327,10 @@ Test(hd_detected, three_triggers_in_window_reclassify)
     hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 4);
     cur->incident->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-    const int64_t times[] = {NOW - 9 * MIN_MS, NOW - 1 * MIN_MS};
+    const int64_t times[] = {HDF_NOW - 9 * MIN_MS, HDF_NOW - 1 * MIN_MS};
     triggers_set(cur, 2, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
-    check_records(&out, 5, "incidentd/detected");
+    hdf_check_records_by(&out, 5, "incidentd/detected");
     cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[0]->action, "merged");
     cr_assert_eq(out.records[0]->snapshot->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
@@ -441,7 +341,7 @@ Test(hd_detected, three_triggers_in_window_reclassify)
               out.records[1]->detail);
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
     cr_assert_eq(out.state->incident->version, 6);
-    cr_assert(has_action(out.state, "reclassified"));
+    cr_assert(hdf_has_action(out.state, "reclassified"));
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_CLASSIFIED);
     cr_assert_eq(out.outputs[0].snapshot->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
@@ -451,14 +351,15 @@ Test(hd_detected, triggers_outside_window_are_dropped)
 {
     hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 4);
-    const int64_t times[] = {NOW - 10 * MIN_MS - 1, NOW - 11 * MIN_MS, NOW - 2 * MIN_MS};
+    const int64_t times[] = {HDF_NOW - 10 * MIN_MS - 1, HDF_NOW - 11 * MIN_MS,
+                             HDF_NOW - 2 * MIN_MS};
     triggers_set(cur, 3, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
     cr_assert_eq(out.n_records, 1);
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
     cr_assert_eq(out.state->n_trigger_times_ms, 2);
-    cr_assert_eq(out.state->trigger_times_ms[0], NOW - 2 * MIN_MS);
-    cr_assert_eq(out.state->trigger_times_ms[1], NOW);
+    cr_assert_eq(out.state->trigger_times_ms[0], HDF_NOW - 2 * MIN_MS);
+    cr_assert_eq(out.state->trigger_times_ms[1], HDF_NOW);
     cr_assert_eq(cur->n_trigger_times_ms, 3);
 }
 
@@ -466,7 +367,7 @@ Test(hd_detected, trigger_exactly_at_window_edge_counts)
 {
     hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 4);
-    const int64_t times[] = {NOW - 10 * MIN_MS, NOW - 1};
+    const int64_t times[] = {HDF_NOW - 10 * MIN_MS, HDF_NOW - 1};
     triggers_set(cur, 2, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
     cr_assert_eq(out.n_records, 2);
@@ -475,11 +376,11 @@ Test(hd_detected, trigger_exactly_at_window_edge_counts)
 
 Test(hd_detected, reclassify_threshold_configurable)
 {
-    rules.reclassify_triggers = 2;
-    rules.reclassify_window_ms = 30000;
+    hdf_rules.reclassify_triggers = 2;
+    hdf_rules.reclassify_window_ms = 30000;
     hd_state_t *cur = state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE,
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 4);
-    const int64_t times[] = {NOW - 29000};
+    const int64_t times[] = {HDF_NOW - 29000};
     triggers_set(cur, 1, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
     cr_assert_eq(out.n_records, 2);
@@ -493,12 +394,12 @@ Test(hd_detected, trigger_times_keep_64_most_recent)
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 4);
     int64_t times[70];
     for (int i = 0; i < 70; i++)
-        times[i] = NOW - 70 + i;
+        times[i] = HDF_NOW - 70 + i;
     triggers_set(cur, 70, times);
     hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     cr_assert_eq(out.state->n_trigger_times_ms, 64);
-    cr_assert_eq(out.state->trigger_times_ms[63], NOW);
-    cr_assert_eq(out.state->trigger_times_ms[0], NOW - 63);
+    cr_assert_eq(out.state->trigger_times_ms[63], HDF_NOW);
+    cr_assert_eq(out.state->trigger_times_ms[0], HDF_NOW - 63);
 }
 
 Test(hd_detected, merge_reaching_major_reclassifies)
@@ -518,7 +419,7 @@ Test(hd_detected, merge_adding_client_to_minor_reclassifies)
     hd_state_t *cur =
         state_new(INCIDENT__V1__KIND__KIND_DISTURBANCE, INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 2);
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING);
-    a->clients = list(&a->n_clients, "acme", NULL);
+    a->clients = hdf_list(&a->n_clients, "acme", NULL);
     hd_transition_t out = run(cur, a);
     cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[1]->action, "reclassified");
@@ -537,18 +438,18 @@ Test(hd_detected, acknowledge_open_incident_stops_timer)
                               INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED);
     a->actor = "alice";
     hd_transition_t out = run(cur, a);
-    check_records(&out, 7, "alice");
+    hdf_check_records_by(&out, 7, "alice");
     cr_assert_eq(out.n_records, 1);
     cr_assert_str_eq(out.records[0]->action, "acknowledged");
     cr_assert_eq(out.records[0]->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert(strstr(out.records[0]->detail, "alice") != NULL);
     cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED);
-    cr_assert_eq(out.state->incident->acknowledged_at_ms, NOW);
+    cr_assert_eq(out.state->incident->acknowledged_at_ms, HDF_NOW);
     cr_assert_eq(out.state->incident->escalation_level, 1);
     cr_assert_eq(out.timer_op, HD_TIMER_CANCEL);
     cr_assert_eq(out.index_op, HD_INDEX_NONE);
     cr_assert_eq(out.n_outputs, 0);
-    cr_assert(has_action(out.state, "acknowledged"));
+    cr_assert(hdf_has_action(out.state, "acknowledged"));
     cr_assert_eq(cur->incident->status, INCIDENT__V1__STATUS__STATUS_OPEN);
 }
 
@@ -558,7 +459,7 @@ Test(hd_detected, acknowledge_without_actor_uses_stage_actor)
         state_new(INCIDENT__V1__KIND__KIND_INCIDENT, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 6);
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
-    check_records(&out, 7, "incidentd/detected");
+    hdf_check_records_by(&out, 7, "incidentd/detected");
 }
 
 Test(hd_detected, acknowledge_twice_is_noop)
@@ -598,19 +499,19 @@ Test(hd_detected, resolve_incident)
                               INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED);
     a->actor = "bob";
     hd_transition_t out = run(cur, a);
-    check_records(&out, 9, "bob");
+    hdf_check_records_by(&out, 9, "bob");
     cr_assert_eq(out.n_records, 1);
     cr_assert_str_eq(out.records[0]->action, "resolved");
     cr_assert_eq(out.records[0]->stage, INCIDENT__V1__STAGE__STAGE_RESOLVED);
     const hd_incident_t *inc = out.state->incident;
     cr_assert_eq(inc->stage, INCIDENT__V1__STAGE__STAGE_RESOLVED);
     cr_assert_eq(inc->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
-    cr_assert_eq(inc->resolved_at_ms, NOW);
+    cr_assert_eq(inc->resolved_at_ms, HDF_NOW);
     cr_assert_eq(out.index_op, HD_INDEX_CLOSE);
     cr_assert_eq(out.timer_op, HD_TIMER_CANCEL);
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_RESOLVED);
-    cr_assert(has_action(out.state, "resolved"));
+    cr_assert(hdf_has_action(out.state, "resolved"));
 }
 
 Test(hd_detected, resolve_disturbance_goes_to_resolved)
@@ -619,7 +520,7 @@ Test(hd_detected, resolve_disturbance_goes_to_resolved)
                                 INCIDENT__V1__SEVERITY__SEVERITY_WARNING, 2);
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
-    check_records(&out, 3, "incidentd/detected");
+    hdf_check_records_by(&out, 3, "incidentd/detected");
     cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
     cr_assert_eq(out.n_outputs, 1);
@@ -663,17 +564,17 @@ Test(hd_detected, open_merge_ack_resolve_chain_of_seqs)
 {
     hd_transition_t out = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
     hd_state_t *st = out.state;
-    ctx.now_ms = NOW; /* same time: the seqs are what matters */
+    hdf_ctx.now_ms = HDF_NOW; /* same time: the seqs are what matters */
     out = run(st, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MINOR));
-    check_records(&out, 3, "incidentd/detected");
+    hdf_check_records_by(&out, 3, "incidentd/detected");
     st = out.state;
     out = run(st, alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
                             INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
-    check_records(&out, 4, "incidentd/detected");
+    hdf_check_records_by(&out, 4, "incidentd/detected");
     st = out.state;
     out = run(st, alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                             INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
-    check_records(&out, 5, "incidentd/detected");
+    hdf_check_records_by(&out, 5, "incidentd/detected");
     cr_assert_eq(out.state->n_recorded_actions, 5);
     cr_assert_eq(out.state->incident->alert_count, 2);
     cr_assert_eq(out.state->n_trigger_times_ms, 2);

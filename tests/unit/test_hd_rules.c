@@ -1,39 +1,32 @@
 /*
  * test_hd_rules.c — default thresholds, the classification and scope rules
  * at their boundaries, roster and guideline look-ups, enum names and the
- * deep copy of a stored incident (handlers/rules.c).
+ * deep copy of a stored incident (handlers/hdf_rules.c).
  */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "handlers.h"
+#include "hd_fixture.h"
 
-static arena_t arena;
-static hd_rules_t rules;
+/* No transitions here: only hdf_arena and hdf_rules are used. */
+static void setup(void) { hdf_setup(NULL, NULL); }
 
-static void setup(void)
-{
-    arena_init(&arena, 0);
-    hd_rules_default(&rules);
-}
-static void teardown(void) { arena_destroy(&arena); }
-
-TestSuite(hd_rules, .init = setup, .fini = teardown);
+TestSuite(hd_rules, .init = setup, .fini = hdf_teardown);
 
 static char **names(const char *prefix, size_t n)
 {
-    char **v = arena_alloc(&arena, (n ? n : 1) * sizeof(*v));
+    char **v = arena_alloc(&hdf_arena, (n ? n : 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++)
-        v[i] = arena_printf(&arena, "%s%zu", prefix, i);
+        v[i] = arena_printf(&hdf_arena, "%s%zu", prefix, i);
     return v;
 }
 
 static hd_state_t *state_new(Incident__V1__Severity sev, size_t n_sites, size_t n_clients)
 {
-    hd_state_t *st = arena_alloc(&arena, sizeof(*st));
+    hd_state_t *st = arena_alloc(&hdf_arena, sizeof(*st));
     hd_state_t sinit = INCIDENTD__V1__STORED_INCIDENT__INIT;
     *st = sinit;
-    hd_incident_t *inc = arena_alloc(&arena, sizeof(*inc));
+    hd_incident_t *inc = arena_alloc(&hdf_arena, sizeof(*inc));
     hd_incident_t iinit = INCIDENT__V1__INCIDENT__INIT;
     *inc = iinit;
     inc->id = "INC-1";
@@ -45,22 +38,6 @@ static hd_state_t *state_new(Incident__V1__Severity sev, size_t n_sites, size_t 
     inc->n_clients = n_clients;
     st->incident = inc;
     return st;
-}
-
-static void label_add(hd_state_t *st, const char *key, const char *value)
-{
-    Incidentd__V1__StoredIncident__LabelsEntry **v =
-        arena_alloc(&arena, (st->n_labels + 1) * sizeof(*v));
-    if (st->n_labels)
-        memcpy(v, st->labels, st->n_labels * sizeof(*v));
-    Incidentd__V1__StoredIncident__LabelsEntry *e = arena_alloc(&arena, sizeof(*e));
-    Incidentd__V1__StoredIncident__LabelsEntry init =
-        INCIDENTD__V1__STORED_INCIDENT__LABELS_ENTRY__INIT;
-    *e = init;
-    e->key = (char *)key;
-    e->value = (char *)value;
-    v[st->n_labels++] = e;
-    st->labels = v;
 }
 
 /* ---- defaults -------------------------------------------------------------- */
@@ -128,7 +105,7 @@ Test(hd_rules, unknown_enum_names)
 
 static int is_incident(Incident__V1__Severity sev, size_t n_clients, char *why)
 {
-    return hd_is_incident(&rules, state_new(sev, 1, n_clients)->incident, why, 128);
+    return hd_is_incident(&hdf_rules, state_new(sev, 1, n_clients)->incident, why, 128);
 }
 
 Test(hd_rules, major_is_incident)
@@ -164,7 +141,7 @@ Test(hd_rules, warning_with_clients_is_disturbance)
 Test(hd_rules, client_min_count_is_configurable)
 {
     char why[128];
-    rules.client_min_count = 2;
+    hdf_rules.client_min_count = 2;
     cr_assert_not(is_incident(INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 1, why));
     cr_assert(is_incident(INCIDENT__V1__SEVERITY__SEVERITY_MINOR, 2, why));
 }
@@ -172,30 +149,30 @@ Test(hd_rules, client_min_count_is_configurable)
 Test(hd_rules, critical_service_is_incident)
 {
     const char *critical[] = {"billing", "payments"};
-    rules.critical_services = critical;
-    rules.n_critical_services = 2;
+    hdf_rules.critical_services = critical;
+    hdf_rules.n_critical_services = 2;
     hd_state_t *st = state_new(INCIDENT__V1__SEVERITY__SEVERITY_INFO, 1, 0);
     char why[128];
     st->incident->service = "payments";
-    cr_assert(hd_is_incident(&rules, st->incident, why, sizeof(why)));
+    cr_assert(hd_is_incident(&hdf_rules, st->incident, why, sizeof(why)));
     cr_assert_str_eq(why, "service payments is critical");
     st->incident->service = "web";
-    cr_assert_not(hd_is_incident(&rules, st->incident, why, sizeof(why)));
+    cr_assert_not(hd_is_incident(&hdf_rules, st->incident, why, sizeof(why)));
     st->incident->service = "payment"; /* exact match only */
-    cr_assert_not(hd_is_incident(&rules, st->incident, why, sizeof(why)));
+    cr_assert_not(hd_is_incident(&hdf_rules, st->incident, why, sizeof(why)));
 }
 
 Test(hd_rules, is_incident_accepts_null_why)
 {
     hd_state_t *st = state_new(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 1, 0);
-    cr_assert(hd_is_incident(&rules, st->incident, NULL, 0));
+    cr_assert(hd_is_incident(&hdf_rules, st->incident, NULL, 0));
 }
 
 /* ---- scope ----------------------------------------------------------------- */
 
 static Incident__V1__Scope scope_of(hd_state_t *st, char *why)
 {
-    return hd_scope_of(&rules, st, why, 128);
+    return hd_scope_of(&hdf_rules, st, why, 128);
 }
 
 Test(hd_rules, one_site_is_local_two_are_global)
@@ -248,10 +225,10 @@ Test(hd_rules, label_scope_global)
 {
     char why[128];
     hd_state_t *st = state_new(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 1, 0);
-    label_add(st, "team", "db");
-    label_add(st, "scope", "local");
+    hdf_state_label(st, "team", "db");
+    hdf_state_label(st, "scope", "local");
     cr_assert_eq(scope_of(st, why), INCIDENT__V1__SCOPE__SCOPE_LOCAL);
-    label_add(st, "scope", "global");
+    hdf_state_label(st, "scope", "global");
     cr_assert_eq(scope_of(st, why), INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     cr_assert_str_eq(why, "label scope=global");
 }
@@ -259,8 +236,8 @@ Test(hd_rules, label_scope_global)
 Test(hd_rules, scope_thresholds_configurable)
 {
     char why[128];
-    rules.global_min_sites = 3;
-    rules.global_min_clients = 3;
+    hdf_rules.global_min_sites = 3;
+    hdf_rules.global_min_clients = 3;
     hd_state_t *st = state_new(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 2, 2);
     cr_assert_eq(scope_of(st, why), INCIDENT__V1__SCOPE__SCOPE_LOCAL);
     st = state_new(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, 2, 3);
@@ -283,31 +260,35 @@ Test(hd_rules, owner_exact_before_default)
         {INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "", "csm-default"},
         {INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "web", "csm-web"},
     };
-    rules.roster = roster;
-    rules.n_roster = 4;
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "payments"),
-                     "tm-payments");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"),
-                     "tm-default");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "web"),
-                     "csm-web");
+    hdf_rules.roster = roster;
+    hdf_rules.n_roster = 4;
     cr_assert_str_eq(
-        hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "payments"),
+        hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "payments"),
+        "tm-payments");
+    cr_assert_str_eq(hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"),
+                     "tm-default");
+    cr_assert_str_eq(
+        hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "web"),
+        "csm-web");
+    cr_assert_str_eq(
+        hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "payments"),
         "csm-default");
 }
 
 Test(hd_rules, owner_none_without_entry)
 {
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"), "");
+    cr_assert_str_eq(hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"),
+                     "");
     const hd_roster_entry_t roster[] = {
         {INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "web", "csm-web"},
     };
-    rules.roster = roster;
-    rules.n_roster = 1;
+    hdf_rules.roster = roster;
+    hdf_rules.n_roster = 1;
     /* wrong role, or wrong service without a default: nobody */
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"), "");
-    cr_assert_str_eq(hd_owner_of(&rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "db"),
+    cr_assert_str_eq(hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER, "web"),
                      "");
+    cr_assert_str_eq(
+        hd_owner_of(&hdf_rules, INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER, "db"), "");
 }
 
 Test(hd_rules, guideline_exact_before_default)
@@ -316,17 +297,17 @@ Test(hd_rules, guideline_exact_before_default)
         {"*", "follow the standard runbook"},
         {"web", "restart the web tier"},
     };
-    cr_assert_str_eq(hd_guideline_of(&rules, "web"), "");
-    rules.guidelines = guidelines;
-    rules.n_guidelines = 1;
-    cr_assert_str_eq(hd_guideline_of(&rules, "web"), "follow the standard runbook");
-    rules.n_guidelines = 2;
-    cr_assert_str_eq(hd_guideline_of(&rules, "web"), "restart the web tier");
-    cr_assert_str_eq(hd_guideline_of(&rules, "db"), "follow the standard runbook");
+    cr_assert_str_eq(hd_guideline_of(&hdf_rules, "web"), "");
+    hdf_rules.guidelines = guidelines;
+    hdf_rules.n_guidelines = 1;
+    cr_assert_str_eq(hd_guideline_of(&hdf_rules, "web"), "follow the standard runbook");
+    hdf_rules.n_guidelines = 2;
+    cr_assert_str_eq(hd_guideline_of(&hdf_rules, "web"), "restart the web tier");
+    cr_assert_str_eq(hd_guideline_of(&hdf_rules, "db"), "follow the standard runbook");
     const hd_guideline_t only_web[] = {{"web", "restart the web tier"}};
-    rules.guidelines = only_web;
-    rules.n_guidelines = 1;
-    cr_assert_str_eq(hd_guideline_of(&rules, "db"), "");
+    hdf_rules.guidelines = only_web;
+    hdf_rules.n_guidelines = 1;
+    cr_assert_str_eq(hd_guideline_of(&hdf_rules, "db"), "");
 }
 
 /* ---- deep copy ----------------------------------------------------------------- */
@@ -342,11 +323,11 @@ Test(hd_rules, state_copy_is_deep)
     int64_t times[] = {10, 20};
     st->trigger_times_ms = times;
     st->n_trigger_times_ms = 2;
-    label_add(st, "team", "db");
+    hdf_state_label(st, "team", "db");
     st->guideline = "be careful";
     st->last_hash = "abc";
 
-    hd_state_t *c = hd_state_copy(&arena, st);
+    hd_state_t *c = hd_state_copy(&hdf_arena, st);
     cr_assert_neq(c, st);
     cr_assert_neq(c->incident, st->incident);
     cr_assert_str_eq(c->incident->id, "INC-1");
@@ -384,9 +365,9 @@ Test(hd_rules, state_copy_is_deep)
 
 Test(hd_rules, state_copy_of_null_and_empty)
 {
-    cr_assert_null(hd_state_copy(&arena, NULL));
+    cr_assert_null(hd_state_copy(&hdf_arena, NULL));
     hd_state_t empty = INCIDENTD__V1__STORED_INCIDENT__INIT;
-    hd_state_t *c = hd_state_copy(&arena, &empty);
+    hd_state_t *c = hd_state_copy(&hdf_arena, &empty);
     cr_assert_not_null(c);
     cr_assert_null(c->incident);
     cr_assert_eq(c->n_labels, 0);
