@@ -267,6 +267,62 @@ int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
     return rc;
 }
 
+/* Creates the transactional producer (implies idempotence) with the id in
+ * w->txid. Returns 0, or -1 with a message. */
+static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (worker_kafka_conf(w->cfg, conf, errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    struct {
+        const char *k, *v;
+    } pprops[] = {
+        {"transactional.id", w->txid},
+        {"enable.idempotence", "true"},
+        {"transaction.timeout.ms", "10000"},
+        {"linger.ms", "2"},
+        {"queue.buffering.max.kbytes", "32768"},
+        {"message.max.bytes", "2000000"},
+    };
+    for (size_t i = 0; i < sizeof(pprops) / sizeof(pprops[0]); i++)
+        if (rd_kafka_conf_set(conf, pprops[i].k, pprops[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka producer %s: %s", pprops[i].k, err);
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    rd_kafka_conf_set_log_cb(conf, worker_kafka_log);
+    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!w->producer) {
+        snprintf(errstr, errstr_size, "kafka producer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    return 0;
+}
+
+/* Initialises transactions, retrying until the broker answers or the
+ * worker is told to stop. Returns 0, or -1 (stopping, or a fatal error). */
+static int worker_producer_init(worker_t *w)
+{
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, 30000);
+        if (!e) {
+            atomic_store(&w->stats.kafka_up, 1);
+            return 0;
+        }
+        log_msg(LOG_WARN, w->stage->name, NULL, NULL, "init transactions: %s",
+                rd_kafka_error_string(e));
+        int fatal = rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        if (fatal || *w->stop)
+            return -1;
+        sleep(1);
+    }
+}
+
 worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
                      volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
 {
@@ -375,28 +431,10 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
         }
         snprintf(w->kafka_props[i], len, "%s=%s", cfg->kafka[i].key, cfg->kafka[i].value);
     }
-    struct {
-        const char *k, *v;
-    } pprops[] = {
-        {"transactional.id", txid},
-        {"enable.idempotence", "true"},
-        {"transaction.timeout.ms", "10000"},
-        {"linger.ms", "2"},
-        {"queue.buffering.max.kbytes", "32768"},
-        {"message.max.bytes", "2000000"},
-    };
-    for (size_t i = 0; i < sizeof(pprops) / sizeof(pprops[0]); i++)
-        if (rd_kafka_conf_set(conf, pprops[i].k, pprops[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "kafka producer %s: %s", pprops[i].k, err);
-            goto fail;
-        }
-    rd_kafka_conf_set_log_cb(conf, worker_kafka_log);
-    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!w->producer) {
-        snprintf(errstr, errstr_size, "kafka producer: %s", err);
-        goto fail;
-    }
+    rd_kafka_conf_destroy(conf);
     conf = NULL;
+    if (worker_producer_new(w, errstr, errstr_size) < 0)
+        goto fail;
     return w;
 fail:
     if (conf)
@@ -1264,21 +1302,10 @@ int worker_run(worker_t *w)
     }
 
     /* Transactions: retry until the broker answers or we are told to stop. */
-    for (;;) {
-        rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, 30000);
-        if (!e)
-            break;
-        log_msg(LOG_WARN, w->stage->name, NULL, NULL, "init transactions: %s",
-                rd_kafka_error_string(e));
-        int fatal = rd_kafka_error_is_fatal(e);
-        rd_kafka_error_destroy(e);
-        if (fatal || *w->stop) {
-            rd_kafka_consumer_close(w->consumer);
-            return fatal ? -1 : 0;
-        }
-        sleep(1);
+    if (worker_producer_init(w) < 0) {
+        rd_kafka_consumer_close(w->consumer);
+        return *w->stop ? 0 : -1;
     }
-    atomic_store(&w->stats.kafka_up, 1);
     log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stage worker running");
 
     int rc = 0;
@@ -1333,10 +1360,29 @@ int worker_run(worker_t *w)
             continue;
         int prc = worker_process(w);
         if (prc == -2) {
-            log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "fatal Kafka error; stopping");
+            /* A fatal producer error (e.g. a transaction that could not be
+             * ended while the broker was away): the producer is unusable.
+             * Start a new one with the same transactional id — which
+             * fences the old one — and consume the batch again. */
+            log_msg(LOG_ERROR, w->stage->name, NULL, NULL,
+                    "fatal Kafka producer error: starting a new producer");
+            atomic_store(&w->stats.kafka_up, 0);
+            atomic_fetch_add(&w->stats.failed, 1);
+            worker_rewind(w);
             worker_free_batch(w);
-            rc = -1;
-            break;
+            rd_kafka_destroy(w->producer);
+            w->producer = NULL;
+            char perr[512];
+            if (worker_producer_new(w, perr, sizeof(perr)) < 0) {
+                log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "%s; stopping", perr);
+                rc = -1;
+                break;
+            }
+            if (worker_producer_init(w) < 0) {
+                rc = *w->stop ? 0 : -1;
+                break;
+            }
+            continue;
         }
         if (prc < 0) {
             worker_rewind(w);
