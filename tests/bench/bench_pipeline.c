@@ -83,6 +83,8 @@ typedef struct opts {
     int stall_s;
     const char *sets[MAX_SETS];
     int n_sets;
+    const char *kprops[MAX_SETS]; /* "key=value" for the bench's own clients */
+    int n_kprops;
 } opts_t;
 
 static opts_t g_opt;
@@ -242,6 +244,26 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         atomic_fetch_add(&g_delivery_errors, 1);
 }
 
+/* --kafka KEY=VALUE: applied to the bench's consumers (consumer
+ * properties) and producers (the others), relay included. */
+static void conf_extra(rd_kafka_conf_t *c, int consumer)
+{
+    static const char *const cprops[] = {"fetch.", "queued.", "isolation.", "session.",
+                                         "heartbeat.", "max.poll", "enable.partition"};
+    for (int i = 0; i < g_opt.n_kprops; i++) {
+        const char *kv = g_opt.kprops[i], *eq = strchr(kv, '=');
+        char key[128];
+        if (!eq || (size_t)(eq - kv) >= sizeof(key))
+            die("--kafka %s: expected KEY=VALUE", kv);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        int is_consumer = 0;
+        for (size_t k = 0; k < sizeof(cprops) / sizeof(cprops[0]); k++)
+            is_consumer |= strncmp(key, cprops[k], strlen(cprops[k])) == 0;
+        if (is_consumer == consumer)
+            conf_set(c, key, eq + 1);
+    }
+}
+
 static rd_kafka_t *mk_producer(const char *txid, const char *linger_ms)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -256,6 +278,7 @@ static rd_kafka_t *mk_producer(const char *txid, const char *linger_ms)
         conf_set(c, "transactional.id", txid);
         conf_set(c, "transaction.timeout.ms", "10000");
     }
+    conf_extra(c, 0);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
     if (!p)
         die("kafka producer: %s", err);
@@ -274,6 +297,7 @@ static rd_kafka_t *mk_consumer(const char *group, int read_committed)
     conf_set(c, "isolation.level", read_committed ? "read_committed" : "read_uncommitted");
     conf_set(c, "fetch.wait.max.ms", "5");
     conf_set(c, "enable.partition.eof", "false");
+    conf_extra(c, 1);
     rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (!k)
         die("kafka consumer: %s", err);
@@ -334,6 +358,18 @@ static void assign_all(rd_kafka_t *c, const char *const *topics, int n, int from
     if (e)
         die("assign: %s", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Fetches @p topic's metadata into a new producer's cache, so that its
+ * first records do not wait for a metadata refresh (about a second). */
+static void warm_producer(rd_kafka_t *p, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(p, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
 }
 
 static void produce(rd_kafka_t *p, const char *topic, const char *key, const void *val, size_t len)
@@ -657,6 +693,27 @@ static void machine_cpu(unsigned long long *busy, unsigned long long *total)
     *busy = *total - v[3] - v[4];
 }
 
+/* pid of a test-bed part (deploy/testbed.sh: <dir>/kafka/kafka.pid,
+ * <dir>/redis/redis.pid next to <dir>/env), or 0. */
+static pid_t testbed_pid(const char *part)
+{
+    const char *env = getenv("INCIDENTD_TESTBED_ENV");
+    if (!env || !*env)
+        return 0;
+    char path[PATH_MAX];
+    const char *slash = strrchr(env, '/');
+    int dl = slash ? (int)(slash - env) : 1;
+    snprintf(path, sizeof(path), "%.*s/%s/%s.pid", dl, slash ? env : ".", part, part);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int pid = 0;
+    if (fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return (pid_t)pid;
+}
+
 static void sample_rss(void)
 {
     for (int i = 0; i < g_nprocs; i++)
@@ -671,6 +728,7 @@ static void sample_rss(void)
 
 typedef struct stage_metrics {
     double consumed, transitions, batches, round_trips, produced, conflicts, failed, dlq;
+    double proc_sum_s, proc_count; /* incidentd_processing_seconds: per message, batch time */
 } stage_metrics_t;
 
 /* Sums incidentd_<name>{stage="<s>"} over every process. */
@@ -689,6 +747,8 @@ static void scrape(stage_metrics_t out[N_STAGES])
         {"incidentd_conflicts_total", offsetof(stage_metrics_t, conflicts)},
         {"incidentd_failed_batches_total", offsetof(stage_metrics_t, failed)},
         {"incidentd_dead_lettered_total", offsetof(stage_metrics_t, dlq)},
+        {"incidentd_processing_seconds_sum", offsetof(stage_metrics_t, proc_sum_s)},
+        {"incidentd_processing_seconds_count", offsetof(stage_metrics_t, proc_count)},
     };
     for (int i = 0; i < g_nprocs; i++) {
         int status = 0;
@@ -762,6 +822,7 @@ typedef struct tp_result {
     double stage_records_per_s[N_STAGES]; /* audit records by actor */
     stage_metrics_t m[N_STAGES];
     double cpu_util; /* machine busy share during the phase, 0..1 */
+    double broker_cpu_s, redis_cpu_s; /* -1: unknown (not the bench's test bed) */
     pct_t lat_close; /* trigger -> closed under full load */
 } tp_result_t;
 
@@ -934,6 +995,7 @@ static void run_load(const char *prefix, const char *tag, long n, double pair_ra
     const char *topics[] = {esc, res, audit};
     assign_all(L->con, topics, 3, 1);
     L->prod = mk_producer(NULL, pair_rate > 0 ? "0" : "5");
+    warm_producer(L->prod, L->det);
 
     pthread_t th;
     if (pthread_create(&th, NULL, lat_consumer, L) != 0)
@@ -1060,6 +1122,8 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
         g_procs[i].cpu_s0 = proc_cpu_s(g_procs[i].pid);
     unsigned long long b0, t0, b1, t1;
     machine_cpu(&b0, &t0);
+    pid_t kpid = testbed_pid("kafka"), rpid = testbed_pid("redis");
+    double k0 = kpid ? proc_cpu_s(kpid) : 0, rc0 = rpid ? proc_cpu_s(rpid) : 0;
     say("phase 1 (throughput): %ld incidents as fast as the broker takes them: a trigger each, "
         "a merging trigger after %.0f%% of them, and each one's resolve as soon as it is seen "
         "on incidents.escalated",
@@ -1071,6 +1135,8 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     int64_t t_start = now_us() + 1000000;
     run_load(prefix, "T", n, 0, g_opt.merge_share, g_opt.deadline_s, &L, &pub_s, &sent, &merges);
     machine_cpu(&b1, &t1);
+    r->broker_cpu_s = kpid ? proc_cpu_s(kpid) - k0 : -1;
+    r->redis_cpu_s = rpid ? proc_cpu_s(rpid) - rc0 : -1;
     scrape(m1);
     for (int i = 0; i < g_nprocs; i++)
         g_procs[i].cpu_s1 = proc_cpu_s(g_procs[i].pid);
@@ -1094,6 +1160,8 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
         r->m[s].conflicts = m1[s].conflicts - m0[s].conflicts;
         r->m[s].failed = m1[s].failed - m0[s].failed;
         r->m[s].dlq = m1[s].dlq - m0[s].dlq;
+        r->m[s].proc_sum_s = m1[s].proc_sum_s - m0[s].proc_sum_s;
+        r->m[s].proc_count = m1[s].proc_count - m0[s].proc_count;
         r->stage_events_per_s[s] = r->m[s].consumed / r->total_s;
         r->stage_records_per_s[s] = (double)atomic_load(&L.per_actor[s]) / r->total_s;
     }
@@ -1113,6 +1181,9 @@ typedef struct hop {
     atomic_int ready;
     long relayed;
     int failed;
+    int64_t first_us, last_us; /* first and last batch relayed */
+    int64_t commit_us;         /* time in send_offsets + commit */
+    long commits;
 } hop_t;
 
 static void *hop_run(void *arg)
@@ -1195,9 +1266,12 @@ static void *hop_run(void *arg)
                 tp->offset = m->offset + 1;
         }
         if (!h->failed && h->txn) {
+            int64_t c0 = now_us();
             rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(p, offs, gm, 30000);
             if (!e)
                 e = rd_kafka_commit_transaction(p, 30000);
+            h->commit_us += now_us() - c0;
+            h->commits++;
             if (e) {
                 say("relay hop %d: commit: %s", h->idx, rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
@@ -1211,6 +1285,9 @@ static void *hop_run(void *arg)
         for (size_t i = 0; i < nb; i++)
             rd_kafka_message_destroy(batch[i]);
         h->relayed += (long)nb;
+        h->last_us = now_us();
+        if (!h->first_us)
+            h->first_us = h->last_us;
     }
     rd_kafka_flush(p, 5000);
     rd_kafka_consumer_group_metadata_destroy(gm);
@@ -1221,6 +1298,8 @@ static void *hop_run(void *arg)
 }
 
 typedef struct relay_result {
+    long commits;
+    int64_t commit_us;
     int ok, txn;
     long msgs, arrived;
     double secs, msgs_per_s;
@@ -1272,6 +1351,27 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
             : "consume, produce (idempotent), commit offsets async per batch");
     unsigned char buf[1024];
     char key[256], aid[300];
+    /* Warm-up: every producer learns its topic's metadata and every
+     * consumer has fetched once (the first record of a new topic costs
+     * about a second of metadata refresh per hop). */
+    enum { WARM = 100 };
+    for (long i = 0; i < WARM; i++) {
+        snprintf(key, sizeof(key), "%swarm%ld", prefix, i);
+        size_t len = pack_alert(buf, sizeof(buf), key, key, INCIDENT__V1__ACTION__ACTION_TRIGGER, i,
+                                wall_ms());
+        produce(p, names[0], key, buf, len);
+    }
+    flush_or_die(p, "relay warm-up");
+    for (long got = 0; got < WARM;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(sink, 200);
+        if (m && !m->err)
+            got++;
+        if (m)
+            rd_kafka_message_destroy(m);
+        check_deadline("relay warm-up");
+    }
+    for (int i = 0; i < RELAY_HOPS; i++)
+        hops[i].first_us = 0;
     int64_t first_pub = wall_ms(), t_start = now_us();
     for (long i = 0; i < msgs; i++) {
         snprintf(key, sizeof(key), "%sk%ld", prefix, i);
@@ -1306,8 +1406,14 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         }
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < RELAY_HOPS; i++)
+    for (int i = 0; i < RELAY_HOPS; i++) {
         pthread_join(th[i], NULL);
+        say("relay hop %d: %ld messages, first batch at +%.2f s, last at +%.2f s%s", i,
+            hops[i].relayed, (double)(hops[i].first_us - t_start) / 1e6,
+            (double)(hops[i].last_us - t_start) / 1e6, txn ? "" : " (no transactions)");
+        r->commits += hops[i].commits;
+        r->commit_us += hops[i].commit_us;
+    }
     rd_kafka_consumer_close(sink);
     rd_kafka_destroy(sink);
     rd_kafka_destroy(p);
@@ -1381,6 +1487,9 @@ static void usage(FILE *f)
             "                             5: one process with all stages)\n"
             "  --partitions P             partitions of every topic (6)\n"
             "  --set KEY=VALUE            passed on to every incidentd (repeatable)\n"
+            "  --kafka KEY=VALUE          librdkafka property of the bench's own clients and\n"
+            "                             of the relay (repeatable; consumer properties go to\n"
+            "                             consumers, the others to producers)\n"
             "  --bin DIR                  where incidentd is (default: this program's dir)\n"
             "  --workdir DIR              logs (default /tmp/incidentd-bench.<pid>)\n"
             "  --skip-relay               no bare-relay limit\n"
@@ -1402,7 +1511,7 @@ static void parse_args(int argc, char **argv)
     g_opt.deadline_s = 1800;
     g_opt.stall_s = 60;
     enum { O_BROKERS = 256, O_REDIS, O_INC, O_MERGE, O_RATES, O_RSECS, O_SPP, O_PARTS, O_SET,
-           O_BIN, O_WORKDIR, O_SKIP_RELAY, O_SKIP_RB, O_DEADLINE, O_STALL, O_HELP };
+           O_BIN, O_KAFKA, O_WORKDIR, O_SKIP_RELAY, O_SKIP_RB, O_DEADLINE, O_STALL, O_HELP };
     static const struct option lo[] = {
         {"brokers", required_argument, NULL, O_BROKERS},
         {"redis", required_argument, NULL, O_REDIS},
@@ -1414,6 +1523,7 @@ static void parse_args(int argc, char **argv)
         {"partitions", required_argument, NULL, O_PARTS},
         {"set", required_argument, NULL, O_SET},
         {"bin", required_argument, NULL, O_BIN},
+        {"kafka", required_argument, NULL, O_KAFKA},
         {"workdir", required_argument, NULL, O_WORKDIR},
         {"skip-relay", no_argument, NULL, O_SKIP_RELAY},
         {"skip-redis-benchmark", no_argument, NULL, O_SKIP_RB},
@@ -1446,6 +1556,11 @@ static void parse_args(int argc, char **argv)
             if (g_opt.n_sets == MAX_SETS)
                 die("too many --set");
             g_opt.sets[g_opt.n_sets++] = optarg;
+            break;
+        case O_KAFKA:
+            if (g_opt.n_kprops == MAX_SETS)
+                die("too many --kafka");
+            g_opt.kprops[g_opt.n_kprops++] = optarg;
             break;
         case O_BIN: snprintf(g_opt.bin, sizeof(g_opt.bin), "%s", optarg); break;
         case O_WORKDIR: snprintf(g_opt.workdir, sizeof(g_opt.workdir), "%s", optarg); break;
@@ -1543,6 +1658,17 @@ int main(int argc, char **argv)
     wait_ready();
     say("%d incidentd processes ready", g_nprocs);
 
+    {
+        /* Warm-up: 100 incidents through all five stages, so that every
+         * producer knows its topics and every consumer has fetched. */
+        lat_run_t W;
+        double pub_s;
+        long sent, merges;
+        say("warm-up: 100 incidents through the pipeline");
+        run_load(prefix, "W", 100, 0, 0.2, 120, &W, &pub_s, &sent, &merges);
+        say("warm-up: %ld/%ld closed", atomic_load(&W.n_close), sent);
+        lat_free(&W);
+    }
     tp_result_t tp;
     phase_throughput(prefix, &tp);
 
@@ -1611,6 +1737,18 @@ int main(int argc, char **argv)
            total_batches > 0 ? total_events / total_batches : 0, total_rt,
            total_events > 0 ? total_rt / total_events : 0,
            total_batches > 0 ? total_rt / total_batches : 0);
+    printf("%-11s %14s %18s %12s\n", "stage", "batch cycle ms", "processing ms/batch",
+           "busy share");
+    for (int s = 0; s < N_STAGES; s++) {
+        const stage_metrics_t *m = &tp.m[s];
+        /* incidentd_processing_seconds_sum adds each batch's time from
+         * decode to commit (Redis steps + produce + transaction commit)
+         * once; the cycle also holds the gathering (poll, batch.ms). */
+        double proc_ms = m->batches > 0 ? 1000 * m->proc_sum_s / m->batches : 0;
+        double cycle_ms = m->batches > 0 ? 1000 * tp.total_s / m->batches : 0;
+        printf("%-11s %14.1f %18.1f %11.0f%%\n", stage_names[s], cycle_ms, proc_ms,
+               100 * m->proc_sum_s / tp.total_s);
+    }
     printf("trigger -> closed under this load: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
            tp.lat_close.p50, tp.lat_close.p99, tp.lat_close.max);
     printf("CPU seconds per process during the throughput phase:");
@@ -1619,6 +1757,11 @@ int main(int argc, char **argv)
                g_procs[i].cpu_s1 - g_procs[i].cpu_s0,
                100 * (g_procs[i].cpu_s1 - g_procs[i].cpu_s0) / tp.total_s);
     printf("\n");
+    if (tp.broker_cpu_s >= 0 && tp.redis_cpu_s >= 0)
+        printf("CPU seconds of the test bed during the throughput phase: Kafka broker %.1f s (%.0f%% "
+               "of a core), redis-server %.1f s (%.0f%% of a core)\n",
+               tp.broker_cpu_s, 100 * tp.broker_cpu_s / tp.total_s, tp.redis_cpu_s,
+               100 * tp.redis_cpu_s / tp.total_s);
 
     printf("\n-- latency at fixed offered loads (ms; each trigger's resolve is sent when it is seen "
            "on incidents.escalated) --\n");
@@ -1651,6 +1794,10 @@ int main(int argc, char **argv)
         printf("bare relay, transactional (like incidentd), %d hops: %.0f msgs/s end to end "
                "(%ld/%ld in %.2f s)\n",
                RELAY_HOPS, relay_tx.msgs_per_s, relay_tx.arrived, relay_tx.msgs, relay_tx.secs);
+    if (relay_tx.commits)
+        printf("  its transactions: %ld commits, %.1f ms each on average (send offsets + commit, "
+               "acks=all delivery included)\n",
+               relay_tx.commits, (double)relay_tx.commit_us / 1000.0 / (double)relay_tx.commits);
     if (relay_plain.msgs)
         printf("bare relay, plain (idempotent, async offset commit), %d hops: %.0f msgs/s end to "
                "end (%ld/%ld in %.2f s)\n",
