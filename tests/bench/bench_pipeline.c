@@ -53,7 +53,7 @@
 
 #include "incident/v1/incident.pb-c.h"
 
-#define MAX_PROCS 5
+#define MAX_PROCS 40
 #define MAX_RATES 8
 #define MAX_SETS 16
 #define N_STAGES 5
@@ -75,6 +75,7 @@ typedef struct opts {
     int n_rates;
     int rate_secs;
     int stages_per_process;
+    int processes_per_stage;
     int partitions;
     int skip_relay;
     int skip_redis_benchmark;
@@ -539,6 +540,7 @@ static pid_t spawn(char *const argv[], const char *log)
 static void spawn_incidentd(const char *prefix)
 {
     int per = g_opt.stages_per_process;
+    for (int rep = 0; rep < g_opt.processes_per_stage; rep++)
     for (int s = 0; s < N_STAGES; s += per) {
         proc_t *pr = &g_procs[g_nprocs];
         size_t off = 0;
@@ -1485,6 +1487,8 @@ static void usage(FILE *f)
             "  --rate-seconds S           seconds per offered load (10)\n"
             "  --stages-per-process K     stages per incidentd process (1: five processes;\n"
             "                             5: one process with all stages)\n"
+            "  --processes-per-stage K    incidentd processes of each stage group (1; at most\n"
+            "                             the partitions: they share a consumer group)\n"
             "  --partitions P             partitions of every topic (6)\n"
             "  --set KEY=VALUE            passed on to every incidentd (repeatable)\n"
             "  --kafka KEY=VALUE          librdkafka property of the bench's own clients and\n"
@@ -1507,10 +1511,11 @@ static void parse_args(int argc, char **argv)
     g_opt.n_rates = 2;
     g_opt.rate_secs = 10;
     g_opt.stages_per_process = 1;
+    g_opt.processes_per_stage = 1;
     g_opt.partitions = 6;
     g_opt.deadline_s = 1800;
     g_opt.stall_s = 60;
-    enum { O_BROKERS = 256, O_REDIS, O_INC, O_MERGE, O_RATES, O_RSECS, O_SPP, O_PARTS, O_SET,
+    enum { O_BROKERS = 256, O_REDIS, O_INC, O_MERGE, O_RATES, O_RSECS, O_SPP, O_PPS, O_PARTS, O_SET,
            O_BIN, O_KAFKA, O_WORKDIR, O_SKIP_RELAY, O_SKIP_RB, O_DEADLINE, O_STALL, O_HELP };
     static const struct option lo[] = {
         {"brokers", required_argument, NULL, O_BROKERS},
@@ -1520,6 +1525,7 @@ static void parse_args(int argc, char **argv)
         {"rates", required_argument, NULL, O_RATES},
         {"rate-seconds", required_argument, NULL, O_RSECS},
         {"stages-per-process", required_argument, NULL, O_SPP},
+        {"processes-per-stage", required_argument, NULL, O_PPS},
         {"partitions", required_argument, NULL, O_PARTS},
         {"set", required_argument, NULL, O_SET},
         {"bin", required_argument, NULL, O_BIN},
@@ -1551,6 +1557,7 @@ static void parse_args(int argc, char **argv)
         }
         case O_RSECS: g_opt.rate_secs = atoi(optarg); break;
         case O_SPP: g_opt.stages_per_process = atoi(optarg); break;
+        case O_PPS: g_opt.processes_per_stage = atoi(optarg); break;
         case O_PARTS: g_opt.partitions = atoi(optarg); break;
         case O_SET:
             if (g_opt.n_sets == MAX_SETS)
@@ -1579,6 +1586,7 @@ static void parse_args(int argc, char **argv)
     }
     if (g_opt.incidents < 1 || g_opt.merge_share < 0 || g_opt.merge_share > 1 ||
         g_opt.rate_secs < 1 || g_opt.stages_per_process < 1 || g_opt.stages_per_process > 5 ||
+        g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 ||
         g_opt.partitions < 1 || g_opt.deadline_s < 10 || g_opt.stall_s < 5)
         die("bad option value (see --help)");
     if (!g_opt.brokers)
@@ -1712,9 +1720,9 @@ int main(int argc, char **argv)
     printf("machine: %s, %ld cores, load average at the end %.2f (other work on the machine "
            "makes every figure noisy)\n",
            host, cores, load[0]);
-    printf("pipeline: %d incidentd process(es) (%d stage(s) each), %d partitions per topic, "
-           "prefix %s\n",
-           g_nprocs, g_opt.stages_per_process, g_opt.partitions, prefix);
+    printf("pipeline: %d incidentd process(es) (%d stage(s) each, %d per stage group), %d "
+           "partitions per topic, prefix %s\n",
+           g_nprocs, g_opt.stages_per_process, g_opt.processes_per_stage, g_opt.partitions, prefix);
     printf("\n-- throughput: %ld incidents (%ld alerts: triggers, %.0f%% merging triggers, "
            "resolves) --\n",
            tp.incidents, tp.alerts, g_opt.merge_share * 100);
