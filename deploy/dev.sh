@@ -9,6 +9,11 @@
 #   deploy/dev.sh test          deps + lint + build + every test (unit and integration, on a
 #                               real Kafka broker and redis-server), then the unit tests
 #                               again under AddressSanitizer/UBSan (build-asan/)
+#   deploy/dev.sh bench [ARGS]  deps + build + a test bed of its own (build/bench-testbed),
+#                               then build/bin/incidentd-bench ARGS (default: 100,000
+#                               incidents, latency at 1,000 and 10,000 alerts/s, the bare
+#                               relay and redis-benchmark limits; docs/performance.md);
+#                               the test bed is stopped afterwards
 #   deploy/dev.sh run [ARGS]    deps + build + the test bed (build/run-testbed), then
 #                               deploy/demo.sh ARGS with INCIDENTD_BROKERS/INCIDENTD_REDIS;
 #                               the test bed is stopped when the demo ends, unless
@@ -144,6 +149,28 @@ run_tests() {
     return "$rc"
 }
 
+# The benchmark (tests/bench, docs/performance.md) on a test bed of its own,
+# always stopped afterwards. ARGS go to incidentd-bench (see its --help).
+BENCH_TESTBED=$ROOT/build/bench-testbed
+
+stop_bench_testbed() { "$ROOT/deploy/testbed.sh" down "$BENCH_TESTBED" >/dev/null 2>&1 || true; }
+
+bench() {
+    local rc=0
+    [[ -x $ROOT/build/bin/incidentd-bench ]] ||
+        die "build/bin/incidentd-bench was not built (configured with -DINCIDENTD_BENCH=OFF?)"
+    log "test bed for the benchmark (build/bench-testbed)"
+    trap stop_bench_testbed EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    "$ROOT/deploy/testbed.sh" up "$BENCH_TESTBED" >/dev/null
+    log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+    log "incidentd-bench $*"
+    INCIDENTD_TESTBED_ENV=$BENCH_TESTBED/env "$ROOT/build/bin/incidentd-bench" "$@" || rc=$?
+    stop_bench_testbed
+    return "$rc"
+}
+
 RUN_TESTBED=$ROOT/build/run-testbed
 
 stop_run_testbed() { "$ROOT/deploy/testbed.sh" down "$RUN_TESTBED" >/dev/null 2>&1 || true; }
@@ -188,6 +215,11 @@ test)
     lint
     build
     run_tests
+    ;;
+bench)
+    deps
+    build
+    bench "$@"
     ;;
 run)
     deps
