@@ -49,6 +49,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
 #include "incident/v1/incident.pb-c.h"
@@ -79,7 +80,7 @@ typedef struct opts {
     int partitions;
     int skip_relay;
     int skip_redis_benchmark;
-    int skip_latency;
+    int keep;
     int deadline_s;
     int stall_s;
     const char *sets[MAX_SETS];
@@ -249,7 +250,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
  * properties) and producers (the others), relay included. */
 static void conf_extra(rd_kafka_conf_t *c, int consumer)
 {
-    static const char *const cprops[] = {"fetch.", "queued.", "isolation.", "session.",
+    static const char *const cprops[] = {"fetch.",     "queued.",  "isolation.",      "session.",
                                          "heartbeat.", "max.poll", "enable.partition"};
     for (int i = 0; i < g_opt.n_kprops; i++) {
         const char *kv = g_opt.kprops[i], *eq = strchr(kv, '=');
@@ -348,7 +349,8 @@ static void assign_all(rd_kafka_t *c, const char *const *topics, int n, int from
         for (int p = 0; p < g_opt.partitions; p++) {
             int64_t lo = 0, hi = 0;
             if (from_end) {
-                rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c, topics[t], p, &lo, &hi, 10000);
+                rd_kafka_resp_err_t e =
+                    rd_kafka_query_watermark_offsets(c, topics[t], p, &lo, &hi, 10000);
                 if (e)
                     die("watermarks of %s [%d]: %s", topics[t], p, rd_kafka_err2str(e));
             }
@@ -376,10 +378,10 @@ static void warm_producer(rd_kafka_t *p, const char *topic)
 static void produce(rd_kafka_t *p, const char *topic, const char *key, const void *val, size_t len)
 {
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)val, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!e)
             return;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -478,7 +480,8 @@ static char *http_get(int port, const char *path, int *status)
         return NULL;
     struct timeval tv = {.tv_sec = 3};
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
         close(s);
@@ -541,45 +544,46 @@ static void spawn_incidentd(const char *prefix)
 {
     int per = g_opt.stages_per_process;
     for (int rep = 0; rep < g_opt.processes_per_stage; rep++)
-    for (int s = 0; s < N_STAGES; s += per) {
-        proc_t *pr = &g_procs[g_nprocs];
-        size_t off = 0;
-        pr->stages[0] = '\0';
-        for (int k = s; k < s + per && k < N_STAGES; k++)
-            off += (size_t)snprintf(pr->stages + off, sizeof(pr->stages) - off, "%s%s",
-                                    off ? "," : "", stage_names[k]);
-        pr->port = free_port();
-        snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
-        char http[64], parts[64], inc[PATH_MAX + 16];
-        snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
-        snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
-        snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
-        char *argv[32 + 2 * MAX_SETS];
-        int a = 0;
-        argv[a++] = inc;
-        argv[a++] = "--brokers";
-        argv[a++] = (char *)g_opt.brokers;
-        argv[a++] = "--redis";
-        argv[a++] = (char *)g_opt.redis;
-        argv[a++] = "--topic-prefix";
-        argv[a++] = (char *)prefix;
-        argv[a++] = "--stages";
-        argv[a++] = pr->stages;
-        argv[a++] = "--http";
-        argv[a++] = http;
-        argv[a++] = "--set";
-        argv[a++] = parts;
-        argv[a++] = "--log-level";
-        argv[a++] = "warn";
-        for (int i = 0; i < g_opt.n_sets; i++) {
+        for (int s = 0; s < N_STAGES; s += per) {
+            proc_t *pr = &g_procs[g_nprocs];
+            size_t off = 0;
+            pr->stages[0] = '\0';
+            for (int k = s; k < s + per && k < N_STAGES; k++)
+                off += (size_t)snprintf(pr->stages + off, sizeof(pr->stages) - off, "%s%s",
+                                        off ? "," : "", stage_names[k]);
+            pr->port = free_port();
+            snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
+            char http[64], parts[64], inc[PATH_MAX + 16];
+            snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
+            snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
+            snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
+            char *argv[32 + 2 * MAX_SETS];
+            int a = 0;
+            argv[a++] = inc;
+            argv[a++] = "--brokers";
+            argv[a++] = (char *)g_opt.brokers;
+            argv[a++] = "--redis";
+            argv[a++] = (char *)g_opt.redis;
+            argv[a++] = "--topic-prefix";
+            argv[a++] = (char *)prefix;
+            argv[a++] = "--stages";
+            argv[a++] = pr->stages;
+            argv[a++] = "--http";
+            argv[a++] = http;
             argv[a++] = "--set";
-            argv[a++] = (char *)g_opt.sets[i];
+            argv[a++] = parts;
+            argv[a++] = "--log-level";
+            argv[a++] = "warn";
+            for (int i = 0; i < g_opt.n_sets; i++) {
+                argv[a++] = "--set";
+                argv[a++] = (char *)g_opt.sets[i];
+            }
+            argv[a] = NULL;
+            pr->pid = spawn(argv, pr->log);
+            g_nprocs++;
+            say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages, http,
+                pr->log);
         }
-        argv[a] = NULL;
-        pr->pid = spawn(argv, pr->log);
-        g_nprocs++;
-        say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages, http, pr->log);
-    }
 }
 
 static void wait_ready(void)
@@ -613,8 +617,8 @@ static void check_children_alive(void)
         if (g_procs[i].pid > 0 && waitpid(g_procs[i].pid, &st, WNOHANG) == g_procs[i].pid) {
             g_procs[i].pid = 0;
             die("incidentd (stages %s) died (%s %d); see %s", g_procs[i].stages,
-                WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
-                g_procs[i].log);
+                WIFSIGNALED(st) ? "signal" : "exit",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), g_procs[i].log);
         }
     }
 }
@@ -793,7 +797,8 @@ static size_t pack_alert(unsigned char *buf, size_t cap, const char *aid, const 
     if (act == INCIDENT__V1__ACTION__ACTION_TRIGGER) {
         /* Every one an INCIDENT (so it goes through all five stages), a
          * quarter of them global. */
-        a.severity = i % 2 ? INCIDENT__V1__SEVERITY__SEVERITY_MAJOR : INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL;
+        a.severity = i % 2 ? INCIDENT__V1__SEVERITY__SEVERITY_MAJOR
+                           : INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL;
         a.summary = "incidentd-bench: synthetic alert";
         a.n_sites = i % 4 == 0 ? 2 : 1;
         a.sites = i % 4 == 0 ? sites_b : sites_a;
@@ -823,9 +828,9 @@ typedef struct tp_result {
     double stage_events_per_s[N_STAGES];
     double stage_records_per_s[N_STAGES]; /* audit records by actor */
     stage_metrics_t m[N_STAGES];
-    double cpu_util; /* machine busy share during the phase, 0..1 */
+    double cpu_util;                  /* machine busy share during the phase, 0..1 */
     double broker_cpu_s, redis_cpu_s; /* -1: unknown (not the bench's test bed) */
-    pct_t lat_close; /* trigger -> closed under full load */
+    pct_t lat_close;                  /* trigger -> closed under full load */
 } tp_result_t;
 
 /* ---- phase 2: latency at a fixed offered load ---------------------------- */
@@ -835,9 +840,9 @@ typedef struct lat_run {
     char keypfx[192];
     size_t keypfx_len;
     char det[256];
-    long n;                  /* incidents planned */
-    int64_t *trig_us;        /* trigger sent */
-    int64_t *res_us;         /* resolve sent (0 = not yet) */
+    long n;                                 /* incidents planned */
+    int64_t *trig_us;                       /* trigger sent */
+    int64_t *res_us;                        /* resolve sent (0 = not yet) */
     int64_t *lat_esc, *lat_res, *lat_close; /* us, -1 = not seen */
     atomic_long n_esc, n_res, n_close;
     atomic_long per_actor[N_STAGES]; /* audit records by "incidentd/<stage>" */
@@ -886,7 +891,8 @@ static void *lat_consumer(void *arg)
                         atomic_fetch_add(&L->per_actor[k], 1);
             /* closed audit record: snapshot (8) . dedup_key (2) */
             if (pb_bytes(m->payload, m->len, 4, &s, &sl) == 0 && pb_eq(s, sl, "closed") &&
-                pb_bytes(m->payload, m->len, 8, &inc, &il) == 0 && pb_bytes(inc, il, 2, &dk, &dl) == 0) {
+                pb_bytes(m->payload, m->len, 8, &inc, &il) == 0 &&
+                pb_bytes(inc, il, 2, &dk, &dl) == 0) {
                 long i = lat_index(L, dk, dl);
                 if (i >= 0 && L->lat_close[i] < 0) {
                     L->lat_close[i] = t - L->trig_us[i];
@@ -900,14 +906,15 @@ static void *lat_consumer(void *arg)
         } else if (pb_bytes(m->payload, m->len, 2, &inc, &il) == 0 &&
                    pb_bytes(inc, il, 2, &dk, &dl) == 0) {
             long i = lat_index(L, dk, dl);
-            if (i >= 0 && tl >= 9 && strcmp(topic + tl - 9, "escalated") == 0 && L->lat_esc[i] < 0) {
+            if (i >= 0 && tl >= 9 && strcmp(topic + tl - 9, "escalated") == 0 &&
+                L->lat_esc[i] < 0) {
                 L->lat_esc[i] = t - L->trig_us[i];
                 atomic_fetch_add(&L->n_esc, 1);
                 /* Escalated: resolve it now. */
                 snprintf(key, sizeof(key), "%.*s", (int)dl, (const char *)dk);
                 snprintf(aid, sizeof(aid), "%sr", key);
-                size_t len = pack_alert(buf, sizeof(buf), aid, key, INCIDENT__V1__ACTION__ACTION_RESOLVE,
-                                        i, wall_ms());
+                size_t len = pack_alert(buf, sizeof(buf), aid, key,
+                                        INCIDENT__V1__ACTION__ACTION_RESOLVE, i, wall_ms());
                 L->res_us[i] = now_us();
                 produce(L->prod, L->det, key, buf, len);
             } else if (i >= 0 && tl >= 8 && strcmp(topic + tl - 8, "resolved") == 0 &&
@@ -927,7 +934,6 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-
 static pct_t percentiles(const int64_t *v, long n)
 {
     pct_t p = {0};
@@ -937,7 +943,9 @@ static pct_t percentiles(const int64_t *v, long n)
             s[p.n++] = v[i];
     if (p.n > 0) {
         qsort(s, (size_t)p.n, sizeof(*s), cmp_i64);
-#define PCT(q) ((double)s[(long)ceil((q) * (double)p.n) - 1 < 0 ? 0 : (long)ceil((q) * (double)p.n) - 1] / 1000.0)
+#define PCT(q)                                                                                  \
+    ((double)s[(long)ceil((q) * (double)p.n) - 1 < 0 ? 0 : (long)ceil((q) * (double)p.n) - 1] / \
+     1000.0)
         p.p50 = PCT(0.50);
         p.p99 = PCT(0.99);
         p.p999 = PCT(0.999);
@@ -971,8 +979,8 @@ static void lat_free(lat_run_t *L)
  * until every incident is closed, at most @p wait_s after the last trigger
  * (or until the phase stalls). Fills @p L (lat_free() it). */
 static void run_load(const char *prefix, const char *tag, long n, double pair_rate,
-                     double merge_share, int wait_s, lat_run_t *L, double *pub_s,
-                     long *sent_out, long *merges_out)
+                     double merge_share, int wait_s, lat_run_t *L, double *pub_s, long *sent_out,
+                     long *merges_out)
 {
     memset(L, 0, sizeof(*L));
     L->prefix = prefix;
@@ -1183,8 +1191,8 @@ typedef struct hop {
     atomic_int ready;
     long relayed;
     int failed;
-    int64_t first_us, last_us; /* first and last batch relayed */
-    int64_t commit_us;         /* time in send_offsets + commit */
+    _Atomic int64_t first_us, last_us; /* first and last batch relayed */
+    int64_t commit_us;                 /* time in send_offsets + commit */
     long commits;
 } hop_t;
 
@@ -1261,7 +1269,8 @@ static void *hop_run(void *arg)
                 rd_kafka_poll(p, 5);
             }
             const char *t = rd_kafka_topic_name(m->rkt);
-            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offs, t, m->partition);
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(offs, t, m->partition);
             if (!tp)
                 tp = rd_kafka_topic_partition_list_add(offs, t, m->partition);
             if (m->offset + 1 > tp->offset)
@@ -1287,9 +1296,10 @@ static void *hop_run(void *arg)
         for (size_t i = 0; i < nb; i++)
             rd_kafka_message_destroy(batch[i]);
         h->relayed += (long)nb;
-        h->last_us = now_us();
-        if (!h->first_us)
-            h->first_us = h->last_us;
+        int64_t t_now = now_us();
+        atomic_store(&h->last_us, t_now);
+        if (!atomic_load(&h->first_us))
+            atomic_store(&h->first_us, t_now);
     }
     rd_kafka_flush(p, 5000);
     rd_kafka_consumer_group_metadata_destroy(gm);
@@ -1373,7 +1383,7 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         check_deadline("relay warm-up");
     }
     for (int i = 0; i < RELAY_HOPS; i++)
-        hops[i].first_us = 0;
+        atomic_store(&hops[i].first_us, 0);
     int64_t first_pub = wall_ms(), t_start = now_us();
     for (long i = 0; i < msgs; i++) {
         snprintf(key, sizeof(key), "%sk%ld", prefix, i);
@@ -1401,9 +1411,12 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         int failed = 0;
         for (int i = 0; i < RELAY_HOPS; i++)
             failed |= hops[i].failed;
-        if (failed || now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000 || past_deadline()) {
+        if (failed || now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000 ||
+            past_deadline()) {
             say("relay: stopped with %ld/%ld arrived (%s)", r->arrived, msgs,
-                failed ? "a hop failed" : past_deadline() ? "deadline" : "stalled");
+                failed            ? "a hop failed"
+                : past_deadline() ? "deadline"
+                                  : "stalled");
             break;
         }
     }
@@ -1411,8 +1424,9 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
     for (int i = 0; i < RELAY_HOPS; i++) {
         pthread_join(th[i], NULL);
         say("relay hop %d: %ld messages, first batch at +%.2f s, last at +%.2f s%s", i,
-            hops[i].relayed, (double)(hops[i].first_us - t_start) / 1e6,
-            (double)(hops[i].last_us - t_start) / 1e6, txn ? "" : " (no transactions)");
+            hops[i].relayed, (double)(atomic_load(&hops[i].first_us) - t_start) / 1e6,
+            (double)(atomic_load(&hops[i].last_us) - t_start) / 1e6,
+            txn ? "" : " (no transactions)");
         r->commits += hops[i].commits;
         r->commit_us += hops[i].commit_us;
     }
@@ -1446,7 +1460,8 @@ static void phase_redis_benchmark(redis_bench_t *r)
             die("unexpected redis host '%s'", host);
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "timeout 120 redis-benchmark -h %s -p %d -P 16 -q -n 200000 -t set,get 2>&1", host, port);
+             "timeout 120 redis-benchmark -h %s -p %d -P 16 -q -n 200000 -t set,get 2>&1", host,
+             port);
     say("phase 4 (limit): %s", cmd);
     FILE *f = popen(cmd, "r");
     if (!f) {
@@ -1471,35 +1486,147 @@ static void phase_redis_benchmark(redis_bench_t *r)
         say("redis-benchmark: SET %.0f/s, GET %.0f/s (pipeline 16)", r->set_rps, r->get_rps);
 }
 
+/* ---- clean-up -------------------------------------------------------------- */
+
+/* Deletes the bench's topics (the incidentd ones and the relay's). */
+static void delete_topics(const char *prefix)
+{
+    rd_kafka_t *rk = mk_producer(NULL, "5");
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        say("clean-up: no metadata; topics %s* left on the broker", prefix);
+        rd_kafka_destroy(rk);
+        return;
+    }
+    size_t pl = strlen(prefix), n = 0;
+    rd_kafka_DeleteTopic_t **dt = calloc((size_t)md->topic_cnt + 1, sizeof(*dt));
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strncmp(md->topics[i].topic, prefix, pl) == 0)
+            dt[n++] = rd_kafka_DeleteTopic_new(md->topics[i].topic);
+    rd_kafka_metadata_destroy(md);
+    if (n > 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_DeleteTopics(rk, dt, n, NULL, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+        if (!ev || rd_kafka_event_error(ev))
+            say("clean-up: deleting the topics failed: %s",
+                ev ? rd_kafka_event_error_string(ev) : "no answer in 30 s");
+        else
+            say("clean-up: %zu topics %s* deleted", n, prefix);
+        if (ev)
+            rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+    }
+    rd_kafka_DeleteTopic_destroy_array(dt, n);
+    free(dt);
+    rd_kafka_destroy(rk);
+}
+
+/* Unlinks the bench's Redis keys (incidentd's namespace is the topic
+ * prefix): a long-lived Redis would otherwise keep ~9 KB per incident. */
+static void delete_redis_keys(const char *prefix, int with_rb)
+{
+    char host[256];
+    int port;
+    redis_hostport(g_opt.redis, host, sizeof(host), &port);
+    const char *at = strchr(g_opt.redis, '@');
+    if (at) {
+        say("clean-up: Redis needs credentials: keys %s* left in Redis", prefix);
+        return;
+    }
+    const char *p = strstr(g_opt.redis, "://");
+    p = p ? p + 3 : g_opt.redis;
+    const char *slash = strchr(p, '/');
+    int db = slash ? atoi(slash + 1) : 0;
+    struct timeval tv = {5, 0};
+    redisContext *rc = redisConnectWithTimeout(host, port, tv);
+    if (!rc || rc->err) {
+        say("clean-up: cannot connect to Redis: keys %s* left", prefix);
+        if (rc)
+            redisFree(rc);
+        return;
+    }
+    if (db) {
+        redisReply *r = redisCommand(rc, "SELECT %d", db);
+        if (r)
+            freeReplyObject(r);
+    }
+    /* incidentd's keys start with the namespace, the replay blobs with
+     * "out:" and the namespace; redis-benchmark writes key:__rand_int__. */
+    char patterns[3][160], cursor[32];
+    snprintf(patterns[0], sizeof(patterns[0]), "%s*", prefix);
+    snprintf(patterns[1], sizeof(patterns[1]), "out:%s*", prefix);
+    snprintf(patterns[2], sizeof(patterns[2]), "key:__rand_int__");
+    int n_patterns = with_rb ? 3 : 2;
+    long deleted = 0;
+    int64_t t0 = now_us();
+    for (int pi = 0; pi < n_patterns; pi++) {
+        const char *pattern = patterns[pi];
+        snprintf(cursor, sizeof(cursor), "0");
+        do {
+            redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 10000", cursor, pattern);
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                if (r)
+                    freeReplyObject(r);
+                say("clean-up: SCAN failed");
+                break;
+            }
+            snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+            redisReply *keys = r->element[1];
+            if (keys->elements > 0) {
+                const char **argv = malloc((keys->elements + 1) * sizeof(*argv));
+                size_t *lens = malloc((keys->elements + 1) * sizeof(*lens));
+                argv[0] = "UNLINK";
+                lens[0] = 6;
+                for (size_t i = 0; i < keys->elements; i++) {
+                    argv[i + 1] = keys->element[i]->str;
+                    lens[i + 1] = keys->element[i]->len;
+                }
+                redisReply *u = redisCommandArgv(rc, (int)keys->elements + 1, argv, lens);
+                if (u && u->type == REDIS_REPLY_INTEGER)
+                    deleted += (long)u->integer;
+                if (u)
+                    freeReplyObject(u);
+                free(argv);
+                free(lens);
+            }
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0 && now_us() - t0 < 120 * 1000000LL);
+    }
+    redisFree(rc);
+    say("clean-up: %ld Redis keys %s* unlinked in %.1f s", deleted, prefix,
+        (double)(now_us() - t0) / 1e6);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: incidentd-bench [options]\n"
-            "  --brokers HOST:PORT        Kafka (default: INCIDENTD_TEST_BROKERS, or the\n"
-            "                             INCIDENTD_TESTBED_ENV file)\n"
-            "  --redis URL                Redis (default: INCIDENTD_TEST_REDIS, idem)\n"
-            "  --incidents N              incidents of the throughput phase (100000)\n"
-            "  --merge-share F            merging triggers per incident (0.2)\n"
-            "  --rates R1,R2,...          offered loads of the latency phase, alerts/s\n"
-            "                             (1000,10000; 0 = skip the latency phase)\n"
-            "  --rate-seconds S           seconds per offered load (10)\n"
-            "  --stages-per-process K     stages per incidentd process (1: five processes;\n"
-            "                             5: one process with all stages)\n"
-            "  --processes-per-stage K    incidentd processes of each stage group (1; at most\n"
-            "                             the partitions: they share a consumer group)\n"
-            "  --partitions P             partitions of every topic (6)\n"
-            "  --set KEY=VALUE            passed on to every incidentd (repeatable)\n"
-            "  --kafka KEY=VALUE          librdkafka property of the bench's own clients and\n"
-            "                             of the relay (repeatable; consumer properties go to\n"
-            "                             consumers, the others to producers)\n"
-            "  --bin DIR                  where incidentd is (default: this program's dir)\n"
-            "  --workdir DIR              logs (default /tmp/incidentd-bench.<pid>)\n"
-            "  --skip-relay               no bare-relay limit\n"
-            "  --skip-redis-benchmark     no redis-benchmark limit\n"
-            "  --deadline S               stop everything after S seconds (1800)\n"
-            "  --stall S                  give a phase up after S s without progress (60)\n");
+    fprintf(f, "usage: incidentd-bench [options]\n"
+               "  --brokers HOST:PORT        Kafka (default: INCIDENTD_TEST_BROKERS, or the\n"
+               "                             INCIDENTD_TESTBED_ENV file)\n"
+               "  --redis URL                Redis (default: INCIDENTD_TEST_REDIS, idem)\n"
+               "  --incidents N              incidents of the throughput phase (100000)\n"
+               "  --merge-share F            merging triggers per incident (0.2)\n"
+               "  --rates R1,R2,...          offered loads of the latency phase, alerts/s\n"
+               "                             (1000,10000; 0 = skip the latency phase)\n"
+               "  --rate-seconds S           seconds per offered load (10)\n"
+               "  --stages-per-process K     stages per incidentd process (1: five processes;\n"
+               "                             5: one process with all stages)\n"
+               "  --processes-per-stage K    incidentd processes of each stage group (1; at most\n"
+               "                             the partitions: they share a consumer group)\n"
+               "  --partitions P             partitions of every topic (6)\n"
+               "  --set KEY=VALUE            passed on to every incidentd (repeatable)\n"
+               "  --kafka KEY=VALUE          librdkafka property of the bench's own clients and\n"
+               "                             of the relay (repeatable; consumer properties go to\n"
+               "                             consumers, the others to producers)\n"
+               "  --bin DIR                  where incidentd is (default: this program's dir)\n"
+               "  --workdir DIR              logs (default /tmp/incidentd-bench.<pid>)\n"
+               "  --skip-relay               no bare-relay limit\n"
+               "  --skip-redis-benchmark     no redis-benchmark limit\n"
+               "  --keep                     keep the bench's topics and Redis keys afterwards\n"
+               "  --deadline S               stop everything after S seconds (1800)\n"
+               "  --stall S                  give a phase up after S s without progress (60)\n");
 }
 
 static void parse_args(int argc, char **argv)
@@ -1515,8 +1642,27 @@ static void parse_args(int argc, char **argv)
     g_opt.partitions = 6;
     g_opt.deadline_s = 1800;
     g_opt.stall_s = 60;
-    enum { O_BROKERS = 256, O_REDIS, O_INC, O_MERGE, O_RATES, O_RSECS, O_SPP, O_PPS, O_PARTS, O_SET,
-           O_BIN, O_KAFKA, O_WORKDIR, O_SKIP_RELAY, O_SKIP_RB, O_DEADLINE, O_STALL, O_HELP };
+    enum {
+        O_BROKERS = 256,
+        O_REDIS,
+        O_INC,
+        O_MERGE,
+        O_RATES,
+        O_RSECS,
+        O_SPP,
+        O_PPS,
+        O_PARTS,
+        O_SET,
+        O_BIN,
+        O_KAFKA,
+        O_WORKDIR,
+        O_SKIP_RELAY,
+        O_SKIP_RB,
+        O_KEEP,
+        O_DEADLINE,
+        O_STALL,
+        O_HELP
+    };
     static const struct option lo[] = {
         {"brokers", required_argument, NULL, O_BROKERS},
         {"redis", required_argument, NULL, O_REDIS},
@@ -1533,6 +1679,7 @@ static void parse_args(int argc, char **argv)
         {"workdir", required_argument, NULL, O_WORKDIR},
         {"skip-relay", no_argument, NULL, O_SKIP_RELAY},
         {"skip-redis-benchmark", no_argument, NULL, O_SKIP_RB},
+        {"keep", no_argument, NULL, O_KEEP},
         {"deadline", required_argument, NULL, O_DEADLINE},
         {"stall", required_argument, NULL, O_STALL},
         {"help", no_argument, NULL, O_HELP},
@@ -1541,10 +1688,18 @@ static void parse_args(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case O_BROKERS: g_opt.brokers = optarg; break;
-        case O_REDIS: g_opt.redis = optarg; break;
-        case O_INC: g_opt.incidents = atol(optarg); break;
-        case O_MERGE: g_opt.merge_share = atof(optarg); break;
+        case O_BROKERS:
+            g_opt.brokers = optarg;
+            break;
+        case O_REDIS:
+            g_opt.redis = optarg;
+            break;
+        case O_INC:
+            g_opt.incidents = atol(optarg);
+            break;
+        case O_MERGE:
+            g_opt.merge_share = atof(optarg);
+            break;
         case O_RATES: {
             g_opt.n_rates = 0;
             char *copy = strdup(optarg), *save = NULL;
@@ -1555,10 +1710,18 @@ static void parse_args(int argc, char **argv)
             free(copy);
             break;
         }
-        case O_RSECS: g_opt.rate_secs = atoi(optarg); break;
-        case O_SPP: g_opt.stages_per_process = atoi(optarg); break;
-        case O_PPS: g_opt.processes_per_stage = atoi(optarg); break;
-        case O_PARTS: g_opt.partitions = atoi(optarg); break;
+        case O_RSECS:
+            g_opt.rate_secs = atoi(optarg);
+            break;
+        case O_SPP:
+            g_opt.stages_per_process = atoi(optarg);
+            break;
+        case O_PPS:
+            g_opt.processes_per_stage = atoi(optarg);
+            break;
+        case O_PARTS:
+            g_opt.partitions = atoi(optarg);
+            break;
         case O_SET:
             if (g_opt.n_sets == MAX_SETS)
                 die("too many --set");
@@ -1569,15 +1732,34 @@ static void parse_args(int argc, char **argv)
                 die("too many --kafka");
             g_opt.kprops[g_opt.n_kprops++] = optarg;
             break;
-        case O_BIN: snprintf(g_opt.bin, sizeof(g_opt.bin), "%s", optarg); break;
-        case O_WORKDIR: snprintf(g_opt.workdir, sizeof(g_opt.workdir), "%s", optarg); break;
-        case O_SKIP_RELAY: g_opt.skip_relay = 1; break;
-        case O_SKIP_RB: g_opt.skip_redis_benchmark = 1; break;
-        case O_DEADLINE: g_opt.deadline_s = atoi(optarg); break;
-        case O_STALL: g_opt.stall_s = atoi(optarg); break;
+        case O_BIN:
+            snprintf(g_opt.bin, sizeof(g_opt.bin), "%s", optarg);
+            break;
+        case O_WORKDIR:
+            snprintf(g_opt.workdir, sizeof(g_opt.workdir), "%s", optarg);
+            break;
+        case O_SKIP_RELAY:
+            g_opt.skip_relay = 1;
+            break;
+        case O_SKIP_RB:
+            g_opt.skip_redis_benchmark = 1;
+            break;
+        case O_KEEP:
+            g_opt.keep = 1;
+            break;
+        case O_DEADLINE:
+            g_opt.deadline_s = atoi(optarg);
+            break;
+        case O_STALL:
+            g_opt.stall_s = atoi(optarg);
+            break;
         case 'h':
-        case O_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -1586,8 +1768,8 @@ static void parse_args(int argc, char **argv)
     }
     if (g_opt.incidents < 1 || g_opt.merge_share < 0 || g_opt.merge_share > 1 ||
         g_opt.rate_secs < 1 || g_opt.stages_per_process < 1 || g_opt.stages_per_process > 5 ||
-        g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 ||
-        g_opt.partitions < 1 || g_opt.deadline_s < 10 || g_opt.stall_s < 5)
+        g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 || g_opt.partitions < 1 ||
+        g_opt.deadline_s < 10 || g_opt.stall_s < 5)
         die("bad option value (see --help)");
     if (!g_opt.brokers)
         g_opt.brokers = testbed_value("INCIDENTD_TEST_BROKERS");
@@ -1648,10 +1830,9 @@ int main(int argc, char **argv)
 
     /* The stage topics, with the bench's partition count. */
     {
-        static const char *const base[] = {"incidents.detected", "incidents.classified",
-                                           "incidents.scoped", "incidents.escalated",
-                                           "incidents.resolved", "ormis.audit",
-                                           "incidents.dlq", "incidents.timers"};
+        static const char *const base[] = {
+            "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
+            "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers"};
         char names[8][256];
         const char *np[8];
         for (int i = 0; i < 8; i++) {
@@ -1766,13 +1947,15 @@ int main(int argc, char **argv)
                100 * (g_procs[i].cpu_s1 - g_procs[i].cpu_s0) / tp.total_s);
     printf("\n");
     if (tp.broker_cpu_s >= 0 && tp.redis_cpu_s >= 0)
-        printf("CPU seconds of the test bed during the throughput phase: Kafka broker %.1f s (%.0f%% "
-               "of a core), redis-server %.1f s (%.0f%% of a core)\n",
-               tp.broker_cpu_s, 100 * tp.broker_cpu_s / tp.total_s, tp.redis_cpu_s,
-               100 * tp.redis_cpu_s / tp.total_s);
+        printf(
+            "CPU seconds of the test bed during the throughput phase: Kafka broker %.1f s (%.0f%% "
+            "of a core), redis-server %.1f s (%.0f%% of a core)\n",
+            tp.broker_cpu_s, 100 * tp.broker_cpu_s / tp.total_s, tp.redis_cpu_s,
+            100 * tp.redis_cpu_s / tp.total_s);
 
-    printf("\n-- latency at fixed offered loads (ms; each trigger's resolve is sent when it is seen "
-           "on incidents.escalated) --\n");
+    printf(
+        "\n-- latency at fixed offered loads (ms; each trigger's resolve is sent when it is seen "
+        "on incidents.escalated) --\n");
     printf("%-8s %-9s %-38s %8s %8s %8s %8s %8s\n", "offered", "achieved", "path", "n", "p50",
            "p99", "p99.9", "max");
     for (int i = 0; i < n_lat; i++) {
@@ -1820,9 +2003,8 @@ int main(int argc, char **argv)
     printf("\n-- targets --\n");
     if (relay_tx.msgs_per_s > 0) {
         double ratio = tp.incidents_per_s / relay_tx.msgs_per_s;
-        printf("%-58s %8.1f%%  %s\n",
-               "incidentd incidents/s / transactional relay msgs/s (>=50%)", ratio * 100,
-               verdict(tp.ok && ratio >= 0.5));
+        printf("%-58s %8.1f%%  %s\n", "incidentd incidents/s / transactional relay msgs/s (>=50%)",
+               ratio * 100, verdict(tp.ok && ratio >= 0.5));
     }
     if (relay_plain.msgs_per_s > 0)
         printf("%-58s %8.1f%%  (info)\n", "incidentd incidents/s / plain relay msgs/s",
@@ -1842,5 +2024,9 @@ int main(int argc, char **argv)
            relay_tx.msgs_per_s > 0 ? tp.alerts_per_s / relay_tx.msgs_per_s : 0);
     printf("\nlogs: %s\n", g_opt.workdir);
     fflush(stdout);
+    if (!g_opt.keep) {
+        delete_topics(prefix);
+        delete_redis_keys(prefix, rb.ok);
+    }
     return tp.ok ? 0 : 1;
 }
