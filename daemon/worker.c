@@ -267,32 +267,50 @@ int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
     return rc;
 }
 
+typedef struct worker_prop {
+    const char *k, *v;
+} worker_prop_t;
+
+static int worker_props_set(rd_kafka_conf_t *conf, const worker_prop_t *p, size_t n,
+                            const char *what, char *errstr, size_t errstr_size)
+{
+    char err[512];
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_conf_set(conf, p[i].k, p[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka %s %s: %s", what, p[i].k, err);
+            return -1;
+        }
+    return 0;
+}
+
+/* Kafka properties are set in three layers: incidentd's tunable defaults,
+ * then the operator's kafka.* pass-through (which may override them), then
+ * what exactly-once needs (which nobody may override). */
+
 /* Creates the transactional producer (implies idempotence) with the id in
  * w->txid. Returns 0, or -1 with a message. */
 static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (worker_kafka_conf(w->cfg, conf, errstr, errstr_size) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    struct {
-        const char *k, *v;
-    } pprops[] = {
-        {"transactional.id", w->txid},
-        {"enable.idempotence", "true"},
+    const worker_prop_t tunables[] = {
         {"transaction.timeout.ms", "10000"},
         {"linger.ms", "2"},
         {"queue.buffering.max.kbytes", "32768"},
         {"message.max.bytes", "2000000"},
     };
-    for (size_t i = 0; i < sizeof(pprops) / sizeof(pprops[0]); i++)
-        if (rd_kafka_conf_set(conf, pprops[i].k, pprops[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "kafka producer %s: %s", pprops[i].k, err);
-            rd_kafka_conf_destroy(conf);
-            return -1;
-        }
+    const worker_prop_t required[] = {
+        {"transactional.id", w->txid},
+        {"enable.idempotence", "true"},
+    };
+    if (worker_props_set(conf, tunables, sizeof(tunables) / sizeof(tunables[0]), "producer",
+                         errstr, errstr_size) < 0 ||
+        worker_kafka_conf(w->cfg, conf, errstr, errstr_size) < 0 ||
+        worker_props_set(conf, required, sizeof(required) / sizeof(required[0]), "producer",
+                         errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     rd_kafka_conf_set_log_cb(conf, worker_kafka_log);
     w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!w->producer) {
@@ -366,27 +384,28 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
 
     /* Consumer: manual commits through the producer's transaction. */
     conf = rd_kafka_conf_new();
-    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0)
-        goto fail;
-    struct {
-        const char *k, *v;
-    } cprops[] = {
-        {"group.id", group},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
+    /* The prefetch queue is bounded (backpressure, RSS): see docs/performance.md. */
+    const worker_prop_t ctunables[] = {
         {"auto.offset.reset", "earliest"},
-        {"isolation.level", "read_committed"},
         {"partition.assignment.strategy", "range,roundrobin"},
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "1000"},
-        {"queued.max.messages.kbytes", "16384"},
+        {"queued.min.messages", "1000"},
+        {"queued.max.messages.kbytes", "4096"},
         {"fetch.wait.max.ms", "10"},
     };
-    for (size_t i = 0; i < sizeof(cprops) / sizeof(cprops[0]); i++)
-        if (rd_kafka_conf_set(conf, cprops[i].k, cprops[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "kafka consumer %s: %s", cprops[i].k, err);
-            goto fail;
-        }
+    const worker_prop_t crequired[] = {
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"},
+    };
+    if (worker_props_set(conf, ctunables, sizeof(ctunables) / sizeof(ctunables[0]), "consumer",
+                         errstr, errstr_size) < 0 ||
+        worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0 ||
+        worker_props_set(conf, crequired, sizeof(crequired) / sizeof(crequired[0]), "consumer",
+                         errstr, errstr_size) < 0)
+        goto fail;
     if (cfg->instance_id && *cfg->instance_id) {
         char gid[300];
         snprintf(gid, sizeof(gid), "%s.%s%s", cfg->instance_id, cfg->topic_prefix, w->stage->name);
@@ -409,9 +428,6 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
     /* Producer: transactional (implies idempotence). A stable transactional
      * id fences a crashed predecessor at once; without an instance id the
      * host and pid make it unique. */
-    conf = rd_kafka_conf_new();
-    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0)
-        goto fail;
     if (cfg->instance_id && *cfg->instance_id)
         snprintf(txid, sizeof(txid), "%s.%s.%s", group, cfg->instance_id, w->stage->name);
     else
@@ -431,8 +447,6 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
         }
         snprintf(w->kafka_props[i], len, "%s=%s", cfg->kafka[i].key, cfg->kafka[i].value);
     }
-    rd_kafka_conf_destroy(conf);
-    conf = NULL;
     if (worker_producer_new(w, errstr, errstr_size) < 0)
         goto fail;
     return w;
