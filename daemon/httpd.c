@@ -39,8 +39,10 @@ struct httpd {
     int port;
 };
 
-/* libmicrohttpd's own messages go into our log. */
-static void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages go into our log. format(printf, 2, 0): fmt is
+ * a printf format with its arguments in a va_list (clang -Wformat-nonliteral). */
+static __attribute__((format(printf, 2, 0))) void httpd_mhd_log(void *cls, const char *fmt,
+                                                                va_list ap)
 {
     (void)cls;
     char buf[512];

@@ -287,7 +287,10 @@ static void ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, c
     log_msg(l, "ingest", NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-static void ingest_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages. format(printf, 2, 0): fmt is a printf format
+ * with its arguments in a va_list (clang -Wformat-nonliteral). */
+static __attribute__((format(printf, 2, 0))) void ingest_mhd_log(void *cls, const char *fmt,
+                                                                 va_list ap)
 {
     (void)cls;
     char buf[512];

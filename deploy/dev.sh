@@ -8,7 +8,13 @@
 #                               alert rules when it is installed
 #   deploy/dev.sh test          deps + lint + build + every test (unit and integration, on a
 #                               real Kafka broker and redis-server), then the unit tests
-#                               again under AddressSanitizer/UBSan (build-asan/)
+#                               again under AddressSanitizer/UBSan (build-asan/), then fuzz
+#                               (30 s per target when CI=true)
+#   deploy/dev.sh fuzz          deps + the libFuzzer build (build-fuzz/, clang, ASan/UBSan)
+#                               and every tests/fuzz/fuzz_* target for
+#                               INCIDENTD_FUZZ_SECONDS (default 60; 0 = replay the seeds
+#                               only) on a copy of its corpus (build-fuzz/corpus/); crash
+#                               inputs go to build-fuzz/artifacts/, logs to build-fuzz/logs/
 #   deploy/dev.sh bench [ARGS]  deps + build + a test bed of its own (build/bench-testbed),
 #                               then build/bin/incidentd-bench ARGS (default: 100,000
 #                               incidents, latency at 1,000 and 10,000 alerts/s, the bare
@@ -20,7 +26,8 @@
 #                               INCIDENTD_KEEP_TESTBED=1
 #
 # Environment: JOBS (build jobs, default nproc), CTEST_PARALLEL (default 2),
-# INCIDENTD_SKIP_DEPS=1 (do not look at packages at all).
+# INCIDENTD_SKIP_DEPS=1 (do not look at packages at all), INCIDENTD_FUZZ_SECONDS
+# (fuzz: seconds per target).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +42,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 {deps|build|lint|test|run [ARGS]}" >&2
+    echo "usage: $0 {deps|build|lint|test|fuzz|bench [ARGS]|run [ARGS]}" >&2
     exit 2
 }
 
@@ -149,6 +156,74 @@ run_tests() {
     return "$rc"
 }
 
+# The libFuzzer targets (tests/fuzz/README.md). The build instruments every
+# library for coverage and ASan/UBSan (INCIDENTD_FUZZ in CMakeLists.txt); each
+# target then runs for INCIDENTD_FUZZ_SECONDS on build-fuzz/corpus/<target>,
+# its seeds (tests/fuzz/corpus/<target>/) plus what earlier runs found. A
+# dictionary tests/fuzz/<word>.dict is given to the targets fuzz_<word>*.
+# Any crash, leak, timeout or out-of-memory fails the step; the input is kept
+# in build-fuzz/artifacts/ (reproduce: build-fuzz/fuzz/<target> <file>).
+fuzz() {
+    local secs=${INCIDENTD_FUZZ_SECONDS:-60} dir=$ROOT/build-fuzz rc=0 t name work d w
+    local -a args failed=()
+    [[ $secs =~ ^[0-9]+$ ]] || die "INCIDENTD_FUZZ_SECONDS must be a number of seconds, not '$secs'"
+    command -v clang >/dev/null 2>&1 || die "fuzz: clang is needed (libFuzzer)"
+    log "fuzz build (build-fuzz/: clang, libFuzzer, ASan/UBSan)"
+    # Checked by hand: `fuzz || rc=1` in test turns set -e off in here.
+    if ! CC=clang cmake -S . -B "$dir" -DINCIDENTD_FUZZ=ON -DINCIDENTD_TESTS=OFF \
+        -DINCIDENTD_BENCH=OFF -DINCIDENTD_WERROR=ON ||
+        ! cmake --build "$dir" -j "$JOBS" --target fuzz_all; then
+        echo "dev.sh: FAILED: fuzz build (build-fuzz/)" >&2
+        return 1
+    fi
+    mkdir -p "$dir/artifacts" "$dir/logs" "$dir/corpus"
+    for t in "$dir"/fuzz/fuzz_*; do
+        [[ -x $t ]] || continue
+        name=$(basename "$t")
+        work=$dir/corpus/$name
+        mkdir -p "$work" || return 1
+        if [[ -d tests/fuzz/corpus/$name ]]; then
+            cp -R tests/fuzz/corpus/"$name"/. "$work"/
+        fi
+        if [[ $name == fuzz_config ]]; then
+            cp deploy/incidentd.conf "$work/incidentd.conf" # the sample config is a seed too
+        fi
+        args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+            "-artifact_prefix=$dir/artifacts/$name-")
+        if ((secs > 0)); then
+            args+=("-max_total_time=$secs")
+        else
+            args+=(-runs=0)
+        fi
+        for d in tests/fuzz/*.dict; do
+            [[ -f $d ]] || continue
+            w=$(basename "$d" .dict)
+            if [[ $name == fuzz_"$w"* ]]; then
+                args+=("-dict=$d")
+                break
+            fi
+        done
+        log "fuzz: $name, ${secs}s (log: build-fuzz/logs/$name.log)"
+        if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+            UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            "$t" "${args[@]}" "$work" >"$dir/logs/$name.log" 2>&1; then
+            grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/logs/$name.log" | tail -n 1 >&2 || true
+            grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' \
+                "$dir/logs/$name.log" | tr '\n' ' ' >&2 || true
+            echo >&2
+        else
+            rc=1
+            failed+=("$name")
+            tail -n 60 "$dir/logs/$name.log" >&2
+            echo "dev.sh: FAILED: $name (input kept in build-fuzz/artifacts/$name-*)" >&2
+        fi
+    done
+    if ((rc != 0)); then
+        echo "dev.sh: FAILED: fuzz targets: ${failed[*]}" >&2
+    fi
+    return "$rc"
+}
+
 # The benchmark (tests/bench, docs/performance.md) on a test bed of its own,
 # always stopped afterwards. ARGS go to incidentd-bench (see its --help).
 BENCH_TESTBED=$ROOT/build/bench-testbed
@@ -214,7 +289,18 @@ test)
     deps
     lint
     build
-    run_tests
+    rc=0
+    run_tests || rc=1
+    # Fuzzing last, bounded in CI: 30 s per target unless set.
+    if [[ ${CI:-} == true ]]; then
+        export INCIDENTD_FUZZ_SECONDS=${INCIDENTD_FUZZ_SECONDS:-30}
+    fi
+    fuzz || rc=1
+    exit "$rc"
+    ;;
+fuzz)
+    deps
+    fuzz
     ;;
 bench)
     deps

@@ -1,0 +1,2 @@
+
+ack-1db-primary-downbalice

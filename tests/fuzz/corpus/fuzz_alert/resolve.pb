@@ -1,0 +1,2 @@
+
+	resolve-1db-primary-down:fixed by failover

@@ -1,0 +1,3 @@
+
+INC-0a1b2c3d4e5f6071:4s
+INC-0a1b2c3d4e5f6071db-primary-down (08BoncallHRdbZprimary database unreachablebsite-a˜ €Ğ•ÿ¼1	am-7f3a9c  ï•ÿ¼1
