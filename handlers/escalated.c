@@ -34,7 +34,13 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_eve
     out->verdict = HD_APPLY;
     out->timer_op = HD_TIMER_ARM;
     out->timer_level = level;
-    out->timer_due_ms = ev->at_ms + ctx->rules->ack_timeout_ms;
+    /* at_ms is read from the message: a due time beyond the int64 range
+     * saturates (never due) rather than overflowing. */
+    int64_t timeout = ctx->rules->ack_timeout_ms;
+    if (timeout > 0 && ev->at_ms > INT64_MAX - timeout)
+        out->timer_due_ms = INT64_MAX;
+    else
+        out->timer_due_ms = ev->at_ms + timeout;
 }
 
 void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,

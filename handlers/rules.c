@@ -221,10 +221,38 @@ static char **strv_copy(arena_t *arena, char *const *v, size_t n)
     return copy;
 }
 
+/* Largest valid protobuf field number. */
+#define PB_FIELD_NUMBER_MAX 536870911u
+
+/*
+ * Keeps the unknown fields of @p m (decoded fields of a newer schema, packed
+ * again as they came) except those with an invalid field number: protobuf-c
+ * decodes an over-long tag of field 0 (bytes 80 00) as an unknown field,
+ * packs it back as 00 and then refuses its own output. A copy must always
+ * pack to bytes that decode (Redis state, audit snapshots).
+ */
+static void unknown_fields_clean(arena_t *arena, ProtobufCMessage *m)
+{
+    unsigned keep = 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag >= 1 && m->unknown_fields[i].tag <= PB_FIELD_NUMBER_MAX)
+            keep++;
+    if (keep == m->n_unknown_fields)
+        return;
+    ProtobufCMessageUnknownField *v = keep ? arena_alloc(arena, keep * sizeof(*v)) : NULL;
+    keep = 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag >= 1 && m->unknown_fields[i].tag <= PB_FIELD_NUMBER_MAX)
+            v[keep++] = m->unknown_fields[i];
+    m->unknown_fields = v;
+    m->n_unknown_fields = keep;
+}
+
 static hd_incident_t *incident_copy(arena_t *arena, const hd_incident_t *src)
 {
     hd_incident_t *inc = arena_alloc(arena, sizeof(*inc));
     *inc = *src;
+    unknown_fields_clean(arena, &inc->base);
     inc->id = str_or_empty(src->id);
     inc->dedup_key = str_or_empty(src->dedup_key);
     inc->owner = str_or_empty(src->owner);
@@ -245,6 +273,7 @@ hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st)
         return NULL;
     hd_state_t *copy = arena_alloc(arena, sizeof(*copy));
     *copy = *st;
+    unknown_fields_clean(arena, &copy->base);
     copy->incident = st->incident ? incident_copy(arena, st->incident) : NULL;
     copy->last_hash = str_or_empty(st->last_hash);
     copy->guideline = str_or_empty(st->guideline);
@@ -269,6 +298,7 @@ hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st)
                 continue; /* never in decoded input; drop rather than crash */
             Incidentd__V1__StoredIncident__LabelsEntry *ec = arena_alloc(arena, sizeof(*ec));
             *ec = *e;
+            unknown_fields_clean(arena, &ec->base);
             ec->key = str_or_empty(e->key);
             ec->value = str_or_empty(e->value);
             copy->labels[copy->n_labels++] = ec;
