@@ -48,9 +48,10 @@ usage() {
 
 # Debian 12 packages: compiler and build, libraries, test framework, the test
 # bed (redis, maven for the Kafka jars, kcat for its readiness check), linters
-# and tools.
+# and tools. libclang-rt-dev holds clang's sanitizer and libFuzzer runtimes
+# (only recommended by clang, and recommends are not installed).
 PACKAGES=(
-    build-essential cmake pkg-config clang
+    build-essential cmake pkg-config clang libclang-rt-dev
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
     libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev
     redis-server redis-tools maven kcat
