@@ -42,7 +42,8 @@ typedef struct rb_read {
 
 /* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
  * none), 5 dedup_key, 6 open ('1'/'0'), 7 timer member ('' = none), 8 timer
- * score, 9 closed retention ms ('0' = live), 10 max level, 11 key namespace.
+ * score, 9 closed retention ms ('0' = live), 10 max level, 11 key namespace,
+ * 12 kind ('' = unspecified).
  * Returns {result, timer armed}. */
 static const char RB_LUA[] =
     "local id = ARGV[1]\n"
@@ -58,6 +59,9 @@ static const char RB_LUA[] =
     "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2])\n"
     "for _, s in ipairs({'DETECTED','CLASSIFIED','SCOPED','ESCALATED','RESOLVED','CLOSED'}) do\n"
     "  if s ~= ARGV[4] then redis.call('SREM', ns .. 'stage:' .. s, id) end\n"
+    "end\n"
+    "for _, k in ipairs({'INCIDENT','DISTURBANCE'}) do\n"
+    "  if k ~= ARGV[12] or ARGV[9] ~= '0' then redis.call('SREM', ns .. 'kind:' .. k, id) end\n"
     "end\n"
     "local ok = ns .. 'open:' .. ARGV[5]\n"
     "local owner = redis.call('GET', ok)\n"
@@ -76,6 +80,7 @@ static const char RB_LUA[] =
     "  return {'EXPIRED', 0}\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('SADD', ns .. 'stage:' .. ARGV[4], id) end\n"
+    "if ARGV[12] ~= '' then redis.call('SADD', ns .. 'kind:' .. ARGV[12], id) end\n"
     "local armed = 0\n"
     "if ARGV[7] ~= '' then armed = redis.call('ZADD', ns .. 'timers', 'NX', ARGV[8], ARGV[7]) end\n"
     "return {'WRITTEN', armed}\n";
@@ -273,9 +278,12 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
         return 0;
     }
 
-    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s", sha, id,
+    const char *kind =
+        inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
+    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s", sha, id,
                                   version, buf, len, stage, inc->dedup_key ? inc->dedup_key : "",
-                                  open ? "1" : "0", member, score, retention, maxl, store_ns(st));
+                                  open ? "1" : "0", member, score, retention, maxl, store_ns(st),
+                                  kind);
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;

@@ -31,11 +31,16 @@
 /* Connect timeout and read/write timeout of the gauges' Redis connection:
  * one connect plus one pipelined round trip stays under ~1 s. */
 #define METRICS_REDIS_TIMEOUT_MS 400
-#define METRICS_N_LIVE 5
+#define METRICS_N_STAGES 5
+#define METRICS_N_LIVE 7
 
-/* The live-stage sets kept by the store (store.c): <ns>stage:<STAGE>. */
-static const char *const metrics_live_stages[METRICS_N_LIVE] = {"DETECTED", "CLASSIFIED", "SCOPED",
-                                                                "ESCALATED", "RESOLVED"};
+/* The live sets kept by the store (store.c): <ns>stage:<STAGE> for the five
+ * live stages, then <ns>kind:<KIND>. */
+static const char *const metrics_live_stages[METRICS_N_STAGES] = {"DETECTED", "CLASSIFIED", "SCOPED",
+                                                                  "ESCALATED", "RESOLVED"};
+static const char *const metrics_live_keys[METRICS_N_LIVE] = {
+    "stage:DETECTED", "stage:CLASSIFIED", "stage:SCOPED",   "stage:ESCALATED",
+    "stage:RESOLVED", "kind:INCIDENT",    "kind:DISTURBANCE"};
 
 struct metrics {
     const worker_stats_t **stats; /* borrowed entries */
@@ -290,7 +295,7 @@ static void metrics_redis_failed(metrics_t *m, const char *what)
 }
 
 /* One attempt: connect if needed, then AUTH/SELECT (new connection) and the
- * five SCARDs in one pipelined round trip. Returns 0 with @p counts set, or
+ * seven SCARDs (stages, kinds) in one pipelined round trip. Returns 0 with @p counts set, or
  * -1 with the reason in @p why (the connection dropped; *closed set when
  * Redis had closed or reset it, as opposed to a timeout). Called with
  * m->lock held. */
@@ -324,7 +329,7 @@ static int metrics_redis_try(metrics_t *m, long long counts[METRICS_N_LIVE], cha
         }
     }
     for (size_t i = 0; i < METRICS_N_LIVE; i++)
-        redisAppendCommand(m->rc, "SCARD %sstage:%s", m->ns, metrics_live_stages[i]);
+        redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_keys[i]);
 
     int bad = 0;
     for (size_t i = 0; i < n_pre + METRICS_N_LIVE; i++) {
@@ -546,7 +551,7 @@ char *metrics_render(metrics_t *m, size_t *len)
         metrics_head(&b, "incidentd_open_incidents", "gauge",
                      "Live incidents per stage, from Redis (cached for 5s; the same in every "
                      "process: aggregate with max).");
-        for (size_t i = 0; i < METRICS_N_LIVE; i++) {
+        for (size_t i = 0; i < METRICS_N_STAGES; i++) {
             char lower[16];
             size_t k = 0;
             for (; metrics_live_stages[i][k] && k < sizeof(lower) - 1; k++)
@@ -555,6 +560,13 @@ char *metrics_render(metrics_t *m, size_t *len)
             metrics_stage_open(&b, "incidentd_open_incidents", lower);
             metrics_printf(&b, "} %lld\n", counts[i]);
         }
+        metrics_head(&b, "incidentd_open_incidents_by_kind", "gauge",
+                     "Live incidents per kind (incident, disturbance), from Redis (cached for "
+                     "5s; aggregate with max).");
+        metrics_printf(&b, "incidentd_open_incidents_by_kind{kind=\"incident\"} %lld\n",
+                       counts[METRICS_N_STAGES]);
+        metrics_printf(&b, "incidentd_open_incidents_by_kind{kind=\"disturbance\"} %lld\n",
+                       counts[METRICS_N_STAGES + 1]);
     }
 
     metrics_head(&b, "incidentd_build_info", "gauge", "Build information; always 1.");

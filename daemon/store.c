@@ -56,7 +56,7 @@ static const char STORE_LUA_READ[] =
  * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
  * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
  * (''|arm|cancel), 15 timer member, 16 timer score, 17 closed ttl ms (0 =
- * not closed), 18 max level, 19 ns (key namespace) */
+ * not closed), 18 max level, 19 ns (key namespace), 20 old kind, 21 new kind */
 static const char STORE_LUA_APPLY[] =
     "local ns = ARGV[19]\n"
     "local id = ARGV[1]\n"
@@ -80,6 +80,10 @@ static const char STORE_LUA_APPLY[] =
     "if ARGV[10] ~= ARGV[11] then\n"
     "  if ARGV[10] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[10], id) end\n"
     "  if ARGV[11] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'stage:' .. ARGV[11], id) end\n"
+    "end\n"
+    "if ARGV[20] ~= ARGV[21] or ARGV[17] ~= '0' then\n"
+    "  if ARGV[20] ~= '' then redis.call('SREM', ns .. 'kind:' .. ARGV[20], id) end\n"
+    "  if ARGV[21] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'kind:' .. ARGV[21], id) end\n"
     "end\n"
     "if ARGV[12] == 'open' then redis.call('SET', ns .. 'open:' .. ARGV[13], id)\n"
     "elseif ARGV[12] == 'close' then\n"
@@ -424,7 +428,7 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
             snprintf(closed, sizeof(closed), "%" PRId64,
                      x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
             snprintf(maxl, sizeof(maxl), "%u", x->max_level);
-            const char *argv[22] = {
+            const char *argv[24] = {
                 "EVALSHA", st->sha_apply, "0", x->id, ev, nv,
                 x->state ? (const char *)x->state : "",
                 x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
@@ -433,13 +437,14 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
                 x->index_op == 1 ? "open" : x->index_op == 2 ? "close" : "",
                 x->dedup_key ? x->dedup_key : "",
                 x->timer_op == 1 ? "arm" : x->timer_op == 2 ? "cancel" : "",
-                member, score, closed, maxl, st->ns};
-            size_t lens[22];
-            for (int k = 0; k < 22; k++)
+                member, score, closed, maxl, st->ns,
+                x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : ""};
+            size_t lens[24];
+            for (int k = 0; k < 24; k++)
                 lens[k] = strlen(argv[k]);
             lens[6] = x->state ? x->state_len : 0;
             lens[9] = x->outputs ? x->outputs_len : 0;
-            redisAppendCommandArgv(st->rc, 22, argv, lens);
+            redisAppendCommandArgv(st->rc, 24, argv, lens);
         }
         if (store_collect(st, replies, n) < 0)
             return -1;

@@ -10,6 +10,7 @@
  *   out:<cause key>           the records that transition produced (short TTL)
  *   open:<dedup_key>          id of the open incident of that key
  *   stage:<STAGE>             set of live incident ids in that stage
+ *   kind:<KIND>               set of live incident ids of that kind
  *   timers                    sorted set of ack timers "<level>|<id>" by due ms
  *   meta:epoch                set once the state is complete (see store_epoch())
  *   meta:rebuild-lock         held by the process rebuilding the state
@@ -91,6 +92,7 @@ typedef struct store_apply {
     const char *pos;
     const unsigned char *outputs; size_t outputs_len;
     const char *old_stage, *new_stage; /* stage index move (NULL = none) */
+    const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
     int index_op;             /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
     int timer_op;             /* 0 none, 1 arm, 2 cancel (hd_timer_op_t) */

@@ -849,6 +849,12 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
         ap->old_stage = hd_stage_name(cur->incident->stage);
     if (!tr->state)
         ap->new_stage = ap->old_stage;
+    if (cur && cur->incident->kind != INCIDENT__V1__KIND__KIND_UNSPECIFIED)
+        ap->old_kind = hd_kind_name(cur->incident->kind);
+    if (tr->state && tr->state->incident->kind != INCIDENT__V1__KIND__KIND_UNSPECIFIED)
+        ap->new_kind = hd_kind_name(tr->state->incident->kind);
+    if (!tr->state)
+        ap->new_kind = ap->old_kind;
     /* Effects-only transitions (timer arm) are idempotent and not recorded. */
     ap->cause_key = tr->state ? it->cause_key : NULL;
     ap->pos = it->pos;

@@ -380,6 +380,8 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_expect_gt(expo_sum(e, "process_resident_memory_bytes", NULL), 0);
     cr_expect_gt(expo_sum(e, "process_start_time_seconds", NULL), 1e9);
     cr_expect_geq(expo_sum(e, "incidentd_consumer_lag", NULL), 0, "lag exported");
+    cr_expect_geq(expo_sum(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 1,
+                  "the MAJOR alert's incident counted by kind");
     free(e);
 
     /* Acknowledge and resolve: the MTTA and MTTR histograms count them. */

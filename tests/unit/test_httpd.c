@@ -704,6 +704,8 @@ Test(httpd, open_incidents_from_redis)
         snprintf(lab, sizeof(lab), "stage=\"%s\"", stages[i]);
         cr_expect_eq(expo_get(e, "incidentd_open_incidents", lab), 10 + i, "%s", lab);
     }
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 15);
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents_by_kind", "kind=\"disturbance\""), 16);
     free(e);
     /* Cached: a second scrape within 5 s asks Redis nothing. */
     e = scrape(httpd_port(h));
@@ -713,11 +715,12 @@ Test(httpd, open_incidents_from_redis)
     pthread_join(f.tid, NULL);
     close(f.lfd);
 
-    cr_expect_eq(f.n_commands, 5, "five SCARDs, no AUTH/SELECT for db 0 without a password");
+    cr_expect_eq(f.n_commands, 7, "seven SCARDs, no AUTH/SELECT for db 0 without a password");
     f.got[f.n_got] = '\0';
     const char *keys[] = {"unit.stage:DETECTED", "unit.stage:CLASSIFIED", "unit.stage:SCOPED",
-                          "unit.stage:ESCALATED", "unit.stage:RESOLVED"};
-    for (int i = 0; i < 5; i++)
+                          "unit.stage:ESCALATED", "unit.stage:RESOLVED", "unit.kind:INCIDENT",
+                          "unit.kind:DISTURBANCE"};
+    for (int i = 0; i < 7; i++)
         cr_expect(strstr(f.got, keys[i]), "asked for %s in: %s", keys[i], f.got);
     cr_expect(strstr(f.got, "SCARD"), "%s", f.got);
 }
@@ -729,7 +732,7 @@ Test(httpd, redis_closing_the_kept_connection_is_reconnected_at_once)
     fake_redis_t f;
     memset(&f, 0, sizeof(f));
     f.connections = 2;
-    f.close_after = 5; /* Redis's idle timeout, once the first scrape is answered */
+    f.close_after = 7; /* Redis's idle timeout, once the first scrape is answered */
     int rport;
     f.lfd = listener(&rport);
     cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
@@ -743,9 +746,9 @@ Test(httpd, redis_closing_the_kept_connection_is_reconnected_at_once)
     free(e);
     usleep(5200 * 1000); /* past the cache period */
     e = scrape(httpd_port(h));
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 15,
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 17,
                  "read again on a new connection in the same scrape");
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 19);
+    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 21);
     free(e);
     httpd_stop(h);
     pthread_join(f.tid, NULL);
