@@ -873,6 +873,10 @@ static int cfg_redis_set(config_t *cfg, const char *url, char *err, size_t err_s
         }
         if (hn == 0 || hn >= sizeof(host))
             goto bad;
+        /* The same characters config_parse_hostport() refuses. */
+        for (size_t i = 0; i < hn; i++)
+            if (cfg_is_space(h[i]) || h[i] == '/' || h[i] == '[' || h[i] == ']')
+                goto bad;
         memcpy(host, h, hn);
         host[hn] = '\0';
     }

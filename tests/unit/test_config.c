@@ -765,7 +765,9 @@ Test(config, bad_redis_urls_do_not_echo_passwords)
 {
     static const char *const bad[] = {
         "http://h:1/0",  "redis://",      "redis://h:0/0",       "redis://h:port/0",
-        "redis://h:1/x", "redis://::1/0", "redis://u:sekret@/0", "redis://u:sekret%zz@h/0"};
+        "redis://h:1/x", "redis://::1/0", "redis://u:sekret@/0", "redis://u:sekret%zz@h/0",
+        /* found by fuzz_config: a host without a port was taken as it was */
+        "redis://[g.level = warn", "redis://a b", "redis://h]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         config_t cfg;
         char err[512];
