@@ -1381,7 +1381,9 @@ static void ctl_show_incident(const ctl_t *c, const hd_incident_t *inc)
     printf("  %-14s%s\n", "closed", ctl_time(inc->closed_at_ms, t1, sizeof(t1)));
 }
 
-static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
+/* Options of a command that has none but the global ones and --help.
+ * Returns -1 to go on with the arguments at optind, or the exit code. */
+static int ctl_no_options(ctl_t *c, int argc, char **argv, const char *cmd)
 {
     static const struct option opts[] = {
         {NULL, 0, NULL, 0},
@@ -1391,11 +1393,19 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
         if (opt == CTL_OPT_BAD)
             return CTL_EXIT_USAGE;
         if (opt == 'h') {
-            ctl_cmd_help(ctl_find_cmd("show"), stdout);
+            ctl_cmd_help(ctl_find_cmd(cmd), stdout);
             return CTL_EXIT_OK;
         }
         return ctl_bad_option(c, argv, opt);
     }
+    return -1;
+}
+
+static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
+{
+    int done = ctl_no_options(c, argc, argv, "show");
+    if (done >= 0)
+        return done;
     if (optind >= argc)
         return ctl_usage_error(c, "which incident? show ID");
     if (optind + 1 < argc)
@@ -1515,19 +1525,9 @@ out:
 
 static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = ctl_getopt(c, argc, argv, CTL_SHORT, opts)) != -1) {
-        if (opt == CTL_OPT_BAD)
-            return CTL_EXIT_USAGE;
-        if (opt == 'h') {
-            ctl_cmd_help(ctl_find_cmd("verify"), stdout);
-            return CTL_EXIT_OK;
-        }
-        return ctl_bad_option(c, argv, opt);
-    }
+    int done = ctl_no_options(c, argc, argv, "verify");
+    if (done >= 0)
+        return done;
     if (optind + 1 < argc)
         return ctl_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
     const char *only = optind < argc ? argv[optind] : NULL;
