@@ -448,6 +448,32 @@ static const cfg_entry_t cfg_table[] = {
      .min = 1,
      .max = 10,
      .help = "Highest escalation level."},
+
+    /* ---- limits ---- */
+    {.name = "limits.clients",
+     .type = CFG_U32,
+     .off = OFF(rules.max_clients),
+     .def = "1000",
+     .min = 10,
+     .max = 10000,
+     .section = "Limits",
+     .help = "Client names an incident keeps (clients_total counts on past it)."},
+    {.name = "limits.sites",
+     .type = CFG_U32,
+     .off = OFF(rules.max_sites),
+     .def = "100",
+     .min = 2,
+     .max = 1000,
+     .help = "Sites an incident keeps."},
+    {.name = "limits.message_bytes",
+     .type = CFG_U32,
+     .off = OFF(message_max_bytes),
+     .def = "1000000",
+     .min = 65536,
+     .max = 100000000,
+     .help = "Largest record incidentd produces (the producer's message.max.bytes;\n"
+             "keep it at or below the broker's message.max.bytes). A transition whose\n"
+             "audit record or event would be larger is dead-lettered, never applied."},
 };
 
 #define CFG_N (sizeof(cfg_table) / sizeof(cfg_table[0]))

@@ -82,6 +82,7 @@ typedef struct config {
     int topic_partitions;  /* partitions of topics created when missing, 12 */
     int64_t retention_ms;  /* closed incidents kept in Redis, 7d */
     int64_t timer_poll_ms; /* ack-timer poll period, 1s */
+    uint32_t message_max_bytes; /* largest record produced, 1000000 */
     char *log_level;       /* debug | info | warn | error */
     char *log_format;      /* json | logfmt */
     config_kv_t *kafka;    /* librdkafka properties, in the order first set */

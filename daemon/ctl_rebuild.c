@@ -43,7 +43,7 @@ typedef struct rb_read {
 /* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
  * none), 5 dedup_key, 6 open ('1'/'0'), 7 timer member ('' = none), 8 timer
  * score, 9 closed retention ms ('0' = live), 10 max level, 11 key namespace,
- * 12 kind ('' = unspecified).
+ * 12 kind ('' = unspecified), 13 chain head (hash of record `version`).
  * Returns {result, timer armed}. */
 static const char RB_LUA[] =
     "local id = ARGV[1]\n"
@@ -56,7 +56,7 @@ static const char RB_LUA[] =
     "  if cur == ver then return {'SAME', 0} end\n"
     "  if cur > ver then return {'NEWER', 0} end\n"
     "elseif ARGV[9] ~= '0' then return {'CLOSED', 0} end\n"
-    "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2])\n"
+    "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2], 'head', ARGV[13])\n"
     "for _, s in ipairs({'DETECTED','CLASSIFIED','SCOPED','ESCALATED','RESOLVED','CLOSED'}) do\n"
     "  if s ~= ARGV[4] then redis.call('SREM', ns .. 'stage:' .. s, id) end\n"
     "end\n"
@@ -280,10 +280,11 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
 
     const char *kind =
         inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
-    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s", sha, id,
-                                  version, buf, len, stage, inc->dedup_key ? inc->dedup_key : "",
-                                  open ? "1" : "0", member, score, retention, maxl, store_ns(st),
-                                  kind);
+    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s %s", sha,
+                                  id, version, buf, len, stage,
+                                  inc->dedup_key ? inc->dedup_key : "", open ? "1" : "0", member,
+                                  score, retention, maxl, store_ns(st), kind,
+                                  last->hash ? last->hash : "");
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/rand.h>
 
 #include "log.h"
 
@@ -56,7 +57,17 @@ static const char STORE_LUA_READ[] =
  * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
  * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
  * (''|arm|cancel), 15 timer member, 16 timer score, 17 closed ttl ms (0 =
- * not closed), 18 max level, 19 ns (key namespace), 20 old kind, 21 new kind */
+ * not closed), 18 max level, 19 ns (key namespace), 20 old kind, 21 new kind,
+ * 22 expected chain head (hash of record `expected_version`), 23 new chain
+ * head, 24 claim key of a fired timer ('' none), 25 its claim token, 26 its
+ * member in the timers set.
+ *
+ * Every apply checks the incident's version AND chain head, so that the
+ * chained transitions of one incident in a pipeline stand or fall together:
+ * once one conflicts (another stage moved the incident), every later one
+ * expects a head that is not there and conflicts too, even when the other
+ * stage moved the version by the same count. A fired timer must hold the
+ * claim its worker took in Redis (claim script); anything else is refused. */
 static const char STORE_LUA_APPLY[] =
     "local ns = ARGV[19]\n"
     "local id = ARGV[1]\n"
@@ -68,14 +79,22 @@ static const char STORE_LUA_APPLY[] =
     "    return {'DUP', ''}\n"
     "  end\n"
     "end\n"
+    "if ARGV[24] ~= '' and redis.call('GET', ARGV[24]) ~= ARGV[25] then\n"
+    "  return {'REJECT', 'timer ' .. ARGV[26] .. ' is not armed and claimed in redis (forged or stale)'}\n"
+    "end\n"
+    "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
+    "if (hv[1] or '0') ~= ARGV[2] then return {'CONFLICT', hv[1] or '0'} end\n"
+    "if hv[2] and hv[2] ~= ARGV[22] then return {'CONFLICT', 'head'} end\n"
     "if ARGV[3] ~= '' then\n"
-    "  local v = redis.call('HGET', ik, 'version') or '0'\n"
-    "  if v ~= ARGV[2] then return {'CONFLICT', v} end\n"
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
     "    if o and o ~= id then return {'CONFLICT', 'open'} end\n"
     "  end\n"
-    "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3])\n"
+    "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3], 'head', ARGV[23])\n"
+    "end\n"
+    "if ARGV[24] ~= '' then\n"
+    "  redis.call('DEL', ARGV[24])\n"
+    "  redis.call('ZREM', ns .. 'timers', ARGV[26])\n"
     "end\n"
     "if ARGV[10] ~= ARGV[11] then\n"
     "  if ARGV[10] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[10], id) end\n"
@@ -103,13 +122,29 @@ static const char STORE_LUA_APPLY[] =
     "end\n"
     "return {'OK', ''}\n";
 
-/* claim: ARGV = now, lease_until, max, ns. Leases due timers and returns
- * member, original score pairs. */
+/* claim: ARGV = now, lease_until, max, ns, token base, claim ttl s. Leases
+ * due timers and returns member, original score, claim token triples. A
+ * timer's claim (<ns>tclaim:{<id>}:<level>) is taken once and kept across
+ * lease renewals, so a timer fired twice carries one token (the second
+ * command is a duplicate); the apply script consumes it. */
 static const char STORE_LUA_CLAIM[] =
     "local tk = ARGV[4] .. 'timers'\n"
     "local due = redis.call('ZRANGEBYSCORE', tk, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
-    "for i = 1, #due, 2 do redis.call('ZADD', tk, 'XX', ARGV[2], due[i]) end\n"
-    "return due\n";
+    "local out = {}\n"
+    "for i = 1, #due, 2 do\n"
+    "  redis.call('ZADD', tk, 'XX', ARGV[2], due[i])\n"
+    "  local l, id = string.match(due[i], '^(%d+)|(.*)$')\n"
+    "  local tok = ''\n"
+    "  if l then\n"
+    "    local ck = ARGV[4] .. 'tclaim:{' .. id .. '}:' .. l\n"
+    "    tok = redis.call('GET', ck)\n"
+    "    if not tok then tok = ARGV[5] .. '-' .. i; redis.call('SET', ck, tok, 'EX', ARGV[6]) end\n"
+    "  end\n"
+    "  out[#out + 1] = due[i]; out[#out + 1] = due[i + 1]; out[#out + 1] = tok\n"
+    "end\n"
+    "return out\n";
+
+#define STORE_APPLY_ARGC 29
 
 /* How long the records of a transition stay for replay, and how long an
  * applied cause is remembered (duplicates are recognised for that long). */
@@ -428,7 +463,14 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
             snprintf(closed, sizeof(closed), "%" PRId64,
                      x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
             snprintf(maxl, sizeof(maxl), "%u", x->max_level);
-            const char *argv[24] = {
+            char claim_key[400] = "";
+            if (x->timer_member) {
+                const char *bar = strchr(x->timer_member, '|');
+                snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns,
+                         bar ? bar + 1 : "", (int)(bar ? bar - x->timer_member : 0),
+                         x->timer_member);
+            }
+            const char *argv[STORE_APPLY_ARGC] = {
                 "EVALSHA", st->sha_apply, "0", x->id, ev, nv,
                 x->state ? (const char *)x->state : "",
                 x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
@@ -438,13 +480,16 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
                 x->dedup_key ? x->dedup_key : "",
                 x->timer_op == 1 ? "arm" : x->timer_op == 2 ? "cancel" : "",
                 member, score, closed, maxl, st->ns,
-                x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : ""};
-            size_t lens[24];
-            for (int k = 0; k < 24; k++)
+                x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : "",
+                x->expected_head ? x->expected_head : "", x->new_head ? x->new_head : "",
+                claim_key, x->timer_claim ? x->timer_claim : "",
+                x->timer_member ? x->timer_member : ""};
+            size_t lens[STORE_APPLY_ARGC];
+            for (int k = 0; k < STORE_APPLY_ARGC; k++)
                 lens[k] = strlen(argv[k]);
             lens[6] = x->state ? x->state_len : 0;
             lens[9] = x->outputs ? x->outputs_len : 0;
-            redisAppendCommandArgv(st->rc, 24, argv, lens);
+            redisAppendCommandArgv(st->rc, STORE_APPLY_ARGC, argv, lens);
         }
         if (store_collect(st, replies, n) < 0)
             return -1;
@@ -473,7 +518,12 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
                 a[i].result = STORE_DUP;
             else if (strcmp(res, "CONFLICT") == 0)
                 a[i].result = STORE_CONFLICT;
-            else {
+            else if (strcmp(res, "REJECT") == 0) {
+                a[i].result = STORE_REJECT;
+                redisReply *o = rep->element[1];
+                a[i].reason = o->type == REDIS_REPLY_STRING ? arena_strndup(arena, o->str, o->len)
+                                                            : "refused by the apply script";
+            } else {
                 a[i].result = STORE_REPLAY;
                 redisReply *o = rep->element[1];
                 if (o->type == REDIS_REPLY_STRING) {
@@ -495,8 +545,17 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
 {
     if (!st->ready)
         return -1;
-    redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s",
-                                 st->sha_claim, now_ms, now_ms + lease_ms, max, st->ns);
+    unsigned char rnd[8];
+    char base[32];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        store_seterr(st, "timer claim: no random bytes for the claim token");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(base + 2 * i, 3, "%02x", rnd[i]);
+    redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d",
+                                 st->sha_claim, now_ms, now_ms + lease_ms, max, st->ns, base,
+                                 STORE_CAUSE_TTL_S);
     st->round_trips++;
     if (!r) {
         store_seterr(st, "redis: %s", st->rc->errstr);
@@ -513,39 +572,21 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
         return -1;
     }
     int n = 0;
-    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+    for (size_t i = 0; i + 2 < r->elements && n < max; i += 3) {
         const char *m = r->element[i]->str;
         const char *bar = strchr(m, '|');
-        if (!bar || strlen(m) >= sizeof(out[n].member))
+        if (!bar || strlen(m) >= sizeof(out[n].member) || !r->element[i + 2]->str ||
+            r->element[i + 2]->len >= sizeof(out[n].claim))
             continue;
         snprintf(out[n].member, sizeof(out[n].member), "%s", m);
         out[n].level = (uint32_t)strtoul(m, NULL, 10);
         snprintf(out[n].id, sizeof(out[n].id), "%s", bar + 1);
         out[n].due_ms = strtoll(r->element[i + 1]->str, NULL, 10);
+        snprintf(out[n].claim, sizeof(out[n].claim), "%s", r->element[i + 2]->str);
         n++;
     }
     freeReplyObject(r);
     return n;
-}
-
-int store_timers_done(store_t *st, const store_timer_t *t, int n)
-{
-    if (!st->ready)
-        return -1;
-    for (int i = 0; i < n; i++)
-        redisAppendCommand(st->rc, "ZREM %stimers %s", st->ns, t[i].member);
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        void *rep = NULL;
-        if (redisGetReply(st->rc, &rep) != REDIS_OK) {
-            store_seterr(st, "redis: %s", st->rc->errstr);
-            store_drop(st);
-            return -1;
-        }
-        freeReplyObject(rep);
-    }
-    st->round_trips++;
-    return rc;
 }
 
 void *store_command(store_t *st, const char *fmt, ...)

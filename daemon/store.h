@@ -4,7 +4,8 @@
  * Key layout (every key starts with the namespace, which the daemon sets to
  * the topic prefix so that pipelines sharing a Redis stay apart; hash tags
  * keep one incident's keys in one cluster slot):
- *   inc:{<id>}                hash: state (StoredIncident bytes), version
+ *   inc:{<id>}                hash: state (StoredIncident bytes), version, head
+ *                             (chain head: hash of the record `version`)
  *   cause:{<id>}:<stage>:<c>  the input position that applied cause c (TTL)
  *   alert:<alert_id>          the input position that applied an alert (TTL)
  *   out:<cause key>           the records that transition produced (short TTL)
@@ -12,6 +13,7 @@
  *   stage:<STAGE>             set of live incident ids in that stage
  *   kind:<KIND>               set of live incident ids of that kind
  *   timers                    sorted set of ack timers "<level>|<id>" by due ms
+ *   tclaim:{<id>}:<level>     claim token of a due timer being fired
  *   meta:epoch                set once the state is complete (see store_epoch())
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
@@ -79,14 +81,17 @@ typedef enum store_result {
     STORE_OK = 0,
     STORE_REPLAY,   /* cause applied by this position: outputs hold the stored records */
     STORE_DUP,      /* cause applied by another message: produce nothing */
-    STORE_CONFLICT, /* version moved (another stage changed it): re-read and retry */
+    STORE_CONFLICT, /* version or chain head moved (another stage changed it): re-read and retry */
+    STORE_REJECT,   /* refused (a fired timer without its claim): reason in `reason` */
 } store_result_t;
 
 typedef struct store_apply {
     /* in */
     const char *id;
     uint64_t expected_version;
+    const char *expected_head; /* chain head (last_hash) at expected_version ("" none) */
     uint64_t new_version;     /* 0 = no state change (effects only) */
+    const char *new_head;     /* chain head after the transition */
     const unsigned char *state; size_t state_len;
     const char *cause_key;    /* NULL = don't record */
     const char *pos;
@@ -101,9 +106,12 @@ typedef struct store_apply {
     uint32_t max_level;
     int closed;
     int64_t retention_ms;
+    const char *timer_member; /* a fired timer to consume ("<level>|<id>"), or NULL */
+    const char *timer_claim;  /* its claim token */
     /* out */
     store_result_t result;
     const unsigned char *replay; size_t replay_len; /* STORE_REPLAY (arena) */
+    const char *reason;       /* STORE_REJECT (arena) */
 } store_apply_t;
 
 /** Applies a batch in one round trip (in order). Returns 0 (see each
@@ -113,16 +121,17 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
 typedef struct store_timer {
     char member[300];   /* "<level>|<id>" */
     char id[256];
+    char claim[64];     /* claim token: the fired command must carry it */
     uint32_t level;
     int64_t due_ms;
 } store_timer_t;
 
 /** Claims up to @p max due timers: leases them for @p lease_ms (a claimer
- *  that dies lets them come back). Returns the count, or -1. */
+ *  that dies lets them come back, with the same claim token) and takes
+ *  their claims. The timer leaves Redis when the apply of its fired command
+ *  consumes the claim (store_apply_t.timer_member). Returns the count, or -1. */
 int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
                        store_timer_t *out, int max);
-/** Drops claimed timers once their commands are durable in Kafka. */
-int store_timers_done(store_t *st, const store_timer_t *t, int n);
 
 /**
  * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live

@@ -42,6 +42,7 @@ const double worker_tt_bounds_s[WORKER_TT_BUCKETS - 1] = {60,   300,   900,   18
 #define WORKER_MAX_INPUT (512 * 1024)
 #define WORKER_MAX_ROUNDS 32
 #define WORKER_TXN_TIMEOUT_MS 30000
+#define WORKER_POISON_TRIES 3
 
 typedef enum worker_input {
     IN_ALERT,
@@ -134,6 +135,14 @@ struct worker {
     int epoch_wait_logged;
     char txid[400];
     char **kafka_props;    /* "key=value" pass-through, for the rebuild */
+    /* A record the broker refuses for what it is (size, format) would abort
+     * the batch for ever: the input that produced it is dead-lettered after
+     * WORKER_POISON_TRIES failed commits (worker_poison_*). */
+    size_t fail_item;      /* 1 + index of the item whose record failed in this batch, or 0 */
+    char fail_err[256];
+    char poison_pos[320];  /* input position that failed, and how often in a row */
+    int poison_tries;
+    char poison_err[256];
 };
 
 static int64_t worker_now_ms(void)
@@ -287,6 +296,27 @@ static int worker_props_set(rd_kafka_conf_t *conf, const worker_prop_t *p, size_
  * then the operator's kafka.* pass-through (which may override them), then
  * what exactly-once needs (which nobody may override). */
 
+/* Errors that belong to a record itself (retrying the same record cannot
+ * succeed), as opposed to the broker or the network being away. */
+static int worker_record_error(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+           e == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
+}
+
+/* Notes the first record of the batch that failed for what it is.
+ * @locality: the worker thread (served by the flush of commit_transaction). */
+static void worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    worker_t *w = opaque;
+    if (m->err && worker_record_error(m->err) && !w->fail_item && m->_private) {
+        w->fail_item = (size_t)(uintptr_t)m->_private;
+        snprintf(w->fail_err, sizeof(w->fail_err), "%s", rd_kafka_err2str(m->err));
+    }
+}
+
 /* Creates the transactional producer (implies idempotence) with the id in
  * w->txid. Returns 0, or -1 with a message. */
 static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
@@ -297,11 +327,13 @@ static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
         {"transaction.timeout.ms", "10000"},
         {"linger.ms", "2"},
         {"queue.buffering.max.kbytes", "32768"},
-        {"message.max.bytes", "2000000"},
     };
+    char maxb[24];
+    snprintf(maxb, sizeof(maxb), "%u", w->cfg->message_max_bytes);
     const worker_prop_t required[] = {
         {"transactional.id", w->txid},
         {"enable.idempotence", "true"},
+        {"message.max.bytes", maxb}, /* limits.message_bytes: records are sized by it */
     };
     if (worker_props_set(conf, tunables, sizeof(tunables) / sizeof(tunables[0]), "producer",
                          errstr, errstr_size) < 0 ||
@@ -312,6 +344,8 @@ static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
         return -1;
     }
     rd_kafka_conf_set_log_cb(conf, worker_kafka_log);
+    rd_kafka_conf_set_dr_msg_cb(conf, worker_dr_cb);
+    rd_kafka_conf_set_opaque(conf, w);
     w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!w->producer) {
         snprintf(errstr, errstr_size, "kafka producer: %s", err);
@@ -661,6 +695,13 @@ static worker_view_t *worker_view(worker_view_t *views, size_t *n, const char *k
     return v;
 }
 
+/* Publishes the store's round trips and errors to the metrics. */
+static void worker_note_redis(worker_t *w)
+{
+    atomic_store(&w->stats.redis_round_trips, store_round_trips(w->store));
+    atomic_store(&w->stats.redis_errors, store_errors(w->store));
+}
+
 /* A new incident's id: derived from the alert and its input position, so a
  * replay of the same position names the same incident. */
 static const char *worker_new_id(worker_t *w, const worker_item_t *it)
@@ -708,10 +749,17 @@ static void worker_decode(worker_t *w, worker_item_t *it)
             it->dlq_error = "cannot decode incidentd.v1.TimerFired";
             return;
         }
+        if (!it->timer->claim[0]) {
+            it->dlq_error = "timer command without a claim (not fired by incidentd)";
+            return;
+        }
         it->key = it->timer->incident_id;
-        it->cause_id = arena_printf(&w->arena, "timer:%s:%u", it->timer->incident_id, it->timer->level);
-        it->cause_key = arena_printf(&w->arena, "%scause:{%s}:timer:%u", w->cfg->topic_prefix,
-                                     it->timer->incident_id, it->timer->level);
+        /* The claim token names one firing of one armed timer: a command
+         * fired twice is a duplicate, a re-armed timer a new cause. */
+        it->cause_id = arena_printf(&w->arena, "timer:%s:%u:%s", it->timer->incident_id,
+                                    it->timer->level, it->timer->claim);
+        it->cause_key = arena_printf(&w->arena, "%scause:{%s}:timer:%u:%s", w->cfg->topic_prefix,
+                                     it->timer->incident_id, it->timer->level, it->timer->claim);
     } else {
         it->kind = IN_EVENT;
         it->event = incident__v1__incident_event__unpack(arena_pb(&w->arena), m->len, m->payload);
@@ -840,8 +888,10 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
 
     ap->id = id;
     ap->expected_version = cur_version;
+    ap->expected_head = cur && cur->last_hash ? cur->last_hash : "";
     if (tr->state) {
         ap->new_version = tr->state->incident->version;
+        ap->new_head = tr->state->last_hash ? tr->state->last_hash : "";
         ap->state = worker_pack_state(w, tr->state, &ap->state_len);
         ap->new_stage = hd_stage_name(tr->state->incident->stage);
     }
@@ -855,8 +905,14 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
         ap->new_kind = hd_kind_name(tr->state->incident->kind);
     if (!tr->state)
         ap->new_kind = ap->old_kind;
-    /* Effects-only transitions (timer arm) are idempotent and not recorded. */
-    ap->cause_key = tr->state ? it->cause_key : NULL;
+    /* Effects-only transitions (timer arm) are idempotent and not recorded;
+     * a fired timer is, whatever it decided, and consumes its claim. */
+    ap->cause_key = tr->state || it->kind == IN_TIMER ? it->cause_key : NULL;
+    if (it->kind == IN_TIMER) {
+        ap->timer_member =
+            arena_printf(&w->arena, "%u|%s", it->timer->level, it->timer->incident_id);
+        ap->timer_claim = it->timer->claim;
+    }
     ap->pos = it->pos;
     ap->outputs = blob;
     ap->outputs_len = blob_len;
@@ -871,8 +927,186 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
     return tr->state;
 }
 
-/* Settles every item of the batch against Redis. Returns 0, or -1 when
- * Redis failed (the batch must be retried). */
+/* Reads the state of the pending items' incidents and their causes' status
+ * (one pipeline). Returns the reads (arena), or NULL when Redis failed. */
+static store_read_t *worker_settle_read(worker_t *w, worker_item_t *items, const size_t *pending,
+                                        size_t n_pending)
+{
+    store_read_t *reads = arena_alloc(&w->arena, n_pending * sizeof(*reads));
+    for (size_t k = 0; k < n_pending; k++) {
+        worker_item_t *it = &items[pending[k]];
+        if (it->kind == IN_ALERT)
+            reads[k].dedup_key = it->key;
+        else
+            reads[k].id = it->key;
+        reads[k].cause_key = it->cause_key;
+        reads[k].pos = it->pos;
+    }
+    int rc = store_read_batch(w->store, reads, n_pending, &w->arena);
+    worker_note_redis(w);
+    return rc < 0 ? NULL : reads;
+}
+
+/* Largest record incidentd may produce: the limit less room for the
+ * record's key, headers and framing. */
+static size_t worker_record_max(const worker_t *w)
+{
+    return (size_t)w->cfg->message_max_bytes - 1024;
+}
+
+/* Decides one pending item against its incident's in-batch view and, when
+ * something is to be applied, fills @p ap. Returns 1 when @p ap is to be
+ * applied, 0 when the item is settled without an apply. */
+static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read_t *r,
+                                worker_view_t *v, int64_t now_ms, store_apply_t *ap)
+{
+    if (r->cause == STORE_CAUSE_REPLAY) {
+        if (worker_outs_from_blob(w, it, r->outputs, r->outputs_len) < 0)
+            log_msg(LOG_ERROR, w->stage->name, NULL, it->cause_id, "stored records unreadable");
+        atomic_fetch_add(&w->stats.replays, 1);
+        it->done = 1;
+        return 0;
+    }
+    if (r->cause == STORE_CAUSE_DUP) {
+        atomic_fetch_add(&w->stats.duplicates, 1);
+        it->n_outs = 0;
+        it->done = 1;
+        return 0;
+    }
+    if (!v->present) {
+        v->present = 1;
+        v->state = worker_unpack_state(w, r->state, r->state_len);
+        v->version = r->version;
+        if (r->state && !v->state)
+            log_msg(LOG_ERROR, w->stage->name, r->found_id, it->cause_id,
+                    "stored state unreadable; treating as absent");
+    }
+    hd_transition_t tr;
+    worker_decide(w, it, v->state, now_ms, &tr);
+    /* A fired timer is applied even when it changes nothing: the apply
+     * checks and consumes its claim (a forged one is refused there). */
+    if (tr.verdict == HD_REJECT || (tr.verdict == HD_NOOP && it->kind != IN_TIMER)) {
+        it->dlq_error = tr.verdict == HD_REJECT ? arena_strdup(&w->arena, tr.error) : NULL;
+        it->n_outs = 0;
+        it->done = 1;
+        return 0;
+    }
+    hd_state_t *ns = worker_materialise(w, it, v->state, v->version, &tr, now_ms, ap);
+    for (size_t k = 0; k < it->n_outs; k++)
+        if (it->outs[k].value_len + it->outs[k].key_len > worker_record_max(w)) {
+            it->dlq_error = arena_printf(
+                &w->arena, "transition not applied: a %s record of %zu bytes exceeds limits.message_bytes (%u)",
+                it->outs[k].topic, it->outs[k].value_len, w->cfg->message_max_bytes);
+            it->n_outs = 0;
+            it->done = 1;
+            return 0;
+        }
+    if (ns) {
+        /* A resolve closes the dedup key: later alerts of the key in this
+         * batch see no open incident. */
+        if (it->kind == IN_ALERT && tr.index_op == HD_INDEX_CLOSE) {
+            v->state = NULL;
+            v->version = 0;
+        } else {
+            v->state = ns;
+            v->version = ns->incident->version;
+        }
+    }
+    return 1;
+}
+
+/* Takes the result of one apply. Returns 1 when the item must be decided
+ * again (conflict), else 0. */
+static int worker_settle_result(worker_t *w, worker_item_t *it, const store_apply_t *ap)
+{
+    switch (ap->result) {
+    case STORE_OK:
+        atomic_fetch_add(&w->stats.transitions, 1);
+        break;
+    case STORE_REPLAY:
+        worker_outs_from_blob(w, it, ap->replay, ap->replay_len);
+        atomic_fetch_add(&w->stats.replays, 1);
+        break;
+    case STORE_DUP:
+        it->n_outs = 0;
+        atomic_fetch_add(&w->stats.duplicates, 1);
+        break;
+    case STORE_REJECT:
+        it->n_outs = 0;
+        it->dlq_error = ap->reason;
+        break;
+    case STORE_CONFLICT:
+        it->n_outs = 0;
+        atomic_fetch_add(&w->stats.conflicts, 1);
+        return 1;
+    }
+    it->done = 1;
+    return 0;
+}
+
+/* One pending item in a round: its view and what became of it. */
+typedef struct worker_slot {
+    size_t item;
+    size_t view;
+    int applied;   /* an apply was sent (its index: apply) */
+    size_t apply;
+    int decided;   /* settled by a decision on the view (no apply) */
+} worker_slot_t;
+
+/* Decides the round's items against their incidents' views; fills the
+ * applies. Returns the number of applies. */
+static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots,
+                                  size_t n, const store_read_t *reads, worker_view_t *views,
+                                  store_apply_t *applies)
+{
+    size_t n_views = 0, n_applies = 0;
+    int64_t now_ms = worker_now_ms();
+    for (size_t k = 0; k < n; k++) {
+        worker_item_t *it = &items[slots[k].item];
+        worker_view_t *v = worker_view(views, &n_views, it->key);
+        slots[k].view = (size_t)(v - views);
+        slots[k].applied = worker_settle_decide(w, it, &reads[k], v, now_ms, &applies[n_applies]);
+        slots[k].decided = !slots[k].applied && reads[k].cause == STORE_CAUSE_NEW;
+        if (slots[k].applied)
+            slots[k].apply = n_applies++;
+    }
+    return n_applies;
+}
+
+/* Takes the round's apply results; the items to decide again go to
+ * @p pending. One incident's transitions stand or fall together from its
+ * first conflict on: the applies after it conflict too (chain head check),
+ * and what was decided on the view without an apply is decided again.
+ * Returns the number pending. */
+static size_t worker_settle_collect(worker_t *w, worker_item_t *items, const worker_slot_t *slots,
+                                    size_t n, const store_apply_t *applies, size_t n_views,
+                                    size_t *pending)
+{
+    unsigned char *fallen = arena_alloc(&w->arena, n_views ? n_views : 1);
+    size_t n_pending = 0;
+    for (size_t k = 0; k < n; k++) {
+        worker_item_t *it = &items[slots[k].item];
+        int again = 0;
+        if (slots[k].applied)
+            again = worker_settle_result(w, it, &applies[slots[k].apply]);
+        else if (slots[k].decided && fallen[slots[k].view]) {
+            it->done = 0;
+            it->dlq_error = NULL;
+            it->n_outs = 0;
+            again = 1;
+        }
+        if (again) {
+            fallen[slots[k].view] = 1;
+            pending[n_pending++] = slots[k].item;
+        }
+    }
+    return n_pending;
+}
+
+/* Settles every item of the batch against Redis: read, decide (chaining one
+ * incident's transitions in memory), apply; the items of an incident whose
+ * apply conflicted are read and decided again, in their original order.
+ * Returns 0, or -1 when Redis failed (the batch must be retried). */
 static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
 {
     size_t *pending = arena_alloc(&w->arena, n * sizeof(*pending));
@@ -888,123 +1122,30 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
                     n_pending, round);
             return -1;
         }
-        store_read_t *reads = arena_alloc(&w->arena, n_pending * sizeof(*reads));
-        for (size_t k = 0; k < n_pending; k++) {
-            worker_item_t *it = &items[pending[k]];
-            if (it->kind == IN_ALERT)
-                reads[k].dedup_key = it->key;
-            else
-                reads[k].id = it->key;
-            reads[k].cause_key = it->cause_key;
-            reads[k].pos = it->pos;
-        }
-        int rc = store_read_batch(w->store, reads, n_pending, &w->arena);
-        atomic_store(&w->stats.redis_round_trips, store_round_trips(w->store));
-        if (rc < 0)
+        store_read_t *reads = worker_settle_read(w, items, pending, n_pending);
+        if (!reads)
             return -1;
-
-        int64_t now_ms = worker_now_ms();
+        worker_slot_t *slots = arena_alloc(&w->arena, n_pending * sizeof(*slots));
+        for (size_t k = 0; k < n_pending; k++)
+            slots[k].item = pending[k];
         worker_view_t *views = arena_alloc(&w->arena, n_pending * sizeof(*views));
-        size_t n_views = 0;
         store_apply_t *applies = arena_alloc(&w->arena, n_pending * sizeof(*applies));
-        size_t *apply_item = arena_alloc(&w->arena, n_pending * sizeof(*apply_item));
-        size_t n_applies = 0;
-
-        for (size_t k = 0; k < n_pending; k++) {
-            worker_item_t *it = &items[pending[k]];
-            store_read_t *r = &reads[k];
-            if (r->cause == STORE_CAUSE_REPLAY) {
-                if (worker_outs_from_blob(w, it, r->outputs, r->outputs_len) < 0)
-                    log_msg(LOG_ERROR, w->stage->name, NULL, it->cause_id, "stored records unreadable");
-                atomic_fetch_add(&w->stats.replays, 1);
-                it->done = 1;
-                continue;
-            }
-            if (r->cause == STORE_CAUSE_DUP) {
-                atomic_fetch_add(&w->stats.duplicates, 1);
-                it->n_outs = 0;
-                it->done = 1;
-                continue;
-            }
-            worker_view_t *v = worker_view(views, &n_views, it->key);
-            if (!v->present) {
-                v->present = 1;
-                v->state = worker_unpack_state(w, r->state, r->state_len);
-                v->version = r->version;
-                if (r->state && !v->state)
-                    log_msg(LOG_ERROR, w->stage->name, r->found_id, it->cause_id,
-                            "stored state unreadable; treating as absent");
-            }
-            hd_transition_t tr;
-            worker_decide(w, it, v->state, now_ms, &tr);
-            if (tr.verdict == HD_REJECT) {
-                it->dlq_error = arena_strdup(&w->arena, tr.error);
-                it->done = 1;
-                continue;
-            }
-            if (tr.verdict == HD_NOOP) {
-                it->n_outs = 0;
-                it->done = 1;
-                continue;
-            }
-            hd_state_t *ns = worker_materialise(w, it, v->state, v->version, &tr, now_ms,
-                                                &applies[n_applies]);
-            apply_item[n_applies++] = pending[k];
-            if (ns) {
-                /* A resolve closes the dedup key: later alerts of the key in
-                 * this batch see no open incident. */
-                if (it->kind == IN_ALERT && tr.index_op == HD_INDEX_CLOSE) {
-                    v->state = NULL;
-                    v->version = 0;
-                } else {
-                    v->state = ns;
-                    v->version = ns->incident->version;
-                }
-            }
-        }
-
-        rc = store_apply_batch(w->store, applies, n_applies, &w->arena);
-        atomic_store(&w->stats.redis_round_trips, store_round_trips(w->store));
+        size_t n_applies = worker_settle_round(w, items, slots, n_pending, reads, views, applies);
+        int rc = store_apply_batch(w->store, applies, n_applies, &w->arena);
+        worker_note_redis(w);
         if (rc < 0)
             return -1;
-        n_pending = 0;
-        for (size_t a = 0; a < n_applies; a++) {
-            worker_item_t *it = &items[apply_item[a]];
-            switch (applies[a].result) {
-            case STORE_OK:
-                it->done = 1;
-                atomic_fetch_add(&w->stats.transitions, 1);
-                break;
-            case STORE_REPLAY:
-                worker_outs_from_blob(w, it, applies[a].replay, applies[a].replay_len);
-                atomic_fetch_add(&w->stats.replays, 1);
-                it->done = 1;
-                break;
-            case STORE_DUP:
-                it->n_outs = 0;
-                atomic_fetch_add(&w->stats.duplicates, 1);
-                it->done = 1;
-                break;
-            case STORE_CONFLICT:
-                it->n_outs = 0;
-                atomic_fetch_add(&w->stats.conflicts, 1);
-                pending[n_pending++] = apply_item[a];
-                break;
-            }
-        }
-        /* Keep the items' original order for the next round. */
-        for (size_t x = 1; x < n_pending; x++)
-            for (size_t y = x; y > 0 && pending[y - 1] > pending[y]; y--) {
-                size_t t = pending[y];
-                pending[y] = pending[y - 1];
-                pending[y - 1] = t;
-            }
+        /* slots are in the items' order: so are the items pending again. */
+        n_pending = worker_settle_collect(w, items, slots, n_pending, applies, n_pending, pending);
     }
     return 0;
 }
 
+/* Produces one record in the open transaction; @p tag is 1 + the index of
+ * the batch item it belongs to (0: none), for worker_dr_cb(). Takes
+ * ownership of @p hdrs, even on failure. */
 static int worker_produce(worker_t *w, const char *topic, const void *key, size_t key_len,
-                          const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
+                          const void *val, size_t val_len, rd_kafka_headers_t *hdrs, size_t tag)
 {
     char full[300];
     worker_topic(w->cfg, topic, full, sizeof(full));
@@ -1015,12 +1156,14 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
                                   RD_KAFKA_V_KEY((void *)key, key_len),
                                   RD_KAFKA_V_VALUE((void *)val, val_len),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag),
                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         else
             e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(full),
                                   RD_KAFKA_V_KEY((void *)key, key_len),
                                   RD_KAFKA_V_VALUE((void *)val, val_len),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             atomic_fetch_add(&w->stats.produced, 1);
             return 0;
@@ -1030,13 +1173,17 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
             continue;
         }
         log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "produce to %s: %s", full, rd_kafka_err2str(e));
+        if (worker_record_error(e) && tag && !w->fail_item) {
+            w->fail_item = tag;
+            snprintf(w->fail_err, sizeof(w->fail_err), "%s", rd_kafka_err2str(e));
+        }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
         return -1;
     }
 }
 
-static int worker_produce_dlq(worker_t *w, worker_item_t *it)
+static int worker_produce_dlq(worker_t *w, worker_item_t *it, size_t tag)
 {
     rd_kafka_message_t *m = it->msg;
     char part[16], off[24];
@@ -1051,7 +1198,7 @@ static int worker_produce_dlq(worker_t *w, worker_item_t *it)
     log_msg(LOG_WARN, w->stage->name, NULL, it->cause_id, "dead-lettered %s: %s", it->pos,
             it->dlq_error);
     atomic_fetch_add(&w->stats.dead_lettered, 1);
-    return worker_produce(w, "incidents.dlq", m->key, m->key_len, m->payload, m->len, h);
+    return worker_produce(w, "incidents.dlq", m->key, m->key_len, m->payload, m->len, h, tag);
 }
 
 /* Commits the offsets after the batch, and the produced records, as one
@@ -1149,6 +1296,99 @@ static void worker_observe_latency(worker_t *w, int64_t us, size_t n)
     atomic_fetch_add(&w->stats.lat_count, n);
 }
 
+/* After a failed commit: when a record of one input was refused for what
+ * it is, counts the failures of that input position in a row. */
+static void worker_poison_note(worker_t *w, const worker_item_t *items)
+{
+    if (!w->fail_item)
+        return;
+    const worker_item_t *it = &items[w->fail_item - 1];
+    if (strcmp(w->poison_pos, it->pos) == 0) {
+        w->poison_tries++;
+    } else {
+        snprintf(w->poison_pos, sizeof(w->poison_pos), "%s", it->pos);
+        w->poison_tries = 1;
+    }
+    snprintf(w->poison_err, sizeof(w->poison_err), "%s", w->fail_err);
+    log_msg(LOG_WARN, w->stage->name, NULL, it->cause_id,
+            "a record of %s was refused (%s): try %d of %d before it is dead-lettered", it->pos,
+            w->fail_err, w->poison_tries, WORKER_POISON_TRIES);
+}
+
+/* An input whose records failed WORKER_POISON_TRIES commits in a row goes to
+ * the dead-letter topic instead of blocking its partition. Its transition is
+ * in Redis already: its chain misses those records (logged as an error). */
+static void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n)
+{
+    if (w->poison_tries < WORKER_POISON_TRIES)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        worker_item_t *it = &items[i];
+        if (it->dlq_error || strcmp(it->pos, w->poison_pos) != 0)
+            continue;
+        it->dlq_error = arena_printf(&w->arena, "records refused by Kafka %d times in a row: %s",
+                                     w->poison_tries, w->poison_err);
+        if (it->n_outs > 0)
+            log_msg(LOG_ERROR, w->stage->name, it->key, it->cause_id,
+                    "%zu records of %s could not be produced; dead-lettering the input (the "
+                    "incident's audit chain lacks them)",
+                    it->n_outs, it->pos);
+        it->n_outs = 0;
+    }
+}
+
+/* Produces the batch's records and dead letters and commits them with the
+ * offsets. Returns 0, -1 (aborted: rewind and retry) or -2 (fatal). */
+static int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)
+{
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
+    if (e) {
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "begin transaction: %s", rd_kafka_error_string(e));
+        int fatal = rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        return fatal ? -2 : -1;
+    }
+    w->fail_item = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        worker_item_t *it = &items[i];
+        if (it->dlq_error) {
+            rc = worker_produce_dlq(w, it, i + 1);
+            continue;
+        }
+        for (size_t k = 0; k < it->n_outs && rc == 0; k++)
+            rc = worker_produce(w, it->outs[k].topic, it->outs[k].key, it->outs[k].key_len,
+                                it->outs[k].value, it->outs[k].value_len, NULL, i + 1);
+    }
+    rc = rc == 0 ? worker_commit(w) : -1;
+    if (rc == 0) {
+        w->poison_pos[0] = '\0';
+        w->poison_tries = 0;
+        return 0;
+    }
+    atomic_fetch_add(&w->stats.failed, 1);
+    worker_poison_note(w, items);
+    int arc = worker_abort(w);
+    return arc == -2 || rc == -2 ? -2 : -1;
+}
+
+/* Counts what a committed batch did into the metrics. */
+static void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0)
+{
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&w->stats.audit_records, items[i].dlq_error ? 0 : items[i].n_audit);
+        atomic_fetch_add(&w->stats.escalations, items[i].n_escalations);
+        if (!items[i].dlq_error && items[i].n_outs > 0) {
+            worker_observe_tt(w->stats.mtta_bucket, &w->stats.mtta_sum_ms, items[i].tta_ms);
+            worker_observe_tt(w->stats.mttr_bucket, &w->stats.mttr_sum_ms, items[i].ttr_ms);
+        }
+    }
+    atomic_fetch_add(&w->stats.consumed, n);
+    atomic_fetch_add(&w->stats.batches, 1);
+    atomic_store(&w->stats.in_flight, 0);
+    worker_observe_latency(w, worker_mono_us() - t0, n);
+}
+
 /* Processes the gathered batch as one transaction. Returns 0 when committed,
  * -1 when aborted (rewound; retry), -2 on a fatal Kafka error. */
 static int worker_process(worker_t *w)
@@ -1172,47 +1412,11 @@ static int worker_process(worker_t *w)
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s", store_error(w->store));
         return -1;
     }
-
-    rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
-    if (e) {
-        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "begin transaction: %s", rd_kafka_error_string(e));
-        int fatal = rd_kafka_error_is_fatal(e);
-        rd_kafka_error_destroy(e);
-        return fatal ? -2 : -1;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        worker_item_t *it = &items[i];
-        if (it->dlq_error) {
-            rc = worker_produce_dlq(w, it);
-            continue;
-        }
-        for (size_t k = 0; k < it->n_outs && rc == 0; k++)
-            rc = worker_produce(w, it->outs[k].topic, it->outs[k].key, it->outs[k].key_len,
-                                it->outs[k].value, it->outs[k].value_len, NULL);
-    }
+    worker_poison_apply(w, items, n);
+    int rc = worker_produce_batch(w, items, n);
     if (rc == 0)
-        rc = worker_commit(w);
-    else
-        rc = -1;
-    if (rc < 0) {
-        atomic_fetch_add(&w->stats.failed, 1);
-        int arc = worker_abort(w);
-        return arc == -2 || rc == -2 ? -2 : -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        atomic_fetch_add(&w->stats.audit_records, items[i].dlq_error ? 0 : items[i].n_audit);
-        atomic_fetch_add(&w->stats.escalations, items[i].n_escalations);
-        if (!items[i].dlq_error && items[i].n_outs > 0) {
-            worker_observe_tt(w->stats.mtta_bucket, &w->stats.mtta_sum_ms, items[i].tta_ms);
-            worker_observe_tt(w->stats.mttr_bucket, &w->stats.mttr_sum_ms, items[i].ttr_ms);
-        }
-    }
-    atomic_fetch_add(&w->stats.consumed, n);
-    atomic_fetch_add(&w->stats.batches, 1);
-    atomic_store(&w->stats.in_flight, 0);
-    worker_observe_latency(w, worker_mono_us() - t0, n);
-    return 0;
+        worker_count_batch(w, items, n, t0);
+    return rc;
 }
 
 /* Escalated stage: turns due ack timers into commands on incidents.timers. */
@@ -1233,17 +1437,20 @@ static void worker_fire_timers(worker_t *w)
         t.incident_id = timers[i].id;
         t.level = timers[i].level;
         t.due_ms = timers[i].due_ms;
+        t.claim = timers[i].claim;
         unsigned char buf[512];
         size_t len = incidentd__v1__timer_fired__get_packed_size(&t);
         if (len > sizeof(buf))
             continue;
         incidentd__v1__timer_fired__pack(&t, buf);
-        rc = worker_produce(w, "incidents.timers", timers[i].id, strlen(timers[i].id), buf, len, NULL);
+        rc = worker_produce(w, "incidents.timers", timers[i].id, strlen(timers[i].id), buf, len,
+                            NULL, 0);
     }
     if (rc == 0) {
         e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
         if (!e) {
-            store_timers_done(w->store, timers, n);
+            /* The timers stay (leased) until the commands' applies consume
+             * their claims. */
             atomic_fetch_add(&w->stats.timers_fired, (uint64_t)n);
             log_msg(LOG_INFO, w->stage->name, NULL, NULL, "fired %d ack timers", n);
             return;

@@ -16,25 +16,73 @@
 /* ---- set arithmetic on repeated strings ------------------------------------ */
 
 /* A new array: the distinct entries of @p base, then those of @p add not yet
- * present (copied into the arena), in order. *added counts the latter. */
+ * present (copied into the arena), in order, at most @p cap of them (the
+ * kept list stays bounded; beyond it names are not kept). Membership by
+ * hash, so a merge costs O(n), not O(n^2). *added counts the names added. */
 static char **strv_union(arena_t *arena, char *const *base, size_t n_base, char *const *add,
-                         size_t n_add, size_t *n_out, size_t *added)
+                         size_t n_add, size_t cap, size_t *n_out, size_t *added)
 {
     *n_out = 0;
     *added = 0;
     if (n_base + n_add == 0)
         return NULL;
-    char **v = arena_alloc(arena, (n_base + n_add) * sizeof(*v));
+    size_t room = n_base + n_add < cap ? n_base + n_add : cap;
+    if (room < n_base)
+        room = n_base; /* a list kept before the bound stays as it is */
+    char **v = arena_alloc(arena, (room ? room : 1) * sizeof(*v));
+    hd_hset_t seen;
+    hd_hset_init(&seen, arena, room);
     for (size_t i = 0; i < n_base; i++)
-        if (base[i] && !hd_strv_has(v, *n_out, base[i]))
+        if (base[i] && hd_hset_add(&seen, hd_hash64(base[i])))
             v[(*n_out)++] = base[i];
-    for (size_t i = 0; i < n_add; i++) {
-        if (add[i] && !hd_strv_has(v, *n_out, add[i])) {
+    for (size_t i = 0; i < n_add && *n_out < room; i++) {
+        if (add[i] && hd_hset_add(&seen, hd_hash64(add[i]))) {
             v[(*n_out)++] = arena_strdup(arena, add[i]);
             (*added)++;
         }
     }
     return v;
+}
+
+/* Counts the alert's clients into clients_total: exact by the remembered
+ * name hashes up to HD_CLIENT_HASHES_MAX of them, then each name not
+ * remembered counts once more (an estimate). Replaces st->client_hashes. */
+static void clients_count(arena_t *arena, hd_state_t *st, const hd_alert_t *alert)
+{
+    hd_incident_t *inc = st->incident;
+    size_t n_old = st->n_client_hashes;
+    size_t max = n_old + alert->n_clients + inc->n_clients;
+    if (max > HD_CLIENT_HASHES_MAX)
+        max = n_old > HD_CLIENT_HASHES_MAX ? n_old : HD_CLIENT_HASHES_MAX;
+    hd_hset_t seen;
+    hd_hset_init(&seen, arena, max);
+    uint64_t *v = arena_alloc(arena, (max ? max : 1) * sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < n_old; i++)
+        if (hd_hset_add(&seen, st->client_hashes[i]))
+            v[n++] = st->client_hashes[i];
+    /* A state from before the hashes: its kept names are the known ones. */
+    if (n_old == 0)
+        for (size_t i = 0; i < inc->n_clients && n < max; i++)
+            if (inc->clients[i] && hd_hset_add(&seen, hd_hash64(inc->clients[i])))
+                v[n++] = hd_hash64(inc->clients[i]);
+    uint32_t total = inc->clients_total > n ? inc->clients_total : (uint32_t)n;
+    for (size_t i = 0; i < alert->n_clients; i++) {
+        if (!alert->clients[i])
+            continue;
+        uint64_t h = hd_hash64(alert->clients[i]);
+        if (hd_hset_has(&seen, h))
+            continue;
+        if (n < max) {
+            hd_hset_add(&seen, h);
+            v[n++] = h;
+        }
+        if (total < UINT32_MAX)
+            total++;
+    }
+    st->client_hashes = v;
+    st->n_client_hashes = n;
+    inc->clients_total = total;
 }
 
 /* Merges the alert's labels into the state's (the alert's value wins). */
@@ -62,8 +110,8 @@ static void labels_merge(arena_t *arena, hd_state_t *st, const hd_alert_t *alert
             j++;
         if (j < n)
             v[j] = e; /* replace the entry, never write into the input's */
-        else
-            v[n++] = e;
+        else if (n < HD_LABELS_MAX)
+            v[n++] = e; /* bounded: keys past HD_LABELS_MAX are not kept */
     }
     st->labels = v;
     st->n_labels = n;
@@ -109,9 +157,11 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
     inc->severity = alert->severity;
     inc->service = arena_strdup(a, alert->service);
     inc->summary = arena_strdup(a, alert->summary);
-    inc->sites = strv_union(a, NULL, 0, alert->sites, alert->n_sites, &inc->n_sites, &added);
-    inc->clients =
-        strv_union(a, NULL, 0, alert->clients, alert->n_clients, &inc->n_clients, &added);
+    inc->sites = strv_union(a, NULL, 0, alert->sites, alert->n_sites, ctx->rules->max_sites,
+                            &inc->n_sites, &added);
+    inc->clients = strv_union(a, NULL, 0, alert->clients, alert->n_clients,
+                              ctx->rules->max_clients, &inc->n_clients, &added);
+    clients_count(a, st, alert);
     inc->alert_count = 1;
     inc->detected_at_ms = ctx->now_ms;
     triggers_note(a, st, ctx->now_ms, ctx->rules->reclassify_window_ms);
@@ -148,10 +198,14 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
     inc->alert_count++;
     if (alert->severity > inc->severity)
         inc->severity = alert->severity;
+    uint32_t old_total =
+        inc->clients_total > inc->n_clients ? inc->clients_total : (uint32_t)inc->n_clients;
     inc->sites = strv_union(a, inc->sites, inc->n_sites, alert->sites, alert->n_sites,
-                            &inc->n_sites, &new_sites);
+                            r->max_sites, &inc->n_sites, &new_sites);
+    clients_count(a, st, alert);
     inc->clients = strv_union(a, inc->clients, inc->n_clients, alert->clients, alert->n_clients,
-                              &inc->n_clients, &new_clients);
+                              r->max_clients, &inc->n_clients, &new_clients);
+    new_clients = inc->clients_total > old_total ? inc->clients_total - old_total : 0;
     labels_merge(a, st, alert);
     triggers_note(a, st, ctx->now_ms, r->reclassify_window_ms);
 

@@ -81,7 +81,15 @@ typedef struct hd_rules {
     size_t n_guidelines;
     int64_t ack_timeout_ms;                        /* 30 min */
     uint32_t max_escalation_level;                 /* 3 */
+    /* bounds of what an incident keeps (contract "Bounds") */
+    uint32_t max_clients;                          /* 1000 client names (clients_total counts on) */
+    uint32_t max_sites;                            /* 100 sites */
 } hd_rules_t;
+
+/* Distinct client names an incident remembers by hash (StoredIncident
+ * client_hashes, 8 bytes each) to count clients_total exactly; past it the
+ * count goes on for names not found (an estimate: a repeat may count again). */
+#define HD_CLIENT_HASHES_MAX 10000
 
 /** Fills @p r with the contract's default rules (no roster, no stakeholders). */
 void hd_rules_default(hd_rules_t *r);

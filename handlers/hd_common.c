@@ -77,6 +77,50 @@ void hd_outputs_finish(hd_transition_t *out)
 
 /* ---- string sets and stakeholders ---------------------------------------------- */
 
+uint64_t hd_hash64(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void hd_hset_init(hd_hset_t *s, arena_t *arena, size_t max)
+{
+    size_t cap = 16;
+    while (cap < 2 * max)
+        cap *= 2;
+    s->cap = cap;
+    s->n = 0;
+    s->slot = arena_alloc(arena, cap * sizeof(*s->slot));
+    s->used = arena_alloc(arena, cap);
+}
+
+/* The slot of @p h, or the free slot where it would go. */
+static size_t hset_find(const hd_hset_t *s, uint64_t h)
+{
+    size_t mask = s->cap - 1;
+    size_t i = (size_t)(h ^ (h >> 29)) & mask;
+    while (s->used[i] && s->slot[i] != h)
+        i = (i + 1) & mask;
+    return i;
+}
+
+int hd_hset_add(hd_hset_t *s, uint64_t h)
+{
+    size_t i = hset_find(s, h);
+    if (s->used[i])
+        return 0;
+    s->used[i] = 1;
+    s->slot[i] = h;
+    s->n++;
+    return 1;
+}
+
+int hd_hset_has(const hd_hset_t *s, uint64_t h) { return s->used[hset_find(s, h)]; }
+
 int hd_strv_has(char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)

@@ -49,6 +49,28 @@ void hd_output_add(hd_transition_t *out, hd_topic_t topic);
  *  there is no new state). Call once the transition is complete. */
 void hd_outputs_finish(hd_transition_t *out);
 
+/** 64-bit FNV-1a hash of the NUL-terminated @p s. */
+uint64_t hd_hash64(const char *s);
+
+/**
+ * A set of 64-bit hashes (open addressing, linear probing) in the arena:
+ * membership in O(1) where a scan of the arrays would make merges quadratic.
+ * Holds at most the @p max given to hd_hset_init(); 0 is a valid member.
+ */
+typedef struct hd_hset {
+    uint64_t *slot;
+    unsigned char *used;
+    size_t cap;   /* power of two, at least twice max */
+    size_t n;
+} hd_hset_t;
+
+/** Sizes @p s for up to @p max members (memory from @p arena). */
+void hd_hset_init(hd_hset_t *s, arena_t *arena, size_t max);
+/** Adds @p h: 1 added, 0 already there. The caller keeps n below max. */
+int hd_hset_add(hd_hset_t *s, uint64_t h);
+/** Non-zero when @p h is in @p s. */
+int hd_hset_has(const hd_hset_t *s, uint64_t h);
+
 /** Non-zero when one of the @p n non-NULL entries of @p v equals @p s. */
 int hd_strv_has(char *const *v, size_t n, const char *s);
 

@@ -4,7 +4,7 @@
  * rule (local or global), roster and guideline look-ups, enum names and the
  * deep copy of a stored incident that every handler starts from.
  */
-#include "handlers.h"
+#include "hd_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +22,8 @@ void hd_rules_default(hd_rules_t *r)
     r->tm_stakeholder = "technical-manager";
     r->ack_timeout_ms = 1800000;
     r->max_escalation_level = 3;
+    r->max_clients = 1000;
+    r->max_sites = 100;
 }
 
 /* ---- enum names ------------------------------------------------------------ */
@@ -117,18 +119,36 @@ int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc, char *why, siz
 
 /* ---- scope ----------------------------------------------------------------- */
 
-/* Number of distinct non-NULL strings in v (first occurrences). */
+/* Number of distinct non-NULL strings in v, by hash (a kept list holds at
+ * most limits.clients names; the table on the stack covers 2,048). */
 static size_t distinct_count(char *const *v, size_t n)
 {
+    enum { SLOTS = 4096 };
+    if (n > SLOTS / 2) {
+        size_t count = 0; /* a list from before the bounds: slow but right */
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (v[i] && j < i && !str_eq(v[j], v[i]))
+                j++;
+            count += v[i] && j == i;
+        }
+        return count;
+    }
+    uint64_t slot[SLOTS];
+    unsigned char used[SLOTS] = {0};
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
         if (!v[i])
             continue;
-        size_t j = 0;
-        while (j < i && !str_eq(v[j], v[i]))
-            j++;
-        if (j == i)
+        uint64_t h = hd_hash64(v[i]);
+        size_t k = (size_t)(h ^ (h >> 29)) & (SLOTS - 1);
+        while (used[k] && slot[k] != h)
+            k = (k + 1) & (SLOTS - 1);
+        if (!used[k]) {
+            used[k] = 1;
+            slot[k] = h;
             count++;
+        }
     }
     return count;
 }
@@ -154,7 +174,10 @@ Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st, char 
         snprintf(why, why_size, "%zu distinct sites >= %u", sites, r->global_min_sites);
         return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
     }
+    /* Past the cap of names kept, clients_total still counts. */
     size_t clients = distinct_count(inc->clients, inc->n_clients);
+    if (inc->clients_total > clients)
+        clients = inc->clients_total;
     if (clients >= r->global_min_clients) {
         snprintf(why, why_size, "%zu distinct clients >= %u", clients, r->global_min_clients);
         return INCIDENT__V1__SCOPE__SCOPE_GLOBAL;

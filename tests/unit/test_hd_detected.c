@@ -579,3 +579,104 @@ Test(hd_detected, open_merge_ack_resolve_chain_of_seqs)
     cr_assert_eq(out.state->incident->alert_count, 2);
     cr_assert_eq(out.state->n_trigger_times_ms, 2);
 }
+
+/* ---- bounds (contract "Bounds"): what an incident keeps ---------------------------- */
+
+/* An alert with @p n clients "<prefix>-<i>" (arena). */
+static void alert_clients(hd_alert_t *a, const char *prefix, size_t n)
+{
+    a->clients = arena_alloc(&hdf_arena, n * sizeof(*a->clients));
+    for (size_t i = 0; i < n; i++)
+        a->clients[i] = arena_printf(&hdf_arena, "%s-%zu", prefix, i);
+    a->n_clients = n;
+}
+
+Test(hd_detected, open_keeps_at_most_limits_clients_and_counts_them_all)
+{
+    hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    alert_clients(a, "c", 1024);
+    hd_transition_t out;
+    hd_detected_apply(&hdf_ctx, NULL, a, "INC-1", &out);
+    cr_assert_eq(out.verdict, HD_APPLY);
+    cr_assert_eq(out.state->incident->n_clients, 1000, "kept %zu names",
+                 out.state->incident->n_clients);
+    cr_assert_eq(out.state->incident->clients_total, 1024);
+}
+
+Test(hd_detected, merges_stay_bounded_and_count_distinct_clients)
+{
+    hd_state_t *st = NULL;
+    hd_transition_t out;
+    /* 8 alerts of 1,000 distinct clients each, then the first one again. */
+    for (int k = 0; k <= 8; k++) {
+        hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+        alert_clients(a, k == 8 ? "batch0" : arena_printf(&hdf_arena, "batch%d", k), 1000);
+        hd_detected_apply(&hdf_ctx, st, a, "INC-1", &out);
+        cr_assert_eq(out.verdict, HD_APPLY);
+        st = out.state;
+        cr_assert_leq(st->incident->n_clients, 1000);
+    }
+    cr_assert_eq(st->incident->clients_total, 8000, "clients_total %u",
+                 st->incident->clients_total);
+    cr_assert_eq(st->incident->alert_count, 9);
+    /* The record of the repeat says it brought no new client. */
+    cr_assert(hdf_contains(out.records[0]->detail, "0 new clients"), "%s", out.records[0]->detail);
+}
+
+Test(hd_detected, sites_are_bounded_by_limits_sites)
+{
+    hdf_rules.max_sites = 3;
+    hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    a->sites = hdf_list(&a->n_sites, "s1", "s2", "s3", "s4", "s5", NULL);
+    hd_transition_t out;
+    hd_detected_apply(&hdf_ctx, NULL, a, "INC-1", &out);
+    cr_assert_eq(out.state->incident->n_sites, 3);
+    cr_assert_str_eq(out.state->incident->sites[2], "s3");
+}
+
+Test(hd_detected, labels_are_bounded)
+{
+    hd_state_t *st = NULL;
+    hd_transition_t out;
+    for (int k = 0; k < 3; k++) {
+        hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+        for (int i = 0; i < HD_LABELS_MAX; i++)
+            alert_label(a, arena_printf(&hdf_arena, "k%d-%d", k, i), "v");
+        hd_detected_apply(&hdf_ctx, st, a, "INC-1", &out);
+        st = out.state;
+    }
+    cr_assert_eq(st->n_labels, HD_LABELS_MAX);
+}
+
+/* The merge is linear: 50 merges of 1,000 new clients each into an incident
+ * at the cap must not compare every pair (that took seconds per alert). A
+ * generous bound on the work, not a timing: the kept list never grows. */
+Test(hd_detected, merge_past_the_cap_keeps_the_same_names)
+{
+    hd_state_t *st = NULL;
+    hd_transition_t out;
+    for (int k = 0; k < 50; k++) {
+        hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+        alert_clients(a, arena_printf(&hdf_arena, "m%d", k), 1000);
+        hd_detected_apply(&hdf_ctx, st, a, "INC-1", &out);
+        st = out.state;
+    }
+    cr_assert_eq(st->incident->n_clients, 1000);
+    cr_assert_str_eq(st->incident->clients[999], "m0-999");
+    /* Exact up to HD_CLIENT_HASHES_MAX names, counting on past it. */
+    cr_assert_eq(st->incident->clients_total, 50000);
+    cr_assert_eq(st->n_client_hashes, HD_CLIENT_HASHES_MAX);
+}
+
+Test(hd_detected, clients_total_past_the_names_makes_the_scope_global)
+{
+    hdf_rules.max_clients = 10;
+    hdf_rules.global_min_clients = 20;
+    hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    alert_clients(a, "c", 25);
+    hd_transition_t out;
+    hd_detected_apply(&hdf_ctx, NULL, a, "INC-1", &out);
+    char why[256];
+    cr_assert_eq(hd_scope_of(&hdf_rules, out.state, why, sizeof(why)),
+                 INCIDENT__V1__SCOPE__SCOPE_GLOBAL, "%s", why);
+}
