@@ -280,11 +280,10 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
 
     const char *kind =
         inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
-    redisReply *r = store_command(st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s %s", sha,
-                                  id, version, buf, len, stage,
-                                  inc->dedup_key ? inc->dedup_key : "", open ? "1" : "0", member,
-                                  score, retention, maxl, store_ns(st), kind,
-                                  last->hash ? last->hash : "");
+    redisReply *r = store_command(
+        st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s %s", sha, id, version, buf, len,
+        stage, inc->dedup_key ? inc->dedup_key : "", open ? "1" : "0", member, score, retention,
+        maxl, store_ns(st), kind, last->hash ? last->hash : "");
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;

@@ -80,7 +80,8 @@ static const char STORE_LUA_APPLY[] =
     "  end\n"
     "end\n"
     "if ARGV[24] ~= '' and redis.call('GET', ARGV[24]) ~= ARGV[25] then\n"
-    "  return {'REJECT', 'timer ' .. ARGV[26] .. ' is not armed and claimed in redis (forged or stale)'}\n"
+    "  return {'REJECT', 'timer ' .. ARGV[26] .. ' is not armed and claimed in redis (forged or "
+    "stale)'}\n"
     "end\n"
     "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
     "if (hv[1] or '0') ~= ARGV[2] then return {'CONFLICT', hv[1] or '0'} end\n"
@@ -98,15 +99,18 @@ static const char STORE_LUA_APPLY[] =
     "end\n"
     "if ARGV[10] ~= ARGV[11] then\n"
     "  if ARGV[10] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[10], id) end\n"
-    "  if ARGV[11] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'stage:' .. ARGV[11], id) end\n"
+    "  if ARGV[11] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'stage:' .. ARGV[11], "
+    "id) end\n"
     "end\n"
     "if ARGV[20] ~= ARGV[21] or ARGV[17] ~= '0' then\n"
     "  if ARGV[20] ~= '' then redis.call('SREM', ns .. 'kind:' .. ARGV[20], id) end\n"
-    "  if ARGV[21] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'kind:' .. ARGV[21], id) end\n"
+    "  if ARGV[21] ~= '' and ARGV[17] == '0' then redis.call('SADD', ns .. 'kind:' .. ARGV[21], "
+    "id) end\n"
     "end\n"
     "if ARGV[12] == 'open' then redis.call('SET', ns .. 'open:' .. ARGV[13], id)\n"
     "elseif ARGV[12] == 'close' then\n"
-    "  if redis.call('GET', ns .. 'open:' .. ARGV[13]) == id then redis.call('DEL', ns .. 'open:' .. ARGV[13]) end\n"
+    "  if redis.call('GET', ns .. 'open:' .. ARGV[13]) == id then redis.call('DEL', ns .. 'open:' "
+    ".. ARGV[13]) end\n"
     "end\n"
     "if ARGV[14] == 'arm' then redis.call('ZADD', ns .. 'timers', 'NX', ARGV[16], ARGV[15])\n"
     "elseif ARGV[14] == 'cancel' then\n"
@@ -129,7 +133,8 @@ static const char STORE_LUA_APPLY[] =
  * command is a duplicate); the apply script consumes it. */
 static const char STORE_LUA_CLAIM[] =
     "local tk = ARGV[4] .. 'timers'\n"
-    "local due = redis.call('ZRANGEBYSCORE', tk, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local due = redis.call('ZRANGEBYSCORE', tk, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, "
+    "tonumber(ARGV[3]))\n"
     "local out = {}\n"
     "for i = 1, #due, 2 do\n"
     "  redis.call('ZADD', tk, 'XX', ARGV[2], due[i])\n"
@@ -151,8 +156,7 @@ static const char STORE_LUA_CLAIM[] =
 #define STORE_OUT_TTL_S 3600
 #define STORE_CAUSE_TTL_S (7 * 24 * 3600)
 
-static void store_seterr(store_t *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void store_seterr(store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void store_seterr(store_t *st, const char *fmt, ...)
 {
@@ -218,8 +222,8 @@ static int store_parse_url(store_t *st, const char *url, char *errstr, size_t er
     return 0;
 }
 
-store_t *store_new(const char *url, const char *user, const char *password,
-                   const char *ns, char *errstr, size_t errstr_size)
+store_t *store_new(const char *url, const char *user, const char *password, const char *ns,
+                   char *errstr, size_t errstr_size)
 {
     store_t *st = calloc(1, sizeof(*st));
     if (!st) {
@@ -313,7 +317,8 @@ int store_reconnect(store_t *st)
     if (st->db) {
         r = redisCommand(st->rc, "SELECT %d", st->db);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            store_seterr(st, "redis SELECT %d failed: %s", st->db, r && r->str ? r->str : "no reply");
+            store_seterr(st, "redis SELECT %d failed: %s", st->db,
+                         r && r->str ? r->str : "no reply");
             goto fail;
         }
         freeReplyObject(r);
@@ -389,11 +394,14 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
     redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
     for (int attempt = 0; attempt < 2; attempt++) {
         for (size_t i = 0; i < n; i++) {
-            const char *argv[8] = {"EVALSHA", st->sha_read, "0",
+            const char *argv[8] = {"EVALSHA",
+                                   st->sha_read,
+                                   "0",
                                    r[i].dedup_key ? "dedup" : "id",
                                    r[i].dedup_key ? r[i].dedup_key : r[i].id,
                                    r[i].cause_key ? r[i].cause_key : "",
-                                   r[i].pos ? r[i].pos : "", st->ns};
+                                   r[i].pos ? r[i].pos : "",
+                                   st->ns};
             redisAppendCommandArgv(st->rc, 8, argv, NULL);
         }
         if (store_collect(st, replies, n) < 0)
@@ -470,20 +478,39 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
                          bar ? bar + 1 : "", (int)(bar ? bar - x->timer_member : 0),
                          x->timer_member);
             }
-            const char *argv[STORE_APPLY_ARGC] = {
-                "EVALSHA", st->sha_apply, "0", x->id, ev, nv,
-                x->state ? (const char *)x->state : "",
-                x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
-                x->outputs ? (const char *)x->outputs : "", outttl, causettl,
-                x->old_stage ? x->old_stage : "", x->new_stage ? x->new_stage : "",
-                x->index_op == 1 ? "open" : x->index_op == 2 ? "close" : "",
-                x->dedup_key ? x->dedup_key : "",
-                x->timer_op == 1 ? "arm" : x->timer_op == 2 ? "cancel" : "",
-                member, score, closed, maxl, st->ns,
-                x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : "",
-                x->expected_head ? x->expected_head : "", x->new_head ? x->new_head : "",
-                claim_key, x->timer_claim ? x->timer_claim : "",
-                x->timer_member ? x->timer_member : ""};
+            const char *argv[STORE_APPLY_ARGC] = {"EVALSHA",
+                                                  st->sha_apply,
+                                                  "0",
+                                                  x->id,
+                                                  ev,
+                                                  nv,
+                                                  x->state ? (const char *)x->state : "",
+                                                  x->cause_key ? x->cause_key : "",
+                                                  x->pos ? x->pos : "",
+                                                  x->outputs ? (const char *)x->outputs : "",
+                                                  outttl,
+                                                  causettl,
+                                                  x->old_stage ? x->old_stage : "",
+                                                  x->new_stage ? x->new_stage : "",
+                                                  x->index_op == 1   ? "open"
+                                                  : x->index_op == 2 ? "close"
+                                                                     : "",
+                                                  x->dedup_key ? x->dedup_key : "",
+                                                  x->timer_op == 1   ? "arm"
+                                                  : x->timer_op == 2 ? "cancel"
+                                                                     : "",
+                                                  member,
+                                                  score,
+                                                  closed,
+                                                  maxl,
+                                                  st->ns,
+                                                  x->old_kind ? x->old_kind : "",
+                                                  x->new_kind ? x->new_kind : "",
+                                                  x->expected_head ? x->expected_head : "",
+                                                  x->new_head ? x->new_head : "",
+                                                  claim_key,
+                                                  x->timer_claim ? x->timer_claim : "",
+                                                  x->timer_member ? x->timer_member : ""};
             size_t lens[STORE_APPLY_ARGC];
             for (int k = 0; k < STORE_APPLY_ARGC; k++)
                 lens[k] = strlen(argv[k]);
@@ -540,8 +567,7 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
     return -1;
 }
 
-int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
-                       store_timer_t *out, int max)
+int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max)
 {
     if (!st->ready)
         return -1;
@@ -553,9 +579,9 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
     }
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(base + 2 * i, 3, "%02x", rnd[i]);
-    redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d",
-                                 st->sha_claim, now_ms, now_ms + lease_ms, max, st->ns, base,
-                                 STORE_CAUSE_TTL_S);
+    redisReply *r =
+        redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", st->sha_claim,
+                     now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);
     st->round_trips++;
     if (!r) {
         store_seterr(st, "redis: %s", st->rc->errstr);
@@ -618,7 +644,8 @@ int store_epoch(store_t *st)
     }
     int rc = r->type == REDIS_REPLY_STRING ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
     if (rc < 0)
-        store_seterr(st, "redis GET epoch: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        store_seterr(st, "redis GET epoch: %s",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
     freeReplyObject(r);
     return rc;
 }
@@ -645,10 +672,10 @@ int store_lock(store_t *st, const char *name, const char *owner, int ttl_s)
 
 void store_unlock(store_t *st, const char *name, const char *owner)
 {
-    redisReply *r = store_command(
-        st, "EVAL %s 1 %s%s %s",
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        st->ns, name, owner);
+    redisReply *r = store_command(st, "EVAL %s 1 %s%s %s",
+                                  "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
+                                  "redis.call('DEL', KEYS[1]) end return 0",
+                                  st->ns, name, owner);
     if (r)
         freeReplyObject(r);
 }

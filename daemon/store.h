@@ -39,8 +39,8 @@ typedef struct store store_t;
  *  with a message in errstr on a bad URL; a refused connection is not an
  *  error here (store_ready() tells, store_reconnect() retries).
  *  Caller frees with store_destroy(). */
-store_t *store_new(const char *url, const char *user, const char *password,
-                   const char *ns, char *errstr, size_t errstr_size);
+store_t *store_new(const char *url, const char *user, const char *password, const char *ns,
+                   char *errstr, size_t errstr_size);
 /** The key namespace. */
 const char *store_ns(const store_t *st);
 void store_destroy(store_t *st);
@@ -62,16 +62,18 @@ typedef enum store_cause {
 
 typedef struct store_read {
     /* in */
-    const char *dedup_key;  /* look up the open incident of this key, or */
-    const char *id;         /* read this incident */
-    const char *cause_key;  /* full cause key (namespace included), or NULL */
-    const char *pos;        /* input position "topic/partition/offset" */
+    const char *dedup_key; /* look up the open incident of this key, or */
+    const char *id;        /* read this incident */
+    const char *cause_key; /* full cause key (namespace included), or NULL */
+    const char *pos;       /* input position "topic/partition/offset" */
     /* out (arena) */
-    const char *found_id;   /* incident id found ("" none) */
-    const unsigned char *state; size_t state_len; /* NULL when absent */
+    const char *found_id; /* incident id found ("" none) */
+    const unsigned char *state;
+    size_t state_len; /* NULL when absent */
     uint64_t version;
     store_cause_t cause;
-    const unsigned char *outputs; size_t outputs_len; /* REPLAY: stored records */
+    const unsigned char *outputs;
+    size_t outputs_len; /* REPLAY: stored records */
 } store_read_t;
 
 /** Reads a batch in one round trip. Returns 0, or -1 on a Redis failure. */
@@ -90,17 +92,19 @@ typedef struct store_apply {
     const char *id;
     uint64_t expected_version;
     const char *expected_head; /* chain head (last_hash) at expected_version ("" none) */
-    uint64_t new_version;     /* 0 = no state change (effects only) */
-    const char *new_head;     /* chain head after the transition */
-    const unsigned char *state; size_t state_len;
-    const char *cause_key;    /* NULL = don't record */
+    uint64_t new_version;      /* 0 = no state change (effects only) */
+    const char *new_head;      /* chain head after the transition */
+    const unsigned char *state;
+    size_t state_len;
+    const char *cause_key; /* NULL = don't record */
     const char *pos;
-    const unsigned char *outputs; size_t outputs_len;
+    const unsigned char *outputs;
+    size_t outputs_len;
     const char *old_stage, *new_stage; /* stage index move (NULL = none) */
     const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
-    int index_op;             /* 0 none, 1 open, 2 close (hd_index_op_t) */
+    int index_op;                      /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
-    int timer_op;             /* 0 none, 1 arm, 2 cancel (hd_timer_op_t) */
+    int timer_op; /* 0 none, 1 arm, 2 cancel (hd_timer_op_t) */
     uint32_t timer_level;
     int64_t timer_due_ms;
     uint32_t max_level;
@@ -110,8 +114,9 @@ typedef struct store_apply {
     const char *timer_claim;  /* its claim token */
     /* out */
     store_result_t result;
-    const unsigned char *replay; size_t replay_len; /* STORE_REPLAY (arena) */
-    const char *reason;       /* STORE_REJECT (arena) */
+    const unsigned char *replay;
+    size_t replay_len;  /* STORE_REPLAY (arena) */
+    const char *reason; /* STORE_REJECT (arena) */
 } store_apply_t;
 
 /** Applies a batch in one round trip (in order). Returns 0 (see each
@@ -119,9 +124,9 @@ typedef struct store_apply {
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
 
 typedef struct store_timer {
-    char member[300];   /* "<level>|<id>" */
+    char member[300]; /* "<level>|<id>" */
     char id[256];
-    char claim[64];     /* claim token: the fired command must carry it */
+    char claim[64]; /* claim token: the fired command must carry it */
     uint32_t level;
     int64_t due_ms;
 } store_timer_t;
@@ -130,8 +135,7 @@ typedef struct store_timer {
  *  that dies lets them come back, with the same claim token) and takes
  *  their claims. The timer leaves Redis when the apply of its fired command
  *  consumes the claim (store_apply_t.timer_member). Returns the count, or -1. */
-int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms,
-                       store_timer_t *out, int max);
+int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max);
 
 /**
  * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live

@@ -33,7 +33,8 @@
 #include "ormis.h"
 #include "store.h"
 
-const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000};
+const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1] = {1,  2,   5,   10,  20,
+                                                             50, 100, 250, 500, 1000};
 const double worker_tt_bounds_s[WORKER_TT_BUCKETS - 1] = {60,   300,   900,   1800, 3600,
                                                           7200, 14400, 43200, 86400};
 
@@ -61,7 +62,8 @@ static const worker_stage_t worker_stage_table[] = {
     {.name = "detected", .bit = CONFIG_STAGE_DETECTED, .topics = {"incidents.detected"}},
     {.name = "classified", .bit = CONFIG_STAGE_CLASSIFIED, .topics = {"incidents.classified"}},
     {.name = "scoped", .bit = CONFIG_STAGE_SCOPED, .topics = {"incidents.scoped"}},
-    {.name = "escalated", .bit = CONFIG_STAGE_ESCALATED,
+    {.name = "escalated",
+     .bit = CONFIG_STAGE_ESCALATED,
      .topics = {"incidents.escalated", "incidents.timers"}},
     {.name = "resolved", .bit = CONFIG_STAGE_RESOLVED, .topics = {"incidents.resolved"}},
 };
@@ -88,19 +90,20 @@ typedef struct worker_item {
     worker_input_t kind;
     const char *pos;       /* "topic/partition/offset" */
     const char *dlq_error; /* non-NULL: dead-letter it */
+    int dlq_bare;          /* dead-letter without the value (refused with it) */
     hd_alert_t *alert;
     hd_event_t *event;
     hd_timer_t *timer;
-    const char *key;       /* dedup key (detected) or incident id */
+    const char *key; /* dedup key (detected) or incident id */
     const char *cause_key;
     const char *cause_id;
-    int done;              /* settled: outputs final */
+    int done; /* settled: outputs final */
     worker_out_t *outs;
     size_t n_outs;
     size_t n_audit;
     size_t n_escalations;
-    int64_t tta_ms;        /* time to acknowledge of an "acknowledged" record, or -1 */
-    int64_t ttr_ms;        /* time to resolve of a "resolved" record, or -1 */
+    int64_t tta_ms; /* time to acknowledge of an "acknowledged" record, or -1 */
+    int64_t ttr_ms; /* time to resolve of a "resolved" record, or -1 */
     int has_apply;
     size_t apply_idx;
 } worker_item_t;
@@ -108,8 +111,8 @@ typedef struct worker_item {
 /* In-batch view of one incident (key = dedup key or id). */
 typedef struct worker_view {
     const char *key;
-    int present;          /* state known (possibly "none") */
-    hd_state_t *state;    /* NULL = no (open) incident */
+    int present;       /* state known (possibly "none") */
+    hd_state_t *state; /* NULL = no (open) incident */
     uint64_t version;
 } worker_view_t;
 
@@ -131,16 +134,16 @@ struct worker {
     int64_t next_lag_ms;
     int64_t next_redis_try_ms;
     int paused;
-    int epoch_ok;          /* Redis holds the whole state (store_epoch()) */
+    int epoch_ok; /* Redis holds the whole state (store_epoch()) */
     int epoch_wait_logged;
     char txid[400];
-    char **kafka_props;    /* "key=value" pass-through, for the rebuild */
+    char **kafka_props; /* "key=value" pass-through, for the rebuild */
     /* A record the broker refuses for what it is (size, format) would abort
      * the batch for ever: the input that produced it is dead-lettered after
      * WORKER_POISON_TRIES failed commits (worker_poison_*). */
-    size_t fail_item;      /* 1 + index of the item whose record failed in this batch, or 0 */
+    size_t fail_item; /* 1 + index of the item whose record failed in this batch, or 0 */
     char fail_err[256];
-    char poison_pos[320];  /* input position that failed, and how often in a row */
+    char poison_pos[320]; /* input position that failed, and how often in a row */
     int poison_tries;
     char poison_err[256];
 };
@@ -168,8 +171,7 @@ const char *worker_topic(const config_t *cfg, const char *name, char *buf, size_
 const worker_stats_t *worker_stats(const worker_t *w) { return &w->stats; }
 const char *worker_stage_name(const worker_t *w) { return w->stage->name; }
 
-int worker_kafka_conf(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr,
-                      size_t errstr_size)
+int worker_kafka_conf(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 {
     char err[256];
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err, sizeof(err)) !=
@@ -178,8 +180,8 @@ int worker_kafka_conf(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr,
         return -1;
     }
     for (size_t i = 0; i < cfg->n_kafka; i++) {
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err,
-                              sizeof(err)) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
             /* The value may be a secret: name the property only. */
             snprintf(errstr, errstr_size, "kafka.%s: %s", cfg->kafka[i].key, err);
             return -1;
@@ -191,7 +193,10 @@ int worker_kafka_conf(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr,
 /* librdkafka's own logs go into ours. @locality: librdkafka threads. */
 static void worker_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    log_level_t l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level_t l = level <= 3   ? LOG_ERROR
+                    : level <= 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
     log_msg(l, NULL, NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -212,13 +217,11 @@ static void worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
-                         size_t errstr_size)
+int worker_create_topics(const config_t *cfg, int partitions, char *errstr, size_t errstr_size)
 {
     static const char *const names[] = {
-        "incidents.detected", "incidents.classified", "incidents.scoped",
-        "incidents.escalated", "incidents.resolved", "ormis.audit",
-        "incidents.dlq", "incidents.timers"};
+        "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
+        "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers"};
     const size_t n = sizeof(names) / sizeof(names[0]);
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -249,10 +252,12 @@ int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
     int rc = 0;
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
     if (!ev) {
-        snprintf(errstr, errstr_size, "kafka: no answer creating topics (brokers %s)", cfg->brokers);
+        snprintf(errstr, errstr_size, "kafka: no answer creating topics (brokers %s)",
+                 cfg->brokers);
         rc = -1;
     } else if (rd_kafka_event_error(ev)) {
-        snprintf(errstr, errstr_size, "kafka: creating topics: %s", rd_kafka_event_error_string(ev));
+        snprintf(errstr, errstr_size, "kafka: creating topics: %s",
+                 rd_kafka_event_error_string(ev));
         rc = -1;
     } else {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
@@ -262,7 +267,8 @@ int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                 snprintf(errstr, errstr_size, "kafka: creating topic %s: %s",
-                         rd_kafka_topic_result_name(tr[i]), rd_kafka_topic_result_error_string(tr[i]));
+                         rd_kafka_topic_result_name(tr[i]),
+                         rd_kafka_topic_result_error_string(tr[i]));
                 rc = -1;
             }
         }
@@ -335,11 +341,11 @@ static int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size)
         {"enable.idempotence", "true"},
         {"message.max.bytes", maxb}, /* limits.message_bytes: records are sized by it */
     };
-    if (worker_props_set(conf, tunables, sizeof(tunables) / sizeof(tunables[0]), "producer",
-                         errstr, errstr_size) < 0 ||
+    if (worker_props_set(conf, tunables, sizeof(tunables) / sizeof(tunables[0]), "producer", errstr,
+                         errstr_size) < 0 ||
         worker_kafka_conf(w->cfg, conf, errstr, errstr_size) < 0 ||
-        worker_props_set(conf, required, sizeof(required) / sizeof(required[0]), "producer",
-                         errstr, errstr_size) < 0) {
+        worker_props_set(conf, required, sizeof(required) / sizeof(required[0]), "producer", errstr,
+                         errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -375,8 +381,8 @@ static int worker_producer_init(worker_t *w)
     }
 }
 
-worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
-                     volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomic_t *stop,
+                     char *errstr, size_t errstr_size)
 {
     char err[512];
     rd_kafka_conf_t *conf = NULL;
@@ -420,12 +426,9 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
     conf = rd_kafka_conf_new();
     /* The prefetch queue is bounded (backpressure, RSS): see docs/performance.md. */
     const worker_prop_t ctunables[] = {
-        {"auto.offset.reset", "earliest"},
-        {"partition.assignment.strategy", "range,roundrobin"},
-        {"session.timeout.ms", "10000"},
-        {"heartbeat.interval.ms", "1000"},
-        {"queued.min.messages", "1000"},
-        {"queued.max.messages.kbytes", "4096"},
+        {"auto.offset.reset", "earliest"}, {"partition.assignment.strategy", "range,roundrobin"},
+        {"session.timeout.ms", "10000"},   {"heartbeat.interval.ms", "1000"},
+        {"queued.min.messages", "1000"},   {"queued.max.messages.kbytes", "4096"},
         {"fetch.wait.max.ms", "10"},
     };
     const worker_prop_t crequired[] = {
@@ -443,7 +446,8 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
     if (cfg->instance_id && *cfg->instance_id) {
         char gid[300];
         snprintf(gid, sizeof(gid), "%s.%s%s", cfg->instance_id, cfg->topic_prefix, w->stage->name);
-        if (rd_kafka_conf_set(conf, "group.instance.id", gid, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, "group.instance.id", gid, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
             snprintf(errstr, errstr_size, "kafka group.instance.id: %s", err);
             goto fail;
         }
@@ -533,8 +537,9 @@ static int worker_check_epoch(worker_t *w)
         w->epoch_wait_logged = 1;
         return -1;
     }
-    log_msg(LOG_WARN, w->stage->name, NULL, NULL,
-            "redis holds no incidentd state (new, or restarted empty): rebuilding it from ormis.audit");
+    log_msg(
+        LOG_WARN, w->stage->name, NULL, NULL,
+        "redis holds no incidentd state (new, or restarted empty): rebuilding it from ormis.audit");
     ctl_rebuild_opts_t opts = {
         .redis_user = w->cfg->redis_user,
         .redis_password = w->cfg->redis_password,
@@ -709,7 +714,8 @@ static const char *worker_new_id(worker_t *w, const worker_item_t *it)
     char buf[512];
     int n = snprintf(buf, sizeof(buf), "%s|%s", it->alert->alert_id, it->pos);
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), md);
+    SHA256((const unsigned char *)buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1),
+           md);
     return arena_printf(&w->arena, "INC-%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2],
                         md[3], md[4], md[5], md[6], md[7]);
 }
@@ -741,7 +747,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
         }
         it->key = it->alert->dedup_key;
         it->cause_id = it->alert->alert_id;
-        it->cause_key = arena_printf(&w->arena, "%salert:%s", w->cfg->topic_prefix, it->alert->alert_id);
+        it->cause_key =
+            arena_printf(&w->arena, "%salert:%s", w->cfg->topic_prefix, it->alert->alert_id);
     } else if (strcmp(bare, "incidents.timers") == 0) {
         it->kind = IN_TIMER;
         it->timer = incidentd__v1__timer_fired__unpack(arena_pb(&w->arena), m->len, m->payload);
@@ -779,8 +786,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
 }
 
 /* Runs the stage's handler for one item against @p cur. */
-static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
-                          int64_t now_ms, hd_transition_t *tr)
+static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur, int64_t now_ms,
+                          hd_transition_t *tr)
 {
     hd_ctx_t ctx = {
         .rules = &w->cfg->rules,
@@ -816,8 +823,8 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
 /* Turns an applied transition into records (events + audit) and the
  * Redis apply command. Returns the new state. */
 static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_state_t *cur,
-                                      uint64_t cur_version, hd_transition_t *tr,
-                                      int64_t now_ms, store_apply_t *ap)
+                                      uint64_t cur_version, hd_transition_t *tr, int64_t now_ms,
+                                      store_apply_t *ap)
 {
     memset(ap, 0, sizeof(*ap));
     const char *id = tr->state ? tr->state->incident->id : cur ? cur->incident->id : it->key;
@@ -835,8 +842,9 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
         if (tr->state)
             tr->state->last_hash = (char *)head;
     }
-    const char *cause_alert = it->kind == IN_ALERT ? it->alert->alert_id
-                              : it->kind == IN_EVENT ? it->event->cause_alert_id : "";
+    const char *cause_alert = it->kind == IN_ALERT   ? it->alert->alert_id
+                              : it->kind == IN_EVENT ? it->event->cause_alert_id
+                                                     : "";
     for (size_t i = 0; i < tr->n_outputs; i++) {
         hd_event_t *ev = arena_alloc(&w->arena, sizeof(*ev));
         incident__v1__incident_event__init(ev);
@@ -917,7 +925,9 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
     ap->outputs = blob;
     ap->outputs_len = blob_len;
     ap->index_op = (int)tr->index_op;
-    ap->dedup_key = tr->state ? tr->state->incident->dedup_key : cur ? cur->incident->dedup_key : "";
+    ap->dedup_key = tr->state ? tr->state->incident->dedup_key
+                    : cur     ? cur->incident->dedup_key
+                              : "";
     ap->timer_op = (int)tr->timer_op;
     ap->timer_level = tr->timer_level;
     ap->timer_due_ms = tr->timer_due_ms;
@@ -994,9 +1004,11 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     hd_state_t *ns = worker_materialise(w, it, v->state, v->version, &tr, now_ms, ap);
     for (size_t k = 0; k < it->n_outs; k++)
         if (it->outs[k].value_len + it->outs[k].key_len > worker_record_max(w)) {
-            it->dlq_error = arena_printf(
-                &w->arena, "transition not applied: a %s record of %zu bytes exceeds limits.message_bytes (%u)",
-                it->outs[k].topic, it->outs[k].value_len, w->cfg->message_max_bytes);
+            it->dlq_error =
+                arena_printf(&w->arena,
+                             "transition not applied: a %s record of %zu bytes exceeds "
+                             "limits.message_bytes (%u)",
+                             it->outs[k].topic, it->outs[k].value_len, w->cfg->message_max_bytes);
             it->n_outs = 0;
             it->done = 1;
             return 0;
@@ -1048,15 +1060,15 @@ static int worker_settle_result(worker_t *w, worker_item_t *it, const store_appl
 typedef struct worker_slot {
     size_t item;
     size_t view;
-    int applied;   /* an apply was sent (its index: apply) */
+    int applied; /* an apply was sent (its index: apply) */
     size_t apply;
-    int decided;   /* settled by a decision on the view (no apply) */
+    int decided; /* settled by a decision on the view (no apply) */
 } worker_slot_t;
 
 /* Decides the round's items against their incidents' views; fills the
  * applies. Returns the number of applies. */
-static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots,
-                                  size_t n, const store_read_t *reads, worker_view_t *views,
+static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots, size_t n,
+                                  const store_read_t *reads, worker_view_t *views,
                                   store_apply_t *applies)
 {
     size_t n_views = 0, n_applies = 0;
@@ -1118,8 +1130,8 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
     for (int round = 0; n_pending > 0; round++) {
         if (round >= WORKER_MAX_ROUNDS) {
             log_msg(LOG_WARN, w->stage->name, NULL, NULL,
-                    "%zu messages still conflicting after %d rounds; retrying the batch",
-                    n_pending, round);
+                    "%zu messages still conflicting after %d rounds; retrying the batch", n_pending,
+                    round);
             return -1;
         }
         store_read_t *reads = worker_settle_read(w, items, pending, n_pending);
@@ -1152,18 +1164,16 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t e;
         if (hdrs)
-            e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(full),
-                                  RD_KAFKA_V_KEY((void *)key, key_len),
-                                  RD_KAFKA_V_VALUE((void *)val, val_len),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag),
-                                  RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            e = rd_kafka_producev(
+                w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY((void *)key, key_len),
+                RD_KAFKA_V_VALUE((void *)val, val_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_END);
         else
-            e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(full),
-                                  RD_KAFKA_V_KEY((void *)key, key_len),
-                                  RD_KAFKA_V_VALUE((void *)val, val_len),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
+            e = rd_kafka_producev(
+                w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY((void *)key, key_len),
+                RD_KAFKA_V_VALUE((void *)val, val_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             atomic_fetch_add(&w->stats.produced, 1);
             return 0;
@@ -1172,7 +1182,8 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
             rd_kafka_poll(w->producer, 10);
             continue;
         }
-        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "produce to %s: %s", full, rd_kafka_err2str(e));
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "produce to %s: %s", full,
+                rd_kafka_err2str(e));
         if (worker_record_error(e) && tag && !w->fail_item) {
             w->fail_item = tag;
             snprintf(w->fail_err, sizeof(w->fail_err), "%s", rd_kafka_err2str(e));
@@ -1183,22 +1194,32 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
     }
 }
 
+/* Dead-letters the item's original message with the contract's headers.
+ * A message larger than a record may be (or one the broker refused even as
+ * a dead letter: it->dlq_bare) goes without (all of) its value, with
+ * x-truncated giving the original length: a dead letter never blocks. */
 static int worker_produce_dlq(worker_t *w, worker_item_t *it, size_t tag)
 {
     rd_kafka_message_t *m = it->msg;
-    char part[16], off[24];
+    char part[16], off[24], orig[24];
     snprintf(part, sizeof(part), "%d", (int)m->partition);
     snprintf(off, sizeof(off), "%" PRId64, m->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    size_t room = worker_record_max(w) - 2048 - strlen(it->dlq_error); /* headers */
+    size_t len = it->dlq_bare ? 0 : m->len < room ? m->len : room;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
     rd_kafka_header_add(h, "x-error", -1, it->dlq_error, -1);
     rd_kafka_header_add(h, "x-stage", -1, w->stage->name, -1);
     rd_kafka_header_add(h, "x-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(h, "x-source-partition", -1, part, -1);
     rd_kafka_header_add(h, "x-source-offset", -1, off, -1);
-    log_msg(LOG_WARN, w->stage->name, NULL, it->cause_id, "dead-lettered %s: %s", it->pos,
-            it->dlq_error);
+    if (len < m->len) {
+        snprintf(orig, sizeof(orig), "%zu", m->len);
+        rd_kafka_header_add(h, "x-truncated", -1, orig, -1);
+    }
+    log_msg(LOG_WARN, w->stage->name, NULL, it->cause_id, "dead-lettered %s: %s%s", it->pos,
+            it->dlq_error, len < m->len ? " (value truncated)" : "");
     atomic_fetch_add(&w->stats.dead_lettered, 1);
-    return worker_produce(w, "incidents.dlq", m->key, m->key_len, m->payload, m->len, h, tag);
+    return worker_produce(w, "incidents.dlq", m->key, m->key_len, m->payload, len, h, tag);
 }
 
 /* Commits the offsets after the batch, and the produced records, as one
@@ -1324,8 +1345,12 @@ static void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n)
         return;
     for (size_t i = 0; i < n; i++) {
         worker_item_t *it = &items[i];
-        if (it->dlq_error || strcmp(it->pos, w->poison_pos) != 0)
+        if (strcmp(it->pos, w->poison_pos) != 0)
             continue;
+        if (it->dlq_error) {
+            it->dlq_bare = 1; /* refused even as a dead letter: headers only */
+            continue;
+        }
         it->dlq_error = arena_printf(&w->arena, "records refused by Kafka %d times in a row: %s",
                                      w->poison_tries, w->poison_err);
         if (it->n_outs > 0)
@@ -1343,7 +1368,8 @@ static int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)
 {
     rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
     if (e) {
-        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "begin transaction: %s", rd_kafka_error_string(e));
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "begin transaction: %s",
+                rd_kafka_error_string(e));
         int fatal = rd_kafka_error_is_fatal(e);
         rd_kafka_error_destroy(e);
         return fatal ? -2 : -1;
@@ -1397,7 +1423,8 @@ static int worker_process(worker_t *w)
     arena_reset(&w->arena);
     size_t n = w->n_batch;
     log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "batch of %zu from %s [%d] at %" PRId64, n,
-            rd_kafka_topic_name(w->batch[0]->rkt), (int)w->batch[0]->partition, w->batch[0]->offset);
+            rd_kafka_topic_name(w->batch[0]->rkt), (int)w->batch[0]->partition,
+            w->batch[0]->offset);
     atomic_store(&w->stats.in_flight, n);
     worker_item_t *items = arena_alloc(&w->arena, n * sizeof(*items));
     for (size_t i = 0; i < n; i++) {
@@ -1409,7 +1436,8 @@ static int worker_process(worker_t *w)
     }
     if (worker_settle(w, items, n) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
-        log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s", store_error(w->store));
+        log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",
+                store_error(w->store));
         return -1;
     }
     worker_poison_apply(w, items, n);
@@ -1503,7 +1531,8 @@ int worker_run(worker_t *w)
 {
     /* Before joining the group: Redis must hold the whole state. */
     while (!*w->stop && !w->epoch_ok) {
-        if ((store_ready(w->store) || store_reconnect(w->store) == 0) && worker_check_epoch(w) == 0) {
+        if ((store_ready(w->store) || store_reconnect(w->store) == 0) &&
+            worker_check_epoch(w) == 0) {
             w->epoch_ok = 1;
             w->epoch_wait_logged = 0;
             atomic_store(&w->stats.redis_up, 1);
@@ -1549,7 +1578,8 @@ int worker_run(worker_t *w)
                 if (store_ready(w->store) || store_reconnect(w->store) == 0) {
                     atomic_store(&w->stats.redis_up, 1);
                     if (worker_check_epoch(w) == 0) {
-                        log_msg(LOG_INFO, w->stage->name, NULL, NULL, "redis state ready; consuming");
+                        log_msg(LOG_INFO, w->stage->name, NULL, NULL,
+                                "redis state ready; consuming");
                         w->epoch_ok = 1;
                         w->epoch_wait_logged = 0;
                         worker_resume_committed(w);
@@ -1568,7 +1598,8 @@ int worker_run(worker_t *w)
                 /* Paused partitions return nothing new; anything that slips
                  * in is fetched again after the rewind on resume. */
                 if (!m->err)
-                    log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "dropped while paused: %s [%d] at %" PRId64,
+                    log_msg(LOG_DEBUG, w->stage->name, NULL, NULL,
+                            "dropped while paused: %s [%d] at %" PRId64,
                             rd_kafka_topic_name(m->rkt), (int)m->partition, m->offset);
                 rd_kafka_message_destroy(m);
             }

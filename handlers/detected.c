@@ -159,8 +159,8 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
     inc->summary = arena_strdup(a, alert->summary);
     inc->sites = strv_union(a, NULL, 0, alert->sites, alert->n_sites, ctx->rules->max_sites,
                             &inc->n_sites, &added);
-    inc->clients = strv_union(a, NULL, 0, alert->clients, alert->n_clients,
-                              ctx->rules->max_clients, &inc->n_clients, &added);
+    inc->clients = strv_union(a, NULL, 0, alert->clients, alert->n_clients, ctx->rules->max_clients,
+                              &inc->n_clients, &added);
     clients_count(a, st, alert);
     inc->alert_count = 1;
     inc->detected_at_ms = ctx->now_ms;
@@ -200,8 +200,8 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
         inc->severity = alert->severity;
     uint32_t old_total =
         inc->clients_total > inc->n_clients ? inc->clients_total : (uint32_t)inc->n_clients;
-    inc->sites = strv_union(a, inc->sites, inc->n_sites, alert->sites, alert->n_sites,
-                            r->max_sites, &inc->n_sites, &new_sites);
+    inc->sites = strv_union(a, inc->sites, inc->n_sites, alert->sites, alert->n_sites, r->max_sites,
+                            &inc->n_sites, &new_sites);
     clients_count(a, st, alert);
     inc->clients = strv_union(a, inc->clients, inc->n_clients, alert->clients, alert->n_clients,
                               r->max_clients, &inc->n_clients, &new_clients);

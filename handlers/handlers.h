@@ -33,8 +33,8 @@ typedef Incidentd__V1__TimerFired hd_timer_t;
 /* Contract limits of an Alert. */
 #define HD_ALERT_ID_MAX 128
 #define HD_DEDUP_KEY_MAX 255
-#define HD_SHORT_MAX 255      /* source, service, actor, each site/client, label key */
-#define HD_SUMMARY_MAX 1024   /* summary, label value */
+#define HD_SHORT_MAX 255    /* source, service, actor, each site/client, label key */
+#define HD_SUMMARY_MAX 1024 /* summary, label value */
 #define HD_SITES_MAX 64
 #define HD_CLIENTS_MAX 1024
 #define HD_LABELS_MAX 64
@@ -58,32 +58,34 @@ typedef struct hd_guideline {
  */
 typedef struct hd_rules {
     /* classification */
-    Incident__V1__Severity incident_min_severity;  /* MAJOR: incident by itself */
-    Incident__V1__Severity client_min_severity;    /* MINOR: incident when clients >= client_min_count */
-    uint32_t client_min_count;                     /* 1 */
-    const char **critical_services;                /* always incidents; empty by default */
+    Incident__V1__Severity incident_min_severity; /* MAJOR: incident by itself */
+    Incident__V1__Severity
+        client_min_severity;        /* MINOR: incident when clients >= client_min_count */
+    uint32_t client_min_count;      /* 1 */
+    const char **critical_services; /* always incidents; empty by default */
     size_t n_critical_services;
-    uint32_t reclassify_triggers;                  /* 3 triggers ... */
-    int64_t reclassify_window_ms;                  /* ... within 10 min */
+    uint32_t reclassify_triggers; /* 3 triggers ... */
+    int64_t reclassify_window_ms; /* ... within 10 min */
     /* scope */
-    uint32_t global_min_sites;                     /* 2 distinct sites */
-    uint32_t global_min_clients;                   /* 10 distinct clients */
+    uint32_t global_min_sites;   /* 2 distinct sites */
+    uint32_t global_min_clients; /* 10 distinct clients */
     /* ownership */
     const hd_roster_entry_t *roster;
     size_t n_roster;
     /* handling */
-    const char **global_stakeholders;              /* informed on GLOBAL */
+    const char **global_stakeholders; /* informed on GLOBAL */
     size_t n_global_stakeholders;
-    const char *tm_stakeholder;                    /* informed when a local CRITICAL goes to level 1 ("technical-manager") */
-    const char **level_stakeholders[4];            /* extra people informed on reaching level i (1..3) */
+    const char
+        *tm_stakeholder; /* informed when a local CRITICAL goes to level 1 ("technical-manager") */
+    const char **level_stakeholders[4]; /* extra people informed on reaching level i (1..3) */
     size_t n_level_stakeholders[4];
     const hd_guideline_t *guidelines;
     size_t n_guidelines;
-    int64_t ack_timeout_ms;                        /* 30 min */
-    uint32_t max_escalation_level;                 /* 3 */
+    int64_t ack_timeout_ms;        /* 30 min */
+    uint32_t max_escalation_level; /* 3 */
     /* bounds of what an incident keeps (contract "Bounds") */
-    uint32_t max_clients;                          /* 1000 client names (clients_total counts on) */
-    uint32_t max_sites;                            /* 100 sites */
+    uint32_t max_clients; /* 1000 client names (clients_total counts on) */
+    uint32_t max_sites;   /* 100 sites */
 } hd_rules_t;
 
 /* Distinct client names an incident remembers by hash (StoredIncident
@@ -124,8 +126,8 @@ typedef enum hd_timer_op {
 
 typedef enum hd_index_op {
     HD_INDEX_NONE = 0,
-    HD_INDEX_OPEN,   /* dedup_key -> id enters the open index */
-    HD_INDEX_CLOSE,  /* dedup_key leaves the open index (resolved) */
+    HD_INDEX_OPEN,  /* dedup_key -> id enters the open index */
+    HD_INDEX_CLOSE, /* dedup_key leaves the open index (resolved) */
 } hd_index_op_t;
 
 #define HD_MAX_RECORDS 8
@@ -138,7 +140,7 @@ typedef struct hd_output {
 
 typedef struct hd_transition {
     hd_verdict_t verdict;
-    char error[256];           /* HD_REJECT: why, for the x-error header */
+    char error[256]; /* HD_REJECT: why, for the x-error header */
     /* HD_APPLY: the new state, or NULL when only effects change (timer arm).
      * state->incident->version == seq of the last record; last_hash is left
      * for the runtime (it chains the records). */
@@ -153,7 +155,7 @@ typedef struct hd_transition {
     hd_timer_op_t timer_op;
     int64_t timer_due_ms;
     uint32_t timer_level;
-    int closed;                /* the incident is closed: start its retention */
+    int closed; /* the incident is closed: start its retention */
 } hd_transition_t;
 
 /**
@@ -174,45 +176,42 @@ int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size);
  * dedup_key, or NULL; @p new_id is the id to give an incident this alert
  * opens. The alert must have passed hd_alert_validate().
  */
-void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                       const hd_alert_t *alert, const char *new_id,
-                       hd_transition_t *out);
+void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+                       const char *new_id, hd_transition_t *out);
 
 /** Classified stage: scope (local/global, widening) and ownership. */
-void hd_classified_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                         const hd_event_t *ev, hd_transition_t *out);
+void hd_classified_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                         hd_transition_t *out);
 
 /** Scoped stage: handling protocol, escalation level, stakeholders,
  *  resolution meeting, client communication. */
-void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                     const hd_event_t *ev, hd_transition_t *out);
+void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                     hd_transition_t *out);
 
 /** Escalated stage, escalated event: arms the ack timer when unacknowledged. */
-void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                        const hd_event_t *ev, hd_transition_t *out);
+void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                        hd_transition_t *out);
 
 /** Escalated stage, fired ack timer: re-escalates one level when still due. */
-void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                    const hd_timer_t *timer, hd_transition_t *out);
+void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                    hd_transition_t *out);
 
 /** Resolved stage: final updates, completeness check of the record, close. */
-void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
-                       const hd_event_t *ev, hd_transition_t *out);
+void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
+                       hd_transition_t *out);
 
 /* ---- helpers shared by the handlers (rules.c) ------------------------------ */
 
 /** Classification rule: non-zero when @p inc (severity, clients, service)
  *  is an INCIDENT; writes the reason in @p why. */
-int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc,
-                   char *why, size_t why_size);
+int hd_is_incident(const hd_rules_t *r, const hd_incident_t *inc, char *why, size_t why_size);
 
 /** Scope rule over an incident's sites, clients and the stored labels. */
-Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st,
-                                char *why, size_t why_size);
+Incident__V1__Scope hd_scope_of(const hd_rules_t *r, const hd_state_t *st, char *why,
+                                size_t why_size);
 
 /** Owner from the roster for (role, service): exact service first, then any. */
-const char *hd_owner_of(const hd_rules_t *r, Incident__V1__Role role,
-                        const char *service);
+const char *hd_owner_of(const hd_rules_t *r, Incident__V1__Role role, const char *service);
 
 /** Guideline text of @p service (or the default one, or ""). */
 const char *hd_guideline_of(const hd_rules_t *r, const char *service);

@@ -60,7 +60,7 @@ uint64_t hd_hash64(const char *s);
 typedef struct hd_hset {
     uint64_t *slot;
     unsigned char *used;
-    size_t cap;   /* power of two, at least twice max */
+    size_t cap; /* power of two, at least twice max */
     size_t n;
 } hd_hset_t;
 

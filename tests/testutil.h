@@ -19,8 +19,6 @@ const char *tu_redis(void);
 /** A fresh unique name with @p prefix, for topics and keys of one test. */
 const char *tu_unique(const char *prefix);
 
-#endif
-
 /* ---- Kafka, processes (integration tests) -------------------------------- */
 #include <stddef.h>
 #include <stdint.h>
@@ -68,3 +66,5 @@ const char *tu_bin(const char *name);
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);
 int tu_flush(int timeout_ms);
+
+#endif

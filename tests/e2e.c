@@ -1,0 +1,186 @@
+/*
+ * e2e.c — the fixture of the end-to-end tests; see e2e.h.
+ */
+#include "e2e.h"
+
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ormis.h"
+
+/* Starts one incidentd with the given extra "--set" settings. */
+pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
+{
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = tu_bin("incidentd");
+    argv[n++] = "--brokers";
+    argv[n++] = tu_brokers();
+    argv[n++] = "--redis";
+    argv[n++] = tu_redis();
+    argv[n++] = "--topic-prefix";
+    argv[n++] = p->prefix;
+    argv[n++] = "--stages";
+    argv[n++] = stages;
+    argv[n++] = "--set";
+    argv[n++] = "timer.poll=200ms";
+    argv[n++] = "--set";
+    argv[n++] = "batch.ms=5";
+    for (int i = 0; sets && sets[i] && n < 60; i++) {
+        argv[n++] = "--set";
+        argv[n++] = sets[i];
+    }
+    argv[n] = NULL;
+    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
+    pid_t pid = tu_spawn(argv, env, p->log);
+    cr_assert(pid > 0, "spawn incidentd");
+    p->pids[p->n_pids++] = pid;
+    return pid;
+}
+
+void e2e_start(e2e_t *p, const char *const *sets)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->prefix, sizeof(p->prefix), "%s.", tu_unique("e2e"));
+    snprintf(p->log, sizeof(p->log), "/tmp/%sincidentd.log", p->prefix);
+    e2e_spawn(p, "all", sets);
+}
+
+void e2e_stop(e2e_t *p)
+{
+    for (int i = 0; i < p->n_pids; i++) {
+        int rc = tu_stop(p->pids[i], SIGTERM, 30000);
+        cr_expect_eq(rc, 0, "incidentd exits 0 on SIGTERM (got %d); log %s", rc, p->log);
+    }
+    p->n_pids = 0;
+}
+
+const char *e2e_topic(const e2e_t *p, const char *name)
+{
+    static char buf[8][256];
+    static int slot;
+    char *b = buf[slot++ % 8];
+    snprintf(b, sizeof(buf[0]), "%s%s", p->prefix, name);
+    return b;
+}
+
+/* An alert with the given fields; strings borrowed. */
+Incident__V1__Alert e2e_alert(const char *id, const char *key, Incident__V1__Action action,
+                              Incident__V1__Severity sev)
+{
+    Incident__V1__Alert a = INCIDENT__V1__ALERT__INIT;
+    a.alert_id = (char *)id;
+    a.dedup_key = (char *)key;
+    a.action = action;
+    a.severity = sev;
+    a.service = "checkout";
+    a.source = "e2e";
+    a.summary = "checkout errors";
+    return a;
+}
+
+void e2e_publish(const e2e_t *p, const Incident__V1__Alert *a)
+{
+    cr_assert_eq(tu_produce_alert(e2e_topic(p, "incidents.detected"), a), 0, "e2e_publish alert %s",
+                 a->alert_id);
+}
+
+void e2e_trail_free(e2e_trail_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        incident__v1__audit_record__free_unpacked(t->recs[i], NULL);
+    t->n = 0;
+}
+
+/* Reads ormis.audit until a record of an incident with dedup key @p key has
+ * action @p until (or the time runs out). Keeps the records of that key. */
+int e2e_trail_wait(tu_consumer_t *c, e2e_trail_t *t, const char *key, const char *until, int ms)
+{
+    int64_t deadline = tu_now_ms() + ms;
+    while (tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 500);
+        if (!m)
+            continue;
+        Incident__V1__AuditRecord *r = incident__v1__audit_record__unpack(NULL, m->len, m->val);
+        tu_msg_free(m);
+        if (!r)
+            continue;
+        if (!r->snapshot || strcmp(r->snapshot->dedup_key, key) != 0 || t->n >= E2E_MAX_RECS) {
+            incident__v1__audit_record__free_unpacked(r, NULL);
+            continue;
+        }
+        t->recs[t->n++] = r;
+        if (strcmp(r->action, until) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Records of one incident id, in order. */
+size_t e2e_trail_of(const e2e_trail_t *t, const char *id, const Incident__V1__AuditRecord **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->recs[i]->incident_id, id) == 0)
+            out[n++] = t->recs[i];
+    return n;
+}
+
+int e2e_trail_has(const e2e_trail_t *t, const char *action)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->recs[i]->action, action) == 0)
+            return 1;
+    return 0;
+}
+
+const Incident__V1__AuditRecord *e2e_trail_last(const e2e_trail_t *t, const char *action)
+{
+    for (size_t i = t->n; i > 0; i--)
+        if (strcmp(t->recs[i - 1]->action, action) == 0)
+            return t->recs[i - 1];
+    return NULL;
+}
+
+void e2e_trail_verify(const e2e_trail_t *t)
+{
+    const Incident__V1__AuditRecord *one[E2E_MAX_RECS];
+    for (size_t i = 0; i < t->n; i++) {
+        size_t n = e2e_trail_of(t, t->recs[i]->incident_id, one);
+        ormis_verify_result_t res;
+        cr_assert_eq(ormis_verify(one, n, &res), 0, "chain of %s: %s", t->recs[i]->incident_id,
+                     res.reason);
+    }
+}
+
+/* Counts messages of @p name whose incident has dedup key @p key within ms. */
+int e2e_count_events(const e2e_t *p, const char *name, const char *key, int ms)
+{
+    const char *topics[] = {e2e_topic(p, name), NULL};
+    tu_consumer_t *c = tu_consumer_new(topics);
+    int n = 0;
+    int64_t deadline = tu_now_ms() + ms;
+    while (tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 300);
+        if (!m)
+            continue;
+        Incident__V1__IncidentEvent *ev =
+            incident__v1__incident_event__unpack(NULL, m->len, m->val);
+        if (ev && ev->incident && strcmp(ev->incident->dedup_key, key) == 0)
+            n++;
+        if (ev)
+            incident__v1__incident_event__free_unpacked(ev, NULL);
+        tu_msg_free(m);
+    }
+    tu_consumer_destroy(c);
+    return n;
+}
+
+tu_consumer_t *e2e_audit_consumer(const e2e_t *p)
+{
+    const char *topics[] = {e2e_topic(p, "ormis.audit"), NULL};
+    return tu_consumer_new(topics);
+}

@@ -1,0 +1,80 @@
+/*
+ * e2e.h — the fixture of the end-to-end tests on the test bed: start and stop
+ * incidentd processes on a topic prefix of their own (which namespaces their
+ * Redis keys too), publish alerts, read the ORMIS audit trail of a dedup key
+ * and verify its chains, count stage events.
+ *
+ * Tests only (Criterion assertions inside); one test thread.
+ */
+#ifndef INCIDENTD_E2E_H
+#define INCIDENTD_E2E_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "incident/v1/incident.pb-c.h"
+#include "testutil.h"
+
+#define E2E_WAIT_MS 60000
+#define E2E_MAX_RECS 256
+
+/* The incidentd processes of one test. */
+typedef struct e2e {
+    char prefix[128];
+    pid_t pids[4];
+    int n_pids;
+    char log[256];
+} e2e_t;
+
+/* The audit trail of incidents, as read from ormis.audit. */
+typedef struct e2e_trail {
+    Incident__V1__AuditRecord *recs[E2E_MAX_RECS];
+    size_t n;
+} e2e_trail_t;
+
+/* Starts one more incidentd running @p stages with the given extra "--set"
+ * settings on p's prefix; its output goes to p->log. */
+pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets);
+
+/* A new prefix and log for @p p, and one incidentd running all stages. */
+void e2e_start(e2e_t *p, const char *const *sets);
+
+/* SIGTERM to every process of @p p; each must exit 0 within 30 s. */
+void e2e_stop(e2e_t *p);
+
+/* p's full name of topic @p name (one of 8 rotating static buffers). */
+const char *e2e_topic(const e2e_t *p, const char *name);
+
+/* An alert with the given fields; strings borrowed. */
+Incident__V1__Alert e2e_alert(const char *id, const char *key, Incident__V1__Action action,
+                              Incident__V1__Severity sev);
+
+/* Publishes @p a to p's incidents.detected (asserts delivery). */
+void e2e_publish(const e2e_t *p, const Incident__V1__Alert *a);
+
+/* Frees the records of @p t. */
+void e2e_trail_free(e2e_trail_t *t);
+
+/* Reads ormis.audit until a record of an incident with dedup key @p key has
+ * action @p until (or the time runs out). Keeps the records of that key. */
+int e2e_trail_wait(tu_consumer_t *c, e2e_trail_t *t, const char *key, const char *until, int ms);
+
+/* Records of one incident id, in order. */
+size_t e2e_trail_of(const e2e_trail_t *t, const char *id, const Incident__V1__AuditRecord **out);
+
+/* Non-zero when a record of @p t has @p action. */
+int e2e_trail_has(const e2e_trail_t *t, const char *action);
+
+/* The last record of @p t with @p action, or NULL. */
+const Incident__V1__AuditRecord *e2e_trail_last(const e2e_trail_t *t, const char *action);
+
+/* Asserts that the chain of every incident in @p t verifies. */
+void e2e_trail_verify(const e2e_trail_t *t);
+
+/* Counts messages of @p name whose incident has dedup key @p key within ms. */
+int e2e_count_events(const e2e_t *p, const char *name, const char *key, int ms);
+
+/* A read_committed consumer of p's ormis.audit from the beginning. */
+tu_consumer_t *e2e_audit_consumer(const e2e_t *p);
+
+#endif

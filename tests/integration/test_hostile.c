@@ -1,0 +1,190 @@
+/*
+ * test_hostile.c — incidentd against hostile input on the test bed's real
+ * Kafka and Redis: fat incidents (unbounded unions of clients), records
+ * larger than the broker takes, and forged commands on the internal timer
+ * topic. The answer is always a bounded incident or a dead letter with its
+ * reason; unrelated incidents keep moving.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e.h"
+#include "incidentd/v1/internal.pb-c.h"
+
+#define N_FAT 8
+#define N_CLIENTS 1000
+
+/* An alert naming N_CLIENTS distinct clients of ~200 bytes ("<tag>-<i>-xxx…"). */
+static Incident__V1__Alert fat_alert(const char *id, const char *key, int tag, char ***names)
+{
+    Incident__V1__Alert a = e2e_alert(id, key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    char **v = calloc(N_CLIENTS, sizeof(*v));
+    char pad[201];
+    memset(pad, 'x', 200);
+    pad[200] = '\0';
+    for (int i = 0; i < N_CLIENTS; i++) {
+        v[i] = malloc(256);
+        snprintf(v[i], 256, "%d-%d-%.*s", tag, i, 190, pad);
+    }
+    a.clients = v;
+    a.n_clients = N_CLIENTS;
+    *names = v;
+    return a;
+}
+
+static void names_free(char **v)
+{
+    for (int i = 0; i < N_CLIENTS; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Dead letters of @p p read within @p ms, up to @p max; their x-error in errs. */
+static int dlq_read(const e2e_t *p, int max, int ms, char errs[][512], char stages[][64])
+{
+    const char *topics[] = {e2e_topic(p, "incidents.dlq"), NULL};
+    tu_consumer_t *c = tu_consumer_new(topics);
+    int n = 0;
+    int64_t deadline = tu_now_ms() + ms;
+    while (n < max && tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 500);
+        if (!m)
+            continue;
+        snprintf(errs[n], 512, "%s", m->x_error);
+        snprintf(stages[n], 64, "%s", m->x_stage);
+        n++;
+        tu_msg_free(m);
+    }
+    tu_consumer_destroy(c);
+    return n;
+}
+
+/* Publishes a good MAJOR alert of all sites on a fresh key and asserts it is
+ * escalated: no stage is wedged. */
+static void assert_moves_on(const e2e_t *p, tu_consumer_t *audit)
+{
+    const char *key = tu_unique("unrelated");
+    Incident__V1__Alert g = e2e_alert(tu_unique("g"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    char *sites[] = {"*"};
+    g.sites = sites;
+    g.n_sites = 1;
+    e2e_publish(p, &g);
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS),
+              "an unrelated incident is escalated behind the hostile input (log %s)", p->log);
+    e2e_trail_free(&t);
+}
+
+Test(hostile, fat_incident_stays_bounded_and_the_stage_moves_on, .timeout = 300)
+{
+    e2e_t p;
+    e2e_start(&p, NULL);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    char key[128]; /* tu_unique() rotates a few buffers: keep our own */
+    snprintf(key, sizeof(key), "%s", tu_unique("fat"));
+    for (int k = 0; k < N_FAT; k++) {
+        char **names;
+        Incident__V1__Alert a = fat_alert(tu_unique("fat"), key, k, &names);
+        e2e_publish(&p, &a);
+        names_free(names);
+    }
+    e2e_trail_t t = {0};
+    int merged = 0;
+    int64_t deadline = tu_now_ms() + 2 * E2E_WAIT_MS;
+    while (merged < N_FAT - 1 && tu_now_ms() < deadline) {
+        size_t before = t.n;
+        e2e_trail_wait(audit, &t, key, "merged", 2000);
+        for (size_t i = before; i < t.n; i++)
+            merged += strcmp(t.recs[i]->action, "merged") == 0;
+    }
+    cr_assert_eq(merged, N_FAT - 1, "every fat alert merged (%d of %d); log %s", merged, N_FAT - 1,
+                 p.log);
+    const Incident__V1__AuditRecord *last = e2e_trail_last(&t, "merged");
+    cr_expect_eq(last->snapshot->alert_count, N_FAT);
+    cr_expect_eq(last->snapshot->n_clients, 1000, "client names kept: %zu",
+                 last->snapshot->n_clients);
+    cr_expect_eq(last->snapshot->clients_total, N_FAT * N_CLIENTS, "clients_total %u",
+                 last->snapshot->clients_total);
+    e2e_trail_verify(&t);
+    e2e_trail_free(&t);
+    assert_moves_on(&p, audit);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
+
+Test(hostile, record_over_the_message_limit_is_dead_lettered_not_applied, .timeout = 300)
+{
+    static const char *const sets[] = {"limits.message_bytes=65536", NULL};
+    e2e_t p;
+    e2e_start(&p, sets);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    char **names;
+    Incident__V1__Alert a = fat_alert(tu_unique("big"), tu_unique("big"), 0, &names);
+    e2e_publish(&p, &a);
+    names_free(names);
+    char errs[4][512], stages[4][64];
+    int n = dlq_read(&p, 1, E2E_WAIT_MS, errs, stages);
+    cr_assert_eq(n, 1, "the oversized transition is dead-lettered");
+    cr_expect(strstr(errs[0], "limits.message_bytes") != NULL, "x-error: %s", errs[0]);
+    cr_expect_str_eq(stages[0], "detected");
+    assert_moves_on(&p, audit);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
+
+/* Publishes a TimerFired for @p id at @p level with @p claim ("" none). */
+static void forge_timer(const e2e_t *p, const char *id, uint32_t level, const char *claim)
+{
+    Incidentd__V1__TimerFired t = INCIDENTD__V1__TIMER_FIRED__INIT;
+    t.incident_id = (char *)id;
+    t.level = level;
+    t.due_ms = 1;
+    t.claim = (char *)claim;
+    unsigned char buf[512];
+    size_t len = incidentd__v1__timer_fired__pack(&t, buf);
+    cr_assert_eq(tu_produce(e2e_topic(p, "incidents.timers"), id, buf, len), 0);
+}
+
+Test(hostile, forged_timer_commands_are_dead_lettered, .timeout = 300)
+{
+    e2e_t p;
+    e2e_start(&p, NULL); /* ack timeout 30 min: no real timer fires */
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    const char *key = tu_unique("forged");
+    char *sites[] = {"*"};
+    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    a.sites = sites;
+    a.n_sites = 1;
+    e2e_publish(&p, &a);
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS));
+    const char *id = e2e_trail_last(&t, "escalated")->incident_id;
+    uint32_t level = e2e_trail_last(&t, "escalated")->snapshot->escalation_level;
+    cr_assert_eq(level, 1);
+    forge_timer(&p, id, level, "");                   /* no claim */
+    forge_timer(&p, id, level, "0123456789abcdef-1"); /* a claim nobody took */
+    char errs[4][512], stages[4][64];
+    int n = dlq_read(&p, 2, E2E_WAIT_MS, errs, stages);
+    cr_assert_eq(n, 2, "both forged timers dead-lettered (got %d)", n);
+    for (int i = 0; i < n; i++) {
+        cr_expect_str_eq(stages[i], "escalated");
+        cr_expect(strstr(errs[i], "claim") != NULL || strstr(errs[i], "claimed") != NULL,
+                  "x-error names the missing claim: %s", errs[i]);
+    }
+    /* Nothing escalated: the incident stays at level 1. */
+    size_t before = t.n;
+    e2e_trail_wait(audit, &t, key, "escalated", 3000);
+    for (size_t i = before; i < t.n; i++)
+        cr_expect(strcmp(t.recs[i]->action, "escalated") != 0, "a forged timer escalated: %s",
+                  t.recs[i]->detail);
+    e2e_trail_free(&t);
+    assert_moves_on(&p, audit);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
