@@ -3,9 +3,9 @@
  *
  * One libmicrohttpd daemon with a thread per connection, so that a request
  * waiting for Kafka's acknowledgement holds only its own connection. A
- * request walks: route and method -> rate limit of the client address ->
- * bearer token -> Content-Length against ingest.max_body (all answered
- * before the body is read) -> body gathered up to the limit -> mapping
+ * request walks: route and method -> bearer token -> rate limit of the
+ * client address -> Content-Type -> Content-Length against ingest.max_body
+ * (all answered before the body is read) -> body gathered up to the limit -> mapping
  * (ingest_map.c) -> rate limit of the routing key (/v1/events) -> produce
  * every alert -> wait for every delivery report -> 202.
  *
@@ -398,6 +398,25 @@ static int ingest_authorized(const ingest_t *in, int route, struct MHD_Connectio
     return CRYPTO_memcmp(md, in->token_md[route], sizeof(md)) == 0;
 }
 
+/* Non-zero when the request's body is declared JSON: application/json or
+ * application/<anything>+json, any parameters (charset=...), any case. A
+ * request without a Content-Type is taken as JSON (senders that omit it
+ * exist; the body is parsed as JSON either way); any other type gets 415. */
+static int ingest_json_type(struct MHD_Connection *conn)
+{
+    const char *ct =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct)
+        return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
 /* The first call of a request (headers read, no body yet): everything that
  * can be refused without the body is refused here. Returns MHD_YES to go on
  * reading the body with *answered 0. */
@@ -424,15 +443,20 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
         return ingest_refuse(r, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "use POST",
                              0);
 
+    /* The token first: a request without the right one must not spend the
+     * budget of the sender it pretends to be. */
+    if (!ingest_authorized(in, r->route, conn))
+        return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "missing or wrong bearer token", 0);
     char key[80];
     snprintf(key, sizeof(key), "ip:%s", r->client);
     int wait = ingest_limiter_take(&in->limiter, key);
     if (wait)
         return ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
                              "too many requests from this address", wait);
-    if (!ingest_authorized(in, r->route, conn))
-        return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                             "missing or wrong bearer token", 0);
+    if (!ingest_json_type(conn))
+        return ingest_refuse(r, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported media type",
+                             "Content-Type must be application/json", 0);
 
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

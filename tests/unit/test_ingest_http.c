@@ -1,9 +1,10 @@
 /*
  * test_ingest_http.c — the ingest stage's HTTP surface (daemon/ingest.c) with real
  * HTTP requests over a socket, without a Kafka broker: routes, methods,
- * bodies refused before Kafka (400, 413), bearer tokens (401), the rate
- * limit (429), 503 when Kafka never confirms, answered even while the
- * stage stops, and the HTTP server's limits against slow clients (http_server.c): the pool, the
+ * bodies refused before Kafka (400, 413), content types (415), bearer
+ * tokens (401, checked before the rate limit), the rate limit (429), 503
+ * when Kafka never confirms, answered even while the stage stops, and the
+ * HTTP server's limits against slow clients (http_server.c): the pool, the
  * per-address limit and the total request deadline. The path through Kafka
  * is tests/integration/test_ingest.c.
  */
@@ -308,6 +309,69 @@ Test(ingest, tokens_are_secrets_in_print_config)
     cr_expect_eq(config_load(&cfg, 3, (char **)bad, err, sizeof(err)), -1);
     cr_expect(strstr(err, "ingest.max_body"), "%s", err);
     config_destroy(&cfg);
+}
+
+Test(ingest, non_json_content_types_get_415)
+{
+    fixture_t f;
+    start(&f, NULL);
+    ic_resp_t r;
+    static const char *const refused[] = {"text/plain", "application/x-www-form-urlencoded",
+                                          "application/jsonp", "application/xml", ""};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char ct[96];
+        snprintf(ct, sizeof(ct), "Content-Type: %s", refused[i]);
+        const char *h[] = {ct, NULL};
+        cr_expect_eq(
+            ic_request(f.port, "POST", "/v1/events", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(r.status, 415, "Content-Type '%s'", refused[i]);
+        if (r.status == 415)
+            cr_expect(strstr(r.body, "\"status\":\"unsupported media type\""), "%s", r.body);
+        ic_resp_free(&r);
+    }
+    /* JSON with parameters, in any case, and +json types: past the check (400: the body) */
+    static const char *const taken[] = {"application/json", "Application/JSON; charset=utf-8",
+                                        "application/json;charset=UTF-8",
+                                        "application/vnd.pagerduty+json"};
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        char ct[96];
+        snprintf(ct, sizeof(ct), "Content-Type: %s", taken[i]);
+        const char *h[] = {ct, NULL};
+        cr_expect_eq(
+            ic_request(f.port, "POST", "/v1/alerts", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(r.status, 400, "Content-Type '%s'", taken[i]);
+        ic_resp_free(&r);
+    }
+    /* no Content-Type at all: taken as JSON */
+    cr_expect_eq(
+        ic_request(f.port, "POST", "/v1/alerts", NULL, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+Test(ingest, wrong_tokens_do_not_spend_the_senders_budget)
+{
+    static const char *const sets[] = {"ingest.token=s3cret", "ingest.rate=1", "ingest.burst=2",
+                                       NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    const char *wrong[] = {"Authorization: Bearer guess", NULL};
+    const char *right[] = {"Authorization: Bearer s3cret", NULL};
+    /* someone else on the sender's address guessing tokens */
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(ic_post(f.port, "/v1/events", wrong, "{}", T_MS, &r), 401, "guess %d", i);
+        ic_resp_free(&r);
+    }
+    /* the sender still has its whole burst */
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 429, "then the limit");
+    ic_resp_free(&r);
+    stop(&f);
 }
 
 /* Waits @p ms milliseconds. */
