@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +58,6 @@ struct http_server {
     int stopping;
     pthread_t reaper;
     int reaper_started;
-    atomic_uint_fast64_t cut;
 
     int64_t log_window_ms; /* start of the current second of MHD messages */
     int log_n;             /* messages in it */
@@ -217,7 +215,6 @@ static void http_server_reap_locked(http_server_t *s, int64_t now)
          * the connection and frees it (CLOSED takes it off this list). */
         shutdown(c->fd, SHUT_RDWR);
         c->cut = 1;
-        atomic_fetch_add(&s->cut, 1);
         log_msg(LOG_DEBUG, s->name, NULL, NULL,
                 "http: closed a connection without a whole request after %lld ms",
                 (long long)(now - c->start_ms));
@@ -400,5 +397,3 @@ void http_server_stop(http_server_t *s)
 }
 
 int http_server_port(const http_server_t *s) { return s ? s->port : -1; }
-
-uint64_t http_server_cut(const http_server_t *s) { return s ? atomic_load(&s->cut) : 0; }

@@ -25,8 +25,6 @@
 #ifndef INCIDENTD_HTTP_SERVER_H
 #define INCIDENTD_HTTP_SERVER_H
 
-#include <stdint.h>
-
 #include <microhttpd.h>
 
 #include "config.h"
@@ -59,7 +57,5 @@ void http_server_quiesce(http_server_t *s);
 void http_server_stop(http_server_t *s);
 /** The TCP port actually bound, or -1 for NULL. */
 int http_server_port(const http_server_t *s);
-/** Connections shut down for missing their request deadline so far. */
-uint64_t http_server_cut(const http_server_t *s);
 
 #endif
