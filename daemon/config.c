@@ -218,6 +218,32 @@ static const cfg_entry_t cfg_table[] = {
      .flags = CFG_F_NOFILE,
      .help = "The configuration file to read (flag and environment only)."},
 
+    /* ---- HTTP servers ---- */
+    {.name = "http.max_connections",
+     .type = CFG_INT,
+     .off = OFF(http_max_connections),
+     .def = "512",
+     .min = 8,
+     .max = 16384,
+     .section = "HTTP servers (--http and --ingest-http, each)",
+     .help = "Connections one server holds at once; more are closed on accept."},
+    {.name = "http.per_ip_connections",
+     .type = CFG_INT,
+     .off = OFF(http_per_ip_connections),
+     .def = "32",
+     .min = 1,
+     .max = 16384,
+     .help = "Connections one client address may hold at once; more are closed on accept."},
+    {.name = "http.request_timeout",
+     .type = CFG_DURATION,
+     .off = OFF(http_request_timeout_ms),
+     .def = "10s",
+     .min = 500,
+     .max = 10 * MS_M,
+     .help = "Time a client has to send a whole request (headers and body), counted from\n"
+             "the connection or the previous answer, whatever it sends meanwhile; then the\n"
+             "connection is closed. Time spent answering does not count."},
+
     /* ---- ingest ---- */
     {.name = "ingest.token",
      .type = CFG_STR,

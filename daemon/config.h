@@ -68,6 +68,9 @@ typedef struct config {
     char *topic_prefix;    /* prepended to every topic name, "" */
     char *http;            /* host:port of /metrics, /healthz, /readyz; "" = off */
     char *ingest_http;     /* host:port of the webhook ingest stage; "" = off */
+    int http_max_connections;        /* connections one HTTP server holds, 512 */
+    int http_per_ip_connections;     /* connections of one client address, 32 */
+    int64_t http_request_timeout_ms; /* whole request received within, 10s */
     char *ingest_token;    /* secret: bearer token of every ingest route; "" = none */
     char *ingest_token_alertmanager; /* secret: POST /v1/alertmanager; "" = ingest_token */
     char *ingest_token_events;       /* secret: POST /v1/events; "" = ingest_token */

@@ -1,56 +1,58 @@
 /*
  * httpd.c — the operations endpoint; see httpd.h.
  *
- * libmicrohttpd with its internal polling thread: one thread serves every
- * request, so a slow scrape (Redis, see metrics.c) delays only other
- * scrapes. The listening socket is made here (bind errors get a reason, and
- * port 0 gets its real port back from getsockname) and handed to MHD.
+ * Served by http_server.c with a thread per connection, so that a /readyz
+ * waiting on a hung Redis or broker (about a second at most) or a scrape
+ * reading the Redis gauges holds only its own connection: /healthz answers
+ * meanwhile.
+ *
+ * Readiness beyond the workers' own counters (which stay "up" while an idle
+ * stage asks nothing): a PING on Redis (metrics_redis_ping()) when stage
+ * workers run, and a metadata request to the brokers on a Kafka handle of
+ * its own when any stage runs (ingest included), each with a short timeout;
+ * the result is cached for HTTPD_READY_CACHE_MS.
  */
 #include "httpd.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <unistd.h>
+#include <time.h>
 
+#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 
+#include "http_server.h"
 #include "log.h"
 #include "metrics.h"
 
-#define HTTPD_CONNECTION_LIMIT 64
-#define HTTPD_CONNECTION_TIMEOUT_S 10
+#define HTTPD_IDLE_TIMEOUT_S 10
+#define HTTPD_READY_CACHE_MS 1000 /* a readiness probe's result is served this long */
+#define HTTPD_KAFKA_TIMEOUT_MS 1000
 
 struct httpd {
-    struct MHD_Daemon *mhd;
+    http_server_t *server;
     metrics_t *metrics;
     const worker_stats_t **stats; /* borrowed entries */
     const char **names;           /* borrowed entries */
     size_t n;
-    int port;
+    int ingest;     /* the ingest stage runs in this process */
+    rd_kafka_t *rk; /* the brokers' reachability; NULL when no stage runs */
+
+    pthread_mutex_t ready_mu; /* one probe at a time; guards the cache below */
+    int64_t probed_ms;        /* 0 = never */
+    int redis_ok, kafka_ok;
+    char redis_why[200], kafka_why[200];
 };
 
-/* libmicrohttpd's own messages go into our log. format(printf, 2, 0): fmt is
- * a printf format with its arguments in a va_list (clang -Wformat-nonliteral). */
-static __attribute__((format(printf, 2, 0))) void httpd_mhd_log(void *cls, const char *fmt,
-                                                                va_list ap)
+static int64_t httpd_mono_ms(void)
 {
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    size_t len = strlen(buf);
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    log_warn("http: %s", buf);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Queues a response; @p body is copied unless @p owned (then MHD frees it). */
@@ -79,37 +81,91 @@ static enum MHD_Result httpd_text(struct MHD_Connection *conn, unsigned int stat
     return httpd_reply(conn, status, "text/plain; charset=utf-8", (char *)text, strlen(text), 0);
 }
 
-/* GET /readyz: 200 "ready" when every stage worker has Kafka and Redis up
- * and partitions assigned; else 503 and one line per stage. */
+/* Asks Redis (when stage workers run) and the brokers, unless the last
+ * answers are fresh. Called with h->ready_mu held: concurrent /readyz wait
+ * for one probe and share its answer. */
+static void httpd_probe_locked(httpd_t *h)
+{
+    int64_t now = httpd_mono_ms();
+    if (h->probed_ms && now - h->probed_ms < HTTPD_READY_CACHE_MS)
+        return;
+    int redis_was = h->redis_ok, kafka_was = h->kafka_ok, first = h->probed_ms == 0;
+    if (h->n) {
+        h->redis_ok = metrics_redis_ping(h->metrics, h->redis_why, sizeof(h->redis_why)) == 0;
+        if (h->redis_ok && !redis_was && !first)
+            log_info("readyz: redis answers PING again");
+        else if (!h->redis_ok && (redis_was || first))
+            log_warn("readyz: redis does not answer PING: %s", h->redis_why);
+    }
+    if (h->rk) {
+        const struct rd_kafka_metadata *md = NULL;
+        /* Brokers only (no topic): one round trip to any broker. */
+        rd_kafka_resp_err_t err = rd_kafka_metadata(h->rk, 0, NULL, &md, HTTPD_KAFKA_TIMEOUT_MS);
+        h->kafka_ok = err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
+        if (!h->kafka_ok)
+            snprintf(h->kafka_why, sizeof(h->kafka_why), "%s",
+                     err ? rd_kafka_err2str(err) : "no brokers in the metadata");
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (h->kafka_ok && !kafka_was && !first)
+            log_info("readyz: kafka brokers reachable again");
+        else if (!h->kafka_ok && (kafka_was || first))
+            log_warn("readyz: kafka brokers not reachable: %s", h->kafka_why);
+    }
+    h->probed_ms = httpd_mono_ms();
+}
+
+/* Appends one stage's line to @p body (cut at @p cap). Returns 1 when the
+ * stage is ready. */
+static int httpd_ready_line(const httpd_t *h, const char *name, const worker_stats_t *st,
+                            char *body, size_t cap, size_t *len)
+{
+    int kafka = !st || atomic_load(&st->kafka_up) > 0;
+    int redis = !st || atomic_load(&st->redis_up) > 0;
+    int assigned = st ? atomic_load(&st->assigned) : 1;
+    int ping = !st || h->redis_ok;
+    int brokers = !h->rk || h->kafka_ok;
+    int k;
+    if (kafka && redis && assigned > 0 && ping && brokers) {
+        if (st)
+            k = snprintf(body + *len, cap - *len, "%s: ready (%d partitions assigned)\n", name,
+                         assigned);
+        else
+            k = snprintf(body + *len, cap - *len, "%s: ready\n", name);
+    } else {
+        k = snprintf(body + *len, cap - *len, "%s: not ready:%s%s%s%s%s%s%s%s%s\n", name,
+                     kafka ? "" : " kafka not up (transactions not initialised);",
+                     redis ? "" : " redis not up;", assigned > 0 ? "" : " no partitions assigned;",
+                     ping ? "" : " redis does not answer PING (", ping ? "" : h->redis_why,
+                     ping ? "" : ");", brokers ? "" : " kafka brokers not reachable (",
+                     brokers ? "" : h->kafka_why, brokers ? "" : ");");
+    }
+    if (k > 0)
+        *len += (size_t)k;
+    if (*len >= cap)
+        *len = cap - 1; /* cut, never past the buffer */
+    return kafka && redis && assigned > 0 && ping && brokers;
+}
+
+/* GET /readyz: 200 "ready" when every stage of this process can work: each
+ * stage worker has Kafka and Redis up and partitions assigned, Redis
+ * answers PING and the brokers answer (ingest: the brokers answer); else
+ * 503 and one line per stage saying what is missing. */
 static enum MHD_Result httpd_readyz(httpd_t *h, struct MHD_Connection *conn)
 {
-    size_t cap = 64 + h->n * 160, len = 0;
+    size_t cap = 256 + (h->n + 1) * 640, len = 0;
     char *body = malloc(cap);
     if (!body)
         return MHD_NO;
     body[0] = '\0';
     int ready = 1;
-    for (size_t i = 0; i < h->n; i++) {
-        const worker_stats_t *st = h->stats[i];
-        int kafka = atomic_load(&st->kafka_up) > 0;
-        int redis = atomic_load(&st->redis_up) > 0;
-        int assigned = atomic_load(&st->assigned);
-        int k;
-        if (kafka && redis && assigned > 0) {
-            k = snprintf(body + len, cap - len, "%s: ready (%d partitions assigned)\n", h->names[i],
-                         assigned);
-        } else {
-            ready = 0;
-            k = snprintf(body + len, cap - len, "%s: not ready:%s%s%s\n", h->names[i],
-                         kafka ? "" : " kafka not up (transactions not initialised);",
-                         redis ? "" : " redis not up;",
-                         assigned > 0 ? "" : " no partitions assigned;");
-        }
-        if (k > 0)
-            len += (size_t)k;
-        if (len >= cap)
-            len = cap - 1; /* cut, never past the buffer */
-    }
+    pthread_mutex_lock(&h->ready_mu);
+    httpd_probe_locked(h);
+    for (size_t i = 0; i < h->n; i++)
+        ready &= httpd_ready_line(h, h->names[i], h->stats[i], body, cap, &len);
+    if (h->ingest)
+        ready &= httpd_ready_line(h, "ingest", NULL, body, cap, &len);
+    pthread_mutex_unlock(&h->ready_mu);
     if (ready) {
         free(body);
         return httpd_text(conn, MHD_HTTP_OK, "ready\n");
@@ -118,7 +174,7 @@ static enum MHD_Result httpd_readyz(httpd_t *h, struct MHD_Connection *conn)
                        1);
 }
 
-/* @locality: libmicrohttpd's polling thread. */
+/* @locality: the connection's thread (libmicrohttpd). */
 static enum MHD_Result httpd_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -153,69 +209,45 @@ static enum MHD_Result httpd_handle(void *cls, struct MHD_Connection *conn, cons
     return httpd_text(conn, MHD_HTTP_NOT_FOUND, "not found (try /metrics, /healthz, /readyz)\n");
 }
 
-/* Binds and listens on host:port ("" = every IPv4 address). Returns the
- * socket, or -1 with a message. Sets *bound to the real port. */
-static int httpd_listen(const char *host, int port, int *bound, char *errstr, size_t errstr_size)
+/* The brokers' reachability probe: a producer that sends nothing, with
+ * the process's Kafka settings. Its logs go to debug: /readyz says why. */
+static void httpd_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = host[0] ? AF_UNSPEC : AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    int gai = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
-    if (gai != 0) {
-        snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host, gai_strerror(gai));
-        return -1;
+    (void)level;
+    log_msg(LOG_DEBUG, NULL, NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static rd_kafka_t *httpd_kafka_new(const config_t *cfg, char *errstr, size_t errstr_size)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
+    /* Back within a second of the brokers' return, not librdkafka's 10 s. */
+    if (rd_kafka_conf_set(conf, "client.id", "incidentd-readyz", err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err, sizeof(err))) {
+        snprintf(errstr, errstr_size, "readyz kafka: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", host[0] ? host : "*", port,
-                 strerror(err));
-        return -1;
+    rd_kafka_conf_set_log_cb(conf, httpd_kafka_log);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "readyz kafka: %s", err);
+        rd_kafka_conf_destroy(conf);
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    *bound = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    return fd;
+    return rk;
 }
 
 httpd_t *httpd_start(const config_t *cfg, const worker_stats_t *const *stats,
                      const char *const *names, size_t n, char *errstr, size_t errstr_size)
 {
-    char host[256];
-    int port = 0, fd = -1;
-    httpd_t *h = NULL;
-    if (!cfg->http || config_parse_hostport(cfg->http, host, sizeof(host), &port) < 0) {
-        snprintf(errstr, errstr_size, "http: expected host:port, got '%s'",
-                 cfg->http ? cfg->http : "");
-        return NULL;
-    }
-    h = calloc(1, sizeof(*h));
+    httpd_t *h = calloc(1, sizeof(*h));
     if (!h)
         goto oom;
+    pthread_mutex_init(&h->ready_mu, NULL);
     if (n) {
         h->stats = calloc(n, sizeof(*h->stats));
         h->names = calloc(n, sizeof(*h->names));
@@ -227,38 +259,30 @@ httpd_t *httpd_start(const config_t *cfg, const worker_stats_t *const *stats,
         }
     }
     h->n = n;
+    h->ingest = (cfg->stage_mask & CONFIG_STAGE_INGEST) != 0;
     h->metrics = metrics_new(cfg, stats, names, n);
-
-    fd = httpd_listen(host, port, &h->port, errstr, errstr_size);
-    if (fd < 0)
-        goto fail;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, httpd_handle, h, MHD_OPTION_EXTERNAL_LOGGER,
-                              httpd_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONNECTION_LIMIT,
-                              MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned int)HTTPD_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
-    /* The socket is the daemon's now: MHD_stop_daemon() closes it, and so
-     * do most of MHD_start_daemon()'s failure paths (not all: a failed start
-     * may leak it, but closing it here could close a reused number). */
-    fd = -1;
-    if (!h->mhd) {
-        snprintf(errstr, errstr_size, "cannot start the HTTP server on %s:%d", host, h->port);
-        goto fail;
+    if (n || h->ingest) {
+        h->rk = httpd_kafka_new(cfg, errstr, errstr_size);
+        if (!h->rk)
+            goto fail;
     }
-    log_info("http: serving /metrics, /healthz, /readyz on %s%s%s:%d", strchr(host, ':') ? "[" : "",
-             host[0] ? host : "*", strchr(host, ':') ? "]" : "", h->port);
+    const http_server_app_t app = {
+        .name = "http",
+        .setting = "http",
+        .thread_per_connection = 1,
+        .idle_timeout_s = HTTPD_IDLE_TIMEOUT_S,
+        .access = httpd_handle,
+        .cls = h,
+    };
+    h->server = http_server_start(cfg, cfg->http, &app, errstr, errstr_size);
+    if (!h->server)
+        goto fail;
+    log_info("http: serving /metrics, /healthz, /readyz on port %d", httpd_port(h));
     return h;
 
 oom:
     snprintf(errstr, errstr_size, "out of memory");
 fail:
-    if (fd >= 0)
-        close(fd);
     httpd_stop(h);
     return NULL;
 }
@@ -267,12 +291,14 @@ void httpd_stop(httpd_t *h)
 {
     if (!h)
         return;
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+    http_server_stop(h->server);
+    if (h->rk)
+        rd_kafka_destroy(h->rk);
     metrics_destroy(h->metrics);
+    pthread_mutex_destroy(&h->ready_mu);
     free(h->stats);
     free(h->names);
     free(h);
 }
 
-int httpd_port(const httpd_t *h) { return h ? h->port : -1; }
+int httpd_port(const httpd_t *h) { return h ? http_server_port(h->server) : -1; }

@@ -1,13 +1,20 @@
 /*
  * httpd.h — the operations endpoint (--http host:port): /metrics in the
- * Prometheus text format (metrics.h), /healthz (alive) and /readyz (every
- * stage worker has Kafka and Redis up and partitions assigned; a line per
- * stage saying what is missing otherwise). GET (and HEAD) only: other
- * methods get 405, other paths 404.
+ * Prometheus text format (metrics.h), /healthz (alive) and /readyz. GET
+ * (and HEAD) only: other methods get 405, other paths 404. Served by
+ * http_server.h (its connection limits and request deadline).
  *
- * @locality: served on libmicrohttpd's own thread; it only reads the
- * workers' atomic counters (and Redis on a connection of its own, for the
- * open-incident gauges).
+ * /readyz is 200 "ready" when every stage this process runs can work: each
+ * stage worker has Kafka and Redis up and partitions assigned, Redis
+ * answers a PING and the brokers answer a metadata request; the ingest
+ * stage needs the brokers. Else 503 with one line per stage saying what is
+ * missing. Both probes have ~1 s timeouts and their answer is cached for a
+ * second, so /readyz answers within about 2 s even when Redis or a broker
+ * hangs. A process without stages is ready.
+ *
+ * @locality: served on libmicrohttpd's threads (one per connection); it
+ * reads the workers' atomic counters, and Redis and the brokers on
+ * connections of its own.
  */
 #ifndef INCIDENTD_HTTPD_H
 #define INCIDENTD_HTTPD_H

@@ -3,9 +3,9 @@
  *
  * One libmicrohttpd daemon with a thread per connection, so that a request
  * waiting for Kafka's acknowledgement holds only its own connection. A
- * request walks: route and method -> rate limit of the client address ->
- * bearer token -> Content-Length against ingest.max_body (all answered
- * before the body is read) -> body gathered up to the limit -> mapping
+ * request walks: route and method -> bearer token -> rate limit of the
+ * client address -> Content-Type -> Content-Length against ingest.max_body
+ * (all answered before the body is read) -> body gathered up to the limit -> mapping
  * (ingest_map.c) -> rate limit of the routing key (/v1/events) -> produce
  * every alert -> wait for every delivery report -> 202.
  *
@@ -43,11 +43,11 @@
 #include <openssl/sha.h>
 
 #include "arena.h"
+#include "http_server.h"
 #include "ingest_map.h"
 #include "log.h"
 #include "worker.h"
 
-#define INGEST_CONNECTION_LIMIT 64
 #define INGEST_PARSE_MAX 4 /* bodies parsed at once: bounds the JSON trees in memory */
 #define INGEST_CONNECTION_TIMEOUT_S 30
 #define INGEST_STOP_WAIT_MS 15000
@@ -248,8 +248,7 @@ static void ingest_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
 /* ---- the stage --------------------------------------------------------------------------- */
 
 struct ingest {
-    struct MHD_Daemon *mhd;
-    int port;
+    http_server_t *server;
     int max_body;
     char topic[300];
     /* SHA-256 of each route's token; has_token 0 = the route is open */
@@ -285,20 +284,6 @@ static void ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, c
                     : level <= 6 ? LOG_INFO
                                  : LOG_DEBUG;
     log_msg(l, "ingest", NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
-}
-
-/* libmicrohttpd's own messages. format(printf, 2, 0): fmt is a printf format
- * with its arguments in a va_list (clang -Wformat-nonliteral). */
-static __attribute__((format(printf, 2, 0))) void ingest_mhd_log(void *cls, const char *fmt,
-                                                                 va_list ap)
-{
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    size_t len = strlen(buf);
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    log_msg(LOG_WARN, "ingest", NULL, NULL, "http: %s", buf);
 }
 
 static void *ingest_poll_main(void *arg)
@@ -413,6 +398,25 @@ static int ingest_authorized(const ingest_t *in, int route, struct MHD_Connectio
     return CRYPTO_memcmp(md, in->token_md[route], sizeof(md)) == 0;
 }
 
+/* Non-zero when the request's body is declared JSON: application/json or
+ * application/<anything>+json, any parameters (charset=...), any case. A
+ * request without a Content-Type is taken as JSON (senders that omit it
+ * exist; the body is parsed as JSON either way); any other type gets 415. */
+static int ingest_json_type(struct MHD_Connection *conn)
+{
+    const char *ct =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct)
+        return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
 /* The first call of a request (headers read, no body yet): everything that
  * can be refused without the body is refused here. Returns MHD_YES to go on
  * reading the body with *answered 0. */
@@ -439,15 +443,20 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
         return ingest_refuse(r, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "use POST",
                              0);
 
+    /* The token first: a request without the right one must not spend the
+     * budget of the sender it pretends to be. */
+    if (!ingest_authorized(in, r->route, conn))
+        return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "missing or wrong bearer token", 0);
     char key[80];
     snprintf(key, sizeof(key), "ip:%s", r->client);
     int wait = ingest_limiter_take(&in->limiter, key);
     if (wait)
         return ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
                              "too many requests from this address", wait);
-    if (!ingest_authorized(in, r->route, conn))
-        return ingest_refuse(r, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                             "missing or wrong bearer token", 0);
+    if (!ingest_json_type(conn))
+        return ingest_refuse(r, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported media type",
+                             "Content-Type must be application/json", 0);
 
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -659,55 +668,6 @@ static void ingest_completed(void *cls, struct MHD_Connection *conn, void **con_
 
 /* ---- start / stop ---------------------------------------------------------------------------- */
 
-/* Binds and listens on host:port ("" = every IPv4 address). Returns the
- * socket, or -1 with a message. Sets *bound to the real port. */
-static int ingest_listen(const char *host, int port, int *bound, char *errstr, size_t errstr_size)
-{
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = host[0] ? AF_UNSPEC : AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    int gai = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
-    if (gai != 0) {
-        snprintf(errstr, errstr_size, "cannot resolve '%s': %s", host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", host[0] ? host : "*", port,
-                 strerror(err));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    *bound = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    return fd;
-}
-
 static rd_kafka_t *ingest_producer_new(const config_t *cfg, char *errstr, size_t errstr_size)
 {
     char err[512];
@@ -747,14 +707,6 @@ static rd_kafka_t *ingest_producer_new(const config_t *cfg, char *errstr, size_t
 
 ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
 {
-    char host[256];
-    int port = 0, fd = -1;
-    if (!cfg->ingest_http ||
-        config_parse_hostport(cfg->ingest_http, host, sizeof(host), &port) < 0) {
-        snprintf(errstr, errstr_size, "ingest_http: expected host:port, got '%s'",
-                 cfg->ingest_http ? cfg->ingest_http : "");
-        return NULL;
-    }
     ingest_t *in = calloc(1, sizeof(*in));
     if (!in)
         ingest_oom();
@@ -790,34 +742,26 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
     }
     in->poll_started = 1;
 
-    fd = ingest_listen(host, port, &in->port, errstr, errstr_size);
-    if (fd < 0)
+    const http_server_app_t app = {
+        .name = "ingest",
+        .setting = "ingest_http",
+        .thread_per_connection = 1, /* a request waiting for Kafka holds only its thread */
+        .idle_timeout_s = INGEST_CONNECTION_TIMEOUT_S,
+        .access = ingest_handle,
+        .completed = ingest_completed,
+        .cls = in,
+    };
+    in->server = http_server_start(cfg, cfg->ingest_http, &app, errstr, errstr_size);
+    if (!in->server)
         goto fail;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    in->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, ingest_handle, in, MHD_OPTION_EXTERNAL_LOGGER, ingest_mhd_log, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, ingest_completed, in, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)INGEST_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)INGEST_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
-    fd = -1; /* the daemon's now (see httpd.c) */
-    if (!in->mhd) {
-        snprintf(errstr, errstr_size, "cannot start the ingest HTTP server on %s:%d", host,
-                 in->port);
-        goto fail;
-    }
     int auth = 0;
     for (int i = 0; i < INGEST_ROUTE_N; i++)
         auth += in->has_token[i];
     log_msg(LOG_INFO, "ingest", NULL, NULL,
-            "ingest: listening on %s:%d, producing to %s (bearer token on %d of %d routes, "
+            "ingest: listening on port %d, producing to %s (bearer token on %d of %d routes, "
             "max body %d bytes, rate %d/s burst %d per source)",
-            host[0] ? host : "*", in->port, in->topic, auth, (int)INGEST_ROUTE_N, in->max_body,
-            cfg->ingest_rate, cfg->ingest_burst);
+            ingest_port(in), in->topic, auth, (int)INGEST_ROUTE_N, in->max_body, cfg->ingest_rate,
+            cfg->ingest_burst);
     return in;
 fail:
     ingest_stop(in);
@@ -828,16 +772,14 @@ void ingest_stop(ingest_t *in)
 {
     if (!in)
         return;
-    if (in->mhd) {
+    if (in->server) {
         /* No new connections; the requests in hand are answered first. */
-        MHD_socket lfd = MHD_quiesce_daemon(in->mhd);
-        if (lfd != MHD_INVALID_SOCKET)
-            close(lfd);
+        http_server_quiesce(in->server);
         int64_t deadline = ingest_mono_us() + (int64_t)INGEST_STOP_WAIT_MS * 1000;
         while (atomic_load(&in->in_flight) > 0 && ingest_mono_us() < deadline)
             usleep(20 * 1000);
-        MHD_stop_daemon(in->mhd);
-        in->mhd = NULL;
+        http_server_stop(in->server);
+        in->server = NULL;
     }
     if (in->rk) {
         rd_kafka_flush(in->rk, INGEST_WAIT_MS);
@@ -861,4 +803,4 @@ void ingest_stop(ingest_t *in)
     free(in);
 }
 
-int ingest_port(const ingest_t *in) { return in ? in->port : -1; }
+int ingest_port(const ingest_t *in) { return in ? http_server_port(in->server) : -1; }

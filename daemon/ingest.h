@@ -16,10 +16,17 @@
  * 503 when that does not happen within INGEST_WAIT_MS (the sender retries;
  * the alert ids of a retried body are the same, so nothing is doubled).
  * Other answers: 400 invalid body ({"status":"invalid event","message":...}),
- * 401 missing or wrong bearer token (ingest.token, ingest.token.<route>),
- * 404 unknown path, 405 wrong method, 413 body over ingest.max_body (from
- * Content-Length before anything is read), 429 over ingest.rate/ingest.burst
- * per client address (and per routing_key on /v1/events) with Retry-After.
+ * 401 missing or wrong bearer token (ingest.token, ingest.token.<route>;
+ * checked before the rate limit, so a wrong token spends no sender's
+ * budget), 404 unknown path, 405 wrong method, 413 body over
+ * ingest.max_body (from Content-Length before anything is read), 415 a
+ * Content-Type other than application/json or application/<x>+json (any
+ * parameters, any case; a request without one is taken as JSON), 429 over
+ * ingest.rate/ingest.burst per client address (and per routing_key on
+ * /v1/events) with Retry-After.
+ *
+ * Connections are limited by http_server.h (http.max_connections,
+ * http.per_ip_connections, http.request_timeout).
  *
  * @locality: requests are served on libmicrohttpd's connection threads;
  * delivery reports on the stage's own Kafka poll thread.

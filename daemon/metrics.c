@@ -36,10 +36,10 @@
 
 /* The live sets kept by the store (store.c): <ns>stage:<STAGE> for the five
  * live stages, then <ns>kind:<KIND>. */
-static const char *const metrics_live_stages[METRICS_N_STAGES] = {"DETECTED", "CLASSIFIED", "SCOPED",
-                                                                  "ESCALATED", "RESOLVED"};
+static const char *const metrics_live_stages[METRICS_N_STAGES] = {
+    "DETECTED", "CLASSIFIED", "SCOPED", "ESCALATED", "RESOLVED"};
 static const char *const metrics_live_keys[METRICS_N_LIVE] = {
-    "stage:DETECTED", "stage:CLASSIFIED", "stage:SCOPED",   "stage:ESCALATED",
+    "stage:DETECTED", "stage:CLASSIFIED", "stage:SCOPED",    "stage:ESCALATED",
     "stage:RESOLVED", "kind:INCIDENT",    "kind:DISTURBANCE"};
 
 struct metrics {
@@ -295,11 +295,12 @@ static void metrics_redis_failed(metrics_t *m, const char *what)
 }
 
 /* One attempt: connect if needed, then AUTH/SELECT (new connection) and the
- * seven SCARDs (stages, kinds) in one pipelined round trip. Returns 0 with @p counts set, or
+ * seven SCARDs (stages, kinds) — or, with @p ping, one PING — in one
+ * pipelined round trip. Returns 0 with @p counts set (not with @p ping), or
  * -1 with the reason in @p why (the connection dropped; *closed set when
  * Redis had closed or reset it, as opposed to a timeout). Called with
  * m->lock held. */
-static int metrics_redis_try(metrics_t *m, long long counts[METRICS_N_LIVE], char *why,
+static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_LIVE], char *why,
                              size_t why_size, int *closed)
 {
     struct timeval tv = {METRICS_REDIS_TIMEOUT_MS / 1000, (METRICS_REDIS_TIMEOUT_MS % 1000) * 1000};
@@ -328,11 +329,15 @@ static int metrics_redis_try(metrics_t *m, long long counts[METRICS_N_LIVE], cha
             n_pre++;
         }
     }
-    for (size_t i = 0; i < METRICS_N_LIVE; i++)
-        redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_keys[i]);
+    size_t n_cmds = ping ? 1 : METRICS_N_LIVE;
+    if (ping)
+        redisAppendCommand(m->rc, "PING");
+    else
+        for (size_t i = 0; i < METRICS_N_LIVE; i++)
+            redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_keys[i]);
 
     int bad = 0;
-    for (size_t i = 0; i < n_pre + METRICS_N_LIVE; i++) {
+    for (size_t i = 0; i < n_pre + n_cmds; i++) {
         void *reply = NULL;
         if (redisGetReply(m->rc, &reply) != REDIS_OK || !reply) {
             int e = errno;
@@ -348,6 +353,11 @@ static int metrics_redis_try(metrics_t *m, long long counts[METRICS_N_LIVE], cha
             if (!bad)
                 snprintf(why, why_size, "%s", r->str ? r->str : "error");
             bad = 1;
+        } else if (i >= n_pre && ping) {
+            if ((r->type != REDIS_REPLY_STATUS || !r->str || strcmp(r->str, "PONG") != 0) && !bad) {
+                snprintf(why, why_size, "unexpected reply to PING");
+                bad = 1;
+            }
         } else if (i >= n_pre) {
             if (r->type == REDIS_REPLY_INTEGER)
                 counts[i - n_pre] = r->integer;
@@ -373,9 +383,9 @@ static void metrics_redis_fetch(metrics_t *m)
     long long counts[METRICS_N_LIVE] = {0};
     char why[160];
     int closed, reused = m->rc != NULL;
-    int rc = metrics_redis_try(m, counts, why, sizeof(why), &closed);
+    int rc = metrics_redis_try(m, 0, counts, why, sizeof(why), &closed);
     if (rc < 0 && reused && closed)
-        rc = metrics_redis_try(m, counts, why, sizeof(why), &closed);
+        rc = metrics_redis_try(m, 0, counts, why, sizeof(why), &closed);
     if (rc < 0) {
         metrics_redis_failed(m, why);
         return;
@@ -407,6 +417,22 @@ static int metrics_open_incidents(metrics_t *m, long long counts[METRICS_N_LIVE]
     memcpy(counts, m->open, sizeof(m->open));
     pthread_mutex_unlock(&m->lock);
     return have;
+}
+
+int metrics_redis_ping(metrics_t *m, char *why, size_t why_size)
+{
+    if (!m->redis_host) {
+        snprintf(why, why_size, "no redis address");
+        return -1;
+    }
+    pthread_mutex_lock(&m->lock);
+    long long unused[METRICS_N_LIVE];
+    int closed, reused = m->rc != NULL;
+    int rc = metrics_redis_try(m, 1, unused, why, why_size, &closed);
+    if (rc < 0 && reused && closed)
+        rc = metrics_redis_try(m, 1, unused, why, why_size, &closed);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }
 
 /* ---- the exposition ------------------------------------------------------- */
@@ -499,8 +525,10 @@ static void metrics_tt_histogram(metrics_buf_t *b, const metrics_t *m, const cha
     char series[128];
     for (size_t i = 0; i < m->n; i++) {
         const char *base = (const char *)m->stats[i];
-        const atomic_uint_fast64_t *buckets = (const atomic_uint_fast64_t *)(const void *)(base + off_buckets);
-        const atomic_uint_fast64_t *sum = (const atomic_uint_fast64_t *)(const void *)(base + off_sum);
+        const atomic_uint_fast64_t *buckets =
+            (const atomic_uint_fast64_t *)(const void *)(base + off_buckets);
+        const atomic_uint_fast64_t *sum =
+            (const atomic_uint_fast64_t *)(const void *)(base + off_sum);
         uint64_t cum = 0;
         snprintf(series, sizeof(series), "%s_bucket", name);
         for (int k = 0; k < WORKER_TT_BUCKETS; k++) {
@@ -539,12 +567,14 @@ char *metrics_render(metrics_t *m, size_t *len)
         }
     }
     metrics_histogram(&b, m);
-    metrics_tt_histogram(&b, m, "incidentd_time_to_acknowledge_seconds",
-                         "Time from detection to acknowledgement (MTTA), per acknowledged incident.",
-                         offsetof(worker_stats_t, mtta_bucket), offsetof(worker_stats_t, mtta_sum_ms));
+    metrics_tt_histogram(
+        &b, m, "incidentd_time_to_acknowledge_seconds",
+        "Time from detection to acknowledgement (MTTA), per acknowledged incident.",
+        offsetof(worker_stats_t, mtta_bucket), offsetof(worker_stats_t, mtta_sum_ms));
     metrics_tt_histogram(&b, m, "incidentd_time_to_resolve_seconds",
                          "Time from detection to resolution (MTTR), per resolved incident.",
-                         offsetof(worker_stats_t, mttr_bucket), offsetof(worker_stats_t, mttr_sum_ms));
+                         offsetof(worker_stats_t, mttr_bucket),
+                         offsetof(worker_stats_t, mttr_sum_ms));
 
     long long counts[METRICS_N_LIVE];
     if (metrics_open_incidents(m, counts)) {

@@ -6,7 +6,7 @@
  * connection of its own with short timeouts so that a scrape never waits on
  * Redis for much more than ~1 s; left out while Redis cannot be read).
  *
- * Served by httpd.c on GET /metrics.
+ * Served by httpd.c on GET /metrics; /readyz asks metrics_redis_ping().
  */
 #ifndef INCIDENTD_METRICS_H
 #define INCIDENTD_METRICS_H
@@ -36,5 +36,11 @@ void metrics_destroy(metrics_t *m);
  *  is serialised); may block up to about a second on Redis. The process
  *  must ignore SIGPIPE (main.c does): hiredis writes with write(2). */
 char *metrics_render(metrics_t *m, size_t *len);
+
+/** Readiness: one PING on the same Redis connection (connected when needed,
+ *  the same short timeouts: a hung Redis costs at most about a second).
+ *  Returns 0 on PONG, else -1 with the reason in @p why (never a secret).
+ *  Thread-safe; not cached (the caller caches). */
+int metrics_redis_ping(metrics_t *m, char *why, size_t why_size);
 
 #endif

@@ -19,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IC_NO_BODY 1u /* announce the Content-Length, send no body */
-#define IC_CHUNKED 2u /* send the body with Transfer-Encoding: chunked */
+#define IC_NO_BODY 1u         /* announce the Content-Length, send no body */
+#define IC_CHUNKED 2u         /* send the body with Transfer-Encoding: chunked */
+#define IC_NO_CONTENT_TYPE 4u /* no "Content-Type: application/json" (give one in headers) */
 
 /* Source address of this thread's requests (e.g. "127.0.0.2", to be another
  * client on the loopback); NULL = the kernel's choice. */
@@ -119,7 +120,8 @@ static __attribute__((unused)) int ic_request(int port, const char *method, cons
         (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n",
                          method, path, port);
     if (body || (flags & IC_NO_BODY)) {
-        n += (size_t)snprintf(req + n, cap - n, "Content-Type: application/json\r\n");
+        if (!(flags & IC_NO_CONTENT_TYPE))
+            n += (size_t)snprintf(req + n, cap - n, "Content-Type: application/json\r\n");
         if (flags & IC_CHUNKED)
             n += (size_t)snprintf(req + n, cap - n, "Transfer-Encoding: chunked\r\n");
         else

@@ -3,9 +3,14 @@
  */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,8 +65,10 @@ static const char *tu_require(const char *key)
 {
     const char *v = tu_testbed(key);
     if (!v) {
-        fprintf(stderr, "test bed setting %s missing: run through ctest "
-                        "(fixture testbed) or set it in the environment\n", key);
+        fprintf(stderr,
+                "test bed setting %s missing: run through ctest "
+                "(fixture testbed) or set it in the environment\n",
+                key);
         abort();
     }
     return v;
@@ -78,8 +85,8 @@ const char *tu_unique(const char *prefix)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char *b = buf[slot++ % 8];
-    snprintf(b, sizeof(buf[0]), "%s-%d-%lld-%u", prefix, (int)getpid(),
-             (long long)ts.tv_nsec, counter++);
+    snprintf(b, sizeof(buf[0]), "%s-%d-%lld-%u", prefix, (int)getpid(), (long long)ts.tv_nsec,
+             counter++);
     return b;
 }
 
@@ -340,4 +347,61 @@ int tu_flush(int timeout_ms)
     int f = tu_async_failed;
     tu_async_failed = 0;
     return f;
+}
+
+/* ---- slow clients ------------------------------------------------------------- */
+
+int *tu_slow_open(int port, const char *path, int n, int first, int per_addr)
+{
+    int *fds = malloc(sizeof(*fds) * (size_t)(n > 0 ? n : 1));
+    if (!fds)
+        abort();
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0)
+            continue;
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)(first + i / per_addr));
+        struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        char req[256];
+        int len = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: slow\r\nX-Slow: ", path);
+        if (bind(fds[i], (struct sockaddr *)&src, sizeof(src)) != 0 ||
+            connect(fds[i], (struct sockaddr *)&dst, sizeof(dst)) != 0 ||
+            send(fds[i], req, (size_t)len, MSG_NOSIGNAL) != len) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    return fds;
+}
+
+int tu_slow_trickle(int *fds, int n)
+{
+    int open = 0;
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0)
+            continue;
+        /* The server closed it: the end of the stream (or a reset) reads. */
+        struct pollfd pfd = {.fd = fds[i], .events = POLLIN};
+        char c;
+        if ((poll(&pfd, 1, 0) > 0 && recv(fds[i], &c, 1, MSG_DONTWAIT) <= 0) ||
+            send(fds[i], "a", 1, MSG_NOSIGNAL) != 1) {
+            close(fds[i]);
+            fds[i] = -1;
+            continue;
+        }
+        open++;
+    }
+    return open;
+}
+
+void tu_slow_close(int *fds, int n)
+{
+    if (!fds)
+        return;
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
 }

@@ -41,7 +41,7 @@ typedef struct tu_msg {
     size_t len;
     int partition;
     int64_t offset;
-    char x_error[512];  /* dead letters: the x-error header */
+    char x_error[512]; /* dead letters: the x-error header */
     char x_stage[64];
 } tu_msg_t;
 
@@ -66,5 +66,20 @@ const char *tu_bin(const char *name);
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);
 int tu_flush(int timeout_ms);
+
+/* ---- slow clients (HTTP servers' limits) ----------------------------------- */
+
+/** Opens @p n connections to 127.0.0.1:@p port, connection i from source
+ *  address 127.0.0.<first + i / per_addr>, each sending the start of a
+ *  request ("POST @p path HTTP/1.1", Host, and an unfinished header) and
+ *  nothing more. Returns a malloc'ed array of @p n descriptors (-1 where
+ *  the connection failed); caller frees with tu_slow_close(). */
+int *tu_slow_open(int port, const char *path, int n, int first, int per_addr);
+/** Sends one more byte of the unfinished header on every connection the
+ *  server has not closed (a closed one becomes -1). Returns how many are
+ *  still open. */
+int tu_slow_trickle(int *fds, int n);
+/** Closes what is open and frees @p fds; accepts NULL. */
+void tu_slow_close(int *fds, int n);
 
 #endif

@@ -7,7 +7,11 @@
  *   - one alert published to incidents.detected shows in /metrics as a
  *     detected-stage transition and audit records, the whole exposition
  *     parses, and the open-incident gauge (read from Redis) counts it;
- *   - SIGTERM: exit 0.
+ *   - SIGTERM: exit 0;
+ *   - /readyz of an idle stage turns 503 within 5 s of the test bed's
+ *     redis-server being SIGSTOPped (a hung Redis) and 200 again after
+ *     SIGCONT; an ingest-only process is 503 with a dead broker address
+ *     and 200 with the test bed's.
  *
  * Every wait is bounded.
  */
@@ -244,8 +248,14 @@ static expo_t *scrape(int port)
  * ended the test before it was stopped. */
 static pid_t child;
 
+/* The test bed's redis-server while the test has it stopped. */
+static pid_t stopped_redis;
+
 static void fini(void)
 {
+    if (stopped_redis > 0)
+        kill(stopped_redis, SIGCONT);
+    stopped_redis = 0;
     if (child > 0)
         tu_stop(child, SIGKILL, 10000);
     child = 0;
@@ -414,4 +424,127 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     int rc = tu_stop(pid, SIGTERM, 30000);
     child = 0;
     cr_expect_eq(rc, 0, "incidentd exits 0 on SIGTERM (got %d); log %s", rc, log);
+}
+
+/* The pid of the test bed's redis-server (<testbed>/redis/redis.pid), or 0
+ * when the test bed did not start it (INCIDENTD_TEST_REDIS given). */
+static pid_t testbed_redis_pid(void)
+{
+    const char *env = getenv("INCIDENTD_TESTBED_ENV");
+    if (!env || getenv("INCIDENTD_TEST_REDIS"))
+        return 0;
+    char path[512];
+    const char *slash = strrchr(env, '/');
+    snprintf(path, sizeof(path), "%.*s/redis/redis.pid", slash ? (int)(slash - env) : 1,
+             slash ? env : ".");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return (pid_t)pid;
+}
+
+/* Asks /readyz every 250 ms until it answers @p want, for up to @p ms.
+ * Returns the last status; *body gets the last body (caller frees). */
+static int readyz_until(int port, int want, int ms, char **body)
+{
+    int64_t deadline = tu_now_ms() + ms;
+    *body = NULL;
+    for (;;) {
+        free(*body);
+        int status = http_get(port, "/readyz", body);
+        if (status == want || tu_now_ms() >= deadline)
+            return status;
+        usleep(250 * 1000);
+    }
+}
+
+/* Starts incidentd with --http on a free port and @p extra arguments
+ * (NULL-terminated); returns the port. */
+static int spawn_with_http(const char *prefix, const char *brokers, const char *const *extra,
+                           const char *log)
+{
+    static char http[64];
+    int port = free_port();
+    snprintf(http, sizeof(http), "127.0.0.1:%d", port);
+    const char *argv[32] = {tu_bin("incidentd"), "--brokers", brokers,  "--redis", tu_redis(),
+                            "--topic-prefix",    prefix,      "--http", http};
+    int argc = 9;
+    for (size_t i = 0; extra[i] && argc < 31; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
+    pid_t pid = tu_spawn(argv, env, log);
+    cr_assert(pid > 0);
+    child = pid;
+    return port;
+}
+
+Test(http, readyz_is_503_within_5s_of_a_hung_redis, .timeout = 300)
+{
+    pid_t redis = testbed_redis_pid();
+    if (redis <= 0)
+        cr_skip_test("the test bed's redis-server is not ours to stop");
+    char prefix[128], log[256];
+    snprintf(prefix, sizeof(prefix), "%s.", tu_unique("ready"));
+    snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
+    static const char *const extra[] = {"--stages", "detected", NULL};
+    int port = spawn_with_http(prefix, tu_brokers(), extra, log);
+    char *body;
+    int status = readyz_until(port, 200, READY_MS, &body);
+    cr_assert_eq(status, 200, "ready first: %s; log %s", body ? body : "(none)", log);
+    free(body);
+
+    /* Idle stage, hung Redis: the worker's own connection notices nothing. */
+    cr_assert_eq(kill(redis, SIGSTOP), 0, "SIGSTOP redis %d: %s", (int)redis, strerror(errno));
+    stopped_redis = redis;
+    int64_t t0 = tu_now_ms();
+    status = readyz_until(port, 503, 5000, &body);
+    int64_t took = tu_now_ms() - t0;
+    kill(redis, SIGCONT);
+    stopped_redis = 0;
+    cr_expect_eq(status, 503, "hung redis: %d %s; log %s", status, body ? body : "", log);
+    cr_expect_leq(took, 6000, "503 after %lld ms", (long long)took);
+    cr_expect(body && strstr(body, "redis does not answer PING"), "%s", body ? body : "");
+    free(body);
+
+    status = readyz_until(port, 200, WAIT_MS, &body);
+    cr_expect_eq(status, 200, "redis back: %s; log %s", body ? body : "(none)", log);
+    free(body);
+    assert_alive(child, log);
+    int rc = tu_stop(child, SIGTERM, 30000);
+    child = 0;
+    cr_expect_eq(rc, 0, "exit 0 (got %d); log %s", rc, log);
+}
+
+Test(http, readyz_of_an_ingest_only_process_needs_the_broker, .timeout = 300)
+{
+    char prefix[128], log[256], ingest[64], dead[64];
+    snprintf(prefix, sizeof(prefix), "%s.", tu_unique("ready-ingest"));
+    snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
+    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", free_port());
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", free_port()); /* nothing listens */
+    const char *extra[] = {"--stages", "ingest", "--ingest-http", ingest, NULL};
+
+    int port = spawn_with_http(prefix, dead, extra, log);
+    char *body;
+    /* 503 from the first answer on: wait only for the server to be up */
+    int status = readyz_until(port, 503, 30000, &body);
+    cr_expect_eq(status, 503, "dead broker: %d %s; log %s", status, body ? body : "", log);
+    cr_expect(body && strstr(body, "ingest: not ready: kafka brokers not reachable"), "%s",
+              body ? body : "");
+    free(body);
+    cr_expect_eq(tu_stop(child, SIGTERM, 30000), 0, "exit 0; log %s", log);
+    child = 0;
+
+    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", free_port());
+    port = spawn_with_http(prefix, tu_brokers(), extra, log);
+    status = readyz_until(port, 200, READY_MS, &body);
+    cr_expect_eq(status, 200, "test bed broker: %s; log %s", body ? body : "(none)", log);
+    free(body);
+    cr_expect_eq(tu_stop(child, SIGTERM, 30000), 0, "exit 0; log %s", log);
+    child = 0;
 }

@@ -7,8 +7,13 @@
  *     HELP and TYPE before the samples of each family, no duplicate
  *     series), counters and gauges equal what was set, the histogram is
  *     cumulative with +Inf == _count;
- *   - /readyz 503 naming what is missing per stage, 200 once set; a process
- *     without stage workers is ready; /healthz 200; 404; 405;
+ *   - /readyz 503 naming what is missing per stage, 200 once set; Redis
+ *     asked with PING (a fake) and the brokers with a metadata request
+ *     (librdkafka's mock cluster): a hung Redis or a broker down gives 503
+ *     within seconds, even when the workers' counters say "up"; an
+ *     ingest-only process needs the brokers; a process without stages is
+ *     ready; /healthz answers while a /readyz waits; 404; 405;
+ *   - /healthz is served while 150 slow clients hold connections;
  *   - the open-incident gauges from a fake Redis (the keys asked for and the
  *     numbers shown), and a scrape stays fast when Redis refuses or never
  *     answers;
@@ -32,6 +37,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "config.h"
 #include "httpd.h"
@@ -64,16 +72,21 @@ static void clean_env(void)
         unsetenv(vars[i]);
 }
 
-/* Loads a config with --http 127.0.0.1:0 and the given Redis URL. */
-static void load_cfg(const char *redis)
+/* Loads a config with --http 127.0.0.1:0, the given Redis URL and brokers,
+ * and, when @p ingest, --stages ingest. */
+static void load_cfg_full(const char *redis, const char *brokers, int ingest)
 {
     char err[512];
-    const char *argv[] = {"incidentd", "--http",      "127.0.0.1:0",    "--redis", redis,
-                          "--brokers", "127.0.0.1:1", "--topic-prefix", "unit.",   NULL};
+    const char *argv[] = {"incidentd", "--http",        "127.0.0.1:0",    "--redis", redis,
+                          "--brokers", brokers,         "--topic-prefix", "unit.",   "--stages",
+                          "ingest",    "--ingest-http", "127.0.0.1:0",    NULL};
     config_destroy(&cfg);
-    int rc = config_load(&cfg, 9, (char **)argv, err, sizeof(err));
+    int rc = config_load(&cfg, ingest ? 13 : 9, (char **)argv, err, sizeof(err));
     cr_assert_eq(rc, 0, "config_load: %s", err);
 }
+
+/* Port 1 on loopback: nothing listens, connect is refused at once. */
+static void load_cfg(const char *redis) { load_cfg_full(redis, "127.0.0.1:1", 0); }
 
 static void setup(void)
 {
@@ -521,44 +534,6 @@ Test(httpd, metrics_exposition_counters_and_histogram)
     httpd_stop(h);
 }
 
-Test(httpd, readyz_names_what_is_missing)
-{
-    httpd_t *h = start(2);
-    int port = httpd_port(h);
-    reply_t r = request(port, "GET", "/readyz", NULL);
-    cr_expect_eq(r.status, 503);
-    cr_expect(strstr(r.body, "detected: not ready: kafka not up"), "%s", r.body);
-    cr_expect(strstr(r.body, "redis not up"), "%s", r.body);
-    cr_expect(strstr(r.body, "no partitions assigned"), "%s", r.body);
-    cr_expect(strstr(r.body, "scoped: not ready"), "%s", r.body);
-    reply_free(&r);
-
-    for (int s = 0; s < 2; s++) {
-        atomic_store(&stats[s].kafka_up, 1);
-        atomic_store(&stats[s].redis_up, 1);
-    }
-    atomic_store(&stats[0].assigned, 2);
-    r = request(port, "GET", "/readyz", NULL);
-    cr_expect_eq(r.status, 503, "scoped has no partitions yet");
-    cr_expect(strstr(r.body, "detected: ready"), "%s", r.body);
-    cr_expect(strstr(r.body, "scoped: not ready: no partitions assigned;"), "%s", r.body);
-    cr_expect_null(strstr(r.body, "kafka"), "%s", r.body);
-    reply_free(&r);
-
-    atomic_store(&stats[1].assigned, 1);
-    r = request(port, "GET", "/readyz", NULL);
-    cr_expect_eq(r.status, 200);
-    cr_expect_str_eq(r.body, "ready\n");
-    reply_free(&r);
-
-    atomic_store(&stats[0].redis_up, 0);
-    r = request(port, "GET", "/readyz", NULL);
-    cr_expect_eq(r.status, 503, "redis lost: not ready again");
-    cr_expect(strstr(r.body, "detected: not ready: redis not up;"), "%s", r.body);
-    reply_free(&r);
-    httpd_stop(h);
-}
-
 Test(httpd, without_stage_workers_ready_and_metrics)
 {
     httpd_t *h = start(0);
@@ -642,6 +617,7 @@ typedef struct fake_redis {
     pthread_t tid;
     int connections; /* to serve, one after the other */
     int close_after; /* close a connection after this many commands (0 = never) */
+    int pong;        /* answer +PONG instead of :<n> */
     char got[4096];  /* every byte received */
     size_t n_got;
     int n_commands;
@@ -670,7 +646,9 @@ static void *fake_redis_run(void *arg)
                     f->got[f->n_got++] = buf[i];
                 if (at_line_start && buf[i] == '*') {
                     char rep[32];
-                    int n = snprintf(rep, sizeof(rep), ":%d\r\n", 10 + f->n_commands++);
+                    int n = f->pong ? snprintf(rep, sizeof(rep), "+PONG\r\n")
+                                    : snprintf(rep, sizeof(rep), ":%d\r\n", 10 + f->n_commands);
+                    f->n_commands++;
                     answered++;
                     if (send(fd, rep, (size_t)n, MSG_NOSIGNAL) != n)
                         break;
@@ -717,8 +695,8 @@ Test(httpd, open_incidents_from_redis)
 
     cr_expect_eq(f.n_commands, 7, "seven SCARDs, no AUTH/SELECT for db 0 without a password");
     f.got[f.n_got] = '\0';
-    const char *keys[] = {"unit.stage:DETECTED", "unit.stage:CLASSIFIED", "unit.stage:SCOPED",
-                          "unit.stage:ESCALATED", "unit.stage:RESOLVED", "unit.kind:INCIDENT",
+    const char *keys[] = {"unit.stage:DETECTED",  "unit.stage:CLASSIFIED", "unit.stage:SCOPED",
+                          "unit.stage:ESCALATED", "unit.stage:RESOLVED",   "unit.kind:INCIDENT",
                           "unit.kind:DISTURBANCE"};
     for (int i = 0; i < 7; i++)
         cr_expect(strstr(f.got, keys[i]), "asked for %s in: %s", keys[i], f.got);
@@ -793,6 +771,257 @@ Test(httpd, redis_refused_scrape_is_fast)
     cr_expect_lt(took, 1000, "scrape took %lld ms", (long long)took);
     cr_expect_not(expo_has(e, "incidentd_open_incidents"));
     free(e);
+    httpd_stop(h);
+}
+
+/* ---- readiness ------------------------------------------------------------ */
+
+/* librdkafka's mock cluster: one broker that answers metadata requests. */
+typedef struct mock_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+    char brokers[256];
+} mock_kafka_t;
+
+static void mock_kafka_start(mock_kafka_t *k)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert_not_null(k->rk, "%s", err);
+    k->mc = rd_kafka_mock_cluster_new(k->rk, 1);
+    cr_assert_not_null(k->mc);
+    snprintf(k->brokers, sizeof(k->brokers), "%s", rd_kafka_mock_cluster_bootstraps(k->mc));
+}
+
+static void mock_kafka_stop(mock_kafka_t *k)
+{
+    rd_kafka_mock_cluster_destroy(k->mc);
+    rd_kafka_destroy(k->rk);
+}
+
+/* A fake Redis answering PONG, on one kept connection. */
+static void pong_redis_start(fake_redis_t *f, char *url, size_t size)
+{
+    memset(f, 0, sizeof(*f));
+    f->connections = 1;
+    f->pong = 1;
+    int rport;
+    f->lfd = listener(&rport);
+    cr_assert_eq(pthread_create(&f->tid, NULL, fake_redis_run, f), 0);
+    snprintf(url, size, "redis://127.0.0.1:%d/0", rport);
+}
+
+static void pong_redis_stop(fake_redis_t *f)
+{
+    shutdown(f->lfd, SHUT_RDWR); /* an accept() still waiting returns */
+    pthread_join(f->tid, NULL);
+    close(f->lfd);
+}
+
+static void set_workers_up(void)
+{
+    for (int s = 0; s < 2; s++) {
+        atomic_store(&stats[s].kafka_up, 1);
+        atomic_store(&stats[s].redis_up, 1);
+        atomic_store(&stats[s].assigned, 1);
+    }
+}
+
+/* Asks /readyz every 200 ms until it answers @p status, for up to @p ms.
+ * Returns the last reply (free it). */
+static reply_t readyz_until(int port, int status, int ms)
+{
+    int64_t t0 = mono_ms();
+    for (;;) {
+        reply_t r = request(port, "GET", "/readyz", NULL);
+        if (r.status == status || mono_ms() - t0 > ms)
+            return r;
+        reply_free(&r);
+        usleep(200 * 1000);
+    }
+}
+
+Test(httpd, readyz_names_what_is_missing)
+{
+    mock_kafka_t k;
+    mock_kafka_start(&k);
+    fake_redis_t f;
+    char url[64];
+    pong_redis_start(&f, url, sizeof(url));
+    load_cfg_full(url, k.brokers, 0);
+    httpd_t *h = start(2);
+    int port = httpd_port(h);
+    reply_t r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503);
+    cr_expect(strstr(r.body, "detected: not ready: kafka not up"), "%s", r.body);
+    cr_expect(strstr(r.body, "redis not up"), "%s", r.body);
+    cr_expect(strstr(r.body, "no partitions assigned"), "%s", r.body);
+    cr_expect(strstr(r.body, "scoped: not ready"), "%s", r.body);
+    reply_free(&r);
+
+    for (int s = 0; s < 2; s++) {
+        atomic_store(&stats[s].kafka_up, 1);
+        atomic_store(&stats[s].redis_up, 1);
+    }
+    atomic_store(&stats[0].assigned, 2);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503, "scoped has no partitions yet");
+    cr_expect(strstr(r.body, "detected: ready"), "%s", r.body);
+    cr_expect(strstr(r.body, "scoped: not ready: no partitions assigned;"), "%s", r.body);
+    cr_expect_null(strstr(r.body, "kafka"), "%s", r.body);
+    reply_free(&r);
+
+    atomic_store(&stats[1].assigned, 1);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(r.body, "ready\n");
+    reply_free(&r);
+
+    atomic_store(&stats[0].redis_up, 0);
+    r = request(port, "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503, "redis lost: not ready again");
+    cr_expect(strstr(r.body, "detected: not ready: redis not up;"), "%s", r.body);
+    reply_free(&r);
+    httpd_stop(h);
+    pong_redis_stop(&f);
+    cr_expect_gt(f.n_commands, 0, "redis was asked");
+    f.got[f.n_got] = '\0';
+    cr_expect(strstr(f.got, "PING"), "%s", f.got);
+    mock_kafka_stop(&k);
+}
+
+Test(httpd, readyz_asks_the_brokers_though_the_workers_say_up)
+{
+    mock_kafka_t k;
+    mock_kafka_start(&k);
+    fake_redis_t f;
+    char url[64];
+    pong_redis_start(&f, url, sizeof(url));
+    load_cfg_full(url, k.brokers, 0);
+    set_workers_up();
+    httpd_t *h = start(2);
+    int port = httpd_port(h);
+    reply_t r = readyz_until(port, 200, 5000);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    reply_free(&r);
+
+    rd_kafka_mock_broker_set_down(k.mc, 1);
+    int64_t t0 = mono_ms();
+    r = readyz_until(port, 503, 5000);
+    cr_expect_eq(r.status, 503, "broker down: %s", r.body);
+    cr_expect_lt(mono_ms() - t0, 5000);
+    cr_expect(strstr(r.body, "detected: not ready: kafka brokers not reachable ("), "%s", r.body);
+    reply_free(&r);
+
+    rd_kafka_mock_broker_set_up(k.mc, 1);
+    r = readyz_until(port, 200, 10000);
+    cr_expect_eq(r.status, 200, "broker back: %s", r.body);
+    reply_free(&r);
+    httpd_stop(h);
+    pong_redis_stop(&f);
+    mock_kafka_stop(&k);
+}
+
+Test(httpd, readyz_with_a_hung_redis_is_503_within_seconds)
+{
+    mock_kafka_t k;
+    mock_kafka_start(&k);
+    /* Listening, never accepting: connected, the PING is never answered
+     * (a SIGSTOPped redis-server). */
+    int rport;
+    int lfd = listener(&rport);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    load_cfg_full(url, k.brokers, 0);
+    set_workers_up(); /* an idle stage: its own connection has not noticed */
+    httpd_t *h = start(2);
+    int64_t t0 = mono_ms();
+    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    int64_t took = mono_ms() - t0;
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect(strstr(r.body, "detected: not ready: redis does not answer PING ("), "%s", r.body);
+    cr_expect_lt(took, 3000, "answered in %lld ms", (long long)took);
+    reply_free(&r);
+    /* cached: the next one within a second does not wait again */
+    t0 = mono_ms();
+    r = request(httpd_port(h), "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503);
+    cr_expect_lt(mono_ms() - t0, 300);
+    reply_free(&r);
+    httpd_stop(h);
+    close(lfd);
+    mock_kafka_stop(&k);
+}
+
+typedef struct readyz_call {
+    int port;
+    int status;
+} readyz_call_t;
+
+static void *readyz_thread(void *arg)
+{
+    readyz_call_t *c = arg;
+    reply_t r = request(c->port, "GET", "/readyz", NULL);
+    c->status = r.status;
+    reply_free(&r);
+    return NULL;
+}
+
+Test(httpd, healthz_answers_while_a_readyz_waits_for_the_brokers)
+{
+    set_workers_up();
+    httpd_t *h = start(2); /* brokers 127.0.0.1:1: the metadata request waits ~1 s */
+    readyz_call_t c = {.port = httpd_port(h)};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, readyz_thread, &c), 0);
+    usleep(150 * 1000);
+    int64_t t0 = mono_ms();
+    reply_t r = request(httpd_port(h), "GET", "/healthz", NULL);
+    int64_t took = mono_ms() - t0;
+    cr_expect_eq(r.status, 200);
+    cr_expect_lt(took, 500, "/healthz took %lld ms", (long long)took);
+    reply_free(&r);
+    pthread_join(tid, NULL);
+    cr_expect_eq(c.status, 503);
+    httpd_stop(h);
+}
+
+Test(httpd, ingest_only_process_needs_the_brokers)
+{
+    load_cfg_full("redis://127.0.0.1:1/0", "127.0.0.1:1", 1);
+    httpd_t *h = start(0);
+    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    cr_expect_eq(r.status, 503, "no broker: %s", r.body);
+    cr_expect(strstr(r.body, "ingest: not ready: kafka brokers not reachable ("), "%s", r.body);
+    cr_expect_null(strstr(r.body, "redis"), "ingest needs no redis: %s", r.body);
+    reply_free(&r);
+    httpd_stop(h);
+
+    mock_kafka_t k;
+    mock_kafka_start(&k);
+    load_cfg_full("redis://127.0.0.1:1/0", k.brokers, 1);
+    h = start(0);
+    r = readyz_until(httpd_port(h), 200, 5000);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    reply_free(&r);
+    httpd_stop(h);
+    mock_kafka_stop(&k);
+}
+
+/* ---- slow clients --------------------------------------------------------- */
+
+Test(httpd, healthz_is_served_while_150_slow_clients_hold_connections)
+{
+    httpd_t *h = start(2);
+    int *slow = tu_slow_open(httpd_port(h), "/metrics", 150, 2, 15);
+    usleep(300 * 1000);
+    cr_expect_eq(tu_slow_trickle(slow, 150), 150, "every slow client is held");
+    reply_t r = request(httpd_port(h), "GET", "/healthz", NULL);
+    cr_expect_eq(r.status, 200);
+    reply_free(&r);
+    tu_slow_close(slow, 150);
     httpd_stop(h);
 }
 

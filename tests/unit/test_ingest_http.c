@@ -1,9 +1,12 @@
 /*
  * test_ingest_http.c — the ingest stage's HTTP surface (daemon/ingest.c) with real
  * HTTP requests over a socket, without a Kafka broker: routes, methods,
- * bodies refused before Kafka (400, 413), bearer tokens (401), the rate
- * limit (429), and 503 when Kafka never confirms, answered even while the
- * stage stops. The path through Kafka is tests/integration/test_ingest.c.
+ * bodies refused before Kafka (400, 413), content types (415), bearer
+ * tokens (401, checked before the rate limit), the rate limit (429), 503
+ * when Kafka never confirms, answered even while the stage stops, and the
+ * HTTP server's limits against slow clients (http_server.c): the pool, the
+ * per-address limit and the total request deadline. The path through Kafka
+ * is tests/integration/test_ingest.c.
  */
 #include <criterion/criterion.h>
 
@@ -17,6 +20,7 @@
 #include "ingest.h"
 #include "ingest_client.h"
 #include "log.h"
+#include "testutil.h"
 
 #define T_MS 20000
 
@@ -305,4 +309,147 @@ Test(ingest, tokens_are_secrets_in_print_config)
     cr_expect_eq(config_load(&cfg, 3, (char **)bad, err, sizeof(err)), -1);
     cr_expect(strstr(err, "ingest.max_body"), "%s", err);
     config_destroy(&cfg);
+}
+
+Test(ingest, non_json_content_types_get_415)
+{
+    fixture_t f;
+    start(&f, NULL);
+    ic_resp_t r;
+    static const char *const refused[] = {"text/plain", "application/x-www-form-urlencoded",
+                                          "application/jsonp", "application/xml", ""};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char ct[96];
+        snprintf(ct, sizeof(ct), "Content-Type: %s", refused[i]);
+        const char *h[] = {ct, NULL};
+        cr_expect_eq(
+            ic_request(f.port, "POST", "/v1/events", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(r.status, 415, "Content-Type '%s'", refused[i]);
+        if (r.status == 415)
+            cr_expect(strstr(r.body, "\"status\":\"unsupported media type\""), "%s", r.body);
+        ic_resp_free(&r);
+    }
+    /* JSON with parameters, in any case, and +json types: past the check (400: the body) */
+    static const char *const taken[] = {"application/json", "Application/JSON; charset=utf-8",
+                                        "application/json;charset=UTF-8",
+                                        "application/vnd.pagerduty+json"};
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        char ct[96];
+        snprintf(ct, sizeof(ct), "Content-Type: %s", taken[i]);
+        const char *h[] = {ct, NULL};
+        cr_expect_eq(
+            ic_request(f.port, "POST", "/v1/alerts", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(r.status, 400, "Content-Type '%s'", taken[i]);
+        ic_resp_free(&r);
+    }
+    /* no Content-Type at all: taken as JSON */
+    cr_expect_eq(
+        ic_request(f.port, "POST", "/v1/alerts", NULL, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+Test(ingest, wrong_tokens_do_not_spend_the_senders_budget)
+{
+    static const char *const sets[] = {"ingest.token=s3cret", "ingest.rate=1", "ingest.burst=2",
+                                       NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    const char *wrong[] = {"Authorization: Bearer guess", NULL};
+    const char *right[] = {"Authorization: Bearer s3cret", NULL};
+    /* someone else on the sender's address guessing tokens */
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(ic_post(f.port, "/v1/events", wrong, "{}", T_MS, &r), 401, "guess %d", i);
+        ic_resp_free(&r);
+    }
+    /* the sender still has its whole burst */
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    ic_resp_free(&r);
+    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 429, "then the limit");
+    ic_resp_free(&r);
+    stop(&f);
+}
+
+/* Waits @p ms milliseconds. */
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+Test(ingest, a_request_is_served_while_150_slow_clients_hold_connections, .timeout = 60)
+{
+    fixture_t f;
+    start(&f, NULL); /* the default limits */
+    /* 150 senders trickling headers from 127.0.0.2 .. 127.0.0.11, 15 each */
+    int *slow = tu_slow_open(f.port, "/v1/events", 150, 2, 15);
+    pause_ms(300);
+    cr_expect_eq(tu_slow_trickle(slow, 150), 150, "every slow client is held");
+    ic_resp_t r;
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
+                 r.body ? r.body : "(no answer)");
+    ic_resp_free(&r);
+    cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
+    ic_resp_free(&r);
+    tu_slow_close(slow, 150);
+    stop(&f);
+}
+
+Test(ingest, the_per_address_limit_leaves_room_for_other_senders, .timeout = 60)
+{
+    static const char *const sets[] = {"http.max_connections=40", "http.per_ip_connections=10",
+                                       NULL};
+    fixture_t f;
+    start(&f, sets);
+    /* 30 connections from each of 127.0.0.2 and 127.0.0.3: 10 each are held */
+    int *slow = tu_slow_open(f.port, "/v1/events", 60, 2, 30);
+    pause_ms(300);
+    cr_expect_eq(tu_slow_trickle(slow, 60), 20, "10 per address");
+    ic_resp_t r;
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
+                 r.body ? r.body : "(no answer)");
+    ic_resp_free(&r);
+    tu_slow_close(slow, 60);
+    stop(&f);
+}
+
+Test(ingest, a_slow_client_is_cut_at_the_request_deadline_though_it_keeps_sending, .timeout = 60)
+{
+    static const char *const sets[] = {"http.request_timeout=1s", NULL};
+    fixture_t f;
+    start(&f, sets);
+    int *slow = tu_slow_open(f.port, "/v1/events", 1, 2, 1);
+    int64_t t0 = tu_now_ms(), took = -1;
+    /* a byte every 100 ms: MHD's idle timeout never fires */
+    while (tu_now_ms() - t0 < 6000) {
+        if (tu_slow_trickle(slow, 1) == 0) {
+            took = tu_now_ms() - t0;
+            break;
+        }
+        pause_ms(100);
+    }
+    cr_expect_geq(took, 900, "cut after %lld ms", (long long)took);
+    cr_expect_lt(took, 4000, "cut after %lld ms (-1: never)", (long long)took);
+    ic_resp_t r;
+    cr_expect_eq(get(&f, "GET", "/healthz", &r), 200, "still serving");
+    ic_resp_free(&r);
+    tu_slow_close(slow, 1);
+    stop(&f);
+}
+
+Test(ingest, waiting_for_kafka_does_not_count_against_the_request_deadline, .timeout = 60)
+{
+    static const char *const sets[] = {"http.request_timeout=1s", NULL};
+    fixture_t f;
+    start(&f, sets);
+    ic_resp_t r;
+    /* the whole request is in at once; then ~10 s waiting for a dead broker */
+    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, pd_trigger, 30000, &r), 503, "%s",
+                 r.body ? r.body : "(no answer)");
+    ic_resp_free(&r);
+    stop(&f);
 }
