@@ -796,8 +796,7 @@ static int cfg_redis_set(config_t *cfg, const char *url, char *err, size_t err_s
     redis_url_t u;
     cfg_url_mask(url, shown, sizeof(shown));
     if (redis_url_parse(url, &u, why, sizeof(why)) != 0) {
-        snprintf(err, err_size, "'%.200s' is not a redis URL (%s): %s", shown, REDIS_URL_FORM,
-                 why);
+        snprintf(err, err_size, "'%.200s' is not a redis URL (%s): %s", shown, REDIS_URL_FORM, why);
         return -1;
     }
     char canon[400];
@@ -1305,9 +1304,84 @@ static int cfg_load_file(config_t *cfg, const char *path, char *errstr, size_t e
 
 #define CFG_ENV_KAFKA "INCIDENTD_KAFKA_"
 
+/*
+ * INCIDENTD_ names that are not settings: the scripts and tests use them
+ * (README, "Environment"). Any other INCIDENTD_ name that is not a setting is
+ * rejected like an unknown key, so a misspelt INCIDENTD_REDIS_PASWORD is an
+ * error, not silently the default.
+ */
+static const char *const cfg_env_tools[] = {
+    "INCIDENTD_BIN",           "INCIDENTD_CACHE",        "INCIDENTD_CRASH_INCIDENTS",
+    "INCIDENTD_CRASH_SEED",    "INCIDENTD_FUZZ_SECONDS", "INCIDENTD_KEEP_TESTBED",
+    "INCIDENTD_REDIS_PERSIST", "INCIDENTD_SKIP_DEPS",    "INCIDENTD_SOURCE_DIR",
+    "INCIDENTD_TESTBED_ENV",
+};
+#define CFG_ENV_TEST "INCIDENTD_TEST_" /* any name: the tests' own */
+
+/* Non-zero when the environment name [s, s+n) is a setting's or a tool's. */
+static int cfg_env_known(const char *s, size_t n)
+{
+    char name[128];
+    if (strncmp(s, CFG_ENV_KAFKA, strlen(CFG_ENV_KAFKA)) == 0 ||
+        strncmp(s, CFG_ENV_TEST, strlen(CFG_ENV_TEST)) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(cfg_env_tools) / sizeof(cfg_env_tools[0]); i++)
+        if (strlen(cfg_env_tools[i]) == n && memcmp(cfg_env_tools[i], s, n) == 0)
+            return 1;
+    for (size_t i = 0; i < CFG_N; i++) {
+        if (cfg_is_pattern(&cfg_table[i]))
+            continue;
+        cfg_env_name(&cfg_table[i], name, sizeof(name));
+        if (strlen(name) == n && memcmp(name, s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Rejects the first INCIDENTD_ variable that is neither a setting nor a
+ * tool's, naming it and the closest setting. */
+static int cfg_env_check(char *errstr, size_t errstr_size)
+{
+    char name[128], best[128] = "";
+    for (char **ep = environ; ep && *ep; ep++) {
+        const char *eq = strchr(*ep, '=');
+        size_t n = eq ? (size_t)(eq - *ep) : strlen(*ep);
+        if (strncmp(*ep, "INCIDENTD_", 10) != 0 || cfg_env_known(*ep, n))
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 100 ? n : 100), *ep);
+        size_t bestd = (size_t)-1;
+        for (size_t i = 0; i < CFG_N; i++) {
+            char cand[128];
+            if (cfg_is_pattern(&cfg_table[i]))
+                continue;
+            cfg_env_name(&cfg_table[i], cand, sizeof(cand));
+            size_t d = cfg_distance(name, cand);
+            if (d < bestd) {
+                bestd = d;
+                snprintf(best, sizeof(best), "%s", cand);
+            }
+        }
+        if (bestd <= 3)
+            snprintf(errstr, errstr_size,
+                     "env %s: unknown variable (did you mean %s?); an INCIDENTD_ variable must be "
+                     "a setting (see incidentd --help)",
+                     name, best);
+        else
+            snprintf(errstr, errstr_size,
+                     "env %s: unknown variable; an INCIDENTD_ variable must be a setting (see "
+                     "incidentd --help) or one of the scripts' names listed in README "
+                     "\"Environment\"",
+                     name);
+        return -1;
+    }
+    return 0;
+}
+
 static int cfg_load_env(config_t *cfg, char *errstr, size_t errstr_size)
 {
     char name[128], where[160];
+    if (cfg_env_check(errstr, errstr_size) != 0)
+        return -1;
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_entry_t *e = &cfg_table[i];
         if (cfg_is_pattern(e))
