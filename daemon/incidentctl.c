@@ -44,6 +44,7 @@
 #include "ctl_text.h"
 #include "handlers.h"
 #include "ormis.h"
+#include "utf8.h"
 
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_FAIL 1  /* check failed, not found */
@@ -2032,7 +2033,10 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
             cJSON_AddNumberToObject(o, "timestamp_ms", (double)d->ts);
             cJSON_AddNumberToObject(o, "partition", d->partition);
             cJSON_AddNumberToObject(o, "offset", (double)d->offset);
-            cJSON_AddStringToObject(o, "key", d->key);
+            /* A dead letter's key is whatever the sender sent: JSON holds
+             * UTF-8 only, so bytes that are not are shown escaped. */
+            cJSON_AddStringToObject(
+                o, "key", utf8_valid(d->key, strlen(d->key)) ? d->key : ctl_text_safe(d->key));
             cJSON_AddNumberToObject(o, "size", (double)d->size);
             cJSON_AddStringToObject(o, "x-error", d->error);
             cJSON_AddStringToObject(o, "x-stage", d->stage);
