@@ -10,6 +10,7 @@
  * Out of memory aborts with a message (as the arena does).
  */
 #include "config.h"
+#include "redis_url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -827,42 +828,6 @@ static void cfg_list_parse(const char *s, config_list_t *out)
 
 /* ---- redis URL ---------------------------------------------------------------- */
 
-static int cfg_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decodes [s, s+n) into a new string, or NULL on a bad escape. */
-static char *cfg_pct_decode(const char *s, size_t n)
-{
-    char *d = cfg_xstrndup(s, n);
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = -1, lo = -1;
-            if (i + 2 < n) {
-                hi = cfg_hexval(s[i + 1]);
-                lo = cfg_hexval(s[i + 2]);
-            }
-            if (hi < 0 || lo < 0) {
-                free(d);
-                return NULL;
-            }
-            d[j++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            d[j++] = s[i];
-        }
-    }
-    d[j] = '\0';
-    return d;
-}
-
 /* @p url with any user:password@ replaced by ***@, for messages. */
 static void cfg_url_mask(const char *url, char *buf, size_t size)
 {
@@ -874,92 +839,30 @@ static void cfg_url_mask(const char *url, char *buf, size_t size)
         snprintf(buf, size, "%s", url);
 }
 
-#define CFG_REDIS_FORM "redis://[user[:password]@]host[:port][/db]"
-
-/* Sets redis, redis_host/port/db and (when the URL has them) the credentials. */
+/* Sets redis (canonical, without credentials), redis_host/port/db and, when
+ * the URL has them, the credentials. The parser is redis_url.c's, the one
+ * store.c connects with. */
 static int cfg_redis_set(config_t *cfg, const char *url, char *err, size_t err_size)
 {
-    char shown[512];
+    char shown[512], why[160];
+    redis_url_t u;
     cfg_url_mask(url, shown, sizeof(shown));
-    if (strncasecmp(url, "redis://", 8) != 0) {
-        snprintf(err, err_size, "'%.200s' is not a redis URL (%s)", shown, CFG_REDIS_FORM);
+    if (redis_url_parse(url, &u, why, sizeof(why)) != 0) {
+        snprintf(err, err_size, "'%.200s' is not a redis URL (%s): %s", shown, REDIS_URL_FORM, why);
         return -1;
     }
-    const char *rest = url + 8;
-    char *user = NULL, *pass = NULL;
-    /* The last '@' ends the credentials, so a raw '@' or '/' in a password
-     * still works (the db path never holds an '@'). */
-    const char *at = strrchr(rest, '@');
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        const char *ue = colon ? colon : at;
-        user = cfg_pct_decode(rest, (size_t)(ue - rest));
-        if (user && colon)
-            pass = cfg_pct_decode(colon + 1, (size_t)(at - colon - 1));
-        if (!user || (colon && !pass)) {
-            free(user);
-            free(pass);
-            snprintf(err, err_size, "'%.200s': bad %%-escape in the credentials", shown);
-            return -1;
-        }
-        rest = at + 1;
-    }
-    const char *slash = strchr(rest, '/');
-    size_t hp_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    char hostport[300];
-    char host[256];
-    int port = 6379, db = 0;
-    if (hp_len == 0 || hp_len >= sizeof(hostport))
-        goto bad;
-    memcpy(hostport, rest, hp_len);
-    hostport[hp_len] = '\0';
-    if (config_parse_hostport(hostport, host, sizeof(host), &port) != 0) {
-        /* no port: the whole thing is the host */
-        const char *h = hostport;
-        size_t hn = hp_len;
-        if (h[0] == '[' && h[hn - 1] == ']') {
-            h++;
-            hn -= 2;
-        } else if (memchr(h, ':', hn)) {
-            goto bad;
-        }
-        if (hn == 0 || hn >= sizeof(host))
-            goto bad;
-        /* The same characters config_parse_hostport() refuses. */
-        for (size_t i = 0; i < hn; i++)
-            if (cfg_is_space(h[i]) || h[i] == '/' || h[i] == '[' || h[i] == ']')
-                goto bad;
-        memcpy(host, h, hn);
-        host[hn] = '\0';
-    }
-    if (!host[0] || port == 0)
-        goto bad;
-    if (slash && slash[1]) {
-        int64_t v;
-        if (cfg_parse_int64(slash + 1, &v) != 0 || v < 0 || v > 100000)
-            goto bad;
-        db = (int)v;
-    }
-
     char canon[400];
-    snprintf(canon, sizeof(canon), strchr(host, ':') ? "redis://[%s]:%d/%d" : "redis://%s:%d/%d",
-             host, port, db);
+    redis_url_format(&u, canon, sizeof(canon));
     cfg_str_set(&cfg->redis, canon);
-    cfg_str_set(&cfg->redis_host, host);
-    cfg->redis_port = port;
-    cfg->redis_db = db;
-    if (user && *user)
-        cfg_str_set(&cfg->redis_user, user);
-    if (pass)
-        cfg_str_set(&cfg->redis_password, pass);
-    free(user);
-    free(pass);
+    cfg_str_set(&cfg->redis_host, u.host);
+    cfg->redis_port = u.port;
+    cfg->redis_db = u.db;
+    if (u.user[0])
+        cfg_str_set(&cfg->redis_user, u.user);
+    if (u.has_password)
+        cfg_str_set(&cfg->redis_password, u.password);
+    memset(&u, 0, sizeof(u));
     return 0;
-bad:
-    free(user);
-    free(pass);
-    snprintf(err, err_size, "'%.200s' is not a redis URL (%s)", shown, CFG_REDIS_FORM);
-    return -1;
 }
 
 /* ---- kafka, roster, guidelines ---------------------------------------------------- */
@@ -1453,9 +1356,84 @@ static int cfg_load_file(config_t *cfg, const char *path, char *errstr, size_t e
 
 #define CFG_ENV_KAFKA "INCIDENTD_KAFKA_"
 
+/*
+ * INCIDENTD_ names that are not settings: the scripts and tests use them
+ * (README, "Environment"). Any other INCIDENTD_ name that is not a setting is
+ * rejected like an unknown key, so a misspelt INCIDENTD_REDIS_PASWORD is an
+ * error, not silently the default.
+ */
+static const char *const cfg_env_tools[] = {
+    "INCIDENTD_BIN",           "INCIDENTD_CACHE",        "INCIDENTD_CRASH_INCIDENTS",
+    "INCIDENTD_CRASH_SEED",    "INCIDENTD_FUZZ_SECONDS", "INCIDENTD_KEEP_TESTBED",
+    "INCIDENTD_REDIS_PERSIST", "INCIDENTD_SKIP_DEPS",    "INCIDENTD_SOURCE_DIR",
+    "INCIDENTD_TESTBED_ENV",
+};
+#define CFG_ENV_TEST "INCIDENTD_TEST_" /* any name: the tests' own */
+
+/* Non-zero when the environment name [s, s+n) is a setting's or a tool's. */
+static int cfg_env_known(const char *s, size_t n)
+{
+    char name[128];
+    if (strncmp(s, CFG_ENV_KAFKA, strlen(CFG_ENV_KAFKA)) == 0 ||
+        strncmp(s, CFG_ENV_TEST, strlen(CFG_ENV_TEST)) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(cfg_env_tools) / sizeof(cfg_env_tools[0]); i++)
+        if (strlen(cfg_env_tools[i]) == n && memcmp(cfg_env_tools[i], s, n) == 0)
+            return 1;
+    for (size_t i = 0; i < CFG_N; i++) {
+        if (cfg_is_pattern(&cfg_table[i]))
+            continue;
+        cfg_env_name(&cfg_table[i], name, sizeof(name));
+        if (strlen(name) == n && memcmp(name, s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Rejects the first INCIDENTD_ variable that is neither a setting nor a
+ * tool's, naming it and the closest setting. */
+static int cfg_env_check(char *errstr, size_t errstr_size)
+{
+    char name[128], best[128] = "";
+    for (char **ep = environ; ep && *ep; ep++) {
+        const char *eq = strchr(*ep, '=');
+        size_t n = eq ? (size_t)(eq - *ep) : strlen(*ep);
+        if (strncmp(*ep, "INCIDENTD_", 10) != 0 || cfg_env_known(*ep, n))
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 100 ? n : 100), *ep);
+        size_t bestd = (size_t)-1;
+        for (size_t i = 0; i < CFG_N; i++) {
+            char cand[128];
+            if (cfg_is_pattern(&cfg_table[i]))
+                continue;
+            cfg_env_name(&cfg_table[i], cand, sizeof(cand));
+            size_t d = cfg_distance(name, cand);
+            if (d < bestd) {
+                bestd = d;
+                snprintf(best, sizeof(best), "%s", cand);
+            }
+        }
+        if (bestd <= 3)
+            snprintf(errstr, errstr_size,
+                     "env %s: unknown variable (did you mean %s?); an INCIDENTD_ variable must be "
+                     "a setting (see incidentd --help)",
+                     name, best);
+        else
+            snprintf(errstr, errstr_size,
+                     "env %s: unknown variable; an INCIDENTD_ variable must be a setting (see "
+                     "incidentd --help) or one of the scripts' names listed in README "
+                     "\"Environment\"",
+                     name);
+        return -1;
+    }
+    return 0;
+}
+
 static int cfg_load_env(config_t *cfg, char *errstr, size_t errstr_size)
 {
     char name[128], where[160];
+    if (cfg_env_check(errstr, errstr_size) != 0)
+        return -1;
     for (size_t i = 0; i < CFG_N; i++) {
         const cfg_entry_t *e = &cfg_table[i];
         if (cfg_is_pattern(e))

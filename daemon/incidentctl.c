@@ -41,8 +41,10 @@
 #include "ctl_map.h"
 #include "ctl_rebuild.h"
 #include "ctl_redis.h"
+#include "ctl_text.h"
 #include "handlers.h"
 #include "ormis.h"
+#include "utf8.h"
 
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_FAIL 1  /* check failed, not found */
@@ -263,6 +265,7 @@ static const char *ctl_color_status(Incident__V1__Status s)
  * (0 = no padding). Padding counts the visible text only. */
 static void ctl_cell(const ctl_t *c, FILE *out, const char *text, const char *color, int width)
 {
+    text = ctl_text_safe(text); /* never a sender's control bytes to the terminal */
     int len = (int)strlen(text);
     if (c->color && color)
         fprintf(out, "%s%s%s", color, text, C_OFF);
@@ -1176,8 +1179,8 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
                                           : "-");
         row[10] = inc->summary ? inc->summary : "";
         for (int k = 0; k < COLS - 1; k++)
-            if ((int)strlen(row[k]) > width[k])
-                width[k] = (int)strlen(row[k]);
+            if ((int)strlen(ctl_text_safe(row[k])) > width[k])
+                width[k] = (int)strlen(ctl_text_safe(row[k]));
         cells[i] = row;
     }
     for (int k = 0; k < COLS; k++) {
@@ -1345,7 +1348,7 @@ static void ctl_show_strv(const char *label, char **v, size_t n)
     if (n == 0)
         fputs("-", stdout);
     for (size_t i = 0; i < n; i++)
-        printf("%s%s", i ? ", " : "", v[i]);
+        printf("%s%s", i ? ", " : "", ctl_text_safe(v[i]));
     fputc('\n', stdout);
 }
 
@@ -1360,12 +1363,15 @@ static void ctl_show_incident(const ctl_t *c, const hd_incident_t *inc)
     printf("  %-14s%s\n", "scope", hd_scope_name(inc->scope));
     printf("  %-14s", "severity");
     ctl_cell(c, stdout, hd_severity_name(inc->severity), ctl_color_severity(inc->severity), 0);
-    printf("\n  %-14s%s (%s)\n", "owner", inc->owner && inc->owner[0] ? inc->owner : "-",
+    printf("\n  %-14s%s (%s)\n", "owner",
+           inc->owner && inc->owner[0] ? ctl_text_safe(inc->owner) : "-",
            hd_role_name(inc->owner_role));
     printf("  %-14s%u\n", "level", inc->escalation_level);
-    printf("  %-14s%s\n", "dedup key", inc->dedup_key);
-    printf("  %-14s%s\n", "service", inc->service && inc->service[0] ? inc->service : "-");
-    printf("  %-14s%s\n", "summary", inc->summary && inc->summary[0] ? inc->summary : "-");
+    printf("  %-14s%s\n", "dedup key", ctl_text_safe(inc->dedup_key));
+    printf("  %-14s%s\n", "service",
+           inc->service && inc->service[0] ? ctl_text_safe(inc->service) : "-");
+    printf("  %-14s%s\n", "summary",
+           inc->summary && inc->summary[0] ? ctl_text_safe(inc->summary) : "-");
     ctl_show_strv("sites", inc->sites, inc->n_sites);
     ctl_show_strv("clients", inc->clients, inc->n_clients);
     ctl_show_strv("stakeholders", inc->stakeholders, inc->n_stakeholders);
@@ -1485,11 +1491,11 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
         int wa = 6, ws = 5, wr = 5;
         for (size_t i = 0; i < nrec; i++) {
             const Incident__V1__AuditRecord *r = ch->recs[i];
-            int l = (int)strlen(r->action);
+            int l = (int)strlen(ctl_text_safe(r->action));
             wa = l > wa ? l : wa;
             l = (int)strlen(hd_stage_name(r->stage));
             ws = l > ws ? l : ws;
-            l = (int)strlen(r->actor);
+            l = (int)strlen(ctl_text_safe(r->actor));
             wr = l > wr ? l : wr;
         }
         printf("  %-4s  %-24s  %-*s  %-*s  %-*s  %s\n", "SEQ", "TIME", ws, "STAGE", wa, "ACTION",
@@ -1501,7 +1507,7 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
             printf("  %-4" PRIu64 "  %-24s  %-*s  ", r->seq, ctl_time(r->at_ms, t, sizeof(t)), ws,
                    hd_stage_name(r->stage));
             ctl_cell(c, stdout, r->action, color, wa);
-            printf("  %-*s  %s\n", wr, r->actor, r->detail);
+            printf("  %-*s  %s\n", wr, ctl_text_safe(r->actor), ctl_text_safe(r->detail));
         }
     }
     printf("\nChain: ");
@@ -1512,9 +1518,10 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
     else
         ctl_cell(c, stdout, "BROKEN", C_BRED, 0);
     if (ch && chain_ok)
-        printf(" (%" PRIu64 " records, head %.12s)\n", vr.records, ch->recs[ch->n - 1]->hash);
+        printf(" (%" PRIu64 " records, head %.12s)\n", vr.records,
+               ctl_text_safe(ch->recs[ch->n - 1]->hash));
     else if (ch)
-        printf(": %s\n", vr.reason);
+        printf(": %s\n", ctl_text_safe(vr.reason));
 out:
     ctl_map_destroy(&au.chains);
     arena_destroy(&arena);
@@ -1569,9 +1576,9 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
             continue;
         }
         ctl_cell(c, stdout, ok ? "ok" : "BROKEN", ok ? C_GREEN : C_BRED, 7);
-        printf(" %-*s  %zu record%s", wid, ch->id, ch->n, ch->n == 1 ? "" : "s");
+        printf(" %-*s  %zu record%s", wid, ctl_text_safe(ch->id), ch->n, ch->n == 1 ? "" : "s");
         if (!ok)
-            printf(": %s", vr.reason);
+            printf(": %s", ctl_text_safe(vr.reason));
         fputc('\n', stdout);
     }
     if (arr) {
@@ -1797,12 +1804,12 @@ static int ctl_tail_on_msg(const rd_kafka_message_t *m, void *opaque)
         }
         printf("%s  ", ctl_time(at, t, sizeof(t)));
         ctl_cell(c, stdout, name, C_DIM, 20);
-        printf("  %s  ", id);
+        printf("  %s  ", ctl_text_safe(id));
         ctl_cell(c, stdout, inc ? hd_stage_name(inc->stage) : "-", NULL, 10);
         fputs("  ", stdout);
         ctl_cell(c, stdout, inc ? hd_status_name(inc->status) : "-",
                  inc ? ctl_color_status(inc->status) : NULL, 12);
-        printf("  %s\n", summary);
+        printf("  %s\n", ctl_text_safe(summary));
     }
     fflush(stdout);
     arena_destroy(&arena);
@@ -2013,8 +2020,9 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
     int wk = 3, ws = 5;
     for (size_t k = 0; k < q.n; k++) {
         const ctl_dead_t *d = &q.ring[(first + k) % q.max];
-        wk = (int)strlen(d->key) > wk ? (int)strlen(d->key) : wk;
-        ws = (int)strlen(d->stage) > ws ? (int)strlen(d->stage) : ws;
+        int lk = (int)strlen(ctl_text_safe(d->key)), ls = (int)strlen(ctl_text_safe(d->stage));
+        wk = lk > wk ? lk : wk;
+        ws = ls > ws ? ls : ws;
     }
     if (!arr && q.n)
         printf("%-24s  %-*s  %-*s  %-32s  %s\n", "TIME", wk, "KEY", ws, "STAGE", "SOURCE", "ERROR");
@@ -2025,7 +2033,10 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
             cJSON_AddNumberToObject(o, "timestamp_ms", (double)d->ts);
             cJSON_AddNumberToObject(o, "partition", d->partition);
             cJSON_AddNumberToObject(o, "offset", (double)d->offset);
-            cJSON_AddStringToObject(o, "key", d->key);
+            /* A dead letter's key is whatever the sender sent: JSON holds
+             * UTF-8 only, so bytes that are not are shown escaped. */
+            cJSON_AddStringToObject(
+                o, "key", utf8_valid(d->key, strlen(d->key)) ? d->key : ctl_text_safe(d->key));
             cJSON_AddNumberToObject(o, "size", (double)d->size);
             cJSON_AddStringToObject(o, "x-error", d->error);
             cJSON_AddStringToObject(o, "x-stage", d->stage);
@@ -2039,8 +2050,8 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
         snprintf(src, sizeof(src), "%s[%s]@%s", d->src_topic[0] ? d->src_topic : "?",
                  d->src_partition[0] ? d->src_partition : "?",
                  d->src_offset[0] ? d->src_offset : "?");
-        printf("%-24s  %-*s  %-*s  %-32s  ", ctl_time(d->ts, t, sizeof(t)), wk, d->key, ws,
-               d->stage, src);
+        printf("%-24s  %-*s  %-*s  %-32s  ", ctl_time(d->ts, t, sizeof(t)), wk,
+               ctl_text_safe(d->key), ws, ctl_text_safe(d->stage), ctl_text_safe(src));
         ctl_cell(c, stdout, d->error, C_RED, 0);
         fputc('\n', stdout);
     }

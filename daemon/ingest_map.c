@@ -19,49 +19,11 @@
 #include <openssl/evp.h>
 
 #include "ctl_json.h"
+#include "utf8.h"
 
 typedef Incident__V1__Alert__LabelsEntry im_label_t;
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-int ingest_map_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        unsigned c = *p;
-        size_t k;
-        unsigned min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            min = 0x80;
-            c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            min = 0x800;
-            c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return 0;
-        }
-        if ((size_t)(e - p) <= k)
-            return 0;
-        for (size_t i = 1; i <= k; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        p += k + 1;
-    }
-    return 1;
-}
 
 /* A copy of @p s of at most @p max bytes, cut before a UTF-8 sequence that
  * would not fit whole. */
@@ -102,13 +64,9 @@ static void im_sha256_hex(char hex[65], size_t n, const char *const *parts, cons
     hex[64] = '\0';
 }
 
-/* Parses a whole body: one JSON value and nothing but white space after it. */
-static cJSON *im_parse(const char *body, size_t len, char *err, size_t err_size)
+/* One JSON value in [body, body+len) and nothing but white space after it. */
+static cJSON *im_parse_json(const char *body, size_t len, char *err, size_t err_size)
 {
-    if (len == 0) {
-        snprintf(err, err_size, "empty body (expected a JSON object)");
-        return NULL;
-    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) {
@@ -125,6 +83,63 @@ static cJSON *im_parse(const char *body, size_t len, char *err, size_t err_size)
         snprintf(err, err_size, "invalid JSON: text after the value at byte %zu", at);
         return NULL;
     }
+    return root;
+}
+
+/*
+ * cJSON turns the escape \u0000 (and takes a raw NUL byte) inside a string
+ * into a NUL that ends its C string: "x\u0000-1" would be read as "x". When
+ * the body may hold one, this returns a copy with every NUL inside a string
+ * written as UTF8_NUL_KEPT (C0 80), which hd_alert_validate() rejects naming
+ * the field; otherwise NULL (parse the body as it is). Caller frees.
+ */
+static char *im_keep_nul(const char *body, size_t len, size_t *out_len)
+{
+    int maybe = memchr(body, '\0', len) != NULL;
+    for (const char *p = body; !maybe && (p = memchr(p, '\\', len - (size_t)(p - body))); p++)
+        maybe = (size_t)(body + len - p) >= 6 && memcmp(p + 1, "u0000", 5) == 0;
+    if (!maybe)
+        return NULL;
+    char *d = malloc(2 * len + 1);
+    if (!d) {
+        fputs("incidentd: out of memory\n", stderr);
+        abort();
+    }
+    size_t j = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str && c == '\\' && i + 5 < len && memcmp(body + i + 1, "u0000", 5) == 0) {
+            memcpy(d + j, UTF8_NUL_KEPT, 2);
+            j += 2;
+            i += 5;
+        } else if (in_str && c == '\\' && i + 1 < len) {
+            d[j++] = c; /* any other escape, \\ and \" included, as it is */
+            d[j++] = body[++i];
+        } else if (in_str && c == '\0') {
+            memcpy(d + j, UTF8_NUL_KEPT, 2);
+            j += 2;
+        } else {
+            if (c == '"')
+                in_str = !in_str;
+            d[j++] = c;
+        }
+    }
+    d[j] = '\0';
+    *out_len = j;
+    return d;
+}
+
+/* Parses a whole body: one JSON value and nothing but white space after it. */
+static cJSON *im_parse(const char *body, size_t len, char *err, size_t err_size)
+{
+    if (len == 0) {
+        snprintf(err, err_size, "empty body (expected a JSON object)");
+        return NULL;
+    }
+    char *kept = im_keep_nul(body, len, &len);
+    cJSON *root = im_parse_json(kept ? kept : body, len, err, err_size);
+    free(kept);
     return root;
 }
 
@@ -234,34 +249,13 @@ static void im_clients_add(im_build_t *b, const char *s)
     im_list_add(b, &b->alert->clients, &b->alert->n_clients, &b->cap_clients, s);
 }
 
-/* Checks a finished alert: the contract's limits, then UTF-8 everywhere. */
+/* Checks a finished alert: the contract's limits, and UTF-8 without NUL in
+ * every string (hd_alert_validate()). */
 static int im_check(const hd_alert_t *a, const char *where, char *err, size_t err_size)
 {
     char why[300];
     if (hd_alert_validate(a, why, sizeof(why)) != 0) {
         snprintf(err, err_size, "%s%s%s", where, *where ? ": " : "", why);
-        return -1;
-    }
-    const struct {
-        const char *name, *v;
-    } fields[] = {{"alert_id", a->alert_id}, {"dedup_key", a->dedup_key}, {"source", a->source},
-                  {"service", a->service},   {"summary", a->summary},     {"actor", a->actor}};
-    const char *bad = NULL;
-    for (size_t i = 0; !bad && i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (!ingest_map_utf8_valid(fields[i].v, strlen(fields[i].v)))
-            bad = fields[i].name;
-    for (size_t i = 0; !bad && i < a->n_sites; i++)
-        if (!ingest_map_utf8_valid(a->sites[i], strlen(a->sites[i])))
-            bad = "sites";
-    for (size_t i = 0; !bad && i < a->n_clients; i++)
-        if (!ingest_map_utf8_valid(a->clients[i], strlen(a->clients[i])))
-            bad = "clients";
-    for (size_t i = 0; !bad && i < a->n_labels; i++)
-        if (!ingest_map_utf8_valid(a->labels[i]->key, strlen(a->labels[i]->key)) ||
-            !ingest_map_utf8_valid(a->labels[i]->value, strlen(a->labels[i]->value)))
-            bad = "labels";
-    if (bad) {
-        snprintf(err, err_size, "%s%s%s: not valid UTF-8", where, *where ? ": " : "", bad);
         return -1;
     }
     return 0;
@@ -737,6 +731,13 @@ int ingest_map_events(const char *body, size_t len, arena_t *arena, ingest_batch
     const char *routing_key = im_str(root, "routing_key", &bad);
     if (bad || !routing_key || !*routing_key) {
         snprintf(err, err_size, "routing_key: %s", bad ? "expected a string" : "missing");
+        goto out;
+    }
+    size_t at = 0;
+    const char *why = utf8_check(routing_key, strlen(routing_key), &at);
+    if (why) {
+        snprintf(err, err_size, "routing_key: %s at byte %zu (strings must be UTF-8 without NUL)",
+                 why, at);
         goto out;
     }
     if (strlen(routing_key) > INGEST_ROUTING_KEY_MAX) {

@@ -94,7 +94,4 @@ int ingest_map_alert_json(const char *body, size_t len, arena_t *arena, ingest_b
  */
 int ingest_map_time_ms(const char *s, int64_t *ms);
 
-/** Non-zero when the @p n bytes at @p s are valid UTF-8. */
-int ingest_map_utf8_valid(const char *s, size_t n);
-
 #endif

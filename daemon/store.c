@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "redis_url.h"
 
 struct store {
     char host[300];
@@ -166,59 +167,22 @@ static void store_seterr(store_t *st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Fills host, port, db and the URL's credentials with redis_url.c's parser,
+ * the same that checked the configured URL. */
 static int store_parse_url(store_t *st, const char *url, char *errstr, size_t errstr_size)
 {
-    const char *p = url;
-    if (strncmp(p, "redis://", 8) == 0)
-        p += 8;
-    else if (strstr(p, "://")) {
-        snprintf(errstr, errstr_size, "redis URL must start with redis://");
+    redis_url_t u;
+    char why[160];
+    if (redis_url_parse(url, &u, why, sizeof(why)) < 0) {
+        snprintf(errstr, errstr_size, "redis URL: %s", why);
         return -1;
     }
-    /* credentials */
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            snprintf(st->user, sizeof(st->user), "%.*s", (int)(colon - p), p);
-            snprintf(st->password, sizeof(st->password), "%.*s", (int)(at - colon - 1), colon + 1);
-        } else {
-            snprintf(st->password, sizeof(st->password), "%.*s", (int)(at - p), p);
-        }
-        p = at + 1;
-    }
-    const char *slash = strchr(p, '/');
-    size_t hostport_len = slash ? (size_t)(slash - p) : strlen(p);
-    char hostport[300];
-    if (hostport_len == 0 || hostport_len >= sizeof(hostport)) {
-        snprintf(errstr, errstr_size, "redis URL: missing or too long host");
-        return -1;
-    }
-    memcpy(hostport, p, hostport_len);
-    hostport[hostport_len] = '\0';
-    char *colon = strrchr(hostport, ':');
-    st->port = 6379;
-    if (colon) {
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (*end || port <= 0 || port > 65535) {
-            snprintf(errstr, errstr_size, "redis URL: bad port '%s'", colon + 1);
-            return -1;
-        }
-        st->port = (int)port;
-        *colon = '\0';
-    }
-    snprintf(st->host, sizeof(st->host), "%s", hostport);
-    st->db = 0;
-    if (slash && slash[1]) {
-        char *end;
-        long db = strtol(slash + 1, &end, 10);
-        if (*end || db < 0 || db > 1000) {
-            snprintf(errstr, errstr_size, "redis URL: bad database '%s'", slash + 1);
-            return -1;
-        }
-        st->db = (int)db;
-    }
+    snprintf(st->host, sizeof(st->host), "%s", u.host);
+    st->port = u.port;
+    st->db = u.db;
+    snprintf(st->user, sizeof(st->user), "%s", u.user);
+    snprintf(st->password, sizeof(st->password), "%s", u.password);
+    memset(&u, 0, sizeof(u));
     return 0;
 }
 

@@ -31,6 +31,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "ormis.h"
+#include "pb_strings.h"
 #include "store.h"
 
 const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1] = {1,  2,   5,   10,  20,
@@ -736,7 +737,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
     const char *bare = strncmp(topic, w->cfg->topic_prefix, plen) == 0 ? topic + plen : topic;
     if (w->stage->bit == CONFIG_STAGE_DETECTED) {
         it->kind = IN_ALERT;
-        it->alert = incident__v1__alert__unpack(arena_pb(&w->arena), m->len, m->payload);
+        it->alert = (hd_alert_t *)pb_strings_unpack(&incident__v1__alert__descriptor,
+                                                    arena_pb(&w->arena), m->len, m->payload);
         if (!it->alert) {
             it->dlq_error = "cannot decode incident.v1.Alert";
             return;
@@ -751,7 +753,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
             arena_printf(&w->arena, "%salert:%s", w->cfg->topic_prefix, it->alert->alert_id);
     } else if (strcmp(bare, "incidents.timers") == 0) {
         it->kind = IN_TIMER;
-        it->timer = incidentd__v1__timer_fired__unpack(arena_pb(&w->arena), m->len, m->payload);
+        it->timer = (hd_timer_t *)pb_strings_unpack(&incidentd__v1__timer_fired__descriptor,
+                                                    arena_pb(&w->arena), m->len, m->payload);
         if (!it->timer || !it->timer->incident_id[0]) {
             it->dlq_error = "cannot decode incidentd.v1.TimerFired";
             return;
@@ -769,7 +772,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
                                      it->timer->incident_id, it->timer->level, it->timer->claim);
     } else {
         it->kind = IN_EVENT;
-        it->event = incident__v1__incident_event__unpack(arena_pb(&w->arena), m->len, m->payload);
+        it->event = (hd_event_t *)pb_strings_unpack(&incident__v1__incident_event__descriptor,
+                                                    arena_pb(&w->arena), m->len, m->payload);
         if (!it->event) {
             it->dlq_error = "cannot decode incident.v1.IncidentEvent";
             return;

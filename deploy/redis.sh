@@ -89,7 +89,9 @@ do_start() {
         persist=(--save "" --appendonly yes --appendfsync everysec)
     fi
     echo "$port" >"$DIR/port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$DIR/data" \
+    # Also on ::1 when the machine has IPv6 ("-": skipped if it cannot be
+    # bound), so that the tests can reach it as redis://[::1]:PORT/0.
+    redis-server --bind 127.0.0.1 -::1 --port "$port" --dir "$DIR/data" \
         --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" \
         --protected-mode yes "${persist[@]}" </dev/null >/dev/null 2>&1 ||
         die "redis-server failed to start (log: $DIR/redis.log)"

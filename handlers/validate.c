@@ -3,11 +3,22 @@
  * event that fails here is bad input: the runtime sends it to the dead-letter
  * topic with the reason as its x-error header, so every reason names the
  * field and the limit it broke.
+ *
+ * Every string of an input, nested ones included, must be UTF-8 without NUL
+ * (utf8.h): a NUL would cut an id or key in C and merge distinct alerts; the
+ * protobuf decoding keeps one as UTF8_NUL_KEPT so that it is seen here (see
+ * pb_strings.c).
  */
 #include "handlers.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "utf8.h"
+
+/* How deep nested messages are followed (Alert -> labels entry,
+ * IncidentEvent -> Incident). */
+#define VALIDATE_DEPTH_MAX 8
 
 /* Length of a protobuf string field; NULL (never in decoded input) counts as "". */
 static size_t field_len(const char *s) { return s ? strlen(s) : 0; }
@@ -44,6 +55,59 @@ static int check_list(const char *name, char *const *v, size_t n, size_t max_n, 
         snprintf(item, sizeof(item), "%s[%zu]", name, i);
         if (check_len(item, v ? v[i] : NULL, 1, HD_SHORT_MAX, err, err_size) < 0)
             return -1;
+    }
+    return 0;
+}
+
+/* "<path>.<name>" or "<path>.<name>[i]" (no leading '.' at the top). */
+static void field_path(char *buf, size_t size, const char *path, const char *name, size_t i,
+                       int repeated)
+{
+    int n = snprintf(buf, size, "%s%s%s", path, *path ? "." : "", name);
+    if (repeated && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "[%zu]", i);
+}
+
+/*
+ * Checks every string field of @p m and of its nested messages with
+ * utf8_check(); the reason names the field by its path ("labels[3].value",
+ * "incident.sites[0]").
+ */
+static int check_strings(const ProtobufCMessage *m, const char *path, int depth, char *err,
+                         size_t err_size)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *at = (const char *)m + f->offset;
+        int repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+        size_t n = repeated ? *(const size_t *)((const char *)m + f->quantifier_offset) : 1;
+        const void *const *items =
+            repeated ? *(const void *const *const *)at : (const void *const *)at;
+        for (size_t j = 0; items && j < n; j++) {
+            char name[128];
+            if (!items[j])
+                continue;
+            field_path(name, sizeof(name), path, f->name, j, repeated);
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (depth < VALIDATE_DEPTH_MAX &&
+                    check_strings(items[j], name, depth + 1, err, err_size) < 0)
+                    return -1;
+                continue;
+            }
+            size_t off = 0;
+            const char *why = utf8_check(items[j], strlen(items[j]), &off);
+            if (why && strncmp(why, "NUL", 3) == 0) {
+                snprintf(err, err_size, "%s: contains a NUL byte (U+0000) at byte %zu", name, off);
+                return -1;
+            }
+            if (why) {
+                snprintf(err, err_size, "%s: not valid UTF-8 (%s at byte %zu)", name, why, off);
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -118,7 +182,7 @@ int hd_alert_validate(const hd_alert_t *alert, char *err, size_t err_size)
         if (check_len(item, e->value, 0, HD_SUMMARY_MAX, err, err_size) < 0)
             return -1;
     }
-    return 0;
+    return check_strings(&alert->base, "", 0, err, err_size);
 }
 
 int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
@@ -144,5 +208,5 @@ int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
         snprintf(err, err_size, "event_id: missing");
         return -1;
     }
-    return 0;
+    return check_strings(&ev->base, "", 0, err, err_size);
 }

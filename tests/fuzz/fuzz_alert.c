@@ -17,6 +17,7 @@
 
 #include "fuzz_hd.h"
 #include "handlers.h"
+#include "pb_strings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -60,7 +61,8 @@ static const hd_state_t *alert_apply(const hd_ctx_t *ctx, const hd_state_t *cur,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    hd_alert_t *alert = incident__v1__alert__unpack(NULL, size, data);
+    hd_alert_t *alert =
+        (hd_alert_t *)pb_strings_unpack(&incident__v1__alert__descriptor, NULL, size, data);
     if (!alert)
         return 0;
     char why[256];

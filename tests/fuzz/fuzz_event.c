@@ -18,6 +18,7 @@
 
 #include "fuzz_hd.h"
 #include "handlers.h"
+#include "pb_strings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -146,7 +147,8 @@ static const hd_state_t *event_apply(const struct event_stage *s, const hd_ctx_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    hd_event_t *ev = incident__v1__incident_event__unpack(NULL, size, data);
+    hd_event_t *ev = (hd_event_t *)pb_strings_unpack(&incident__v1__incident_event__descriptor,
+                                                     NULL, size, data);
     if (!ev)
         return 0;
     char why[256];

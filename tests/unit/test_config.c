@@ -508,6 +508,49 @@ Test(config, kafka_env_names_map_underscores)
     config_destroy(&cfg);
 }
 
+Test(config, unknown_incidentd_env_names_are_rejected)
+{
+    config_t cfg;
+    char err[512];
+    setenv("INCIDENTD_REDIS_PASWORD", "S3CRET", 1); /* misspelt */
+    cr_assert_eq(LOAD0(&cfg, err), -1, "a misspelt INCIDENTD_ variable was ignored");
+    cr_assert(strstr(err, "env INCIDENTD_REDIS_PASWORD: unknown variable"), "%s", err);
+    cr_assert(strstr(err, "did you mean INCIDENTD_REDIS_PASSWORD?"), "%s", err);
+    cr_assert_null(strstr(err, "S3CRET"), "value echoed: %s", err);
+    config_destroy(&cfg);
+    unsetenv("INCIDENTD_REDIS_PASWORD");
+
+    setenv("INCIDENTD_NO_SUCH_THING_AT_ALL", "1", 1);
+    cr_assert_eq(LOAD0(&cfg, err), -1);
+    cr_assert(strstr(err, "env INCIDENTD_NO_SUCH_THING_AT_ALL: unknown variable"), "%s", err);
+    config_destroy(&cfg);
+    unsetenv("INCIDENTD_NO_SUCH_THING_AT_ALL");
+
+    /* A pattern key (roster.<role>.<service>) has no environment name. */
+    setenv("INCIDENTD_ROSTER_TECHNICAL_MANAGER", "alice", 1);
+    cr_assert_eq(LOAD0(&cfg, err), -1);
+    config_destroy(&cfg);
+    unsetenv("INCIDENTD_ROSTER_TECHNICAL_MANAGER");
+}
+
+Test(config, env_names_of_the_scripts_and_tests_are_accepted)
+{
+    static const char *const names[] = {"INCIDENTD_TEST_BROKERS",      "INCIDENTD_TEST_REDIS",
+                                        "INCIDENTD_TEST_ANYTHING_NEW", "INCIDENTD_BIN",
+                                        "INCIDENTD_SOURCE_DIR",        "INCIDENTD_TESTBED_ENV",
+                                        "INCIDENTD_SKIP_DEPS",         "INCIDENTD_FUZZ_SECONDS",
+                                        "INCIDENTD_KEEP_TESTBED",      "INCIDENTD_CACHE",
+                                        "INCIDENTD_REDIS_PERSIST",     "INCIDENTD_CRASH_SEED",
+                                        "INCIDENTD_CRASH_INCIDENTS"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        setenv(names[i], "1", 1);
+    config_t cfg;
+    LOAD_OK(&cfg, "--brokers", "b:1");
+    config_destroy(&cfg);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        unsetenv(names[i]);
+}
+
 Test(config, env_and_flag_errors_name_their_source)
 {
     config_t cfg;
@@ -764,8 +807,8 @@ Test(config, redis_url_credentials_move_out_of_the_url)
 Test(config, bad_redis_urls_do_not_echo_passwords)
 {
     static const char *const bad[] = {
-        "http://h:1/0",  "redis://",      "redis://h:0/0",       "redis://h:port/0",
-        "redis://h:1/x", "redis://::1/0", "redis://u:sekret@/0", "redis://u:sekret%zz@h/0",
+        "http://h:1/0", "redis://", "redis://h:0/0", "redis://h:port/0", "redis://h:1/x",
+        "redis://::1/0", "redis://u:sekret@/0", "redis://u:sekret%zz@h/0",
         /* found by fuzz_config: a host without a port was taken as it was */
         "redis://[g.level = warn", "redis://a b", "redis://h]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -322,3 +322,83 @@ Test(hd_validate, event_missing_parts_rejected)
     cr_assert_eq(hd_event_validate(event_new("", "INC-1"), err, sizeof(err)), -1);
     cr_assert(strstr(err, "event_id") != NULL);
 }
+
+/* ---- UTF-8 and NUL in every string -------------------------------------------------------- */
+
+Test(hd_validate, invalid_utf8_in_every_alert_string_is_rejected_naming_it)
+{
+    static const char bad[] = "ok\xc0\xaf"; /* overlong '/' */
+    hd_alert_t *a;
+    a = trigger();
+    a->alert_id = (char *)bad;
+    REJECTS(a, "alert_id: not valid UTF-8 (overlong encoding at byte 2)");
+    a = trigger();
+    a->dedup_key = "\xed\xa0\x80";
+    REJECTS(a, "dedup_key: not valid UTF-8 (UTF-16 surrogate");
+    a = trigger();
+    a->source = "\xf4\x90\x80\x80";
+    REJECTS(a, "source: not valid UTF-8 (code point beyond U+10FFFF");
+    a = trigger();
+    a->service = "caf\xc3";
+    REJECTS(a, "service: not valid UTF-8 (truncated sequence at byte 3)");
+    a = trigger();
+    a->summary = "\xff";
+    REJECTS(a, "summary: not valid UTF-8 (invalid byte");
+    a = trigger();
+    a->actor = "\x80x";
+    REJECTS(a, "actor: not valid UTF-8");
+    a = trigger();
+    a->sites = names("s", 3);
+    a->n_sites = 3;
+    a->sites[2] = (char *)bad;
+    REJECTS(a, "sites[2]: not valid UTF-8");
+    a = trigger();
+    a->clients = names("c", 2);
+    a->n_clients = 2;
+    a->clients[0] = (char *)bad;
+    REJECTS(a, "clients[0]: not valid UTF-8");
+    a = trigger();
+    labels_set(a, 2, NULL, "v");
+    a->labels[1]->key = (char *)bad;
+    REJECTS(a, "labels[1].key: not valid UTF-8");
+    a = trigger();
+    labels_set(a, 2, NULL, "v");
+    a->labels[0]->value = (char *)bad;
+    REJECTS(a, "labels[0].value: not valid UTF-8");
+}
+
+Test(hd_validate, kept_nul_is_rejected_as_a_nul)
+{
+    hd_alert_t *a = trigger();
+    a->alert_id = "x\xc0\x80-1";
+    REJECTS(a, "alert_id: contains a NUL byte (U+0000) at byte 1");
+    a = trigger();
+    labels_set(a, 1, "k\xc0\x80", "v");
+    REJECTS(a, "labels[0].key: contains a NUL byte");
+}
+
+Test(hd_validate, valid_utf8_is_accepted)
+{
+    hd_alert_t *a = trigger();
+    a->summary = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+    ACCEPTS(a);
+}
+
+Test(hd_validate, event_strings_must_be_utf8_without_nul)
+{
+    char err[256];
+    hd_event_t *ev = event_new("INC-1:2", "INC-\xc0\x80");
+    cr_assert_eq(hd_event_validate(ev, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "incident.id: contains a NUL byte"), "%s", err);
+    ev = event_new("INC-1:\xff", "INC-1");
+    cr_assert_eq(hd_event_validate(ev, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "event_id: not valid UTF-8"), "%s", err);
+    ev = event_new("INC-1:2", "INC-1");
+    ev->incident->summary = "\xed\xbf\xbf";
+    cr_assert_eq(hd_event_validate(ev, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "incident.summary: not valid UTF-8"), "%s", err);
+    ev = event_new("INC-1:2", "INC-1");
+    ev->cause_alert_id = "a\xc0\x80";
+    cr_assert_eq(hd_event_validate(ev, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "cause_alert_id: contains a NUL byte"), "%s", err);
+}

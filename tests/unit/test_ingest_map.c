@@ -655,12 +655,71 @@ Test(ingest_map, time_parser)
         cr_expect_eq(ingest_map_time_ms(bad[i], &ms), -1, "'%s' accepted", bad[i]);
 }
 
-Test(ingest_map, utf8)
+/* ---- NUL bytes ------------------------------------------------------------------------------ */
+
+/* Like map_bad(), for a body of @p len bytes (it may hold a raw NUL). */
+static void map_bad_n(int (*fn)(const char *, size_t, arena_t *, ingest_batch_t *, char *, size_t),
+                      const char *body, size_t len, const char *want)
 {
-    cr_expect(ingest_map_utf8_valid("plain", 5));
-    cr_expect(ingest_map_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9));
-    cr_expect_not(ingest_map_utf8_valid("\xc3", 1));
-    cr_expect_not(ingest_map_utf8_valid("\xc0\xaf", 2), "overlong");
-    cr_expect_not(ingest_map_utf8_valid("\xed\xa0\x80", 3), "surrogate");
-    cr_expect_not(ingest_map_utf8_valid("\xf4\x90\x80\x80", 4), "beyond U+10FFFF");
+    ingest_batch_t b;
+    char err[512] = "";
+    cr_assert_eq(fn(body, len, &arena, &b, err, sizeof(err)), -1, "accepted: %s", body);
+    cr_assert(strstr(err, want), "reason '%s' lacks '%s'", err, want);
+}
+
+/* cJSON ends a C string at \u0000: "x\u0000-1" and "x\u0000-2" would both be
+ * the alert "x", merged or dropped as a duplicate. */
+Test(ingest_map, nul_escape_is_refused_naming_the_field)
+{
+    map_bad(ingest_map_alert_json,
+            "{\"alert_id\":\"x\\u0000-1\",\"dedup_key\":\"k\",\"action\":\"resolve\"}",
+            "alert_id: contains a NUL byte");
+    map_bad(ingest_map_alert_json,
+            "{\"alert_id\":\"a\",\"dedup_key\":\"k\\u0000\",\"action\":\"resolve\"}",
+            "dedup_key: contains a NUL byte");
+    map_bad(ingest_map_alert_json,
+            "{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"trigger\",\"severity\":"
+            "\"info\",\"sites\":[\"ok\",\"p\\u0000\"]}",
+            "sites[1]: contains a NUL byte");
+    map_bad(ingest_map_alert_json,
+            "{\"alert_id\":\"a\",\"dedup_key\":\"k\",\"action\":\"trigger\",\"severity\":"
+            "\"info\",\"labels\":{\"te\\u0000am\":\"x\"}}",
+            "labels[0].key: contains a NUL byte");
+    map_bad(ingest_map_alertmanager,
+            "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\","
+            "\"labels\":{\"alertname\":\"High\\u0000Rate\"},\"fingerprint\":\"f1\"}]}",
+            "alerts[0]: summary: contains a NUL byte");
+    map_bad(ingest_map_alertmanager,
+            "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\","
+            "\"labels\":{\"alertname\":\"HighRate\"},\"fingerprint\":\"f\\u00001\"}]}",
+            "dedup_key: contains a NUL byte");
+    map_bad(ingest_map_events,
+            "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"dedup_key\":\"d\\u0000x\","
+            "\"payload\":{\"summary\":\"s\",\"source\":\"h\",\"severity\":\"info\"}}",
+            "dedup_key: contains a NUL byte");
+    map_bad(ingest_map_events,
+            "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"payload\":{\"summary\":"
+            "\"disk\\u0000full\",\"source\":\"h\",\"severity\":\"info\"}}",
+            "summary: contains a NUL byte");
+    map_bad(ingest_map_events,
+            "{\"routing_key\":\"k\\u0000\",\"event_action\":\"trigger\",\"payload\":{"
+            "\"summary\":\"s\",\"source\":\"h\",\"severity\":\"info\"}}",
+            "routing_key: NUL byte");
+}
+
+Test(ingest_map, raw_nul_byte_in_a_string_is_refused)
+{
+    static const char body[] =
+        "{\"alert_id\":\"x\0-1\",\"dedup_key\":\"k\",\"action\":\"resolve\"}";
+    map_bad_n(ingest_map_alert_json, body, sizeof(body) - 1, "alert_id: contains a NUL byte");
+}
+
+Test(ingest_map, escaped_backslash_before_u0000_is_text)
+{
+    /* "\\u0000" is a backslash and the text u0000, not a NUL. */
+    ingest_batch_t b;
+    MAP_OK(ingest_map_alert_json,
+           "{\"alert_id\":\"x\\\\u0000\",\"dedup_key\":\"k\",\"action\":\"resolve\"}", &b);
+    cr_assert_eq(b.n, 1);
+    cr_assert_str_eq(b.alerts[0]->alert_id, "x\\u0000");
 }

@@ -1,0 +1,45 @@
+/*
+ * redis_url.h — the one parser of Redis URLs,
+ * redis://[user[:password]@]host[:port][/db].
+ *
+ * Pure (no I/O). config.c validates and canonicalises the configured URL with
+ * it, store.c connects with what it fills in, so both always agree (an IPv6
+ * host is written in brackets, redis://[::1]:6379/0, and comes out without
+ * them, ready for connect()).
+ *
+ * @locality any thread
+ */
+#ifndef INCIDENTD_REDIS_URL_H
+#define INCIDENTD_REDIS_URL_H
+
+#include <stddef.h>
+
+#define REDIS_URL_FORM "redis://[user[:password]@]host[:port][/db]"
+#define REDIS_URL_DEFAULT_PORT 6379
+#define REDIS_URL_DB_MAX 100000
+
+typedef struct redis_url {
+    char host[256];     /* name, IPv4 or IPv6 address (no brackets) */
+    int port;           /* 1..65535; 6379 when the URL has none */
+    int db;             /* 0..REDIS_URL_DB_MAX; 0 when the URL has none */
+    char user[128];     /* %-decoded; "" when absent */
+    char password[256]; /* %-decoded; "" when absent */
+    int has_password;   /* the URL had user:password@ or :password@ */
+} redis_url_t;
+
+/**
+ * Parses @p url into @p out. The scheme is case-insensitive; the last '@'
+ * ends the credentials, which may hold %-escapes; an IPv6 host needs
+ * brackets. Returns 0, or -1 with the reason in @p errstr (never the
+ * password, never the URL itself: the caller names it, masked).
+ */
+int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errstr_size);
+
+/**
+ * Writes the canonical form of @p u without credentials,
+ * redis://host:port/db (IPv6 in brackets), into @p buf. Returns the length
+ * snprintf() would have written.
+ */
+int redis_url_format(const redis_url_t *u, char *buf, size_t size);
+
+#endif
