@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c — libFuzzer target of the configuration file parser
- * (daemon/config.c): any bytes are written to an in-memory file and loaded
+ * (daemon/common/config.c): any bytes are written to an in-memory file and loaded
  * with config_load() as `incidentd --config <file>` would; the result is
  * printed (config_print) and destroyed (config_destroy). A load either
  * succeeds or fails with a message, never crashes and never leaks (the

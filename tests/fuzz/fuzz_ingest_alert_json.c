@@ -1,5 +1,5 @@
 /*
- * fuzz_ingest_alert_json.c — libFuzzer target of ingest_map_alert_json() (daemon/ingest_map.c):
+ * fuzz_ingest_alert_json.c — libFuzzer target of ingest_map_alert_json() (daemon/common/ingest_map.c):
  * any body is mapped or refused with a reason, never a crash, and every
  * alert it yields passes hd_alert_validate(). Seeds: corpus/fuzz_ingest_alert_json/.
  */

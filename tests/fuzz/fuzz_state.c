@@ -1,7 +1,7 @@
 /*
  * fuzz_state.c — libFuzzer target of what the daemon reads back from Redis:
  * any bytes are decoded as incidentd.v1.StoredIncident (the "state" field of
- * inc:{<id>}, decoded by worker.c and ctl_redis.c). A state without its
+ * inc:{<id>}, decoded by worker.c and store_admin.c). A state without its
  * incident counts as none, as in the runtime; any other is copied
  * (hd_state_copy), packed again and taken as the current state of every
  * handler: detected with a TRIGGER, ACKNOWLEDGE and RESOLVE alert,

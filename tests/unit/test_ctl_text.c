@@ -1,5 +1,5 @@
 /*
- * test_ctl_text.c — incidentctl's terminal-safe text (daemon/ctl_text.c):
+ * test_ctl_text.c — incidentctl's terminal-safe text (daemon/ctl/ctl_text.c):
  * escape sequences in a summary are shown, never sent to the terminal.
  */
 #include <criterion/criterion.h>

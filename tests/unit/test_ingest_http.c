@@ -1,5 +1,5 @@
 /*
- * test_ingest_http.c — the ingest stage's HTTP surface (daemon/ingest.c) with real
+ * test_ingest_http.c — the ingest stage's HTTP surface (daemon/http/ingest.c) with real
  * HTTP requests over a socket, without a Kafka broker: routes, methods,
  * bodies refused before Kafka (400, 413), content types (415), bearer
  * tokens (401, checked before the rate limit), the rate limit (429), 503

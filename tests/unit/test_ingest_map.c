@@ -1,5 +1,5 @@
 /*
- * test_ingest_map.c — the webhook body mappings (daemon/ingest_map.c):
+ * test_ingest_map.c — the webhook body mappings (daemon/common/ingest_map.c):
  * the documented example payloads of Alertmanager (webhook version 4) and
  * the PagerDuty Events API v2, field by field; the JSON Alert mapping;
  * limits; invalid bodies; the time parser.

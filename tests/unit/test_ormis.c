@@ -1,5 +1,5 @@
 /*
- * test_ormis.c — the ORMIS audit chain (daemon/ormis.c): a good chain
+ * test_ormis.c — the ORMIS audit chain (daemon/common/ormis.c): a good chain
  * verifies; every kind of tampering (altered content or hash, a gap, a
  * repeat, records out of order, a wrong prev_hash of seq 1, a record of
  * another incident) is found at the right record with a reason that says

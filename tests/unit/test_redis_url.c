@@ -1,5 +1,5 @@
 /*
- * test_redis_url.c — the one Redis URL parser (daemon/redis_url.c), used by
+ * test_redis_url.c — the one Redis URL parser (daemon/common/redis_url.c), used by
  * config.c and store.c alike.
  */
 #include <criterion/criterion.h>

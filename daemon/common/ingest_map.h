@@ -2,7 +2,7 @@
  * ingest_map.h — webhook bodies to incident.v1.Alert records, as pure
  * functions (no sockets, no Kafka, no clock, no randomness): the Prometheus
  * Alertmanager webhook (payload version 4), the PagerDuty Events API v2 body
- * and the protobuf JSON mapping of an Alert (ctl_json.h).
+ * and the protobuf JSON mapping of an Alert (pbjson.h).
  *
  * Every alert a mapper returns has passed hd_alert_validate() and holds
  * valid UTF-8 only; when one alert of a body cannot, the whole body is
@@ -76,7 +76,7 @@ int ingest_map_events(const char *body, size_t len, arena_t *arena, ingest_batch
                       size_t err_size);
 
 /**
- * Maps the protobuf JSON mapping of an Alert (ctl_json.h: field names in
+ * Maps the protobuf JSON mapping of an Alert (pbjson.h: field names in
  * snake_case or lowerCamelCase, enums by name), or a JSON array of them
  * (at most INGEST_ALERTS_MAX). Returns 0 and fills @p out, or -1 with a
  * reason in @p err.

@@ -27,7 +27,7 @@
 #include <openssl/sha.h>
 
 #include "arena.h"
-#include "ctl_rebuild.h"
+#include "rebuild.h"
 #include "handlers.h"
 #include "log.h"
 #include "ormis.h"
@@ -541,7 +541,7 @@ static int worker_check_epoch(worker_t *w)
     log_msg(
         LOG_WARN, w->stage->name, NULL, NULL,
         "redis holds no incidentd state (new, or restarted empty): rebuilding it from ormis.audit");
-    ctl_rebuild_opts_t opts = {
+    rebuild_opts_t opts = {
         .redis_user = w->cfg->redis_user,
         .redis_password = w->cfg->redis_password,
         .kafka_props = (const char *const *)w->kafka_props,
@@ -550,10 +550,10 @@ static int worker_check_epoch(worker_t *w)
         .retention_ms = w->cfg->retention_ms,
         .stop = w->stop,
     };
-    ctl_rebuild_stats_t stats;
+    rebuild_stats_t stats;
     memset(&stats, 0, sizeof(stats));
     char err[512];
-    int rc = ctl_rebuild(w->cfg->brokers, w->cfg->redis, w->cfg->topic_prefix, &opts, &stats, err,
+    int rc = rebuild(w->cfg->brokers, w->cfg->redis, w->cfg->topic_prefix, &opts, &stats, err,
                          sizeof(err));
     store_unlock(w->store, "meta:rebuild-lock", w->txid);
     if (rc < 0) {

@@ -7,8 +7,8 @@
  * list the live incidents (Redis), show one incident with its ORMIS
  * timeline, verify the audit chains, rebuild Redis from the audit topic,
  * tail the stage topics and list dead letters. Kafka reads are bounded and
- * never join a consumer group (ctl_kafka.h); the rebuild is a library
- * function the daemon can call too (ctl_rebuild.h).
+ * never join a consumer group (kafka.h); the rebuild is a library
+ * function the daemon can call too (rebuild.h).
  *
  * Exit codes: 0 ok, 1 a check failed or something was not found, 2 usage,
  * configuration or connection error. Secrets (the Redis password, Kafka
@@ -36,11 +36,11 @@
 
 #include "arena.h"
 #include "config.h"
-#include "ctl_json.h"
-#include "ctl_kafka.h"
-#include "ctl_map.h"
-#include "ctl_rebuild.h"
-#include "ctl_redis.h"
+#include "pbjson.h"
+#include "kafka.h"
+#include "strmap.h"
+#include "rebuild.h"
+#include "store_admin.h"
 #include "ctl_text.h"
 #include "handlers.h"
 #include "ormis.h"
@@ -54,7 +54,7 @@
 #define CTL_SET_BROKERS 1u
 #define CTL_SET_REDIS 2u
 #define CTL_SET_PREFIX 4u
-#define CTL_JSON_MAX (64u << 20) /* largest --json-file accepted */
+#define PBJSON_MAX (64u << 20) /* largest --json-file accepted */
 
 /* Settings shared by every command (the global options). */
 typedef struct ctl {
@@ -276,7 +276,7 @@ static void ctl_cell(const ctl_t *c, FILE *out, const char *text, const char *co
 }
 
 /* Prints a JSON value on stdout and frees it. */
-static void ctl_json_print(cJSON *j)
+static void pbjson_print(cJSON *j)
 {
     char *s = j ? cJSON_Print(j) : NULL;
     if (s) {
@@ -573,8 +573,8 @@ static char *ctl_read_file(const char *path, char *err, size_t err_size)
     char *buf = malloc(cap);
     while (buf) {
         if (n + 1 >= cap) {
-            if (cap >= CTL_JSON_MAX) {
-                snprintf(err, err_size, "%s: larger than %u bytes", path, CTL_JSON_MAX);
+            if (cap >= PBJSON_MAX) {
+                snprintf(err, err_size, "%s: larger than %u bytes", path, PBJSON_MAX);
                 free(buf);
                 buf = NULL;
                 break;
@@ -624,14 +624,14 @@ static int ctl_dedup_of_incident(ctl_t *c, const char *id, arena_t *arena, char 
 {
     char err[512];
     store_t *st =
-        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
+        store_admin_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "--incident: %s", err);
         return CTL_EXIT_USAGE;
     }
     hd_state_t *state;
     uint64_t version;
-    int rc = ctl_redis_state(st, id, arena, &state, &version, err, sizeof(err));
+    int rc = store_admin_state(st, id, arena, &state, &version, err, sizeof(err));
     store_destroy(st);
     if (rc < 0) {
         ctl_err(c, "--incident %s: %s", id, err);
@@ -654,7 +654,7 @@ static int ctl_produce_alerts(ctl_t *c, hd_alert_t **alerts, size_t n, int64_t t
 {
     char err[512], topic[512], tmo[32];
     ctl_topic(c, "incidents.detected", topic, sizeof(topic));
-    rd_kafka_conf_t *conf = ctl_kafka_conf_new(c->brokers, c->props, err, sizeof(err));
+    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, c->props, err, sizeof(err));
     if (!conf) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
@@ -730,7 +730,7 @@ static int ctl_produce_alerts(ctl_t *c, hd_alert_t **alerts, size_t n, int64_t t
             cJSON_AddStringToObject(o, "dedup_key", alerts[i]->dedup_key);
             cJSON_AddStringToObject(
                 o, "action",
-                ctl_json_enum_name(&incident__v1__action__descriptor, (int)alerts[i]->action));
+                pbjson_enum_name(&incident__v1__action__descriptor, (int)alerts[i]->action));
             cJSON_AddStringToObject(o, "topic", topic);
             cJSON_AddNumberToObject(o, "partition", dl[i].partition);
             cJSON_AddNumberToObject(o, "offset", (double)dl[i].offset);
@@ -740,7 +740,7 @@ static int ctl_produce_alerts(ctl_t *c, hd_alert_t **alerts, size_t n, int64_t t
         }
     }
     if (out)
-        ctl_json_print(out);
+        pbjson_print(out);
     free(dl);
     rd_kafka_destroy(rk);
     return rc;
@@ -795,7 +795,7 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
             break;
         case OPT_SEVERITY: {
             int sv;
-            if (ctl_json_enum_value(&incident__v1__severity__descriptor, optarg, &sv) < 0 ||
+            if (pbjson_enum_value(&incident__v1__severity__descriptor, optarg, &sv) < 0 ||
                 sv == 0) {
                 rc = ctl_usage_error(c,
                                      "--severity: expected info, warning, minor, major "
@@ -918,7 +918,7 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
         alerts = arena_alloc(&arena, count * sizeof(*alerts));
         const cJSON *item = cJSON_IsArray(doc) ? doc->child : doc;
         for (; item && n < count; item = cJSON_IsArray(doc) ? item->next : NULL) {
-            hd_alert_t *x = (hd_alert_t *)ctl_json_to_message(&incident__v1__alert__descriptor,
+            hd_alert_t *x = (hd_alert_t *)pbjson_to_message(&incident__v1__alert__descriptor,
                                                               item, &arena, err, sizeof(err));
             if (!x) {
                 ctl_err(c, "%s: alert %zu: %s", json_file, n + 1, err);
@@ -928,8 +928,8 @@ static int ctl_cmd_publish(ctl_t *c, int argc, char **argv)
             if (action && x->action && x->action != action) {
                 ctl_err(c, "%s: alert %zu: action %s contradicts the command's %s", json_file,
                         n + 1,
-                        ctl_json_enum_name(&incident__v1__action__descriptor, (int)x->action),
-                        ctl_json_enum_name(&incident__v1__action__descriptor, (int)action));
+                        pbjson_enum_name(&incident__v1__action__descriptor, (int)x->action),
+                        pbjson_enum_name(&incident__v1__action__descriptor, (int)action));
                 cJSON_Delete(doc);
                 goto out;
             }
@@ -1025,7 +1025,7 @@ static int ctl_owner_match(const hd_incident_t *inc, const char *want)
     if (strcasecmp(ctl_owner_text(inc), want) == 0)
         return 1;
     int role;
-    return ctl_json_enum_value(&incident__v1__role__descriptor, want, &role) == 0 &&
+    return pbjson_enum_value(&incident__v1__role__descriptor, want, &role) == 0 &&
            (int)inc->owner_role == role;
 }
 
@@ -1049,7 +1049,7 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
             ctl_cmd_help(ctl_find_cmd("list"), stdout);
             return CTL_EXIT_OK;
         case OPT_STAGE:
-            if (ctl_json_enum_value(&incident__v1__stage__descriptor, optarg, &stage) < 0 ||
+            if (pbjson_enum_value(&incident__v1__stage__descriptor, optarg, &stage) < 0 ||
                 stage == 0)
                 return ctl_usage_error(c,
                                        "--stage: expected detected, classified, scoped, "
@@ -1064,7 +1064,7 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
                 sev_at_least = 1;
                 buf[len - 1] = '\0';
             }
-            if (ctl_json_enum_value(&incident__v1__severity__descriptor, buf, &severity) < 0 ||
+            if (pbjson_enum_value(&incident__v1__severity__descriptor, buf, &severity) < 0 ||
                 severity == 0)
                 return ctl_usage_error(c,
                                        "--severity: expected info, warning, minor, major "
@@ -1076,7 +1076,7 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
             owner = optarg;
             break;
         case OPT_KIND:
-            if (ctl_json_enum_value(&incident__v1__kind__descriptor, optarg, &kind) < 0 ||
+            if (pbjson_enum_value(&incident__v1__kind__descriptor, optarg, &kind) < 0 ||
                 kind == 0)
                 return ctl_usage_error(c, "--kind: expected incident or disturbance, got '%s'",
                                        optarg);
@@ -1091,7 +1091,7 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
 
     char err[512];
     store_t *st =
-        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
+        store_admin_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
@@ -1117,7 +1117,7 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
             hd_state_t *state;
             uint64_t version;
             const char *id = r->element[i]->str ? r->element[i]->str : "";
-            int got = ctl_redis_state(st, id, &arena, &state, &version, err, sizeof(err));
+            int got = store_admin_state(st, id, &arena, &state, &version, err, sizeof(err));
             if (got < 0) {
                 ctl_err(c, "%s", err);
                 continue;
@@ -1149,8 +1149,8 @@ static int ctl_cmd_list(ctl_t *c, int argc, char **argv)
     if (c->json) {
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, ctl_json_from_message(&rows[i]->base));
-        ctl_json_print(arr);
+            cJSON_AddItemToArray(arr, pbjson_from_message(&rows[i]->base));
+        pbjson_print(arr);
         goto out;
     }
     enum { COLS = 11 };
@@ -1221,7 +1221,7 @@ typedef struct ctl_chain {
 typedef struct ctl_audit {
     arena_t *arena;
     ctl_progress_t *progress; /* may be NULL */
-    ctl_map_t chains;         /* id -> ctl_chain_t */
+    strmap_t chains;         /* id -> ctl_chain_t */
     const char *only;         /* keep just this incident (NULL = all) */
     uint64_t records;         /* records read (all incidents) */
 } ctl_audit_t;
@@ -1246,11 +1246,11 @@ static int ctl_audit_on_msg(const rd_kafka_message_t *m, void *opaque)
                  rec && rec->incident_id[0] ? rec->incident_id : "(no key)");
     if (au->only && strcmp(key, au->only) != 0)
         return 0;
-    ctl_chain_t *ch = ctl_map_get(&au->chains, key);
+    ctl_chain_t *ch = strmap_get(&au->chains, key);
     if (!ch) {
         ch = arena_alloc(au->arena, sizeof(*ch));
         ch->id = arena_strdup(au->arena, key);
-        ctl_map_put(&au->chains, key, ch);
+        strmap_put(&au->chains, key, ch);
     }
     if (!rec) {
         if (!ch->bad[0])
@@ -1284,7 +1284,7 @@ static int ctl_audit_read(ctl_t *c, ctl_audit_t *au, int missing_ok)
 {
     char topic[512], err[512];
     ctl_topic(c, "ormis.audit", topic, sizeof(topic));
-    ctl_kafka_read_t r = {
+    kafka_read_t r = {
         .brokers = c->brokers,
         .props = c->props,
         .topic = topic,
@@ -1294,12 +1294,12 @@ static int ctl_audit_read(ctl_t *c, ctl_audit_t *au, int missing_ok)
         .opaque = au,
         .stop = &ctl_stop,
     };
-    int krc = ctl_kafka_read_all(&r, err, sizeof(err));
+    int krc = kafka_read_all(&r, err, sizeof(err));
     if (au->progress)
         ctl_progress_end(au->progress);
-    if (krc == CTL_KAFKA_NOTOPIC && missing_ok)
+    if (krc == KAFKA_NOTOPIC && missing_ok)
         return CTL_EXIT_OK;
-    if (krc != CTL_KAFKA_OK) {
+    if (krc != KAFKA_OK) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
     }
@@ -1376,7 +1376,7 @@ static void ctl_show_incident(const ctl_t *c, const hd_incident_t *inc)
     ctl_show_strv("clients", inc->clients, inc->n_clients);
     ctl_show_strv("stakeholders", inc->stakeholders, inc->n_stakeholders);
     const char *comms =
-        ctl_json_enum_name(&incident__v1__client_comms__descriptor, (int)inc->client_comms);
+        pbjson_enum_name(&incident__v1__client_comms__descriptor, (int)inc->client_comms);
     printf("  %-14s%s\n", "client comms", comms ? comms : "-");
     printf("  %-14s%s\n", "meeting", inc->resolution_meeting ? "yes" : "no");
     printf("  %-14s%u\n", "alerts", inc->alert_count);
@@ -1421,7 +1421,7 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
 
     char err[512];
     store_t *st =
-        ctl_redis_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
+        store_admin_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
     if (!st) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
@@ -1430,11 +1430,11 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
     arena_init(&arena, 0);
     hd_state_t *state = NULL;
     uint64_t version = 0;
-    int live = ctl_redis_state(st, id, &arena, &state, &version, err, sizeof(err));
+    int live = store_admin_state(st, id, &arena, &state, &version, err, sizeof(err));
     store_destroy(st);
     int rc = CTL_EXIT_OK;
     ctl_audit_t au = {.arena = &arena, .only = id};
-    ctl_map_init(&au.chains);
+    strmap_init(&au.chains);
     if (live < 0) {
         ctl_err(c, "%s", err);
         rc = CTL_EXIT_USAGE;
@@ -1446,7 +1446,7 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
     rc = ctl_audit_read(c, &au, 1);
     if (rc != CTL_EXIT_OK)
         goto out;
-    ctl_chain_t *ch = ctl_map_get(&au.chains, id);
+    ctl_chain_t *ch = strmap_get(&au.chains, id);
     if (live == 0 && !ch) {
         ctl_err(c, "incident %s not found (not in Redis, no audit records)", id);
         rc = CTL_EXIT_FAIL;
@@ -1469,12 +1469,12 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
         if (live == 1)
             cJSON_AddNumberToObject(o, "redis_version", (double)version);
         cJSON_AddItemToObject(o, "incident",
-                              inc ? ctl_json_from_message(&inc->base) : cJSON_CreateNull());
+                              inc ? pbjson_from_message(&inc->base) : cJSON_CreateNull());
         cJSON *tl = cJSON_AddArrayToObject(o, "timeline");
         for (size_t i = 0; ch && i < ch->n; i++)
-            cJSON_AddItemToArray(tl, ctl_json_from_message(&ch->recs[i]->base));
+            cJSON_AddItemToArray(tl, pbjson_from_message(&ch->recs[i]->base));
         cJSON_AddItemToObject(o, "chain", ctl_chain_json(&vr, chain_ok));
-        ctl_json_print(o);
+        pbjson_print(o);
         goto out;
     }
     printf("Incident ");
@@ -1523,7 +1523,7 @@ static int ctl_cmd_show(ctl_t *c, int argc, char **argv)
     else if (ch)
         printf(": %s\n", ctl_text_safe(vr.reason));
 out:
-    ctl_map_destroy(&au.chains);
+    strmap_destroy(&au.chains);
     arena_destroy(&arena);
     return rc;
 }
@@ -1543,14 +1543,14 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
     arena_t arena;
     arena_init(&arena, 0);
     ctl_audit_t au = {.arena = &arena, .only = only};
-    ctl_map_init(&au.chains);
+    strmap_init(&au.chains);
     ctl_progress_t progress = {.on = !c->json && isatty(STDERR_FILENO),
                                .what = "reading ormis.audit"};
     au.progress = &progress;
     int rc = ctl_audit_read(c, &au, 0);
     if (rc != CTL_EXIT_OK)
         goto out;
-    if (only && !ctl_map_get(&au.chains, only)) {
+    if (only && !strmap_get(&au.chains, only)) {
         ctl_err(c, "no audit records for incident %s", only);
         rc = CTL_EXIT_FAIL;
         goto out;
@@ -1587,14 +1587,14 @@ static int ctl_cmd_verify(ctl_t *c, int argc, char **argv)
         cJSON_AddNumberToObject(o, "incident_count", (double)au.chains.n);
         cJSON_AddNumberToObject(o, "record_count", (double)records);
         cJSON_AddNumberToObject(o, "broken_count", (double)broken);
-        ctl_json_print(o);
+        pbjson_print(o);
     } else {
         printf("%zu incident%s, %" PRIu64 " record%s, %" PRIu64 " broken\n", au.chains.n,
                au.chains.n == 1 ? "" : "s", records, records == 1 ? "" : "s", broken);
     }
     rc = broken ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 out:
-    ctl_map_destroy(&au.chains);
+    strmap_destroy(&au.chains);
     arena_destroy(&arena);
     return rc;
 }
@@ -1612,7 +1612,7 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
         {"skip-broken", no_argument, NULL, OPT_SKIP_BROKEN},
         {NULL, 0, NULL, 0},
     };
-    ctl_rebuild_opts_t o = {0};
+    rebuild_opts_t o = {0};
     int yes = 0;
     int opt;
     long long v;
@@ -1659,7 +1659,7 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
         return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
     ctl_decide_color(c);
     char where[512], topic[512];
-    ctl_redis_redact(c->redis, where, sizeof(where));
+    store_admin_redact(c->redis, where, sizeof(where));
     ctl_topic(c, "ormis.audit", topic, sizeof(topic));
     if (!yes && !o.dry_run) {
         if (!isatty(STDIN_FILENO)) {
@@ -1689,9 +1689,9 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
     o.progress = ctl_progress_draw;
     o.opaque = &progress;
     o.stop = &ctl_stop;
-    ctl_rebuild_stats_t s;
+    rebuild_stats_t s;
     char err[512];
-    int rrc = ctl_rebuild(c->brokers, c->redis, c->prefix, &o, &s, err, sizeof(err));
+    int rrc = rebuild(c->brokers, c->redis, c->prefix, &o, &s, err, sizeof(err));
     ctl_progress_end(&progress);
     if (rrc < 0) {
         ctl_err(c, "%s", err);
@@ -1717,7 +1717,7 @@ static int ctl_cmd_rebuild(ctl_t *c, int argc, char **argv)
         cJSON_AddNumberToObject(j, "broken", (double)s.broken);
         cJSON_AddNumberToObject(j, "skipped", (double)s.skipped);
         cJSON_AddBoolToObject(j, "incomplete", s.incomplete);
-        ctl_json_print(j);
+        pbjson_print(j);
         return CTL_EXIT_OK;
     }
     printf("%s%" PRIu64 " records of %" PRIu64 " incidents read from %s\n",
@@ -1772,7 +1772,7 @@ static int ctl_tail_on_msg(const rd_kafka_message_t *m, void *opaque)
             cJSON_ReplaceItemInObject(
                 o, "key", cJSON_CreateString(arena_strndup(&arena, m->key, m->key_len)));
         cJSON_AddItemToObject(o, audit ? "record" : "event",
-                              msg ? ctl_json_from_message(msg) : cJSON_CreateNull());
+                              msg ? pbjson_from_message(msg) : cJSON_CreateNull());
         char *s = cJSON_PrintUnformatted(o);
         if (s)
             printf("%s\n", s);
@@ -1886,7 +1886,7 @@ static int ctl_cmd_tail(ctl_t *c, int argc, char **argv)
             ctl_topic(c, nm, bufs[i], sizeof(bufs[i]));
         topics[i] = bufs[i];
     }
-    ctl_kafka_follow_t f = {
+    kafka_follow_t f = {
         .brokers = c->brokers,
         .props = c->props,
         .topics = topics,
@@ -1899,7 +1899,7 @@ static int ctl_cmd_tail(ctl_t *c, int argc, char **argv)
         .stop = &ctl_stop,
     };
     char err[512];
-    if (ctl_kafka_follow(&f, err, sizeof(err)) != CTL_KAFKA_OK) {
+    if (kafka_follow(&f, err, sizeof(err)) != KAFKA_OK) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
     }
@@ -1946,11 +1946,11 @@ static int ctl_dlq_on_msg(const rd_kafka_message_t *m, void *opaque)
     if (m->key)
         memcpy(d->key, m->key, kl);
     d->key[m->key ? kl : 0] = '\0';
-    ctl_kafka_header(m, "x-error", d->error, sizeof(d->error));
-    ctl_kafka_header(m, "x-stage", d->stage, sizeof(d->stage));
-    ctl_kafka_header(m, "x-source-topic", d->src_topic, sizeof(d->src_topic));
-    ctl_kafka_header(m, "x-source-partition", d->src_partition, sizeof(d->src_partition));
-    ctl_kafka_header(m, "x-source-offset", d->src_offset, sizeof(d->src_offset));
+    kafka_header(m, "x-error", d->error, sizeof(d->error));
+    kafka_header(m, "x-stage", d->stage, sizeof(d->stage));
+    kafka_header(m, "x-source-topic", d->src_topic, sizeof(d->src_topic));
+    kafka_header(m, "x-source-partition", d->src_partition, sizeof(d->src_partition));
+    kafka_header(m, "x-source-offset", d->src_offset, sizeof(d->src_offset));
     return 0;
 }
 
@@ -1990,7 +1990,7 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
     }
     char topic[512], err[512];
     ctl_topic(c, "incidents.dlq", topic, sizeof(topic));
-    ctl_kafka_read_t r = {
+    kafka_read_t r = {
         .brokers = c->brokers,
         .props = c->props,
         .topic = topic,
@@ -2000,17 +2000,17 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
         .opaque = &q,
         .stop = &ctl_stop,
     };
-    int krc = ctl_kafka_read_all(&r, err, sizeof(err));
+    int krc = kafka_read_all(&r, err, sizeof(err));
     ctl_progress_end(&progress);
     int rc = CTL_EXIT_OK;
-    if (krc == CTL_KAFKA_NOTOPIC) {
+    if (krc == KAFKA_NOTOPIC) {
         if (c->json)
-            ctl_json_print(cJSON_CreateArray());
+            pbjson_print(cJSON_CreateArray());
         else
             printf("no dead letters (%s does not exist yet)\n", topic);
         goto out;
     }
-    if (krc != CTL_KAFKA_OK) {
+    if (krc != KAFKA_OK) {
         ctl_err(c, "%s", err);
         rc = CTL_EXIT_USAGE;
         goto out;
@@ -2056,7 +2056,7 @@ static int ctl_cmd_dlq(ctl_t *c, int argc, char **argv)
         fputc('\n', stdout);
     }
     if (arr)
-        ctl_json_print(arr);
+        pbjson_print(arr);
     else if (q.total > q.n)
         printf("(%" PRIu64 " dead letters, the last %zu shown; --max N for more)\n", q.total, q.n);
     else if (q.n == 0)

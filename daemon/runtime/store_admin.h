@@ -1,9 +1,9 @@
 /*
- * ctl_redis.h — incidentctl's access to the live state in Redis (through
+ * store_admin.h — incidentctl's access to the live state in Redis (through
  * store.h's connection: same URL syntax, same AUTH/SELECT).
  */
-#ifndef INCIDENTD_CTL_REDIS_H
-#define INCIDENTD_CTL_REDIS_H
+#ifndef INCIDENTD_STORE_ADMIN_H
+#define INCIDENTD_STORE_ADMIN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -19,19 +19,19 @@
  * containing the password) on a bad URL or when Redis cannot be reached.
  * Caller frees with store_destroy().
  */
-store_t *ctl_redis_open(const char *url, const char *user, const char *password, const char *ns,
+store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
                         char *errstr, size_t errstr_size);
 
 /** @p url with any credentials masked ("redis://user:***@host:6379/0"),
  *  into @p buf. Returns @p buf. */
-const char *ctl_redis_redact(const char *url, char *buf, size_t size);
+const char *store_admin_redact(const char *url, char *buf, size_t size);
 
 /**
  * Reads the state of incident @p id (<ns>inc:{id}): decodes it into @p arena.
  * Returns 1 and sets *state / *version, 0 when Redis has no state for it, or
  * -1 with a message (Redis failure or undecodable state).
  */
-int ctl_redis_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
                     uint64_t *version, char *errstr, size_t errstr_size);
 
 #endif

@@ -18,7 +18,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
-#include "ctl_json.h"
+#include "pbjson.h"
 #include "utf8.h"
 
 typedef Incident__V1__Alert__LabelsEntry im_label_t;
@@ -931,7 +931,7 @@ int ingest_map_alert_json(const char *body, size_t len, arena_t *arena, ingest_b
             snprintf(where, sizeof(where), "[%zu]", i);
         else
             where[0] = '\0';
-        ProtobufCMessage *m = ctl_json_to_message(&incident__v1__alert__descriptor, items[i], arena,
+        ProtobufCMessage *m = pbjson_to_message(&incident__v1__alert__descriptor, items[i], arena,
                                                   why, sizeof(why));
         if (!m) {
             snprintf(err, err_size, "%s%s%s", where, *where ? ": " : "", why);

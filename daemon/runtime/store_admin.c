@@ -1,7 +1,7 @@
 /*
- * ctl_redis.c — incidentctl's Redis access; see ctl_redis.h.
+ * store_admin.c — incidentctl's Redis access; see store_admin.h.
  */
-#include "ctl_redis.h"
+#include "store_admin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
-store_t *ctl_redis_open(const char *url, const char *user, const char *password, const char *ns,
+store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
                         char *errstr, size_t errstr_size)
 {
     char err[256] = "";
@@ -26,7 +26,7 @@ store_t *ctl_redis_open(const char *url, const char *user, const char *password,
     return st;
 }
 
-const char *ctl_redis_redact(const char *url, char *buf, size_t size)
+const char *store_admin_redact(const char *url, char *buf, size_t size)
 {
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;
@@ -44,7 +44,7 @@ const char *ctl_redis_redact(const char *url, char *buf, size_t size)
     return buf;
 }
 
-int ctl_redis_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
                     uint64_t *version, char *errstr, size_t errstr_size)
 {
     *state = NULL;

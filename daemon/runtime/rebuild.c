@@ -1,8 +1,8 @@
 /*
- * ctl_rebuild.c — Redis state rebuilt from the ORMIS audit topic; see
- * ctl_rebuild.h.
+ * rebuild.c — Redis state rebuilt from the ORMIS audit topic; see
+ * rebuild.h.
  */
-#include "ctl_rebuild.h"
+#include "rebuild.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,9 +12,9 @@
 
 #include <hiredis/hiredis.h>
 
-#include "ctl_kafka.h"
-#include "ctl_map.h"
-#include "ctl_redis.h"
+#include "kafka.h"
+#include "strmap.h"
+#include "store_admin.h"
 #include "handlers.h"
 #include "ormis.h"
 
@@ -35,9 +35,9 @@ typedef struct rb_inc {
 } rb_inc_t;
 
 typedef struct rb_read {
-    ctl_map_t incidents; /* id -> rb_inc_t */
-    ctl_rebuild_stats_t *stats;
-    const ctl_rebuild_opts_t *opts;
+    strmap_t incidents; /* id -> rb_inc_t */
+    rebuild_stats_t *stats;
+    const rebuild_opts_t *opts;
 } rb_read_t;
 
 /* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
@@ -196,10 +196,10 @@ static int rb_on_msg(const rd_kafka_message_t *m, void *opaque)
         rd->stats->undecodable++;
         return 0;
     }
-    rb_inc_t *ri = ctl_map_get(&rd->incidents, rec->incident_id);
+    rb_inc_t *ri = strmap_get(&rd->incidents, rec->incident_id);
     if (!ri) {
         ri = rb_xcalloc(1, sizeof(*ri));
-        ctl_map_put(&rd->incidents, rec->incident_id, ri);
+        strmap_put(&rd->incidents, rec->incident_id, ri);
     }
     rb_note(ri, rec);
     return 0;
@@ -214,7 +214,7 @@ static void rb_progress(uint64_t done, uint64_t total, void *opaque)
 
 /* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
 static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
-                    const ctl_rebuild_opts_t *o, ctl_rebuild_stats_t *stats, arena_t *arena,
+                    const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena,
                     char *errstr, size_t errstr_size)
 {
     const Incident__V1__AuditRecord *last = ri->last;
@@ -260,7 +260,7 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     if (o->dry_run) {
         hd_state_t *cur;
         uint64_t cur_version;
-        int rc = ctl_redis_state(st, id, arena, &cur, &cur_version, errstr, errstr_size);
+        int rc = store_admin_state(st, id, arena, &cur, &cur_version, errstr, errstr_size);
         if (rc < 0)
             return -1;
         if (rc == 1 && cur_version == last->seq)
@@ -313,11 +313,11 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     return rc;
 }
 
-int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats, char *errstr,
+int rebuild(const char *brokers, const char *redis_url, const char *prefix,
+                const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr,
                 size_t errstr_size)
 {
-    ctl_rebuild_opts_t o = {0};
+    rebuild_opts_t o = {0};
     if (opts)
         o = *opts;
     if (o.ack_timeout_ms <= 0)
@@ -326,22 +326,22 @@ int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
         o.max_level = 3;
     if (o.retention_ms <= 0)
         o.retention_ms = 7LL * 24 * 3600 * 1000;
-    ctl_rebuild_stats_t local;
+    rebuild_stats_t local;
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof(*stats));
 
     /* Redis first: a wrong URL should not cost a whole read of the topic. */
     store_t *st =
-        ctl_redis_open(redis_url, o.redis_user, o.redis_password, prefix, errstr, errstr_size);
+        store_admin_open(redis_url, o.redis_user, o.redis_password, prefix, errstr, errstr_size);
     if (!st)
         return -1;
 
     char topic[512];
     snprintf(topic, sizeof(topic), "%sormis.audit", prefix ? prefix : "");
     rb_read_t rd = {.stats = stats, .opts = &o};
-    ctl_map_init(&rd.incidents);
-    ctl_kafka_read_t kr = {
+    strmap_init(&rd.incidents);
+    kafka_read_t kr = {
         .brokers = brokers,
         .props = o.kafka_props,
         .topic = topic,
@@ -354,7 +354,7 @@ int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
     int rc = -1;
     arena_t arena;
     arena_init(&arena, 0);
-    if (ctl_kafka_read_all(&kr, errstr, errstr_size) != CTL_KAFKA_OK)
+    if (kafka_read_all(&kr, errstr, errstr_size) != KAFKA_OK)
         goto out;
     stats->incomplete = kr.incomplete;
     stats->incidents = rd.incidents.n;
@@ -401,7 +401,7 @@ int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
 out:
     for (size_t i = 0; i < rd.incidents.n; i++)
         rb_inc_free(rd.incidents.values[i]);
-    ctl_map_destroy(&rd.incidents);
+    strmap_destroy(&rd.incidents);
     arena_destroy(&arena);
     store_destroy(st);
     return rc;

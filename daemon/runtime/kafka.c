@@ -1,7 +1,7 @@
 /*
- * ctl_kafka.c — Kafka helpers of incidentctl; see ctl_kafka.h.
+ * kafka.c — Kafka helpers of incidentctl; see kafka.h.
  */
-#include "ctl_kafka.h"
+#include "kafka.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,7 +20,7 @@ static int64_t ctl_now_ms(void)
 /* librdkafka's own log lines are noise for a CLI (every refused connection
  * is logged); errors reach the operator through our messages instead.
  * INCIDENTCTL_DEBUG=1 shows them. @locality: librdkafka threads. */
-static void ctl_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
     const char *dbg = getenv("INCIDENTCTL_DEBUG");
@@ -28,7 +28,7 @@ static void ctl_kafka_log(const rd_kafka_t *rk, int level, const char *fac, cons
         fprintf(stderr, "incidentctl: rdkafka %d %s: %s\n", level, fac, buf);
 }
 
-rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
                                     size_t errstr_size)
 {
     char err[512];
@@ -55,14 +55,14 @@ rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *prop
             goto fail;
         }
     }
-    rd_kafka_conf_set_log_cb(conf, ctl_kafka_log);
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
 }
 
-int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
+int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
                          int *n_parts, char *errstr, size_t errstr_size)
 {
     *parts = NULL;
@@ -71,10 +71,10 @@ int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int3
     if (!rkt) {
         snprintf(errstr, errstr_size, "kafka topic %s: %s", topic,
                  rd_kafka_err2str(rd_kafka_last_error()));
-        return CTL_KAFKA_ERR;
+        return KAFKA_ERR;
     }
     int64_t deadline = ctl_now_ms() + timeout_ms;
-    int rc = CTL_KAFKA_ERR;
+    int rc = KAFKA_ERR;
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
         int64_t left = deadline - ctl_now_ms();
@@ -97,14 +97,14 @@ int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int3
             *parts = v;
             *n_parts = t->partition_cnt;
             rd_kafka_metadata_destroy(md);
-            rc = CTL_KAFKA_OK;
+            rc = KAFKA_OK;
             break;
         }
         rd_kafka_resp_err_t terr = t ? t->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
         rd_kafka_metadata_destroy(md);
         if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
             snprintf(errstr, errstr_size, "topic %s does not exist (check --topic-prefix)", topic);
-            rc = CTL_KAFKA_NOTOPIC;
+            rc = KAFKA_NOTOPIC;
             break;
         }
         /* A topic just created may have no leader yet: ask again. */
@@ -121,14 +121,14 @@ int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int3
 }
 
 /* A consumer that reads by assignment only (no group, no commits). */
-static rd_kafka_t *ctl_kafka_reader_new(const char *brokers, const char *const *props,
+static rd_kafka_t *kafka_reader_new(const char *brokers, const char *const *props,
                                         int partition_eof, char *errstr, size_t errstr_size)
 {
     char err[512], group[96];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(group, sizeof(group), "incidentctl.%ld.%ld", (long)getpid(), (long)now.tv_nsec);
-    rd_kafka_conf_t *conf = ctl_kafka_conf_new(brokers, props, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, props, errstr, errstr_size);
     if (!conf)
         return NULL;
     const struct {
@@ -161,7 +161,7 @@ static rd_kafka_t *ctl_kafka_reader_new(const char *brokers, const char *const *
     return rk;
 }
 
-static void ctl_kafka_reader_destroy(rd_kafka_t *rk)
+static void kafka_reader_destroy(rd_kafka_t *rk)
 {
     if (!rk)
         return;
@@ -170,7 +170,7 @@ static void ctl_kafka_reader_destroy(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
-int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
+int kafka_read_all(kafka_read_t *r, char *errstr, size_t errstr_size)
 {
     r->total = r->read = 0;
     r->partitions = 0;
@@ -180,15 +180,15 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
     int64_t *high = NULL;
     char *done = NULL;
     rd_kafka_topic_partition_list_t *assign = NULL;
-    int rc = CTL_KAFKA_ERR;
-    rd_kafka_t *rk = ctl_kafka_reader_new(r->brokers, r->props, 1, errstr, errstr_size);
+    int rc = KAFKA_ERR;
+    rd_kafka_t *rk = kafka_reader_new(r->brokers, r->props, 1, errstr, errstr_size);
     if (!rk)
-        return CTL_KAFKA_ERR;
+        return KAFKA_ERR;
     int n;
-    rc = ctl_kafka_partitions(rk, r->topic, idle_ms, &parts, &n, errstr, errstr_size);
-    if (rc != CTL_KAFKA_OK)
+    rc = kafka_partitions(rk, r->topic, idle_ms, &parts, &n, errstr, errstr_size);
+    if (rc != KAFKA_OK)
         goto out;
-    rc = CTL_KAFKA_ERR;
+    rc = KAFKA_ERR;
     r->partitions = n;
     high = calloc((size_t)n, sizeof(*high));
     done = calloc((size_t)n, 1);
@@ -220,7 +220,7 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
     if (r->on_progress)
         r->on_progress(0, r->total, r->opaque);
     if (pending == 0) {
-        rc = CTL_KAFKA_OK;
+        rc = KAFKA_OK;
         goto out;
     }
     rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
@@ -295,38 +295,38 @@ int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size)
             break;
         }
     }
-    rc = CTL_KAFKA_OK;
+    rc = KAFKA_OK;
 out:
     if (assign)
         rd_kafka_topic_partition_list_destroy(assign);
     free(parts);
     free(high);
     free(done);
-    ctl_kafka_reader_destroy(rk);
+    kafka_reader_destroy(rk);
     return rc;
 }
 
-int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_size)
+int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size)
 {
-    rd_kafka_t *rk = ctl_kafka_reader_new(f->brokers, f->props, 0, errstr, errstr_size);
+    rd_kafka_t *rk = kafka_reader_new(f->brokers, f->props, 0, errstr, errstr_size);
     if (!rk)
-        return CTL_KAFKA_ERR;
-    int rc = CTL_KAFKA_ERR;
+        return KAFKA_ERR;
+    int rc = KAFKA_ERR;
     rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(16);
     for (size_t t = 0; t < f->n_topics; t++) {
         int32_t *parts;
         int n;
-        rc = ctl_kafka_partitions(rk, f->topics[t],
+        rc = kafka_partitions(rk, f->topics[t],
                                   f->metadata_timeout_ms > 0 ? f->metadata_timeout_ms : 10000,
                                   &parts, &n, errstr, errstr_size);
-        if (rc != CTL_KAFKA_OK)
+        if (rc != KAFKA_OK)
             goto out;
         for (int i = 0; i < n; i++)
             rd_kafka_topic_partition_list_add(assign, f->topics[t], parts[i])->offset =
                 f->from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
         free(parts);
     }
-    rc = CTL_KAFKA_ERR;
+    rc = KAFKA_ERR;
     rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
     if (aerr) {
         snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
@@ -352,14 +352,14 @@ int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_si
         if (stop)
             break;
     }
-    rc = CTL_KAFKA_OK;
+    rc = KAFKA_OK;
 out:
     rd_kafka_topic_partition_list_destroy(assign);
-    ctl_kafka_reader_destroy(rk);
+    kafka_reader_destroy(rk);
     return rc;
 }
 
-const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
                              size_t size)
 {
     rd_kafka_headers_t *hdrs = NULL;

@@ -1,7 +1,7 @@
 /*
- * ctl_map.c — string-keyed hash map in insertion order; see ctl_map.h.
+ * strmap.c — string-keyed hash map in insertion order; see strmap.h.
  */
-#include "ctl_map.h"
+#include "strmap.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ static void *ctl_xrealloc(void *p, size_t n)
     return q;
 }
 
-static uint64_t ctl_map_hash(const char *s)
+static uint64_t strmap_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++) {
@@ -28,9 +28,9 @@ static uint64_t ctl_map_hash(const char *s)
     return h;
 }
 
-void ctl_map_init(ctl_map_t *m) { memset(m, 0, sizeof(*m)); }
+void strmap_init(strmap_t *m) { memset(m, 0, sizeof(*m)); }
 
-void ctl_map_destroy(ctl_map_t *m)
+void strmap_destroy(strmap_t *m)
 {
     if (!m)
         return;
@@ -43,24 +43,24 @@ void ctl_map_destroy(ctl_map_t *m)
 }
 
 /* The slot of @p key: where it is, or the empty slot where it would go. */
-static size_t ctl_map_slot(const ctl_map_t *m, const char *key)
+static size_t strmap_slot(const strmap_t *m, const char *key)
 {
     size_t mask = m->n_slots - 1;
-    size_t i = (size_t)ctl_map_hash(key) & mask;
+    size_t i = (size_t)strmap_hash(key) & mask;
     while (m->slots[i] && strcmp(m->keys[m->slots[i] - 1], key) != 0)
         i = (i + 1) & mask;
     return i;
 }
 
-void *ctl_map_get(const ctl_map_t *m, const char *key)
+void *strmap_get(const strmap_t *m, const char *key)
 {
     if (!m->n_slots)
         return NULL;
-    size_t i = ctl_map_slot(m, key);
+    size_t i = strmap_slot(m, key);
     return m->slots[i] ? m->values[m->slots[i] - 1] : NULL;
 }
 
-static void ctl_map_grow(ctl_map_t *m)
+static void strmap_grow(strmap_t *m)
 {
     size_t ns = m->n_slots ? m->n_slots * 2 : 64;
     free(m->slots);
@@ -71,14 +71,14 @@ static void ctl_map_grow(ctl_map_t *m)
     }
     m->n_slots = ns;
     for (size_t k = 0; k < m->n; k++)
-        m->slots[ctl_map_slot(m, m->keys[k])] = k + 1;
+        m->slots[strmap_slot(m, m->keys[k])] = k + 1;
 }
 
-void ctl_map_put(ctl_map_t *m, const char *key, void *value)
+void strmap_put(strmap_t *m, const char *key, void *value)
 {
     if ((m->n + 1) * 2 > m->n_slots)
-        ctl_map_grow(m);
-    size_t i = ctl_map_slot(m, key);
+        strmap_grow(m);
+    size_t i = strmap_slot(m, key);
     if (m->slots[i]) {
         m->values[m->slots[i] - 1] = value;
         return;

@@ -1,5 +1,5 @@
 /*
- * ctl_rebuild.h — rebuilds the live incident state in Redis from the ORMIS
+ * rebuild.h — rebuilds the live incident state in Redis from the ORMIS
  * audit topic (incidentctl rebuild; callable by the daemon too).
  *
  * The audit topic is the system of record: every transition appended one
@@ -25,14 +25,14 @@
  * Not recoverable from the audit trail: the alerts' labels (only used to
  * widen the scope of later merges).
  */
-#ifndef INCIDENTD_CTL_REBUILD_H
-#define INCIDENTD_CTL_REBUILD_H
+#ifndef INCIDENTD_REBUILD_H
+#define INCIDENTD_REBUILD_H
 
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct ctl_rebuild_opts {
+typedef struct rebuild_opts {
     const char *redis_user; /* override the URL's; NULL or "" = none */
     const char *redis_password;
     const char *const
@@ -47,9 +47,9 @@ typedef struct ctl_rebuild_opts {
     void (*progress)(uint64_t done, uint64_t total, void *opaque);
     void *opaque;
     volatile sig_atomic_t *stop; /* may be NULL; non-zero stops before writing */
-} ctl_rebuild_opts_t;
+} rebuild_opts_t;
 
-typedef struct ctl_rebuild_stats {
+typedef struct rebuild_stats {
     uint64_t records;     /* audit records read */
     uint64_t undecodable; /* records that do not decode (skipped) */
     uint64_t incidents;   /* distinct incidents seen */
@@ -62,7 +62,7 @@ typedef struct ctl_rebuild_stats {
     uint64_t broken;      /* incidents whose chain does not verify */
     uint64_t skipped;     /* broken incidents left alone (skip_broken) */
     int incomplete;       /* the read stopped before the end (open transaction) */
-} ctl_rebuild_stats_t;
+} rebuild_stats_t;
 
 /**
  * Rebuilds Redis at @p redis_url from <@p prefix>ormis.audit on @p brokers.
@@ -70,8 +70,8 @@ typedef struct ctl_rebuild_stats {
  * or -1 with a message in errstr (no connection, no topic, Redis failure);
  * secrets never appear in the message.
  */
-int ctl_rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const ctl_rebuild_opts_t *opts, ctl_rebuild_stats_t *stats, char *errstr,
+int rebuild(const char *brokers, const char *redis_url, const char *prefix,
+                const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr,
                 size_t errstr_size);
 
 #endif

@@ -1,13 +1,13 @@
 /*
- * ctl_kafka.h — the Kafka side of incidentctl: client settings, bounded
+ * kafka.h — the Kafka side of incidentctl: client settings, bounded
  * reads of a whole topic (audit trail, dead letters) and following topics.
  *
  * Reads never join a consumer group and never commit: partitions are
  * assigned by hand, so an operator's command never disturbs the daemon's
  * consumer groups.
  */
-#ifndef INCIDENTD_CTL_KAFKA_H
-#define INCIDENTD_CTL_KAFKA_H
+#ifndef INCIDENTD_KAFKA_H
+#define INCIDENTD_KAFKA_H
 
 #include <signal.h>
 #include <stddef.h>
@@ -22,34 +22,34 @@
  * NULL with a message in errstr. Caller frees with rd_kafka_conf_destroy()
  * or hands it to rd_kafka_new().
  */
-rd_kafka_conf_t *ctl_kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
                                     size_t errstr_size);
 
 /** Return values of the read functions. */
-#define CTL_KAFKA_OK 0
-#define CTL_KAFKA_ERR (-1)     /* connection or client error (errstr) */
-#define CTL_KAFKA_NOTOPIC (-2) /* the topic does not exist (errstr) */
+#define KAFKA_OK 0
+#define KAFKA_ERR (-1)     /* connection or client error (errstr) */
+#define KAFKA_NOTOPIC (-2) /* the topic does not exist (errstr) */
 
 /**
  * Partitions of @p topic (ids into a malloc'ed array, caller frees), using
- * @p rk's metadata. Returns CTL_KAFKA_OK, CTL_KAFKA_NOTOPIC or CTL_KAFKA_ERR.
+ * @p rk's metadata. Returns KAFKA_OK, KAFKA_NOTOPIC or KAFKA_ERR.
  */
-int ctl_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
+int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
                          int *n_parts, char *errstr, size_t errstr_size);
 
 /** Called for every record read; return non-zero to stop reading. The
  *  message is borrowed for the call only. */
-typedef int (*ctl_kafka_msg_cb)(const rd_kafka_message_t *msg, void *opaque);
+typedef int (*kafka_msg_cb)(const rd_kafka_message_t *msg, void *opaque);
 /** Progress of a bounded read: records read so far of @p total. */
-typedef void (*ctl_kafka_progress_cb)(uint64_t done, uint64_t total, void *opaque);
+typedef void (*kafka_progress_cb)(uint64_t done, uint64_t total, void *opaque);
 
-typedef struct ctl_kafka_read {
+typedef struct kafka_read {
     const char *brokers;
     const char *const *props; /* extra librdkafka properties, or NULL */
     const char *topic;        /* full name (prefix included) */
     int idle_timeout_ms;      /* give up after this long without progress */
-    ctl_kafka_msg_cb on_msg;
-    ctl_kafka_progress_cb on_progress; /* may be NULL */
+    kafka_msg_cb on_msg;
+    kafka_progress_cb on_progress; /* may be NULL */
     void *opaque;
     volatile sig_atomic_t *stop; /* may be NULL; non-zero stops reading */
     /* out */
@@ -58,18 +58,18 @@ typedef struct ctl_kafka_read {
     int partitions;
     int incomplete; /* stopped before the watermarks (stalled
                        behind an open transaction, or stopped) */
-} ctl_kafka_read_t;
+} kafka_read_t;
 
 /**
  * Reads every committed record of r->topic from the beginning up to the
  * high watermarks taken at the start (isolation read_committed, all
  * partitions assigned): bounded, records appended later are not read.
- * Returns CTL_KAFKA_OK (see r->incomplete), CTL_KAFKA_NOTOPIC or
- * CTL_KAFKA_ERR with a message in errstr.
+ * Returns KAFKA_OK (see r->incomplete), KAFKA_NOTOPIC or
+ * KAFKA_ERR with a message in errstr.
  */
-int ctl_kafka_read_all(ctl_kafka_read_t *r, char *errstr, size_t errstr_size);
+int kafka_read_all(kafka_read_t *r, char *errstr, size_t errstr_size);
 
-typedef struct ctl_kafka_follow {
+typedef struct kafka_follow {
     const char *brokers;
     const char *const *props;
     const char *const *topics; /* full names */
@@ -77,21 +77,21 @@ typedef struct ctl_kafka_follow {
     int from_beginning;      /* else only records appended from now on */
     int64_t timeout_ms;      /* stop after this long; <= 0 = no limit */
     int metadata_timeout_ms; /* wait this long for the topics' metadata (0 = 10 s) */
-    ctl_kafka_msg_cb on_msg; /* non-zero return stops */
+    kafka_msg_cb on_msg; /* non-zero return stops */
     void *opaque;
     volatile sig_atomic_t *stop; /* set non-zero (SIGINT) to stop */
-} ctl_kafka_follow_t;
+} kafka_follow_t;
 
 /**
  * Follows every partition of the topics (read_committed) until on_msg asks
  * to stop, *stop is set or the timeout passes. A topic that does not exist
- * is an error. Returns CTL_KAFKA_OK, CTL_KAFKA_NOTOPIC or CTL_KAFKA_ERR.
+ * is an error. Returns KAFKA_OK, KAFKA_NOTOPIC or KAFKA_ERR.
  */
-int ctl_kafka_follow(const ctl_kafka_follow_t *f, char *errstr, size_t errstr_size);
+int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size);
 
 /** The value of header @p name of @p msg as a NUL-terminated copy into
  *  @p buf ("" when absent). Returns @p buf. */
-const char *ctl_kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
                              size_t size);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * ctl_json.h — protobuf messages to and from JSON (cJSON), for incidentctl.
+ * pbjson.h — protobuf messages to and from JSON (cJSON), for incidentctl.
  *
  * A small reflection over protobuf-c descriptors implementing the proto3
  * JSON mapping as far as incidentd's messages need it:
@@ -15,8 +15,8 @@
  *
  * Secrets: none of incidentd's messages carry any.
  */
-#ifndef INCIDENTD_CTL_JSON_H
-#define INCIDENTD_CTL_JSON_H
+#ifndef INCIDENTD_PBJSON_H
+#define INCIDENTD_PBJSON_H
 
 #include <stddef.h>
 
@@ -27,7 +27,7 @@
 
 /** The JSON form of @p msg. Returns NULL only when out of memory. The caller
  *  frees with cJSON_Delete(). */
-cJSON *ctl_json_from_message(const ProtobufCMessage *msg);
+cJSON *pbjson_from_message(const ProtobufCMessage *msg);
 
 /**
  * Builds a message of type @p desc from the JSON object @p json. Everything
@@ -35,7 +35,7 @@ cJSON *ctl_json_from_message(const ProtobufCMessage *msg);
  * NULL with a reason naming the field in @p err when @p json does not fit
  * the message.
  */
-ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
+ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
                                       arena_t *arena, char *err, size_t err_size);
 
 /**
@@ -43,9 +43,9 @@ ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc, co
  * the enum's common prefix (case-insensitive), or a decimal number. Returns
  * 0 and sets @p out, or -1.
  */
-int ctl_json_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *out);
+int pbjson_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *out);
 
 /** The full name of @p value in @p desc ("STAGE_ESCALATED"), or NULL. */
-const char *ctl_json_enum_name(const ProtobufCEnumDescriptor *desc, int value);
+const char *pbjson_enum_name(const ProtobufCEnumDescriptor *desc, int value);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * ctl_json.c — protobuf-c messages to and from JSON; see ctl_json.h.
+ * pbjson.c — protobuf-c messages to and from JSON; see pbjson.h.
  */
-#include "ctl_json.h"
+#include "pbjson.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 /* ---- enums ----------------------------------------------------------------- */
 
-const char *ctl_json_enum_name(const ProtobufCEnumDescriptor *desc, int value)
+const char *pbjson_enum_name(const ProtobufCEnumDescriptor *desc, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
     return v ? v->name : NULL;
@@ -42,7 +42,7 @@ static size_t ctl_enum_prefix_len(const ProtobufCEnumDescriptor *desc)
     return len;
 }
 
-int ctl_json_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *out)
+int pbjson_enum_value(const ProtobufCEnumDescriptor *desc, const char *name, int *out)
 {
     if (!name || !*name)
         return -1;
@@ -190,7 +190,7 @@ static cJSON *ctl_value_json(const ProtobufCFieldDescriptor *f, const void *p)
         return cJSON_CreateBool(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(const int *)p;
-        const char *name = ctl_json_enum_name(f->descriptor, v);
+        const char *name = pbjson_enum_name(f->descriptor, v);
         return name ? cJSON_CreateString(name) : cJSON_CreateNumber(v);
     }
     case PROTOBUF_C_TYPE_STRING: {
@@ -201,13 +201,13 @@ static cJSON *ctl_value_json(const ProtobufCFieldDescriptor *f, const void *p)
         return ctl_bytes_json(p);
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
-        return m ? ctl_json_from_message(m) : cJSON_CreateNull();
+        return m ? pbjson_from_message(m) : cJSON_CreateNull();
     }
     }
     return cJSON_CreateNull();
 }
 
-cJSON *ctl_json_from_message(const ProtobufCMessage *msg)
+cJSON *pbjson_from_message(const ProtobufCMessage *msg)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
     const char *base = (const char *)msg;
@@ -410,7 +410,7 @@ static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, vo
             snprintf(num, sizeof(num), "%d", (int)j->valuedouble);
             name = num;
         }
-        if (!name || ctl_json_enum_value(f->descriptor, name, &v) < 0) {
+        if (!name || pbjson_enum_value(f->descriptor, name, &v) < 0) {
             const ProtobufCEnumDescriptor *ed = f->descriptor;
             snprintf(err, err_size, "%s: not a %s value (e.g. \"%s\")", path, ed->name,
                      ed->n_values > 1 ? ed->values[1].name : "");
@@ -451,7 +451,7 @@ bad_num:
 }
 
 /* Parses a JSON object into the repeated map-entry field @p f. */
-static int ctl_map_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, char *base,
+static int strmap_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, char *base,
                          arena_t *arena, const char *path, char *err, size_t err_size)
 {
     const ProtobufCMessageDescriptor *ed = f->descriptor;
@@ -531,7 +531,7 @@ static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *des
             continue; /* null = the default */
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             if (ctl_is_map(f)) {
-                if (ctl_map_parse(f, item, base, arena, sub, err, err_size) < 0)
+                if (strmap_parse(f, item, base, arena, sub, err, err_size) < 0)
                     return NULL;
                 continue;
             }
@@ -567,7 +567,7 @@ static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *des
     return msg;
 }
 
-ProtobufCMessage *ctl_json_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
+ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
                                       arena_t *arena, char *err, size_t err_size)
 {
     return ctl_message_parse(desc, json, arena, "", err, err_size);
