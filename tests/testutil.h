@@ -43,7 +43,7 @@ typedef struct tu_msg {
     size_t len;
     int partition;
     int64_t offset;
-    char x_error[512];  /* dead letters: the x-error header */
+    char x_error[512]; /* dead letters: the x-error header */
     char x_stage[64];
 } tu_msg_t;
 
@@ -68,3 +68,7 @@ const char *tu_bin(const char *name);
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);
 int tu_flush(int timeout_ms);
+/** Runs a program (argv[0] a path) to its end, stdout to @p out_path and
+ *  stderr to @p err_path (truncated first). Returns its exit status, or -1
+ *  when it did not end within @p timeout_ms (then it is SIGKILLed). */
+int tu_run(const char *const *argv, const char *out_path, const char *err_path, int timeout_ms);
