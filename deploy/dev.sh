@@ -136,9 +136,9 @@ run_tests() {
     fi
     # Whatever happened, leave no broker or redis-server behind.
     "$ROOT/deploy/testbed.sh" down "$ROOT/build/testbed" >/dev/null 2>&1 || true
-    # The figures the crash and outage tests print (alerts sent, kills, lost,
-    # duplicated; CPU while Redis is down).
-    grep -h -E '^(crash test|redis outage)' build/Testing/Temporary/LastTest.log 2>/dev/null || true
+    # The figures the crash, outage and stress tests print (alerts sent,
+    # kills, lost, duplicated; CPU while Redis is down; broken chains).
+    grep -h -E '^(crash test|redis outage|stress test)' build/Testing/Temporary/LastTest.log 2>/dev/null || true
 
     log "sanitizer build (build-asan/) and its unit tests"
     if cmake -S . -B build-asan -DINCIDENTD_SANITIZE=ON -DINCIDENTD_WERROR=ON &&

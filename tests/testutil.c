@@ -269,9 +269,10 @@ pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_
     _exit(127);
 }
 
-int tu_stop(pid_t pid, int sig, int timeout_ms)
+/* Waits for @p pid up to @p timeout_ms, then SIGKILLs it: its exit status
+ * (WEXITSTATUS, or 128+signal), or -1 if it did not end in time. */
+static int tu_reap(pid_t pid, int timeout_ms)
 {
-    kill(pid, sig);
     int64_t deadline = tu_now_ms() + timeout_ms;
     for (;;) {
         int status;
@@ -287,6 +288,32 @@ int tu_stop(pid_t pid, int sig, int timeout_ms)
         }
         usleep(20 * 1000);
     }
+}
+
+int tu_stop(pid_t pid, int sig, int timeout_ms)
+{
+    kill(pid, sig);
+    return tu_reap(pid, timeout_ms);
+}
+
+int tu_run(const char *const *argv, const char *out_path, const char *err_path, int timeout_ms)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0)
+            _exit(127);
+        dup2(out, 1);
+        dup2(err, 2);
+        close(out);
+        close(err);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return tu_reap(pid, timeout_ms);
 }
 
 const char *tu_bin(const char *name)

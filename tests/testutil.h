@@ -66,6 +66,10 @@ const char *tu_bin(const char *name);
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);
 int tu_flush(int timeout_ms);
+/** Runs a program (argv[0] a path) to its end, stdout to @p out_path and
+ *  stderr to @p err_path (truncated first). Returns its exit status, or -1
+ *  when it did not end within @p timeout_ms (then it is SIGKILLed). */
+int tu_run(const char *const *argv, const char *out_path, const char *err_path, int timeout_ms);
 
 /* ---- slow clients (HTTP servers' limits) ----------------------------------- */
 
@@ -81,5 +85,6 @@ int *tu_slow_open(int port, const char *path, int n, int first, int per_addr);
 int tu_slow_trickle(int *fds, int n);
 /** Closes what is open and frees @p fds; accepts NULL. */
 void tu_slow_close(int *fds, int n);
+
 
 #endif
