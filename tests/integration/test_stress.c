@@ -41,7 +41,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ctl_redis.h"
+#include "store_admin.h"
 #include "incident/v1/incident.pb-c.h"
 #include "ormis.h"
 #include "testutil.h"
@@ -479,7 +479,7 @@ static void check_state(store_t *st, const trail_t *t, uint32_t want_alerts, tal
     hd_state_t *state = NULL;
     uint64_t version = 0;
     char err[256] = "";
-    int live = ctl_redis_state(st, t->id, &arena, &state, &version, err, sizeof(err));
+    int live = store_admin_state(st, t->id, &arena, &state, &version, err, sizeof(err));
     if (live != 1) {
         FAILURE(y, state_off, "key %s, incident %s: no state in Redis (%s)", t->key, t->id,
                 live < 0 ? err : "absent");
@@ -652,7 +652,7 @@ static void tally_expect_clean(const tally_t *y, size_t undecodable)
 static store_t *redis_open(const bed_t *b)
 {
     char err[256];
-    store_t *st = ctl_redis_open(tu_redis(), NULL, NULL, b->prefix, err, sizeof(err));
+    store_t *st = store_admin_open(tu_redis(), NULL, NULL, b->prefix, err, sizeof(err));
     cr_assert_not_null(st, "redis: %s", err);
     return st;
 }
