@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "http_server.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -221,7 +222,7 @@ static rd_kafka_t *httpd_kafka_new(const config_t *cfg, char *errstr, size_t err
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0) {
+    if (kafka_conf_apply(cfg, conf, errstr, errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

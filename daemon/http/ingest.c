@@ -46,6 +46,7 @@
 #include "http_server.h"
 #include "ingest_map.h"
 #include "log.h"
+#include "kafka.h"
 #include "worker.h"
 
 #define INGEST_PARSE_MAX 4 /* bodies parsed at once: bounds the JSON trees in memory */
@@ -672,7 +673,7 @@ static rd_kafka_t *ingest_producer_new(const config_t *cfg, char *errstr, size_t
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (worker_kafka_conf(cfg, conf, errstr, errstr_size) < 0) {
+    if (kafka_conf_apply(cfg, conf, errstr, errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -719,7 +720,7 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
     in->limiter.rate = cfg->ingest_rate;
     in->limiter.burst = cfg->ingest_burst > 0 ? cfg->ingest_burst : 1;
     in->max_body = cfg->ingest_max_body > 0 ? cfg->ingest_max_body : 512 * 1024;
-    worker_topic(cfg, "incidents.detected", in->topic, sizeof(in->topic));
+    kafka_topic_name(cfg, "incidents.detected", in->topic, sizeof(in->topic));
     const char *route_tokens[INGEST_ROUTE_N] = {
         [INGEST_ROUTE_ALERTMANAGER] = cfg->ingest_token_alertmanager,
         [INGEST_ROUTE_EVENTS] = cfg->ingest_token_events,

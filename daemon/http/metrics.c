@@ -25,6 +25,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "stage.h"
 
 /* How long one reading of the open-incident gauges is served from cache. */
 #define METRICS_REDIS_CACHE_MS 5000
@@ -34,13 +35,15 @@
 #define METRICS_N_STAGES 5
 #define METRICS_N_LIVE 7
 
-/* The live sets kept by the store (store.c): <ns>stage:<STAGE> for the five
- * live stages, then <ns>kind:<KIND>. */
-static const char *const metrics_live_stages[METRICS_N_STAGES] = {
-    "DETECTED", "CLASSIFIED", "SCOPED", "ESCALATED", "RESOLVED"};
-static const char *const metrics_live_keys[METRICS_N_LIVE] = {
-    "stage:DETECTED", "stage:CLASSIFIED", "stage:SCOPED",    "stage:ESCALATED",
-    "stage:RESOLVED", "kind:INCIDENT",    "kind:DISTURBANCE"};
+/* The live sets kept by the store (store.c): the stage table's first
+ * METRICS_N_STAGES rows (<ns>stage:<STAGE>), then <ns>kind:<KIND>. */
+static const char *const metrics_kind_keys[METRICS_N_LIVE - METRICS_N_STAGES] = {
+    "kind:INCIDENT", "kind:DISTURBANCE"};
+
+static const char *metrics_live_key(size_t i)
+{
+    return i < METRICS_N_STAGES ? stage_table[i].live : metrics_kind_keys[i - METRICS_N_STAGES];
+}
 
 struct metrics {
     const worker_stats_t **stats; /* borrowed entries */
@@ -334,7 +337,7 @@ static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_
         redisAppendCommand(m->rc, "PING");
     else
         for (size_t i = 0; i < METRICS_N_LIVE; i++)
-            redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_keys[i]);
+            redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_key(i));
 
     int bad = 0;
     for (size_t i = 0; i < n_pre + n_cmds; i++) {
@@ -582,12 +585,7 @@ char *metrics_render(metrics_t *m, size_t *len)
                      "Live incidents per stage, from Redis (cached for 5s; the same in every "
                      "process: aggregate with max).");
         for (size_t i = 0; i < METRICS_N_STAGES; i++) {
-            char lower[16];
-            size_t k = 0;
-            for (; metrics_live_stages[i][k] && k < sizeof(lower) - 1; k++)
-                lower[k] = (char)(metrics_live_stages[i][k] - 'A' + 'a');
-            lower[k] = '\0';
-            metrics_stage_open(&b, "incidentd_open_incidents", lower);
+            metrics_stage_open(&b, "incidentd_open_incidents", stage_table[i].name);
             metrics_printf(&b, "} %lld\n", counts[i]);
         }
         metrics_head(&b, "incidentd_open_incidents_by_kind", "gauge",

@@ -3,6 +3,11 @@
  */
 #include "kafka.h"
 
+#include "log.h"
+#include "stage.h"
+
+#define KAFKA_MAX_TOPICS 16
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +34,7 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 }
 
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
-                                    size_t errstr_size)
+                                size_t errstr_size)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -63,7 +68,7 @@ fail:
 }
 
 int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
-                         int *n_parts, char *errstr, size_t errstr_size)
+                     int *n_parts, char *errstr, size_t errstr_size)
 {
     *parts = NULL;
     *n_parts = 0;
@@ -122,7 +127,7 @@ int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t 
 
 /* A consumer that reads by assignment only (no group, no commits). */
 static rd_kafka_t *kafka_reader_new(const char *brokers, const char *const *props,
-                                        int partition_eof, char *errstr, size_t errstr_size)
+                                    int partition_eof, char *errstr, size_t errstr_size)
 {
     char err[512], group[96];
     struct timespec now;
@@ -317,8 +322,8 @@ int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size)
         int32_t *parts;
         int n;
         rc = kafka_partitions(rk, f->topics[t],
-                                  f->metadata_timeout_ms > 0 ? f->metadata_timeout_ms : 10000,
-                                  &parts, &n, errstr, errstr_size);
+                              f->metadata_timeout_ms > 0 ? f->metadata_timeout_ms : 10000, &parts,
+                              &n, errstr, errstr_size);
         if (rc != KAFKA_OK)
             goto out;
         for (int i = 0; i < n; i++)
@@ -359,8 +364,7 @@ out:
     return rc;
 }
 
-const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
-                             size_t size)
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size)
 {
     rd_kafka_headers_t *hdrs = NULL;
     const void *val = NULL;
@@ -370,4 +374,118 @@ const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *
         rd_kafka_header_get_last(hdrs, name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR && val)
         snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), (const char *)val);
     return buf;
+}
+
+/* ---- the daemon's clients: configuration, topic names, topics ------------- */
+
+int kafka_conf_apply(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "brokers: %s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+            /* The value may be a secret: name the property only. */
+            snprintf(errstr, errstr_size, "kafka.%s: %s", cfg->kafka[i].key, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *kafka_topic_name(const config_t *cfg, const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", cfg->topic_prefix ? cfg->topic_prefix : "", name);
+    return buf;
+}
+
+/* librdkafka's own logs go into ours. @locality: librdkafka threads. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_level_t l = level <= 3   ? LOG_ERROR
+                    : level <= 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
+    log_msg(l, NULL, NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+int kafka_props_set(rd_kafka_conf_t *conf, const kafka_prop_t *p, size_t n, const char *what,
+                    char *errstr, size_t errstr_size)
+{
+    char err[512];
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_conf_set(conf, p[i].k, p[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka %s %s: %s", what, p[i].k, err);
+            return -1;
+        }
+    return 0;
+}
+
+int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_t errstr_size)
+{
+    const char *const *names = stage_topics;
+    size_t n = 0;
+    while (names[n] && n < KAFKA_MAX_TOPICS)
+        n++;
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_apply(cfg, conf, errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errstr, errstr_size, "kafka: %s", err);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_NewTopic_t *nt[KAFKA_MAX_TOPICS];
+    char tbuf[KAFKA_MAX_TOPICS][300];
+    for (size_t i = 0; i < n; i++) {
+        kafka_topic_name(cfg, names[i], tbuf[i], sizeof(tbuf[i]));
+        nt[i] = rd_kafka_NewTopic_new(tbuf[i], partitions, -1, err, sizeof(err));
+        if (strcmp(names[i], "ormis.audit") == 0)
+            rd_kafka_NewTopic_set_config(nt[i], "retention.ms", "-1");
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(opt, 30000, err, sizeof(err));
+    rd_kafka_CreateTopics(rk, nt, n, opt, q);
+    int rc = 0;
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev) {
+        snprintf(errstr, errstr_size, "kafka: no answer creating topics (brokers %s)",
+                 cfg->brokers);
+        rc = -1;
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "kafka: creating topics: %s",
+                 rd_kafka_event_error_string(ev));
+        rc = -1;
+    } else {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t cnt;
+        const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                snprintf(errstr, errstr_size, "kafka: creating topic %s: %s",
+                         rd_kafka_topic_result_name(tr[i]),
+                         rd_kafka_topic_result_error_string(tr[i]));
+                rc = -1;
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_NewTopic_destroy_array(nt, n);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
 }

@@ -1,10 +1,12 @@
 /*
- * kafka.h — the Kafka side of incidentctl: client settings, bounded
- * reads of a whole topic (audit trail, dead letters) and following topics.
+ * kafka.h — Kafka helpers of the daemon and incidentctl: client settings
+ * (bootstrap servers and the kafka.* pass-through, in layers), topic names
+ * and creation, librdkafka's logs into ours; bounded reads of a whole topic
+ * (audit trail, dead letters) and following topics.
  *
  * Reads never join a consumer group and never commit: partitions are
- * assigned by hand, so an operator's command never disturbs the daemon's
- * consumer groups.
+ * assigned by hand, so an operator's command or the rebuild never disturbs
+ * the daemon's consumer groups.
  */
 #ifndef INCIDENTD_KAFKA_H
 #define INCIDENTD_KAFKA_H
@@ -15,6 +17,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "config.h"
+
 /**
  * A new client configuration: bootstrap.servers = @p brokers, then the
  * librdkafka properties of @p props ("key=value" strings, NULL-terminated
@@ -23,7 +27,7 @@
  * or hands it to rd_kafka_new().
  */
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *props, char *errstr,
-                                    size_t errstr_size);
+                                size_t errstr_size);
 
 /** Return values of the read functions. */
 #define KAFKA_OK 0
@@ -35,7 +39,7 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *props, c
  * @p rk's metadata. Returns KAFKA_OK, KAFKA_NOTOPIC or KAFKA_ERR.
  */
 int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t **parts,
-                         int *n_parts, char *errstr, size_t errstr_size);
+                     int *n_parts, char *errstr, size_t errstr_size);
 
 /** Called for every record read; return non-zero to stop reading. The
  *  message is borrowed for the call only. */
@@ -77,7 +81,7 @@ typedef struct kafka_follow {
     int from_beginning;      /* else only records appended from now on */
     int64_t timeout_ms;      /* stop after this long; <= 0 = no limit */
     int metadata_timeout_ms; /* wait this long for the topics' metadata (0 = 10 s) */
-    kafka_msg_cb on_msg; /* non-zero return stops */
+    kafka_msg_cb on_msg;     /* non-zero return stops */
     void *opaque;
     volatile sig_atomic_t *stop; /* set non-zero (SIGINT) to stop */
 } kafka_follow_t;
@@ -91,7 +95,38 @@ int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size);
 
 /** The value of header @p name of @p msg as a NUL-terminated copy into
  *  @p buf ("" when absent). Returns @p buf. */
-const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
-                             size_t size);
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size);
+
+/* ---- the daemon's clients ------------------------------------------------ */
+
+/** Applies cfg's bootstrap servers and kafka.* pass-through properties to
+ *  @p conf. Returns 0, or -1 with a message naming the property (never its
+ *  value: it may be a secret). */
+int kafka_conf_apply(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/** One property of a layer. */
+typedef struct kafka_prop {
+    const char *k, *v;
+} kafka_prop_t;
+
+/** Sets @p n properties on @p conf; errors say @p what ("producer") and the
+ *  key. Returns 0 or -1. Properties are set in three layers: incidentd's
+ *  tunable defaults, then the operator's kafka.* (kafka_conf_apply(), which
+ *  may override them), then what exactly-once needs (nobody may). */
+int kafka_props_set(rd_kafka_conf_t *conf, const kafka_prop_t *p, size_t n, const char *what,
+                    char *errstr, size_t errstr_size);
+
+/** Full topic name: prefix + @p name, into @p buf. Returns @p buf. */
+const char *kafka_topic_name(const config_t *cfg, const char *name, char *buf, size_t size);
+
+/** librdkafka's log callback: its lines go into ours. @locality librdkafka threads. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/**
+ * Creates the topics incidentd uses (stage_topics[]) when missing, with
+ * @p partitions each (ormis.audit kept for ever). Returns 0, or -1 with a
+ * message.
+ */
+int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_t errstr_size);
 
 #endif

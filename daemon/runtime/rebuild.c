@@ -12,11 +12,11 @@
 
 #include <hiredis/hiredis.h>
 
-#include "kafka.h"
-#include "strmap.h"
-#include "store_admin.h"
 #include "handlers.h"
+#include "kafka.h"
 #include "ormis.h"
+#include "store_admin.h"
+#include "strmap.h"
 
 #define RB_TRIGGERS_MAX 64 /* as many trigger times as the detected stage keeps */
 
@@ -214,8 +214,8 @@ static void rb_progress(uint64_t done, uint64_t total, void *opaque)
 
 /* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
 static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
-                    const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena,
-                    char *errstr, size_t errstr_size)
+                    const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena, char *errstr,
+                    size_t errstr_size)
 {
     const Incident__V1__AuditRecord *last = ri->last;
     if (!last->snapshot) {
@@ -314,8 +314,7 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
 }
 
 int rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr,
-                size_t errstr_size)
+            const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr, size_t errstr_size)
 {
     rebuild_opts_t o = {0};
     if (opts)

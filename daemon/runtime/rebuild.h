@@ -71,7 +71,6 @@ typedef struct rebuild_stats {
  * secrets never appear in the message.
  */
 int rebuild(const char *brokers, const char *redis_url, const char *prefix,
-                const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr,
-                size_t errstr_size);
+            const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr, size_t errstr_size);
 
 #endif

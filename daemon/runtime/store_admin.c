@@ -10,7 +10,7 @@
 #include <hiredis/hiredis.h>
 
 store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
-                        char *errstr, size_t errstr_size)
+                          char *errstr, size_t errstr_size)
 {
     char err[256] = "";
     store_t *st = store_new(url, user, password, ns, err, sizeof(err));
@@ -45,7 +45,7 @@ const char *store_admin_redact(const char *url, char *buf, size_t size)
 }
 
 int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
-                    uint64_t *version, char *errstr, size_t errstr_size)
+                      uint64_t *version, char *errstr, size_t errstr_size)
 {
     *state = NULL;
     *version = 0;

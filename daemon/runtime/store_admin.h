@@ -20,7 +20,7 @@
  * Caller frees with store_destroy().
  */
 store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
-                        char *errstr, size_t errstr_size);
+                          char *errstr, size_t errstr_size);
 
 /** @p url with any credentials masked ("redis://user:***@host:6379/0"),
  *  into @p buf. Returns @p buf. */
@@ -32,6 +32,6 @@ const char *store_admin_redact(const char *url, char *buf, size_t size);
  * -1 with a message (Redis failure or undecodable state).
  */
 int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
-                    uint64_t *version, char *errstr, size_t errstr_size);
+                      uint64_t *version, char *errstr, size_t errstr_size);
 
 #endif

@@ -36,16 +36,16 @@ typedef struct worker_stats {
     atomic_uint_fast64_t in_flight;     /* messages in the batch being processed */
     atomic_uint_fast64_t redis_round_trips;
     atomic_uint_fast64_t redis_errors;
-    atomic_uint_fast64_t escalations;   /* "escalated" records written */
-    atomic_uint_fast64_t timers_fired;  /* ack timers turned into commands */
-    atomic_int assigned;                /* partitions assigned */
-    atomic_int redis_up;                /* Redis reachable */
-    atomic_int kafka_up;                /* transactions initialised */
+    atomic_uint_fast64_t escalations;  /* "escalated" records written */
+    atomic_uint_fast64_t timers_fired; /* ack timers turned into commands */
+    atomic_int assigned;               /* partitions assigned */
+    atomic_int redis_up;               /* Redis reachable */
+    atomic_int kafka_up;               /* transactions initialised */
     /* processing latency histogram (per message, ms): le 1,2,5,10,20,50,100,250,500,1000,+Inf */
     atomic_uint_fast64_t lat_bucket[11];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
-    atomic_uint_fast64_t lag;           /* messages behind the high watermarks (assigned partitions) */
+    atomic_uint_fast64_t lag; /* messages behind the high watermarks (assigned partitions) */
     /* time to acknowledge / to resolve (from detection), observed when the
      * acknowledged / resolved record is committed; buckets in seconds:
      * le 60,300,900,1800,3600,7200,14400,43200,86400,+Inf */
@@ -65,29 +65,13 @@ typedef struct worker worker_t;
 /** Creates the worker of one stage (@p stage_bit, a CONFIG_STAGE_* bit other
  *  than INGEST). Borrows @p cfg and @p stop (set non-zero to stop). Returns
  *  NULL with a message in errstr. Caller frees with worker_destroy(). */
-worker_t *worker_new(const config_t *cfg, unsigned stage_bit,
-                     volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
+worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomic_t *stop,
+                     char *errstr, size_t errstr_size);
 void worker_destroy(worker_t *w);
 /** Runs until *stop: returns 0 after a clean shutdown (batch finished,
  *  committed, group left), -1 on a fatal error. */
 int worker_run(worker_t *w);
 const worker_stats_t *worker_stats(const worker_t *w);
 const char *worker_stage_name(const worker_t *w);
-
-/** Full topic name: prefix + @p name, into @p buf. */
-const char *worker_topic(const config_t *cfg, const char *name, char *buf, size_t size);
-
-/**
- * Creates the topics incidentd uses (stage topics, ormis.audit,
- * incidents.dlq, incidents.timers) when missing, with @p partitions each.
- * Returns 0, or -1 with a message.
- */
-int worker_create_topics(const config_t *cfg, int partitions, char *errstr,
-                         size_t errstr_size);
-
-/** Applies cfg's bootstrap servers and kafka.* pass-through properties to
- *  @p conf. Returns 0, or -1 with a message naming the property. */
-int worker_kafka_conf(const config_t *cfg, rd_kafka_conf_t *conf, char *errstr,
-                      size_t errstr_size);
 
 #endif

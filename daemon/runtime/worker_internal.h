@@ -1,0 +1,129 @@
+/*
+ * worker_internal.h — what the worker's files share: the batch item, the
+ * worker itself, and the steps one file calls in another. Private to
+ * worker.c (the loop), worker_batch.c (decode, decide, apply once) and
+ * worker_txn.c (produce, commit, dead letters, timers, metrics).
+ *
+ * @locality: each worker runs on its own thread; all of this belongs to it.
+ */
+#ifndef INCIDENTD_WORKER_INTERNAL_H
+#define INCIDENTD_WORKER_INTERNAL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "arena.h"
+#include "config.h"
+#include "handlers.h"
+#include "stage.h"
+#include "store.h"
+#include "worker.h"
+
+/* Input messages larger than this are rejected before decoding. The largest
+ * alert the contract allows is about 400 KB. */
+#define WORKER_MAX_INPUT (512 * 1024)
+#define WORKER_MAX_ROUNDS 32
+#define WORKER_TXN_TIMEOUT_MS 30000
+#define WORKER_POISON_TRIES 3
+
+/* One record to produce. */
+typedef struct worker_out {
+    const char *topic; /* without prefix */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+} worker_out_t;
+
+/* One input message of the batch and what became of it. */
+typedef struct worker_item {
+    rd_kafka_message_t *msg;
+    stage_input_kind_t kind;
+    const char *pos;       /* "topic/partition/offset" */
+    const char *dlq_error; /* non-NULL: dead-letter it */
+    int dlq_bare;          /* dead-letter without the value (refused with it) */
+    hd_alert_t *alert;
+    hd_event_t *event;
+    hd_timer_t *timer;
+    const char *key; /* dedup key (detected) or incident id */
+    const char *cause_key;
+    const char *cause_id;
+    int done; /* settled: outputs final */
+    worker_out_t *outs;
+    size_t n_outs;
+    size_t n_audit;
+    size_t n_escalations;
+    int64_t tta_ms; /* time to acknowledge of an "acknowledged" record, or -1 */
+    int64_t ttr_ms; /* time to resolve of a "resolved" record, or -1 */
+    int has_apply;
+    size_t apply_idx;
+} worker_item_t;
+
+/* In-batch view of one incident (key = dedup key or id). */
+typedef struct worker_view {
+    const char *key;
+    int present;       /* state known (possibly "none") */
+    hd_state_t *state; /* NULL = no (open) incident */
+    uint64_t version;
+} worker_view_t;
+
+struct worker {
+    const config_t *cfg;
+    const stage_t *stage;
+    volatile sig_atomic_t *stop;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    store_t *store;
+    arena_t arena;
+    char actor[64];
+    worker_stats_t stats;
+    int rebalanced;
+    rd_kafka_message_t **batch;
+    size_t n_batch;
+    int64_t next_timer_poll_ms;
+    int64_t next_lag_ms;
+    int64_t next_redis_try_ms;
+    int paused;
+    int epoch_ok; /* Redis holds the whole state (store_epoch()) */
+    int epoch_wait_logged;
+    char txid[400];
+    char **kafka_props; /* "key=value" pass-through, for the rebuild */
+    /* A record the broker refuses for what it is (size, format) would abort
+     * the batch for ever: the input that produced it is dead-lettered after
+     * WORKER_POISON_TRIES failed commits (worker_poison_*). */
+    size_t fail_item; /* 1 + index of the item whose record failed in this batch, or 0 */
+    char fail_err[256];
+    char poison_pos[320]; /* input position that failed, and how often in a row */
+    int poison_tries;
+    char poison_err[256];
+};
+
+/** Wall clock, Unix ms. */
+int64_t worker_now_ms(void);
+/** Monotonic clock, us. */
+int64_t worker_mono_us(void);
+/** Processes the gathered batch as one transaction (worker_batch.c): 0
+ *  committed, -1 aborted (rewind and retry), -2 fatal Kafka error. */
+int worker_process(worker_t *w);
+/** Largest record the worker may produce (limits.message_bytes less room). */
+size_t worker_record_max(const worker_t *w);
+/** Produces the items' records and dead letters, commits them with the
+ *  offsets (worker_txn.c). Returns 0, -1 (aborted) or -2 (fatal). */
+int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n);
+/** Dead-letters an input whose records the broker refused too often. */
+void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n);
+/** Counts a committed batch into the metrics. */
+void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0);
+/** Claims due timers and fires them on incidents.timers. */
+void worker_fire_timers(worker_t *w);
+/** Updates the lag gauge from the cached watermarks. */
+void worker_update_lag(worker_t *w);
+/** Creates the transactional producer (id w->txid). 0 or -1 with a message. */
+int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size);
+/** Initialises transactions, retrying until the broker answers or stop. */
+int worker_producer_init(worker_t *w);
+
+#endif
