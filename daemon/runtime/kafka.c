@@ -175,138 +175,171 @@ static void kafka_reader_destroy(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
+/* The partitions of one whole-topic read and how far each must go. */
+typedef struct kafka_span {
+    int32_t *parts;
+    int64_t *high; /* the high watermark when the read started */
+    char *done;
+    int n;
+    int pending;
+} kafka_span_t;
+
+static void kafka_span_free(kafka_span_t *sp)
+{
+    free(sp->parts);
+    free(sp->high);
+    free(sp->done);
+}
+
+/* The watermarks of every partition: what to read (added to @p assign)
+ * and how much (r->total). Returns KAFKA_OK, KAFKA_NOTOPIC or KAFKA_ERR. */
+static int kafka_read_plan(kafka_read_t *r, rd_kafka_t *rk, int idle_ms, kafka_span_t *sp,
+                           rd_kafka_topic_partition_list_t **assign, char *errstr,
+                           size_t errstr_size)
+{
+    int rc = kafka_partitions(rk, r->topic, idle_ms, &sp->parts, &sp->n, errstr, errstr_size);
+    if (rc != KAFKA_OK)
+        return rc;
+    r->partitions = sp->n;
+    sp->high = calloc((size_t)sp->n, sizeof(*sp->high));
+    sp->done = calloc((size_t)sp->n, 1);
+    *assign = rd_kafka_topic_partition_list_new(sp->n);
+    if (!sp->high || !sp->done || !*assign) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return KAFKA_ERR;
+    }
+    for (int i = 0; i < sp->n; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, r->topic, sp->parts[i], &lo, &hi, idle_ms);
+        if (err) {
+            snprintf(errstr, errstr_size, "kafka: watermarks of %s [%" PRId32 "]: %s", r->topic,
+                     sp->parts[i], rd_kafka_err2str(err));
+            return KAFKA_ERR;
+        }
+        sp->high[i] = hi;
+        if (hi <= lo) {
+            sp->done[i] = 1;
+            continue;
+        }
+        r->total += (uint64_t)(hi - lo);
+        rd_kafka_topic_partition_list_add(*assign, r->topic, sp->parts[i])->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        sp->pending++;
+    }
+    return KAFKA_OK;
+}
+
+/* What one polled message means for the read. */
+typedef enum kafka_step {
+    KAFKA_STEP_NEXT,
+    KAFKA_STEP_READ,
+    KAFKA_STEP_STOP,
+    KAFKA_STEP_FAIL
+} kafka_step_t;
+
+/* Takes one polled message: partition ends, errors (@p last_err), records
+ * of the span handed to r->on_msg. */
+static kafka_step_t kafka_read_take(kafka_read_t *r, kafka_span_t *sp, rd_kafka_message_t *m,
+                                    char *last_err, size_t last_err_size)
+{
+    int pi = -1;
+    for (int i = 0; i < sp->n && pi < 0; i++)
+        if (sp->parts[i] == m->partition)
+            pi = i;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (pi >= 0 && !sp->done[pi] && m->offset >= sp->high[pi]) {
+            sp->done[pi] = 1;
+            sp->pending--;
+        }
+        return KAFKA_STEP_NEXT;
+    }
+    if (m->err) {
+        snprintf(last_err, last_err_size, "%s", rd_kafka_message_errstr(m));
+        int fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                    m->err == RD_KAFKA_RESP_ERR__FATAL;
+        return fatal ? KAFKA_STEP_FAIL : KAFKA_STEP_NEXT;
+    }
+    if (pi < 0 || sp->done[pi] || m->offset >= sp->high[pi])
+        return KAFKA_STEP_READ; /* appended after we started: progress, not ours */
+    if (m->offset >= sp->high[pi] - 1) {
+        sp->done[pi] = 1;
+        sp->pending--;
+    }
+    r->read++;
+    int stop = r->on_msg(m, r->opaque);
+    if (r->on_progress)
+        r->on_progress(r->read, r->total, r->opaque);
+    return stop ? KAFKA_STEP_STOP : KAFKA_STEP_READ;
+}
+
+/* Polls until every partition reached its watermark, r->stop, the reader
+ * stopped or nothing came for @p idle_ms. Returns KAFKA_OK or KAFKA_ERR. */
+static int kafka_read_loop(kafka_read_t *r, rd_kafka_t *rk, kafka_span_t *sp, int idle_ms,
+                           char *errstr, size_t errstr_size)
+{
+    int64_t last_progress = ctl_now_ms();
+    char last_err[256] = "";
+    while (sp->pending > 0) {
+        if (r->stop && *r->stop) {
+            r->incomplete = 1;
+            return KAFKA_OK;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            if (ctl_now_ms() - last_progress <= idle_ms)
+                continue;
+            /* Committed data ends before the watermark: records of a
+             * transaction still open (or an unreachable broker). */
+            r->incomplete = 1;
+            if (!last_err[0])
+                return KAFKA_OK;
+            snprintf(errstr, errstr_size, "kafka: reading %s stalled: %s", r->topic, last_err);
+            return KAFKA_ERR;
+        }
+        kafka_step_t step = kafka_read_take(r, sp, m, last_err, sizeof(last_err));
+        rd_kafka_message_destroy(m);
+        if (step == KAFKA_STEP_FAIL) {
+            snprintf(errstr, errstr_size, "kafka: reading %s: %s", r->topic, last_err);
+            return KAFKA_ERR;
+        }
+        if (step == KAFKA_STEP_READ || step == KAFKA_STEP_STOP)
+            last_progress = ctl_now_ms();
+        if (step == KAFKA_STEP_STOP) {
+            r->incomplete = sp->pending > 0;
+            return KAFKA_OK;
+        }
+    }
+    return KAFKA_OK;
+}
+
 int kafka_read_all(kafka_read_t *r, char *errstr, size_t errstr_size)
 {
     r->total = r->read = 0;
     r->partitions = 0;
     r->incomplete = 0;
     int idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : 30000;
-    int32_t *parts = NULL;
-    int64_t *high = NULL;
-    char *done = NULL;
+    kafka_span_t sp = {0};
     rd_kafka_topic_partition_list_t *assign = NULL;
-    int rc = KAFKA_ERR;
     rd_kafka_t *rk = kafka_reader_new(r->brokers, r->props, 1, errstr, errstr_size);
     if (!rk)
         return KAFKA_ERR;
-    int n;
-    rc = kafka_partitions(rk, r->topic, idle_ms, &parts, &n, errstr, errstr_size);
-    if (rc != KAFKA_OK)
-        goto out;
-    rc = KAFKA_ERR;
-    r->partitions = n;
-    high = calloc((size_t)n, sizeof(*high));
-    done = calloc((size_t)n, 1);
-    assign = rd_kafka_topic_partition_list_new(n);
-    if (!high || !done || !assign) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    int pending = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(rk, r->topic, parts[i], &lo, &hi, idle_ms);
-        if (err) {
-            snprintf(errstr, errstr_size, "kafka: watermarks of %s [%" PRId32 "]: %s", r->topic,
-                     parts[i], rd_kafka_err2str(err));
-            goto out;
-        }
-        high[i] = hi;
-        if (hi <= lo) {
-            done[i] = 1;
-            continue;
-        }
-        r->total += (uint64_t)(hi - lo);
-        rd_kafka_topic_partition_list_add(assign, r->topic, parts[i])->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-        pending++;
-    }
-    if (r->on_progress)
+    int rc = kafka_read_plan(r, rk, idle_ms, &sp, &assign, errstr, errstr_size);
+    if (rc == KAFKA_OK && r->on_progress)
         r->on_progress(0, r->total, r->opaque);
-    if (pending == 0) {
-        rc = KAFKA_OK;
-        goto out;
-    }
-    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
-    if (aerr) {
-        snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
-        goto out;
-    }
-    int64_t last_progress = ctl_now_ms();
-    char last_err[256] = "";
-    while (pending > 0) {
-        if (r->stop && *r->stop) {
-            r->incomplete = 1;
-            break;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m) {
-            if (ctl_now_ms() - last_progress > idle_ms) {
-                /* Committed data ends before the watermark: records of a
-                 * transaction still open (or an unreachable broker). */
-                r->incomplete = 1;
-                if (last_err[0]) {
-                    snprintf(errstr, errstr_size, "kafka: reading %s stalled: %s", r->topic,
-                             last_err);
-                    goto out;
-                }
-                break;
-            }
-            continue;
-        }
-        int pi = -1;
-        for (int i = 0; i < n; i++)
-            if (parts[i] == m->partition) {
-                pi = i;
-                break;
-            }
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (pi >= 0 && !done[pi] && m->offset >= high[pi]) {
-                done[pi] = 1;
-                pending--;
-            }
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (m->err) {
-            snprintf(last_err, sizeof(last_err), "%s", rd_kafka_message_errstr(m));
-            int fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-                        m->err == RD_KAFKA_RESP_ERR__FATAL;
-            rd_kafka_message_destroy(m);
-            if (fatal) {
-                snprintf(errstr, errstr_size, "kafka: reading %s: %s", r->topic, last_err);
-                goto out;
-            }
-            continue;
-        }
-        last_progress = ctl_now_ms();
-        if (pi < 0 || done[pi] || m->offset >= high[pi]) {
-            rd_kafka_message_destroy(m); /* appended after we started */
-            continue;
-        }
-        if (m->offset >= high[pi] - 1) {
-            done[pi] = 1;
-            pending--;
-        }
-        r->read++;
-        int stop = r->on_msg(m, r->opaque);
-        rd_kafka_message_destroy(m);
-        if (r->on_progress)
-            r->on_progress(r->read, r->total, r->opaque);
-        if (stop) {
-            r->incomplete = pending > 0;
-            break;
+    if (rc == KAFKA_OK && sp.pending > 0) {
+        rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, assign);
+        if (aerr) {
+            snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
+            rc = KAFKA_ERR;
+        } else {
+            rc = kafka_read_loop(r, rk, &sp, idle_ms, errstr, errstr_size);
         }
     }
-    rc = KAFKA_OK;
-out:
     if (assign)
         rd_kafka_topic_partition_list_destroy(assign);
-    free(parts);
-    free(high);
-    free(done);
+    kafka_span_free(&sp);
     kafka_reader_destroy(rk);
     return rc;
 }

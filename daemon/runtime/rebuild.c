@@ -212,16 +212,14 @@ static void rb_progress(uint64_t done, uint64_t total, void *opaque)
         rd->opts->progress(done, total, rd->opts->opaque);
 }
 
-/* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
-static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
-                    const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena, char *errstr,
-                    size_t errstr_size)
+/* The stored state of an incident rebuilt from its last record, packed
+ * (arena); NULL when the record has no snapshot. */
+static uint8_t *rb_state_pack(const char *id, const rb_inc_t *ri, arena_t *arena, size_t *len,
+                              hd_incident_t **out)
 {
     const Incident__V1__AuditRecord *last = ri->last;
-    if (!last->snapshot) {
-        stats->skipped++;
-        return 0;
-    }
+    if (!last->snapshot)
+        return NULL;
     hd_incident_t *inc = arena_alloc(arena, sizeof(*inc));
     *inc = *last->snapshot;
     inc->version = last->seq;
@@ -236,10 +234,77 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     state.n_trigger_times_ms = ri->n_triggers;
     if (ri->guideline)
         state.guideline = ri->guideline;
-    size_t len = incidentd__v1__stored_incident__get_packed_size(&state);
-    uint8_t *buf = arena_alloc(arena, len + 1);
+    *len = incidentd__v1__stored_incident__get_packed_size(&state);
+    uint8_t *buf = arena_alloc(arena, *len + 1);
     incidentd__v1__stored_incident__pack(&state, buf);
+    *out = inc;
+    return buf;
+}
 
+/* --dry-run: counts what the rebuild would do to @p id. */
+static int rb_dry_run(store_t *st, const char *id, const Incident__V1__AuditRecord *last,
+                      int closed, int timer, rebuild_stats_t *stats, arena_t *arena, char *errstr,
+                      size_t errstr_size)
+{
+    hd_state_t *cur;
+    uint64_t cur_version;
+    int rc = store_admin_state(st, id, arena, &cur, &cur_version, errstr, errstr_size);
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && cur_version == last->seq)
+        stats->up_to_date++;
+    else if (rc == 1 && cur_version > last->seq)
+        stats->newer++;
+    else if (!closed)
+        stats->written++;
+    else if (rc == 1)
+        stats->expired++;
+    else
+        stats->closed++;
+    if (rc != 1 || cur_version < last->seq)
+        stats->timers += timer;
+    return 0;
+}
+
+/* Counts the rebuild script's answer {result, timer armed} for @p id. */
+static int rb_count(const redisReply *r, const char *id, rebuild_stats_t *stats, char *errstr,
+                    size_t errstr_size)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(errstr, errstr_size, "redis: rebuilding %s: %s", id,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        return -1;
+    }
+    const char *res = r->element[0]->str;
+    if (strcmp(res, "WRITTEN") == 0)
+        stats->written++;
+    else if (strcmp(res, "SAME") == 0)
+        stats->up_to_date++;
+    else if (strcmp(res, "NEWER") == 0)
+        stats->newer++;
+    else if (strcmp(res, "EXPIRED") == 0)
+        stats->expired++;
+    else
+        stats->closed++;
+    if (r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0)
+        stats->timers++;
+    return 0;
+}
+
+/* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
+static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
+                    const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena, char *errstr,
+                    size_t errstr_size)
+{
+    const Incident__V1__AuditRecord *last = ri->last;
+    size_t len;
+    hd_incident_t *inc;
+    uint8_t *buf = rb_state_pack(id, ri, arena, &len, &inc);
+    if (!buf) {
+        stats->skipped++;
+        return 0;
+    }
     int closed = inc->stage == INCIDENT__V1__STAGE__STAGE_CLOSED ||
                  inc->status == INCIDENT__V1__STATUS__STATUS_CLOSED;
     int open = inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
@@ -255,29 +320,10 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     }
     if (closed)
         snprintf(retention, sizeof(retention), "%" PRId64, o->retention_ms);
+    if (o->dry_run)
+        return rb_dry_run(st, id, last, closed, member[0] != '\0', stats, arena, errstr,
+                          errstr_size);
     const char *stage = closed ? "" : hd_stage_name(inc->stage);
-
-    if (o->dry_run) {
-        hd_state_t *cur;
-        uint64_t cur_version;
-        int rc = store_admin_state(st, id, arena, &cur, &cur_version, errstr, errstr_size);
-        if (rc < 0)
-            return -1;
-        if (rc == 1 && cur_version == last->seq)
-            stats->up_to_date++;
-        else if (rc == 1 && cur_version > last->seq)
-            stats->newer++;
-        else if (!closed)
-            stats->written++;
-        else if (rc == 1)
-            stats->expired++;
-        else
-            stats->closed++;
-        if (rc != 1 || cur_version < last->seq)
-            stats->timers += member[0] != '\0';
-        return 0;
-    }
-
     const char *kind =
         inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
     redisReply *r = store_command(
@@ -288,33 +334,13 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;
     }
-    int rc = 0;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING) {
-        snprintf(errstr, errstr_size, "redis: rebuilding %s: %s", id,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        rc = -1;
-    } else {
-        const char *res = r->element[0]->str;
-        if (strcmp(res, "WRITTEN") == 0)
-            stats->written++;
-        else if (strcmp(res, "SAME") == 0)
-            stats->up_to_date++;
-        else if (strcmp(res, "NEWER") == 0)
-            stats->newer++;
-        else if (strcmp(res, "EXPIRED") == 0)
-            stats->expired++;
-        else
-            stats->closed++;
-        if (r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0)
-            stats->timers++;
-    }
+    int rc = rb_count(r, id, stats, errstr, errstr_size);
     freeReplyObject(r);
     return rc;
 }
 
-int rebuild(const char *brokers, const char *redis_url, const char *prefix,
-            const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr, size_t errstr_size)
+/* The options with their defaults filled in. */
+static rebuild_opts_t rb_opts(const rebuild_opts_t *opts)
 {
     rebuild_opts_t o = {0};
     if (opts)
@@ -325,17 +351,74 @@ int rebuild(const char *brokers, const char *redis_url, const char *prefix,
         o.max_level = 3;
     if (o.retention_ms <= 0)
         o.retention_ms = 7LL * 24 * 3600 * 1000;
+    return o;
+}
+
+/* Loads the rebuild script into @p sha. Returns 0 or -1. */
+static int rb_script_load(store_t *st, char sha[41], char *errstr, size_t errstr_size)
+{
+    redisReply *r = store_command(st, "SCRIPT LOAD %s", RB_LUA);
+    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+        snprintf(errstr, errstr_size, "redis: SCRIPT LOAD: %s",
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : store_error(st));
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    memcpy(sha, r->str, 40);
+    sha[40] = '\0';
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Writes every incident read (or counts, on a dry run), then the epoch
+ * marker: the state is whole again and waiting workers may go on. */
+static int rb_write_all(store_t *st, const rb_read_t *rd, const rebuild_opts_t *o,
+                        rebuild_stats_t *stats, char *errstr, size_t errstr_size)
+{
+    char sha[41] = "";
+    if (!o->dry_run && rb_script_load(st, sha, errstr, errstr_size) < 0)
+        return -1;
+    arena_t arena;
+    arena_init(&arena, 0);
+    int rc = 0;
+    for (size_t i = 0; i < rd->incidents.n && rc == 0; i++) {
+        const rb_inc_t *ri = rd->incidents.values[i];
+        if (ri->broken) {
+            stats->broken++;
+            if (o->skip_broken) {
+                stats->skipped++;
+                continue;
+            }
+        }
+        arena_reset(&arena);
+        rc = rb_apply(st, sha, rd->incidents.keys[i], ri, o, stats, &arena, errstr, errstr_size);
+    }
+    arena_destroy(&arena);
+    if (rc == 0 && !o->dry_run && !stats->incomplete) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (store_epoch_set(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) < 0) {
+            snprintf(errstr, errstr_size, "redis: setting the epoch: %s", store_error(st));
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+int rebuild(const char *brokers, const char *redis_url, const char *prefix,
+            const rebuild_opts_t *opts, rebuild_stats_t *stats, char *errstr, size_t errstr_size)
+{
+    rebuild_opts_t o = rb_opts(opts);
     rebuild_stats_t local;
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof(*stats));
-
     /* Redis first: a wrong URL should not cost a whole read of the topic. */
     store_t *st =
         store_admin_open(redis_url, o.redis_user, o.redis_password, prefix, errstr, errstr_size);
     if (!st)
         return -1;
-
     char topic[512];
     snprintf(topic, sizeof(topic), "%sormis.audit", prefix ? prefix : "");
     rb_read_t rd = {.stats = stats, .opts = &o};
@@ -351,57 +434,17 @@ int rebuild(const char *brokers, const char *redis_url, const char *prefix,
         .stop = o.stop,
     };
     int rc = -1;
-    arena_t arena;
-    arena_init(&arena, 0);
-    if (kafka_read_all(&kr, errstr, errstr_size) != KAFKA_OK)
-        goto out;
-    stats->incomplete = kr.incomplete;
-    stats->incidents = rd.incidents.n;
-    if (o.stop && *o.stop) {
-        snprintf(errstr, errstr_size, "interrupted: nothing written");
-        goto out;
+    if (kafka_read_all(&kr, errstr, errstr_size) == KAFKA_OK) {
+        stats->incomplete = kr.incomplete;
+        stats->incidents = rd.incidents.n;
+        if (o.stop && *o.stop)
+            snprintf(errstr, errstr_size, "interrupted: nothing written");
+        else
+            rc = rb_write_all(st, &rd, &o, stats, errstr, errstr_size);
     }
-    char sha[41] = "";
-    if (!o.dry_run) {
-        redisReply *r = store_command(st, "SCRIPT LOAD %s", RB_LUA);
-        if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD: %s",
-                     r && r->type == REDIS_REPLY_ERROR ? r->str : store_error(st));
-            if (r)
-                freeReplyObject(r);
-            goto out;
-        }
-        memcpy(sha, r->str, 40);
-        freeReplyObject(r);
-    }
-    for (size_t i = 0; i < rd.incidents.n; i++) {
-        const rb_inc_t *ri = rd.incidents.values[i];
-        if (ri->broken) {
-            stats->broken++;
-            if (o.skip_broken) {
-                stats->skipped++;
-                continue;
-            }
-        }
-        arena_reset(&arena);
-        if (rb_apply(st, sha, rd.incidents.keys[i], ri, &o, stats, &arena, errstr, errstr_size) < 0)
-            goto out;
-    }
-    /* The state is whole again: workers waiting on the epoch may go on. */
-    if (!o.dry_run && !stats->incomplete) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        if (store_epoch_set(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) < 0) {
-            snprintf(errstr, errstr_size, "redis: setting the epoch: %s", store_error(st));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
     for (size_t i = 0; i < rd.incidents.n; i++)
         rb_inc_free(rd.incidents.values[i]);
     strmap_destroy(&rd.incidents);
-    arena_destroy(&arena);
     store_destroy(st);
     return rc;
 }

@@ -406,6 +406,108 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
     return -1;
 }
 
+/* Appends the apply script's call for @p x to the pipeline (ARGV as
+ * STORE_LUA_APPLY documents). */
+static void store_apply_append(store_t *st, const store_apply_t *x)
+{
+    char ev[24], nv[24], outttl[24], causettl[24], score[24], closed[24], maxl[16];
+    char member[300];
+    snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
+    if (x->new_version)
+        snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
+    else
+        nv[0] = '\0';
+    snprintf(outttl, sizeof(outttl), "%d", STORE_OUT_TTL_S);
+    int64_t cause_ttl = x->retention_ms / 1000;
+    if (cause_ttl < STORE_CAUSE_TTL_S)
+        cause_ttl = STORE_CAUSE_TTL_S;
+    snprintf(causettl, sizeof(causettl), "%" PRId64, cause_ttl);
+    snprintf(member, sizeof(member), "%u|%s", x->timer_level, x->id);
+    snprintf(score, sizeof(score), "%" PRId64, x->timer_due_ms);
+    snprintf(closed, sizeof(closed), "%" PRId64,
+             x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
+    snprintf(maxl, sizeof(maxl), "%u", x->max_level);
+    char claim_key[400] = "";
+    if (x->timer_member) {
+        const char *bar = strchr(x->timer_member, '|');
+        snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
+                 (int)(bar ? bar - x->timer_member : 0), x->timer_member);
+    }
+    const char *argv[STORE_APPLY_ARGC] = {"EVALSHA",
+                                          st->sha_apply,
+                                          "0",
+                                          x->id,
+                                          ev,
+                                          nv,
+                                          x->state ? (const char *)x->state : "",
+                                          x->cause_key ? x->cause_key : "",
+                                          x->pos ? x->pos : "",
+                                          x->outputs ? (const char *)x->outputs : "",
+                                          outttl,
+                                          causettl,
+                                          x->old_stage ? x->old_stage : "",
+                                          x->new_stage ? x->new_stage : "",
+                                          x->index_op == 1   ? "open"
+                                          : x->index_op == 2 ? "close"
+                                                             : "",
+                                          x->dedup_key ? x->dedup_key : "",
+                                          x->timer_op == 1   ? "arm"
+                                          : x->timer_op == 2 ? "cancel"
+                                                             : "",
+                                          member,
+                                          score,
+                                          closed,
+                                          maxl,
+                                          st->ns,
+                                          x->old_kind ? x->old_kind : "",
+                                          x->new_kind ? x->new_kind : "",
+                                          x->expected_head ? x->expected_head : "",
+                                          x->new_head ? x->new_head : "",
+                                          claim_key,
+                                          x->timer_claim ? x->timer_claim : "",
+                                          x->timer_member ? x->timer_member : ""};
+    size_t lens[STORE_APPLY_ARGC];
+    for (int k = 0; k < STORE_APPLY_ARGC; k++)
+        lens[k] = strlen(argv[k]);
+    lens[6] = x->state ? x->state_len : 0;
+    lens[9] = x->outputs ? x->outputs_len : 0;
+    redisAppendCommandArgv(st->rc, STORE_APPLY_ARGC, argv, lens);
+}
+
+/* Takes one reply of the apply script into @p x. Returns 0, or -1 on an
+ * unexpected reply (error text kept). */
+static int store_apply_take(store_t *st, const redisReply *rep, store_apply_t *x, arena_t *arena)
+{
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING) {
+        store_seterr(st, "redis apply script: %s",
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        return -1;
+    }
+    const char *res = rep->element[0]->str;
+    const redisReply *o = rep->element[1];
+    x->replay = NULL;
+    x->replay_len = 0;
+    if (strcmp(res, "OK") == 0) {
+        x->result = STORE_OK;
+    } else if (strcmp(res, "DUP") == 0) {
+        x->result = STORE_DUP;
+    } else if (strcmp(res, "CONFLICT") == 0) {
+        x->result = STORE_CONFLICT;
+    } else if (strcmp(res, "REJECT") == 0) {
+        x->result = STORE_REJECT;
+        x->reason = o->type == REDIS_REPLY_STRING ? arena_strndup(arena, o->str, o->len)
+                                                  : "refused by the apply script";
+    } else {
+        x->result = STORE_REPLAY;
+        if (o->type == REDIS_REPLY_STRING) {
+            x->replay = store_dup_bytes(arena, o->str, o->len);
+            x->replay_len = o->len;
+        }
+    }
+    return 0;
+}
+
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 {
     /* No silent reconnect here: the worker reconnects and checks the
@@ -417,70 +519,7 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
     redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
     for (int attempt = 0; attempt < 2; attempt++) {
         for (size_t i = 0; i < n; i++) {
-            const store_apply_t *x = &a[i];
-            char ev[24], nv[24], outttl[24], causettl[24], score[24], closed[24], maxl[16];
-            char member[300];
-            snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
-            if (x->new_version)
-                snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
-            else
-                nv[0] = '\0';
-            snprintf(outttl, sizeof(outttl), "%d", STORE_OUT_TTL_S);
-            int64_t cause_ttl = x->retention_ms / 1000;
-            if (cause_ttl < STORE_CAUSE_TTL_S)
-                cause_ttl = STORE_CAUSE_TTL_S;
-            snprintf(causettl, sizeof(causettl), "%" PRId64, cause_ttl);
-            snprintf(member, sizeof(member), "%u|%s", x->timer_level, x->id);
-            snprintf(score, sizeof(score), "%" PRId64, x->timer_due_ms);
-            snprintf(closed, sizeof(closed), "%" PRId64,
-                     x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
-            snprintf(maxl, sizeof(maxl), "%u", x->max_level);
-            char claim_key[400] = "";
-            if (x->timer_member) {
-                const char *bar = strchr(x->timer_member, '|');
-                snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns,
-                         bar ? bar + 1 : "", (int)(bar ? bar - x->timer_member : 0),
-                         x->timer_member);
-            }
-            const char *argv[STORE_APPLY_ARGC] = {"EVALSHA",
-                                                  st->sha_apply,
-                                                  "0",
-                                                  x->id,
-                                                  ev,
-                                                  nv,
-                                                  x->state ? (const char *)x->state : "",
-                                                  x->cause_key ? x->cause_key : "",
-                                                  x->pos ? x->pos : "",
-                                                  x->outputs ? (const char *)x->outputs : "",
-                                                  outttl,
-                                                  causettl,
-                                                  x->old_stage ? x->old_stage : "",
-                                                  x->new_stage ? x->new_stage : "",
-                                                  x->index_op == 1   ? "open"
-                                                  : x->index_op == 2 ? "close"
-                                                                     : "",
-                                                  x->dedup_key ? x->dedup_key : "",
-                                                  x->timer_op == 1   ? "arm"
-                                                  : x->timer_op == 2 ? "cancel"
-                                                                     : "",
-                                                  member,
-                                                  score,
-                                                  closed,
-                                                  maxl,
-                                                  st->ns,
-                                                  x->old_kind ? x->old_kind : "",
-                                                  x->new_kind ? x->new_kind : "",
-                                                  x->expected_head ? x->expected_head : "",
-                                                  x->new_head ? x->new_head : "",
-                                                  claim_key,
-                                                  x->timer_claim ? x->timer_claim : "",
-                                                  x->timer_member ? x->timer_member : ""};
-            size_t lens[STORE_APPLY_ARGC];
-            for (int k = 0; k < STORE_APPLY_ARGC; k++)
-                lens[k] = strlen(argv[k]);
-            lens[6] = x->state ? x->state_len : 0;
-            lens[9] = x->outputs ? x->outputs_len : 0;
-            redisAppendCommandArgv(st->rc, STORE_APPLY_ARGC, argv, lens);
+            store_apply_append(st, &a[i]);
         }
         if (store_collect(st, replies, n) < 0)
             return -1;
@@ -492,36 +531,8 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
         }
         int rc = 0;
         for (size_t i = 0; i < n; i++) {
-            redisReply *rep = replies[i];
-            if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-                rep->element[0]->type != REDIS_REPLY_STRING) {
-                store_seterr(st, "redis apply script: %s",
-                             rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+            if (store_apply_take(st, replies[i], &a[i], arena) < 0)
                 rc = -1;
-                continue;
-            }
-            const char *res = rep->element[0]->str;
-            a[i].replay = NULL;
-            a[i].replay_len = 0;
-            if (strcmp(res, "OK") == 0)
-                a[i].result = STORE_OK;
-            else if (strcmp(res, "DUP") == 0)
-                a[i].result = STORE_DUP;
-            else if (strcmp(res, "CONFLICT") == 0)
-                a[i].result = STORE_CONFLICT;
-            else if (strcmp(res, "REJECT") == 0) {
-                a[i].result = STORE_REJECT;
-                redisReply *o = rep->element[1];
-                a[i].reason = o->type == REDIS_REPLY_STRING ? arena_strndup(arena, o->str, o->len)
-                                                            : "refused by the apply script";
-            } else {
-                a[i].result = STORE_REPLAY;
-                redisReply *o = rep->element[1];
-                if (o->type == REDIS_REPLY_STRING) {
-                    a[i].replay = store_dup_bytes(arena, o->str, o->len);
-                    a[i].replay_len = o->len;
-                }
-            }
         }
         store_free_replies(replies, n);
         if (rc < 0)
