@@ -4,8 +4,9 @@
 #   deploy/dev.sh deps          install what is missing (apt; skipped when all is there)
 #   deploy/dev.sh build         deps + build into build/ (warnings are errors)
 #   deploy/dev.sh lint          deps + shellcheck (deploy/*.sh, .ci/run), yamllint
-#                               (deploy/**/*.yaml, .yamllint), and promtool on the
-#                               alert rules when it is installed
+#                               (deploy/**/*.yaml, .yamllint), clang-format --dry-run
+#                               --Werror on every C file, and promtool on the alert
+#                               rules when it is installed
 #   deploy/dev.sh test          deps + lint + build + every test (unit and integration, on a
 #                               real Kafka broker and redis-server), then the unit tests
 #                               again under AddressSanitizer/UBSan (build-asan/), then fuzz
@@ -51,7 +52,7 @@ usage() {
 # and tools. libclang-rt-dev holds clang's sanitizer and libFuzzer runtimes
 # (only recommended by clang, and recommends are not installed).
 PACKAGES=(
-    build-essential cmake pkg-config clang libclang-rt-dev
+    build-essential cmake pkg-config clang clang-format libclang-rt-dev
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
     libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev
     redis-server redis-tools maven kcat
@@ -119,6 +120,11 @@ lint() {
         fi
     else
         echo "dev.sh: promtool not installed: the alert rules are not checked" >&2
+    fi
+    log "lint: clang-format --dry-run --Werror (every C file, .clang-format)"
+    if ! git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror; then
+        echo "dev.sh: the C files above are not formatted: clang-format -i FILE" >&2
+        rc=1
     fi
     if ((rc != 0)); then
         echo "dev.sh: FAILED: lint" >&2

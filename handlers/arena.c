@@ -27,7 +27,11 @@ static void *xmalloc_or_die(size_t n)
 }
 
 static void *arena_pb_alloc(void *data, size_t n) { return arena_alloc(data, n); }
-static void arena_pb_free(void *data, void *p) { (void)data; (void)p; }
+static void arena_pb_free(void *data, void *p)
+{
+    (void)data;
+    (void)p;
+}
 
 void arena_init(arena_t *a, size_t chunk_size)
 {

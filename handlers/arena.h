@@ -9,16 +9,16 @@
 #ifndef INCIDENTD_ARENA_H
 #define INCIDENTD_ARENA_H
 
-#include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
 
 typedef struct arena_chunk arena_chunk_t;
 
 typedef struct arena {
-    arena_chunk_t *head;      /* chunk being filled */
-    size_t chunk_size;        /* default size of new chunks */
-    size_t used_total;        /* bytes handed out since the last reset */
-    ProtobufCAllocator pb;    /* protobuf-c allocator backed by this arena */
+    arena_chunk_t *head;   /* chunk being filled */
+    size_t chunk_size;     /* default size of new chunks */
+    size_t used_total;     /* bytes handed out since the last reset */
+    ProtobufCAllocator pb; /* protobuf-c allocator backed by this arena */
 } arena_t;
 
 /** Initialises @p a; @p chunk_size 0 picks 64 KiB. Aborts on out of memory. */
@@ -34,8 +34,7 @@ char *arena_strdup(arena_t *a, const char *s);
 /** Copies @p n bytes and adds a NUL. */
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 /** printf into the arena. */
-char *arena_printf(arena_t *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *arena_printf(arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The protobuf-c allocator view of @p a (for unpack: free is a no-op). */
 static inline ProtobufCAllocator *arena_pb(arena_t *a) { return &a->pb; }
 

@@ -86,5 +86,4 @@ int tu_slow_trickle(int *fds, int n);
 /** Closes what is open and frees @p fds; accepts NULL. */
 void tu_slow_close(int *fds, int n);
 
-
 #endif

@@ -1,7 +1,7 @@
 /*
- * fuzz_ingest_alert_json.c — libFuzzer target of ingest_map_alert_json() (daemon/common/ingest_map.c):
- * any body is mapped or refused with a reason, never a crash, and every
- * alert it yields passes hd_alert_validate(). Seeds: corpus/fuzz_ingest_alert_json/.
+ * fuzz_ingest_alert_json.c — libFuzzer target of ingest_map_alert_json()
+ * (daemon/common/ingest_map.c): any body is mapped or refused with a reason, never a crash, and
+ * every alert it yields passes hd_alert_validate(). Seeds: corpus/fuzz_ingest_alert_json/.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
- * fuzz_ingest_alertmanager.c — libFuzzer target of ingest_map_alertmanager() (daemon/common/ingest_map.c):
- * any body is mapped or refused with a reason, never a crash, and every
- * alert it yields passes hd_alert_validate(). Seeds: corpus/fuzz_ingest_alertmanager/.
+ * fuzz_ingest_alertmanager.c — libFuzzer target of ingest_map_alertmanager()
+ * (daemon/common/ingest_map.c): any body is mapped or refused with a reason, never a crash, and
+ * every alert it yields passes hd_alert_validate(). Seeds: corpus/fuzz_ingest_alertmanager/.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -28,8 +28,8 @@
 #define N_PROCS 2
 
 typedef struct key_trail {
-    char id[64];                        /* first incident id seen */
-    int other_ids;                      /* records of any other incident id */
+    char id[64];   /* first incident id seen */
+    int other_ids; /* records of any other incident id */
     Incident__V1__AuditRecord **recs;
     size_t n, cap;
 } key_trail_t;
@@ -45,9 +45,10 @@ static pid_t crash_spawn(crash_t *c, int i)
 {
     char inst[64];
     snprintf(inst, sizeof(inst), "instance_id=w%d", i);
-    const char *argv[] = {tu_bin("incidentd"), "--brokers", tu_brokers(), "--redis", tu_redis(),
-                          "--topic-prefix", c->prefix, "--stages", "all",
-                          "--set", inst, "--set", "batch.ms=10", "--log-level", "info", NULL};
+    const char *argv[] = {
+        tu_bin("incidentd"), "--brokers",   tu_brokers(), "--redis", tu_redis(), "--topic-prefix",
+        c->prefix,           "--stages",    "all",        "--set",   inst,       "--set",
+        "batch.ms=10",       "--log-level", "info",       NULL};
     static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=6", NULL};
     pid_t pid = tu_spawn(argv, env, c->log);
     cr_assert(pid > 0);
@@ -78,8 +79,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Reads a whole topic until it has been idle for @p idle_ms. */
-static size_t drain(const char *topic, int idle_ms, int max_ms,
-                    void (*fn)(void *, tu_msg_t *), void *arg)
+static size_t drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
+                    void *arg)
 {
     const char *topics[] = {topic, NULL};
     tu_consumer_t *con = tu_consumer_new(topics);
@@ -176,7 +177,8 @@ Test(crash, sigkill_storm_loses_and_duplicates_nothing, .timeout = 1200)
             a.alert_id = aid;
             a.dedup_key = key;
             a.action = acts[round];
-            a.severity = acts[round] == INCIDENT__V1__ACTION__ACTION_TRIGGER ? sevs[(i + round) % 4] : 0;
+            a.severity =
+                acts[round] == INCIDENT__V1__ACTION__ACTION_TRIGGER ? sevs[(i + round) % 4] : 0;
             a.service = "crash";
             a.summary = "crash test";
             a.n_sites = 1;

@@ -55,9 +55,19 @@ static void redis_start(redis_t *r, int persist)
     cr_assert_eq(system(cmd), 0);
     char log[450];
     snprintf(log, sizeof(log), "%s/redis.log", r->dir);
-    const char *argv[20] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
-                            "--dir", r->dir, "--save", "", "--appendonly",
-                            persist ? "yes" : "no", "--appendfsync", "always"};
+    const char *argv[20] = {"/usr/bin/redis-server",
+                            "--port",
+                            port,
+                            "--bind",
+                            "127.0.0.1",
+                            "--dir",
+                            r->dir,
+                            "--save",
+                            "",
+                            "--appendonly",
+                            persist ? "yes" : "no",
+                            "--appendfsync",
+                            "always"};
     int n = 13;
     if (r->password) {
         argv[n++] = "--requirepass";
@@ -69,7 +79,8 @@ static void redis_start(redis_t *r, int persist)
     int64_t deadline = tu_now_ms() + 10000;
     for (;;) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)r->port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
@@ -95,10 +106,10 @@ typedef struct run {
 
 static void run_start(run_t *run, const char *brokers, const char *redis, const char *password)
 {
-    const char *argv[32] = {tu_bin("incidentd"), "--brokers", brokers, "--redis", redis,
-                            "--topic-prefix", run->prefix, "--stages", "all",
-                            "--set", "topics.partitions=3", "--set", "batch.ms=5",
-                            "--log-level", "debug"};
+    const char *argv[32] = {
+        tu_bin("incidentd"),   "--brokers", brokers,      "--redis",     redis,
+        "--topic-prefix",      run->prefix, "--stages",   "all",         "--set",
+        "topics.partitions=3", "--set",     "batch.ms=5", "--log-level", "debug"};
     int n = 15;
     char pw[128];
     if (password) {
@@ -204,8 +215,8 @@ static void expect_all_closed(const run_t *run, int n, int max_ms)
     for (int i = 0; i < n; i++) {
         ormis_sort((const Incident__V1__AuditRecord **)recs[i], nrec[i]);
         ormis_verify_result_t res;
-        if (nrec[i] && ormis_verify((const Incident__V1__AuditRecord *const *)recs[i], nrec[i],
-                                    &res) < 0) {
+        if (nrec[i] &&
+            ormis_verify((const Incident__V1__AuditRecord *const *)recs[i], nrec[i], &res) < 0) {
             broken++;
             cr_log_warn("key %d: %s", i, res.reason);
         }
@@ -259,15 +270,9 @@ static void redis_outage(int keep_data)
     tu_stop(r.pid, SIGTERM, 20000);
 }
 
-Test(outage, redis_down_10s_and_back_with_its_data, .timeout = 300)
-{
-    redis_outage(1);
-}
+Test(outage, redis_down_10s_and_back_with_its_data, .timeout = 300) { redis_outage(1); }
 
-Test(outage, redis_back_empty_is_rebuilt_from_the_audit_log, .timeout = 300)
-{
-    redis_outage(0);
-}
+Test(outage, redis_back_empty_is_rebuilt_from_the_audit_log, .timeout = 300) { redis_outage(0); }
 
 Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
 {
@@ -278,8 +283,9 @@ Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
         cport = free_port();
     const char *src = getenv("INCIDENTD_SOURCE_DIR");
     cr_assert_not_null(src, "INCIDENTD_SOURCE_DIR");
-    snprintf(cmd, sizeof(cmd), "KAFKA_PORT=%d KAFKA_CONTROLLER_PORT=%d %s/deploy/kafka.sh start %s 2>%s.log",
-             port, cport, src, dir, dir);
+    snprintf(cmd, sizeof(cmd),
+             "KAFKA_PORT=%d KAFKA_CONTROLLER_PORT=%d %s/deploy/kafka.sh start %s 2>%s.log", port,
+             cport, src, dir, dir);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     while (fgets(addr, sizeof(addr), p))
@@ -309,8 +315,8 @@ Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
     expect_all_closed(&run, N_INC, 180000);
     cr_expect_eq(tu_stop(run.pid, SIGTERM, 60000), 0, "clean exit");
     tu_stop(r.pid, SIGTERM, 20000);
-    snprintf(cmd, sizeof(cmd), "%s/deploy/kafka.sh stop %s 2>>%s.log; rm -rf %s/data", src, dir, dir,
-             dir);
+    snprintf(cmd, sizeof(cmd), "%s/deploy/kafka.sh stop %s 2>>%s.log; rm -rf %s/data", src, dir,
+             dir, dir);
     cr_expect_eq(system(cmd), 0);
 }
 

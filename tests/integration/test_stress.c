@@ -41,9 +41,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "store_admin.h"
 #include "incident/v1/incident.pb-c.h"
 #include "ormis.h"
+#include "store_admin.h"
 #include "testutil.h"
 
 #define N_PROCS 2
