@@ -1,8 +1,8 @@
 /*
  * config.h — incidentd's configuration: one table of settings, four sources.
  *
- * Every setting is one row of the table in config.c (name, type, default,
- * bounds, help, flag). The row is the single source for parsing, for
+ * Every setting is one row of the table in config_table.c (name, type,
+ * default, bounds, help, flag). The row is the single source for parsing, for
  * --help, for the commented sample config (--print-sample-config, committed
  * as deploy/incidentd.conf) and for --print-config.
  *
@@ -148,6 +148,13 @@ const char *config_stage_name(unsigned stage_bit);
  * -1 (nothing written) for anything else, negative values and overflow.
  */
 int config_parse_duration_ms(const char *s, int64_t *out);
+
+/**
+ * Writes the shortest exact spelling of the duration @p ms that
+ * config_parse_duration_ms() reads back: "7d", "30m", "1500ms", "0".
+ * Always NUL-terminates @p buf (size > 0); 24 bytes hold any value.
+ */
+void config_format_duration_ms(int64_t ms, char *buf, size_t size);
 
 /**
  * Splits "host:port", "[v6addr]:port" or ":port" (host "" = any address).

@@ -2,6 +2,7 @@
  * log.c — structured logging; see log.h.
  */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,8 +58,8 @@ static void log_put_escaped(char *buf, size_t size, size_t *pos, const char *s)
     }
 }
 
-static void log_put_field(char *buf, size_t size, size_t *pos, const char *key,
-                          const char *val, int first)
+static void log_put_field(char *buf, size_t size, size_t *pos, const char *key, const char *val,
+                          int first)
 {
     if (*pos + 8 + strlen(key) >= size)
         return;
@@ -75,8 +76,8 @@ static void log_put_field(char *buf, size_t size, size_t *pos, const char *key,
     }
 }
 
-void log_msg(log_level_t level, const char *stage, const char *incident,
-             const char *cause, const char *fmt, ...)
+void log_msg(log_level_t level, const char *stage, const char *incident, const char *cause,
+             const char *fmt, ...)
 {
     if (level < log_min)
         return;
@@ -86,14 +87,13 @@ void log_msg(log_level_t level, const char *stage, const char *incident,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = clock_now_ms();
+    time_t now_s = (time_t)(now_ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&now_s, &tm);
     char tsbuf[64];
-    snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+    snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
 
     char line[4096];
     size_t pos = 0;

@@ -341,57 +341,107 @@ static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *des
                                            const cJSON *json, arena_t *arena, const char *path,
                                            char *err, size_t err_size);
 
-/* Parses one value of field @p f from @p j into @p p. */
-static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, void *p,
-                           arena_t *arena, const char *path, char *err, size_t err_size)
+/* An integer field of any width and signedness. */
+static int ctl_int_field_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, void *p,
+                               const char *path, char *err, size_t err_size)
 {
     int64_t sv = 0;
     uint64_t uv = 0;
+    int rc = -1;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        if (ctl_int_parse(j, 1, INT32_MIN, INT32_MAX, &sv, &uv) < 0)
-            goto bad_int;
-        *(int32_t *)p = (int32_t)sv;
-        return 0;
+        if ((rc = ctl_int_parse(j, 1, INT32_MIN, INT32_MAX, &sv, &uv)) == 0)
+            *(int32_t *)p = (int32_t)sv;
+        break;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        if (ctl_int_parse(j, 0, 0, UINT32_MAX, &sv, &uv) < 0)
-            goto bad_int;
-        *(uint32_t *)p = (uint32_t)uv;
-        return 0;
+        if ((rc = ctl_int_parse(j, 0, 0, UINT32_MAX, &sv, &uv)) == 0)
+            *(uint32_t *)p = (uint32_t)uv;
+        break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        if (ctl_int_parse(j, 1, INT64_MIN, INT64_MAX, &sv, &uv) < 0)
-            goto bad_int;
-        *(int64_t *)p = sv;
-        return 0;
+        if ((rc = ctl_int_parse(j, 1, INT64_MIN, INT64_MAX, &sv, &uv)) == 0)
+            *(int64_t *)p = sv;
+        break;
+    default: /* UINT64, FIXED64 */
+        if ((rc = ctl_int_parse(j, 0, 0, UINT64_MAX, &sv, &uv)) == 0)
+            *(uint64_t *)p = uv;
+        break;
+    }
+    if (rc < 0)
+        snprintf(err, err_size, "%s: expected an integer in range (number or decimal string)",
+                 path);
+    return rc < 0 ? -1 : 0;
+}
+
+/* A float or double field: a number, or a decimal string. */
+static int ctl_float_field_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, void *p,
+                                 const char *path, char *err, size_t err_size)
+{
+    double d = 0;
+    int ok = cJSON_IsNumber(j);
+    if (ok) {
+        d = j->valuedouble;
+    } else if (cJSON_IsString(j) && j->valuestring[0]) {
+        char *end;
+        d = strtod(j->valuestring, &end);
+        ok = *end == '\0';
+    }
+    if (!ok) {
+        snprintf(err, err_size, "%s: expected a number", path);
+        return -1;
+    }
+    if (f->type == PROTOBUF_C_TYPE_FLOAT)
+        *(float *)p = (float)d;
+    else
+        *(double *)p = d;
+    return 0;
+}
+
+/* An enum field: the value's name, or its number. */
+static int ctl_enum_field_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, int *p,
+                                const char *path, char *err, size_t err_size)
+{
+    char num[32];
+    const char *name = NULL;
+    if (cJSON_IsString(j))
+        name = j->valuestring;
+    else if (cJSON_IsNumber(j) && j->valuedouble == floor(j->valuedouble) &&
+             fabs(j->valuedouble) < 1e9) {
+        snprintf(num, sizeof(num), "%d", (int)j->valuedouble);
+        name = num;
+    }
+    if (!name || pbjson_enum_value(f->descriptor, name, p) < 0) {
+        const ProtobufCEnumDescriptor *ed = f->descriptor;
+        snprintf(err, err_size, "%s: not a %s value (e.g. \"%s\")", path, ed->name,
+                 ed->n_values > 1 ? ed->values[1].name : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses one value of field @p f from @p j into @p p. */
+static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, void *p,
+                           arena_t *arena, const char *path, char *err, size_t err_size)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        if (ctl_int_parse(j, 0, 0, UINT64_MAX, &sv, &uv) < 0)
-            goto bad_int;
-        *(uint64_t *)p = uv;
-        return 0;
+        return ctl_int_field_parse(f, j, p, path, err, err_size);
     case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE: {
-        double d;
-        if (cJSON_IsNumber(j))
-            d = j->valuedouble;
-        else if (cJSON_IsString(j) && j->valuestring[0]) {
-            char *end;
-            d = strtod(j->valuestring, &end);
-            if (*end)
-                goto bad_num;
-        } else
-            goto bad_num;
-        if (f->type == PROTOBUF_C_TYPE_FLOAT)
-            *(float *)p = (float)d;
-        else
-            *(double *)p = d;
-        return 0;
-    }
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return ctl_float_field_parse(f, j, p, path, err, err_size);
     case PROTOBUF_C_TYPE_BOOL:
         if (!cJSON_IsBool(j)) {
             snprintf(err, err_size, "%s: expected true or false", path);
@@ -399,26 +449,8 @@ static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, vo
         }
         *(protobuf_c_boolean *)p = cJSON_IsTrue(j);
         return 0;
-    case PROTOBUF_C_TYPE_ENUM: {
-        int v;
-        char num[32];
-        const char *name = NULL;
-        if (cJSON_IsString(j))
-            name = j->valuestring;
-        else if (cJSON_IsNumber(j) && j->valuedouble == floor(j->valuedouble) &&
-                 fabs(j->valuedouble) < 1e9) {
-            snprintf(num, sizeof(num), "%d", (int)j->valuedouble);
-            name = num;
-        }
-        if (!name || pbjson_enum_value(f->descriptor, name, &v) < 0) {
-            const ProtobufCEnumDescriptor *ed = f->descriptor;
-            snprintf(err, err_size, "%s: not a %s value (e.g. \"%s\")", path, ed->name,
-                     ed->n_values > 1 ? ed->values[1].name : "");
-            return -1;
-        }
-        *(int *)p = v;
-        return 0;
-    }
+    case PROTOBUF_C_TYPE_ENUM:
+        return ctl_enum_field_parse(f, j, p, path, err, err_size);
     case PROTOBUF_C_TYPE_STRING:
         if (!cJSON_IsString(j)) {
             snprintf(err, err_size, "%s: expected a string", path);
@@ -442,17 +474,11 @@ static int ctl_value_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, vo
     }
     snprintf(err, err_size, "%s: unsupported field type", path);
     return -1;
-bad_int:
-    snprintf(err, err_size, "%s: expected an integer in range (number or decimal string)", path);
-    return -1;
-bad_num:
-    snprintf(err, err_size, "%s: expected a number", path);
-    return -1;
 }
 
 /* Parses a JSON object into the repeated map-entry field @p f. */
 static int strmap_parse(const ProtobufCFieldDescriptor *f, const cJSON *j, char *base,
-                         arena_t *arena, const char *path, char *err, size_t err_size)
+                        arena_t *arena, const char *path, char *err, size_t err_size)
 {
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     if (!cJSON_IsObject(j)) {
@@ -568,7 +594,7 @@ static ProtobufCMessage *ctl_message_parse(const ProtobufCMessageDescriptor *des
 }
 
 ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
-                                      arena_t *arena, char *err, size_t err_size)
+                                    arena_t *arena, char *err, size_t err_size)
 {
     return ctl_message_parse(desc, json, arena, "", err, err_size);
 }

@@ -2,7 +2,7 @@
  * redis_url.h — the one parser of Redis URLs,
  * redis://[user[:password]@]host[:port][/db].
  *
- * Pure (no I/O). config.c validates and canonicalises the configured URL with
+ * Pure (no I/O). config_value.c validates and canonicalises the configured URL with
  * it, store.c connects with what it fills in, so both always agree (an IPv6
  * host is written in brackets, redis://[::1]:6379/0, and comes out without
  * them, ready for connect()).

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define HTTP_SERVER_BACKLOG 128
@@ -64,13 +65,6 @@ struct http_server {
     int log_dropped;       /* dropped since the last one logged */
 };
 
-static int64_t http_server_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* libmicrohttpd's own messages, a few per second at most: a flood of
  * refused connections must not flood the log. format(printf, 2, 0): fmt is
  * a printf format with its arguments in a va_list (clang -Wformat-nonliteral). */
@@ -78,7 +72,7 @@ static __attribute__((format(printf, 2, 0))) void http_server_mhd_log(void *cls,
                                                                       va_list ap)
 {
     http_server_t *s = cls;
-    int64_t now = http_server_mono_ms();
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&s->mu);
     if (now - s->log_window_ms >= 1000) {
         s->log_window_ms = now;
@@ -121,7 +115,7 @@ static void http_server_notify(void *cls, struct MHD_Connection *conn, void **so
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c->conn = conn;
         c->fd = ci ? ci->connect_fd : -1;
-        c->start_ms = http_server_mono_ms();
+        c->start_ms = clock_mono_ms();
         c->reading = 1;
         pthread_mutex_lock(&s->mu);
         c->next = s->conns;
@@ -195,7 +189,7 @@ static void http_server_completed(void *cls, struct MHD_Connection *conn, void *
     http_conn_t *c = http_server_conn(conn);
     if (c) {
         pthread_mutex_lock(&s->mu);
-        c->start_ms = http_server_mono_ms();
+        c->start_ms = clock_mono_ms();
         c->calls = 0;
         c->reading = 1;
         pthread_mutex_unlock(&s->mu);
@@ -228,14 +222,10 @@ static void *http_server_reaper_main(void *arg)
     tick = tick < 50 ? 50 : tick > 500 ? 500 : tick;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(tick % 1000) * 1000000;
-        ts.tv_sec += (time_t)(tick / 1000) + ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        struct timespec ts = clock_timespec_of_us(clock_mono_us() + tick * 1000);
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         if (!s->stopping)
-            http_server_reap_locked(s, http_server_mono_ms());
+            http_server_reap_locked(s, clock_mono_ms());
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -335,11 +325,7 @@ http_server_t *http_server_start(const config_t *cfg, const char *listen,
     snprintf(s->name, sizeof(s->name), "%s", app->name);
     s->timeout_ms = cfg->http_request_timeout_ms > 0 ? cfg->http_request_timeout_ms : 10000;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&s->cv);
 
     int fd = http_server_listen(host, port, &s->port, errstr, errstr_size);
     if (fd < 0)

@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "http_server.h"
 #include "kafka.h"
 #include "log.h"
@@ -48,13 +49,6 @@ struct httpd {
     int redis_ok, kafka_ok;
     char redis_why[200], kafka_why[200];
 };
-
-static int64_t httpd_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Queues a response; @p body is copied unless @p owned (then MHD frees it). */
 static enum MHD_Result httpd_reply(struct MHD_Connection *conn, unsigned int status,
@@ -87,7 +81,7 @@ static enum MHD_Result httpd_text(struct MHD_Connection *conn, unsigned int stat
  * for one probe and share its answer. */
 static void httpd_probe_locked(httpd_t *h)
 {
-    int64_t now = httpd_mono_ms();
+    int64_t now = clock_mono_ms();
     if (h->probed_ms && now - h->probed_ms < HTTPD_READY_CACHE_MS)
         return;
     int redis_was = h->redis_ok, kafka_was = h->kafka_ok, first = h->probed_ms == 0;
@@ -113,7 +107,7 @@ static void httpd_probe_locked(httpd_t *h)
         else if (!h->kafka_ok && (kafka_was || first))
             log_warn("readyz: kafka brokers not reachable: %s", h->kafka_why);
     }
-    h->probed_ms = httpd_mono_ms();
+    h->probed_ms = clock_mono_ms();
 }
 
 /* Appends one stage's line to @p body (cut at @p cap). Returns 1 when the

@@ -43,6 +43,7 @@
 #include <openssl/sha.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "http_server.h"
 #include "ingest_map.h"
 #include "log.h"
@@ -101,13 +102,6 @@ typedef struct ingest_limiter {
     size_t n;
 } ingest_limiter_t;
 
-static int64_t ingest_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static uint32_t ingest_hash(const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -140,7 +134,7 @@ static int ingest_limiter_take(ingest_limiter_t *l, const char *key)
 {
     if (l->rate <= 0)
         return 0;
-    int64_t now = ingest_mono_us();
+    int64_t now = clock_mono_us();
     int wait = 0;
     pthread_mutex_lock(&l->mu);
     uint32_t slot = ingest_hash(key) % INGEST_BUCKETS;
@@ -206,11 +200,7 @@ static ingest_wait_t *ingest_wait_new(void)
     if (!w)
         ingest_oom();
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&w->cv);
     w->refs = 1;
     return w;
 }
@@ -485,7 +475,7 @@ static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, 
     if (batch->n == 0)
         return 0;
     ingest_wait_t *w = ingest_wait_new();
-    int64_t deadline_us = ingest_mono_us() + (int64_t)INGEST_WAIT_MS * 1000;
+    int64_t deadline_us = clock_mono_us() + (int64_t)INGEST_WAIT_MS * 1000;
     int produce_failed = 0;
     rd_kafka_resp_err_t perr = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < batch->n && !produce_failed; i++) {
@@ -504,7 +494,7 @@ static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, 
                 in->rk, RD_KAFKA_V_TOPIC(in->topic),
                 RD_KAFKA_V_KEY(a->dedup_key, strlen(a->dedup_key)), RD_KAFKA_V_VALUE(buf, len),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
-            if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL || ingest_mono_us() >= deadline_us)
+            if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock_mono_us() >= deadline_us)
                 break;
             usleep(10 * 1000); /* the poll thread drains the queue */
         }
@@ -518,8 +508,7 @@ static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, 
         }
     }
 
-    struct timespec ts = {.tv_sec = (time_t)(deadline_us / 1000000),
-                          .tv_nsec = (long)(deadline_us % 1000000) * 1000};
+    struct timespec ts = clock_timespec_of_us(deadline_us);
     pthread_mutex_lock(&w->mu);
     while (w->pending > 0) {
         if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
@@ -776,8 +765,8 @@ void ingest_stop(ingest_t *in)
     if (in->server) {
         /* No new connections; the requests in hand are answered first. */
         http_server_quiesce(in->server);
-        int64_t deadline = ingest_mono_us() + (int64_t)INGEST_STOP_WAIT_MS * 1000;
-        while (atomic_load(&in->in_flight) > 0 && ingest_mono_us() < deadline)
+        int64_t deadline = clock_mono_us() + (int64_t)INGEST_STOP_WAIT_MS * 1000;
+        while (atomic_load(&in->in_flight) > 0 && clock_mono_us() < deadline)
             usleep(20 * 1000);
         http_server_stop(in->server);
         in->server = NULL;

@@ -24,6 +24,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "log.h"
 #include "stage.h"
 
@@ -196,13 +197,6 @@ static void metrics_stage_open(metrics_buf_t *b, const char *name, const char *s
 }
 
 /* ---- process -------------------------------------------------------------- */
-
-static int64_t metrics_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Start of this process in Unix seconds: boot time (/proc/stat btime) plus
  * the process's start in clock ticks after boot (/proc/self/stat field 22).
@@ -407,12 +401,12 @@ static int metrics_open_incidents(metrics_t *m, long long counts[METRICS_N_LIVE]
     if (!m->redis_host)
         return 0;
     pthread_mutex_lock(&m->lock);
-    int64_t now = metrics_mono_ms();
+    int64_t now = clock_mono_ms();
     if (m->fetched_ms == 0 || now - m->fetched_ms >= METRICS_REDIS_CACHE_MS) {
         metrics_redis_fetch(m);
         /* Failures are cached too: an unreachable Redis costs one timeout
          * per period, not one per scrape. */
-        m->fetched_ms = metrics_mono_ms();
+        m->fetched_ms = clock_mono_ms();
         if (m->fetched_ms == 0)
             m->fetched_ms = 1;
     }
