@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "handlers.h"
+#include "stage.h"
 
 #ifndef INCIDENTD_VERSION
 #define INCIDENTD_VERSION "0.1.0"
@@ -32,13 +33,13 @@
 /* Stages a process runs (--stages). "all" is the five Kafka stages, plus
  * CONFIG_STAGE_INGEST when ingest_http is set: stage_mask lists exactly the
  * stages to start. */
-#define CONFIG_STAGE_DETECTED (1u << 0)
-#define CONFIG_STAGE_CLASSIFIED (1u << 1)
-#define CONFIG_STAGE_SCOPED (1u << 2)
-#define CONFIG_STAGE_ESCALATED (1u << 3)
-#define CONFIG_STAGE_RESOLVED (1u << 4)
-#define CONFIG_STAGE_INGEST (1u << 5)
-#define CONFIG_STAGE_ALL 0x3fu
+#define CONFIG_STAGE_DETECTED STAGE_BIT_DETECTED
+#define CONFIG_STAGE_CLASSIFIED STAGE_BIT_CLASSIFIED
+#define CONFIG_STAGE_SCOPED STAGE_BIT_SCOPED
+#define CONFIG_STAGE_ESCALATED STAGE_BIT_ESCALATED
+#define CONFIG_STAGE_RESOLVED STAGE_BIT_RESOLVED
+#define CONFIG_STAGE_INGEST STAGE_BIT_INGEST
+#define CONFIG_STAGE_ALL STAGE_BITS_ALL
 
 /* One librdkafka property passed through ("kafka.<key> = value"). */
 typedef struct config_kv {

@@ -10,6 +10,7 @@
  */
 #include "config_internal.h"
 #include "redis_url.h"
+#include "stage.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,23 +31,22 @@ static void cfg_str_set(char **slot, const char *s)
 
 /* ---- small parsers ---------------------------------------------------------- */
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} cfg_stages[] = {
-    {CONFIG_STAGE_DETECTED, "detected"}, {CONFIG_STAGE_CLASSIFIED, "classified"},
-    {CONFIG_STAGE_SCOPED, "scoped"},     {CONFIG_STAGE_ESCALATED, "escalated"},
-    {CONFIG_STAGE_RESOLVED, "resolved"}, {CONFIG_STAGE_INGEST, "ingest"},
-};
-
-#define CFG_STAGES_VALID "all, detected, classified, scoped, escalated, resolved, ingest"
+/* "all, detected, …, ingest": the names --stages takes, from the stage table. */
+static const char *cfg_stages_valid(void)
+{
+    static char buf[256];
+    if (!buf[0]) {
+        size_t n = (size_t)snprintf(buf, sizeof(buf), "all");
+        for (size_t i = 0; i < stage_count() && n < sizeof(buf); i++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, ", %s", stage_table[i].name);
+    }
+    return buf;
+}
 
 const char *config_stage_name(unsigned stage_bit)
 {
-    for (size_t i = 0; i < sizeof(cfg_stages) / sizeof(cfg_stages[0]); i++)
-        if (cfg_stages[i].bit == stage_bit)
-            return cfg_stages[i].name;
-    return "unknown";
+    const stage_t *s = stage_by_bit(stage_bit);
+    return s ? s->name : "unknown";
 }
 
 /* Parses a stage list; @p explicit_ingest is set when "ingest" is named. */
@@ -65,12 +65,12 @@ int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, cha
             unsigned bit = 0;
             if (n == 3 && strncasecmp(b, "all", 3) == 0)
                 bit = CONFIG_STAGE_ALL;
-            for (size_t i = 0; !bit && i < sizeof(cfg_stages) / sizeof(cfg_stages[0]); i++)
-                if (strlen(cfg_stages[i].name) == n && strncasecmp(b, cfg_stages[i].name, n) == 0)
-                    bit = cfg_stages[i].bit;
+            const stage_t *row = bit ? NULL : stage_by_name(b, n);
+            if (row)
+                bit = row->bit;
             if (!bit) {
                 snprintf(err, err_size, "unknown stage '%.*s' (valid: %s)", (int)(n > 64 ? 64 : n),
-                         b, CFG_STAGES_VALID);
+                         b, cfg_stages_valid());
                 return -1;
             }
             if (bit == CONFIG_STAGE_INGEST)
@@ -82,7 +82,7 @@ int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, cha
         p = comma + 1;
     }
     if (!m) {
-        snprintf(err, err_size, "no stage given (valid: %s)", CFG_STAGES_VALID);
+        snprintf(err, err_size, "no stage given (valid: %s)", cfg_stages_valid());
         return -1;
     }
     *mask = m;

@@ -76,7 +76,7 @@ const stage_t stage_table[] = {
     {.name = "ingest", .bit = STAGE_BIT_INGEST, .output = "incidents.detected"},
 };
 
-const char *const stage_topics[] = {
+const char *const stage_topic_names[] = {
     "incidents.detected",  "incidents.classified", "incidents.scoped",
     "incidents.escalated", "incidents.resolved",   "ormis.audit",
     "incidents.dlq",       "incidents.timers",     NULL};

@@ -71,7 +71,7 @@ stage_input_kind_t stage_input_of(const stage_t *s, const char *bare);
 
 /** Every topic incidentd creates (stage topics, ormis.audit, incidents.dlq,
  *  incidents.timers), NULL-terminated. */
-extern const char *const stage_topics[];
+extern const char *const stage_topic_names[];
 
 /** The topic of a handler output (HD_TOPIC_*), without the prefix. */
 const char *stage_output_topic(hd_topic_t t);

@@ -3,6 +3,7 @@
  */
 #include "kafka.h"
 
+#include "clock.h"
 #include "log.h"
 #include "stage.h"
 
@@ -14,13 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t ctl_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* librdkafka's own log lines are noise for a CLI (every refused connection
  * is logged); errors reach the operator through our messages instead.
@@ -78,11 +72,11 @@ int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t 
                  rd_kafka_err2str(rd_kafka_last_error()));
         return KAFKA_ERR;
     }
-    int64_t deadline = ctl_now_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     int rc = KAFKA_ERR;
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
-        int64_t left = deadline - ctl_now_ms();
+        int64_t left = deadline - clock_mono_ms();
         rd_kafka_resp_err_t err =
             rd_kafka_metadata(rk, 0, rkt, &md, (int)(left > 100 ? left : 100));
         if (err) {
@@ -113,7 +107,7 @@ int kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32_t 
             break;
         }
         /* A topic just created may have no leader yet: ask again. */
-        if (ctl_now_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             snprintf(errstr, errstr_size, "topic %s: %s", topic,
                      terr ? rd_kafka_err2str(terr) : "no partitions");
             break;
@@ -130,9 +124,8 @@ static rd_kafka_t *kafka_reader_new(const char *brokers, const char *const *prop
                                     int partition_eof, char *errstr, size_t errstr_size)
 {
     char err[512], group[96];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(group, sizeof(group), "incidentctl.%ld.%ld", (long)getpid(), (long)now.tv_nsec);
+    snprintf(group, sizeof(group), "incidentctl.%ld.%lld", (long)getpid(),
+             (long long)clock_mono_us());
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, props, errstr, errstr_size);
     if (!conf)
         return NULL;
@@ -279,7 +272,7 @@ static kafka_step_t kafka_read_take(kafka_read_t *r, kafka_span_t *sp, rd_kafka_
 static int kafka_read_loop(kafka_read_t *r, rd_kafka_t *rk, kafka_span_t *sp, int idle_ms,
                            char *errstr, size_t errstr_size)
 {
-    int64_t last_progress = ctl_now_ms();
+    int64_t last_progress = clock_mono_ms();
     char last_err[256] = "";
     while (sp->pending > 0) {
         if (r->stop && *r->stop) {
@@ -288,7 +281,7 @@ static int kafka_read_loop(kafka_read_t *r, rd_kafka_t *rk, kafka_span_t *sp, in
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
-            if (ctl_now_ms() - last_progress <= idle_ms)
+            if (clock_mono_ms() - last_progress <= idle_ms)
                 continue;
             /* Committed data ends before the watermark: records of a
              * transaction still open (or an unreachable broker). */
@@ -305,7 +298,7 @@ static int kafka_read_loop(kafka_read_t *r, rd_kafka_t *rk, kafka_span_t *sp, in
             return KAFKA_ERR;
         }
         if (step == KAFKA_STEP_READ || step == KAFKA_STEP_STOP)
-            last_progress = ctl_now_ms();
+            last_progress = clock_mono_ms();
         if (step == KAFKA_STEP_STOP) {
             r->incomplete = sp->pending > 0;
             return KAFKA_OK;
@@ -370,8 +363,8 @@ int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(aerr));
         goto out;
     }
-    int64_t deadline = f->timeout_ms > 0 ? ctl_now_ms() + f->timeout_ms : INT64_MAX;
-    while (!(f->stop && *f->stop) && ctl_now_ms() < deadline) {
+    int64_t deadline = f->timeout_ms > 0 ? clock_mono_ms() + f->timeout_ms : INT64_MAX;
+    while (!(f->stop && *f->stop) && clock_mono_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
@@ -460,7 +453,7 @@ int kafka_props_set(rd_kafka_conf_t *conf, const kafka_prop_t *p, size_t n, cons
 
 int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_t errstr_size)
 {
-    const char *const *names = stage_topics;
+    const char *const *names = stage_topic_names;
     size_t n = 0;
     while (names[n] && n < KAFKA_MAX_TOPICS)
         n++;

@@ -12,6 +12,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "handlers.h"
 #include "kafka.h"
 #include "ormis.h"
@@ -396,9 +397,7 @@ static int rb_write_all(store_t *st, const rb_read_t *rd, const rebuild_opts_t *
     }
     arena_destroy(&arena);
     if (rc == 0 && !o->dry_run && !stats->incomplete) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        if (store_epoch_set(st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) < 0) {
+        if (store_epoch_set(st, clock_now_ms()) < 0) {
             snprintf(errstr, errstr_size, "redis: setting the epoch: %s", store_error(st));
             rc = -1;
         }

@@ -33,20 +33,6 @@ const double worker_lat_bounds_ms[WORKER_LAT_BUCKETS - 1] = {1,  2,   5,   10,  
 const double worker_tt_bounds_s[WORKER_TT_BUCKETS - 1] = {60,   300,   900,   1800, 3600,
                                                           7200, 14400, 43200, 86400};
 
-int64_t worker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t worker_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 const worker_stats_t *worker_stats(const worker_t *w) { return &w->stats; }
 const char *worker_stage_name(const worker_t *w) { return w->stage->name; }
 
@@ -327,7 +313,7 @@ static void worker_gather(worker_t *w)
     while (w->n_batch < (size_t)w->cfg->batch_max && !*w->stop) {
         int timeout = 100;
         if (w->n_batch > 0) {
-            int64_t left = deadline - worker_mono_us() / 1000;
+            int64_t left = deadline - clock_mono_ms();
             if (left <= 0)
                 break;
             timeout = (int)left;
@@ -352,7 +338,7 @@ static void worker_gather(worker_t *w)
             continue;
         }
         if (w->n_batch == 0)
-            deadline = worker_mono_us() / 1000 + w->cfg->batch_ms;
+            deadline = clock_mono_ms() + w->cfg->batch_ms;
         w->batch[w->n_batch++] = m;
     }
 }
@@ -512,7 +498,7 @@ int worker_run(worker_t *w)
     log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stage worker running");
     int rc = 0;
     while (!*w->stop) {
-        int64_t now = worker_mono_us() / 1000;
+        int64_t now = clock_mono_ms();
         if (!store_ready(w->store))
             w->epoch_ok = 0;
         if (!w->epoch_ok)

@@ -481,7 +481,7 @@ static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot
                                   store_apply_t *applies)
 {
     size_t n_views = 0, n_applies = 0;
-    int64_t now_ms = worker_now_ms();
+    int64_t now_ms = clock_now_ms();
     for (size_t k = 0; k < n; k++) {
         worker_item_t *it = &items[slots[k].item];
         worker_view_t *v = worker_view(views, &n_views, it->key);
@@ -566,7 +566,7 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
  * -1 when aborted (rewound; retry), -2 on a fatal Kafka error. */
 int worker_process(worker_t *w)
 {
-    int64_t t0 = worker_mono_us();
+    int64_t t0 = clock_mono_us();
     arena_reset(&w->arena);
     size_t n = w->n_batch;
     log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "batch of %zu from %s [%d] at %" PRId64, n,

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "config.h"
 #include "handlers.h"
 #include "stage.h"
@@ -101,10 +102,6 @@ struct worker {
     char poison_err[256];
 };
 
-/** Wall clock, Unix ms. */
-int64_t worker_now_ms(void);
-/** Monotonic clock, us. */
-int64_t worker_mono_us(void);
 /** Processes the gathered batch as one transaction (worker_batch.c): 0
  *  committed, -1 aborted (rewind and retry), -2 fatal Kafka error. */
 int worker_process(worker_t *w);

@@ -353,14 +353,14 @@ void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64
     atomic_fetch_add(&w->stats.consumed, n);
     atomic_fetch_add(&w->stats.batches, 1);
     atomic_store(&w->stats.in_flight, 0);
-    worker_observe_latency(w, worker_mono_us() - t0, n);
+    worker_observe_latency(w, clock_mono_us() - t0, n);
 }
 
 /* Escalated stage: turns due ack timers into commands on incidents.timers. */
 void worker_fire_timers(worker_t *w)
 {
     store_timer_t timers[64];
-    int n = store_timers_claim(w->store, worker_now_ms(), 30000, timers, 64);
+    int n = store_timers_claim(w->store, clock_now_ms(), 30000, timers, 64);
     if (n <= 0)
         return;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
