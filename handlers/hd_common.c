@@ -279,6 +279,8 @@ void hd_stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_
 
 const char *hd_duration_text(arena_t *arena, int64_t ms)
 {
+    if (ms != 0 && ms % 86400000 == 0)
+        return arena_printf(arena, "%lld d", (long long)(ms / 86400000));
     if (ms != 0 && ms % 60000 == 0)
         return arena_printf(arena, "%lld min", (long long)(ms / 60000));
     if (ms != 0 && ms % 1000 == 0)

@@ -163,7 +163,7 @@ void hd_stakeholders_add(arena_t *arena, hd_incident_t *inc, const char *const *
 void hd_stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_t *inc,
                                uint32_t level);
 
-/** "10 min", "90 s" or "1500 ms": the largest whole unit of @p ms.
+/** "5 d", "10 min", "90 s" or "1500 ms": the largest whole unit of @p ms.
  *  Returns a string allocated from @p arena. */
 const char *hd_duration_text(arena_t *arena, int64_t ms);
 
