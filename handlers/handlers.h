@@ -367,6 +367,11 @@ size_t hd_completion_missing(const hd_rules_t *r, const hd_state_t *st, arena_t 
 /** Non-zero when @p inc needs a post-incident review (review.required). */
 int hd_review_required(const hd_rules_t *r, const hd_incident_t *inc);
 
+/** Non-zero when @p st is RESOLVED, not confirmed, and @p now_ms is before
+ *  the end of its confirmation window: a TRIGGER of its dedup key or
+ *  COMMAND_REOPEN reopens it (the dedup key still maps to it). */
+int hd_in_window(const hd_rules_t *r, const hd_state_t *st, int64_t now_ms);
+
 /** The confirmation window of @p inc after RESOLVE (followup.window.*). */
 int64_t hd_followup_window(const hd_rules_t *r, const hd_incident_t *inc);
 

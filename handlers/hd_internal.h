@@ -74,10 +74,6 @@ void hd_resolve(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const
  *  the window was stored: resolved_at_ms + the window of the rules). */
 int64_t hd_window_end(const hd_rules_t *r, const hd_state_t *st);
 
-/** Non-zero when @p st is RESOLVED, not confirmed, and @p now_ms is inside
- *  its confirmation window (a trigger or COMMAND_REOPEN reopens it). */
-int hd_in_window(const hd_rules_t *r, const hd_state_t *st, int64_t now_ms);
-
 /** Non-zero when @p st was confirmed but waits at the completion gate. */
 int hd_is_blocked(const hd_state_t *st);
 
