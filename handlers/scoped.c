@@ -29,6 +29,26 @@ static void meeting_plan(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *o
                                    : ""));
 }
 
+/* The clients' notice and the start of their update plan (NOTIFY). */
+static void clients_notify(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out)
+{
+    arena_t *a = ctx->arena;
+    hd_incident_t *inc = st->incident;
+    const hd_rules_t *r = ctx->rules;
+    int global = inc->scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+    hd_client_update_arm(ctx, st, out);
+    const char *notice =
+        global ? arena_printf(a, "global notice to all clients (%zu affected client%s named)",
+                              inc->n_clients, inc->n_clients == 1 ? "" : "s")
+               : arena_printf(a, "%zu affected client%s notified: %s", inc->n_clients,
+                              inc->n_clients == 1 ? "" : "s",
+                              hd_names_text(a, inc->clients, inc->n_clients));
+    hd_record_add(ctx, st, out, HD_ACTION_CLIENT_NOTIFIED, NULL,
+                  arena_printf(a, "%s; client updates every %s, next due at %lld", notice,
+                               hd_duration_text(a, hd_client_update_interval(r, inc)),
+                               (long long)inc->next_client_update_due_ms));
+}
+
 void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
                      hd_transition_t *out)
 {
@@ -97,19 +117,8 @@ void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_
 
     if (global)
         meeting_plan(ctx, st, out);
-    if (inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY) {
-        hd_client_update_arm(ctx, st, out);
-        const char *notice =
-            global ? arena_printf(a, "global notice to all clients (%zu affected client%s named)",
-                                  inc->n_clients, inc->n_clients == 1 ? "" : "s")
-                   : arena_printf(a, "%zu affected client%s notified: %s", inc->n_clients,
-                                  inc->n_clients == 1 ? "" : "s",
-                                  hd_names_text(a, inc->clients, inc->n_clients));
-        hd_record_add(ctx, st, out, HD_ACTION_CLIENT_NOTIFIED, NULL,
-                      arena_printf(a, "%s; client updates every %s, next due at %lld", notice,
-                                   hd_duration_text(a, hd_client_update_interval(r, inc)),
-                                   (long long)inc->next_client_update_due_ms));
-    }
+    if (inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY)
+        clients_notify(ctx, st, out);
     hd_output_add(out, HD_TOPIC_ESCALATED);
     hd_outputs_finish(out);
 }
