@@ -17,13 +17,13 @@ static void scope_assign(const hd_ctx_t *ctx, hd_state_t *st, Incident__V1__Scop
     hd_incident_t *inc = st->incident;
     inc->scope = scope;
     inc->stage = INCIDENT__V1__STAGE__STAGE_SCOPED;
-    hd_record_add(ctx, st, out, "scoped", NULL, scope_detail);
+    hd_record_add(ctx, st, out, HD_ACTION_SCOPED, NULL, scope_detail);
 
     inc->owner_role = scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL
                           ? INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER
                           : INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
     inc->owner = arena_strdup(a, hd_owner_of(ctx->rules, inc->owner_role, inc->service));
-    hd_record_add(ctx, st, out, "assigned", NULL,
+    hd_record_add(ctx, st, out, HD_ACTION_ASSIGNED, NULL,
                   *inc->owner ? arena_printf(a, "%s incident owned by %s %s", hd_scope_name(scope),
                                              hd_role_name(inc->owner_role), inc->owner)
                               : arena_printf(a,

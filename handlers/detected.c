@@ -1,9 +1,11 @@
 /*
  * detected.c — the detected stage: what an alert does to the incident of its
- * dedup_key. A TRIGGER opens an incident (detected + classified) or merges
- * into the open one (merged, maybe reclassified); ACKNOWLEDGE stops the
- * re-escalation timer; RESOLVE resolves the incident and hands it to the
- * resolved stage. Classification is decided here, from the rules in rules.c.
+ * dedup_key. A TRIGGER opens an incident (detected + classified), merges
+ * into the open one (merged, maybe reclassified) or reopens a resolved one
+ * inside its confirmation window (reopened + merged); ACKNOWLEDGE stops the
+ * re-escalation timer; RESOLVE resolves the incident, starts its
+ * confirmation window (followup.c) and hands it to the resolved stage.
+ * Classification is decided here, from the rules in rules.c.
  */
 #include "hd_internal.h"
 
@@ -166,7 +168,7 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
     inc->detected_at_ms = ctx->now_ms;
     triggers_note(a, st, ctx->now_ms, ctx->rules->reclassify_window_ms);
     labels_merge(a, st, alert);
-    hd_record_add(ctx, st, out, "detected", NULL,
+    hd_record_add(ctx, st, out, HD_ACTION_DETECTED, NULL,
                   arena_printf(a,
                                "opened by alert %s: severity %s, service '%s', "
                                "%zu site%s, %zu client%s",
@@ -178,19 +180,19 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
     int incident = hd_is_incident(ctx->rules, inc, why, sizeof(why));
     inc->kind = incident ? INCIDENT__V1__KIND__KIND_INCIDENT : INCIDENT__V1__KIND__KIND_DISTURBANCE;
     inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-    hd_record_add(ctx, st, out, "classified", NULL,
+    hd_record_add(ctx, st, out, HD_ACTION_CLASSIFIED, NULL,
                   arena_printf(a, "%s: %s", hd_kind_name(inc->kind), why));
 
     out->index_op = HD_INDEX_OPEN;
     hd_output_add(out, HD_TOPIC_CLASSIFIED);
 }
 
-static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+/* Merges the alert into @p st (the handler's copy). */
+static void trigger_merge(const hd_ctx_t *ctx, hd_state_t *st, const hd_alert_t *alert,
                           hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     const hd_rules_t *r = ctx->rules;
-    hd_state_t *st = hd_state_copy(a, cur);
     hd_incident_t *inc = st->incident;
 
     Incident__V1__Severity old_severity = inc->severity;
@@ -214,7 +216,7 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
             ? arena_printf(a, "severity %s -> %s", hd_severity_name(old_severity),
                            hd_severity_name(inc->severity))
             : arena_printf(a, "severity %s", hd_severity_name(inc->severity));
-    hd_record_add(ctx, st, out, "merged", NULL,
+    hd_record_add(ctx, st, out, HD_ACTION_MERGED, NULL,
                   arena_printf(a,
                                "alert %s merged: %u alerts, %s, %zu new site%s, "
                                "%zu new client%s",
@@ -233,7 +235,7 @@ static void trigger_merge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_a
         if (reason) {
             inc->kind = INCIDENT__V1__KIND__KIND_INCIDENT;
             inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
-            hd_record_add(ctx, st, out, "reclassified", NULL,
+            hd_record_add(ctx, st, out, HD_ACTION_RECLASSIFIED, NULL,
                           arena_printf(a, "DISTURBANCE -> INCIDENT: %s", reason));
             hd_output_add(out, HD_TOPIC_CLASSIFIED);
         }
@@ -255,12 +257,12 @@ static void acknowledge(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_ale
     const char *actor = alert->actor && *alert->actor ? alert->actor : hd_nz(ctx->actor);
     inc->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
     inc->acknowledged_at_ms = ctx->now_ms;
-    hd_record_add(ctx, st, out, "acknowledged", actor,
+    hd_record_add(ctx, st, out, HD_ACTION_ACKNOWLEDGED, actor,
                   arena_printf(a,
                                "acknowledged by %s (alert %s): re-escalation stopped "
                                "at level %u",
                                actor, hd_nz(alert->alert_id), inc->escalation_level));
-    out->timer_op = HD_TIMER_CANCEL;
+    hd_timer_add(out, HD_TIMER_CANCEL, HD_TIMER_ACK, inc->escalation_level, 0);
 }
 
 static void resolve(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
@@ -270,16 +272,35 @@ static void resolve(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t
     hd_state_t *st = hd_state_copy(a, cur);
     hd_incident_t *inc = st->incident;
     const char *actor = alert->actor && *alert->actor ? alert->actor : hd_nz(ctx->actor);
-    inc->stage = INCIDENT__V1__STAGE__STAGE_RESOLVED;
-    inc->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
-    inc->resolved_at_ms = ctx->now_ms;
-    hd_record_add(ctx, st, out, "resolved", actor,
-                  arena_printf(a, "%s resolved by %s (alert %s) after %u alert%s",
-                               hd_kind_name(inc->kind), actor, hd_nz(alert->alert_id),
-                               inc->alert_count, inc->alert_count == 1 ? "" : "s"));
-    out->index_op = HD_INDEX_CLOSE;
-    out->timer_op = HD_TIMER_CANCEL;
-    hd_output_add(out, HD_TOPIC_RESOLVED);
+    hd_resolve(ctx, st, out, actor,
+               arena_printf(a, "%s resolved by %s (alert %s) after %u alert%s",
+                            hd_kind_name(inc->kind), actor, hd_nz(alert->alert_id),
+                            inc->alert_count, inc->alert_count == 1 ? "" : "s"));
+}
+
+/* A trigger inside the confirmation window: the same incident again. */
+static void trigger_reopen(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
+                           hd_transition_t *out)
+{
+    arena_t *a = ctx->arena;
+    hd_state_t *st = hd_state_copy(a, cur);
+    int64_t end = hd_window_end(ctx->rules, cur);
+    hd_reopen(ctx, st, out, NULL,
+              arena_printf(a, "alert %s triggered %s before the confirmation window ended",
+                           hd_nz(alert->alert_id), hd_duration_text(a, end - ctx->now_ms)));
+    trigger_merge(ctx, st, alert, out);
+}
+
+/* Why an acknowledge or resolve finds nothing to act on. */
+static void reject_not_open(const hd_state_t *cur, const hd_alert_t *alert, hd_transition_t *out)
+{
+    out->verdict = HD_REJECT;
+    if (cur && cur->incident->status == INCIDENT__V1__STATUS__STATUS_RESOLVED)
+        snprintf(out->error, sizeof(out->error), "incident %s of dedup_key %s is resolved already",
+                 hd_nz(cur->incident->id), hd_nz(alert->dedup_key));
+    else
+        snprintf(out->error, sizeof(out->error), "no open incident for dedup_key %s",
+                 hd_nz(alert->dedup_key));
 }
 
 void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_alert_t *alert,
@@ -297,14 +318,19 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
                  hd_nz(alert->dedup_key));
         return;
     }
-    /* Only an open incident takes alerts; anything else counts as none. */
+    /* Only an open incident takes alerts, and a trigger reopens one inside
+     * its confirmation window (the window ends at its end: then a trigger
+     * opens a new incident, even before the CONFIRM timer is processed). */
+    const hd_state_t *resolved = cur;
     if (cur && !hd_is_open(cur->incident))
         cur = NULL;
 
     switch (alert->action) {
     case INCIDENT__V1__ACTION__ACTION_TRIGGER:
         if (cur) {
-            trigger_merge(ctx, cur, alert, out);
+            trigger_merge(ctx, hd_state_copy(ctx->arena, cur), alert, out);
+        } else if (hd_in_window(ctx->rules, resolved, ctx->now_ms)) {
+            trigger_reopen(ctx, resolved, alert, out);
         } else if (!new_id || !*new_id) {
             out->verdict = HD_REJECT;
             snprintf(out->error, sizeof(out->error), "no incident id to open dedup_key %s",
@@ -317,9 +343,7 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
     case INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE:
     case INCIDENT__V1__ACTION__ACTION_RESOLVE:
         if (!cur) {
-            out->verdict = HD_REJECT;
-            snprintf(out->error, sizeof(out->error), "no open incident for dedup_key %s",
-                     hd_nz(alert->dedup_key));
+            reject_not_open(resolved, alert, out);
             return;
         }
         if (alert->action == INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE)

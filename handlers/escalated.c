@@ -4,6 +4,8 @@
  * timer fires and the incident is still open at that level, it goes one
  * level up (up to max_escalation_level), more people are informed and it is
  * emitted on incidents.escalated again, which arms the next timer.
+ * hd_timer_apply() is the entry of every fired timer: the other kinds
+ * (confirmation, client update, review) are decided in followup.c.
  */
 #include "hd_internal.h"
 
@@ -32,15 +34,29 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_eve
     if (ev->incident->escalation_level != level || level >= ctx->rules->max_escalation_level)
         return;
     out->verdict = HD_APPLY;
-    out->timer_op = HD_TIMER_ARM;
-    out->timer_level = level;
     /* at_ms is read from the message: a due time beyond the int64 range
      * saturates (never due) rather than overflowing. */
-    int64_t timeout = ctx->rules->ack_timeout_ms;
-    if (timeout > 0 && ev->at_ms > INT64_MAX - timeout)
-        out->timer_due_ms = INT64_MAX;
-    else
-        out->timer_due_ms = ev->at_ms + timeout;
+    hd_timer_add(out, HD_TIMER_ARM, HD_TIMER_ACK, level,
+                 hd_time_add(ev->at_ms, ctx->rules->ack_timeout_ms));
+}
+
+/* The fired ack timer: one level up when still open at that level. */
+static void timer_ack(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                      hd_transition_t *out)
+{
+    if (!timer_applies(cur))
+        return;
+    const hd_rules_t *r = ctx->rules;
+    uint32_t level = cur->incident->escalation_level;
+    if (timer->level != level || level >= r->max_escalation_level)
+        return; /* acknowledged, escalated otherwise meanwhile, or at the top */
+
+    arena_t *a = ctx->arena;
+    hd_state_t *st = hd_state_copy(a, cur);
+    st->incident->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
+    hd_escalate(
+        ctx, st, out,
+        arena_printf(a, "not acknowledged within %s", hd_duration_text(a, r->ack_timeout_ms)));
 }
 
 void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
@@ -52,27 +68,25 @@ void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t
         snprintf(out->error, sizeof(out->error), "timer: missing");
         return;
     }
-    if (!timer_applies(cur))
+    if (cur && !cur->incident)
+        return; /* nothing to decide from */
+    switch ((int)timer->kind) {
+    case HD_TIMER_ACK:
+        timer_ack(ctx, cur, timer, out);
+        break;
+    case HD_TIMER_CONFIRM:
+        hd_timer_confirm(ctx, cur, timer, out);
+        break;
+    case HD_TIMER_CLIENT_UPDATE:
+        hd_timer_client_update(ctx, cur, timer, out);
+        break;
+    case HD_TIMER_REVIEW:
+        hd_timer_review(ctx, cur, timer, out);
+        break;
+    default:
+        out->verdict = HD_REJECT;
+        snprintf(out->error, sizeof(out->error), "timer: unknown kind %d", (int)timer->kind);
         return;
-    const hd_rules_t *r = ctx->rules;
-    uint32_t level = cur->incident->escalation_level;
-    if (timer->level != level || level >= r->max_escalation_level)
-        return; /* acknowledged, escalated otherwise meanwhile, or at the top */
-
-    arena_t *a = ctx->arena;
-    hd_state_t *st = hd_state_copy(a, cur);
-    hd_incident_t *inc = st->incident;
-    inc->escalation_level = level + 1;
-    inc->stage = INCIDENT__V1__STAGE__STAGE_ESCALATED;
-    if (level == 0) {
-        const char *tm[] = {r->tm_stakeholder};
-        hd_stakeholders_add(a, inc, tm, 1);
     }
-    hd_stakeholders_add_level(a, r, inc, inc->escalation_level);
-    hd_record_add(ctx, st, out, "escalated", NULL,
-                  arena_printf(a, "not acknowledged within %s: level %u -> %u; informed: %s",
-                               hd_duration_text(a, r->ack_timeout_ms), level, inc->escalation_level,
-                               hd_names_text(a, inc->stakeholders, inc->n_stakeholders)));
-    hd_output_add(out, HD_TOPIC_ESCALATED);
     hd_outputs_finish(out);
 }

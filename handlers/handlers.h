@@ -2,12 +2,12 @@
  * handlers.h — the rules of the incident process, as pure functions.
  *
  * One file per stage (detected.c, classified.c, scoped.c, escalated.c,
- * resolved.c) plus validate.c and rules.c. A handler takes the incident's
- * current state and one input and fills an hd_transition_t: the new state,
- * the ORMIS audit records (one per state change, seq numbered, hashes left
- * empty for the runtime's chain), the events to emit and the index/timer
- * effects. No Kafka, no Redis, no clock, no I/O here: the runtime passes the
- * time in hd_ctx_t and applies the transition atomically.
+ * resolved.c), commands.c for the commands of people, followup.c for the
+ * confirmation window and the completion gate, plus validate.c and rules.c. A handler takes the
+ * incident's current state and one input and fills an hd_transition_t: the new state, the ORMIS
+ * audit records (one per state change, seq numbered, hashes left empty for the runtime's chain),
+ * the events to emit and the index/timer effects. No Kafka, no Redis, no clock, no I/O here: the
+ * runtime passes the time in hd_ctx_t and applies the transition atomically.
  *
  * Memory: everything a handler returns is allocated from ctx->arena. Inputs
  * are borrowed and never modified; a handler copies before changing (arrays
@@ -29,6 +29,8 @@ typedef Incident__V1__IncidentEvent hd_event_t;
 typedef Incident__V1__AuditRecord hd_record_t;
 typedef Incidentd__V1__StoredIncident hd_state_t;
 typedef Incidentd__V1__TimerFired hd_timer_t;
+typedef Incident__V1__Command hd_command_t;
+typedef Incident__V1__Task hd_task_t;
 
 /* Contract limits of an Alert. */
 #define HD_ALERT_ID_MAX 128
@@ -38,6 +40,61 @@ typedef Incidentd__V1__TimerFired hd_timer_t;
 #define HD_SITES_MAX 64
 #define HD_CLIENTS_MAX 1024
 #define HD_LABELS_MAX 64
+
+/* Contract limits of a Command, and what commands may grow an incident to. */
+#define HD_COMMAND_ID_MAX 128
+#define HD_COMMAND_TEXT_MAX 8192 /* text */
+#define HD_TASK_TITLE_MAX 1024   /* text of TASK_ADD (kept in the incident) */
+#define HD_ROOT_CAUSE_MAX 1024   /* root_cause of REVIEW (kept in the incident) */
+#define HD_ATTENDEES_MAX 64      /* attendees of MEETING */
+#define HD_TASKS_MAX 100         /* tasks an incident keeps; TASK_ADD past it is refused */
+#define HD_SIGNOFFS_MAX 64       /* sign-offs an incident keeps; SIGN_OFF past it is refused */
+
+/*
+ * The audit actions (AuditRecord.action). The record carries the wire string
+ * hd_action_name() gives ("merged", "client_update_due", ...); the enum is the
+ * one list of them.
+ */
+typedef enum hd_action {
+    HD_ACTION_DETECTED = 0,
+    HD_ACTION_CLASSIFIED,
+    HD_ACTION_RECLASSIFIED,
+    HD_ACTION_MERGED,
+    HD_ACTION_SCOPED,
+    HD_ACTION_ASSIGNED,
+    HD_ACTION_ESCALATED,
+    HD_ACTION_HANDLED,
+    HD_ACTION_CLIENT_NOTIFIED,
+    HD_ACTION_ACKNOWLEDGED,
+    HD_ACTION_RESOLVED,
+    HD_ACTION_FOLLOWED_UP,
+    HD_ACTION_CLOSED,
+    HD_ACTION_REOPENED,
+    HD_ACTION_CONFIRMED,
+    HD_ACTION_COMPLETION_BLOCKED,
+    HD_ACTION_NOTE,
+    HD_ACTION_MEETING_PLANNED,
+    HD_ACTION_TASK_ADDED,
+    HD_ACTION_TASK_DONE,
+    HD_ACTION_TASK_CANCELLED,
+    HD_ACTION_MEETING_HELD,
+    HD_ACTION_CLIENT_UPDATE,
+    HD_ACTION_CLIENT_UPDATE_DUE,
+    HD_ACTION_SIGNED_OFF,
+    HD_ACTION_REVIEW_SUBMITTED,
+    HD_ACTION_HANDED_OVER,
+    HD_ACTION_NOTIFICATION_PLANNED,
+    HD_ACTION_NOTIFIED,
+    HD_ACTION_DELIVERY_FAILED,
+    HD_ACTION_SILENCED,
+    HD_ACTION_COUNT /* not an action: the number of them */
+} hd_action_t;
+
+/** The wire string of @p action ("merged"); "unknown" out of range. Static. */
+const char *hd_action_name(hd_action_t action);
+
+/** The action whose wire string is @p name, or -1 when none is (NULL too). */
+int hd_action_parse(const char *name);
 
 /* One owner in the roster: role + service ("" or "*" = any service). */
 typedef struct hd_roster_entry {
@@ -86,6 +143,21 @@ typedef struct hd_rules {
     /* bounds of what an incident keeps (contract "Bounds") */
     uint32_t max_clients; /* 1000 client names (clients_total counts on) */
     uint32_t max_sites;   /* 100 sites */
+    /* follow-up: the confirmation window after RESOLVE (followup.window.*) */
+    int64_t followup_window_global_ms;      /* 30 min */
+    int64_t followup_window_local_ms;       /* 10 min (also an incident not scoped yet) */
+    int64_t followup_window_disturbance_ms; /* 0: confirmed at once */
+    /* completion gate (review.required, review.due, completion.signoff) */
+    int review_required_global;                 /* 1: every GLOBAL incident needs a review */
+    Incident__V1__Severity review_min_severity; /* CRITICAL: and any incident this severe
+                                                   (UNSPECIFIED = severity never requires it) */
+    int64_t review_due_ms;                      /* 5 days: reminder + escalation after */
+    const char **completion_signoff;            /* who must sign off; NULL/empty = the default: */
+    size_t n_completion_signoff; /* global_stakeholders for GLOBAL, the owner for LOCAL */
+    /* client communication plan (comms.update_interval.*) */
+    int64_t client_update_global_ms;    /* 30 min */
+    int64_t client_update_local_ms;     /* 60 min */
+    uint32_t client_updates_missed_max; /* 2: missed in a row escalate one level */
 } hd_rules_t;
 
 /* Distinct client names an incident remembers by hash (StoredIncident
@@ -120,18 +192,50 @@ typedef enum hd_topic {
 
 typedef enum hd_timer_op {
     HD_TIMER_NONE = 0,
-    HD_TIMER_ARM,    /* arm the ack timer: fire at timer_due_ms for timer_level */
-    HD_TIMER_CANCEL, /* drop any ack timer of the incident */
+    HD_TIMER_ARM,    /* arm the timer (kind, level): fire at due_ms */
+    HD_TIMER_CANCEL, /* drop every timer of that kind of the incident, all levels */
 } hd_timer_op_t;
+
+/*
+ * The durable timers of an incident. The runtime keeps one timer per
+ * (incident id, kind, level) and hands it back, when due, as a TimerFired
+ * with kind and level (TimerFired.kind has the same values; 0 = ACK, so a
+ * timer from before kinds is an ack timer). `level` is the escalation level
+ * for ACK and a sequence number for the others, bumped at every arm, so that
+ * a re-armed timer is a new timer and a stale one finds a newer level in the
+ * state and changes nothing.
+ */
+typedef enum hd_timer_kind {
+    HD_TIMER_ACK = 0,           /* ack timeout at escalation level `level` */
+    HD_TIMER_CONFIRM = 1,       /* confirmation window end; level = reopen_count */
+    HD_TIMER_CLIENT_UPDATE = 2, /* client update due; level = StoredIncident.client_update_seq */
+    HD_TIMER_REVIEW = 3,        /* completion reminder; level = StoredIncident.review_seq */
+} hd_timer_kind_t;
+
+#define HD_TIMER_KINDS 4
+
+/** "ack", "confirm", "client_update", "review"; "unknown" out of range. Static. */
+const char *hd_timer_kind_name(hd_timer_kind_t kind);
+
+/* One timer effect of a transition; the runtime applies them in order. */
+typedef struct hd_timer_effect {
+    hd_timer_op_t op;
+    hd_timer_kind_t kind;
+    uint32_t level; /* ARM: the timer's level (see hd_timer_kind_t); CANCEL: the level
+                       armed last (the runtime may drop all levels up to it) */
+    int64_t due_ms; /* ARM: when it fires (INT64_MAX = never) */
+} hd_timer_effect_t;
 
 typedef enum hd_index_op {
     HD_INDEX_NONE = 0,
     HD_INDEX_OPEN,  /* dedup_key -> id enters the open index */
-    HD_INDEX_CLOSE, /* dedup_key leaves the open index (resolved) */
+    HD_INDEX_CLOSE, /* dedup_key leaves the open index, only if it still maps to this
+                       id (confirmed: the confirmation window is over) */
 } hd_index_op_t;
 
 #define HD_MAX_RECORDS 8
 #define HD_MAX_OUTPUTS 4
+#define HD_MAX_TIMERS 4
 
 typedef struct hd_output {
     hd_topic_t topic;
@@ -152,11 +256,18 @@ typedef struct hd_transition {
     hd_output_t outputs[HD_MAX_OUTPUTS];
     size_t n_outputs;
     hd_index_op_t index_op;
+    hd_timer_effect_t timers[HD_MAX_TIMERS]; /* timer effects, in order */
+    size_t n_timers;
+    /* Deprecated mirror of the ACK effect of timers[] (a transition has at
+     * most one), for the runtime until it reads timers[]; remove then. */
     hd_timer_op_t timer_op;
     int64_t timer_due_ms;
     uint32_t timer_level;
     int closed; /* the incident is closed: start its retention */
 } hd_transition_t;
+
+/** The first effect of @p kind in @p out, or NULL (for tests and the runtime). */
+const hd_timer_effect_t *hd_timer_find(const hd_transition_t *out, hd_timer_kind_t kind);
 
 /**
  * Checks an alert against the contract's limits (required fields, sizes,
@@ -192,13 +303,80 @@ void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_
 void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
                         hd_transition_t *out);
 
-/** Escalated stage, fired ack timer: re-escalates one level when still due. */
+/**
+ * A fired timer of any kind (timer->kind; the runtime calls this from the
+ * stage that owns the timers). Each changes nothing when the state moved on
+ * (level no longer the state's, incident acknowledged/resolved/closed...):
+ * - ACK: still OPEN at that level: one level up, emitted on ESCALATED.
+ * - CONFIRM: still RESOLVED, not confirmed, level == reopen_count:
+ *   `confirmed`, `followed_up` (+ `notification_planned`), index close, then
+ *   the completion gate: `closed` (out->closed) or `completion_blocked`
+ *   listing what is missing + a REVIEW timer at now + review_due_ms.
+ * - CLIENT_UPDATE: unresolved under NOTIFY, level == client_update_seq:
+ *   `client_update_due`, emitted on ESCALATED, re-armed; the second missed
+ *   in a row also escalates one level.
+ * - REVIEW: still blocked, level == review_seq: `completion_blocked` naming
+ *   the owner, one level up (`escalated`, on ESCALATED) unless at the top,
+ *   re-armed at now + review_due_ms.
+ */
 void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
                     hd_transition_t *out);
 
-/** Resolved stage: final updates, completeness check of the record, close. */
+/**
+ * Resolved stage: an incident whose confirmation window is already over at
+ * ctx->now_ms (a disturbance by default: window 0) is confirmed, followed
+ * up and goes through the completion gate here, as the CONFIRM timer would
+ * do; one still inside its window waits for the CONFIRM timer (NOOP).
+ */
 void hd_resolved_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_t *ev,
                        hd_transition_t *out);
+
+/**
+ * Checks a command against the contract's limits: command_id 1..128 bytes,
+ * incident_id and actor 1..255, kind known and not UNSPECIFIED, text <= 8 KiB,
+ * task_id <= 128, assignee <= 255, root_cause <= 1024, attendees <= 64 of
+ * 1..255 bytes, every string UTF-8 without NUL. Returns 0 if valid, else -1
+ * with a reason in @p err.
+ */
+int hd_command_validate(const hd_command_t *cmd, char *err, size_t err_size);
+
+/**
+ * A command of a person on the incident @p cur (NULL: unknown incident,
+ * rejected). The command must have passed hd_command_validate(). Each
+ * applied command is one audit record whose actor is cmd->actor, plus the
+ * records of what it sets off (RESOLVE: outputs on RESOLVED; the command
+ * that completes the gate of a blocked incident: `closed`). A command the
+ * state does not allow is HD_REJECT with the reason (closed incident,
+ * already acknowledged/resolved, unknown or finished task, sign-off on a
+ * disturbance, reopen outside the confirmation window, bounds...).
+ * Redelivery (same command_id) is the runtime's to drop.
+ */
+void hd_command_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_command_t *cmd,
+                      hd_transition_t *out);
+
+/**
+ * What the completion gate still misses for @p st under @p r: one text per
+ * missing piece ("review not submitted", "no preventive task", "task T-1 not
+ * done or cancelled", "sign-off missing: alice"), in @p arena; *items gets
+ * the array (NULL when none). Returns the count; 0 also for an incident that
+ * needs no review. Disturbances never need one.
+ */
+size_t hd_completion_missing(const hd_rules_t *r, const hd_state_t *st, arena_t *arena,
+                             const char ***items);
+
+/** Non-zero when @p inc needs a post-incident review (review.required). */
+int hd_review_required(const hd_rules_t *r, const hd_incident_t *inc);
+
+/** Non-zero when @p st is RESOLVED, not confirmed, and @p now_ms is before
+ *  the end of its confirmation window: a TRIGGER of its dedup key or
+ *  COMMAND_REOPEN reopens it (the dedup key still maps to it). */
+int hd_in_window(const hd_rules_t *r, const hd_state_t *st, int64_t now_ms);
+
+/** The confirmation window of @p inc after RESOLVE (followup.window.*). */
+int64_t hd_followup_window(const hd_rules_t *r, const hd_incident_t *inc);
+
+/** The client update interval of @p inc (comms.update_interval.*). */
+int64_t hd_client_update_interval(const hd_rules_t *r, const hd_incident_t *inc);
 
 /* ---- helpers shared by the handlers (rules.c) ------------------------------ */
 
@@ -223,6 +401,7 @@ const char *hd_stage_name(Incident__V1__Stage s);
 const char *hd_status_name(Incident__V1__Status s);
 const char *hd_kind_name(Incident__V1__Kind k);
 const char *hd_role_name(Incident__V1__Role r);
+const char *hd_command_kind_name(Incident__V1__CommandKind k);
 
 /** A deep copy of @p st in @p arena (arrays copied, strings shared). */
 hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st);

@@ -1,6 +1,7 @@
 /*
  * hd_internal.h — helpers shared by the stage handlers (detected.c,
- * classified.c, scoped.c, escalated.c, resolved.c), private to handlers/.
+ * classified.c, scoped.c, escalated.c, resolved.c, commands.c, followup.c),
+ * private to handlers/.
  *
  * How a transition is built: the audit record of each state change (seq,
  * snapshot, recorded actions), the outputs and their final snapshot, the
@@ -30,19 +31,91 @@ int hd_is_open(const hd_incident_t *inc);
  * Appends one audit record for the change just made to @p st: the incident's
  * version moves to the record's seq, the record carries a snapshot of the
  * incident as it is now (a copy later changes cannot reach) and @p action
- * joins st->recorded_actions. @p actor "" or NULL means ctx->actor. Sets
- * out->state to @p st and out->verdict to HD_APPLY.
+ * (its wire string, hd_action_name()) joins st->recorded_actions. @p actor "" or NULL means
+ * ctx->actor. Sets out->state to @p st and out->verdict to HD_APPLY.
  *
  * @p st is the handler's own copy (hd_state_copy()) and is modified; the
  * record, its strings and the new recorded_actions array are allocated from
- * ctx->arena; @p action, @p actor and @p detail are borrowed (copied).
+ * ctx->arena; @p actor and @p detail are borrowed (copied).
  * Beyond HD_MAX_RECORDS the record is dropped and nothing changes.
  */
-void hd_record_add(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const char *action,
+void hd_record_add(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd_action_t action,
                    const char *actor, const char *detail);
 
-/** Adds an output on @p topic to @p out (ignored beyond HD_MAX_OUTPUTS);
- *  its snapshot is set by hd_outputs_finish(). */
+/** Appends a timer effect to @p out (ignored beyond HD_MAX_TIMERS); an ACK
+ *  effect is also mirrored in the deprecated out->timer_op/level/due_ms. */
+void hd_timer_add(hd_transition_t *out, hd_timer_op_t op, hd_timer_kind_t kind, uint32_t level,
+                  int64_t due_ms);
+
+/** @p t + @p d, saturated to INT64_MAX/INT64_MIN instead of overflowing. */
+int64_t hd_time_add(int64_t t, int64_t d);
+
+/**
+ * One escalation level up (the caller checks it is below the top): the TM
+ * joins the stakeholders when leaving level 0, then the level's people; an
+ * `escalated` record "<why>: level a -> b; informed: ..." and an output on
+ * HD_TOPIC_ESCALATED.
+ */
+void hd_escalate(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const char *why);
+
+/* ---- follow-up (followup.c) -------------------------------------------------------- */
+
+/**
+ * Resolves @p st (the handler's copy; OPEN or ACKNOWLEDGED): status and stage
+ * RESOLVED, the confirmation window starts (StoredIncident.followup_until_ms),
+ * a `resolved` record by @p actor with @p detail, output on RESOLVED; the ACK
+ * and CLIENT_UPDATE timers are cancelled and a CONFIRM timer armed at the
+ * window's end (none for a window of 0: the resolved stage confirms at once).
+ */
+void hd_resolve(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const char *actor,
+                const char *detail);
+
+/** The end of the confirmation window of resolved @p st (a state from before
+ *  the window was stored: resolved_at_ms + the window of the rules). */
+int64_t hd_window_end(const hd_rules_t *r, const hd_state_t *st);
+
+/** Non-zero when @p st was confirmed but waits at the completion gate. */
+int hd_is_blocked(const hd_state_t *st);
+
+/**
+ * Reopens resolved @p st (the handler's copy): status OPEN, reopen_count +1,
+ * a `reopened` record by @p actor with @p detail, the CONFIRM timer
+ * cancelled; an incident goes back on ESCALATED at its level with the ACK
+ * timer armed (on CLASSIFIED when it was never scoped) and its client update
+ * plan re-armed under NOTIFY; a disturbance just opens again.
+ */
+void hd_reopen(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const char *actor,
+               const char *detail);
+
+/**
+ * The quiet end of the window of resolved @p st (the handler's copy):
+ * `confirmed`, the dedup key leaves the open index, `followed_up` with
+ * `notification_planned` for the final updates, then the completion gate:
+ * `closed`, or `completion_blocked` listing each missing piece and a
+ * REVIEW timer.
+ */
+void hd_confirm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out);
+
+/** A command changed blocked @p st: closes it (`closed`) when the gate has
+ *  nothing missing any more; else nothing. */
+void hd_gate_recheck(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out);
+
+/** The fired timers of followup.c (see hd_timer_apply()); @p cur may be
+ *  NULL, @p out is cleared by the caller. */
+void hd_timer_confirm(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                      hd_transition_t *out);
+void hd_timer_client_update(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                            hd_transition_t *out);
+void hd_timer_review(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                     hd_transition_t *out);
+
+/** Arms the next CLIENT_UPDATE timer of @p st (seq +1) at now + interval and
+ *  sets next_client_update_due_ms. No record: the caller's covers it. */
+void hd_client_update_arm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out);
+
+/** Adds an output on @p topic to @p out (ignored when @p topic is there
+ *  already or beyond HD_MAX_OUTPUTS); its snapshot is set by
+ *  hd_outputs_finish(). */
 void hd_output_add(hd_transition_t *out, hd_topic_t topic);
 
 /** Gives every output of @p out the final snapshot of out->state (NULL when
@@ -86,7 +159,7 @@ void hd_stakeholders_add(arena_t *arena, hd_incident_t *inc, const char *const *
 void hd_stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_t *inc,
                                uint32_t level);
 
-/** "10 min", "90 s" or "1500 ms": the largest whole unit of @p ms.
+/** "5 d", "10 min", "90 s" or "1500 ms": the largest whole unit of @p ms.
  *  Returns a string allocated from @p arena. */
 const char *hd_duration_text(arena_t *arena, int64_t ms);
 

@@ -24,6 +24,15 @@ void hd_rules_default(hd_rules_t *r)
     r->max_escalation_level = 3;
     r->max_clients = 1000;
     r->max_sites = 100;
+    r->followup_window_global_ms = 30 * 60000;
+    r->followup_window_local_ms = 10 * 60000;
+    r->followup_window_disturbance_ms = 0;
+    r->review_required_global = 1;
+    r->review_min_severity = INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL;
+    r->review_due_ms = 5LL * 24 * 3600000;
+    r->client_update_global_ms = 30 * 60000;
+    r->client_update_local_ms = 60 * 60000;
+    r->client_updates_missed_max = 2;
 }
 
 /* ---- enum names ------------------------------------------------------------ */
@@ -69,6 +78,15 @@ const char *hd_role_name(Incident__V1__Role r)
     static const char *const names[] = {"UNSPECIFIED", "CUSTOMER_SERVICE_MANAGER",
                                         "TECHNICAL_MANAGER"};
     return HD_NAME(names, r);
+}
+
+const char *hd_command_kind_name(Incident__V1__CommandKind k)
+{
+    static const char *const names[] = {"UNSPECIFIED", "ACKNOWLEDGE",   "RESOLVE",   "REOPEN",
+                                        "NOTE",        "TASK_ADD",      "TASK_DONE", "TASK_CANCEL",
+                                        "MEETING",     "CLIENT_UPDATE", "SIGN_OFF",  "REVIEW",
+                                        "HANDOVER"};
+    return HD_NAME(names, k);
 }
 
 /* ---- classification -------------------------------------------------------- */
@@ -271,6 +289,27 @@ static void unknown_fields_clean(arena_t *arena, ProtobufCMessage *m)
     m->n_unknown_fields = keep;
 }
 
+/* The tasks of an incident: a new array of copied tasks (strings shared). */
+static hd_task_t **tasks_copy(arena_t *arena, hd_task_t *const *v, size_t n, size_t *n_out)
+{
+    *n_out = 0;
+    if (n == 0 || !v)
+        return NULL;
+    hd_task_t **copy = arena_alloc(arena, n * sizeof(*copy));
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i])
+            continue; /* never in decoded input; drop rather than crash */
+        hd_task_t *t = arena_alloc(arena, sizeof(*t));
+        *t = *v[i];
+        unknown_fields_clean(arena, &t->base);
+        t->id = str_or_empty(v[i]->id);
+        t->title = str_or_empty(v[i]->title);
+        t->assignee = str_or_empty(v[i]->assignee);
+        copy[(*n_out)++] = t;
+    }
+    return copy;
+}
+
 static hd_incident_t *incident_copy(arena_t *arena, const hd_incident_t *src)
 {
     hd_incident_t *inc = arena_alloc(arena, sizeof(*inc));
@@ -287,6 +326,10 @@ static hd_incident_t *incident_copy(arena_t *arena, const hd_incident_t *src)
     inc->n_clients = inc->clients ? src->n_clients : 0;
     inc->stakeholders = strv_copy(arena, src->stakeholders, src->n_stakeholders);
     inc->n_stakeholders = inc->stakeholders ? src->n_stakeholders : 0;
+    inc->tasks = tasks_copy(arena, src->tasks, src->n_tasks, &inc->n_tasks);
+    inc->signed_off = strv_copy(arena, src->signed_off, src->n_signed_off);
+    inc->n_signed_off = inc->signed_off ? src->n_signed_off : 0;
+    inc->root_cause = str_or_empty(src->root_cause);
     return inc;
 }
 

@@ -1,8 +1,8 @@
 /*
- * validate.c — the contract's limits on the inputs of the stages. An alert or
- * event that fails here is bad input: the runtime sends it to the dead-letter
- * topic with the reason as its x-error header, so every reason names the
- * field and the limit it broke.
+ * validate.c — the contract's limits on the inputs of the stages. An alert,
+ * event or command that fails here is bad input: the runtime sends it to the
+ * dead-letter topic with the reason as its x-error header, so every reason
+ * names the field and the limit it broke.
  *
  * Every string of an input, nested ones included, must be UTF-8 without NUL
  * (utf8.h): a NUL would cut an id or key in C and merge distinct alerts; the
@@ -209,4 +209,38 @@ int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
         return -1;
     }
     return check_strings(&ev->base, "", 0, err, err_size);
+}
+
+int hd_command_validate(const hd_command_t *cmd, char *err, size_t err_size)
+{
+    char scratch[8];
+    if (!err) {
+        err = scratch;
+        err_size = sizeof(scratch);
+    }
+    if (!cmd) {
+        snprintf(err, err_size, "command: missing");
+        return -1;
+    }
+    if (check_len("command_id", cmd->command_id, 1, HD_COMMAND_ID_MAX, err, err_size) < 0 ||
+        check_len("incident_id", cmd->incident_id, 1, HD_SHORT_MAX, err, err_size) < 0)
+        return -1;
+    if (cmd->kind == INCIDENT__V1__COMMAND_KIND__COMMAND_UNSPECIFIED) {
+        snprintf(err, err_size, "kind: COMMAND_UNSPECIFIED, must say what the command is");
+        return -1;
+    }
+    if ((int)cmd->kind < 0 || (int)cmd->kind > INCIDENT__V1__COMMAND_KIND__COMMAND_HANDOVER) {
+        snprintf(err, err_size, "kind: unknown value %d, range 1..%d", (int)cmd->kind,
+                 INCIDENT__V1__COMMAND_KIND__COMMAND_HANDOVER);
+        return -1;
+    }
+    if (check_len("actor", cmd->actor, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+        check_len("text", cmd->text, 0, HD_COMMAND_TEXT_MAX, err, err_size) < 0 ||
+        check_len("task_id", cmd->task_id, 0, HD_COMMAND_ID_MAX, err, err_size) < 0 ||
+        check_len("assignee", cmd->assignee, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        check_len("root_cause", cmd->root_cause, 0, HD_ROOT_CAUSE_MAX, err, err_size) < 0 ||
+        check_list("attendees", cmd->attendees, cmd->n_attendees, HD_ATTENDEES_MAX, err, err_size) <
+            0)
+        return -1;
+    return check_strings(&cmd->base, "", 0, err, err_size);
 }

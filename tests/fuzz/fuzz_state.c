@@ -6,7 +6,8 @@
  * (hd_state_copy), packed again and taken as the current state of every
  * handler: detected with a TRIGGER, ACKNOWLEDGE and RESOLVE alert,
  * classified, scoped, escalated and resolved with the event announcing the
- * state, and the ack timer of its level. Every transition must keep the
+ * state, and a timer of every kind at the state's level or sequence (and a
+ * stale one). Every transition must keep the
  * contract of hd_transition_t and pack. Seeds: corpus/fuzz_state/
  * (gen_corpus.c).
  *
@@ -39,13 +40,17 @@ static const Incident__V1__Action state_actions[] = {
 };
 
 /* The version an alert's records count from: an incident that is no longer
- * open counts as none. */
-static uint64_t state_alert_base(const hd_state_t *st)
+ * open counts as none, unless a trigger reopens it inside its confirmation
+ * window. */
+static uint64_t state_alert_base(const hd_rules_t *r, const hd_state_t *st,
+                                 Incident__V1__Action action)
 {
     Incident__V1__Status s = st->incident->status;
-    return s == INCIDENT__V1__STATUS__STATUS_OPEN || s == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED
-               ? st->incident->version
-               : 0;
+    if (s == INCIDENT__V1__STATUS__STATUS_OPEN || s == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED)
+        return st->incident->version;
+    if (action == INCIDENT__V1__ACTION__ACTION_TRIGGER && hd_in_window(r, st, FUZZ_NOW_MS))
+        return st->incident->version;
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(hd_alert_validate(&alert, NULL, 0) == 0, "the fixed alert is invalid");
         fuzz_ctx_init(&ctx, &rules, &arena, "incidentd/detected", alert.alert_id);
         hd_detected_apply(&ctx, st, &alert, "INC-fuzz-1", &tr);
-        fuzz_transition_check(&tr, state_alert_base(st));
+        fuzz_transition_check(&tr, state_alert_base(&rules, st, alert.action));
     }
 
     /* The later stages: the event announcing this state. */
@@ -105,15 +110,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_transition_check(&tr, st->incident->version);
     }
 
-    /* The ack timer armed at the state's level (and a stale one). */
-    for (uint32_t d = 0; d < 2; d++) {
-        hd_timer_t timer = INCIDENTD__V1__TIMER_FIRED__INIT;
-        timer.incident_id = snapshot.id;
-        timer.level = st->incident->escalation_level + d;
-        timer.due_ms = FUZZ_NOW_MS;
-        fuzz_ctx_init(&ctx, &rules, &arena, "incidentd/escalated", "timer:fuzz");
-        hd_timer_apply(&ctx, st, &timer, &tr);
-        fuzz_transition_check(&tr, st->incident->version);
+    /* Each kind of timer armed at the state's level or sequence (and a
+     * stale one). */
+    const uint32_t levels[HD_TIMER_KINDS] = {st->incident->escalation_level,
+                                             st->incident->reopen_count, st->client_update_seq,
+                                             st->review_seq};
+    for (int kind = 0; kind < HD_TIMER_KINDS; kind++) {
+        for (uint32_t d = 0; d < 2; d++) {
+            hd_timer_t timer = INCIDENTD__V1__TIMER_FIRED__INIT;
+            timer.incident_id = snapshot.id;
+            timer.kind = (Incidentd__V1__TimerKind)kind;
+            timer.level = levels[kind] + d;
+            timer.due_ms = FUZZ_NOW_MS;
+            fuzz_ctx_init(&ctx, &rules, &arena, "incidentd/escalated", "timer:fuzz");
+            hd_timer_apply(&ctx, st, &timer, &tr);
+            FUZZ_CHECK(tr.verdict != HD_REJECT, "a timer was rejected: %s", tr.error);
+            fuzz_transition_check(&tr, st->incident->version);
+        }
     }
 
     arena_destroy(&arena);

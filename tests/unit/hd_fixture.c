@@ -159,6 +159,62 @@ void hdf_check_noop(const hd_transition_t *out)
     cr_assert_eq(out->n_records, 0);
     cr_assert_eq(out->n_outputs, 0);
     cr_assert_eq(out->timer_op, HD_TIMER_NONE);
+    cr_assert_eq(out->n_timers, 0);
     cr_assert_eq(out->index_op, HD_INDEX_NONE);
     cr_assert_eq(out->closed, 0);
+}
+
+const hd_timer_effect_t *hdf_timer(const hd_transition_t *out, hd_timer_op_t op,
+                                   hd_timer_kind_t kind)
+{
+    cr_assert(out->n_timers <= HD_MAX_TIMERS);
+    for (size_t i = 0; i < out->n_timers; i++)
+        if (out->timers[i].kind == kind && out->timers[i].op == op)
+            return &out->timers[i];
+    cr_assert_fail("no %s %s timer effect among %zu", op == HD_TIMER_ARM ? "arm" : "cancel",
+                   hd_timer_kind_name(kind), out->n_timers);
+    return NULL;
+}
+
+int hdf_has_timer(const hd_transition_t *out, hd_timer_op_t op, hd_timer_kind_t kind)
+{
+    for (size_t i = 0; i < out->n_timers && i < HD_MAX_TIMERS; i++)
+        if (out->timers[i].kind == kind && out->timers[i].op == op)
+            return 1;
+    return 0;
+}
+
+size_t hdf_action_index(const hd_transition_t *out, const char *action)
+{
+    for (size_t i = 0; i < out->n_records; i++)
+        if (strcmp(out->records[i]->action, action) == 0)
+            return i;
+    cr_assert_fail("no %s record among %zu", action, out->n_records);
+    return 0;
+}
+
+int hdf_has_output(const hd_transition_t *out, hd_topic_t topic)
+{
+    for (size_t i = 0; i < out->n_outputs; i++)
+        if (out->outputs[i].topic == topic)
+            return 1;
+    return 0;
+}
+
+hd_state_t *hdf_state_resolved(Incident__V1__Scope scope, int64_t resolved_at_ms)
+{
+    hd_state_t *st = hdf_state_new(INCIDENT__V1__STAGE__STAGE_RESOLVED, scope);
+    hd_incident_t *inc = st->incident;
+    inc->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
+    inc->resolved_at_ms = resolved_at_ms;
+    inc->version = 9;
+    inc->escalation_level = scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL ? 1 : 0;
+    inc->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NONE;
+    inc->owner_role = scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL
+                          ? INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER
+                          : INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
+    st->followup_until_ms = resolved_at_ms + hd_followup_window(&hdf_rules, inc);
+    st->recorded_actions = hdf_list(&st->n_recorded_actions, "detected", "classified", "scoped",
+                                    "assigned", "handled", "resolved", NULL);
+    return st;
 }

@@ -78,4 +78,23 @@ void hdf_check_records(const hd_transition_t *out, uint64_t first_seq);
  *  timer or index effect, not closed. */
 void hdf_check_noop(const hd_transition_t *out);
 
+/** The timer effect (@p op, @p kind) of @p out; fails the test when none. */
+const hd_timer_effect_t *hdf_timer(const hd_transition_t *out, hd_timer_op_t op,
+                                   hd_timer_kind_t kind);
+
+/** Non-zero when @p out has a timer effect (@p op, @p kind). */
+int hdf_has_timer(const hd_transition_t *out, hd_timer_op_t op, hd_timer_kind_t kind);
+
+/** The index of the first @p action record of @p out; fails the test when none. */
+size_t hdf_action_index(const hd_transition_t *out, const char *action);
+
+/** Non-zero when @p out has an output on @p topic. */
+int hdf_has_output(const hd_transition_t *out, hd_topic_t topic);
+
+/** A RESOLVED MAJOR incident (hdf_state_new() at stage RESOLVED) of @p scope,
+ *  version 9, level 1 when GLOBAL else 0, client_comms NONE, resolved at
+ *  @p resolved_at_ms with its confirmation window stored from hdf_rules, and
+ *  the actions of a full life up to "resolved" recorded. */
+hd_state_t *hdf_state_resolved(Incident__V1__Scope scope, int64_t resolved_at_ms);
+
 #endif

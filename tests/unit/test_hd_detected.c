@@ -507,8 +507,17 @@ Test(hd_detected, resolve_incident)
     cr_assert_eq(inc->stage, INCIDENT__V1__STAGE__STAGE_RESOLVED);
     cr_assert_eq(inc->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
     cr_assert_eq(inc->resolved_at_ms, HDF_NOW);
-    cr_assert_eq(out.index_op, HD_INDEX_CLOSE);
+    /* the dedup key stays with the incident for the confirmation window */
+    cr_assert_eq(out.index_op, HD_INDEX_NONE);
     cr_assert_eq(out.timer_op, HD_TIMER_CANCEL);
+    hdf_timer(&out, HD_TIMER_CANCEL, HD_TIMER_ACK);
+    const hd_timer_effect_t *confirm = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CONFIRM);
+    cr_assert_eq(confirm->due_ms, HDF_NOW + 10 * MIN_MS); /* not scoped: the local window */
+    cr_assert_eq(confirm->level, 0);
+    cr_assert_eq(out.state->followup_until_ms, HDF_NOW + 10 * MIN_MS);
+    cr_assert(hdf_contains(out.records[0]->detail, "confirmation window 10 min"), "%s",
+              out.records[0]->detail);
+    cr_assert_eq(out.closed, 0);
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_RESOLVED);
     cr_assert(hdf_has_action(out.state, "resolved"));
@@ -525,7 +534,10 @@ Test(hd_detected, resolve_disturbance_goes_to_resolved)
     cr_assert_eq(out.state->incident->kind, INCIDENT__V1__KIND__KIND_DISTURBANCE);
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_RESOLVED);
-    cr_assert_eq(out.index_op, HD_INDEX_CLOSE);
+    /* no window: the resolved stage confirms at once, no CONFIRM timer */
+    cr_assert_eq(out.index_op, HD_INDEX_NONE);
+    cr_assert_not(hdf_has_timer(&out, HD_TIMER_ARM, HD_TIMER_CONFIRM));
+    cr_assert_eq(out.state->followup_until_ms, HDF_NOW);
 }
 
 Test(hd_detected, resolve_without_incident_rejected)
@@ -544,6 +556,141 @@ Test(hd_detected, resolve_of_resolved_incident_rejected)
     hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                                              INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
     cr_assert_eq(out.verdict, HD_REJECT);
+}
+
+/* ---- the confirmation window ----------------------------------------------------- */
+
+/* A LOCAL incident that was handled (escalated stage, NOTIFY), resolved
+ * at HDF_NOW - 5 min: its window (10 min) ends at HDF_NOW + 5 min. */
+static hd_state_t *resolved_in_window(void)
+{
+    hd_state_t *st = hdf_state_resolved(INCIDENT__V1__SCOPE__SCOPE_LOCAL, HDF_NOW - 5 * MIN_MS);
+    st->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY;
+    st->incident->clients = hdf_list(&st->incident->n_clients, "acme", NULL);
+    st->client_update_seq = 3;
+    return st;
+}
+
+Test(hd_detected, trigger_inside_window_reopens_same_incident)
+{
+    hd_state_t *cur = resolved_in_window();
+    hdf_ctx.now_ms = HDF_NOW;
+    hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL));
+    hdf_check_records(&out, 10);
+    cr_assert_eq(out.n_records, 2);
+    cr_assert_str_eq(out.records[0]->action, "reopened");
+    cr_assert_eq(out.records[0]->snapshot->status, INCIDENT__V1__STATUS__STATUS_OPEN);
+    cr_assert(hdf_contains(out.records[0]->detail, "alert alert-9"), "%s", out.records[0]->detail);
+    cr_assert_str_eq(out.records[1]->action, "merged");
+    const hd_incident_t *inc = out.state->incident;
+    cr_assert_str_eq(inc->id, "INC-1"); /* the same incident */
+    cr_assert_eq(inc->status, INCIDENT__V1__STATUS__STATUS_OPEN);
+    cr_assert_eq(inc->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
+    cr_assert_eq(inc->reopen_count, 1);
+    cr_assert_eq(inc->resolved_at_ms, 0);
+    cr_assert_eq(inc->alert_count, 2);
+    cr_assert_eq(inc->severity, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    cr_assert_eq(out.state->followup_until_ms, 0);
+    cr_assert_eq(out.index_op, HD_INDEX_NONE);
+    cr_assert(hdf_has_output(&out, HD_TOPIC_ESCALATED));
+    hdf_timer(&out, HD_TIMER_CANCEL, HD_TIMER_CONFIRM);
+    const hd_timer_effect_t *ack = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_ACK);
+    cr_assert_eq(ack->level, 0);
+    cr_assert_eq(ack->due_ms, HDF_NOW + hdf_rules.ack_timeout_ms);
+    const hd_timer_effect_t *upd = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
+    cr_assert_eq(upd->level, 4);
+    cr_assert_eq(upd->due_ms, HDF_NOW + 60 * MIN_MS);
+    cr_assert_eq(inc->next_client_update_due_ms, HDF_NOW + 60 * MIN_MS);
+    /* input untouched */
+    cr_assert_eq(cur->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
+    cr_assert_eq(cur->incident->reopen_count, 0);
+}
+
+Test(hd_detected, trigger_one_ms_before_window_end_reopens)
+{
+    hd_state_t *cur = resolved_in_window();
+    hdf_ctx.now_ms = cur->followup_until_ms - 1;
+    hd_transition_t out;
+    hd_detected_apply(&hdf_ctx, cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR), "INC-NEW",
+                      &out);
+    cr_assert_eq(out.verdict, HD_APPLY);
+    cr_assert_str_eq(out.state->incident->id, "INC-1");
+    cr_assert_str_eq(out.records[0]->action, "reopened");
+}
+
+Test(hd_detected, trigger_at_window_end_opens_new_incident)
+{
+    hd_state_t *cur = resolved_in_window();
+    hdf_ctx.now_ms = cur->followup_until_ms;
+    hd_transition_t out;
+    hd_detected_apply(&hdf_ctx, cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR), "INC-NEW",
+                      &out);
+    cr_assert_eq(out.verdict, HD_APPLY);
+    cr_assert_str_eq(out.state->incident->id, "INC-NEW");
+    cr_assert_str_eq(out.records[0]->action, "detected");
+    cr_assert_eq(out.index_op, HD_INDEX_OPEN);
+}
+
+Test(hd_detected, trigger_window_from_rules_for_older_state)
+{
+    /* a state stored before the window was: resolved_at + the rule's window */
+    hd_state_t *cur = resolved_in_window();
+    cur->followup_until_ms = 0;
+    hdf_ctx.now_ms = HDF_NOW + 5 * MIN_MS - 1;
+    hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_str_eq(out.records[0]->action, "reopened");
+    hdf_ctx.now_ms = HDF_NOW + 5 * MIN_MS;
+    out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_str_eq(out.records[0]->action, "detected");
+}
+
+Test(hd_detected, trigger_after_confirmation_opens_new_incident)
+{
+    hd_state_t *cur = resolved_in_window();
+    cur->incident->confirmed_at_ms = HDF_NOW - 1; /* blocked at the completion gate */
+    hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_str_eq(out.state->incident->id, "INC-NEW");
+}
+
+Test(hd_detected, reopen_of_unscoped_incident_goes_back_to_classified)
+{
+    hd_state_t *cur = resolved_in_window();
+    cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED;
+    cur->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_UNSPECIFIED;
+    hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_eq(out.state->incident->stage, INCIDENT__V1__STAGE__STAGE_CLASSIFIED);
+    cr_assert_eq(out.n_outputs, 1);
+    cr_assert_eq(out.outputs[0].topic, HD_TOPIC_CLASSIFIED);
+    cr_assert_not(hdf_has_timer(&out, HD_TIMER_ARM, HD_TIMER_ACK));
+}
+
+Test(hd_detected, reopen_of_disturbance_emits_nothing_downstream)
+{
+    hdf_rules.followup_window_disturbance_ms = 60000;
+    hd_state_t *cur = resolved_in_window();
+    cur->incident->kind = INCIDENT__V1__KIND__KIND_DISTURBANCE;
+    cur->incident->scope = INCIDENT__V1__SCOPE__SCOPE_UNSPECIFIED;
+    cur->incident->severity = INCIDENT__V1__SEVERITY__SEVERITY_WARNING;
+    cur->incident->n_clients = 0;
+    hd_transition_t out = run(cur, trigger(INCIDENT__V1__SEVERITY__SEVERITY_WARNING));
+    cr_assert_str_eq(out.records[0]->action, "reopened");
+    cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_OPEN);
+    cr_assert_eq(out.state->incident->stage, INCIDENT__V1__STAGE__STAGE_CLASSIFIED);
+    cr_assert_eq(out.n_outputs, 0);
+    cr_assert_not(hdf_has_timer(&out, HD_TIMER_ARM, HD_TIMER_ACK));
+}
+
+Test(hd_detected, acknowledge_or_resolve_of_resolved_incident_rejected)
+{
+    hd_state_t *cur = resolved_in_window();
+    hd_transition_t out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE,
+                                             INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
+    cr_assert_eq(out.verdict, HD_REJECT);
+    cr_assert_str_eq(out.error, "incident INC-1 of dedup_key db-down is resolved already");
+    out = run(cur, alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
+                             INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED));
+    cr_assert_eq(out.verdict, HD_REJECT);
+    cr_assert_null(out.state);
 }
 
 Test(hd_detected, unknown_action_rejected)

@@ -1,7 +1,8 @@
 /*
  * test_hd_escalated.c — the escalated stage (handlers/escalated.c): arming
  * the ack timer, re-escalating when it fires, and stopping at the top level
- * or once acknowledged.
+ * or once acknowledged; and the other fired timers hd_timer_apply() takes
+ * (handlers/followup.c): confirmation, client updates, review reminders.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -50,6 +51,16 @@ static hd_transition_t fire(const hd_state_t *cur, uint32_t level)
     hd_transition_t out;
     memset(&out, 0x5a, sizeof(out));
     hd_timer_apply(&hdf_ctx, cur, timer_new(level), &out);
+    return out;
+}
+
+static hd_transition_t fire_kind(const hd_state_t *cur, hd_timer_kind_t kind, uint32_t level)
+{
+    hd_transition_t out;
+    memset(&out, 0x5a, sizeof(out));
+    hd_timer_t *t = timer_new(level);
+    t->kind = (Incidentd__V1__TimerKind)kind;
+    hd_timer_apply(&hdf_ctx, cur, t, &out);
     return out;
 }
 
@@ -263,4 +274,204 @@ Test(hd_escalated, escalates_to_3_then_stops)
     hdf_check_noop(&out);
     out = fire(st, 3);
     hdf_check_noop(&out);
+}
+
+/* ---- the other timer kinds ------------------------------------------------------------ */
+
+#define MIN_MS 60000LL
+
+Test(hd_escalated, timer_kind_values_match_the_proto)
+{
+    cr_assert_eq((int)HD_TIMER_ACK, INCIDENTD__V1__TIMER_KIND__TIMER_KIND_ACK);
+    cr_assert_eq((int)HD_TIMER_CONFIRM, INCIDENTD__V1__TIMER_KIND__TIMER_KIND_CONFIRM);
+    cr_assert_eq((int)HD_TIMER_CLIENT_UPDATE, INCIDENTD__V1__TIMER_KIND__TIMER_KIND_CLIENT_UPDATE);
+    cr_assert_eq((int)HD_TIMER_REVIEW, INCIDENTD__V1__TIMER_KIND__TIMER_KIND_REVIEW);
+    cr_assert_str_eq(hd_timer_kind_name(HD_TIMER_CLIENT_UPDATE), "client_update");
+    cr_assert_str_eq(hd_timer_kind_name((hd_timer_kind_t)9), "unknown");
+}
+
+Test(hd_escalated, unknown_timer_kind_rejected)
+{
+    hd_transition_t out = fire_kind(escalated(1), (hd_timer_kind_t)7, 1);
+    cr_assert_eq(out.verdict, HD_REJECT);
+    cr_assert_str_eq(out.error, "timer: unknown kind 7");
+}
+
+/* A GLOBAL incident under NOTIFY whose client update timer seq 2 is armed. */
+static hd_state_t *notifying(uint32_t level)
+{
+    hd_state_t *st = escalated(level);
+    st->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY;
+    st->incident->next_client_update_due_ms = HDF_NOW;
+    st->client_update_seq = 2;
+    return st;
+}
+
+Test(hd_escalated, client_update_due_is_recorded_emitted_and_rearmed)
+{
+    hd_state_t *cur = notifying(1);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    hdf_check_records(&out, 6);
+    cr_assert_eq(out.n_records, 1);
+    cr_assert_str_eq(out.records[0]->action, "client_update_due");
+    cr_assert(hdf_contains(out.records[0]->detail, "1 missed in a row"), "%s",
+              out.records[0]->detail);
+    cr_assert_eq(out.n_outputs, 1);
+    cr_assert_eq(out.outputs[0].topic, HD_TOPIC_ESCALATED);
+    const hd_timer_effect_t *t = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
+    cr_assert_eq(t->level, 3);
+    cr_assert_eq(t->due_ms, HDF_NOW + 30 * MIN_MS); /* GLOBAL: every 30 min */
+    cr_assert_eq(out.state->missed_client_updates, 1);
+    cr_assert_eq(out.state->incident->next_client_update_due_ms, HDF_NOW + 30 * MIN_MS);
+    cr_assert_eq(out.state->incident->escalation_level, 1);
+}
+
+Test(hd_escalated, second_missed_client_update_escalates)
+{
+    hd_state_t *cur = notifying(1);
+    cur->missed_client_updates = 1;
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    hdf_check_records(&out, 6);
+    cr_assert_eq(out.n_records, 2);
+    cr_assert_str_eq(out.records[0]->action, "client_update_due");
+    cr_assert(hdf_contains(out.records[0]->detail, "2 missed in a row"));
+    cr_assert_str_eq(out.records[1]->action, "escalated");
+    cr_assert(
+        hdf_contains(out.records[1]->detail, "2 client updates missed in a row: level 1 -> 2"),
+        "%s", out.records[1]->detail);
+    cr_assert_eq(out.state->incident->escalation_level, 2);
+    cr_assert_eq(out.state->missed_client_updates, 0);
+    cr_assert_eq(out.n_outputs, 1); /* one event on escalated, with the final snapshot */
+}
+
+Test(hd_escalated, client_update_at_top_level_only_recorded)
+{
+    hd_state_t *cur = notifying(3);
+    cur->missed_client_updates = 5;
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.state->incident->escalation_level, 3);
+}
+
+Test(hd_escalated, stale_or_inapplicable_client_update_timer_changes_nothing)
+{
+    hd_state_t *cur = notifying(1);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 1); /* reset since */
+    hdf_check_noop(&out);
+    cur->incident->status = INCIDENT__V1__STATUS__STATUS_RESOLVED;
+    out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    hdf_check_noop(&out);
+    cur = notifying(1);
+    cur->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NONE;
+    out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    hdf_check_noop(&out);
+    out = fire_kind(NULL, HD_TIMER_CLIENT_UPDATE, 2);
+    hdf_check_noop(&out);
+}
+
+Test(hd_escalated, acknowledged_incident_still_owes_client_updates)
+{
+    hd_state_t *cur = notifying(1);
+    cur->incident->status = INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
+    cr_assert_str_eq(out.records[0]->action, "client_update_due");
+}
+
+/* ---- confirmation ----------------------------------------------------------------------- */
+
+Test(hd_escalated, confirm_timer_on_resolved_incident_confirms)
+{
+    hd_state_t *cur = hdf_state_resolved(INCIDENT__V1__SCOPE__SCOPE_LOCAL, HDF_NOW - 10 * MIN_MS);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CONFIRM, 0);
+    hdf_check_records(&out, 10);
+    cr_assert_str_eq(out.records[0]->action, "confirmed");
+    cr_assert_eq(out.index_op, HD_INDEX_CLOSE);
+    cr_assert(out.closed);
+}
+
+Test(hd_escalated, stale_confirm_timer_changes_nothing)
+{
+    hd_state_t *cur = hdf_state_resolved(INCIDENT__V1__SCOPE__SCOPE_LOCAL, HDF_NOW - 10 * MIN_MS);
+    cur->incident->reopen_count = 1; /* reopened and resolved again: level 1 is armed */
+    hd_transition_t out = fire_kind(cur, HD_TIMER_CONFIRM, 0);
+    hdf_check_noop(&out);
+    cur = escalated(1); /* reopened: open again */
+    out = fire_kind(cur, HD_TIMER_CONFIRM, 0);
+    hdf_check_noop(&out);
+    cur = hdf_state_resolved(INCIDENT__V1__SCOPE__SCOPE_LOCAL, HDF_NOW - 10 * MIN_MS);
+    cur->incident->confirmed_at_ms = HDF_NOW - 1; /* confirmed already */
+    out = fire_kind(cur, HD_TIMER_CONFIRM, 0);
+    hdf_check_noop(&out);
+}
+
+/* ---- completion reminders ------------------------------------------------------------- */
+
+/* A GLOBAL incident confirmed and blocked at the gate, REVIEW timer seq 1. */
+static hd_state_t *blocked(uint32_t level)
+{
+    hd_state_t *st =
+        hdf_state_resolved(INCIDENT__V1__SCOPE__SCOPE_GLOBAL, HDF_NOW - 5 * 24 * 60 * MIN_MS);
+    st->incident->escalation_level = level;
+    st->incident->confirmed_at_ms = HDF_NOW - 5 * 24 * 60 * MIN_MS + 30 * MIN_MS;
+    st->incident->owner = "tina";
+    st->review_seq = 1;
+    return st;
+}
+
+Test(hd_escalated, review_timer_reminds_owner_and_escalates)
+{
+    hd_state_t *cur = blocked(1);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 1);
+    hdf_check_records(&out, 10);
+    cr_assert_eq(out.n_records, 2);
+    cr_assert_str_eq(out.records[0]->action, "completion_blocked");
+    cr_assert_str_eq(out.records[0]->detail,
+                     "reminder to tina: still 2 missing after 5 d: review not submitted; "
+                     "no preventive task");
+    cr_assert_str_eq(out.records[1]->action, "escalated");
+    cr_assert(hdf_contains(out.records[1]->detail, "completion overdue by 5 d: level 1 -> 2"),
+              "%s", out.records[1]->detail);
+    cr_assert_eq(out.state->incident->escalation_level, 2);
+    cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
+    cr_assert_eq(out.state->incident->stage, INCIDENT__V1__STAGE__STAGE_RESOLVED);
+    cr_assert(hdf_has_output(&out, HD_TOPIC_ESCALATED));
+    const hd_timer_effect_t *t = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_REVIEW);
+    cr_assert_eq(t->level, 2);
+    cr_assert_eq(t->due_ms, HDF_NOW + 5 * 24 * 60 * MIN_MS);
+    cr_assert_eq(out.closed, 0);
+}
+
+Test(hd_escalated, review_timer_at_top_level_reminds_only)
+{
+    hd_state_t *cur = blocked(3);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 1);
+    cr_assert_eq(out.n_records, 1);
+    cr_assert_str_eq(out.records[0]->action, "completion_blocked");
+    cr_assert_eq(out.n_outputs, 0);
+    hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_REVIEW);
+}
+
+Test(hd_escalated, stale_review_timer_changes_nothing)
+{
+    hd_state_t *cur = blocked(1);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 0);
+    hdf_check_noop(&out);
+    cur->incident->status = INCIDENT__V1__STATUS__STATUS_CLOSED;
+    out = fire_kind(cur, HD_TIMER_REVIEW, 1);
+    hdf_check_noop(&out);
+    cur = blocked(1);
+    cur->incident->confirmed_at_ms = 0; /* not confirmed yet: nothing to remind of */
+    out = fire_kind(cur, HD_TIMER_REVIEW, 1);
+    hdf_check_noop(&out);
+}
+
+Test(hd_escalated, review_timer_closes_when_rules_need_nothing_any_more)
+{
+    hdf_rules.review_required_global = 0;
+    hd_state_t *cur = blocked(1);
+    hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 1);
+    cr_assert_eq(out.n_records, 1);
+    cr_assert_str_eq(out.records[0]->action, "closed");
+    cr_assert(out.closed);
+    hdf_timer(&out, HD_TIMER_CANCEL, HD_TIMER_REVIEW);
 }

@@ -1,7 +1,8 @@
 /*
  * test_hd_flow.c — whole incident lives through every stage handler, the way
  * the runtime chains them: each transition's state becomes the next current
- * state and each output becomes the next stage's event. Checks that the
+ * state, each output becomes the next stage's event and each armed timer
+ * is fired when its time comes; commands of people join in. Checks that the
  * ORMIS record is one gap-free sequence across stages.
  */
 #include <criterion/criterion.h>
@@ -121,15 +122,56 @@ static hd_transition_t stage(stage_fn fn, const hd_transition_t *prev, hd_topic_
     return out;
 }
 
-static hd_transition_t fire(uint32_t level)
+static hd_transition_t fire_kind(hd_timer_kind_t kind, uint32_t level)
 {
     hd_timer_t t = INCIDENTD__V1__TIMER_FIRED__INIT;
     t.incident_id = "INC-7";
     t.level = level;
+    t.kind = (Incidentd__V1__TimerKind)kind;
     hd_transition_t out;
     hd_timer_apply(&ctx, state, &t, &out);
     take(&out);
     return out;
+}
+
+static hd_transition_t fire(uint32_t level) { return fire_kind(HD_TIMER_ACK, level); }
+
+/* Fires the timer of @p kind that @p out armed, at its due time. */
+static hd_transition_t fire_armed(const hd_transition_t *out, hd_timer_kind_t kind)
+{
+    const hd_timer_effect_t *t = hd_timer_find(out, kind);
+    cr_assert_not_null(t, "no %s timer", hd_timer_kind_name(kind));
+    cr_assert_eq(t->op, HD_TIMER_ARM);
+    ctx.now_ms = t->due_ms;
+    return fire_kind(kind, t->level);
+}
+
+/* A command of @p kind by "alice" (text, task id, root cause as given). */
+static hd_transition_t command(Incident__V1__CommandKind kind, const char *text,
+                               const char *task_id, int preventive, const char *root_cause)
+{
+    hd_command_t *c = arena_alloc(&arena, sizeof(*c));
+    hd_command_t init = INCIDENT__V1__COMMAND__INIT;
+    *c = init;
+    c->command_id = arena_printf(&arena, "cmd-%zu", n_actions);
+    c->incident_id = "INC-7";
+    c->kind = kind;
+    c->actor = "alice";
+    c->text = (char *)(text ? text : "");
+    c->task_id = (char *)(task_id ? task_id : "");
+    c->preventive = preventive;
+    c->root_cause = (char *)(root_cause ? root_cause : "");
+    cr_assert_eq(hd_command_validate(c, NULL, 0), 0);
+    hd_transition_t out;
+    hd_command_apply(&ctx, state, c, &out);
+    take(&out);
+    return out;
+}
+
+static int timer_armed(const hd_transition_t *out, hd_timer_kind_t kind)
+{
+    const hd_timer_effect_t *t = hd_timer_find(out, kind);
+    return t && t->op == HD_TIMER_ARM;
 }
 
 static void check_actions(const char *const *expect, size_t n)
@@ -168,15 +210,78 @@ Test(hd_flow, global_incident_escalates_until_acknowledged)
 
     hd_transition_t res = detect(alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
                                            INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED, NULL));
-    hd_transition_t done = stage(hd_resolved_apply, &res, HD_TOPIC_RESOLVED);
+    /* inside the 30 min window the resolved stage waits for the timer */
+    hd_transition_t wait = stage(hd_resolved_apply, &res, HD_TOPIC_RESOLVED);
+    cr_assert_eq(wait.verdict, HD_NOOP);
+    hd_transition_t conf = fire_armed(&res, HD_TIMER_CONFIRM);
+    cr_assert_eq(conf.index_op, HD_INDEX_CLOSE);
+    cr_assert_not(conf.closed); /* GLOBAL: the review is required */
+    cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
+
+    ctx.now_ms += MIN_MS;
+    command(INCIDENT__V1__COMMAND_KIND__COMMAND_REVIEW, "config push without canary", NULL, 0,
+            "bad config");
+    command(INCIDENT__V1__COMMAND_KIND__COMMAND_TASK_ADD, "canary every push", "T-1", 1, NULL);
+    cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
+    hd_transition_t done =
+        command(INCIDENT__V1__COMMAND_KIND__COMMAND_TASK_DONE, NULL, "T-1", 0, NULL);
     cr_assert(done.closed);
 
-    const char *expect[] = {"detected",  "classified",      "scoped",    "assigned",
-                            "escalated", "client_notified", "escalated", "acknowledged",
-                            "resolved",  "followed_up",     "closed"};
+    const char *expect[] = {"detected",
+                            "classified",
+                            "scoped",
+                            "assigned",
+                            "escalated",
+                            "meeting_planned",
+                            "client_notified",
+                            "escalated",
+                            "acknowledged",
+                            "resolved",
+                            "confirmed",
+                            "followed_up",
+                            "notification_planned",
+                            "completion_blocked",
+                            "review_submitted",
+                            "task_added",
+                            "task_done",
+                            "closed"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
-    cr_assert_str_eq(done.records[1]->detail, "record complete (11 records)");
+    cr_assert_str_eq(done.records[1]->detail, "record complete (18 records)");
     cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
+}
+
+Test(hd_flow, local_incident_reopened_inside_window_then_closed)
+{
+    hd_transition_t det = detect(alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                           INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, "ams"));
+    hd_transition_t cls = stage(hd_classified_apply, &det, HD_TOPIC_CLASSIFIED);
+    hd_transition_t scp = stage(hd_scoped_apply, &cls, HD_TOPIC_SCOPED);
+    stage(hd_escalated_apply, &scp, HD_TOPIC_ESCALATED);
+    hd_transition_t res = detect(alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
+                                           INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED, NULL));
+    const hd_timer_effect_t *first = hd_timer_find(&res, HD_TIMER_CONFIRM);
+    cr_assert_eq(first->due_ms, ctx.now_ms + 10 * MIN_MS);
+
+    /* it fails again 9 min later: the same incident, reopened */
+    ctx.now_ms += 9 * MIN_MS;
+    hd_transition_t again = detect(alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                             INCIDENT__V1__SEVERITY__SEVERITY_MAJOR, "ams"));
+    cr_assert_str_eq(state->incident->id, "INC-7");
+    cr_assert_eq(state->incident->reopen_count, 1);
+    cr_assert(timer_armed(&again, HD_TIMER_ACK));
+    /* the first window's timer is stale now */
+    ctx.now_ms = first->due_ms;
+    cr_assert_eq(fire_kind(HD_TIMER_CONFIRM, first->level).verdict, HD_NOOP);
+
+    hd_transition_t res2 = detect(alert_new(INCIDENT__V1__ACTION__ACTION_RESOLVE,
+                                            INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED, NULL));
+    hd_transition_t conf = fire_armed(&res2, HD_TIMER_CONFIRM);
+    cr_assert(conf.closed); /* LOCAL MAJOR: no review needed */
+
+    const char *expect[] = {"detected", "classified", "scoped",      "assigned",
+                            "handled",  "resolved",   "reopened",    "merged",
+                            "resolved", "confirmed",  "followed_up", "closed"};
+    check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 
 Test(hd_flow, local_incident_widens_with_second_site)
@@ -204,8 +309,9 @@ Test(hd_flow, local_incident_widens_with_second_site)
     hd_transition_t stale = fire(0);
     cr_assert_eq(stale.verdict, HD_NOOP);
 
-    const char *expect[] = {"detected", "classified", "scoped",   "assigned",  "handled",
-                            "merged",   "scoped",     "assigned", "escalated", "client_notified"};
+    const char *expect[] = {"detected",  "classified",      "scoped",         "assigned",
+                            "handled",   "merged",          "scoped",         "assigned",
+                            "escalated", "meeting_planned", "client_notified"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 

@@ -71,6 +71,63 @@ Test(hd_rules, defaults_match_contract)
 
 /* ---- names ----------------------------------------------------------------- */
 
+Test(hd_rules, followup_defaults_match_contract)
+{
+    hd_rules_t r;
+    hd_rules_default(&r);
+    cr_assert_eq(r.followup_window_global_ms, 30 * 60000LL);
+    cr_assert_eq(r.followup_window_local_ms, 10 * 60000LL);
+    cr_assert_eq(r.followup_window_disturbance_ms, 0);
+    cr_assert_eq(r.review_required_global, 1);
+    cr_assert_eq(r.review_min_severity, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    cr_assert_eq(r.review_due_ms, 5 * 24 * 3600000LL);
+    cr_assert_eq(r.n_completion_signoff, 0);
+    cr_assert_eq(r.client_update_global_ms, 30 * 60000LL);
+    cr_assert_eq(r.client_update_local_ms, 60 * 60000LL);
+    cr_assert_eq(r.client_updates_missed_max, 2);
+
+    hd_incident_t inc = INCIDENT__V1__INCIDENT__INIT;
+    inc.kind = INCIDENT__V1__KIND__KIND_INCIDENT;
+    inc.scope = INCIDENT__V1__SCOPE__SCOPE_GLOBAL;
+    cr_assert_eq(hd_followup_window(&r, &inc), 30 * 60000LL);
+    cr_assert_eq(hd_client_update_interval(&r, &inc), 30 * 60000LL);
+    inc.scope = INCIDENT__V1__SCOPE__SCOPE_LOCAL;
+    cr_assert_eq(hd_followup_window(&r, &inc), 10 * 60000LL);
+    cr_assert_eq(hd_client_update_interval(&r, &inc), 60 * 60000LL);
+    inc.kind = INCIDENT__V1__KIND__KIND_DISTURBANCE;
+    cr_assert_eq(hd_followup_window(&r, &inc), 0);
+}
+
+Test(hd_rules, command_kind_names)
+{
+    cr_assert_str_eq(hd_command_kind_name(INCIDENT__V1__COMMAND_KIND__COMMAND_SIGN_OFF),
+                     "SIGN_OFF");
+    cr_assert_str_eq(hd_command_kind_name(INCIDENT__V1__COMMAND_KIND__COMMAND_HANDOVER),
+                     "HANDOVER");
+    cr_assert_str_eq(hd_command_kind_name((Incident__V1__CommandKind)13), "UNKNOWN");
+}
+
+Test(hd_rules, state_copy_copies_tasks_and_sign_offs)
+{
+    hd_state_t *st =
+        hdf_state_new(INCIDENT__V1__STAGE__STAGE_RESOLVED, INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
+    hd_task_t t = INCIDENT__V1__TASK__INIT;
+    t.id = "T-1";
+    hd_task_t *tasks[] = {&t};
+    st->incident->tasks = tasks;
+    st->incident->n_tasks = 1;
+    st->incident->signed_off = hdf_list(&st->incident->n_signed_off, "cto", NULL);
+    hd_state_t *copy = hd_state_copy(&hdf_arena, st);
+    cr_assert_eq(copy->incident->n_tasks, 1);
+    cr_assert_neq(copy->incident->tasks, st->incident->tasks);
+    cr_assert_neq(copy->incident->tasks[0], &t);
+    cr_assert_str_eq(copy->incident->tasks[0]->id, "T-1");
+    cr_assert_str_eq(copy->incident->tasks[0]->title, "");
+    cr_assert_neq(copy->incident->signed_off, st->incident->signed_off);
+    cr_assert_str_eq(copy->incident->signed_off[0], "cto");
+    cr_assert_str_eq(copy->incident->root_cause, "");
+}
+
 Test(hd_rules, enum_names)
 {
     cr_assert_str_eq(hd_severity_name(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR), "MAJOR");

@@ -1,7 +1,8 @@
 /*
  * test_hd_scoped.c — the scoped stage (handlers/scoped.c): the global action
- * plan, local handling under guidelines, local CRITICAL informing the TM, and
- * the client communication decision.
+ * plan with its resolution meeting, local handling under guidelines, local
+ * CRITICAL informing the TM, the client communication decision and the
+ * client update plan it starts.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -110,8 +111,8 @@ Test(hd_scoped, global_runs_action_plan)
     cur->incident->stakeholders = hdf_list(&cur->incident->n_stakeholders, "owner", NULL);
     hd_transition_t out = run(cur);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 2);
-    const hd_record_t *esc = out.records[0], *notified = out.records[1];
+    cr_assert_eq(out.n_records, 3);
+    const hd_record_t *esc = out.records[0], *meeting = out.records[1], *notified = out.records[2];
     cr_assert_str_eq(esc->action, "escalated");
     cr_assert_eq(esc->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert_str_eq(esc->detail,
@@ -120,9 +121,23 @@ Test(hd_scoped, global_runs_action_plan)
     /* the client decision is already in the first record's snapshot */
     cr_assert_eq(esc->snapshot->client_comms, INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
     cr_assert_eq(esc->snapshot->escalation_level, 1);
+    cr_assert_str_eq(meeting->action, "meeting_planned");
+    cr_assert_str_eq(meeting->detail, "resolution meeting planned; attendees: "
+                                      "TECHNICAL_MANAGER (none named), owner, ops-lead, cto, "
+                                      "on-call");
     cr_assert_str_eq(notified->action, "client_notified");
     cr_assert_eq(notified->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert(hdf_contains(notified->detail, "global notice"), "%s", notified->detail);
+    cr_assert(hdf_contains(notified->detail, "client updates every 30 min, next due at"), "%s",
+              notified->detail);
+    /* the client update plan: every 30 min for a global incident */
+    const hd_timer_effect_t *upd = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
+    cr_assert_eq(upd->due_ms, HDF_NOW + 30 * 60000);
+    cr_assert_eq(upd->level, 1);
+    cr_assert_eq(out.n_timers, 1);
+    cr_assert_eq(out.state->client_update_seq, 1);
+    cr_assert_eq(out.state->incident->next_client_update_due_ms, HDF_NOW + 30 * 60000);
+    cr_assert_eq(notified->snapshot->next_client_update_due_ms, HDF_NOW + 30 * 60000);
 
     const hd_incident_t *inc = out.state->incident;
     cr_assert_eq(inc->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
@@ -134,11 +149,12 @@ Test(hd_scoped, global_runs_action_plan)
     cr_assert_str_eq(inc->stakeholders[1], "ops-lead");
     cr_assert_str_eq(inc->stakeholders[2], "cto");
     cr_assert_str_eq(inc->stakeholders[3], "on-call");
-    cr_assert_eq(inc->version, 7);
+    cr_assert_eq(inc->version, 8);
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_ESCALATED);
     cr_assert_eq(out.timer_op, HD_TIMER_NONE);
     cr_assert(hdf_has_action(out.state, "escalated"));
+    cr_assert(hdf_has_action(out.state, "meeting_planned"));
     cr_assert(hdf_has_action(out.state, "client_notified"));
     /* input untouched */
     cr_assert_eq(cur->incident->n_stakeholders, 1);
@@ -168,10 +184,19 @@ Test(hd_scoped, global_with_clients_notifies)
     hd_state_t *cur = scoped(INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     cur->incident->clients = hdf_list(&cur->incident->n_clients, "acme", "globex", NULL);
     hd_transition_t out = run(cur);
-    cr_assert_eq(out.n_records, 2);
-    cr_assert_str_eq(out.records[1]->action, "client_notified");
-    cr_assert(hdf_contains(out.records[1]->detail, "2 affected clients"), "%s",
-              out.records[1]->detail);
+    cr_assert_eq(out.n_records, 3);
+    cr_assert_str_eq(out.records[2]->action, "client_notified");
+    cr_assert(hdf_contains(out.records[2]->detail, "2 affected clients"), "%s",
+              out.records[2]->detail);
+}
+
+Test(hd_scoped, global_meeting_names_the_owner)
+{
+    hd_state_t *cur = scoped(INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
+    cur->incident->owner = "tina";
+    hd_transition_t out = run(cur);
+    const hd_record_t *meeting = out.records[hdf_action_index(&out, "meeting_planned")];
+    cr_assert_str_eq(meeting->detail, "resolution meeting planned; attendees: tina");
 }
 
 /* ---- local ---------------------------------------------------------------------- */
@@ -237,6 +262,30 @@ Test(hd_scoped, local_with_clients_notifies_them)
     cr_assert_eq(out.state->incident->client_comms,
                  INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
     cr_assert_eq(out.state->incident->version, 7);
+    cr_assert_not(hdf_has_action(out.state, "meeting_planned"));
+    /* the client update plan: every 60 min for a local incident */
+    const hd_timer_effect_t *upd = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
+    cr_assert_eq(upd->due_ms, HDF_NOW + 60 * 60000);
+    cr_assert_eq(out.state->incident->next_client_update_due_ms, HDF_NOW + 60 * 60000);
+}
+
+Test(hd_scoped, client_update_interval_configurable)
+{
+    hdf_rules.client_update_local_ms = 15 * 60000;
+    hd_state_t *cur = scoped(INCIDENT__V1__SCOPE__SCOPE_LOCAL);
+    cur->incident->clients = hdf_list(&cur->incident->n_clients, "acme", NULL);
+    cur->client_update_seq = 4; /* widened or scoped again: a new timer */
+    hd_transition_t out = run(cur);
+    const hd_timer_effect_t *upd = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
+    cr_assert_eq(upd->due_ms, HDF_NOW + 15 * 60000);
+    cr_assert_eq(upd->level, 5);
+}
+
+Test(hd_scoped, no_client_update_plan_without_notify)
+{
+    hd_transition_t out = run(scoped(INCIDENT__V1__SCOPE__SCOPE_LOCAL));
+    cr_assert_eq(out.n_timers, 0);
+    cr_assert_eq(out.state->incident->next_client_update_due_ms, 0);
 }
 
 Test(hd_scoped, local_critical_informs_tm)
@@ -297,5 +346,5 @@ Test(hd_scoped, widened_incident_is_escalated_again)
     cr_assert(out.state->incident->resolution_meeting);
     cr_assert_eq(out.state->incident->client_comms,
                  INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
-    cr_assert_eq(out.state->incident->version, 14);
+    cr_assert_eq(out.state->incident->version, 15);
 }
