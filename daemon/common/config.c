@@ -542,12 +542,41 @@ static void cfg_rules_sync(config_t *cfg)
     r->n_roster = cfg->n_roster;
     r->guidelines = cfg->guidelines;
     r->n_guidelines = cfg->n_guidelines;
+    r->completion_signoff = (const char **)cfg->completion_signoff.items;
+    r->n_completion_signoff = cfg->completion_signoff.n;
+}
+
+/* review.required into the rules: "global", a severity (that one and
+ * higher), "none". Returns 0, or -1 naming the word it does not know. */
+static int cfg_review_required(config_t *cfg, char *errstr, size_t errstr_size)
+{
+    hd_rules_t *r = &cfg->rules;
+    r->review_required_global = 0;
+    r->review_min_severity = INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED;
+    for (size_t i = 0; i < cfg->review_required.n; i++) {
+        const char *w = cfg->review_required.items[i];
+        Incident__V1__Severity sev;
+        if (strcasecmp(w, "global") == 0)
+            r->review_required_global = 1;
+        else if (strcasecmp(w, "none") == 0)
+            continue;
+        else if (config_severity_parse(w, &sev) == 0)
+            r->review_min_severity = sev;
+        else {
+            snprintf(errstr, errstr_size,
+                     "review.required: '%s' is not global, none or a severity", w);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
 {
     int ingest = 0;
     char problem[256];
+    if (cfg_review_required(cfg, errstr, errstr_size) < 0)
+        return -1;
     if (config_stages_parse(cfg->stages, &cfg->stage_mask, &ingest, problem, sizeof(problem)) !=
         0) {
         snprintf(errstr, errstr_size, "stages: %s", problem);

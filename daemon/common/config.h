@@ -98,6 +98,8 @@ typedef struct config {
 
     /* ---- storage owned by the config, lent to rules ---- */
     config_list_t critical_services;
+    config_list_t review_required;    /* review.required: "global", a severity, "none" */
+    config_list_t completion_signoff; /* completion.signoff */
     config_list_t global_stakeholders;
     config_list_t level_stakeholders[4]; /* [1..3] used */
     char *tm_stakeholder;

@@ -158,4 +158,8 @@ const char *config_role_name(Incident__V1__Role role);
 /** Non-zero when a librdkafka property's value must not be shown. */
 int config_kafka_is_secret(const char *prop);
 
+/** A severity name (INFO … CRITICAL, SEVERITY_ prefix allowed, any case).
+ *  Returns 0, or -1 when unknown. */
+int config_severity_parse(const char *s, Incident__V1__Severity *out);
+
 #endif

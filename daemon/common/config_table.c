@@ -32,9 +32,10 @@ const cfg_entry_t config_table[] = {
      .flag = "stages",
      .meta = "LIST",
      .help = "Stages this process runs: \"all\", or a comma list of detected, classified,\n"
-             "scoped, escalated, resolved, ingest. \"all\" is the five Kafka stages, plus\n"
-             "ingest when ingest_http is set. Processes running the same stage share its\n"
-             "work through one consumer group."},
+             "scoped, escalated, resolved, commands, ingest. \"all\" is the Kafka stages\n"
+             "(the five of the process and commands: people's commands from\n"
+             "incidents.commands), plus ingest when ingest_http is set. Processes running\n"
+             "the same stage share its work through one consumer group."},
     {.name = "topic_prefix",
      .type = CFG_STR,
      .off = OFF(topic_prefix),
@@ -372,6 +373,67 @@ const cfg_entry_t config_table[] = {
      .min = 1,
      .max = 10,
      .help = "Highest escalation level."},
+
+    /* ---- follow-up and completion ---- */
+    {.name = "followup.window.global",
+     .type = CFG_DURATION,
+     .off = OFF(rules.followup_window_global_ms),
+     .def = "30m",
+     .min = 0,
+     .max = 7 * CFG_MS_D,
+     .section = "Follow-up and completion",
+     .help = "Confirmation window after a GLOBAL incident is resolved: a trigger of its\n"
+             "dedup key (or a reopen command) inside it reopens the same incident; a\n"
+             "quiet window ends in `confirmed`, then the final updates."},
+    {.name = "followup.window.local",
+     .type = CFG_DURATION,
+     .off = OFF(rules.followup_window_local_ms),
+     .def = "10m",
+     .min = 0,
+     .max = 7 * CFG_MS_D,
+     .help = "Confirmation window of a LOCAL incident."},
+    {.name = "followup.window.disturbance",
+     .type = CFG_DURATION,
+     .off = OFF(rules.followup_window_disturbance_ms),
+     .def = "0s",
+     .min = 0,
+     .max = 7 * CFG_MS_D,
+     .help = "Confirmation window of a disturbance (0s: confirmed at once)."},
+    {.name = "review.required",
+     .type = CFG_LIST,
+     .off = OFF(review_required),
+     .def = "global, critical",
+     .help = "Which incidents need a post-incident review before they close: \"global\"\n"
+             "and/or a severity (that one and higher), or \"none\"."},
+    {.name = "review.due",
+     .type = CFG_DURATION,
+     .off = OFF(rules.review_due_ms),
+     .def = "5d",
+     .min = CFG_MS_S,
+     .max = 90 * CFG_MS_D,
+     .help = "A blocked incident's owner is reminded and escalated one level after this."},
+    {.name = "completion.signoff",
+     .type = CFG_LIST,
+     .off = OFF(completion_signoff),
+     .def = "",
+     .help = "Who must sign off before an incident that needs a review closes (comma\n"
+             "list). Empty: the global stakeholders for GLOBAL, the owner for LOCAL."},
+    {.name = "comms.update_interval.global",
+     .type = CFG_DURATION,
+     .off = OFF(rules.client_update_global_ms),
+     .def = "30m",
+     .min = CFG_MS_S,
+     .max = 7 * CFG_MS_D,
+     .help = "Under NOTIFY, a client update is due this often while a GLOBAL incident\n"
+             "is unresolved; a missed one is audited `client_update_due`, two in a row\n"
+             "escalate one level."},
+    {.name = "comms.update_interval.local",
+     .type = CFG_DURATION,
+     .off = OFF(rules.client_update_local_ms),
+     .def = "60m",
+     .min = CFG_MS_S,
+     .max = 7 * CFG_MS_D,
+     .help = "The client update interval of a LOCAL incident."},
 
     /* ---- limits ---- */
     {.name = "limits.clients",

@@ -253,7 +253,7 @@ static const struct {
     {INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL, "CRITICAL"},
 };
 
-static int cfg_severity_parse(const char *s, Incident__V1__Severity *out)
+int config_severity_parse(const char *s, Incident__V1__Severity *out)
 {
     if (strncasecmp(s, "SEVERITY_", 9) == 0)
         s += 9;
@@ -558,7 +558,7 @@ static int cfg_duration_set(const cfg_entry_t *e, int64_t *field, const char *v,
 static int cfg_severity_set(Incident__V1__Severity *field, const char *v, char *err,
                             size_t err_size)
 {
-    if (cfg_severity_parse(v, field) != 0) {
+    if (config_severity_parse(v, field) != 0) {
         snprintf(err, err_size, "'%s' is not a severity (INFO, WARNING, MINOR, MAJOR, CRITICAL)",
                  v);
         return -1;

@@ -41,6 +41,13 @@ static void stage_resolved(const hd_ctx_t *ctx, const hd_state_t *cur, const sta
     hd_resolved_apply(ctx, cur, in->event, out);
 }
 
+/* People's commands (acknowledge, resolve, reopen, tasks, review, …). */
+static void stage_commands(const hd_ctx_t *ctx, const hd_state_t *cur, const stage_input_t *in,
+                           hd_transition_t *out)
+{
+    hd_command_apply(ctx, cur, in->command, out);
+}
+
 const stage_t stage_table[] = {
     {.name = "detected",
      .bit = STAGE_BIT_DETECTED,
@@ -73,13 +80,18 @@ const stage_t stage_table[] = {
      .output = NULL, /* audit only */
      .live = "stage:RESOLVED",
      .decide = stage_resolved},
+    {.name = "commands",
+     .bit = STAGE_BIT_COMMANDS,
+     .inputs = {"incidents.commands"},
+     .output = NULL, /* whichever stage topic the command leads to */
+     .decide = stage_commands},
     {.name = "ingest", .bit = STAGE_BIT_INGEST, .output = "incidents.detected"},
 };
 
 const char *const stage_topic_names[] = {
     "incidents.detected",  "incidents.classified", "incidents.scoped",
     "incidents.escalated", "incidents.resolved",   "ormis.audit",
-    "incidents.dlq",       "incidents.timers",     NULL};
+    "incidents.dlq",       "incidents.timers",     "incidents.commands", NULL};
 
 size_t stage_count(void) { return sizeof(stage_table) / sizeof(stage_table[0]); }
 
@@ -105,6 +117,8 @@ stage_input_kind_t stage_input_of(const stage_t *s, const char *bare)
         return STAGE_IN_ALERT;
     if (strcmp(bare, "incidents.timers") == 0)
         return STAGE_IN_TIMER;
+    if (strcmp(bare, "incidents.commands") == 0)
+        return STAGE_IN_COMMAND;
     (void)s;
     return STAGE_IN_EVENT;
 }

@@ -21,7 +21,8 @@
 #define STAGE_BIT_ESCALATED (1u << 3)
 #define STAGE_BIT_RESOLVED (1u << 4)
 #define STAGE_BIT_INGEST (1u << 5)
-#define STAGE_BITS_ALL 0x3fu
+#define STAGE_BIT_COMMANDS (1u << 6)
+#define STAGE_BITS_ALL 0x7fu
 
 #define STAGE_MAX_INPUTS 3
 
@@ -29,7 +30,8 @@
 typedef enum stage_input_kind {
     STAGE_IN_ALERT, /* incident.v1.Alert (incidents.detected) */
     STAGE_IN_EVENT, /* incident.v1.IncidentEvent (the stage topics) */
-    STAGE_IN_TIMER, /* incidentd.v1.TimerFired (incidents.timers) */
+    STAGE_IN_TIMER,   /* incidentd.v1.TimerFired (incidents.timers) */
+    STAGE_IN_COMMAND, /* incident.v1.Command (incidents.commands) */
 } stage_input_kind_t;
 
 /* One decoded input, borrowed. */
@@ -38,6 +40,7 @@ typedef struct stage_input {
     const hd_alert_t *alert;
     const hd_event_t *event;
     const hd_timer_t *timer;
+    const hd_command_t *command;
     const char *new_id; /* STAGE_IN_ALERT: the id an alert that opens an incident gives it */
 } stage_input_t;
 

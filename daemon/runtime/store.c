@@ -57,11 +57,12 @@ static const char STORE_LUA_READ[] =
 /* apply: ARGV = 1 id, 2 expected_version, 3 new_version ('' none), 4 state,
  * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
  * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
- * (''|arm|cancel), 15 timer member, 16 timer score, 17 closed ttl ms (0 =
- * not closed), 18 max level, 19 ns (key namespace), 20 old kind, 21 new kind,
+ * (unused), 15 (unused), 16 (unused), 17 closed ttl ms (0 = not closed),
+ * 18 (unused), 19 ns (key namespace), 20 old kind, 21 new kind,
  * 22 expected chain head (hash of record `expected_version`), 23 new chain
  * head, 24 claim key of a fired timer ('' none), 25 its claim token, 26 its
- * member in the timers set.
+ * member in the timers set; then pairs of timer effects in order: "a<due
+ * ms>" (arm) or "c" (cancel), and the member.
  *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
@@ -113,9 +114,10 @@ static const char STORE_LUA_APPLY[] =
     "  if redis.call('GET', ns .. 'open:' .. ARGV[13]) == id then redis.call('DEL', ns .. 'open:' "
     ".. ARGV[13]) end\n"
     "end\n"
-    "if ARGV[14] == 'arm' then redis.call('ZADD', ns .. 'timers', 'NX', ARGV[16], ARGV[15])\n"
-    "elseif ARGV[14] == 'cancel' then\n"
-    "  for l = 0, tonumber(ARGV[18]) do redis.call('ZREM', ns .. 'timers', l .. '|' .. id) end\n"
+    "for i = 27, #ARGV, 2 do\n"
+    "  local op, m = string.sub(ARGV[i], 1, 1), ARGV[i + 1]\n"
+    "  if op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', string.sub(ARGV[i], 2), m)\n"
+    "  else redis.call('ZREM', ns .. 'timers', m) end\n"
     "end\n"
     "if ARGV[17] ~= '0' then\n"
     "  redis.call('PEXPIRE', ik, ARGV[17])\n"
@@ -139,7 +141,7 @@ static const char STORE_LUA_CLAIM[] =
     "local out = {}\n"
     "for i = 1, #due, 2 do\n"
     "  redis.call('ZADD', tk, 'XX', ARGV[2], due[i])\n"
-    "  local l, id = string.match(due[i], '^(%d+)|(.*)$')\n"
+    "  local l, id = string.match(due[i], '^([^|]+)|(.*)$')\n"
     "  local tok = ''\n"
     "  if l then\n"
     "    local ck = ARGV[4] .. 'tclaim:{' .. id .. '}:' .. l\n"
@@ -151,6 +153,9 @@ static const char STORE_LUA_CLAIM[] =
     "return out\n";
 
 #define STORE_APPLY_ARGC 29
+/* ... plus two per timer effect: an ack cancel takes one pair per level. */
+#define STORE_APPLY_MAX_ARGC (STORE_APPLY_ARGC + 2 * 64)
+#define STORE_ARG_MAX 320
 
 /* How long the records of a transition stay for replay, and how long an
  * applied cause is remembered (duplicates are recognised for that long). */
@@ -408,10 +413,47 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
 
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
  * STORE_LUA_APPLY documents). */
+const char *store_timer_member(hd_timer_kind_t kind, uint32_t level, const char *id, char *buf,
+                               size_t size)
+{
+    if (kind == HD_TIMER_ACK)
+        snprintf(buf, size, "%u|%s", level, id);
+    else
+        snprintf(buf, size, "%s:%u|%s", hd_timer_kind_name(kind), level, id);
+    return buf;
+}
+
+/* The timer effects of @p x as apply-script arguments (pairs: op, member)
+ * into @p argv / @p lens from @p n; returns the new count. An ack cancel
+ * drops the ack timers of every level (the level armed may have moved). */
+static int store_apply_timers(const store_apply_t *x, const char **argv, size_t *lens, int n,
+                              int max, char (*pool)[STORE_ARG_MAX])
+{
+    int used = 0;
+    for (size_t i = 0; i < x->n_timers; i++) {
+        const hd_timer_effect_t *t = &x->timers[i];
+        uint32_t lo = t->level, hi = t->level;
+        if (t->op == HD_TIMER_CANCEL && t->kind == HD_TIMER_ACK) {
+            lo = 0;
+            hi = x->max_level;
+        }
+        for (uint32_t l = lo; l <= hi && n + 2 <= max; l++) {
+            snprintf(pool[used], STORE_ARG_MAX, "a%" PRId64, t->due_ms);
+            argv[n] = t->op == HD_TIMER_ARM ? pool[used++] : "c";
+            argv[n + 1] = store_timer_member(t->kind, l, x->id, pool[used++], STORE_ARG_MAX);
+            lens[n] = strlen(argv[n]);
+            lens[n + 1] = strlen(argv[n + 1]);
+            n += 2;
+        }
+    }
+    return n;
+}
+
+/* Appends the apply script's call for @p x to the pipeline (ARGV as
+ * STORE_LUA_APPLY documents). */
 static void store_apply_append(store_t *st, const store_apply_t *x)
 {
-    char ev[24], nv[24], outttl[24], causettl[24], score[24], closed[24], maxl[16];
-    char member[300];
+    char ev[24], nv[24], outttl[24], causettl[24], closed[24];
     snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
     if (x->new_version)
         snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
@@ -422,56 +464,34 @@ static void store_apply_append(store_t *st, const store_apply_t *x)
     if (cause_ttl < STORE_CAUSE_TTL_S)
         cause_ttl = STORE_CAUSE_TTL_S;
     snprintf(causettl, sizeof(causettl), "%" PRId64, cause_ttl);
-    snprintf(member, sizeof(member), "%u|%s", x->timer_level, x->id);
-    snprintf(score, sizeof(score), "%" PRId64, x->timer_due_ms);
     snprintf(closed, sizeof(closed), "%" PRId64,
              x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
-    snprintf(maxl, sizeof(maxl), "%u", x->max_level);
     char claim_key[400] = "";
     if (x->timer_member) {
         const char *bar = strchr(x->timer_member, '|');
         snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
                  (int)(bar ? bar - x->timer_member : 0), x->timer_member);
     }
-    const char *argv[STORE_APPLY_ARGC] = {"EVALSHA",
-                                          st->sha_apply,
-                                          "0",
-                                          x->id,
-                                          ev,
-                                          nv,
-                                          x->state ? (const char *)x->state : "",
-                                          x->cause_key ? x->cause_key : "",
-                                          x->pos ? x->pos : "",
-                                          x->outputs ? (const char *)x->outputs : "",
-                                          outttl,
-                                          causettl,
-                                          x->old_stage ? x->old_stage : "",
-                                          x->new_stage ? x->new_stage : "",
-                                          x->index_op == 1   ? "open"
-                                          : x->index_op == 2 ? "close"
-                                                             : "",
-                                          x->dedup_key ? x->dedup_key : "",
-                                          x->timer_op == 1   ? "arm"
-                                          : x->timer_op == 2 ? "cancel"
-                                                             : "",
-                                          member,
-                                          score,
-                                          closed,
-                                          maxl,
-                                          st->ns,
-                                          x->old_kind ? x->old_kind : "",
-                                          x->new_kind ? x->new_kind : "",
-                                          x->expected_head ? x->expected_head : "",
-                                          x->new_head ? x->new_head : "",
-                                          claim_key,
-                                          x->timer_claim ? x->timer_claim : "",
-                                          x->timer_member ? x->timer_member : ""};
-    size_t lens[STORE_APPLY_ARGC];
+    const char *argv[STORE_APPLY_MAX_ARGC] = {
+        "EVALSHA", st->sha_apply, "0", x->id, ev, nv, x->state ? (const char *)x->state : "",
+        x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
+        x->outputs ? (const char *)x->outputs : "", outttl, causettl,
+        x->old_stage ? x->old_stage : "", x->new_stage ? x->new_stage : "",
+        x->index_op == 1   ? "open"
+        : x->index_op == 2 ? "close"
+                           : "",
+        x->dedup_key ? x->dedup_key : "", "", "", "", closed, "", st->ns,
+        x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : "",
+        x->expected_head ? x->expected_head : "", x->new_head ? x->new_head : "", claim_key,
+        x->timer_claim ? x->timer_claim : "", x->timer_member ? x->timer_member : ""};
+    size_t lens[STORE_APPLY_MAX_ARGC];
     for (int k = 0; k < STORE_APPLY_ARGC; k++)
         lens[k] = strlen(argv[k]);
     lens[6] = x->state ? x->state_len : 0;
     lens[9] = x->outputs ? x->outputs_len : 0;
-    redisAppendCommandArgv(st->rc, STORE_APPLY_ARGC, argv, lens);
+    char pool[STORE_APPLY_MAX_ARGC - STORE_APPLY_ARGC][STORE_ARG_MAX];
+    int argc = store_apply_timers(x, argv, lens, STORE_APPLY_ARGC, STORE_APPLY_MAX_ARGC, pool);
+    redisAppendCommandArgv(st->rc, argc, argv, lens);
 }
 
 /* Takes one reply of the apply script into @p x. Returns 0, or -1 on an
@@ -542,6 +562,26 @@ int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
     return -1;
 }
 
+/* The kind and level of a timer member (store_timer_member()). */
+static int store_timer_parse(const char *m, store_timer_t *t)
+{
+    const char *colon = strchr(m, ':'), *bar = strchr(m, '|');
+    t->kind = HD_TIMER_ACK;
+    if (colon && colon < bar) {
+        int k = 0;
+        while (k < HD_TIMER_KINDS &&
+               (strncmp(m, hd_timer_kind_name((hd_timer_kind_t)k), (size_t)(colon - m)) != 0 ||
+                strlen(hd_timer_kind_name((hd_timer_kind_t)k)) != (size_t)(colon - m)))
+            k++;
+        if (k == HD_TIMER_KINDS)
+            return -1;
+        t->kind = (hd_timer_kind_t)k;
+        m = colon + 1;
+    }
+    t->level = (uint32_t)strtoul(m, NULL, 10);
+    return 0;
+}
+
 int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max)
 {
     if (!st->ready)
@@ -580,7 +620,8 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_time
             r->element[i + 2]->len >= sizeof(out[n].claim))
             continue;
         snprintf(out[n].member, sizeof(out[n].member), "%s", m);
-        out[n].level = (uint32_t)strtoul(m, NULL, 10);
+        if (store_timer_parse(m, &out[n]) < 0)
+            continue;
         snprintf(out[n].id, sizeof(out[n].id), "%s", bar + 1);
         out[n].due_ms = strtoll(r->element[i + 1]->str, NULL, 10);
         snprintf(out[n].claim, sizeof(out[n].claim), "%s", r->element[i + 2]->str);

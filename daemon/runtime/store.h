@@ -12,8 +12,9 @@
  *   open:<dedup_key>          id of the open incident of that key
  *   stage:<STAGE>             set of live incident ids in that stage
  *   kind:<KIND>               set of live incident ids of that kind
- *   timers                    sorted set of ack timers "<level>|<id>" by due ms
- *   tclaim:{<id>}:<level>     claim token of a due timer being fired
+ *   timers                    sorted set of timers by due ms: "<level>|<id>" (ack),
+ *                             "<kind>:<level>|<id>" (confirm, client_update, review)
+ *   tclaim:{<id>}:<m>         claim token of a due timer being fired (m: member before '|')
  *   meta:epoch                set once the state is complete (see store_epoch())
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
@@ -30,6 +31,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "handlers.h"
 
 typedef struct store store_t;
 
@@ -104,13 +106,12 @@ typedef struct store_apply {
     const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
     int index_op;                      /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
-    int timer_op; /* 0 none, 1 arm, 2 cancel (hd_timer_op_t) */
-    uint32_t timer_level;
-    int64_t timer_due_ms;
-    uint32_t max_level;
+    const hd_timer_effect_t *timers; /* timer effects, in order (borrowed) */
+    size_t n_timers;
+    uint32_t max_level; /* an ACK cancel drops the ack timers of levels 0..max_level */
     int closed;
     int64_t retention_ms;
-    const char *timer_member; /* a fired timer to consume ("<level>|<id>"), or NULL */
+    const char *timer_member; /* a fired timer to consume (store_timer_member()), or NULL */
     const char *timer_claim;  /* its claim token */
     /* out */
     store_result_t result;
@@ -123,8 +124,15 @@ typedef struct store_apply {
  *  result), or -1 on a Redis failure (then nothing is known: retry). */
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
 
+/** The member of a timer in the timers set: "<level>|<id>" for an ack
+ *  timer (the layout of the first version), "<kind>:<level>|<id>" for the
+ *  others ("confirm:0|INC-…"). Written into @p buf; returns @p buf. */
+const char *store_timer_member(hd_timer_kind_t kind, uint32_t level, const char *id, char *buf,
+                               size_t size);
+
 typedef struct store_timer {
-    char member[300]; /* "<level>|<id>" */
+    char member[300]; /* store_timer_member() */
+    hd_timer_kind_t kind;
     char id[256];
     char claim[64]; /* claim token: the fired command must carry it */
     uint32_t level;

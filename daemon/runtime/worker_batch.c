@@ -139,10 +139,12 @@ static void worker_decode_timer(worker_t *w, worker_item_t *it)
         return;
     }
     it->key = it->timer->incident_id;
-    it->cause_id = arena_printf(&w->arena, "timer:%s:%u:%s", it->timer->incident_id,
+    const char *kind = hd_timer_kind_name((hd_timer_kind_t)it->timer->kind);
+    it->cause_id = arena_printf(&w->arena, "timer:%s:%s:%u:%s", it->timer->incident_id, kind,
                                 it->timer->level, it->timer->claim);
-    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:timer:%u:%s", w->cfg->topic_prefix,
-                                 it->timer->incident_id, it->timer->level, it->timer->claim);
+    it->cause_key =
+        arena_printf(&w->arena, "%scause:{%s}:timer:%s:%u:%s", w->cfg->topic_prefix,
+                     it->timer->incident_id, kind, it->timer->level, it->timer->claim);
 }
 
 /* Decodes a stage event; its cause is the event id, per stage. */
@@ -165,6 +167,27 @@ static void worker_decode_event(worker_t *w, worker_item_t *it, char *err, size_
                                  w->stage->name, it->event->event_id);
 }
 
+/* Decodes a person's command (incidents.commands); its cause is the
+ * command id, per incident. */
+static void worker_decode_command(worker_t *w, worker_item_t *it, char *err, size_t err_size)
+{
+    rd_kafka_message_t *m = it->msg;
+    it->command = (hd_command_t *)pb_strings_unpack(&incident__v1__command__descriptor,
+                                                    arena_pb(&w->arena), m->len, m->payload);
+    if (!it->command) {
+        it->dlq_error = "cannot decode incident.v1.Command";
+        return;
+    }
+    if (hd_command_validate(it->command, err, err_size) < 0) {
+        it->dlq_error = arena_strdup(&w->arena, err);
+        return;
+    }
+    it->key = it->command->incident_id;
+    it->cause_id = it->command->command_id;
+    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:commands:%s", w->cfg->topic_prefix,
+                                 it->key, it->command->command_id);
+}
+
 /* Decodes and validates one message into @p it (bad input: it->dlq_error). */
 static void worker_decode(worker_t *w, worker_item_t *it)
 {
@@ -184,6 +207,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
         worker_decode_alert(w, it, err, sizeof(err));
     else if (it->kind == STAGE_IN_TIMER)
         worker_decode_timer(w, it);
+    else if (it->kind == STAGE_IN_COMMAND)
+        worker_decode_command(w, it, err, sizeof(err));
     else
         worker_decode_event(w, it, err, sizeof(err));
 }
@@ -204,6 +229,7 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
         .alert = it->alert,
         .event = it->event,
         .timer = it->timer,
+        .command = it->command,
         .new_id = it->kind == STAGE_IN_ALERT ? worker_new_id(w, it) : NULL,
     };
     w->stage->decide(&ctx, cur, &in, tr);
@@ -305,8 +331,10 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
      * a fired timer is, whatever it decided, and consumes its claim. */
     ap->cause_key = tr->state || it->kind == STAGE_IN_TIMER ? it->cause_key : NULL;
     if (it->kind == STAGE_IN_TIMER) {
-        ap->timer_member =
-            arena_printf(&w->arena, "%u|%s", it->timer->level, it->timer->incident_id);
+        char member[320];
+        store_timer_member((hd_timer_kind_t)it->timer->kind, it->timer->level,
+                           it->timer->incident_id, member, sizeof(member));
+        ap->timer_member = arena_strdup(&w->arena, member);
         ap->timer_claim = it->timer->claim;
     }
     ap->pos = it->pos;
@@ -315,9 +343,13 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
     ap->dedup_key = tr->state ? tr->state->incident->dedup_key
                     : cur     ? cur->incident->dedup_key
                               : "";
-    ap->timer_op = (int)tr->timer_op;
-    ap->timer_level = tr->timer_level;
-    ap->timer_due_ms = tr->timer_due_ms;
+    if (tr->n_timers > 0) {
+        /* The transition is the caller's: the apply outlives it. */
+        hd_timer_effect_t *t = arena_alloc(&w->arena, tr->n_timers * sizeof(*t));
+        memcpy(t, tr->timers, tr->n_timers * sizeof(*t));
+        ap->timers = t;
+        ap->n_timers = tr->n_timers;
+    }
     ap->max_level = w->cfg->rules.max_escalation_level;
     ap->closed = tr->closed;
     ap->retention_ms = w->cfg->retention_ms;

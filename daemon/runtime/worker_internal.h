@@ -48,6 +48,7 @@ typedef struct worker_item {
     hd_alert_t *alert;
     hd_event_t *event;
     hd_timer_t *timer;
+    hd_command_t *command;
     const char *key; /* dedup key (detected) or incident id */
     const char *cause_key;
     const char *cause_id;

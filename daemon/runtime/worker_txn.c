@@ -373,6 +373,7 @@ void worker_fire_timers(worker_t *w)
         hd_timer_t t = INCIDENTD__V1__TIMER_FIRED__INIT;
         t.incident_id = timers[i].id;
         t.level = timers[i].level;
+        t.kind = (Incidentd__V1__TimerKind)timers[i].kind;
         t.due_ms = timers[i].due_ms;
         t.claim = timers[i].claim;
         unsigned char buf[512];
