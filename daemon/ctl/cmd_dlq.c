@@ -36,13 +36,8 @@ typedef struct ctl_dlq {
 
 static int ctl_dlq_opt_max(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_dlq_t *q = base;
-    if (ctl_parse_uint(arg, 100000, &q->max) < 0 || q->max < 1) {
-        ctl_usage_error(c, "--max: expected 1..100000, got '%s'", arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_uint(c, opt, arg, 1, 100000, "1..100000", &q->max);
 }
 
 static const ctl_opt_t ctl_dlq_opts[] = {
@@ -175,8 +170,6 @@ static int ctl_dlq_exec(ctl_t *c, int argc, char **argv)
 {
     ctl_dlq_t q = {.max = 100};
     int rc = ctl_cmd_options(c, &ctl_cmd_dlq_entry, &q, &argc, &argv);
-    if (rc == CTL_GO)
-        rc = ctl_args_at_most(c, argc, argv, 0);
     if (rc != CTL_GO)
         return rc;
     q.progress = ctl_progress_init(c, "reading incidents.dlq");

@@ -43,21 +43,13 @@ static const Incident__V1__Stage ctl_live_stages[] = {
 
 static int ctl_list_opt_stage(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_list_opts_t *o = base;
-    if (pbjson_enum_value(&incident__v1__stage__descriptor, arg, &o->stage) < 0 || o->stage == 0) {
-        ctl_usage_error(c,
-                        "--stage: expected detected, classified, scoped, "
-                        "escalated or resolved, got '%s'",
-                        arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_enum(c, opt, &incident__v1__stage__descriptor, arg, arg,
+                        "detected, classified, scoped, escalated or resolved", &o->stage);
 }
 
 static int ctl_list_opt_severity(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_list_opts_t *o = base;
     char buf[64];
     snprintf(buf, sizeof(buf), "%s", arg);
@@ -66,26 +58,16 @@ static int ctl_list_opt_severity(ctl_t *c, const ctl_opt_t *opt, void *base, con
         o->sev_at_least = 1;
         buf[len - 1] = '\0';
     }
-    if (pbjson_enum_value(&incident__v1__severity__descriptor, buf, &o->severity) < 0 ||
-        o->severity == 0) {
-        ctl_usage_error(c,
-                        "--severity: expected info, warning, minor, major "
-                        "or critical (with '+': at least), got '%s'",
-                        arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_enum(c, opt, &incident__v1__severity__descriptor, buf, arg,
+                        "info, warning, minor, major or critical (with '+': at least)",
+                        &o->severity);
 }
 
 static int ctl_list_opt_kind(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_list_opts_t *o = base;
-    if (pbjson_enum_value(&incident__v1__kind__descriptor, arg, &o->kind) < 0 || o->kind == 0) {
-        ctl_usage_error(c, "--kind: expected incident or disturbance, got '%s'", arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_enum(c, opt, &incident__v1__kind__descriptor, arg, arg,
+                        "incident or disturbance", &o->kind);
 }
 
 static const ctl_opt_t ctl_list_opts[] = {
@@ -155,13 +137,7 @@ static int ctl_list_wanted(const ctl_list_opts_t *o, const hd_incident_t *inc)
 
 static void ctl_list_push(ctl_list_rows_t *rows, arena_t *arena, hd_incident_t *inc)
 {
-    if (rows->n == rows->cap) {
-        rows->cap = rows->cap ? rows->cap * 2 : 64;
-        hd_incident_t **nv = arena_alloc(arena, rows->cap * sizeof(*nv));
-        if (rows->n)
-            memcpy(nv, rows->v, rows->n * sizeof(*nv));
-        rows->v = nv;
-    }
+    rows->v = ctl_arena_grow(arena, rows->v, rows->n, &rows->cap, sizeof(*rows->v), 64);
     rows->v[rows->n++] = inc;
 }
 
@@ -281,8 +257,6 @@ static int ctl_list_exec(ctl_t *c, int argc, char **argv)
 {
     ctl_list_opts_t o = {.stage = -1, .severity = -1, .kind = -1};
     int rc = ctl_cmd_options(c, &ctl_cmd_list_entry, &o, &argc, &argv);
-    if (rc == CTL_GO)
-        rc = ctl_args_at_most(c, argc, argv, 0);
     if (rc != CTL_GO)
         return rc;
     store_t *st = ctl_store_open(c, NULL);

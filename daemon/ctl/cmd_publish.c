@@ -65,19 +65,14 @@ static int ctl_publish_opt_incident(ctl_t *c, const ctl_opt_t *opt, void *base, 
 
 static int ctl_publish_opt_severity(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_publish_t *p = base;
     p->alert_flags++;
-    int sv;
-    if (pbjson_enum_value(&incident__v1__severity__descriptor, arg, &sv) < 0 || sv == 0) {
-        ctl_usage_error(c,
-                        "--severity: expected info, warning, minor, major "
-                        "or critical, got '%s'",
-                        arg);
-        return CTL_OPT_BAD;
-    }
-    p->alert->severity = (Incident__V1__Severity)sv;
-    return CTL_OPT_OK;
+    int sv = 0;
+    int rc = ctl_opt_enum(c, opt, &incident__v1__severity__descriptor, arg, arg,
+                          "info, warning, minor, major or critical", &sv);
+    if (rc == CTL_OPT_OK)
+        p->alert->severity = (Incident__V1__Severity)sv;
+    return rc;
 }
 
 static char **ctl_strv_push(arena_t *arena, char **v, size_t *n, const char *s)
@@ -650,6 +645,7 @@ const struct ctl_cmd_entry ctl_cmd_publish_entry = {
     .usage = "trigger|ack|resolve [options]   |   publish --json-file FILE|-",
     .summary = "publish an alert to incidents.detected",
     .opts = ctl_publish_opts,
+    .args_max = CTL_ARGS_OWN, /* the action is checked first */
     .notes = "Alerts are checked against the contract before sending (exit 2 when\n"
              "invalid), produced keyed by dedup_key (idempotent, acks=all); the alert\n"
              "ids are printed once delivered.\n",

@@ -24,40 +24,35 @@ typedef struct ctl_rebuild {
 
 /* ---- options ----------------------------------------------------------------------- */
 
-/* A duration option @p name into @p out; @p example for the message. */
-static int ctl_rebuild_duration(ctl_t *c, const char *name, const char *example, const char *arg,
-                                int64_t *out)
+/* A positive duration into @p out; @p expected for the message. */
+static int ctl_rebuild_duration(ctl_t *c, const ctl_opt_t *opt, const char *expected,
+                                const char *arg, int64_t *out)
 {
-    if (ctl_parse_duration(arg, out) < 0 || *out <= 0) {
-        ctl_usage_error(c, "--%s: expected a duration such as %s, got '%s'", name, example, arg);
-        return CTL_OPT_BAD;
-    }
+    if (ctl_parse_duration(arg, out) < 0 || *out <= 0)
+        return ctl_opt_bad(c, opt, expected, arg);
     return CTL_OPT_OK;
 }
 
 static int ctl_rebuild_opt_ack(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
     ctl_rebuild_t *rb = base;
-    return ctl_rebuild_duration(c, opt->name, "30m", arg, &rb->o.ack_timeout_ms);
+    return ctl_rebuild_duration(c, opt, "a duration such as 30m", arg, &rb->o.ack_timeout_ms);
 }
 
 static int ctl_rebuild_opt_retention(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
     ctl_rebuild_t *rb = base;
-    return ctl_rebuild_duration(c, opt->name, "7d", arg, &rb->o.retention_ms);
+    return ctl_rebuild_duration(c, opt, "a duration such as 7d", arg, &rb->o.retention_ms);
 }
 
 static int ctl_rebuild_opt_level(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_rebuild_t *rb = base;
-    long long v;
-    if (ctl_parse_uint(arg, 100, &v) < 0 || v < 1) {
-        ctl_usage_error(c, "--max-level: expected 1..100, got '%s'", arg);
-        return CTL_OPT_BAD;
-    }
-    rb->o.max_level = (uint32_t)v;
-    return CTL_OPT_OK;
+    long long v = 0;
+    int rc = ctl_opt_uint(c, opt, arg, 1, 100, "1..100", &v);
+    if (rc == CTL_OPT_OK)
+        rb->o.max_level = (uint32_t)v;
+    return rc;
 }
 
 static const ctl_opt_t ctl_rebuild_opts[] = {
@@ -183,8 +178,6 @@ static int ctl_rebuild_exec(ctl_t *c, int argc, char **argv)
 {
     ctl_rebuild_t rb = {.yes = 0};
     int rc = ctl_cmd_options(c, &ctl_cmd_rebuild_entry, &rb, &argc, &argv);
-    if (rc == CTL_GO)
-        rc = ctl_args_at_most(c, argc, argv, 0);
     char topic[512];
     ctl_topic(c, "ormis.audit", topic, sizeof(topic));
     if (rc == CTL_GO)
@@ -202,10 +195,7 @@ static int ctl_rebuild_exec(ctl_t *c, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     if (s.incomplete)
-        ctl_err(c,
-                "warning: %s read only up to the last committed record "
-                "(a transaction still open?)",
-                topic);
+        ctl_warn_partial(c, topic, "a transaction still open?");
     if (c->json)
         ctl_rebuild_json(&rb.o, &s);
     else

@@ -196,8 +196,6 @@ static int ctl_show_exec(ctl_t *c, int argc, char **argv)
         return rc;
     if (argc < 1)
         return ctl_usage_error(c, "which incident? show ID");
-    if ((rc = ctl_args_at_most(c, argc, argv, 1)) != CTL_GO)
-        return rc;
     arena_t arena;
     arena_init(&arena, 0);
     ctl_show_t sh = {.id = argv[0]};
@@ -212,13 +210,12 @@ static int ctl_show_exec(ctl_t *c, int argc, char **argv)
     return rc == CTL_GO ? CTL_EXIT_OK : rc;
 }
 
-static const ctl_opt_t ctl_show_opts[] = {{0}};
-
 const struct ctl_cmd_entry ctl_cmd_show_entry = {
     .name = "show",
     .usage = "ID",
     .summary = "one incident: live state and ORMIS timeline",
-    .opts = ctl_show_opts,
+    .opts = ctl_no_opts,
+    .args_max = 1,
     .notes = "Reads the state from Redis (when still live) and the incident's records\n"
              "from ormis.audit (the whole topic up to its current end, committed\n"
              "records only), prints the timeline and whether its hash chain verifies.\n"

@@ -46,24 +46,14 @@ static int ctl_tail_opt_topic(ctl_t *c, const ctl_opt_t *opt, void *base, const 
 
 static int ctl_tail_opt_max(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_tail_t *tl = base;
-    if (ctl_parse_uint(arg, INT32_MAX, &tl->max) < 0 || tl->max < 1) {
-        ctl_usage_error(c, "--max: expected a positive number, got '%s'", arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_uint(c, opt, arg, 1, INT32_MAX, "a positive number", &tl->max);
 }
 
 static int ctl_tail_opt_timeout(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
 {
-    (void)opt;
     ctl_tail_t *tl = base;
-    if (ctl_parse_uint(arg, INT32_MAX, &tl->timeout_ms) < 0 || tl->timeout_ms < 1) {
-        ctl_usage_error(c, "--timeout-ms: expected a positive number, got '%s'", arg);
-        return CTL_OPT_BAD;
-    }
-    return CTL_OPT_OK;
+    return ctl_opt_uint(c, opt, arg, 1, INT32_MAX, "a positive number", &tl->timeout_ms);
 }
 
 static const ctl_opt_t ctl_tail_opts[] = {
@@ -194,8 +184,6 @@ static int ctl_tail_exec(ctl_t *c, int argc, char **argv)
 {
     ctl_tail_t tl = {.c = c};
     int rc = ctl_cmd_options(c, &ctl_cmd_tail_entry, &tl, &argc, &argv);
-    if (rc == CTL_GO)
-        rc = ctl_args_at_most(c, argc, argv, 0);
     if (rc != CTL_GO)
         return rc;
     char bufs[16][512];

@@ -94,8 +94,6 @@ static int ctl_verify_run(ctl_t *c, ctl_audit_t *au, const char *only)
 static int ctl_verify_exec(ctl_t *c, int argc, char **argv)
 {
     int rc = ctl_cmd_options(c, &ctl_cmd_verify_entry, NULL, &argc, &argv);
-    if (rc == CTL_GO)
-        rc = ctl_args_at_most(c, argc, argv, 1);
     if (rc != CTL_GO)
         return rc;
     const char *only = argc > 0 ? argv[0] : NULL;
@@ -109,13 +107,12 @@ static int ctl_verify_exec(ctl_t *c, int argc, char **argv)
     return rc;
 }
 
-static const ctl_opt_t ctl_verify_opts[] = {{0}};
-
 const struct ctl_cmd_entry ctl_cmd_verify_entry = {
     .name = "verify",
     .usage = "[ID]",
     .summary = "verify the ORMIS hash chains (all incidents, or one)",
-    .opts = ctl_verify_opts,
+    .opts = ctl_no_opts,
+    .args_max = 1,
     .notes = "Reads ormis.audit up to its current end, groups the records per incident\n"
              "in topic order and verifies each chain (seq 1..n, prev_hash, hash).\n"
              "Exit 0 when every chain verifies, 1 when any is broken (or ID has none).\n",

@@ -65,6 +65,17 @@ kafka_read_t ctl_read_init(const ctl_t *c, const char *topic, kafka_msg_cb on_ms
     return r;
 }
 
+void *ctl_arena_grow(arena_t *arena, void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : first;
+    void *nv = arena_alloc(arena, *cap * size);
+    if (n)
+        memcpy(nv, v, n * size);
+    return nv;
+}
+
 int64_t ctl_now_ms(void)
 {
     struct timespec ts;

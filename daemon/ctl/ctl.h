@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "kafka.h"
 #include "store_admin.h"
 
@@ -83,6 +84,8 @@ struct ctl_opt {
     unsigned flags;     /* CTL_OPT_BEFORE_CMD */
 };
 
+#define CTL_ARGS_OWN (-1)
+
 /* One command (tmux's cmd_entry): one cmd_<name>.c defines one. */
 struct ctl_cmd_entry {
     const char *name;
@@ -90,6 +93,7 @@ struct ctl_cmd_entry {
     const char *summary;   /* one line for the command list */
     const ctl_opt_t *opts; /* its options (the global ones come on top) */
     const char *notes;     /* --help prose after the options, or NULL */
+    int args_max;          /* arguments after the options, at most; CTL_ARGS_OWN: exec checks */
     /* Runs the command on its own arguments (argv[0] is its name). */
     int (*exec)(ctl_t *c, int argc, char **argv);
 };
@@ -125,6 +129,13 @@ store_t *ctl_store_open(const ctl_t *c, const char *what);
  */
 kafka_read_t ctl_read_init(const ctl_t *c, const char *topic, kafka_msg_cb on_msg,
                            kafka_progress_cb on_progress, void *opaque);
+
+/**
+ * Room for element @p n of an arena array @p v of @p size-byte elements
+ * and capacity *@p cap, doubling from @p first. Returns @p v or its larger
+ * copy (in @p arena, borrowed).
+ */
+void *ctl_arena_grow(arena_t *arena, void *v, size_t n, size_t *cap, size_t size, size_t first);
 
 /** Wall-clock time in Unix milliseconds. */
 int64_t ctl_now_ms(void);

@@ -24,13 +24,7 @@ static ctl_chain_t *ctl_audit_chain(ctl_audit_t *au, const char *key)
 
 static void ctl_chain_push(ctl_chain_t *ch, arena_t *arena, Incident__V1__AuditRecord *rec)
 {
-    if (ch->n == ch->cap) {
-        ch->cap = ch->cap ? ch->cap * 2 : 16;
-        Incident__V1__AuditRecord **nv = arena_alloc(arena, ch->cap * sizeof(*nv));
-        if (ch->n)
-            memcpy(nv, ch->recs, ch->n * sizeof(*nv));
-        ch->recs = nv;
-    }
+    ch->recs = ctl_arena_grow(arena, ch->recs, ch->n, &ch->cap, sizeof(*ch->recs), 16);
     ch->recs[ch->n++] = rec;
 }
 
@@ -98,10 +92,7 @@ int ctl_audit_read(ctl_t *c, ctl_audit_t *au, int missing_ok)
         return CTL_EXIT_USAGE;
     }
     if (r.incomplete)
-        ctl_err(c,
-                "warning: %s read only up to the last committed record "
-                "(a transaction still open, or interrupted)",
-                topic);
+        ctl_warn_partial(c, topic, "a transaction still open, or interrupted");
     return CTL_EXIT_OK;
 }
 

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "ctl_out.h"
+#include "pbjson.h"
 
 #define CTL_OPTS_MAX 64  /* rows of one parse: a command's and the global ones */
 #define CTL_OPT_VAL 1000 /* getopt_long value of row i: CTL_OPT_VAL + i */
@@ -41,6 +42,28 @@ int ctl_opt_flag(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg)
     (void)arg;
     const int one = 1;
     memcpy((char *)base + opt->off, &one, sizeof(one));
+    return CTL_OPT_OK;
+}
+
+int ctl_opt_bad(const ctl_t *c, const ctl_opt_t *opt, const char *expected, const char *arg)
+{
+    ctl_usage_error(c, "--%s: expected %s, got '%s'", opt->name, expected, arg);
+    return CTL_OPT_BAD;
+}
+
+int ctl_opt_uint(const ctl_t *c, const ctl_opt_t *opt, const char *arg, long long min,
+                 long long max, const char *expected, long long *out)
+{
+    if (ctl_parse_uint(arg, max, out) < 0 || *out < min)
+        return ctl_opt_bad(c, opt, expected, arg);
+    return CTL_OPT_OK;
+}
+
+int ctl_opt_enum(const ctl_t *c, const ctl_opt_t *opt, const ProtobufCEnumDescriptor *desc,
+                 const char *text, const char *arg, const char *expected, int *out)
+{
+    if (pbjson_enum_value(desc, text, out) < 0 || *out == 0)
+        return ctl_opt_bad(c, opt, expected, arg);
     return CTL_OPT_OK;
 }
 
@@ -120,6 +143,8 @@ static int ctl_opt_version(ctl_t *c, const ctl_opt_t *opt, void *base, const cha
     printf("incidentctl %s (librdkafka %s)\n", INCIDENTD_VERSION, rd_kafka_version_str());
     return CTL_OPT_DONE;
 }
+
+const ctl_opt_t ctl_no_opts[] = {{0}};
 
 /* In --help order; CTL_OPT_BEFORE_CMD rows are not accepted after the command. */
 const ctl_opt_t ctl_global_opts[] = {
@@ -259,9 +284,11 @@ int ctl_cmd_options(ctl_t *c, const struct ctl_cmd_entry *cmd, void *st, int *ar
         return CTL_EXIT_OK;
     if (rc != CTL_OPT_OK)
         return CTL_EXIT_USAGE;
-    ctl_decide_color(c);
     *argc -= optind;
     *argv += optind;
+    if (cmd->args_max != CTL_ARGS_OWN && *argc > cmd->args_max)
+        return ctl_args_at_most(c, *argc, *argv, cmd->args_max);
+    ctl_decide_color(c);
     return CTL_GO;
 }
 

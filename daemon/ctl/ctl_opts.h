@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "ctl.h"
 
 /* Setters for table rows (see ctl_opt_set_fn). */
@@ -24,6 +26,26 @@ int ctl_opt_string(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg);
 
 /** Stores 1 in the `int` at base + opt->off. */
 int ctl_opt_flag(ctl_t *c, const ctl_opt_t *opt, void *base, const char *arg);
+
+/**
+ * Reports a bad value of command option @p opt: "--NAME: expected
+ * @p expected, got 'ARG'" and where to find help. Returns CTL_OPT_BAD.
+ */
+int ctl_opt_bad(const ctl_t *c, const ctl_opt_t *opt, const char *expected, const char *arg);
+
+/** A decimal @p min..@p max into @p out, else ctl_opt_bad(). Returns CTL_OPT_*. */
+int ctl_opt_uint(const ctl_t *c, const ctl_opt_t *opt, const char *arg, long long min,
+                 long long max, const char *expected, long long *out);
+
+/**
+ * The value named @p text of @p desc (not the 0 one) into @p out, else
+ * ctl_opt_bad() quoting @p arg. Returns CTL_OPT_*.
+ */
+int ctl_opt_enum(const ctl_t *c, const ctl_opt_t *opt, const ProtobufCEnumDescriptor *desc,
+                 const char *text, const char *arg, const char *expected, int *out);
+
+/** The table of a command without options of its own. */
+extern const ctl_opt_t ctl_no_opts[];
 
 /** The global options: --brokers, --redis, ..., -X, --config, --version. */
 extern const ctl_opt_t ctl_global_opts[];
@@ -40,10 +62,10 @@ extern const ctl_opt_t ctl_global_opts[];
 int ctl_opts_parse(ctl_t *c, const ctl_opt_t *cmd_opts, void *cmd_base, int argc, char **argv);
 
 /**
- * The options of command @p cmd into @p st (its own state), then the
- * colour decision. Returns CTL_GO with *argc / *argv narrowed to the
- * arguments that are not options, or the exit code when done (help
- * printed, or a bad option reported).
+ * The options of command @p cmd into @p st (its own state), the check of
+ * cmd->args_max, then the colour decision. Returns CTL_GO with *argc /
+ * *argv narrowed to the arguments that are not options, or the exit code
+ * when done (help printed, or bad usage reported).
  */
 int ctl_cmd_options(ctl_t *c, const struct ctl_cmd_entry *cmd, void *st, int *argc, char ***argv);
 

@@ -30,6 +30,11 @@ void ctl_err(const ctl_t *c, const char *fmt, ...)
     va_end(ap);
 }
 
+void ctl_warn_partial(const ctl_t *c, const char *topic, const char *why)
+{
+    ctl_err(c, "warning: %s read only up to the last committed record (%s)", topic, why);
+}
+
 int ctl_usage_error(const ctl_t *c, const char *fmt, ...)
 {
     va_list ap;

@@ -32,6 +32,9 @@
 /** "incidentctl[ CMD]: <message>" on stderr. */
 void ctl_err(const ctl_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** "warning: TOPIC read only up to the last committed record (WHY)" on stderr. */
+void ctl_warn_partial(const ctl_t *c, const char *topic, const char *why);
+
 /**
  * "incidentctl CMD: <message>" and "Try 'incidentctl CMD --help'." on
  * stderr. Returns CTL_EXIT_USAGE.
