@@ -563,8 +563,8 @@ static int cfg_review_required(config_t *cfg, char *errstr, size_t errstr_size)
         else if (config_severity_parse(w, &sev) == 0)
             r->review_min_severity = sev;
         else {
-            snprintf(errstr, errstr_size,
-                     "review.required: '%s' is not global, none or a severity", w);
+            snprintf(errstr, errstr_size, "review.required: '%s' is not global, none or a severity",
+                     w);
             return -1;
         }
     }

@@ -88,10 +88,11 @@ const stage_t stage_table[] = {
     {.name = "ingest", .bit = STAGE_BIT_INGEST, .output = "incidents.detected"},
 };
 
-const char *const stage_topic_names[] = {
-    "incidents.detected",  "incidents.classified", "incidents.scoped",
-    "incidents.escalated", "incidents.resolved",   "ormis.audit",
-    "incidents.dlq",       "incidents.timers",     "incidents.commands", NULL};
+const char *const stage_topic_names[] = {"incidents.detected", "incidents.classified",
+                                         "incidents.scoped",   "incidents.escalated",
+                                         "incidents.resolved", "ormis.audit",
+                                         "incidents.dlq",      "incidents.timers",
+                                         "incidents.commands", NULL};
 
 size_t stage_count(void) { return sizeof(stage_table) / sizeof(stage_table[0]); }
 

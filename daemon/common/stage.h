@@ -28,8 +28,8 @@
 
 /* What a consumed message is. */
 typedef enum stage_input_kind {
-    STAGE_IN_ALERT, /* incident.v1.Alert (incidents.detected) */
-    STAGE_IN_EVENT, /* incident.v1.IncidentEvent (the stage topics) */
+    STAGE_IN_ALERT,   /* incident.v1.Alert (incidents.detected) */
+    STAGE_IN_EVENT,   /* incident.v1.IncidentEvent (the stage topics) */
     STAGE_IN_TIMER,   /* incidentd.v1.TimerFired (incidents.timers) */
     STAGE_IN_COMMAND, /* incident.v1.Command (incidents.commands) */
 } stage_input_kind_t;

@@ -114,6 +114,7 @@ static void ctl_rebuild_settings(const ctl_t *c, rebuild_opts_t *o, ctl_progress
         o->max_level = c->max_level;
     if (!o->retention_ms)
         o->retention_ms = c->retention_ms;
+    o->rules = &c->rules;
     o->redis_user = c->redis_user;
     o->redis_password = c->redis_password;
     o->kafka_props = c->props;

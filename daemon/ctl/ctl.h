@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handlers.h"
+
 #include "arena.h"
 #include "kafka.h"
 #include "store_admin.h"
@@ -44,6 +46,7 @@ typedef struct ctl {
     int timeout_ms; /* how long to wait for Kafka without progress */
     /* rebuild defaults: the config file's, else the contract's */
     int64_t ack_timeout_ms;
+    hd_rules_t rules; /* defaults, with the config file's follow-up windows */
     uint32_t max_level;
     int64_t retention_ms;
     const char *config_path; /* --config / INCIDENTD_CONFIG, or NULL */

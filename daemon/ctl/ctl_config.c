@@ -28,6 +28,7 @@ void ctl_defaults(ctl_t *c)
     c->ack_timeout_ms = 30 * 60 * 1000;
     c->max_level = 3;
     c->retention_ms = 7LL * 24 * 3600 * 1000;
+    hd_rules_default(&c->rules);
     c->config_path = ctl_env("INCIDENTD_CONFIG", NULL);
 }
 
@@ -91,6 +92,12 @@ int ctl_config_apply(ctl_t *c, ctl_config_t *cc)
         c->max_level = cfg->rules.max_escalation_level;
     if (cfg->retention_ms > 0)
         c->retention_ms = cfg->retention_ms;
+    /* The follow-up windows and the review due, for the rebuild's timers
+     * (the scalars only: the config's lists go with it). */
+    c->rules.followup_window_global_ms = cfg->rules.followup_window_global_ms;
+    c->rules.followup_window_local_ms = cfg->rules.followup_window_local_ms;
+    c->rules.followup_window_disturbance_ms = cfg->rules.followup_window_disturbance_ms;
+    c->rules.review_due_ms = cfg->rules.review_due_ms;
     return ctl_config_props(c, cc);
 }
 

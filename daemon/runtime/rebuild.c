@@ -42,10 +42,10 @@ typedef struct rb_read {
 } rb_read_t;
 
 /* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
- * none), 5 dedup_key, 6 open ('1'/'0'), 7 timer member ('' = none), 8 timer
- * score, 9 closed retention ms ('0' = live), 10 max level, 11 key namespace,
- * 12 kind ('' = unspecified), 13 chain head (hash of record `version`).
- * Returns {result, timer armed}. */
+ * none), 5 dedup_key, 6 open ('1'/'0'), 7, 8 (unused), 9 closed retention ms
+ * ('0' = live), 10 max level, 11 key namespace, 12 kind ('' = unspecified),
+ * 13 chain head (hash of record `version`), then pairs of timers: member,
+ * due ms. Returns {result, timers armed}. */
 static const char RB_LUA[] =
     "local id = ARGV[1]\n"
     "local ns = ARGV[11]\n"
@@ -72,9 +72,11 @@ static const char RB_LUA[] =
     "    redis.call('SET', ok, id)\n"
     "  end\n"
     "elseif owner == id then redis.call('DEL', ok) end\n"
+    "local keep = {}\n"
+    "for i = 14, #ARGV, 2 do keep[ARGV[i]] = true end\n"
     "for l = 0, tonumber(ARGV[10]) do\n"
     "  local m = l .. '|' .. id\n"
-    "  if m ~= ARGV[7] then redis.call('ZREM', ns .. 'timers', m) end\n"
+    "  if not keep[m] then redis.call('ZREM', ns .. 'timers', m) end\n"
     "end\n"
     "if ARGV[9] ~= '0' then\n"
     "  redis.call('PEXPIRE', ik, ARGV[9])\n"
@@ -83,7 +85,9 @@ static const char RB_LUA[] =
     "if ARGV[4] ~= '' then redis.call('SADD', ns .. 'stage:' .. ARGV[4], id) end\n"
     "if ARGV[12] ~= '' then redis.call('SADD', ns .. 'kind:' .. ARGV[12], id) end\n"
     "local armed = 0\n"
-    "if ARGV[7] ~= '' then armed = redis.call('ZADD', ns .. 'timers', 'NX', ARGV[8], ARGV[7]) end\n"
+    "for i = 14, #ARGV, 2 do\n"
+    "  armed = armed + redis.call('ZADD', ns .. 'timers', 'NX', ARGV[i + 1], ARGV[i])\n"
+    "end\n"
     "return {'WRITTEN', armed}\n";
 
 static void *rb_xcalloc(size_t n, size_t size)
@@ -293,6 +297,55 @@ static int rb_count(const redisReply *r, const char *id, rebuild_stats_t *stats,
     return 0;
 }
 
+#define RB_MAX_TIMERS 4
+
+/* A timer to arm again: its member and due time. */
+typedef struct rb_timer {
+    char member[320];
+    char due[24];
+} rb_timer_t;
+
+static void rb_timer_set(rb_timer_t *t, hd_timer_kind_t kind, uint32_t level, const char *id,
+                         int64_t due_ms)
+{
+    store_timer_member(kind, level, id, t->member, sizeof(t->member));
+    snprintf(t->due, sizeof(t->due), "%" PRId64, due_ms);
+}
+
+/* Whether the dedup key maps to the incident: open, or resolved and not
+ * confirmed yet (a trigger inside the window reopens it). */
+static int rb_open(const hd_incident_t *inc)
+{
+    return inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
+           inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED ||
+           (inc->status == INCIDENT__V1__STATUS__STATUS_RESOLVED && inc->confirmed_at_ms == 0);
+}
+
+/* The timers a live incident had, from its last record: the ack timer of an
+ * unacknowledged escalated incident, the end of a confirmation window, the
+ * next client update under NOTIFY, the reminder of a blocked completion.
+ * The rebuilt state's sequence numbers are 0, and so are these levels. */
+static int rb_timers(const char *id, const hd_incident_t *inc,
+                     const Incident__V1__AuditRecord *last, const rebuild_opts_t *o, rb_timer_t *t)
+{
+    int n = 0;
+    int open = inc->status == INCIDENT__V1__STATUS__STATUS_OPEN;
+    if (open && inc->stage == INCIDENT__V1__STAGE__STAGE_ESCALATED &&
+        inc->escalation_level < o->max_level)
+        rb_timer_set(&t[n++], HD_TIMER_ACK, inc->escalation_level, id,
+                     last->at_ms + o->ack_timeout_ms);
+    if (inc->status == INCIDENT__V1__STATUS__STATUS_RESOLVED && !inc->confirmed_at_ms && o->rules)
+        rb_timer_set(&t[n++], HD_TIMER_CONFIRM, inc->reopen_count, id,
+                     inc->resolved_at_ms + hd_followup_window(o->rules, inc));
+    if ((open || inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED) &&
+        inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY &&
+        inc->next_client_update_due_ms > 0)
+        rb_timer_set(&t[n++], HD_TIMER_CLIENT_UPDATE, 0, id, inc->next_client_update_due_ms);
+    if (inc->status == INCIDENT__V1__STATUS__STATUS_RESOLVED && inc->confirmed_at_ms && o->rules)
+        rb_timer_set(&t[n++], HD_TIMER_REVIEW, 0, id, last->at_ms + o->rules->review_due_ms);
+    return n;
+}
+
 /* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
 static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
                     const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena, char *errstr,
@@ -308,29 +361,44 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     }
     int closed = inc->stage == INCIDENT__V1__STAGE__STAGE_CLOSED ||
                  inc->status == INCIDENT__V1__STATUS__STATUS_CLOSED;
-    int open = inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
-               inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED;
-    char version[24], member[320] = "", score[24] = "0", retention[24] = "0", maxl[16];
+    char version[24], retention[24] = "0", maxl[16];
     snprintf(version, sizeof(version), "%" PRIu64, last->seq);
     snprintf(maxl, sizeof(maxl), "%u", o->max_level);
-    if (!closed && inc->status == INCIDENT__V1__STATUS__STATUS_OPEN &&
-        inc->stage == INCIDENT__V1__STAGE__STAGE_ESCALATED &&
-        inc->escalation_level < o->max_level) {
-        snprintf(member, sizeof(member), "%u|%s", inc->escalation_level, id);
-        snprintf(score, sizeof(score), "%" PRId64, last->at_ms + o->ack_timeout_ms);
-    }
+    rb_timer_t timers[RB_MAX_TIMERS];
+    int n_timers = closed ? 0 : rb_timers(id, inc, last, o, timers);
     if (closed)
         snprintf(retention, sizeof(retention), "%" PRId64, o->retention_ms);
     if (o->dry_run)
-        return rb_dry_run(st, id, last, closed, member[0] != '\0', stats, arena, errstr,
-                          errstr_size);
+        return rb_dry_run(st, id, last, closed, n_timers, stats, arena, errstr, errstr_size);
     const char *stage = closed ? "" : hd_stage_name(inc->stage);
     const char *kind =
         inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
-    redisReply *r = store_command(
-        st, "EVALSHA %s 0 %s %s %b %s %s %s %s %s %s %s %s %s %s", sha, id, version, buf, len,
-        stage, inc->dedup_key ? inc->dedup_key : "", open ? "1" : "0", member, score, retention,
-        maxl, store_ns(st), kind, last->hash ? last->hash : "");
+    const char *argv[14 + 2 * RB_MAX_TIMERS + 2] = {"EVALSHA",
+                                                    sha,
+                                                    "0",
+                                                    id,
+                                                    version,
+                                                    (const char *)buf,
+                                                    stage,
+                                                    inc->dedup_key ? inc->dedup_key : "",
+                                                    rb_open(inc) ? "1" : "0",
+                                                    "",
+                                                    "",
+                                                    retention,
+                                                    maxl,
+                                                    store_ns(st),
+                                                    kind,
+                                                    last->hash ? last->hash : ""};
+    size_t lens[14 + 2 * RB_MAX_TIMERS + 2];
+    int argc = 16;
+    for (int i = 0; i < n_timers; i++) {
+        argv[argc++] = timers[i].member;
+        argv[argc++] = timers[i].due;
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    lens[5] = len;
+    redisReply *r = store_command_argv(st, argc, argv, lens);
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;

@@ -32,17 +32,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handlers.h"
+
 typedef struct rebuild_opts {
     const char *redis_user; /* override the URL's; NULL or "" = none */
     const char *redis_password;
     const char *const
-        *kafka_props;       /* "key=value" librdkafka properties, NULL-terminated, or NULL */
-    int64_t ack_timeout_ms; /* 0 = 30 min */
-    uint32_t max_level;     /* 0 = 3 */
-    int64_t retention_ms;   /* closed incidents kept; 0 = 7 days */
-    int idle_timeout_ms;    /* reading gives up after this long without progress; 0 = 30 s */
-    int dry_run;            /* read and compare, write nothing */
-    int skip_broken;        /* leave incidents whose chain does not verify alone */
+        *kafka_props;        /* "key=value" librdkafka properties, NULL-terminated, or NULL */
+    const hd_rules_t *rules; /* the follow-up windows and review due (borrowed); NULL =
+                                confirmation and review timers are not restored */
+    int64_t ack_timeout_ms;  /* 0 = 30 min */
+    uint32_t max_level;      /* 0 = 3 */
+    int64_t retention_ms;    /* closed incidents kept; 0 = 7 days */
+    int idle_timeout_ms;     /* reading gives up after this long without progress; 0 = 30 s */
+    int dry_run;             /* read and compare, write nothing */
+    int skip_broken;         /* leave incidents whose chain does not verify alone */
     /* progress of the read (records read of total); may be NULL */
     void (*progress)(uint64_t done, uint64_t total, void *opaque);
     void *opaque;

@@ -57,7 +57,8 @@ static const char STORE_LUA_READ[] =
 /* apply: ARGV = 1 id, 2 expected_version, 3 new_version ('' none), 4 state,
  * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
  * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
- * (unused), 15 (unused), 16 (unused), 17 closed ttl ms (0 = not closed),
+ * (unused), 15 the incident the dedup key may map to before an open (a
+ * resolved one whose window is over: '' none), 16 (unused), 17 closed ttl ms (0 = not closed),
  * 18 (unused), 19 ns (key namespace), 20 old kind, 21 new kind,
  * 22 expected chain head (hash of record `expected_version`), 23 new chain
  * head, 24 claim key of a fired timer ('' none), 25 its claim token, 26 its
@@ -91,7 +92,7 @@ static const char STORE_LUA_APPLY[] =
     "if ARGV[3] ~= '' then\n"
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
-    "    if o and o ~= id then return {'CONFLICT', 'open'} end\n"
+    "    if o and o ~= id and o ~= ARGV[15] then return {'CONFLICT', 'open'} end\n"
     "  end\n"
     "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3], 'head', ARGV[23])\n"
     "end\n"
@@ -472,18 +473,37 @@ static void store_apply_append(store_t *st, const store_apply_t *x)
         snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
                  (int)(bar ? bar - x->timer_member : 0), x->timer_member);
     }
-    const char *argv[STORE_APPLY_MAX_ARGC] = {
-        "EVALSHA", st->sha_apply, "0", x->id, ev, nv, x->state ? (const char *)x->state : "",
-        x->cause_key ? x->cause_key : "", x->pos ? x->pos : "",
-        x->outputs ? (const char *)x->outputs : "", outttl, causettl,
-        x->old_stage ? x->old_stage : "", x->new_stage ? x->new_stage : "",
-        x->index_op == 1   ? "open"
-        : x->index_op == 2 ? "close"
-                           : "",
-        x->dedup_key ? x->dedup_key : "", "", "", "", closed, "", st->ns,
-        x->old_kind ? x->old_kind : "", x->new_kind ? x->new_kind : "",
-        x->expected_head ? x->expected_head : "", x->new_head ? x->new_head : "", claim_key,
-        x->timer_claim ? x->timer_claim : "", x->timer_member ? x->timer_member : ""};
+    const char *argv[STORE_APPLY_MAX_ARGC] = {"EVALSHA",
+                                              st->sha_apply,
+                                              "0",
+                                              x->id,
+                                              ev,
+                                              nv,
+                                              x->state ? (const char *)x->state : "",
+                                              x->cause_key ? x->cause_key : "",
+                                              x->pos ? x->pos : "",
+                                              x->outputs ? (const char *)x->outputs : "",
+                                              outttl,
+                                              causettl,
+                                              x->old_stage ? x->old_stage : "",
+                                              x->new_stage ? x->new_stage : "",
+                                              x->index_op == 1   ? "open"
+                                              : x->index_op == 2 ? "close"
+                                                                 : "",
+                                              x->dedup_key ? x->dedup_key : "",
+                                              "",
+                                              x->index_prev ? x->index_prev : "",
+                                              "",
+                                              closed,
+                                              "",
+                                              st->ns,
+                                              x->old_kind ? x->old_kind : "",
+                                              x->new_kind ? x->new_kind : "",
+                                              x->expected_head ? x->expected_head : "",
+                                              x->new_head ? x->new_head : "",
+                                              claim_key,
+                                              x->timer_claim ? x->timer_claim : "",
+                                              x->timer_member ? x->timer_member : ""};
     size_t lens[STORE_APPLY_MAX_ARGC];
     for (int k = 0; k < STORE_APPLY_ARGC; k++)
         lens[k] = strlen(argv[k]);
@@ -629,6 +649,19 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_time
     }
     freeReplyObject(r);
     return n;
+}
+
+void *store_command_argv(store_t *st, int argc, const char **argv, const size_t *lens)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return NULL;
+    void *r = redisCommandArgv(st->rc, argc, argv, lens);
+    st->round_trips++;
+    if (!r) {
+        store_seterr(st, "redis: %s", st->rc->errstr);
+        store_drop(st);
+    }
+    return r;
 }
 
 void *store_command(store_t *st, const char *fmt, ...)

@@ -106,6 +106,7 @@ typedef struct store_apply {
     const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
     int index_op;                      /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
+    const char *index_prev;          /* open: the incident the key may still map to ("" none) */
     const hd_timer_effect_t *timers; /* timer effects, in order (borrowed) */
     size_t n_timers;
     uint32_t max_level; /* an ACK cancel drops the ack timers of levels 0..max_level */
@@ -158,6 +159,10 @@ int store_epoch_set(store_t *st, int64_t now_ms);
 int store_lock(store_t *st, const char *name, const char *owner, int ttl_s);
 /** Releases the lock if @p owner still holds it. */
 void store_unlock(store_t *st, const char *name, const char *owner);
+
+/** Runs one command given as @p argc arguments of @p lens bytes (binary
+ *  safe); returns the reply or NULL. The caller frees with freeReplyObject(). */
+void *store_command_argv(store_t *st, int argc, const char **argv, const size_t *lens);
 
 /** Runs one command (tests, incidentctl); returns the reply or NULL. The
  *  caller frees with freeReplyObject(). */

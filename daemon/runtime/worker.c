@@ -214,6 +214,7 @@ static int worker_check_epoch(worker_t *w)
         .redis_user = w->cfg->redis_user,
         .redis_password = w->cfg->redis_password,
         .kafka_props = (const char *const *)w->kafka_props,
+        .rules = &w->cfg->rules,
         .ack_timeout_ms = w->cfg->rules.ack_timeout_ms,
         .max_level = w->cfg->rules.max_escalation_level,
         .retention_ms = w->cfg->retention_ms,

@@ -142,9 +142,8 @@ static void worker_decode_timer(worker_t *w, worker_item_t *it)
     const char *kind = hd_timer_kind_name((hd_timer_kind_t)it->timer->kind);
     it->cause_id = arena_printf(&w->arena, "timer:%s:%s:%u:%s", it->timer->incident_id, kind,
                                 it->timer->level, it->timer->claim);
-    it->cause_key =
-        arena_printf(&w->arena, "%scause:{%s}:timer:%s:%u:%s", w->cfg->topic_prefix,
-                     it->timer->incident_id, kind, it->timer->level, it->timer->claim);
+    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:timer:%s:%u:%s", w->cfg->topic_prefix,
+                                 it->timer->incident_id, kind, it->timer->level, it->timer->claim);
 }
 
 /* Decodes a stage event; its cause is the event id, per stage. */
@@ -309,8 +308,12 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
                             store_apply_t *ap)
 {
     ap->id = id;
-    ap->expected_version = cur_version;
-    ap->expected_head = cur && cur->last_hash ? cur->last_hash : "";
+    /* A new incident of a key whose old one is still mapped (its
+     * confirmation window is over): it starts its own chain. */
+    int same = !cur || strcmp(cur->incident->id, id) == 0;
+    ap->expected_version = same ? cur_version : 0;
+    ap->expected_head = same && cur && cur->last_hash ? cur->last_hash : "";
+    ap->index_prev = cur && !same ? cur->incident->id : "";
     if (tr->state) {
         ap->new_version = tr->state->incident->version;
         ap->new_head = tr->state->last_hash ? tr->state->last_hash : "";
