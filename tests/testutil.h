@@ -54,8 +54,15 @@ tu_msg_t *tu_consumer_next(tu_consumer_t *c, int timeout_ms);
 void tu_msg_free(tu_msg_t *m);
 void tu_consumer_destroy(tu_consumer_t *c);
 
+/** The environment under which tu_spawn() starts incidentd: resolved
+ *  incidents close at once (no confirmation window, no review required), the
+ *  life the first round's tests assert. A test of the follow-up sets the
+ *  contract's windows itself (env or --set, which win). */
+extern const char *const tu_close_at_once_env[];
+
 /** Starts a program (argv[0] a path) with stdout+stderr to @p log_path and
- *  the extra environment @p env (NULL-terminated "K=V", may be NULL). */
+ *  the extra environment @p env (NULL-terminated "K=V", may be NULL); an
+ *  incidentd gets tu_close_at_once_env first. */
 pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_path);
 /** Sends @p sig and waits up to @p timeout_ms; returns the exit status
  *  (WEXITSTATUS, or 128+signal), or -1 if it did not end (then SIGKILLed). */
