@@ -426,18 +426,14 @@ static rebuild_opts_t rb_opts(const rebuild_opts_t *opts)
 /* Loads the rebuild script into @p sha. Returns 0 or -1. */
 static int rb_script_load(store_t *st, char sha[41], char *errstr, size_t errstr_size)
 {
-    redisReply *r = store_command(st, "SCRIPT LOAD %s", RB_LUA);
-    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
-        snprintf(errstr, errstr_size, "redis: SCRIPT LOAD: %s",
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : store_error(st));
-        if (r)
-            freeReplyObject(r);
+    if (!store_ready(st) && store_reconnect(st) < 0) {
+        snprintf(errstr, errstr_size, "redis: %s", store_error(st));
         return -1;
     }
-    memcpy(sha, r->str, 40);
-    sha[40] = '\0';
-    freeReplyObject(r);
-    return 0;
+    if (store_script_load(st, RB_LUA, sha) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "redis: %s", store_error(st));
+    return -1;
 }
 
 /* Writes every incident read (or counts, on a dry run), then the epoch

@@ -240,7 +240,7 @@ static void store_drop(store_t *st)
     st->errors++;
 }
 
-static int store_load_script(store_t *st, const char *src, char sha[41])
+int store_script_load(store_t *st, const char *src, char sha[41])
 {
     redisReply *r = redisCommand(st->rc, "SCRIPT LOAD %s", src);
     if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
@@ -294,9 +294,9 @@ int store_reconnect(store_t *st)
         freeReplyObject(r);
     }
     r = NULL;
-    if (store_load_script(st, STORE_LUA_READ, st->sha_read) < 0 ||
-        store_load_script(st, STORE_LUA_APPLY, st->sha_apply) < 0 ||
-        store_load_script(st, STORE_LUA_CLAIM, st->sha_claim) < 0)
+    if (store_script_load(st, STORE_LUA_READ, st->sha_read) < 0 ||
+        store_script_load(st, STORE_LUA_APPLY, st->sha_apply) < 0 ||
+        store_script_load(st, STORE_LUA_CLAIM, st->sha_claim) < 0)
         goto fail;
     st->ready = 1;
     st->err[0] = '\0';
@@ -353,27 +353,63 @@ static const unsigned char *store_dup_bytes(arena_t *arena, const char *s, size_
     return (const unsigned char *)arena_strndup(arena, s, len);
 }
 
-int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
+/* Appends the read script's call for @p r (ARGV as STORE_LUA_READ). */
+static void store_read_append(store_t *st, const void *items, size_t i)
 {
-    /* No silent reconnect here: the worker reconnects and checks the
-     * epoch (a restarted, empty Redis must be rebuilt first). */
+    const store_read_t *r = (const store_read_t *)items + i;
+    const char *argv[8] = {"EVALSHA",
+                           st->sha_read,
+                           "0",
+                           r->dedup_key ? "dedup" : "id",
+                           r->dedup_key ? r->dedup_key : r->id,
+                           r->cause_key ? r->cause_key : "",
+                           r->pos ? r->pos : "",
+                           st->ns};
+    redisAppendCommandArgv(st->rc, 8, argv, NULL);
+}
+
+/* Takes one reply of the read script. Returns 0, or -1 on a bad reply. */
+static int store_read_take(store_t *st, const redisReply *rep, void *items, size_t i,
+                           arena_t *arena)
+{
+    store_read_t *r = (store_read_t *)items + i;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+        store_seterr(st, "redis read script: %s",
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        return -1;
+    }
+    r->found_id = arena_strndup(arena, rep->element[0]->str, rep->element[0]->len);
+    r->state = NULL;
+    r->state_len = 0;
+    if (rep->element[1]->len > 0) {
+        r->state = store_dup_bytes(arena, rep->element[1]->str, rep->element[1]->len);
+        r->state_len = rep->element[1]->len;
+    }
+    r->version = strtoull(rep->element[2]->str ? rep->element[2]->str : "0", NULL, 10);
+    r->cause = (store_cause_t)rep->element[3]->integer;
+    r->outputs = store_dup_bytes(arena, rep->element[4]->str, rep->element[4]->len);
+    r->outputs_len = rep->element[4]->len;
+    return 0;
+}
+
+/* One pipeline of @p n script calls: append each, collect the replies (a
+ * script the server lost is loaded again and the pipeline run once more),
+ * take each. Returns 0, or -1 on a Redis failure or a bad reply. No silent
+ * reconnect on a lost connection: the worker reconnects and checks the
+ * epoch (a restarted, empty Redis must be rebuilt first). */
+static int store_pipeline(store_t *st, void *items, size_t n,
+                          void (*append)(store_t *, const void *, size_t),
+                          int (*take)(store_t *, const redisReply *, void *, size_t, arena_t *),
+                          arena_t *arena)
+{
     if (!st->ready)
         return -1;
     if (n == 0)
         return 0;
     redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
     for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t i = 0; i < n; i++) {
-            const char *argv[8] = {"EVALSHA",
-                                   st->sha_read,
-                                   "0",
-                                   r[i].dedup_key ? "dedup" : "id",
-                                   r[i].dedup_key ? r[i].dedup_key : r[i].id,
-                                   r[i].cause_key ? r[i].cause_key : "",
-                                   r[i].pos ? r[i].pos : "",
-                                   st->ns};
-            redisAppendCommandArgv(st->rc, 8, argv, NULL);
-        }
+        for (size_t i = 0; i < n; i++)
+            append(st, items, i);
         if (store_collect(st, replies, n) < 0)
             return -1;
         if (store_noscript(replies, n)) {
@@ -383,33 +419,20 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
             continue;
         }
         int rc = 0;
-        for (size_t i = 0; i < n; i++) {
-            redisReply *rep = replies[i];
-            if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
-                store_seterr(st, "redis read script: %s",
-                             rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        for (size_t i = 0; i < n; i++)
+            if (take(st, replies[i], items, i, arena) < 0)
                 rc = -1;
-                continue;
-            }
-            r[i].found_id = arena_strndup(arena, rep->element[0]->str, rep->element[0]->len);
-            if (rep->element[1]->len > 0) {
-                r[i].state = store_dup_bytes(arena, rep->element[1]->str, rep->element[1]->len);
-                r[i].state_len = rep->element[1]->len;
-            } else {
-                r[i].state = NULL;
-                r[i].state_len = 0;
-            }
-            r[i].version = strtoull(rep->element[2]->str ? rep->element[2]->str : "0", NULL, 10);
-            r[i].cause = (store_cause_t)rep->element[3]->integer;
-            r[i].outputs = store_dup_bytes(arena, rep->element[4]->str, rep->element[4]->len);
-            r[i].outputs_len = rep->element[4]->len;
-        }
         store_free_replies(replies, n);
         if (rc < 0)
             st->errors++;
         return rc;
     }
     return -1;
+}
+
+int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
+{
+    return store_pipeline(st, r, n, store_read_append, store_read_take, arena);
 }
 
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
@@ -452,8 +475,9 @@ static int store_apply_timers(const store_apply_t *x, const char **argv, size_t 
 
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
  * STORE_LUA_APPLY documents). */
-static void store_apply_append(store_t *st, const store_apply_t *x)
+static void store_apply_append(store_t *st, const void *items, size_t i)
 {
+    const store_apply_t *x = (const store_apply_t *)items + i;
     char ev[24], nv[24], outttl[24], causettl[24], closed[24];
     snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
     if (x->new_version)
@@ -516,8 +540,10 @@ static void store_apply_append(store_t *st, const store_apply_t *x)
 
 /* Takes one reply of the apply script into @p x. Returns 0, or -1 on an
  * unexpected reply (error text kept). */
-static int store_apply_take(store_t *st, const redisReply *rep, store_apply_t *x, arena_t *arena)
+static int store_apply_take(store_t *st, const redisReply *rep, void *items, size_t i,
+                            arena_t *arena)
 {
+    store_apply_t *x = (store_apply_t *)items + i;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         store_seterr(st, "redis apply script: %s",
@@ -550,36 +576,7 @@ static int store_apply_take(store_t *st, const redisReply *rep, store_apply_t *x
 
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 {
-    /* No silent reconnect here: the worker reconnects and checks the
-     * epoch (a restarted, empty Redis must be rebuilt first). */
-    if (!st->ready)
-        return -1;
-    if (n == 0)
-        return 0;
-    redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
-    for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t i = 0; i < n; i++) {
-            store_apply_append(st, &a[i]);
-        }
-        if (store_collect(st, replies, n) < 0)
-            return -1;
-        if (store_noscript(replies, n)) {
-            store_free_replies(replies, n);
-            if (store_reconnect(st) < 0)
-                return -1;
-            continue;
-        }
-        int rc = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (store_apply_take(st, replies[i], &a[i], arena) < 0)
-                rc = -1;
-        }
-        store_free_replies(replies, n);
-        if (rc < 0)
-            st->errors++;
-        return rc;
-    }
-    return -1;
+    return store_pipeline(st, a, n, store_apply_append, store_apply_take, arena);
 }
 
 /* The kind and level of a timer member (store_timer_member()). */

@@ -160,6 +160,10 @@ int store_lock(store_t *st, const char *name, const char *owner, int ttl_s);
 /** Releases the lock if @p owner still holds it. */
 void store_unlock(store_t *st, const char *name, const char *owner);
 
+/** Loads the Lua script @p src (SCRIPT LOAD) and writes its SHA-1 into
+ *  @p sha. Returns 0, or -1 (store_error() says why). */
+int store_script_load(store_t *st, const char *src, char sha[41]);
+
 /** Runs one command given as @p argc arguments of @p lens bytes (binary
  *  safe); returns the reply or NULL. The caller frees with freeReplyObject(). */
 void *store_command_argv(store_t *st, int argc, const char **argv, const size_t *lens);
