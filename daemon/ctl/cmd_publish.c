@@ -225,25 +225,6 @@ static const ctl_opt_t ctl_publish_opts[] = {
 
 /* ---- the alerts -------------------------------------------------------------------- */
 
-/* "ctl-<ms hex>-<random hex>": unique without coordination. */
-static char *ctl_new_alert_id(arena_t *arena)
-{
-    unsigned char rnd[8] = {0};
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, rnd, sizeof(rnd)) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (got != (ssize_t)sizeof(rnd)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
-        memcpy(rnd, &x, sizeof(rnd));
-    }
-    return arena_printf(arena, "ctl-%" PRIx64 "-%02x%02x%02x%02x%02x%02x%02x%02x",
-                        (uint64_t)ctl_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-                        rnd[6], rnd[7]);
-}
-
 /* Grows @p *buf (of @p *cap bytes) for one more read; NULL with @p err
  * set (or not, for out of memory) when it cannot. */
 static char *ctl_read_grow(char *buf, size_t *cap, const char *path, char *err, size_t err_size)
@@ -447,7 +428,7 @@ static int ctl_publish_check(const ctl_t *c, ctl_publish_t *p, hd_alert_t **aler
     for (size_t i = 0; i < n; i++) {
         char err[512];
         if (!alerts[i]->alert_id || !alerts[i]->alert_id[0])
-            alerts[i]->alert_id = ctl_new_alert_id(&p->arena);
+            alerts[i]->alert_id = ctl_new_id(&p->arena);
         if (!alerts[i]->occurred_at_ms)
             alerts[i]->occurred_at_ms = ctl_now_ms();
         if (hd_alert_validate(alerts[i], err, sizeof(err)) < 0) {
@@ -463,62 +444,6 @@ static int ctl_publish_check(const ctl_t *c, ctl_publish_t *p, hd_alert_t **aler
 
 /* ---- producing --------------------------------------------------------------------- */
 
-typedef struct ctl_delivery {
-    rd_kafka_resp_err_t err;
-    int done;
-    int32_t partition;
-    int64_t offset;
-} ctl_delivery_t;
-
-/* @locality: called from rd_kafka_poll()/flush() on this thread. */
-static void ctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    ctl_delivery_t *d = m->_private;
-    if (!d)
-        return;
-    d->err = m->err;
-    d->partition = m->partition;
-    d->offset = m->offset;
-    d->done = 1;
-}
-
-/* An idempotent producer (acks=all) with the run's settings, or NULL
- * (reported). Caller frees with rd_kafka_destroy(). */
-static rd_kafka_t *ctl_producer_new(const ctl_t *c, int64_t timeout_ms)
-{
-    char err[512], tmo[32];
-    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, c->props, err, sizeof(err));
-    if (!conf) {
-        ctl_err(c, "%s", err);
-        return NULL;
-    }
-    snprintf(tmo, sizeof(tmo), "%" PRId64, timeout_ms);
-    const struct {
-        const char *k, *v;
-    } pprops[] = {
-        {"enable.idempotence", "true"},
-        {"acks", "all"},
-        {"linger.ms", "5"},
-        {"message.timeout.ms", tmo},
-    };
-    for (size_t i = 0; i < sizeof(pprops) / sizeof(pprops[0]); i++)
-        if (rd_kafka_conf_set(conf, pprops[i].k, pprops[i].v, err, sizeof(err)) !=
-            RD_KAFKA_CONF_OK) {
-            ctl_err(c, "kafka %s: %s", pprops[i].k, err);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    rd_kafka_conf_set_dr_msg_cb(conf, ctl_dr_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!rk) {
-        ctl_err(c, "kafka: %s", err);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
-}
-
 /* Queues one alert (waiting while the queue is full). Returns 0, -1 after
  * reporting an error, or 1 when out of memory (stop queueing). */
 static int ctl_produce_one(const ctl_t *c, rd_kafka_t *rk, const char *topic, const hd_alert_t *a,
@@ -529,16 +454,7 @@ static int ctl_produce_one(const ctl_t *c, rd_kafka_t *rk, const char *topic, co
     if (!buf)
         return 1;
     incident__v1__alert__pack(a, buf);
-    rd_kafka_resp_err_t e;
-    for (;;) {
-        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                              RD_KAFKA_V_KEY(a->dedup_key, strlen(a->dedup_key)),
-                              RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE(dl), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        rd_kafka_poll(rk, 100);
-    }
+    rd_kafka_resp_err_t e = ctl_produce(rk, topic, a->dedup_key, buf, len, dl);
     free(buf);
     if (e) {
         ctl_err(c, "alert %s: %s", a->alert_id, rd_kafka_err2str(e));

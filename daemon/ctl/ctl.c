@@ -1,14 +1,19 @@
 /*
- * ctl.c — the helpers every incidentctl command shares to reach Kafka and
- * Redis with the run's settings (see ctl.h). Owned by the ctl room.
+ * ctl.c — the helpers every incidentctl command shares to reach Kafka (the
+ * bounded reads, the one producer) and Redis with the run's settings, and
+ * unique ids (see ctl.h). Owned by the ctl room.
  *
  * @locality incidentctl's main thread
  */
 #include "ctl.h"
 
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl_out.h"
 
@@ -81,4 +86,86 @@ int64_t ctl_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *ctl_new_id(arena_t *arena)
+{
+    unsigned char rnd[8] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, rnd, sizeof(rnd)) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got != (ssize_t)sizeof(rnd)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    return arena_printf(arena, "ctl-%" PRIx64 "-%02x%02x%02x%02x%02x%02x%02x%02x",
+                        (uint64_t)ctl_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+                        rnd[6], rnd[7]);
+}
+
+/* ---- producing --------------------------------------------------------------------- */
+
+/* @locality: called from rd_kafka_poll()/flush() on this thread. */
+static void ctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    ctl_delivery_t *d = m->_private;
+    if (!d)
+        return;
+    d->err = m->err;
+    d->partition = m->partition;
+    d->offset = m->offset;
+    d->done = 1;
+}
+
+rd_kafka_t *ctl_producer_new(const ctl_t *c, int64_t timeout_ms)
+{
+    char err[512], tmo[32];
+    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, c->props, err, sizeof(err));
+    if (!conf) {
+        ctl_err(c, "%s", err);
+        return NULL;
+    }
+    snprintf(tmo, sizeof(tmo), "%" PRId64, timeout_ms);
+    const struct {
+        const char *k, *v;
+    } pprops[] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", tmo},
+    };
+    for (size_t i = 0; i < sizeof(pprops) / sizeof(pprops[0]); i++)
+        if (rd_kafka_conf_set(conf, pprops[i].k, pprops[i].v, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+            ctl_err(c, "kafka %s: %s", pprops[i].k, err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    rd_kafka_conf_set_dr_msg_cb(conf, ctl_dr_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        ctl_err(c, "kafka: %s", err);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+rd_kafka_resp_err_t ctl_produce(rd_kafka_t *rk, const char *topic, const char *key, const void *val,
+                                size_t len, ctl_delivery_t *dl)
+{
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)val, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(dl),
+                              RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return e;
+        rd_kafka_poll(rk, 100);
+    }
 }

@@ -3,7 +3,8 @@
  * (ctl_t, filled by the global options), the shape of a command
  * (struct ctl_cmd_entry, one per cmd_<name>.c) and of an option table row
  * (struct ctl_opt, read by ctl_opts.c), the exit codes, and the small
- * helpers every command uses to reach Kafka and Redis.
+ * helpers every command uses to reach Kafka (reads, the one producer) and
+ * Redis.
  *
  * Owned by the ctl room (daemon/ctl/). The command table itself is in
  * incidentctl.c; the option parser and --help in ctl_opts.c; output
@@ -85,6 +86,8 @@ struct ctl_opt {
     ctl_opt_set_fn set; /* where and how the value is stored */
     size_t off;         /* for ctl_opt_string() / ctl_opt_flag(): offset in base */
     unsigned flags;     /* CTL_OPT_BEFORE_CMD */
+    unsigned only;      /* 0: every command of the table; else only those whose
+                         * opt_bits share a bit with it (parse and --help) */
 };
 
 #define CTL_ARGS_OWN (-1)
@@ -95,6 +98,7 @@ struct ctl_cmd_entry {
     const char *usage;     /* after the name in "Usage:" */
     const char *summary;   /* one line for the command list */
     const ctl_opt_t *opts; /* its options (the global ones come on top) */
+    unsigned opt_bits;     /* which rows of opts with an `only` apply */
     const char *notes;     /* --help prose after the options, or NULL */
     int args_max;          /* arguments after the options, at most; CTL_ARGS_OWN: exec checks */
     /* Runs the command on its own arguments (argv[0] is its name). */
@@ -108,6 +112,21 @@ extern const struct ctl_cmd_entry ctl_cmd_verify_entry;
 extern const struct ctl_cmd_entry ctl_cmd_rebuild_entry;
 extern const struct ctl_cmd_entry ctl_cmd_tail_entry;
 extern const struct ctl_cmd_entry ctl_cmd_dlq_entry;
+
+/* The commands of people (cmd_command.c, one per CommandKind or group). */
+extern const struct ctl_cmd_entry ctl_cmd_kind_entries[];
+extern const size_t ctl_cmd_kind_n;
+
+/**
+ * The Command of a person's command line (cmd_command.c), without Kafka:
+ * @p argv[0] is the command ("ack", "task", ...), then its options and
+ * arguments. Fills the actor (--actor, $INCIDENTD_ACTOR, the login name), a
+ * fresh command id unless --command-id, at_ms, and checks the result with
+ * hd_command_validate(). Returns CTL_GO with *@p out set (in @p arena and
+ * argv), or an exit code: CTL_EXIT_OK after --help, CTL_EXIT_USAGE after
+ * reporting.
+ */
+int ctl_command_build(ctl_t *c, int argc, char **argv, arena_t *arena, hd_command_t **out);
 
 /* Set by SIGINT / SIGTERM (ctl_signals_install()): stop reading Kafka. */
 extern volatile sig_atomic_t ctl_stop;
@@ -142,5 +161,32 @@ void *ctl_arena_grow(arena_t *arena, void *v, size_t n, size_t *cap, size_t size
 
 /** Wall-clock time in Unix milliseconds. */
 int64_t ctl_now_ms(void);
+
+/** "ctl-<ms hex>-<random hex>" in @p arena: an id unique without coordination. */
+char *ctl_new_id(arena_t *arena);
+
+/* The delivery report of one record queued with ctl_produce(). */
+typedef struct ctl_delivery {
+    rd_kafka_resp_err_t err;
+    int done; /* the report came */
+    int32_t partition;
+    int64_t offset;
+} ctl_delivery_t;
+
+/**
+ * An idempotent producer (acks=all) with the run's brokers and properties,
+ * giving up on a record after @p timeout_ms; its delivery reports fill the
+ * ctl_delivery_t of each record (during rd_kafka_poll()/flush()). NULL
+ * after reporting. Caller frees with rd_kafka_destroy().
+ */
+rd_kafka_t *ctl_producer_new(const ctl_t *c, int64_t timeout_ms);
+
+/**
+ * Queues a copy of one record keyed @p key to @p topic (full name),
+ * waiting while the queue is full; its report goes to @p dl. Returns 0 or
+ * the error of the queueing.
+ */
+rd_kafka_resp_err_t ctl_produce(rd_kafka_t *rk, const char *topic, const char *key, const void *val,
+                                size_t len, ctl_delivery_t *dl);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -214,12 +215,19 @@ typedef struct ctl_opt_set {
     size_t n, n_longs, n_shorts;
 } ctl_opt_set_t;
 
-/* Adds the rows of @p opts (but those flagged @p skip) to @p s: their
- * getopt_long entries and short letters. */
-static void ctl_opt_set_add(ctl_opt_set_t *s, const ctl_opt_t *opts, void *base, unsigned skip)
+/* Non-zero when row @p o applies to a command of @p bits (ctl_opt.only). */
+static int ctl_opt_applies(const ctl_opt_t *o, unsigned bits)
+{
+    return !o->only || (o->only & bits);
+}
+
+/* Adds the rows of @p opts that apply to @p bits (but those flagged
+ * @p skip) to @p s: their getopt_long entries and short letters. */
+static void ctl_opt_set_add(ctl_opt_set_t *s, const ctl_opt_t *opts, unsigned bits, void *base,
+                            unsigned skip)
 {
     for (const ctl_opt_t *o = opts; o->name || o->letter; o++) {
-        if ((o->flags & skip) || s->n == CTL_OPTS_MAX)
+        if ((o->flags & skip) || !ctl_opt_applies(o, bits) || s->n == CTL_OPTS_MAX)
             continue;
         int has_arg = o->arg ? required_argument : no_argument;
         if (o->name)
@@ -247,7 +255,9 @@ static const ctl_opt_use_t *ctl_opt_set_find(const ctl_opt_set_t *s, int val)
     return NULL;
 }
 
-int ctl_opts_parse(ctl_t *c, const ctl_opt_t *cmd_opts, void *cmd_base, int argc, char **argv)
+/* ctl_opts_parse() with only the rows of @p cmd_opts that apply to @p bits. */
+static int ctl_opts_parse_bits(ctl_t *c, const ctl_opt_t *cmd_opts, unsigned bits, void *cmd_base,
+                               int argc, char **argv)
 {
     ctl_opt_set_t s;
     memset(&s, 0, sizeof(s));
@@ -256,8 +266,8 @@ int ctl_opts_parse(ctl_t *c, const ctl_opt_t *cmd_opts, void *cmd_base, int argc
     if (!cmd_opts)
         s.shorts[s.n_shorts++] = '+';
     else
-        ctl_opt_set_add(&s, cmd_opts, cmd_base, 0);
-    ctl_opt_set_add(&s, ctl_global_opts, c, cmd_opts ? CTL_OPT_BEFORE_CMD : 0);
+        ctl_opt_set_add(&s, cmd_opts, bits, cmd_base, 0);
+    ctl_opt_set_add(&s, ctl_global_opts, ~0u, c, cmd_opts ? CTL_OPT_BEFORE_CMD : 0);
     optind = 0; /* glibc: start a fresh scan */
     int val;
     while ((val = getopt_long(argc, argv, s.shorts, s.longs, NULL)) != -1) {
@@ -275,9 +285,14 @@ int ctl_opts_parse(ctl_t *c, const ctl_opt_t *cmd_opts, void *cmd_base, int argc
     return CTL_OPT_OK;
 }
 
+int ctl_opts_parse(ctl_t *c, const ctl_opt_t *cmd_opts, void *cmd_base, int argc, char **argv)
+{
+    return ctl_opts_parse_bits(c, cmd_opts, ~0u, cmd_base, argc, argv);
+}
+
 int ctl_cmd_options(ctl_t *c, const struct ctl_cmd_entry *cmd, void *st, int *argc, char ***argv)
 {
-    int rc = ctl_opts_parse(c, cmd->opts, st, *argc, *argv);
+    int rc = ctl_opts_parse_bits(c, cmd->opts, cmd->opt_bits, st, *argc, *argv);
     if (rc == CTL_OPT_HELP)
         ctl_cmd_help(cmd, stdout);
     if (rc == CTL_OPT_HELP || rc == CTL_OPT_DONE)
@@ -302,10 +317,10 @@ int ctl_args_at_most(const ctl_t *c, int argc, char **argv, int max)
 /* ---- help -------------------------------------------------------------------------- */
 
 /* "  -X, --name ARG   help", the help's lines after the first under it. */
-static void ctl_opts_help(FILE *out, const ctl_opt_t *opts, int column)
+static void ctl_opts_help(FILE *out, const ctl_opt_t *opts, unsigned bits, int column)
 {
     for (const ctl_opt_t *o = opts; o->name || o->letter; o++) {
-        if (!o->help)
+        if (!o->help || !ctl_opt_applies(o, bits))
             continue;
         int n = fprintf(out, "  ");
         if (o->letter)
@@ -327,7 +342,7 @@ static void ctl_opts_help(FILE *out, const ctl_opt_t *opts, int column)
 void ctl_global_help(FILE *out)
 {
     fputs("Global options (also accepted after the command):\n", out);
-    ctl_opts_help(out, ctl_global_opts, CTL_HELP_COL_GLOBAL);
+    ctl_opts_help(out, ctl_global_opts, ~0u, CTL_HELP_COL_GLOBAL);
 }
 
 void ctl_cmd_help(const struct ctl_cmd_entry *cmd, FILE *out)
@@ -335,7 +350,7 @@ void ctl_cmd_help(const struct ctl_cmd_entry *cmd, FILE *out)
     fprintf(out, "Usage: incidentctl [global options] %s %s\n\n%s.\n\n", cmd->name, cmd->usage,
             cmd->summary);
     fputs("Options:\n", out);
-    ctl_opts_help(out, cmd->opts, CTL_HELP_COL_CMD);
+    ctl_opts_help(out, cmd->opts, cmd->opt_bits, CTL_HELP_COL_CMD);
     if (cmd->notes)
         fputs(cmd->notes, out);
     fputc('\n', out);
@@ -383,6 +398,86 @@ int ctl_parse_duration(const char *s, int64_t *out)
         p = end;
     }
     *out = total;
+    return 0;
+}
+
+/* The @p n digits at *@p p as a number (moving *p past them), or -1. */
+static int ctl_digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/* The offset of @p p ("Z", "+hh:mm", "-hh:mm") in milliseconds into @p out,
+ * or -1 when it is not one (or text follows). */
+static int ctl_time_offset(const char *p, int64_t *out)
+{
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        *out = 0;
+        return 0;
+    }
+    if (*p != '+' && *p != '-')
+        return -1;
+    int sign = *p++ == '-' ? -1 : 1;
+    int hh = ctl_digits(&p, 2);
+    if (hh < 0 || hh > 23 || *p++ != ':')
+        return -1;
+    int mm = ctl_digits(&p, 2);
+    if (mm < 0 || mm > 59 || *p)
+        return -1;
+    *out = sign * ((int64_t)hh * 3600000 + (int64_t)mm * 60000);
+    return 0;
+}
+
+int ctl_parse_time(const char *s, int64_t *out)
+{
+    if (!s)
+        return -1;
+    const char *p = s;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int f[6];
+    static const char seps[] = {'-', '-', 'T', ':', ':', '\0'};
+    static const int widths[] = {4, 2, 2, 2, 2, 2};
+    for (int i = 0; i < 6; i++) {
+        f[i] = ctl_digits(&p, widths[i]);
+        if (f[i] < 0)
+            return -1;
+        if (i == 2 && (*p == 'T' || *p == 't' || *p == ' '))
+            p++;
+        else if (i < 5 && *p++ != seps[i])
+            return -1;
+    }
+    if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
+        return -1;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int scale = 100, digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++, digits++) {
+            ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (!digits)
+            return -1;
+    }
+    int64_t offset;
+    if (ctl_time_offset(p, &offset) < 0)
+        return -1;
+    tm.tm_year = f[0] - 1900;
+    tm.tm_mon = f[1] - 1;
+    tm.tm_mday = f[2];
+    tm.tm_hour = f[3];
+    tm.tm_min = f[4];
+    tm.tm_sec = f[5];
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != f[2])
+        return -1; /* 31 November and the like */
+    *out = (int64_t)t * 1000 + ms - offset;
     return 0;
 }
 

@@ -84,6 +84,14 @@ void ctl_cmd_help(const struct ctl_cmd_entry *cmd, FILE *out);
  */
 int ctl_parse_duration(const char *s, int64_t *out);
 
+/**
+ * Parses an RFC 3339 time, "2026-11-26T15:00:00Z", with optional
+ * fractional seconds (to the millisecond) and a "Z" or "+hh:mm" / "-hh:mm"
+ * offset ('t', 'z' and ' ' for 'T' accepted), into Unix milliseconds.
+ * Returns 0 or -1.
+ */
+int ctl_parse_time(const char *s, int64_t *out);
+
 /** Parses a decimal 0..@p max. Returns 0 or -1. */
 int ctl_parse_uint(const char *s, long long max, long long *out);
 

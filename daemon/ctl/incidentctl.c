@@ -7,7 +7,9 @@
  * Commands (one cmd_<name>.c each, listed in ctl_cmds below): publish
  * alerts, list the live incidents (Redis), show one incident with its
  * ORMIS timeline, verify the audit chains, rebuild Redis from the audit
- * topic, tail the stage topics and list dead letters. Kafka reads are
+ * topic, tail the stage topics and list dead letters. The commands of
+ * people (ack, resolve, task add, ...: one per CommandKind, to
+ * incidents.commands) come from the one table of cmd_command.c. Kafka reads are
  * bounded and never join a consumer group (kafka.h); the rebuild is a
  * library function the daemon can call too (rebuild.h). Options and their
  * --help come from one table per command (ctl_opts.c).
@@ -42,6 +44,9 @@ static const struct ctl_cmd_entry *ctl_find_cmd(const char *name)
     for (size_t i = 0; i < CTL_N_CMDS; i++)
         if (strcmp(ctl_cmds[i]->name, name) == 0)
             return ctl_cmds[i];
+    for (size_t i = 0; i < ctl_cmd_kind_n; i++)
+        if (strcmp(ctl_cmd_kind_entries[i].name, name) == 0)
+            return &ctl_cmd_kind_entries[i];
     return NULL;
 }
 
@@ -50,8 +55,12 @@ static void ctl_help(FILE *out)
     fprintf(out, "Usage: incidentctl [global options] COMMAND [options] [args]\n\n"
                  "The operators' tool for incidentd.\n\nCommands:\n");
     for (size_t i = 0; i < CTL_N_CMDS; i++)
-        fprintf(out, "  %-9s %s\n", ctl_cmds[i]->name, ctl_cmds[i]->summary);
-    fprintf(out, "  %-9s %s\n\n", "help", "help CMD: the options of a command");
+        fprintf(out, "  %-13s %s\n", ctl_cmds[i]->name, ctl_cmds[i]->summary);
+    fprintf(out, "  %-13s %s\n", "help", "help CMD: the options of a command");
+    fputs("\nCommands of people (to incidents.commands; --actor NAME):\n", out);
+    for (size_t i = 0; i < ctl_cmd_kind_n; i++)
+        fprintf(out, "  %-13s %s\n", ctl_cmd_kind_entries[i].name, ctl_cmd_kind_entries[i].summary);
+    fputc('\n', out);
     ctl_global_help(out);
     fputs("\nExit codes: 0 ok, 1 check failed or not found, 2 usage or connection error.\n", out);
 }

@@ -10,6 +10,9 @@
  *   - rebuild writes the expected Redis state (checked with hiredis), never
  *     goes backwards, and list shows the rebuilt incident;
  *   - tail and dlq print what is on their topics;
+ *   - the commands of people (ack, task add, meeting, ...): the Command read
+ *     back from incidents.commands; bad ones exit 2 and send nothing; with
+ *     incidentd running, they are applied (audit actor = the person) once;
  *   - --help of every command exits 0, bad usage exits 2.
  *
  * Every wait is bounded: the binary runs under a deadline and is killed
@@ -35,6 +38,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "e2e.h"
 #include "incident/v1/incident.pb-c.h"
 #include "incidentd/v1/internal.pb-c.h"
 #include "ormis.h"
@@ -207,7 +211,7 @@ static void topics_create(const char *prefix)
 {
     static const char *const names[] = {
         "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
-        "incidents.resolved", "ormis.audit",          "incidents.dlq"};
+        "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.commands"};
     const size_t n = sizeof(names) / sizeof(names[0]);
     rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, NULL);
     char full[8][256], err[512];
@@ -1202,4 +1206,187 @@ Test(incidentctl, dlq_lists_dead_letters)
                      "detected");
     cJSON_Delete(j);
     run_free(&r);
+}
+
+/* ---- tests: the commands of people ---------------------------------------------------- */
+
+static Incident__V1__Command *command_of(const kmsg_t *m)
+{
+    Incident__V1__Command *c = incident__v1__command__unpack(NULL, m->len, m->value);
+    cr_assert_not_null(c, "not a Command on incidents.commands");
+    return c;
+}
+
+Test(incidentctl, commands_are_produced_to_incidents_commands)
+{
+    const char *prefix = prefix_new();
+    topics_create(prefix);
+    run_t r;
+    ctl(&r, prefix, NULL, "task", "add", "INC-9", "restore DNS", "--assignee", "tina", "--due",
+        "2030-01-02T03:04:05Z", "--preventive", "--id", "T1", "--actor", "alice", "--command-id",
+        "cmd-task-1", NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect_str_eq(r.out, "cmd-task-1\n");
+    run_free(&r);
+    ctl(&r, prefix, NULL, "--json", "ack", "INC-9", "--actor", "bob", NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "not JSON: %s", r.out);
+    const char *gen = cJSON_GetStringValue(cJSON_GetObjectItem(j, "command_id"));
+    cr_assert(gen && gen[0], "%s", r.out);
+    char generated[256];
+    snprintf(generated, sizeof(generated), "%s", gen);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind")), "COMMAND_ACKNOWLEDGE");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "incident_id")), "INC-9");
+    cJSON_Delete(j);
+    run_free(&r);
+    setenv("INCIDENTD_ACTOR", "carol", 1); /* the default actor */
+    ctl(&r, prefix, NULL, "meeting", "INC-9", "--attendees", "alice,bob", "--text", "roll back",
+        NULL);
+    unsetenv("INCIDENTD_ACTOR");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+
+    kmsg_t m[3];
+    cr_assert_eq(topic_read(prefix, "incidents.commands", m, 3), 3);
+    Incident__V1__Command *c = command_of(&m[0]);
+    cr_expect_str_eq(m[0].key, "INC-9");
+    cr_expect_eq(c->kind, INCIDENT__V1__COMMAND_KIND__COMMAND_TASK_ADD);
+    cr_expect_str_eq(c->command_id, "cmd-task-1");
+    cr_expect_str_eq(c->incident_id, "INC-9");
+    cr_expect_str_eq(c->actor, "alice");
+    cr_expect_str_eq(c->text, "restore DNS");
+    cr_expect_str_eq(c->assignee, "tina");
+    cr_expect_str_eq(c->task_id, "T1");
+    cr_expect_eq(c->due_at_ms, 1893553445000LL);
+    cr_expect_eq(c->preventive, 1);
+    cr_expect(c->at_ms > wall_ms() - 600000, "at_ms is the time it was given");
+    incident__v1__command__free_unpacked(c, NULL);
+    c = command_of(&m[1]);
+    cr_expect_eq(c->kind, INCIDENT__V1__COMMAND_KIND__COMMAND_ACKNOWLEDGE);
+    cr_expect_str_eq(c->command_id, generated);
+    cr_expect_str_eq(c->actor, "bob");
+    incident__v1__command__free_unpacked(c, NULL);
+    c = command_of(&m[2]);
+    cr_expect_eq(c->kind, INCIDENT__V1__COMMAND_KIND__COMMAND_MEETING);
+    cr_expect_str_eq(c->actor, "carol");
+    cr_assert_eq(c->n_attendees, 2);
+    cr_expect_str_eq(c->attendees[0], "alice");
+    cr_expect_str_eq(c->attendees[1], "bob");
+    cr_expect_str_eq(c->text, "roll back");
+    incident__v1__command__free_unpacked(c, NULL);
+    for (size_t i = 0; i < 3; i++)
+        free(m[i].value);
+}
+
+/* Bad commands exit 2 with a clear message and send nothing: the first
+ * record on the topic is the good command sent after them. */
+Test(incidentctl, bad_commands_exit_2_and_send_nothing)
+{
+    const char *prefix = prefix_new();
+    topics_create(prefix);
+    static char big[8 * 1024 + 2];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    const struct {
+        const char *argv[8];
+        const char *says;
+    } cases[] = {
+        {{"frobnicate", "INC-1", "--actor", "a"}, "unknown command 'frobnicate'"},
+        {{"task", "frob", "INC-1", "--actor", "a"}, "unknown task command 'frob'"},
+        {{"ack", "INC-1", "--actor", ""}, "--actor"},
+        {{"note", "INC-1", big, "--actor", "a"}, "text: 8193 bytes, limit 8192"},
+        {{"reopen", "INC-1", "--actor", "a"}, "--text is required"},
+        {{"ack", "INC-1", "--due", "2d", "--actor", "a"},
+         "unknown option or missing value: '--due'"},
+        {{"task", "done", "INC-1", "T1", "--due", "1h", "--actor", "a"},
+         "--due does not apply to 'task done'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const *a = cases[i].argv;
+        run_t r;
+        ctl(&r, prefix, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        cr_expect_eq(r.status, 2, "case %zu (%s): exit %d, stderr %s", i, a[0], r.status, r.err);
+        cr_expect(strstr(r.err, cases[i].says) != NULL, "case %zu: stderr %s", i, r.err);
+        cr_expect_str_eq(r.out, "", "case %zu", i);
+        run_free(&r);
+    }
+    /* No broker: a clear error, exit 2, within the Kafka timeout. */
+    run_t r;
+    run_argv(&r, NULL,
+             (const char *const[]){"--brokers", "127.0.0.1:1", "--kafka-timeout-ms", "1000", "ack",
+                                   "INC-1", "--actor", "a", NULL});
+    cr_expect_eq(r.status, 2, "exit %d", r.status);
+    cr_expect(strstr(r.err, "not delivered to incidents.commands") != NULL, "%s", r.err);
+    run_free(&r);
+    ctl(&r, prefix, NULL, "signoff", "INC-1", "--actor", "good", "--command-id", "good-1", NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    kmsg_t m;
+    cr_assert_eq(topic_read(prefix, "incidents.commands", &m, 1), 1);
+    Incident__V1__Command *c = command_of(&m);
+    cr_expect_str_eq(c->command_id, "good-1", "a bad command was sent before it");
+    incident__v1__command__free_unpacked(c, NULL);
+    free(m.value);
+}
+
+/* Counts the records of @p t with @p action. */
+static size_t trail_count(const e2e_trail_t *t, const char *action)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += strcmp(t->recs[i]->action, action) == 0;
+    return n;
+}
+
+/* With incidentd running: the commands are applied, each once, as the
+ * person's own audit records. */
+Test(incidentctl, commands_are_applied_by_incidentd, .timeout = 300)
+{
+    e2e_t p;
+    e2e_start(&p, NULL);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    char key[128];
+    snprintf(key, sizeof(key), "%s", tu_unique("ctlcmd"));
+    run_t r;
+    ctl(&r, p.prefix, NULL, "publish", "trigger", "--dedup-key", key, "--severity", "major",
+        "--service", "dns", "--site", "*", NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS), "not escalated (log %s)",
+              p.log);
+    char id[128];
+    snprintf(id, sizeof(id), "%s", t.recs[0]->incident_id);
+
+    ctl(&r, p.prefix, NULL, "ack", id, "--actor", "tina", NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    /* The same note twice (one command id): applied once. */
+    for (int i = 0; i < 2; i++) {
+        ctl(&r, p.prefix, NULL, "note", id, "called the registrar", "--actor", "tina",
+            "--command-id", "note-once", NULL);
+        cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+        run_free(&r);
+    }
+    ctl(&r, p.prefix, NULL, "task", "add", id, "restore DNS", "--id", "T1", "--actor", "tina",
+        NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "task_added", E2E_WAIT_MS),
+              "the task was not added (log %s)", p.log);
+    const Incident__V1__AuditRecord *ack = e2e_trail_last(&t, "acknowledged");
+    cr_assert_not_null(ack, "no acknowledged record");
+    cr_expect_str_eq(ack->actor, "tina");
+    cr_expect_eq(ack->snapshot->status, INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED);
+    const Incident__V1__AuditRecord *task = e2e_trail_last(&t, "task_added");
+    cr_expect_str_eq(task->actor, "tina");
+    cr_assert_eq(task->snapshot->n_tasks, 1);
+    cr_expect_str_eq(task->snapshot->tasks[0]->id, "T1");
+    cr_expect_str_eq(task->snapshot->tasks[0]->title, "restore DNS");
+    cr_expect_eq(trail_count(&t, "note"), 1, "the redelivered note was applied again");
+    e2e_trail_verify(&t);
+    e2e_trail_free(&t);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
 }
