@@ -921,6 +921,31 @@ Test(incidentctl, verify_detects_tampering)
 /* The daemon writes the audit topic in transactions: the commit markers sit
  * at the end of the log (the high watermark is past the last record) and
  * aborted records must not count. */
+/* One transaction of the trail's records, committed or aborted; an
+ * abortable error (a fresh broker's coordinator) aborts and tries again. */
+static void txn_round(rd_kafka_t *rk, const char *topic, const trail_t *t, int commit)
+{
+    rd_kafka_error_t *e = NULL;
+    for (int tries = 0; tries < 5; tries++) {
+        cr_assert_null(rd_kafka_begin_transaction(rk));
+        for (size_t i = 0; i < t->n; i++) {
+            rd_kafka_resp_err_t pe =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(t->id, strlen(t->id)),
+                                  RD_KAFKA_V_VALUE(t->packed[i], t->packed_len[i]),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            cr_assert_eq(pe, 0, "%s", rd_kafka_err2str(pe));
+        }
+        e = commit ? rd_kafka_commit_transaction(rk, KAFKA_TIMEOUT_MS)
+                   : rd_kafka_abort_transaction(rk, KAFKA_TIMEOUT_MS);
+        if (!e || !rd_kafka_error_txn_requires_abort(e))
+            break;
+        rd_kafka_error_destroy(e);
+        e = rd_kafka_abort_transaction(rk, KAFKA_TIMEOUT_MS);
+        cr_assert_null(e, "abort after a failed commit: %s", e ? rd_kafka_error_string(e) : "");
+    }
+    cr_assert_null(e, "end transaction: %s", e ? rd_kafka_error_string(e) : "");
+}
+
 Test(incidentctl, verify_reads_committed_transactions_only)
 {
     const char *prefix = prefix_new();
@@ -933,23 +958,34 @@ Test(incidentctl, verify_reads_committed_transactions_only)
     snprintf(txid, sizeof(txid), "%stxn", prefix);
     const char *const props[] = {"transactional.id", txid, NULL};
     rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, props);
-    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, KAFKA_TIMEOUT_MS);
-    cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
-    for (int round = 0; round < 2; round++) {
-        cr_assert_null(rd_kafka_begin_transaction(rk));
-        for (size_t i = 0; i < t.n; i++) {
-            /* Round 2 repeats the records: aborted, so never seen. */
-            rd_kafka_resp_err_t pe =
-                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(t.id, strlen(t.id)),
-                                  RD_KAFKA_V_VALUE(t.packed[i], t.packed_len[i]),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-            cr_assert_eq(pe, 0, "%s", rd_kafka_err2str(pe));
-        }
-        e = round == 0 ? rd_kafka_commit_transaction(rk, KAFKA_TIMEOUT_MS)
-                       : rd_kafka_abort_transaction(rk, KAFKA_TIMEOUT_MS);
-        cr_assert_null(e, "end transaction: %s", e ? rd_kafka_error_string(e) : "");
+    /* A fresh broker may still be loading its transaction coordinator:
+     * retriable errors are tried again (bounded). */
+    rd_kafka_error_t *e = NULL;
+    for (int tries = 0; tries < 10; tries++) {
+        e = rd_kafka_init_transactions(rk, KAFKA_TIMEOUT_MS);
+        if (!e || !rd_kafka_error_is_retriable(e))
+            break;
+        rd_kafka_error_destroy(e);
+        e = NULL;
+        usleep(500 * 1000);
     }
+    cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
+    for (int round = 0; round < 2; round++)
+        txn_round(rk, topic, &t, round == 0);
     rd_kafka_destroy(rk);
+    /* The commit's markers reach the partition after commit returns: wait
+     * until a read_committed reader sees the committed round. */
+    const char *const topics[] = {topic, NULL};
+    tu_consumer_t *c = tu_consumer_new(topics);
+    size_t seen = 0;
+    int64_t deadline = tu_now_ms() + 30000;
+    while (seen < t.n && tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 500);
+        seen += m != NULL;
+        tu_msg_free(m);
+    }
+    tu_consumer_destroy(c);
+    cr_assert_eq(seen, t.n, "committed records visible to read_committed: %zu", seen);
 
     run_t r;
     ctl(&r, prefix, NULL, "verify", NULL);
