@@ -371,10 +371,13 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
     it->n_audit = tr->n_records;
     it->n_escalations = 0;
     it->tta_ms = it->ttr_ms = -1;
-    /* ORMIS: chain the records after the incident's chain head. */
+    /* ORMIS: chain the records after the incident's chain head (none for a
+     * new incident of a key whose old one is still mapped). */
     if (tr->n_records > 0) {
+        int same = !cur || strcmp(cur->incident->id, id) == 0;
+        const char *prev = same && cur && cur->last_hash ? cur->last_hash : "";
         char *bufs = arena_alloc(&w->arena, 2 * tr->n_records * ORMIS_HASH_HEX);
-        const char *head = ormis_chain(tr->records, tr->n_records, cur ? cur->last_hash : "", bufs);
+        const char *head = ormis_chain(tr->records, tr->n_records, prev, bufs);
         if (tr->state)
             tr->state->last_hash = (char *)head;
     }
