@@ -46,32 +46,12 @@
 #include "prom.h"
 #include "testutil.h"
 
-extern char **environ;
-
 /* ---- set-up: a config and two fake stage workers -------------------------- */
 
 static config_t cfg;
 static worker_stats_t stats[2];
 static const worker_stats_t *const stats_p[2] = {&stats[0], &stats[1]};
 static const char *const names[2] = {"detected", "scoped"};
-
-/* Tests run in their own process: drop every INCIDENTD_* variable so the
- * environment of whoever runs the tests cannot leak in. */
-static void clean_env(void)
-{
-    char vars[64][128];
-    int n = 0;
-    for (char **ep = environ; ep && *ep && n < 64; ep++) {
-        const char *eq = strchr(*ep, '=');
-        if (eq && strncmp(*ep, "INCIDENTD_", 10) == 0 && eq - *ep < 128) {
-            memcpy(vars[n], *ep, (size_t)(eq - *ep));
-            vars[n][eq - *ep] = '\0';
-            n++;
-        }
-    }
-    for (int i = 0; i < n; i++)
-        unsetenv(vars[i]);
-}
 
 /* Loads a config with --http 127.0.0.1:0, the given Redis URL and brokers,
  * and, when @p ingest, --stages ingest. */
@@ -91,7 +71,7 @@ static void load_cfg(const char *redis) { load_cfg_full(redis, "127.0.0.1:1", 0)
 
 static void setup(void)
 {
-    clean_env();
+    tu_clean_env();
     memset(&cfg, 0, sizeof(cfg));
     memset(stats, 0, sizeof(stats));
     /* Port 1 on loopback: nothing listens, connect is refused at once. */
@@ -393,16 +373,26 @@ static void *fake_redis_run(void *arg)
     return NULL;
 }
 
+/* Starts a fake Redis serving @p connections (see fake_redis_run) in a
+ * thread; its URL into @p url. */
+static void fake_redis_start(fake_redis_t *f, int connections, int close_after, int pong, char *url,
+                             size_t size)
+{
+    memset(f, 0, sizeof(*f));
+    f->connections = connections;
+    f->close_after = close_after;
+    f->pong = pong;
+    int rport;
+    f->lfd = listener(&rport);
+    cr_assert_eq(pthread_create(&f->tid, NULL, fake_redis_run, f), 0);
+    snprintf(url, size, "redis://127.0.0.1:%d/0", rport);
+}
+
 Test(httpd, open_incidents_from_redis)
 {
     fake_redis_t f;
-    memset(&f, 0, sizeof(f));
-    f.connections = 1;
-    int rport;
-    f.lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    fake_redis_start(&f, 1, 0, 0, url, sizeof(url));
     load_cfg(url);
 
     httpd_t *h = start(2);
@@ -440,14 +430,10 @@ Test(httpd, redis_closing_the_kept_connection_is_reconnected_at_once)
     /* Hiredis writes with write(2): the daemon ignores SIGPIPE, so do we. */
     signal(SIGPIPE, SIG_IGN);
     fake_redis_t f;
-    memset(&f, 0, sizeof(f));
-    f.connections = 2;
-    f.close_after = 7; /* Redis's idle timeout, once the first scrape is answered */
-    int rport;
-    f.lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    /* two connections, the first closed after 7 commands: Redis's idle
+     * timeout, once the first scrape is answered */
+    fake_redis_start(&f, 2, 7, 0, url, sizeof(url));
     load_cfg(url);
 
     httpd_t *h = start(2);
@@ -533,18 +519,6 @@ static void mock_kafka_stop(mock_kafka_t *k)
     rd_kafka_destroy(k->rk);
 }
 
-/* A fake Redis answering PONG, on one kept connection. */
-static void pong_redis_start(fake_redis_t *f, char *url, size_t size)
-{
-    memset(f, 0, sizeof(*f));
-    f->connections = 1;
-    f->pong = 1;
-    int rport;
-    f->lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f->tid, NULL, fake_redis_run, f), 0);
-    snprintf(url, size, "redis://127.0.0.1:%d/0", rport);
-}
-
 static void pong_redis_stop(fake_redis_t *f)
 {
     shutdown(f->lfd, SHUT_RDWR); /* an accept() still waiting returns */
@@ -581,7 +555,7 @@ Test(httpd, readyz_names_what_is_missing)
     mock_kafka_start(&k);
     fake_redis_t f;
     char url[64];
-    pong_redis_start(&f, url, sizeof(url));
+    fake_redis_start(&f, 1, 0, 1, url, sizeof(url)); /* PONG, one kept connection */
     load_cfg_full(url, k.brokers, 0);
     httpd_t *h = start(2);
     int port = httpd_port(h);
@@ -630,7 +604,7 @@ Test(httpd, readyz_asks_the_brokers_though_the_workers_say_up)
     mock_kafka_start(&k);
     fake_redis_t f;
     char url[64];
-    pong_redis_start(&f, url, sizeof(url));
+    fake_redis_start(&f, 1, 0, 1, url, sizeof(url)); /* PONG, one kept connection */
     load_cfg_full(url, k.brokers, 0);
     set_workers_up();
     httpd_t *h = start(2);
