@@ -184,3 +184,11 @@ tu_consumer_t *e2e_audit_consumer(const e2e_t *p)
     const char *topics[] = {e2e_topic(p, "ormis.audit"), NULL};
     return tu_consumer_new(topics);
 }
+
+int e2e_trail_count(const e2e_trail_t *t, const char *action)
+{
+    int n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += strcmp(t->recs[i]->action, action) == 0;
+    return n;
+}

@@ -77,4 +77,7 @@ int e2e_count_events(const e2e_t *p, const char *name, const char *key, int ms);
 /* A read_committed consumer of p's ormis.audit from the beginning. */
 tu_consumer_t *e2e_audit_consumer(const e2e_t *p);
 
+/* How many records of @p t have @p action. */
+int e2e_trail_count(const e2e_trail_t *t, const char *action);
+
 #endif

@@ -443,3 +443,20 @@ void tu_slow_close(int *fds, int n)
             close(fds[i]);
     free(fds);
 }
+
+void tu_clean_env(void)
+{
+    extern char **environ;
+    char names[64][128];
+    int n = 0;
+    for (char **ep = environ; ep && *ep && n < 64; ep++) {
+        const char *eq = strchr(*ep, '=');
+        if (eq && strncmp(*ep, "INCIDENTD_", 10) == 0 && eq - *ep < 128) {
+            memcpy(names[n], *ep, (size_t)(eq - *ep));
+            names[n][eq - *ep] = '\0';
+            n++;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        unsetenv(names[i]);
+}

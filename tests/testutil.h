@@ -93,4 +93,11 @@ int tu_slow_trickle(int *fds, int n);
 /** Closes what is open and frees @p fds; accepts NULL. */
 void tu_slow_close(int *fds, int n);
 
+/* ---- environment (unit tests) ------------------------------------------- */
+
+/** Drops every INCIDENTD_* variable from the environment, so that the
+ *  environment of whoever runs the tests cannot leak into a test (each
+ *  Criterion test runs in its own process). */
+void tu_clean_env(void);
+
 #endif

@@ -6,7 +6,7 @@
  *     every stage has Kafka, Redis and partitions;
  *   - one alert published to incidents.detected shows in /metrics as a
  *     detected-stage transition and audit records, the whole exposition
- *     parses, and the open-incident gauge (read from Redis) counts it;
+ *     parses (tests/prom.h), and the open-incident gauge (read from Redis) counts it;
  *   - SIGTERM: exit 0;
  *   - /readyz of an idle stage turns 503 within 5 s of the test bed's
  *     redis-server being SIGSTOPped (a hung Redis) and 200 again after
@@ -17,230 +17,22 @@
  */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
+#include "prom.h"
 #include "testutil.h"
 
 #define READY_MS 90000
 #define WAIT_MS 60000
-
-/* ---- a minimal HTTP/1.0 client ------------------------------------------- */
-
-/* GET @p path; returns the status (0 = no answer) and the body (malloc'ed,
- * caller frees) in *body. */
-static int http_get(int port, const char *path, char **body)
-{
-    *body = NULL;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return 0;
-    }
-    char req[256];
-    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
-        close(fd);
-        return 0;
-    }
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap + 1);
-    cr_assert_not_null(buf);
-    for (;;) {
-        if (got == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            cr_assert_not_null(buf);
-        }
-        ssize_t k = recv(fd, buf + got, cap - got, 0);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    buf[got] = '\0';
-    int status = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        free(buf);
-        return 0;
-    }
-    *body = strdup(sep + 4);
-    free(buf);
-    cr_assert_not_null(*body);
-    return status;
-}
-
-/* A port that was free a moment ago (bind 0, read it, close). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-/* ---- the text exposition format 0.0.4 ------------------------------------ */
-
-#define MAX_SAMPLES 512
-
-typedef struct sample {
-    char name[128];
-    char labels[256]; /* as written, without braces */
-    double value;
-} sample_t;
-
-typedef struct expo {
-    sample_t s[MAX_SAMPLES];
-    size_t n;
-} expo_t;
-
-static int is_name_char(char c, int first)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-           (!first && c >= '0' && c <= '9');
-}
-
-static size_t parse_name(const char **p, char *out, size_t size)
-{
-    size_t n = 0;
-    while (is_name_char((*p)[n], n == 0))
-        n++;
-    if (n == 0 || n >= size)
-        return 0;
-    memcpy(out, *p, n);
-    out[n] = '\0';
-    *p += n;
-    return n;
-}
-
-/* Parses every line, asserting it is a HELP/TYPE comment or a well-formed
- * sample whose family was declared by a TYPE line. */
-static void expo_parse(expo_t *e, const char *text)
-{
-    char typed[64][128];
-    size_t n_typed = 0;
-    memset(e, 0, sizeof(*e));
-    cr_assert(text[0] && text[strlen(text) - 1] == '\n', "non-empty, ends with a newline");
-    const char *line = text;
-    while (*line) {
-        const char *eol = strchr(line, '\n');
-        char l[1024];
-        cr_assert_lt((size_t)(eol - line), sizeof(l));
-        memcpy(l, line, (size_t)(eol - line));
-        l[eol - line] = '\0';
-        line = eol + 1;
-        if (strncmp(l, "# HELP ", 7) == 0)
-            continue;
-        if (strncmp(l, "# TYPE ", 7) == 0) {
-            char name[128], type[32];
-            cr_assert_eq(sscanf(l + 7, "%127s %31s", name, type), 2, "'%s'", l);
-            cr_assert(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
-                          strcmp(type, "histogram") == 0,
-                      "'%s'", l);
-            cr_assert_lt(n_typed, 64);
-            snprintf(typed[n_typed++], sizeof(typed[0]), "%s", name);
-            continue;
-        }
-        cr_assert_lt(e->n, MAX_SAMPLES);
-        sample_t *s = &e->s[e->n];
-        const char *p = l;
-        cr_assert(parse_name(&p, s->name, sizeof(s->name)), "sample name: '%s'", l);
-        if (*p == '{') {
-            const char *start = ++p;
-            while (*p != '}') {
-                char lname[128];
-                cr_assert(parse_name(&p, lname, sizeof(lname)), "label: '%s'", l);
-                cr_assert(p[0] == '=' && p[1] == '"', "'%s'", l);
-                p += 2;
-                while (*p && *p != '"')
-                    p += *p == '\\' ? 2 : 1;
-                cr_assert_eq(*p, '"', "'%s'", l);
-                p++;
-                if (*p == ',')
-                    p++;
-                else
-                    cr_assert_eq(*p, '}', "'%s'", l);
-            }
-            snprintf(s->labels, sizeof(s->labels), "%.*s", (int)(p - start), start);
-            p++;
-        }
-        cr_assert_eq(*p, ' ', "'%s'", l);
-        p++;
-        char *end;
-        s->value = strcmp(p, "+Inf") == 0 ? INFINITY : strtod(p, &end);
-        if (!isinf(s->value))
-            cr_assert(end != p && *end == '\0', "value: '%s'", l);
-        int declared = 0;
-        for (size_t t = 0; t < n_typed; t++) {
-            size_t tl = strlen(typed[t]);
-            declared |= strncmp(s->name, typed[t], tl) == 0 &&
-                        (s->name[tl] == '\0' || strcmp(s->name + tl, "_bucket") == 0 ||
-                         strcmp(s->name + tl, "_sum") == 0 || strcmp(s->name + tl, "_count") == 0);
-        }
-        cr_assert(declared, "TYPE before '%s'", l);
-        e->n++;
-    }
-}
-
-/* Sum of the series of @p name whose labels contain @p label (NULL = all);
- * -1 when there is none. */
-static double expo_sum(const expo_t *e, const char *name, const char *label)
-{
-    double sum = 0;
-    int found = 0;
-    for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->s[i].name, name) == 0 && (!label || strstr(e->s[i].labels, label))) {
-            sum += e->s[i].value;
-            found = 1;
-        }
-    return found ? sum : -1;
-}
-
-/* Scrapes /metrics and parses it; NULL when it did not answer 200. */
-static expo_t *scrape(int port)
-{
-    char *body;
-    int status = http_get(port, "/metrics", &body);
-    if (status != 200) {
-        free(body);
-        return NULL;
-    }
-    expo_t *e = malloc(sizeof(*e));
-    cr_assert_not_null(e);
-    expo_parse(e, body);
-    free(body);
-    return e;
-}
 
 /* ---- the test ------------------------------------------------------------- */
 
@@ -278,7 +70,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     char prefix[128], log[256], http[64];
     snprintf(prefix, sizeof(prefix), "%s.", tu_unique("http"));
     snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
-    int port = free_port();
+    int port = tu_free_port();
     snprintf(http, sizeof(http), "127.0.0.1:%d", port);
     const char *argv[] = {tu_bin("incidentd"),
                           "--brokers",
@@ -308,7 +100,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
         assert_alive(pid, log);
         free(body);
         if (!healthy) {
-            int hs = http_get(port, "/healthz", &body);
+            int hs = tu_http_get(port, "/healthz", &body);
             if (hs == 200) {
                 cr_expect_str_eq(body, "ok\n");
                 healthy = 1;
@@ -316,7 +108,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
             free(body);
             body = NULL;
         }
-        int status = http_get(port, "/readyz", &body);
+        int status = tu_http_get(port, "/readyz", &body);
         if (status == 200)
             ready = 1;
         else if (status != 0)
@@ -330,16 +122,16 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     free(body);
     cr_expect(healthy, "/healthz answered 200");
 
-    expo_t *e = scrape(port);
+    tu_prom_t *e = tu_prom_scrape(port);
     cr_assert_not_null(e, "/metrics 200");
     const char *stages[] = {"detected", "classified", "scoped", "escalated", "resolved"};
     for (size_t i = 0; i < 5; i++) {
         char lab[64];
         snprintf(lab, sizeof(lab), "stage=\"%s\"", stages[i]);
-        cr_expect_gt(expo_sum(e, "incidentd_partitions_assigned", lab), 0, "%s", lab);
-        cr_expect_eq(expo_sum(e, "incidentd_kafka_up", lab), 1, "%s", lab);
-        cr_expect_eq(expo_sum(e, "incidentd_redis_up", lab), 1, "%s", lab);
-        cr_expect_eq(expo_sum(e, "incidentd_transitions_total", lab), 0, "%s", lab);
+        cr_expect_gt(tu_prom_sum(e, "incidentd_partitions_assigned", lab), 0, "%s", lab);
+        cr_expect_eq(tu_prom_sum(e, "incidentd_kafka_up", lab), 1, "%s", lab);
+        cr_expect_eq(tu_prom_sum(e, "incidentd_redis_up", lab), 1, "%s", lab);
+        cr_expect_eq(tu_prom_sum(e, "incidentd_transitions_total", lab), 0, "%s", lab);
     }
     free(e);
 
@@ -360,11 +152,11 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     double transitions = -1, audit = -1, n_open = -1;
     while (tu_now_ms() < deadline) {
         assert_alive(pid, log);
-        e = scrape(port);
+        e = tu_prom_scrape(port);
         cr_assert_not_null(e, "/metrics 200");
-        transitions = expo_sum(e, "incidentd_transitions_total", "stage=\"detected\"");
-        audit = expo_sum(e, "incidentd_audit_records_total", NULL);
-        n_open = expo_sum(e, "incidentd_open_incidents", NULL);
+        transitions = tu_prom_sum(e, "incidentd_transitions_total", "stage=\"detected\"");
+        audit = tu_prom_sum(e, "incidentd_audit_records_total", NULL);
+        n_open = tu_prom_sum(e, "incidentd_open_incidents", NULL);
         free(e);
         /* The open-incident gauge is cached for 5 s: it may lag. */
         if (transitions >= 1 && audit >= 2 && n_open >= 1)
@@ -376,21 +168,21 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_expect_geq(n_open, 1, "the incident among the open ones in Redis; log %s", log);
 
     /* The final exposition, checked as a whole. */
-    e = scrape(port);
+    e = tu_prom_scrape(port);
     cr_assert_not_null(e);
-    cr_expect_geq(expo_sum(e, "incidentd_consumed_total", "stage=\"detected\""), 1);
-    cr_expect_geq(expo_sum(e, "incidentd_batches_total", NULL), 1);
-    cr_expect_eq(expo_sum(e, "incidentd_dead_lettered_total", NULL), 0);
-    double count = expo_sum(e, "incidentd_processing_seconds_count", "stage=\"detected\"");
+    cr_expect_geq(tu_prom_sum(e, "incidentd_consumed_total", "stage=\"detected\""), 1);
+    cr_expect_geq(tu_prom_sum(e, "incidentd_batches_total", NULL), 1);
+    cr_expect_eq(tu_prom_sum(e, "incidentd_dead_lettered_total", NULL), 0);
+    double count = tu_prom_sum(e, "incidentd_processing_seconds_count", "stage=\"detected\"");
     double inf =
-        expo_sum(e, "incidentd_processing_seconds_bucket", "stage=\"detected\",le=\"+Inf\"");
+        tu_prom_sum(e, "incidentd_processing_seconds_bucket", "stage=\"detected\",le=\"+Inf\"");
     cr_expect_geq(count, 1);
     cr_expect_eq(inf, count, "+Inf bucket == _count");
-    cr_expect_eq(expo_sum(e, "incidentd_build_info", NULL), 1);
-    cr_expect_gt(expo_sum(e, "process_resident_memory_bytes", NULL), 0);
-    cr_expect_gt(expo_sum(e, "process_start_time_seconds", NULL), 1e9);
-    cr_expect_geq(expo_sum(e, "incidentd_consumer_lag", NULL), 0, "lag exported");
-    cr_expect_geq(expo_sum(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 1,
+    cr_expect_eq(tu_prom_sum(e, "incidentd_build_info", NULL), 1);
+    cr_expect_gt(tu_prom_sum(e, "process_resident_memory_bytes", NULL), 0);
+    cr_expect_gt(tu_prom_sum(e, "process_start_time_seconds", NULL), 1e9);
+    cr_expect_geq(tu_prom_sum(e, "incidentd_consumer_lag", NULL), 0, "lag exported");
+    cr_expect_geq(tu_prom_sum(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 1,
                   "the MAJOR alert's incident counted by kind");
     free(e);
 
@@ -407,10 +199,10 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     double mtta = -1, mttr = -1;
     deadline = tu_now_ms() + WAIT_MS;
     while (tu_now_ms() < deadline && (mtta < 1 || mttr < 1)) {
-        e = scrape(port);
+        e = tu_prom_scrape(port);
         cr_assert_not_null(e);
-        mtta = expo_sum(e, "incidentd_time_to_acknowledge_seconds_count", "stage=\"detected\"");
-        mttr = expo_sum(e, "incidentd_time_to_resolve_seconds_count", "stage=\"detected\"");
+        mtta = tu_prom_sum(e, "incidentd_time_to_acknowledge_seconds_count", "stage=\"detected\"");
+        mttr = tu_prom_sum(e, "incidentd_time_to_resolve_seconds_count", "stage=\"detected\"");
         free(e);
         usleep(250 * 1000);
     }
@@ -418,7 +210,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_expect_eq(mttr, 1, "one resolution in the MTTR histogram");
 
     char *missing;
-    cr_expect_eq(http_get(port, "/nope", &missing), 404);
+    cr_expect_eq(tu_http_get(port, "/nope", &missing), 404);
     free(missing);
 
     int rc = tu_stop(pid, SIGTERM, 30000);
@@ -455,7 +247,7 @@ static int readyz_until(int port, int want, int ms, char **body)
     *body = NULL;
     for (;;) {
         free(*body);
-        int status = http_get(port, "/readyz", body);
+        int status = tu_http_get(port, "/readyz", body);
         if (status == want || tu_now_ms() >= deadline)
             return status;
         usleep(250 * 1000);
@@ -468,7 +260,7 @@ static int spawn_with_http(const char *prefix, const char *brokers, const char *
                            const char *log)
 {
     static char http[64];
-    int port = free_port();
+    int port = tu_free_port();
     snprintf(http, sizeof(http), "127.0.0.1:%d", port);
     const char *argv[32] = {tu_bin("incidentd"), "--brokers", brokers,  "--redis", tu_redis(),
                             "--topic-prefix",    prefix,      "--http", http};
@@ -525,8 +317,8 @@ Test(http, readyz_of_an_ingest_only_process_needs_the_broker, .timeout = 300)
     char prefix[128], log[256], ingest[64], dead[64];
     snprintf(prefix, sizeof(prefix), "%s.", tu_unique("ready-ingest"));
     snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
-    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", free_port());
-    snprintf(dead, sizeof(dead), "127.0.0.1:%d", free_port()); /* nothing listens */
+    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", tu_free_port());
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", tu_free_port()); /* nothing listens */
     const char *extra[] = {"--stages", "ingest", "--ingest-http", ingest, NULL};
 
     int port = spawn_with_http(prefix, dead, extra, log);
@@ -540,7 +332,7 @@ Test(http, readyz_of_an_ingest_only_process_needs_the_broker, .timeout = 300)
     cr_expect_eq(tu_stop(child, SIGTERM, 30000), 0, "exit 0; log %s", log);
     child = 0;
 
-    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", free_port());
+    snprintf(ingest, sizeof(ingest), "127.0.0.1:%d", tu_free_port());
     port = spawn_with_http(prefix, tu_brokers(), extra, log);
     status = readyz_until(port, 200, READY_MS, &body);
     cr_expect_eq(status, 200, "test bed broker: %s; log %s", body ? body : "(none)", log);

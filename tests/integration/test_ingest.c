@@ -6,166 +6,59 @@
  * acknowledged, resolve and close. Also the refusals a sender sees: 400,
  * 401, 413, 429.
  *
- * Each test starts its own incidentd with a unique topic prefix.
+ * Each test starts its own incidentd with a unique topic prefix (the e2e
+ * fixture, tests/e2e.h) and talks to it with the tests' HTTP client
+ * (tests/http_client.h).
  */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "e2e.h"
+#include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
-#include "ingest_client.h"
 #include "testutil.h"
 
 #define WAIT_MS 90000
 #define HTTP_MS 30000
-#define MAX_RECS 128
 
+/* One incidentd of the e2e fixture with the ingest stage on a free port. */
 typedef struct proc {
-    char prefix[128];
-    char log[256];
-    char addr[64];
+    e2e_t e;
+    char set[64]; /* "ingest_http=127.0.0.1:<port>" */
     int port;
-    pid_t pid;
 } proc_t;
-
-/* A TCP port free right now on 127.0.0.1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 /* Starts incidentd (all stages + ingest) with "--set" @p sets, and waits
  * until the ingest port answers /healthz. */
 static void proc_start(proc_t *p, const char *const *sets)
 {
     memset(p, 0, sizeof(*p));
-    snprintf(p->prefix, sizeof(p->prefix), "%s.", tu_unique("ing"));
-    snprintf(p->log, sizeof(p->log), "/tmp/%sincidentd.log", p->prefix);
-    p->port = free_port();
-    snprintf(p->addr, sizeof(p->addr), "127.0.0.1:%d", p->port);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = tu_bin("incidentd");
-    argv[n++] = "--brokers";
-    argv[n++] = tu_brokers();
-    argv[n++] = "--redis";
-    argv[n++] = tu_redis();
-    argv[n++] = "--topic-prefix";
-    argv[n++] = p->prefix;
-    argv[n++] = "--stages";
-    argv[n++] = "all";
-    argv[n++] = "--ingest-http";
-    argv[n++] = p->addr;
-    argv[n++] = "--set";
-    argv[n++] = "topics.partitions=3";
-    argv[n++] = "--set";
-    argv[n++] = "batch.ms=5";
-    for (int i = 0; sets && sets[i] && n < 60; i++) {
-        argv[n++] = "--set";
-        argv[n++] = sets[i];
-    }
-    argv[n] = NULL;
-    p->pid = tu_spawn(argv, NULL, p->log);
-    cr_assert(p->pid > 0, "spawn incidentd");
+    p->port = tu_free_port();
+    snprintf(p->set, sizeof(p->set), "ingest_http=127.0.0.1:%d", p->port);
+    const char *all[16] = {p->set};
+    int n = 1;
+    for (int i = 0; sets && sets[i] && n < 15; i++)
+        all[n++] = sets[i];
+    all[n] = NULL;
+    e2e_start(&p->e, all);
     int64_t deadline = tu_now_ms() + WAIT_MS;
     while (tu_now_ms() < deadline) {
-        ic_resp_t r;
-        if (ic_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
+        tu_http_resp_t r;
+        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
             int st = r.status;
-            ic_resp_free(&r);
+            tu_http_resp_free(&r);
             if (st == 200)
                 return;
         }
         usleep(200 * 1000);
     }
-    cr_assert_fail("the ingest port %d never answered; log %s", p->port, p->log);
-}
-
-static void proc_stop(proc_t *p)
-{
-    int rc = tu_stop(p->pid, SIGTERM, 60000);
-    cr_expect_eq(rc, 0, "incidentd exits 0 on SIGTERM (got %d); log %s", rc, p->log);
-}
-
-static tu_consumer_t *audit_consumer(const proc_t *p)
-{
-    char topic[256];
-    snprintf(topic, sizeof(topic), "%sormis.audit", p->prefix);
-    const char *topics[] = {topic, NULL};
-    return tu_consumer_new(topics);
-}
-
-/* The audit records of one dedup key, as read from ormis.audit. */
-typedef struct trail {
-    Incident__V1__AuditRecord *recs[MAX_RECS];
-    size_t n;
-} trail_t;
-
-static void trail_free(trail_t *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        incident__v1__audit_record__free_unpacked(t->recs[i], NULL);
-    t->n = 0;
-}
-
-/* Reads until a record of @p key has action @p until; keeps that key's records. */
-static int trail_wait(tu_consumer_t *c, trail_t *t, const char *key, const char *until, int ms)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->recs[i]->action, until) == 0)
-            return 1;
-    int64_t deadline = tu_now_ms() + ms;
-    while (tu_now_ms() < deadline) {
-        tu_msg_t *m = tu_consumer_next(c, 500);
-        if (!m)
-            continue;
-        Incident__V1__AuditRecord *r = incident__v1__audit_record__unpack(NULL, m->len, m->val);
-        tu_msg_free(m);
-        if (!r)
-            continue;
-        if (!r->snapshot || strcmp(r->snapshot->dedup_key, key) != 0 || t->n >= MAX_RECS) {
-            incident__v1__audit_record__free_unpacked(r, NULL);
-            continue;
-        }
-        t->recs[t->n++] = r;
-        if (strcmp(r->action, until) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static const Incident__V1__AuditRecord *trail_last(const trail_t *t, const char *action)
-{
-    for (size_t i = t->n; i > 0; i--)
-        if (strcmp(t->recs[i - 1]->action, action) == 0)
-            return t->recs[i - 1];
-    return NULL;
-}
-
-static int trail_count(const trail_t *t, const char *action)
-{
-    int n = 0;
-    for (size_t i = 0; i < t->n; i++)
-        n += strcmp(t->recs[i]->action, action) == 0;
-    return n;
+    cr_assert_fail("the ingest port %d never answered; log %s", p->port, p->e.log);
 }
 
 /* An Alertmanager notification (webhook payload version 4) of one alert,
@@ -210,31 +103,35 @@ Test(ingest, alertmanager_firing_then_resolved_opens_and_closes_an_incident, .ti
 {
     proc_t p;
     proc_start(&p, NULL);
-    tu_consumer_t *audit = audit_consumer(&p);
+    tu_consumer_t *audit = e2e_audit_consumer(&p.e);
     char fp[128], key[160];
     snprintf(fp, sizeof(fp), "%s", tu_unique("fp"));
     snprintf(key, sizeof(key), "am:%s", fp);
 
-    ic_resp_t r;
+    tu_http_resp_t r;
     char *firing = am_payload("firing", fp, "0001-01-01T00:00:00Z");
-    cr_assert_eq(ic_post(p.port, "/v1/alertmanager", NULL, firing, HTTP_MS, &r), 202, "%s", r.body);
+    cr_assert_eq(tu_http_post(p.port, "/v1/alertmanager", NULL, firing, HTTP_MS, &r), 202, "%s",
+                 r.body);
     cr_expect(strstr(r.body, "\"status\":\"success\""), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* Alertmanager re-sends a firing alert (repeat_interval, retries): the
      * same alert id, so it changes nothing */
-    cr_assert_eq(ic_post(p.port, "/v1/alertmanager", NULL, firing, HTTP_MS, &r), 202, "%s", r.body);
-    ic_resp_free(&r);
+    cr_assert_eq(tu_http_post(p.port, "/v1/alertmanager", NULL, firing, HTTP_MS, &r), 202, "%s",
+                 r.body);
+    tu_http_resp_free(&r);
 
-    trail_t t = {0};
-    cr_assert(trail_wait(audit, &t, key, "classified", WAIT_MS), "incident opened; log %s", p.log);
-    const Incident__V1__AuditRecord *det = trail_last(&t, "detected");
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "classified", WAIT_MS), "incident opened; log %s",
+              p.e.log);
+    const Incident__V1__AuditRecord *det = e2e_trail_last(&t, "detected");
     cr_assert_not_null(det);
     cr_expect_eq(det->snapshot->severity, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
     cr_expect_str_eq(det->snapshot->service, "checkout");
     cr_expect_str_eq(det->snapshot->summary, "Checkout error rate above 5%");
     cr_assert_eq(det->snapshot->n_sites, 1);
     cr_expect_str_eq(det->snapshot->sites[0], "paris");
-    cr_expect_eq(trail_last(&t, "classified")->snapshot->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
+    cr_expect_eq(e2e_trail_last(&t, "classified")->snapshot->kind,
+                 INCIDENT__V1__KIND__KIND_INCIDENT);
 
     /* someone takes it: acknowledged through the JSON alert route */
     char ack[512];
@@ -242,37 +139,39 @@ Test(ingest, alertmanager_firing_then_resolved_opens_and_closes_an_incident, .ti
              "{\"alert_id\":\"%s\",\"dedup_key\":\"%s\",\"action\":\"ACTION_ACKNOWLEDGE\","
              "\"actor\":\"alice\"}",
              tu_unique("ack"), key);
-    cr_assert_eq(ic_post(p.port, "/v1/alerts", NULL, ack, HTTP_MS, &r), 202, "%s", r.body);
-    ic_resp_free(&r);
-    cr_assert(trail_wait(audit, &t, key, "acknowledged", WAIT_MS), "acknowledged; log %s", p.log);
-    cr_expect_eq(trail_last(&t, "acknowledged")->snapshot->status,
+    cr_assert_eq(tu_http_post(p.port, "/v1/alerts", NULL, ack, HTTP_MS, &r), 202, "%s", r.body);
+    tu_http_resp_free(&r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "acknowledged", WAIT_MS), "acknowledged; log %s",
+              p.e.log);
+    cr_expect_eq(e2e_trail_last(&t, "acknowledged")->snapshot->status,
                  INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED);
 
     char *resolved = am_payload("resolved", fp, "2024-05-01T12:10:00Z");
-    cr_assert_eq(ic_post(p.port, "/v1/alertmanager", NULL, resolved, HTTP_MS, &r), 202, "%s",
+    cr_assert_eq(tu_http_post(p.port, "/v1/alertmanager", NULL, resolved, HTTP_MS, &r), 202, "%s",
                  r.body);
-    ic_resp_free(&r);
-    cr_assert(trail_wait(audit, &t, key, "closed", WAIT_MS), "incident closed; log %s", p.log);
-    const Incident__V1__AuditRecord *closed = trail_last(&t, "closed");
+    tu_http_resp_free(&r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "closed", WAIT_MS), "incident closed; log %s",
+              p.e.log);
+    const Incident__V1__AuditRecord *closed = e2e_trail_last(&t, "closed");
     cr_expect_eq(closed->snapshot->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
     cr_expect_eq(closed->snapshot->alert_count, 1, "the repeated notification was not merged");
-    cr_expect_eq(trail_count(&t, "merged"), 0);
-    cr_expect_eq(trail_count(&t, "detected"), 1);
-    cr_expect_str_eq(trail_last(&t, "resolved")->actor, "alertmanager");
+    cr_expect_eq(e2e_trail_count(&t, "merged"), 0);
+    cr_expect_eq(e2e_trail_count(&t, "detected"), 1);
+    cr_expect_str_eq(e2e_trail_last(&t, "resolved")->actor, "alertmanager");
 
     free(firing);
     free(resolved);
-    trail_free(&t);
+    e2e_trail_free(&t);
     tu_consumer_destroy(audit);
-    proc_stop(&p);
+    e2e_stop(&p.e);
 }
 
 Test(ingest, events_v2_trigger_acknowledge_resolve, .timeout = 600)
 {
     proc_t p;
     proc_start(&p, NULL);
-    tu_consumer_t *audit = audit_consumer(&p);
-    ic_resp_t r;
+    tu_consumer_t *audit = e2e_audit_consumer(&p.e);
+    tu_http_resp_t r;
 
     /* no dedup_key: one is generated and returned */
     char trigger[1024];
@@ -286,22 +185,23 @@ Test(ingest, events_v2_trigger_acknowledge_resolve, .timeout = 600)
              "\"client\":\"Sample Monitoring Service\",\"client_url\":"
              "\"https://monitoring.example.com\"}",
              tu_unique("run"));
-    cr_assert_eq(ic_post(p.port, "/v1/events", NULL, trigger, HTTP_MS, &r), 202, "%s", r.body);
+    cr_assert_eq(tu_http_post(p.port, "/v1/events", NULL, trigger, HTTP_MS, &r), 202, "%s", r.body);
     char key[300], key2[300];
     json_str(r.body, "dedup_key", key, sizeof(key));
     cr_expect(strstr(r.body, "\"status\":\"success\""), "%s", r.body);
     cr_expect(strstr(r.body, "\"message\":\"Event processed\""), "%s", r.body);
     cr_assert_eq(strlen(key), 32, "generated dedup_key in %s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* a sender's retry of the same body: same key, nothing doubled */
-    cr_assert_eq(ic_post(p.port, "/v1/events", NULL, trigger, HTTP_MS, &r), 202, "%s", r.body);
+    cr_assert_eq(tu_http_post(p.port, "/v1/events", NULL, trigger, HTTP_MS, &r), 202, "%s", r.body);
     json_str(r.body, "dedup_key", key2, sizeof(key2));
     cr_expect_str_eq(key2, key);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
 
-    trail_t t = {0};
-    cr_assert(trail_wait(audit, &t, key, "classified", WAIT_MS), "incident opened; log %s", p.log);
-    const Incident__V1__AuditRecord *det = trail_last(&t, "detected");
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "classified", WAIT_MS), "incident opened; log %s",
+              p.e.log);
+    const Incident__V1__AuditRecord *det = e2e_trail_last(&t, "detected");
     cr_expect_eq(det->snapshot->severity, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
     cr_expect_str_eq(det->snapshot->service, "mysql");
     cr_assert_eq(det->snapshot->n_clients, 1);
@@ -312,12 +212,13 @@ Test(ingest, events_v2_trigger_acknowledge_resolve, .timeout = 600)
              "{\"routing_key\":\"e93facc04764012d7bfb002500d5d1a6\",\"dedup_key\":\"%s\","
              "\"event_action\":\"acknowledge\",\"client\":\"bob\"}",
              key);
-    cr_assert_eq(ic_post(p.port, "/v1/events", NULL, body, HTTP_MS, &r), 202, "%s", r.body);
+    cr_assert_eq(tu_http_post(p.port, "/v1/events", NULL, body, HTTP_MS, &r), 202, "%s", r.body);
     json_str(r.body, "dedup_key", key2, sizeof(key2));
     cr_expect_str_eq(key2, key);
-    ic_resp_free(&r);
-    cr_assert(trail_wait(audit, &t, key, "acknowledged", WAIT_MS), "acknowledged; log %s", p.log);
-    const Incident__V1__AuditRecord *ack = trail_last(&t, "acknowledged");
+    tu_http_resp_free(&r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "acknowledged", WAIT_MS), "acknowledged; log %s",
+              p.e.log);
+    const Incident__V1__AuditRecord *ack = e2e_trail_last(&t, "acknowledged");
     cr_expect_eq(ack->snapshot->status, INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED);
     cr_expect_str_eq(ack->actor, "bob");
 
@@ -325,16 +226,18 @@ Test(ingest, events_v2_trigger_acknowledge_resolve, .timeout = 600)
              "{\"routing_key\":\"e93facc04764012d7bfb002500d5d1a6\",\"dedup_key\":\"%s\","
              "\"event_action\":\"resolve\"}",
              key);
-    cr_assert_eq(ic_post(p.port, "/v1/events", NULL, body, HTTP_MS, &r), 202, "%s", r.body);
-    ic_resp_free(&r);
-    cr_assert(trail_wait(audit, &t, key, "closed", WAIT_MS), "incident closed; log %s", p.log);
-    cr_expect_eq(trail_last(&t, "closed")->snapshot->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
-    cr_expect_eq(trail_count(&t, "merged"), 0, "the retried trigger changed nothing");
-    cr_expect_eq(trail_last(&t, "closed")->snapshot->alert_count, 1);
+    cr_assert_eq(tu_http_post(p.port, "/v1/events", NULL, body, HTTP_MS, &r), 202, "%s", r.body);
+    tu_http_resp_free(&r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "closed", WAIT_MS), "incident closed; log %s",
+              p.e.log);
+    cr_expect_eq(e2e_trail_last(&t, "closed")->snapshot->status,
+                 INCIDENT__V1__STATUS__STATUS_CLOSED);
+    cr_expect_eq(e2e_trail_count(&t, "merged"), 0, "the retried trigger changed nothing");
+    cr_expect_eq(e2e_trail_last(&t, "closed")->snapshot->alert_count, 1);
 
-    trail_free(&t);
+    e2e_trail_free(&t);
     tu_consumer_destroy(audit);
-    proc_stop(&p);
+    e2e_stop(&p.e);
 }
 
 Test(ingest, refusals_400_401_413_with_a_token, .timeout = 600)
@@ -342,33 +245,33 @@ Test(ingest, refusals_400_401_413_with_a_token, .timeout = 600)
     static const char *const sets[] = {"ingest.token=tok-123", NULL};
     proc_t p;
     proc_start(&p, sets);
-    ic_resp_t r;
+    tu_http_resp_t r;
     const char *good[] = {"Authorization: Bearer tok-123", NULL};
     const char *bad[] = {"Authorization: Bearer tok-124", NULL};
     const char *event = "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"dedup_key\":\"d1\","
                         "\"payload\":{\"summary\":\"s\",\"source\":\"h\",\"severity\":\"info\"}}";
 
-    cr_expect_eq(ic_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 401);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(p.port, "/v1/alertmanager", bad, "{}", HTTP_MS, &r), 401);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(p.port, "/v1/events", good, "{\"routing_key\":", HTTP_MS, &r), 400);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 401);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(p.port, "/v1/alertmanager", bad, "{}", HTTP_MS, &r), 401);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", good, "{\"routing_key\":", HTTP_MS, &r), 400);
     cr_expect(strstr(r.body, "\"status\":\"invalid event\""), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     char *big = malloc(600 * 1024);
     memset(big, ' ', 600 * 1024);
-    cr_assert_eq(
-        ic_request(p.port, "POST", "/v1/events", good, big, 600 * 1024, IC_NO_BODY, HTTP_MS, &r),
-        0);
+    cr_assert_eq(tu_http_request(p.port, "POST", "/v1/events", good, big, 600 * 1024,
+                                 TU_HTTP_NO_BODY, HTTP_MS, &r),
+                 0);
     cr_expect_eq(r.status, 413);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     free(big);
-    cr_expect_eq(ic_post(p.port, "/v1/events", good, event, HTTP_MS, &r), 202, "%s", r.body);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", good, event, HTTP_MS, &r), 202, "%s", r.body);
     cr_expect(strstr(r.body, "\"dedup_key\":\"d1\""), "%s", r.body);
-    ic_resp_free(&r);
-    proc_stop(&p);
+    tu_http_resp_free(&r);
+    e2e_stop(&p.e);
     /* the token never reaches the log */
-    FILE *f = fopen(p.log, "r");
+    FILE *f = fopen(p.e.log, "r");
     cr_assert_not_null(f);
     char line[4096];
     while (fgets(line, sizeof(line), f))
@@ -388,12 +291,12 @@ typedef struct rk_req {
 static void *rk_thread(void *arg)
 {
     rk_req_t *q = arg;
-    ic_source_addr = q->src;
-    ic_resp_t r;
-    q->status = ic_post(q->port, "/v1/events", NULL, q->body, HTTP_MS, &r);
+    tu_http_source_addr = q->src;
+    tu_http_resp_t r;
+    q->status = tu_http_post(q->port, "/v1/events", NULL, q->body, HTTP_MS, &r);
     if (q->status) {
         snprintf(q->answer, sizeof(q->answer), "%s", r.body);
-        ic_resp_free(&r);
+        tu_http_resp_free(&r);
     }
     return NULL;
 }
@@ -403,25 +306,25 @@ Test(ingest, rate_limit_answers_429, .timeout = 600)
     static const char *const sets[] = {"ingest.rate=1", "ingest.burst=2", NULL};
     proc_t p;
     proc_start(&p, sets); /* its /healthz polls are not rate limited */
-    ic_resp_t r;
+    tu_http_resp_t r;
     const char *event = "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"dedup_key\":\"d2\","
                         "\"payload\":{\"summary\":\"s\",\"source\":\"h\",\"severity\":\"info\"}}";
     /* quick refusals spend the source's burst */
-    cr_expect_eq(ic_post(p.port, "/v1/events", NULL, "{}", HTTP_MS, &r), 400, "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(p.port, "/v1/events", NULL, "{}", HTTP_MS, &r), 400, "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 429, "%s", r.body);
-    const char *ra = ic_header(&r, "Retry-After");
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", NULL, "{}", HTTP_MS, &r), 400, "%s", r.body);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", NULL, "{}", HTTP_MS, &r), 400, "%s", r.body);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 429, "%s", r.body);
+    const char *ra = tu_http_header(&r, "Retry-After");
     cr_assert_not_null(ra);
     int wait_s = atoi(ra);
     cr_expect(wait_s >= 1 && wait_s <= 2, "Retry-After %s", ra);
     cr_expect(strstr(r.body, "\"status\":\"throttle event\""), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* after Retry-After the sender gets through */
     sleep((unsigned)wait_s);
-    cr_expect_eq(ic_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 202, "%s", r.body);
-    ic_resp_free(&r);
+    cr_expect_eq(tu_http_post(p.port, "/v1/events", NULL, event, HTTP_MS, &r), 202, "%s", r.body);
+    tu_http_resp_free(&r);
 
     /* The routing key is a source too: three senders at other addresses,
      * each within its own burst, share routing key "k3" (burst 2). */
@@ -446,5 +349,5 @@ Test(ingest, rate_limit_answers_429, .timeout = 600)
     }
     cr_expect_eq(n202, 2, "two within the routing key's burst");
     cr_expect_eq(n429, 1, "the third throttled by its routing key");
-    proc_stop(&p);
+    e2e_stop(&p.e);
 }

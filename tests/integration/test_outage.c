@@ -22,22 +22,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
 #include "ormis.h"
 #include "testutil.h"
 
 #define N_INC 150
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 typedef struct redis {
     int port;
@@ -236,7 +226,7 @@ static void expect_all_closed(const run_t *run, int n, int max_ms)
 
 static void redis_outage(int keep_data)
 {
-    redis_t r = {.port = free_port()};
+    redis_t r = {.port = tu_free_port()};
     snprintf(r.dir, sizeof(r.dir), "/tmp/%s", tu_unique("outage-redis"));
     redis_start(&r, 1);
     run_t run;
@@ -278,9 +268,9 @@ Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
 {
     char dir[200], cmd[1024], addr[128] = "";
     snprintf(dir, sizeof(dir), "/tmp/%s", tu_unique("outage-kafka"));
-    int port = free_port(), cport = free_port();
+    int port = tu_free_port(), cport = tu_free_port();
     while (cport == port)
-        cport = free_port();
+        cport = tu_free_port();
     const char *src = getenv("INCIDENTD_SOURCE_DIR");
     cr_assert_not_null(src, "INCIDENTD_SOURCE_DIR");
     snprintf(cmd, sizeof(cmd),
@@ -294,7 +284,7 @@ Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
     addr[strcspn(addr, "\r\n")] = '\0';
     setenv("INCIDENTD_TEST_BROKERS", addr, 1);
 
-    redis_t r = {.port = free_port()};
+    redis_t r = {.port = tu_free_port()};
     snprintf(r.dir, sizeof(r.dir), "%s/redis", dir);
     redis_start(&r, 0);
     run_t run;
@@ -322,7 +312,7 @@ Test(outage, kafka_broker_restart_mid_stream, .timeout = 400)
 
 Test(outage, redis_password_is_used_and_never_logged, .timeout = 200)
 {
-    redis_t r = {.port = free_port(), .password = "s3cret-Pa55word"};
+    redis_t r = {.port = tu_free_port(), .password = "s3cret-Pa55word"};
     snprintf(r.dir, sizeof(r.dir), "/tmp/%s", tu_unique("auth-redis"));
     redis_start(&r, 0);
     run_t run;

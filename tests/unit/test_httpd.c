@@ -1,7 +1,7 @@
 /*
  * test_httpd.c — the operations endpoint (httpd.c, metrics.c) on
- * 127.0.0.1:0 with hand-set worker counters, scraped by a minimal HTTP/1.0
- * client:
+ * 127.0.0.1:0 with hand-set worker counters, scraped with the tests' HTTP
+ * client (tests/http_client.h) and exposition parser (tests/prom.h):
  *
  *   - /metrics is well-formed text exposition 0.0.4 (every line parsed,
  *     HELP and TYPE before the samples of each family, no duplicate
@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,10 +41,10 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "config.h"
+#include "http_client.h"
 #include "httpd.h"
+#include "prom.h"
 #include "testutil.h"
-
-extern char **environ;
 
 /* ---- set-up: a config and two fake stage workers -------------------------- */
 
@@ -53,24 +52,6 @@ static config_t cfg;
 static worker_stats_t stats[2];
 static const worker_stats_t *const stats_p[2] = {&stats[0], &stats[1]};
 static const char *const names[2] = {"detected", "scoped"};
-
-/* Tests run in their own process: drop every INCIDENTD_* variable so the
- * environment of whoever runs the tests cannot leak in. */
-static void clean_env(void)
-{
-    char vars[64][128];
-    int n = 0;
-    for (char **ep = environ; ep && *ep && n < 64; ep++) {
-        const char *eq = strchr(*ep, '=');
-        if (eq && strncmp(*ep, "INCIDENTD_", 10) == 0 && eq - *ep < 128) {
-            memcpy(vars[n], *ep, (size_t)(eq - *ep));
-            vars[n][eq - *ep] = '\0';
-            n++;
-        }
-    }
-    for (int i = 0; i < n; i++)
-        unsetenv(vars[i]);
-}
 
 /* Loads a config with --http 127.0.0.1:0, the given Redis URL and brokers,
  * and, when @p ingest, --stages ingest. */
@@ -90,7 +71,7 @@ static void load_cfg(const char *redis) { load_cfg_full(redis, "127.0.0.1:1", 0)
 
 static void setup(void)
 {
-    clean_env();
+    tu_clean_env();
     memset(&cfg, 0, sizeof(cfg));
     memset(stats, 0, sizeof(stats));
     /* Port 1 on loopback: nothing listens, connect is refused at once. */
@@ -117,296 +98,25 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- a minimal HTTP/1.0 client ------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
-typedef struct reply {
-    int status;
-    char *head; /* status line and headers */
-    char *body;
-    size_t body_len;
-} reply_t;
-
-static void reply_free(reply_t *r)
+/* Sends one request (with a text @p body when not NULL) and reads the whole
+ * reply; asserts that one came. */
+static tu_http_resp_t request(int port, const char *method, const char *path, const char *body)
 {
-    free(r->head);
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-/* Sends one request (with @p body when not NULL) and reads the whole reply. */
-static reply_t request(int port, const char *method, const char *path, const char *body)
-{
-    reply_t r = {0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
-                 strerror(errno));
-    char req[1024];
-    int len;
-    if (body)
-        len = snprintf(req, sizeof(req),
-                       "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                       "Content-Length: %zu\r\n\r\n%s",
-                       method, path, strlen(body), body);
-    else
-        len = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
-    cr_assert(len > 0 && (size_t)len < sizeof(req));
-    cr_assert_eq(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
-
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap + 1);
-    cr_assert_not_null(buf);
-    for (;;) {
-        if (got == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            cr_assert_not_null(buf);
-        }
-        ssize_t k = recv(fd, buf + got, cap - got, 0);
-        cr_assert(k >= 0, "recv: %s", strerror(errno));
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    buf[got] = '\0';
-    char *sep = strstr(buf, "\r\n\r\n");
-    cr_assert_not_null(sep, "no end of headers in: %s", buf);
-    size_t head_len = (size_t)(sep - buf);
-    r.head = strndup(buf, head_len);
-    r.body_len = got - head_len - 4;
-    r.body = malloc(r.body_len + 1);
-    cr_assert(r.head && r.body);
-    memcpy(r.body, sep + 4, r.body_len);
-    r.body[r.body_len] = '\0';
-    free(buf);
-    cr_assert_eq(sscanf(r.head, "HTTP/1.%*d %d", &r.status), 1, "status line: %s", r.head);
+    static const char *const text[] = {"Content-Type: text/plain", NULL};
+    tu_http_resp_t r;
+    int rc = tu_http_request(port, method, path, body ? text : NULL, body, body ? strlen(body) : 0,
+                             TU_HTTP_NO_CONTENT_TYPE, 10000, &r);
+    cr_assert_eq(rc, 0, "no answer to %s %s", method, path);
     return r;
 }
 
-/* The value of header @p name (case-insensitive) into @p out; 0 if absent. */
-static int header(const reply_t *r, const char *name, char *out, size_t size)
+/* Scrapes and parses /metrics; asserts a 200. */
+static tu_prom_t *scrape(int port)
 {
-    size_t n = strlen(name);
-    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        const char *l = p + 2;
-        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            l += n + 1;
-            while (*l == ' ')
-                l++;
-            const char *e = strstr(l, "\r\n");
-            size_t len = e ? (size_t)(e - l) : strlen(l);
-            snprintf(out, size, "%.*s", (int)len, l);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* ---- a parser of the text exposition format 0.0.4 ------------------------ */
-
-#define MAX_SAMPLES 512
-
-typedef struct sample {
-    char name[128];
-    char labels[256]; /* as written, without braces: stage="x",le="1" */
-    double value;
-} sample_t;
-
-typedef struct expo {
-    sample_t s[MAX_SAMPLES];
-    size_t n;
-    char types[64][128]; /* family names with a TYPE line */
-    char type_of[64][16];
-    size_t n_types;
-} expo_t;
-
-static int is_name_char(char c, int first)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
-           (!first && c >= '0' && c <= '9');
-}
-
-/* Reads a metric or label name at *p; returns its length (0 = none). */
-static size_t parse_name(const char **p, char *out, size_t size)
-{
-    size_t n = 0;
-    while (is_name_char((*p)[n], n == 0))
-        n++;
-    if (n == 0 || n >= size)
-        return 0;
-    memcpy(out, *p, n);
-    out[n] = '\0';
-    *p += n;
-    return n;
-}
-
-/* The family a sample belongs to: histogram suffixes stripped when their
- * base is a declared histogram. */
-static const char *family_of(const expo_t *e, const char *name, char *buf, size_t size)
-{
-    static const char *const suffixes[] = {"_bucket", "_sum", "_count"};
-    for (size_t i = 0; i < 3; i++) {
-        size_t nl = strlen(name), sl = strlen(suffixes[i]);
-        if (nl > sl && strcmp(name + nl - sl, suffixes[i]) == 0) {
-            snprintf(buf, size, "%.*s", (int)(nl - sl), name);
-            for (size_t t = 0; t < e->n_types; t++)
-                if (strcmp(e->types[t], buf) == 0 && strcmp(e->type_of[t], "histogram") == 0)
-                    return buf;
-        }
-    }
-    snprintf(buf, size, "%s", name);
-    return buf;
-}
-
-/* Parses the whole text, asserting that every line is well-formed. */
-static void expo_parse(expo_t *e, const char *text)
-{
-    memset(e, 0, sizeof(*e));
-    char helped[64][128];
-    size_t n_helped = 0;
-    char last_family[128] = "";
-    const char *line = text;
-    cr_assert(text[0] != '\0', "empty exposition");
-    cr_assert_eq(text[strlen(text) - 1], '\n', "the exposition ends with a newline");
-    while (*line) {
-        const char *eol = strchr(line, '\n');
-        cr_assert_not_null(eol);
-        char l[1024];
-        cr_assert_lt((size_t)(eol - line), sizeof(l), "line too long");
-        memcpy(l, line, (size_t)(eol - line));
-        l[eol - line] = '\0';
-        line = eol + 1;
-        cr_assert(l[0] != '\0', "no empty lines");
-        if (l[0] == '#') {
-            char kind[8], name[128], rest[512];
-            int k = sscanf(l, "# %7s %127s %511[^\n]", kind, name, rest);
-            cr_assert(k == 3, "comment line: '%s'", l);
-            const char *p = name;
-            char tmp[128];
-            cr_assert(parse_name(&p, tmp, sizeof(tmp)) && *p == '\0', "metric name: '%s'", l);
-            if (strcmp(kind, "TYPE") == 0) {
-                cr_assert(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0 ||
-                              strcmp(rest, "histogram") == 0,
-                          "type: '%s'", l);
-                for (size_t t = 0; t < e->n_types; t++)
-                    cr_assert_str_neq(e->types[t], name, "one TYPE per family: %s", name);
-                cr_assert_lt(e->n_types, 64);
-                snprintf(e->types[e->n_types], sizeof(e->types[0]), "%s", name);
-                snprintf(e->type_of[e->n_types++], sizeof(e->type_of[0]), "%.15s", rest);
-                snprintf(last_family, sizeof(last_family), "%s", name);
-            } else {
-                cr_assert_str_eq(kind, "HELP", "comment: '%s'", l);
-                cr_assert_lt(n_helped, 64);
-                snprintf(helped[n_helped++], sizeof(helped[0]), "%s", name);
-            }
-            continue;
-        }
-        cr_assert_lt(e->n, MAX_SAMPLES);
-        sample_t *s = &e->s[e->n];
-        const char *p = l;
-        cr_assert(parse_name(&p, s->name, sizeof(s->name)), "sample name: '%s'", l);
-        if (*p == '{') {
-            const char *start = ++p;
-            while (*p != '}') {
-                char lname[128];
-                cr_assert(parse_name(&p, lname, sizeof(lname)), "label name: '%s'", l);
-                cr_assert(p[0] == '=' && p[1] == '"', "label '%s' in '%s'", lname, l);
-                p += 2;
-                while (*p && *p != '"') {
-                    if (*p == '\\') {
-                        cr_assert(p[1] == '\\' || p[1] == '"' || p[1] == 'n', "escape: '%s'", l);
-                        p++;
-                    }
-                    p++;
-                }
-                cr_assert_eq(*p, '"', "unterminated label value: '%s'", l);
-                p++;
-                if (*p == ',')
-                    p++;
-                else
-                    cr_assert_eq(*p, '}', "labels: '%s'", l);
-            }
-            snprintf(s->labels, sizeof(s->labels), "%.*s", (int)(p - start), start);
-            p++;
-        }
-        cr_assert_eq(*p, ' ', "space before the value: '%s'", l);
-        p++;
-        char *end;
-        if (strcmp(p, "+Inf") == 0)
-            s->value = INFINITY;
-        else {
-            errno = 0;
-            s->value = strtod(p, &end);
-            cr_assert(end != p && errno == 0, "value: '%s'", l);
-            /* An optional timestamp (integer milliseconds). */
-            if (*end == ' ') {
-                const char *ts = end + 1;
-                strtoll(ts, &end, 10);
-                cr_assert(end != ts, "timestamp: '%s'", l);
-            }
-            cr_assert_eq(*end, '\0', "trailing characters: '%s'", l);
-        }
-        char fam[128];
-        family_of(e, s->name, fam, sizeof(fam));
-        cr_assert_str_eq(fam, last_family, "sample '%s' right after the TYPE of its family", l);
-        int has_help = 0;
-        for (size_t h = 0; h < n_helped; h++)
-            has_help |= strcmp(helped[h], fam) == 0;
-        cr_assert(has_help, "HELP of %s", fam);
-        for (size_t i = 0; i < e->n; i++)
-            cr_assert(strcmp(e->s[i].name, s->name) != 0 || strcmp(e->s[i].labels, s->labels) != 0,
-                      "duplicate series: '%s'", l);
-        e->n++;
-    }
-}
-
-/* The value of one series; asserts it exists. */
-static double expo_get(const expo_t *e, const char *name, const char *labels)
-{
-    for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->s[i].name, name) == 0 && strcmp(e->s[i].labels, labels) == 0)
-            return e->s[i].value;
-    cr_assert_fail("no series %s{%s}", name, labels);
-    return NAN;
-}
-
-static int expo_has(const expo_t *e, const char *name)
-{
-    for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->s[i].name, name) == 0)
-            return 1;
-    return 0;
-}
-
-static const char *expo_type(const expo_t *e, const char *family)
-{
-    for (size_t t = 0; t < e->n_types; t++)
-        if (strcmp(e->types[t], family) == 0)
-            return e->type_of[t];
-    return "";
-}
-
-static expo_t *scrape(int port)
-{
-    reply_t r = request(port, "GET", "/metrics", NULL);
-    cr_assert_eq(r.status, 200);
-    char ct[128];
-    cr_assert(header(&r, "Content-Type", ct, sizeof(ct)));
-    cr_assert(strncmp(ct, "text/plain; version=0.0.4", 25) == 0, "Content-Type: %s", ct);
-    cr_assert_eq(strlen(r.body), r.body_len, "no NUL in the body");
-    expo_t *e = malloc(sizeof(*e));
-    cr_assert_not_null(e);
-    expo_parse(e, r.body);
-    reply_free(&r);
+    tu_prom_t *e = tu_prom_scrape(port);
+    cr_assert_not_null(e, "/metrics 200");
     return e;
 }
 
@@ -452,11 +162,11 @@ Test(httpd, metrics_exposition_counters_and_histogram)
     atomic_store(&stats[0].lat_count, 66);
 
     httpd_t *h = start(2);
-    reply_t raw = request(httpd_port(h), "GET", "/metrics", NULL);
+    tu_http_resp_t raw = request(httpd_port(h), "GET", "/metrics", NULL);
     cr_assert(strstr(raw.body, "incidentd_consumed_total{stage=\"scoped\"} 9007199254740993\n"),
               "large counters printed exactly");
-    reply_free(&raw);
-    expo_t *e = scrape(httpd_port(h));
+    tu_http_resp_free(&raw);
+    tu_prom_t *e = scrape(httpd_port(h));
 
     for (size_t s = 0; s < 2; s++) {
         char lab[64];
@@ -465,22 +175,22 @@ Test(httpd, metrics_exposition_counters_and_histogram)
             if (s == 1 && i == 0)
                 continue; /* the large one, checked above */
             double want = (double)(1000 * (s + 1) + i + 1);
-            cr_expect_eq(expo_get(e, u64s[i].metric, lab), want, "%s{%s}", u64s[i].metric, lab);
-            const char *type = expo_type(e, u64s[i].metric);
+            cr_expect_eq(tu_prom_get(e, u64s[i].metric, lab), want, "%s{%s}", u64s[i].metric, lab);
+            const char *type = tu_prom_type(e, u64s[i].metric);
             cr_expect_str_eq(type, strstr(u64s[i].metric, "_total") ? "counter" : "gauge",
                              "TYPE of %s", u64s[i].metric);
         }
     }
-    cr_expect_eq(expo_get(e, "incidentd_partitions_assigned", "stage=\"detected\""), 3);
-    cr_expect_eq(expo_get(e, "incidentd_partitions_assigned", "stage=\"scoped\""), 0);
-    cr_expect_eq(expo_get(e, "incidentd_redis_up", "stage=\"detected\""), 1);
-    cr_expect_eq(expo_get(e, "incidentd_redis_up", "stage=\"scoped\""), 0);
-    cr_expect_eq(expo_get(e, "incidentd_kafka_up", "stage=\"detected\""), 0);
-    cr_expect_eq(expo_get(e, "incidentd_kafka_up", "stage=\"scoped\""), 1);
-    cr_expect_str_eq(expo_type(e, "incidentd_partitions_assigned"), "gauge");
+    cr_expect_eq(tu_prom_get(e, "incidentd_partitions_assigned", "stage=\"detected\""), 3);
+    cr_expect_eq(tu_prom_get(e, "incidentd_partitions_assigned", "stage=\"scoped\""), 0);
+    cr_expect_eq(tu_prom_get(e, "incidentd_redis_up", "stage=\"detected\""), 1);
+    cr_expect_eq(tu_prom_get(e, "incidentd_redis_up", "stage=\"scoped\""), 0);
+    cr_expect_eq(tu_prom_get(e, "incidentd_kafka_up", "stage=\"detected\""), 0);
+    cr_expect_eq(tu_prom_get(e, "incidentd_kafka_up", "stage=\"scoped\""), 1);
+    cr_expect_str_eq(tu_prom_type(e, "incidentd_partitions_assigned"), "gauge");
 
     /* The histogram: le ascending, counts cumulative, +Inf == _count. */
-    cr_expect_str_eq(expo_type(e, "incidentd_processing_seconds"), "histogram");
+    cr_expect_str_eq(tu_prom_type(e, "incidentd_processing_seconds"), "histogram");
     for (size_t s = 0; s < 2; s++) {
         double prev_le = -1, prev = -1, inf = -1;
         size_t buckets = 0;
@@ -512,24 +222,26 @@ Test(httpd, metrics_exposition_counters_and_histogram)
         char lab[64];
         snprintf(lab, sizeof(lab), "stage=\"%s\"", names[s]);
         cr_expect_eq(buckets, WORKER_LAT_BUCKETS, "every bucket of %s", names[s]);
-        cr_expect_eq(inf, expo_get(e, "incidentd_processing_seconds_count", lab), "+Inf == _count");
+        cr_expect_eq(inf, tu_prom_get(e, "incidentd_processing_seconds_count", lab),
+                     "+Inf == _count");
         if (s == 0) {
             cr_expect_eq(inf, 66);
-            cr_expect(fabs(expo_get(e, "incidentd_processing_seconds_sum", lab) - 1.234567) < 1e-9);
+            cr_expect(fabs(tu_prom_get(e, "incidentd_processing_seconds_sum", lab) - 1.234567) <
+                      1e-9);
         } else {
             cr_expect_eq(inf, 0);
         }
     }
 
-    cr_expect_eq(expo_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
-    cr_expect_gt(expo_get(e, "process_resident_memory_bytes", ""), 1024 * 1024);
-    double start_s = expo_get(e, "process_start_time_seconds", "");
+    cr_expect_eq(tu_prom_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
+    cr_expect_gt(tu_prom_get(e, "process_resident_memory_bytes", ""), 1024 * 1024);
+    double start_s = tu_prom_get(e, "process_start_time_seconds", "");
     double now_s = (double)time(NULL);
     cr_expect(start_s > now_s - 3600 && start_s <= now_s + 1, "process_start_time_seconds %f",
               start_s);
-    cr_expect_geq(expo_get(e, "process_cpu_seconds_total", ""), 0);
+    cr_expect_geq(tu_prom_get(e, "process_cpu_seconds_total", ""), 0);
     /* Redis refused: the gauges are left out, the scrape still works. */
-    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
+    cr_expect_not(tu_prom_has(e, "incidentd_open_incidents"));
     free(e);
     httpd_stop(h);
 }
@@ -537,13 +249,13 @@ Test(httpd, metrics_exposition_counters_and_histogram)
 Test(httpd, without_stage_workers_ready_and_metrics)
 {
     httpd_t *h = start(0);
-    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    tu_http_resp_t r = request(httpd_port(h), "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "ready\n");
-    reply_free(&r);
-    expo_t *e = scrape(httpd_port(h));
-    cr_expect_not(expo_has(e, "incidentd_consumed_total"));
-    cr_expect_eq(expo_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
+    tu_http_resp_free(&r);
+    tu_prom_t *e = scrape(httpd_port(h));
+    cr_expect_not(tu_prom_has(e, "incidentd_consumed_total"));
+    cr_expect_eq(tu_prom_get(e, "incidentd_build_info", "version=\"" INCIDENTD_VERSION "\""), 1);
     free(e);
     httpd_stop(h);
 }
@@ -552,44 +264,44 @@ Test(httpd, healthz_404_405)
 {
     httpd_t *h = start(2);
     int port = httpd_port(h);
-    reply_t r = request(port, "GET", "/healthz", NULL);
+    tu_http_resp_t r = request(port, "GET", "/healthz", NULL);
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "ok\n");
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     r = request(port, "GET", "/healthz?verbose=1", NULL);
     cr_expect_eq(r.status, 200, "a query string does not change the path");
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     r = request(port, "HEAD", "/healthz", NULL);
     cr_expect_eq(r.status, 200);
     cr_expect_eq(r.body_len, 0, "HEAD has no body");
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     const char *missing[] = {"/", "/metrics/", "/nope", "/healthzz", "/METRICS"};
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         r = request(port, "GET", missing[i], NULL);
         cr_expect_eq(r.status, 404, "GET %s", missing[i]);
-        reply_free(&r);
+        tu_http_resp_free(&r);
     }
 
     const char *methods[] = {"POST", "PUT", "DELETE", "PATCH"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         r = request(port, methods[i], "/metrics", "some body");
         cr_expect_eq(r.status, 405, "%s /metrics", methods[i]);
-        char allow[64];
-        cr_expect(header(&r, "Allow", allow, sizeof(allow)), "Allow header");
-        cr_expect_str_eq(allow, "GET, HEAD");
-        reply_free(&r);
+        const char *allow = tu_http_header(&r, "Allow");
+        cr_expect_not_null(allow, "Allow header");
+        cr_expect_str_eq(allow ? allow : "", "GET, HEAD");
+        tu_http_resp_free(&r);
     }
     r = request(port, "POST", "/nope", NULL);
     cr_expect_eq(r.status, 405);
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     /* Still serving after all that. */
     r = request(port, "GET", "/healthz", NULL);
     cr_expect_eq(r.status, 200);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
 }
 
@@ -661,33 +373,43 @@ static void *fake_redis_run(void *arg)
     return NULL;
 }
 
+/* Starts a fake Redis serving @p connections (see fake_redis_run) in a
+ * thread; its URL into @p url. */
+static void fake_redis_start(fake_redis_t *f, int connections, int close_after, int pong, char *url,
+                             size_t size)
+{
+    memset(f, 0, sizeof(*f));
+    f->connections = connections;
+    f->close_after = close_after;
+    f->pong = pong;
+    int rport;
+    f->lfd = listener(&rport);
+    cr_assert_eq(pthread_create(&f->tid, NULL, fake_redis_run, f), 0);
+    snprintf(url, size, "redis://127.0.0.1:%d/0", rport);
+}
+
 Test(httpd, open_incidents_from_redis)
 {
     fake_redis_t f;
-    memset(&f, 0, sizeof(f));
-    f.connections = 1;
-    int rport;
-    f.lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    fake_redis_start(&f, 1, 0, 0, url, sizeof(url));
     load_cfg(url);
 
     httpd_t *h = start(2);
-    expo_t *e = scrape(httpd_port(h));
-    cr_expect_str_eq(expo_type(e, "incidentd_open_incidents"), "gauge");
+    tu_prom_t *e = scrape(httpd_port(h));
+    cr_expect_str_eq(tu_prom_type(e, "incidentd_open_incidents"), "gauge");
     const char *stages[] = {"detected", "classified", "scoped", "escalated", "resolved"};
     for (int i = 0; i < 5; i++) {
         char lab[64];
         snprintf(lab, sizeof(lab), "stage=\"%s\"", stages[i]);
-        cr_expect_eq(expo_get(e, "incidentd_open_incidents", lab), 10 + i, "%s", lab);
+        cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents", lab), 10 + i, "%s", lab);
     }
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 15);
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents_by_kind", "kind=\"disturbance\""), 16);
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents_by_kind", "kind=\"incident\""), 15);
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents_by_kind", "kind=\"disturbance\""), 16);
     free(e);
     /* Cached: a second scrape within 5 s asks Redis nothing. */
     e = scrape(httpd_port(h));
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 14);
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 14);
     free(e);
     httpd_stop(h); /* closes the connection: the fake returns */
     pthread_join(f.tid, NULL);
@@ -708,25 +430,21 @@ Test(httpd, redis_closing_the_kept_connection_is_reconnected_at_once)
     /* Hiredis writes with write(2): the daemon ignores SIGPIPE, so do we. */
     signal(SIGPIPE, SIG_IGN);
     fake_redis_t f;
-    memset(&f, 0, sizeof(f));
-    f.connections = 2;
-    f.close_after = 7; /* Redis's idle timeout, once the first scrape is answered */
-    int rport;
-    f.lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f.tid, NULL, fake_redis_run, &f), 0);
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    /* two connections, the first closed after 7 commands: Redis's idle
+     * timeout, once the first scrape is answered */
+    fake_redis_start(&f, 2, 7, 0, url, sizeof(url));
     load_cfg(url);
 
     httpd_t *h = start(2);
-    expo_t *e = scrape(httpd_port(h));
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 10);
+    tu_prom_t *e = scrape(httpd_port(h));
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents", "stage=\"detected\""), 10);
     free(e);
     usleep(5200 * 1000); /* past the cache period */
     e = scrape(httpd_port(h));
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"detected\""), 17,
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents", "stage=\"detected\""), 17,
                  "read again on a new connection in the same scrape");
-    cr_expect_eq(expo_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 21);
+    cr_expect_eq(tu_prom_get(e, "incidentd_open_incidents", "stage=\"resolved\""), 21);
     free(e);
     httpd_stop(h);
     pthread_join(f.tid, NULL);
@@ -746,11 +464,11 @@ Test(httpd, redis_that_never_answers_does_not_hold_the_scrape)
 
     httpd_t *h = start(2);
     int64_t t0 = mono_ms();
-    expo_t *e = scrape(httpd_port(h));
+    tu_prom_t *e = scrape(httpd_port(h));
     int64_t took = mono_ms() - t0;
     cr_expect_lt(took, 1500, "scrape took %lld ms", (long long)took);
-    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
-    cr_expect(expo_has(e, "incidentd_consumed_total"));
+    cr_expect_not(tu_prom_has(e, "incidentd_open_incidents"));
+    cr_expect(tu_prom_has(e, "incidentd_consumed_total"));
     free(e);
     /* The failure is cached: the next scrape does not wait again. */
     t0 = mono_ms();
@@ -766,10 +484,10 @@ Test(httpd, redis_refused_scrape_is_fast)
 {
     httpd_t *h = start(2);
     int64_t t0 = mono_ms();
-    expo_t *e = scrape(httpd_port(h));
+    tu_prom_t *e = scrape(httpd_port(h));
     int64_t took = mono_ms() - t0;
     cr_expect_lt(took, 1000, "scrape took %lld ms", (long long)took);
-    cr_expect_not(expo_has(e, "incidentd_open_incidents"));
+    cr_expect_not(tu_prom_has(e, "incidentd_open_incidents"));
     free(e);
     httpd_stop(h);
 }
@@ -801,18 +519,6 @@ static void mock_kafka_stop(mock_kafka_t *k)
     rd_kafka_destroy(k->rk);
 }
 
-/* A fake Redis answering PONG, on one kept connection. */
-static void pong_redis_start(fake_redis_t *f, char *url, size_t size)
-{
-    memset(f, 0, sizeof(*f));
-    f->connections = 1;
-    f->pong = 1;
-    int rport;
-    f->lfd = listener(&rport);
-    cr_assert_eq(pthread_create(&f->tid, NULL, fake_redis_run, f), 0);
-    snprintf(url, size, "redis://127.0.0.1:%d/0", rport);
-}
-
 static void pong_redis_stop(fake_redis_t *f)
 {
     shutdown(f->lfd, SHUT_RDWR); /* an accept() still waiting returns */
@@ -831,14 +537,14 @@ static void set_workers_up(void)
 
 /* Asks /readyz every 200 ms until it answers @p status, for up to @p ms.
  * Returns the last reply (free it). */
-static reply_t readyz_until(int port, int status, int ms)
+static tu_http_resp_t readyz_until(int port, int status, int ms)
 {
     int64_t t0 = mono_ms();
     for (;;) {
-        reply_t r = request(port, "GET", "/readyz", NULL);
+        tu_http_resp_t r = request(port, "GET", "/readyz", NULL);
         if (r.status == status || mono_ms() - t0 > ms)
             return r;
-        reply_free(&r);
+        tu_http_resp_free(&r);
         usleep(200 * 1000);
     }
 }
@@ -849,17 +555,17 @@ Test(httpd, readyz_names_what_is_missing)
     mock_kafka_start(&k);
     fake_redis_t f;
     char url[64];
-    pong_redis_start(&f, url, sizeof(url));
+    fake_redis_start(&f, 1, 0, 1, url, sizeof(url)); /* PONG, one kept connection */
     load_cfg_full(url, k.brokers, 0);
     httpd_t *h = start(2);
     int port = httpd_port(h);
-    reply_t r = request(port, "GET", "/readyz", NULL);
+    tu_http_resp_t r = request(port, "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 503);
     cr_expect(strstr(r.body, "detected: not ready: kafka not up"), "%s", r.body);
     cr_expect(strstr(r.body, "redis not up"), "%s", r.body);
     cr_expect(strstr(r.body, "no partitions assigned"), "%s", r.body);
     cr_expect(strstr(r.body, "scoped: not ready"), "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     for (int s = 0; s < 2; s++) {
         atomic_store(&stats[s].kafka_up, 1);
@@ -871,19 +577,19 @@ Test(httpd, readyz_names_what_is_missing)
     cr_expect(strstr(r.body, "detected: ready"), "%s", r.body);
     cr_expect(strstr(r.body, "scoped: not ready: no partitions assigned;"), "%s", r.body);
     cr_expect_null(strstr(r.body, "kafka"), "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     atomic_store(&stats[1].assigned, 1);
     r = request(port, "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 200, "%s", r.body);
     cr_expect_str_eq(r.body, "ready\n");
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     atomic_store(&stats[0].redis_up, 0);
     r = request(port, "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 503, "redis lost: not ready again");
     cr_expect(strstr(r.body, "detected: not ready: redis not up;"), "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
     pong_redis_stop(&f);
     cr_expect_gt(f.n_commands, 0, "redis was asked");
@@ -898,14 +604,14 @@ Test(httpd, readyz_asks_the_brokers_though_the_workers_say_up)
     mock_kafka_start(&k);
     fake_redis_t f;
     char url[64];
-    pong_redis_start(&f, url, sizeof(url));
+    fake_redis_start(&f, 1, 0, 1, url, sizeof(url)); /* PONG, one kept connection */
     load_cfg_full(url, k.brokers, 0);
     set_workers_up();
     httpd_t *h = start(2);
     int port = httpd_port(h);
-    reply_t r = readyz_until(port, 200, 5000);
+    tu_http_resp_t r = readyz_until(port, 200, 5000);
     cr_expect_eq(r.status, 200, "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     rd_kafka_mock_broker_set_down(k.mc, 1);
     int64_t t0 = mono_ms();
@@ -913,12 +619,12 @@ Test(httpd, readyz_asks_the_brokers_though_the_workers_say_up)
     cr_expect_eq(r.status, 503, "broker down: %s", r.body);
     cr_expect_lt(mono_ms() - t0, 5000);
     cr_expect(strstr(r.body, "detected: not ready: kafka brokers not reachable ("), "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
 
     rd_kafka_mock_broker_set_up(k.mc, 1);
     r = readyz_until(port, 200, 10000);
     cr_expect_eq(r.status, 200, "broker back: %s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
     pong_redis_stop(&f);
     mock_kafka_stop(&k);
@@ -938,18 +644,18 @@ Test(httpd, readyz_with_a_hung_redis_is_503_within_seconds)
     set_workers_up(); /* an idle stage: its own connection has not noticed */
     httpd_t *h = start(2);
     int64_t t0 = mono_ms();
-    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    tu_http_resp_t r = request(httpd_port(h), "GET", "/readyz", NULL);
     int64_t took = mono_ms() - t0;
     cr_expect_eq(r.status, 503, "%s", r.body);
     cr_expect(strstr(r.body, "detected: not ready: redis does not answer PING ("), "%s", r.body);
     cr_expect_lt(took, 3000, "answered in %lld ms", (long long)took);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     /* cached: the next one within a second does not wait again */
     t0 = mono_ms();
     r = request(httpd_port(h), "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 503);
     cr_expect_lt(mono_ms() - t0, 300);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
     close(lfd);
     mock_kafka_stop(&k);
@@ -963,9 +669,9 @@ typedef struct readyz_call {
 static void *readyz_thread(void *arg)
 {
     readyz_call_t *c = arg;
-    reply_t r = request(c->port, "GET", "/readyz", NULL);
+    tu_http_resp_t r = request(c->port, "GET", "/readyz", NULL);
     c->status = r.status;
-    reply_free(&r);
+    tu_http_resp_free(&r);
     return NULL;
 }
 
@@ -978,11 +684,11 @@ Test(httpd, healthz_answers_while_a_readyz_waits_for_the_brokers)
     cr_assert_eq(pthread_create(&tid, NULL, readyz_thread, &c), 0);
     usleep(150 * 1000);
     int64_t t0 = mono_ms();
-    reply_t r = request(httpd_port(h), "GET", "/healthz", NULL);
+    tu_http_resp_t r = request(httpd_port(h), "GET", "/healthz", NULL);
     int64_t took = mono_ms() - t0;
     cr_expect_eq(r.status, 200);
     cr_expect_lt(took, 500, "/healthz took %lld ms", (long long)took);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     pthread_join(tid, NULL);
     cr_expect_eq(c.status, 503);
     httpd_stop(h);
@@ -992,11 +698,11 @@ Test(httpd, ingest_only_process_needs_the_brokers)
 {
     load_cfg_full("redis://127.0.0.1:1/0", "127.0.0.1:1", 1);
     httpd_t *h = start(0);
-    reply_t r = request(httpd_port(h), "GET", "/readyz", NULL);
+    tu_http_resp_t r = request(httpd_port(h), "GET", "/readyz", NULL);
     cr_expect_eq(r.status, 503, "no broker: %s", r.body);
     cr_expect(strstr(r.body, "ingest: not ready: kafka brokers not reachable ("), "%s", r.body);
     cr_expect_null(strstr(r.body, "redis"), "ingest needs no redis: %s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
 
     mock_kafka_t k;
@@ -1005,7 +711,7 @@ Test(httpd, ingest_only_process_needs_the_brokers)
     h = start(0);
     r = readyz_until(httpd_port(h), 200, 5000);
     cr_expect_eq(r.status, 200, "%s", r.body);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     httpd_stop(h);
     mock_kafka_stop(&k);
 }
@@ -1018,9 +724,9 @@ Test(httpd, healthz_is_served_while_150_slow_clients_hold_connections)
     int *slow = tu_slow_open(httpd_port(h), "/metrics", 150, 2, 15);
     usleep(300 * 1000);
     cr_expect_eq(tu_slow_trickle(slow, 150), 150, "every slow client is held");
-    reply_t r = request(httpd_port(h), "GET", "/healthz", NULL);
+    tu_http_resp_t r = request(httpd_port(h), "GET", "/healthz", NULL);
     cr_expect_eq(r.status, 200);
-    reply_free(&r);
+    tu_http_resp_free(&r);
     tu_slow_close(slow, 150);
     httpd_stop(h);
 }
@@ -1070,9 +776,9 @@ Test(httpd, no_descriptor_leaks)
     int before = count_fds();
     for (int i = 0; i < 3; i++) {
         httpd_t *h = start(2);
-        reply_t r = request(httpd_port(h), "GET", "/metrics", NULL);
+        tu_http_resp_t r = request(httpd_port(h), "GET", "/metrics", NULL);
         cr_expect_eq(r.status, 200);
-        reply_free(&r);
+        tu_http_resp_free(&r);
         httpd_stop(h);
     }
     /* A failed start (port in use) leaves nothing open either. */

@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "http_client.h"
 #include "ingest.h"
-#include "ingest_client.h"
 #include "log.h"
 #include "testutil.h"
 
@@ -60,9 +60,9 @@ static void stop(fixture_t *f)
     config_destroy(&f->cfg);
 }
 
-static int get(const fixture_t *f, const char *method, const char *path, ic_resp_t *r)
+static int get(const fixture_t *f, const char *method, const char *path, tu_http_resp_t *r)
 {
-    if (ic_request(f->port, method, path, NULL, NULL, 0, 0, T_MS, r) != 0)
+    if (tu_http_request(f->port, method, path, NULL, NULL, 0, 0, T_MS, r) != 0)
         return 0;
     return r->status;
 }
@@ -71,22 +71,22 @@ Test(ingest, healthz_routes_and_methods)
 {
     fixture_t f;
     start(&f, NULL);
-    ic_resp_t r;
+    tu_http_resp_t r;
     cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
     cr_expect(strstr(r.body, "\"status\":\"ok\""), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     cr_expect_eq(get(&f, "POST", "/healthz", &r), 405);
-    cr_expect_str_eq(ic_header(&r, "Allow"), "GET, HEAD");
-    ic_resp_free(&r);
+    cr_expect_str_eq(tu_http_header(&r, "Allow"), "GET, HEAD");
+    tu_http_resp_free(&r);
     cr_expect_eq(get(&f, "GET", "/v1/events", &r), 405);
-    cr_expect_str_eq(ic_header(&r, "Allow"), "POST");
-    ic_resp_free(&r);
+    cr_expect_str_eq(tu_http_header(&r, "Allow"), "POST");
+    tu_http_resp_free(&r);
     cr_expect_eq(get(&f, "PUT", "/v1/alertmanager", &r), 405);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     cr_expect_eq(get(&f, "GET", "/nope", &r), 404);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alert", NULL, "{}", T_MS, &r), 404);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alert", NULL, "{}", T_MS, &r), 404);
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -94,37 +94,37 @@ Test(ingest, invalid_bodies_get_400_with_the_reason)
 {
     fixture_t f;
     start(&f, NULL);
-    ic_resp_t r;
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{\"routing_key\":", T_MS, &r), 400);
-    cr_expect_str_eq(ic_header(&r, "Content-Type"), "application/json");
+    tu_http_resp_t r;
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{\"routing_key\":", T_MS, &r), 400);
+    cr_expect_str_eq(tu_http_header(&r, "Content-Type"), "application/json");
     cr_expect(strstr(r.body, "\"status\":\"invalid event\""), "%s", r.body);
     cr_expect(strstr(r.body, "invalid JSON"), "%s", r.body);
     cr_expect(strstr(r.body, "\"errors\":["), "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL,
-                         "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"payload\":{"
-                         "\"summary\":\"s\",\"source\":\"h\",\"severity\":\"fatal\"}}",
-                         T_MS, &r),
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL,
+                              "{\"routing_key\":\"k\",\"event_action\":\"trigger\",\"payload\":{"
+                              "\"summary\":\"s\",\"source\":\"h\",\"severity\":\"fatal\"}}",
+                              T_MS, &r),
                  400);
     cr_expect(strstr(r.body, "payload.severity"), "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(
-        ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[{}]}", T_MS, &r),
-        400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", NULL,
+                              "{\"version\":\"4\",\"alerts\":[{}]}", T_MS, &r),
+                 400);
     cr_expect(strstr(r.body, "alerts[0].status: missing"), "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alerts", NULL, "{\"alert_id\":\"a\"}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alerts", NULL, "{\"alert_id\":\"a\"}", T_MS, &r), 400);
     cr_expect(strstr(r.body, "dedup_key: missing"), "%s", r.body);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_request(f.port, "POST", "/v1/events", NULL, "", 0, 0, T_MS, &r), 0);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_request(f.port, "POST", "/v1/events", NULL, "", 0, 0, T_MS, &r), 0);
     cr_expect_eq(r.status, 400);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* an empty notification needs no Kafka: accepted at once */
-    cr_expect_eq(
-        ic_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[]}", T_MS, &r),
-        202);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", NULL, "{\"version\":\"4\",\"alerts\":[]}",
+                              T_MS, &r),
+                 202);
     cr_expect(strstr(r.body, "\"alerts\":0"), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -133,32 +133,36 @@ Test(ingest, oversized_bodies_get_413)
     static const char *const sets[] = {"ingest.max_body=2048", NULL};
     fixture_t f;
     start(&f, sets);
-    ic_resp_t r;
+    tu_http_resp_t r;
     char *big = malloc(600000);
     memset(big, ' ', 600000);
     big[0] = '{';
     big[599999] = '}';
     /* announced: refused from the headers, before any of the body is sent */
-    cr_assert_eq(ic_request(f.port, "POST", "/v1/events", NULL, big, 600000, IC_NO_BODY, T_MS, &r),
-                 0);
+    cr_assert_eq(
+        tu_http_request(f.port, "POST", "/v1/events", NULL, big, 600000, TU_HTTP_NO_BODY, T_MS, &r),
+        0);
     cr_expect_eq(r.status, 413);
     cr_expect(strstr(r.body, "larger than 2048 bytes"), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* just over the limit */
-    cr_assert_eq(ic_request(f.port, "POST", "/v1/alerts", NULL, big, 2049, IC_NO_BODY, T_MS, &r),
+    cr_assert_eq(
+        tu_http_request(f.port, "POST", "/v1/alerts", NULL, big, 2049, TU_HTTP_NO_BODY, T_MS, &r),
+        0);
+    cr_expect_eq(r.status, 413);
+    tu_http_resp_free(&r);
+    /* unannounced (chunked): read and dropped past the limit, then 413 */
+    cr_assert_eq(tu_http_request(f.port, "POST", "/v1/alertmanager", NULL, big, 600000,
+                                 TU_HTTP_CHUNKED, T_MS, &r),
                  0);
     cr_expect_eq(r.status, 413);
-    ic_resp_free(&r);
-    /* unannounced (chunked): read and dropped past the limit, then 413 */
-    cr_assert_eq(
-        ic_request(f.port, "POST", "/v1/alertmanager", NULL, big, 600000, IC_CHUNKED, T_MS, &r), 0);
-    cr_expect_eq(r.status, 413);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* at the limit it is read (and then judged: 400, not JSON of an event) */
     cr_assert_eq(
-        ic_request(f.port, "POST", "/v1/events", NULL, big + 600000 - 2048, 2048, 0, T_MS, &r), 0);
+        tu_http_request(f.port, "POST", "/v1/events", NULL, big + 600000 - 2048, 2048, 0, T_MS, &r),
+        0);
     cr_expect_eq(r.status, 400, "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     free(big);
     stop(&f);
 }
@@ -169,36 +173,36 @@ Test(ingest, bearer_tokens_global_and_per_route)
                                        NULL};
     fixture_t f;
     start(&f, sets);
-    ic_resp_t r;
+    tu_http_resp_t r;
     const char *none[] = {NULL};
     const char *wrong[] = {"Authorization: Bearer nope", NULL};
     const char *basic[] = {"Authorization: Basic czNjcmV0LWFsbA==", NULL};
     const char *all[] = {"Authorization: Bearer s3cret-all", NULL};
     const char *pd[] = {"Authorization: bearer s3cret-pd", NULL};
 
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", none, "{}", T_MS, &r), 401);
-    cr_expect_str_eq(ic_header(&r, "WWW-Authenticate"), "Bearer realm=\"incidentd\"");
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", none, "{}", T_MS, &r), 401);
+    cr_expect_str_eq(tu_http_header(&r, "WWW-Authenticate"), "Bearer realm=\"incidentd\"");
     cr_expect(strstr(r.body, "\"status\":\"unauthorized\""), "%s", r.body);
     cr_expect_null(strstr(r.body, "s3cret"));
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", wrong, "{}", T_MS, &r), 401);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", basic, "{}", T_MS, &r), 401);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alertmanager", all, "{}", T_MS, &r), 400, "past auth");
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alerts", all, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", wrong, "{}", T_MS, &r), 401);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", basic, "{}", T_MS, &r), 401);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alertmanager", all, "{}", T_MS, &r), 400, "past auth");
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alerts", all, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
     /* /v1/events has its own token: the global one does not open it */
-    cr_expect_eq(ic_post(f.port, "/v1/events", all, "{}", T_MS, &r), 401);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/events", pd, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alerts", pd, "{}", T_MS, &r), 401);
-    ic_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", all, "{}", T_MS, &r), 401);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", pd, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alerts", pd, "{}", T_MS, &r), 401);
+    tu_http_resp_free(&r);
     /* health needs no token */
     cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -207,22 +211,22 @@ Test(ingest, rate_limit_per_source_answers_429_with_retry_after)
     static const char *const sets[] = {"ingest.rate=1", "ingest.burst=2", NULL};
     fixture_t f;
     start(&f, sets);
-    ic_resp_t r;
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/alerts", NULL, "{}", T_MS, &r), 429);
-    const char *ra = ic_header(&r, "Retry-After");
+    tu_http_resp_t r;
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/alerts", NULL, "{}", T_MS, &r), 429);
+    const char *ra = tu_http_header(&r, "Retry-After");
     cr_assert_not_null(ra);
     cr_expect(atoi(ra) >= 1 && atoi(ra) <= 2, "Retry-After %s", ra);
     cr_expect(strstr(r.body, "\"status\":\"throttle event\""), "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     /* a token comes back after a second */
     struct timespec ts = {1, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -236,13 +240,13 @@ typedef struct pending_req {
 static void *post_thread(void *arg)
 {
     pending_req_t *p = arg;
-    ic_resp_t r;
-    p->status = ic_post(p->port, "/v1/events", NULL, pd_trigger, 30000, &r);
+    tu_http_resp_t r;
+    p->status = tu_http_post(p->port, "/v1/events", NULL, pd_trigger, 30000, &r);
     if (p->status) {
-        const char *ra = ic_header(&r, "Retry-After");
+        const char *ra = tu_http_header(&r, "Retry-After");
         snprintf(p->retry_after, sizeof(p->retry_after), "%s", ra ? ra : "");
         snprintf(p->body, sizeof(p->body), "%s", r.body);
-        ic_resp_free(&r);
+        tu_http_resp_free(&r);
     }
     return NULL;
 }
@@ -315,19 +319,20 @@ Test(ingest, non_json_content_types_get_415)
 {
     fixture_t f;
     start(&f, NULL);
-    ic_resp_t r;
+    tu_http_resp_t r;
     static const char *const refused[] = {"text/plain", "application/x-www-form-urlencoded",
                                           "application/jsonp", "application/xml", ""};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char ct[96];
         snprintf(ct, sizeof(ct), "Content-Type: %s", refused[i]);
         const char *h[] = {ct, NULL};
-        cr_expect_eq(
-            ic_request(f.port, "POST", "/v1/events", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(tu_http_request(f.port, "POST", "/v1/events", h, "{}", 2,
+                                     TU_HTTP_NO_CONTENT_TYPE, T_MS, &r),
+                     0);
         cr_expect_eq(r.status, 415, "Content-Type '%s'", refused[i]);
         if (r.status == 415)
             cr_expect(strstr(r.body, "\"status\":\"unsupported media type\""), "%s", r.body);
-        ic_resp_free(&r);
+        tu_http_resp_free(&r);
     }
     /* JSON with parameters, in any case, and +json types: past the check (400: the body) */
     static const char *const taken[] = {"application/json", "Application/JSON; charset=utf-8",
@@ -337,16 +342,18 @@ Test(ingest, non_json_content_types_get_415)
         char ct[96];
         snprintf(ct, sizeof(ct), "Content-Type: %s", taken[i]);
         const char *h[] = {ct, NULL};
-        cr_expect_eq(
-            ic_request(f.port, "POST", "/v1/alerts", h, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+        cr_expect_eq(tu_http_request(f.port, "POST", "/v1/alerts", h, "{}", 2,
+                                     TU_HTTP_NO_CONTENT_TYPE, T_MS, &r),
+                     0);
         cr_expect_eq(r.status, 400, "Content-Type '%s'", taken[i]);
-        ic_resp_free(&r);
+        tu_http_resp_free(&r);
     }
     /* no Content-Type at all: taken as JSON */
-    cr_expect_eq(
-        ic_request(f.port, "POST", "/v1/alerts", NULL, "{}", 2, IC_NO_CONTENT_TYPE, T_MS, &r), 0);
+    cr_expect_eq(tu_http_request(f.port, "POST", "/v1/alerts", NULL, "{}", 2,
+                                 TU_HTTP_NO_CONTENT_TYPE, T_MS, &r),
+                 0);
     cr_expect_eq(r.status, 400, "%s", r.body);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -356,21 +363,21 @@ Test(ingest, wrong_tokens_do_not_spend_the_senders_budget)
                                        NULL};
     fixture_t f;
     start(&f, sets);
-    ic_resp_t r;
+    tu_http_resp_t r;
     const char *wrong[] = {"Authorization: Bearer guess", NULL};
     const char *right[] = {"Authorization: Bearer s3cret", NULL};
     /* someone else on the sender's address guessing tokens */
     for (int i = 0; i < 5; i++) {
-        cr_expect_eq(ic_post(f.port, "/v1/events", wrong, "{}", T_MS, &r), 401, "guess %d", i);
-        ic_resp_free(&r);
+        cr_expect_eq(tu_http_post(f.port, "/v1/events", wrong, "{}", T_MS, &r), 401, "guess %d", i);
+        tu_http_resp_free(&r);
     }
     /* the sender still has its whole burst */
-    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
-    ic_resp_free(&r);
-    cr_expect_eq(ic_post(f.port, "/v1/events", right, "{}", T_MS, &r), 429, "then the limit");
-    ic_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", right, "{}", T_MS, &r), 400);
+    tu_http_resp_free(&r);
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", right, "{}", T_MS, &r), 429, "then the limit");
+    tu_http_resp_free(&r);
     stop(&f);
 }
 
@@ -389,12 +396,12 @@ Test(ingest, a_request_is_served_while_150_slow_clients_hold_connections, .timeo
     int *slow = tu_slow_open(f.port, "/v1/events", 150, 2, 15);
     pause_ms(300);
     cr_expect_eq(tu_slow_trickle(slow, 150), 150, "every slow client is held");
-    ic_resp_t r;
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
+    tu_http_resp_t r;
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
                  r.body ? r.body : "(no answer)");
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     cr_expect_eq(get(&f, "GET", "/healthz", &r), 200);
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     tu_slow_close(slow, 150);
     stop(&f);
 }
@@ -409,10 +416,10 @@ Test(ingest, the_per_address_limit_leaves_room_for_other_senders, .timeout = 60)
     int *slow = tu_slow_open(f.port, "/v1/events", 60, 2, 30);
     pause_ms(300);
     cr_expect_eq(tu_slow_trickle(slow, 60), 20, "10 per address");
-    ic_resp_t r;
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
+    tu_http_resp_t r;
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, "{}", 5000, &r), 400, "served: %s",
                  r.body ? r.body : "(no answer)");
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     tu_slow_close(slow, 60);
     stop(&f);
 }
@@ -434,9 +441,9 @@ Test(ingest, a_slow_client_is_cut_at_the_request_deadline_though_it_keeps_sendin
     }
     cr_expect_geq(took, 900, "cut after %lld ms", (long long)took);
     cr_expect_lt(took, 4000, "cut after %lld ms (-1: never)", (long long)took);
-    ic_resp_t r;
+    tu_http_resp_t r;
     cr_expect_eq(get(&f, "GET", "/healthz", &r), 200, "still serving");
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     tu_slow_close(slow, 1);
     stop(&f);
 }
@@ -446,10 +453,10 @@ Test(ingest, waiting_for_kafka_does_not_count_against_the_request_deadline, .tim
     static const char *const sets[] = {"http.request_timeout=1s", NULL};
     fixture_t f;
     start(&f, sets);
-    ic_resp_t r;
+    tu_http_resp_t r;
     /* the whole request is in at once; then ~10 s waiting for a dead broker */
-    cr_expect_eq(ic_post(f.port, "/v1/events", NULL, pd_trigger, 30000, &r), 503, "%s",
+    cr_expect_eq(tu_http_post(f.port, "/v1/events", NULL, pd_trigger, 30000, &r), 503, "%s",
                  r.body ? r.body : "(no answer)");
-    ic_resp_free(&r);
+    tu_http_resp_free(&r);
     stop(&f);
 }
