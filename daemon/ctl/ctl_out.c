@@ -16,6 +16,9 @@
 #include "ctl_text.h"
 
 static void ctl_verr(const ctl_t *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void ctl_verr(const ctl_t *c, const char *fmt, va_list ap)
 {
     fprintf(stderr, "incidentctl%s%s: ", c && c->cmd ? " " : "", c && c->cmd ? c->cmd : "");
     vfprintf(stderr, fmt, ap);
