@@ -601,6 +601,9 @@ int config_load(config_t *cfg, int argc, char **argv, char *errstr, size_t errst
     cfg_arg_t *args = NULL;
     int rc = -1;
     memset(cfg, 0, sizeof(*cfg));
+    /* The rules' defaults first: the table's rows set what is configurable,
+     * a rule without a row keeps the contract's default. */
+    hd_rules_default(&cfg->rules);
     if (errstr_size)
         errstr[0] = '\0';
 

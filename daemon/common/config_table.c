@@ -434,6 +434,13 @@ const cfg_entry_t config_table[] = {
      .min = CFG_MS_S,
      .max = 7 * CFG_MS_D,
      .help = "The client update interval of a LOCAL incident."},
+    {.name = "comms.updates_missed_max",
+     .type = CFG_U32,
+     .off = OFF(rules.client_updates_missed_max),
+     .def = "2",
+     .min = 1,
+     .max = 100,
+     .help = "Client updates missed in a row that escalate the incident one level."},
 
     /* ---- limits ---- */
     {.name = "limits.clients",

@@ -514,6 +514,20 @@ typedef struct worker_slot {
 
 /* Decides the round's items against their incidents' views; fills the
  * applies. Returns the number of applies. */
+/* Non-zero when an earlier item of the round, of the same incident view,
+ * has the cause of slot @p k: a message delivered twice into one batch. */
+static int worker_seen_in_round(const worker_item_t *items, const worker_slot_t *slots, size_t k)
+{
+    const worker_item_t *it = &items[slots[k].item];
+    if (!it->cause_key)
+        return 0;
+    for (size_t j = 0; j < k; j++)
+        if (slots[j].view == slots[k].view && items[slots[j].item].cause_key &&
+            strcmp(items[slots[j].item].cause_key, it->cause_key) == 0)
+            return 1;
+    return 0;
+}
+
 static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots, size_t n,
                                   const store_read_t *reads, worker_view_t *views,
                                   store_apply_t *applies)
@@ -524,6 +538,15 @@ static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot
         worker_item_t *it = &items[slots[k].item];
         worker_view_t *v = worker_view(views, &n_views, it->key);
         slots[k].view = (size_t)(v - views);
+        if (worker_seen_in_round(items, slots, k)) {
+            /* Decided once already: the second copy is a duplicate, never a
+             * decision on the view the first one changed. */
+            atomic_fetch_add(&w->stats.duplicates, 1);
+            it->n_outs = 0;
+            it->done = 1;
+            slots[k].applied = slots[k].decided = 0;
+            continue;
+        }
         slots[k].applied = worker_settle_decide(w, it, &reads[k], v, now_ms, &applies[n_applies]);
         slots[k].decided = !slots[k].applied && reads[k].cause == STORE_CAUSE_NEW;
         if (slots[k].applied)
