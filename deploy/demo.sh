@@ -4,11 +4,17 @@
 # builds and brings up the test bed, then calls this with INCIDENTD_BROKERS,
 # INCIDENTD_REDIS and INCIDENTD_BIN set.
 #
-# It starts incidentd (all five stages, metrics on 127.0.0.1:9464, a short
-# ack timeout), plays a monitoring system sending three alerts — a global
-# incident, a local one and a disturbance — shows them move through the
-# stages, lets the global one re-escalate, acknowledges and resolves them,
-# and prints each ORMIS timeline and the chain verification.
+# It starts incidentd (all stages with people's commands, metrics on
+# 127.0.0.1:9464, a short ack timeout and short follow-up windows), plays a
+# monitoring system sending three alerts — a global incident, a local one and
+# a disturbance — shows them move through the stages, lets the global one
+# re-escalate, acknowledges and resolves them. Then the life after the
+# resolution: the global alert fires again inside its confirmation window and
+# the same incident reopens; resolved again, its window passes quietly
+# (`confirmed`) and the completion gate blocks it, listing what is missing;
+# the people add a preventive task, submit the review, sign off and finish
+# the task, and the last of these closes it. It prints each ORMIS timeline
+# and the chain verification. Bounded: about a minute.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,10 +30,92 @@ LOG=${DEMO_LOG:-$(mktemp -t incidentd-demo.XXXXXX.log)}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { "$BIN/incidentctl" "$@"; }
 
+# command KIND INCIDENT ACTOR [field=value ...]: a person's command
+# (incident.v1.Command: kind ACKNOWLEDGE, RESOLVE, REOPEN, NOTE, TASK_ADD,
+# TASK_DONE, TASK_CANCEL, MEETING, CLIENT_UPDATE, SIGN_OFF, REVIEW, HANDOVER;
+# fields text, task_id, assignee, due_at_ms, preventive, attendee, root_cause)
+# produced to incidents.commands, keyed by the incident id.
+# TODO(incidentctl): use incidentctl's commands for people (`incidentctl task
+# add INC-… "title" --preventive --actor tina`, `review`, `signoff`,
+# `resolve`, `reopen`, …) once they are in; until then this fallback encodes
+# the Command itself (protobuf wire format, python3's standard library only)
+# and produces it with kcat (installed by `./deploy/dev.sh deps`).
+command() {
+    local kind=$1 id=$2 actor=$3
+    shift 3
+    local f
+    f=$(mktemp -t incidentd-command.XXXXXX)
+    python3 - "$kind" "$id" "$actor" "$@" >"$f" <<'PY'
+import sys, time, uuid
+KINDS = ["UNSPECIFIED", "ACKNOWLEDGE", "RESOLVE", "REOPEN", "NOTE", "TASK_ADD", "TASK_DONE",
+         "TASK_CANCEL", "MEETING", "CLIENT_UPDATE", "SIGN_OFF", "REVIEW", "HANDOVER"]
+FIELDS = {"text": 5, "task_id": 6, "assignee": 7, "due_at_ms": 8, "preventive": 9,
+          "attendee": 10, "root_cause": 11}
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+def num(field, n):
+    return varint(field << 3) + varint(n)
+def text(field, s):
+    b = s.encode()
+    return varint(field << 3 | 2) + varint(len(b)) + b
+kind, incident, actor = sys.argv[1:4]
+msg = text(1, "demo-" + uuid.uuid4().hex) + text(2, incident) + num(3, KINDS.index(kind))
+msg += text(4, actor)
+for arg in sys.argv[4:]:
+    k, v = arg.split("=", 1)
+    if k == "preventive":
+        msg += num(FIELDS[k], 1 if v in ("1", "true", "yes") else 0)
+    elif k == "due_at_ms":
+        msg += num(FIELDS[k], int(v))
+    else:
+        msg += text(FIELDS[k], v)
+msg += num(12, int(time.time() * 1000))
+sys.stdout.buffer.write(msg)
+PY
+    kcat -P -b "$INCIDENTD_BROKERS" -t "${PREFIX}incidents.commands" -k "$id" "$f"
+    rm -f "$f"
+    echo "  $actor: $kind $id $*"
+}
+
+# wait_action INCIDENT ACTION [COUNT]: waits (at most 30 s) until the ORMIS
+# timeline of INCIDENT holds COUNT (1) records with ACTION.
+wait_action() {
+    local n=${3:-1}
+    for _ in $(seq 1 60); do
+        if ctl show "$1" --json 2>/dev/null | python3 -c '
+import json, sys
+t = json.load(sys.stdin).get("timeline", [])
+sys.exit(0 if sum(r["action"] == sys.argv[1] for r in t) >= int(sys.argv[2]) else 1)' "$2" "$n"; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    echo "no '$2' record for $1 within 30 s (log $LOG)" >&2
+    return 1
+}
+
+# timeline INCIDENT [FROM]: the incident's records from the FROM-th on, one a line.
+timeline() {
+    ctl show "$1" --json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["timeline"][int(sys.argv[1]) - 1:]:
+    print("  %3d  %-20s %-22s %s" % (r["seq"], r["action"], r["actor"], r["detail"]))' "${2:-1}"
+}
+
 say "starting incidentd (all stages; metrics on http://$HTTP/metrics; log $LOG)"
 "$BIN/incidentd" --stages all --http "$HTTP" \
     --set topics.partitions=3 \
     --set escalation.ack_timeout=5s \
+    --set followup.window.global=8s \
+    --set followup.window.local=3s \
+    --set comms.update_interval.global=1m \
+    --set review.due=1h \
     --set timer.poll=500ms \
     --set handling.global_stakeholders=cto,head-of-support \
     --set roster.technical_manager.default=tina \
@@ -80,7 +168,37 @@ ctl publish ack --dedup-key payments-down --actor tina
 ctl publish resolve --dedup-key payments-down --actor tina
 ctl publish resolve --dedup-key shop-lyon-slow --actor carl
 ctl publish resolve --dedup-key disk-warn --actor ops
-sleep 4
+wait_action "$GLOBAL" resolved
+echo "  the disturbance closes at once; the local incident after its 3 s window;"
+echo "  the global one is RESOLVED, inside its 8 s confirmation window:"
+ctl list
+
+say "the payments alert fires again inside the window: the SAME incident reopens"
+ctl publish trigger --dedup-key payments-down --severity critical --service payments \
+    --summary "payments API failing again" --site paris --site frankfurt --client acme
+wait_action "$GLOBAL" reopened
+ctl list
+command CLIENT_UPDATE "$GLOBAL" carl text="payments are failing again; we are on it, next update within the minute"
+
+say "tina resolves it again (a command); this time the window passes quietly"
+command RESOLVE "$GLOBAL" tina text="rolled back the payments gateway"
+wait_action "$GLOBAL" completion_blocked
+echo "  confirmed, final updates planned, and the completion gate lists what is missing:"
+timeline "$GLOBAL" "$(ctl show "$GLOBAL" --json | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["timeline"]
+print(max(r["seq"] for r in t if r["action"] == "resolved"))')"
+
+say "the people complete it: a preventive task, the review, the sign-offs, the task done"
+command TASK_ADD "$GLOBAL" tina task_id=T-1 text="canary every gateway deploy" \
+    assignee=tina preventive=true
+command REVIEW "$GLOBAL" tina root_cause="a gateway deploy without canary" \
+    text="caught late: no canary; the rollback took 20 minutes"
+command SIGN_OFF "$GLOBAL" cto text="satisfied"
+command SIGN_OFF "$GLOBAL" head-of-support text="clients informed"
+command TASK_DONE "$GLOBAL" tina task_id=T-1 text="canary stage added to the pipeline"
+wait_action "$GLOBAL" closed
+echo "  the last piece (the task done) closed it"
 
 say "the ORMIS timeline of the global incident (incidentctl show $GLOBAL)"
 ctl show "$GLOBAL"

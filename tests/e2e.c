@@ -7,8 +7,10 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "handlers.h"
 #include "ormis.h"
 
 /* Starts one incidentd with the given extra "--set" settings. */
@@ -191,4 +193,71 @@ int e2e_trail_count(const e2e_trail_t *t, const char *action)
     for (size_t i = 0; i < t->n; i++)
         n += strcmp(t->recs[i]->action, action) == 0;
     return n;
+}
+/* ---- commands of people, dead letters, stage events ------------------------------- */
+
+Incident__V1__Command e2e_cmd(const char *command_id, const char *incident_id,
+                              Incident__V1__CommandKind kind, const char *actor)
+{
+    Incident__V1__Command c = INCIDENT__V1__COMMAND__INIT;
+    c.command_id = (char *)command_id;
+    c.incident_id = (char *)incident_id;
+    c.kind = kind;
+    c.actor = (char *)actor;
+    return c;
+}
+
+void e2e_command(const e2e_t *p, const Incident__V1__Command *c)
+{
+    size_t len = incident__v1__command__get_packed_size(c);
+    unsigned char *buf = malloc(len ? len : 1);
+    cr_assert_not_null(buf);
+    incident__v1__command__pack(c, buf);
+    int rc = tu_produce(e2e_topic(p, "incidents.commands"), c->incident_id, buf, len);
+    free(buf);
+    cr_assert_eq(rc, 0, "e2e_command %s (%s)", c->command_id, hd_command_kind_name(c->kind));
+}
+
+int e2e_dlq_read(const e2e_t *p, e2e_dead_t *out, int max, int ms)
+{
+    const char *topics[] = {e2e_topic(p, "incidents.dlq"), NULL};
+    tu_consumer_t *c = tu_consumer_new(topics);
+    int n = 0;
+    int64_t deadline = tu_now_ms() + ms;
+    while (n < max && tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 300);
+        if (!m)
+            continue;
+        snprintf(out[n].key, sizeof(out[n].key), "%s", m->key);
+        snprintf(out[n].error, sizeof(out[n].error), "%s", m->x_error);
+        snprintf(out[n].stage, sizeof(out[n].stage), "%s", m->x_stage);
+        n++;
+        tu_msg_free(m);
+    }
+    tu_consumer_destroy(c);
+    return n;
+}
+
+Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, const char *id,
+                                            uint64_t version, int ms)
+{
+    const char *topics[] = {e2e_topic(p, name), NULL};
+    tu_consumer_t *c = tu_consumer_new(topics);
+    Incident__V1__IncidentEvent *found = NULL;
+    int64_t deadline = tu_now_ms() + ms;
+    while (!found && tu_now_ms() < deadline) {
+        tu_msg_t *m = tu_consumer_next(c, 300);
+        if (!m)
+            continue;
+        Incident__V1__IncidentEvent *ev =
+            incident__v1__incident_event__unpack(NULL, m->len, m->val);
+        tu_msg_free(m);
+        if (ev && ev->incident && strcmp(ev->incident->id, id) == 0 &&
+            ev->incident->version == version)
+            found = ev;
+        else if (ev)
+            incident__v1__incident_event__free_unpacked(ev, NULL);
+    }
+    tu_consumer_destroy(c);
+    return found;
 }

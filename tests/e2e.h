@@ -2,7 +2,8 @@
  * e2e.h — the fixture of the end-to-end tests on the test bed: start and stop
  * incidentd processes on a topic prefix of their own (which namespaces their
  * Redis keys too), publish alerts, read the ORMIS audit trail of a dedup key
- * and verify its chains, count stage events.
+ * and verify its chains, count stage events; publish commands of people,
+ * read dead letters, wait for one stage event.
  *
  * Tests only (Criterion assertions inside); one test thread.
  */
@@ -10,6 +11,7 @@
 #define INCIDENTD_E2E_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "incident/v1/incident.pb-c.h"
@@ -79,5 +81,32 @@ tu_consumer_t *e2e_audit_consumer(const e2e_t *p);
 
 /* How many records of @p t have @p action. */
 int e2e_trail_count(const e2e_trail_t *t, const char *action);
+/* ---- commands of people, dead letters, stage events ------------------------------- */
+
+/* A command with the given fields (the rest unset); strings borrowed. */
+Incident__V1__Command e2e_cmd(const char *command_id, const char *incident_id,
+                              Incident__V1__CommandKind kind, const char *actor);
+
+/* Publishes @p c to p's incidents.commands keyed by its incident id (asserts
+ * delivery). */
+void e2e_command(const e2e_t *p, const Incident__V1__Command *c);
+
+/* One dead letter: its key, reason (x-error) and stage (x-stage). */
+typedef struct e2e_dead {
+    char key[512];
+    char error[512];
+    char stage[64];
+} e2e_dead_t;
+
+/* Reads p's incidents.dlq from the beginning until @p max dead letters were
+ * read or @p ms ran out; returns how many (each in out[]). */
+int e2e_dlq_read(const e2e_t *p, e2e_dead_t *out, int max, int ms);
+
+/* Waits up to @p ms for an event on p's topic @p name of incident @p id whose
+ * snapshot has version @p version (the seq of the transition's last record).
+ * Returns the event (free with incident__v1__incident_event__free_unpacked)
+ * or NULL. */
+Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, const char *id,
+                                            uint64_t version, int ms);
 
 #endif
