@@ -30,57 +30,13 @@ LOG=${DEMO_LOG:-$(mktemp -t incidentd-demo.XXXXXX.log)}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { "$BIN/incidentctl" "$@"; }
 
-# command KIND INCIDENT ACTOR [field=value ...]: a person's command
-# (incident.v1.Command: kind ACKNOWLEDGE, RESOLVE, REOPEN, NOTE, TASK_ADD,
-# TASK_DONE, TASK_CANCEL, MEETING, CLIENT_UPDATE, SIGN_OFF, REVIEW, HANDOVER;
-# fields text, task_id, assignee, due_at_ms, preventive, attendee, root_cause)
-# produced to incidents.commands, keyed by the incident id.
-# TODO(incidentctl): use incidentctl's commands for people (`incidentctl task
-# add INC-… "title" --preventive --actor tina`, `review`, `signoff`,
-# `resolve`, `reopen`, …) once they are in; until then this fallback encodes
-# the Command itself (protobuf wire format, python3's standard library only)
-# and produces it with kcat (installed by `./deploy/dev.sh deps`).
-command() {
-    local kind=$1 id=$2 actor=$3
-    shift 3
-    local f
-    f=$(mktemp -t incidentd-command.XXXXXX)
-    python3 - "$kind" "$id" "$actor" "$@" >"$f" <<'PY'
-import sys, time, uuid
-KINDS = ["UNSPECIFIED", "ACKNOWLEDGE", "RESOLVE", "REOPEN", "NOTE", "TASK_ADD", "TASK_DONE",
-         "TASK_CANCEL", "MEETING", "CLIENT_UPDATE", "SIGN_OFF", "REVIEW", "HANDOVER"]
-FIELDS = {"text": 5, "task_id": 6, "assignee": 7, "due_at_ms": 8, "preventive": 9,
-          "attendee": 10, "root_cause": 11}
-def varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-def num(field, n):
-    return varint(field << 3) + varint(n)
-def text(field, s):
-    b = s.encode()
-    return varint(field << 3 | 2) + varint(len(b)) + b
-kind, incident, actor = sys.argv[1:4]
-msg = text(1, "demo-" + uuid.uuid4().hex) + text(2, incident) + num(3, KINDS.index(kind))
-msg += text(4, actor)
-for arg in sys.argv[4:]:
-    k, v = arg.split("=", 1)
-    if k == "preventive":
-        msg += num(FIELDS[k], 1 if v in ("1", "true", "yes") else 0)
-    elif k == "due_at_ms":
-        msg += num(FIELDS[k], int(v))
-    else:
-        msg += text(FIELDS[k], v)
-msg += num(12, int(time.time() * 1000))
-sys.stdout.buffer.write(msg)
-PY
-    kcat -P -b "$INCIDENTD_BROKERS" -t "${PREFIX}incidents.commands" -k "$id" "$f"
-    rm -f "$f"
-    echo "  $actor: $kind $id $*"
+# person ACTOR incidentctl-command...: a person's command (incident.v1.Command
+# on incidents.commands), as `incidentctl` gives it for them.
+person() {
+    local actor=$1
+    shift
+    ctl "$@" --actor "$actor" >/dev/null
+    echo "  $actor: incidentctl $*"
 }
 
 # wait_action INCIDENT ACTION [COUNT]: waits (at most 30 s) until the ORMIS
@@ -178,10 +134,10 @@ ctl publish trigger --dedup-key payments-down --severity critical --service paym
     --summary "payments API failing again" --site paris --site frankfurt --client acme
 wait_action "$GLOBAL" reopened
 ctl list
-command CLIENT_UPDATE "$GLOBAL" carl text="payments are failing again; we are on it, next update within the minute"
+person carl client-update "$GLOBAL" "payments are failing again; we are on it, next update within the minute"
 
 say "tina resolves it again (a command); this time the window passes quietly"
-command RESOLVE "$GLOBAL" tina text="rolled back the payments gateway"
+person tina resolve "$GLOBAL" --text "rolled back the payments gateway"
 wait_action "$GLOBAL" completion_blocked
 echo "  confirmed, final updates planned, and the completion gate lists what is missing:"
 timeline "$GLOBAL" "$(ctl show "$GLOBAL" --json | python3 -c '
@@ -190,13 +146,12 @@ t = json.load(sys.stdin)["timeline"]
 print(max(r["seq"] for r in t if r["action"] == "resolved"))')"
 
 say "the people complete it: a preventive task, the review, the sign-offs, the task done"
-command TASK_ADD "$GLOBAL" tina task_id=T-1 text="canary every gateway deploy" \
-    assignee=tina preventive=true
-command REVIEW "$GLOBAL" tina root_cause="a gateway deploy without canary" \
-    text="caught late: no canary; the rollback took 20 minutes"
-command SIGN_OFF "$GLOBAL" cto text="satisfied"
-command SIGN_OFF "$GLOBAL" head-of-support text="clients informed"
-command TASK_DONE "$GLOBAL" tina task_id=T-1 text="canary stage added to the pipeline"
+person tina task add "$GLOBAL" "canary every gateway deploy" --id T-1 --assignee tina --preventive
+person tina review "$GLOBAL" --root-cause "a gateway deploy without canary" \
+    --text "caught late: no canary; the rollback took 20 minutes"
+person cto signoff "$GLOBAL"
+person head-of-support signoff "$GLOBAL"
+person tina task "done" "$GLOBAL" T-1
 wait_action "$GLOBAL" closed
 echo "  the last piece (the task done) closed it"
 

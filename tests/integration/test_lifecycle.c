@@ -40,11 +40,23 @@ typedef struct life {
 /* The life of the running test, for life_fini(). */
 static life_t *life_running;
 
+/* The contract's follow-up (tu_spawn() gives incidentd the close-at-once
+ * life of the first round's tests); a test's own settings come after. */
+static const char *const life_contract_sets[] = {
+    "followup.window.global=30m", "followup.window.local=10m", "review.required=global, critical"};
+
 static void life_start(life_t *l, const char *key_prefix, const char *const *sets)
 {
     memset(l, 0, sizeof(*l));
     life_running = l;
-    e2e_start(&l->p, sets);
+    const char *all[32];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(life_contract_sets) / sizeof(life_contract_sets[0]); i++)
+        all[n++] = life_contract_sets[i];
+    for (size_t i = 0; sets && sets[i] && n < 31; i++)
+        all[n++] = sets[i];
+    all[n] = NULL;
+    e2e_start(&l->p, all);
     l->audit = e2e_audit_consumer(&l->p);
     snprintf(l->key, sizeof(l->key), "%s", tu_unique(key_prefix));
 }
