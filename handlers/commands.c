@@ -179,6 +179,7 @@ static void cmd_client_update(const hd_ctx_t *ctx, const hd_state_t *cur, const 
     hd_record_add(
         ctx, st, out, HD_ACTION_CLIENT_UPDATE, cmd->actor,
         arena_printf(ctx->arena, "client update by %s: %s; %s", cmd->actor, cmd->text, next));
+    hd_notify_team(ctx, st, out, HD_NOTICE_CLIENT_UPDATE, HD_TO_CLIENTS, NULL);
 }
 
 /* ---- tasks ---------------------------------------------------------------------- */

@@ -5,9 +5,11 @@
  * RESOLVE starts a confirmation window (followup.window.*); a trigger of the
  * dedup key or COMMAND_REOPEN inside it reopens the same incident. A quiet
  * window ends in `confirmed`, the final updates are planned (`followed_up`,
- * `notification_planned`) and the completion gate decides: `closed`, or
- * `completion_blocked` until the review, the preventive task, the tasks and
- * the sign-offs are there (a REVIEW timer reminds the owner and escalates).
+ * `notification_planned` with their deliveries) and the completion gate
+ * decides: `closed`, or `completion_blocked` until the final updates are
+ * delivered (or failed: receipts, notify.c) and, when a review is required,
+ * the review, the preventive task, the tasks and the sign-offs are there (a
+ * REVIEW timer reminds the owner and escalates).
  * Under NOTIFY a CLIENT_UPDATE timer asks for a client update every
  * comms.update_interval while unresolved; two missed in a row escalate.
  * The fired timers of these kinds are decided here (hd_timer_apply() in
@@ -74,35 +76,53 @@ static const char *const *signoff_required(const hd_rules_t *r, const hd_inciden
     return owner_slot;
 }
 
-size_t hd_completion_missing(const hd_rules_t *r, const hd_state_t *st, arena_t *arena,
-                             const char ***items)
+/* Appends the review pieces of @p inc that are missing to @p v (from *n). */
+static void review_missing(const hd_rules_t *r, const hd_incident_t *inc, arena_t *arena,
+                           const char **v, size_t *n)
 {
-    *items = NULL;
-    const hd_incident_t *inc = st->incident;
-    if (!inc || !hd_review_required(r, inc))
-        return 0;
     const char *owner_slot = NULL;
     size_t n_signers = 0;
     const char *const *signers = signoff_required(r, inc, &owner_slot, &n_signers);
-    const char **v = arena_alloc(arena, (2 + inc->n_tasks + n_signers) * sizeof(*v));
-    size_t n = 0;
     if (!inc->review_submitted)
-        v[n++] = "review not submitted";
+        v[(*n)++] = "review not submitted";
     int preventive = 0;
     for (size_t i = 0; i < inc->n_tasks; i++)
         if (inc->tasks[i] && inc->tasks[i]->preventive && !inc->tasks[i]->cancelled)
             preventive = 1;
     if (!preventive)
-        v[n++] = "no preventive task";
+        v[(*n)++] = "no preventive task";
     for (size_t i = 0; i < inc->n_tasks; i++) {
         const hd_task_t *t = inc->tasks[i];
         if (t && !t->done && !t->cancelled)
-            v[n++] = arena_printf(arena, "task %s not done or cancelled", hd_nz(t->id));
+            v[(*n)++] = arena_printf(arena, "task %s not done or cancelled", hd_nz(t->id));
     }
     for (size_t i = 0; i < n_signers; i++)
         if (signers[i] && *signers[i] &&
             !hd_strv_has(inc->signed_off, inc->n_signed_off, signers[i]))
-            v[n++] = arena_printf(arena, "sign-off missing: %s", signers[i]);
+            v[(*n)++] = arena_printf(arena, "sign-off missing: %s", signers[i]);
+}
+
+size_t hd_completion_missing(const hd_rules_t *r, const hd_state_t *st, arena_t *arena,
+                             const char ***items)
+{
+    *items = NULL;
+    const hd_incident_t *inc = st->incident;
+    if (!inc)
+        return 0;
+    int review = hd_review_required(r, inc);
+    if (!review && st->n_pending_final_updates == 0)
+        return 0;
+    size_t n_signers = 0;
+    const char *owner_slot = NULL;
+    if (review)
+        signoff_required(r, inc, &owner_slot, &n_signers);
+    const char **v = arena_alloc(arena, (3 + inc->n_tasks + n_signers) * sizeof(*v));
+    size_t n = 0;
+    if (st->n_pending_final_updates)
+        v[n++] =
+            arena_printf(arena, "final updates not delivered: %zu", st->n_pending_final_updates);
+    if (review)
+        review_missing(r, inc, arena, v, &n);
     *items = n ? v : NULL;
     return n;
 }
@@ -266,36 +286,42 @@ static void review_arm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out
                  hd_time_add(ctx->now_ms, ctx->rules->review_due_ms));
 }
 
-/* `followed_up` and, when anyone is to be told, `notification_planned`. */
+/* Adds the ids of out->deliveries from @p first to the pending final
+ * updates of @p st (a new array): the completion gate waits for them. */
+static void pending_add(arena_t *arena, hd_state_t *st, const hd_transition_t *out, size_t first)
+{
+    size_t add = out->n_deliveries - first;
+    if (add == 0)
+        return;
+    size_t n = st->n_pending_final_updates;
+    char **v = arena_alloc(arena, (n + add) * sizeof(*v));
+    if (n)
+        memcpy(v, st->pending_final_updates, n * sizeof(*v));
+    for (size_t i = 0; i < add; i++)
+        v[n + i] = (char *)out->deliveries[first + i].id;
+    st->pending_final_updates = v;
+    st->n_pending_final_updates = n + add;
+}
+
+/* `followed_up` and, when anyone is to be told, the final update planned
+ * (`notification_planned`) for the stakeholders and, under NOTIFY, the
+ * clients; its deliveries stay pending until their receipts. */
 static void followup_plan(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     hd_incident_t *inc = st->incident;
-    size_t n_clients = is_notify(inc) ? inc->n_clients : 0;
-    int all_clients = is_notify(inc) && is_global(inc);
-    const char *people =
-        inc->n_stakeholders ? arena_printf(a, "stakeholders (%s)",
-                                           hd_names_text(a, inc->stakeholders, inc->n_stakeholders))
-                            : NULL;
-    const char *clients = NULL;
-    if (all_clients)
-        clients = arena_printf(a, "all clients (%zu named: %s)", n_clients,
-                               hd_names_text(a, inc->clients, n_clients));
-    else if (n_clients)
-        clients = arena_printf(a, "%zu client%s (%s)", n_clients, n_clients == 1 ? "" : "s",
-                               hd_names_text(a, inc->clients, n_clients));
-    if (!people && !clients) {
+    hd_recipient_t *to;
+    size_t n =
+        hd_recipients_of(a, inc, HD_TO_STAKEHOLDERS | (is_notify(inc) ? HD_TO_CLIENTS : 0), &to);
+    if (n == 0) {
         hd_record_add(ctx, st, out, HD_ACTION_FOLLOWED_UP, NULL, "no recipients: no final update");
         return;
     }
-    const char *to = people && clients ? arena_printf(a, "%s and %s", people, clients)
-                                       : (people ? people : clients);
     hd_record_add(ctx, st, out, HD_ACTION_FOLLOWED_UP, NULL,
                   arena_printf(a, "final update planned for %zu stakeholder%s%s",
                                inc->n_stakeholders, inc->n_stakeholders == 1 ? "" : "s",
                                is_notify(inc) ? " and the clients" : ""));
-    hd_record_add(ctx, st, out, HD_ACTION_NOTIFICATION_PLANNED, NULL,
-                  arena_printf(a, "final update to %s: planned, not sent yet", to));
+    pending_add(a, st, out, hd_notify_plan(ctx, st, out, HD_NOTICE_FINAL_UPDATE, to, n, NULL));
 }
 
 void hd_confirm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out)
@@ -318,8 +344,10 @@ void hd_confirm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out)
         return;
     }
     hd_record_add(ctx, st, out, HD_ACTION_COMPLETION_BLOCKED, NULL,
-                  arena_printf(a, "review required; %zu missing: %s; %s reminded in %s", n,
-                               missing_text(a, items, n), owner_text(a, inc),
+                  arena_printf(a, "%s; %zu missing: %s; %s reminded in %s",
+                               hd_review_required(ctx->rules, inc) ? "review required"
+                                                                   : "final updates pending",
+                               n, missing_text(a, items, n), owner_text(a, inc),
                                hd_duration_text(a, ctx->rules->review_due_ms)));
     review_arm(ctx, st, out);
 }
@@ -364,6 +392,7 @@ void hd_timer_client_update(const hd_ctx_t *ctx, const hd_state_t *cur, const hd
                                hd_duration_text(a, hd_client_update_interval(r, inc)),
                                st->missed_client_updates, owner_text(a, inc),
                                (long long)inc->next_client_update_due_ms));
+    hd_notify_team(ctx, st, out, HD_NOTICE_CLIENT_UPDATE_DUE, HD_TO_OWNER, NULL);
     hd_output_add(out, HD_TOPIC_ESCALATED);
     if (st->missed_client_updates >= r->client_updates_missed_max &&
         inc->escalation_level < r->max_escalation_level) {
@@ -392,6 +421,7 @@ void hd_timer_review(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_
                   arena_printf(a, "reminder to %s: still %zu missing after %s: %s",
                                owner_text(a, inc), n, hd_duration_text(a, r->review_due_ms),
                                missing_text(a, items, n)));
+    hd_notify_team(ctx, st, out, HD_NOTICE_COMPLETION_REMINDER, HD_TO_OWNER, NULL);
     if (inc->escalation_level < r->max_escalation_level)
         hd_escalate(
             ctx, st, out,

@@ -31,6 +31,7 @@ typedef Incidentd__V1__StoredIncident hd_state_t;
 typedef Incidentd__V1__TimerFired hd_timer_t;
 typedef Incident__V1__Command hd_command_t;
 typedef Incident__V1__Task hd_task_t;
+typedef Incidentd__V1__DeliveryReceipt hd_receipt_t;
 
 /* Contract limits of an Alert. */
 #define HD_ALERT_ID_MAX 128
@@ -109,6 +110,27 @@ typedef struct hd_guideline {
     const char *text;
 } hd_guideline_t;
 
+/* Delivery channels of a contact (bits of hd_contact_t.channels; one bit per
+ * hd_delivery_t). Clients have email and webhook only. */
+#define HD_CHANNEL_EMAIL 1u
+#define HD_CHANNEL_WEBHOOK 2u
+#define HD_CHANNEL_SLACK 4u
+#define HD_CHANNELS_ALL (HD_CHANNEL_EMAIL | HD_CHANNEL_WEBHOOK | HD_CHANNEL_SLACK)
+
+/* One person (people.<name>.*) or client (clients.<c>.*) of the directory:
+ * the channels it can be reached on. The addresses stay with the runtime. */
+typedef struct hd_contact {
+    const char *name;
+    int client;        /* non-zero: a client, else a person */
+    unsigned channels; /* HD_CHANNEL_* bits configured for it */
+} hd_contact_t;
+
+/** "email", "webhook", "slack" for one HD_CHANNEL_* bit; "unknown" else. Static. */
+const char *hd_channel_name(unsigned channel);
+
+/** The HD_CHANNEL_* bit whose name is @p name, or 0 (NULL too). */
+unsigned hd_channel_parse(const char *name);
+
 /*
  * The configurable rules. hd_rules_default() gives the contract's defaults.
  * String arrays are borrowed from whoever filled them (the config).
@@ -158,7 +180,14 @@ typedef struct hd_rules {
     int64_t client_update_global_ms;    /* 30 min */
     int64_t client_update_local_ms;     /* 60 min */
     uint32_t client_updates_missed_max; /* 2: missed in a row escalate one level */
+    /* the directory (people.<name>.*, clients.<c>.*): who can be reached how;
+     * borrowed; a recipient not found here is audited "no channel" */
+    const hd_contact_t *contacts;
+    size_t n_contacts;
 } hd_rules_t;
+
+/** The contact @p name of the directory, a client when @p client, or NULL. */
+const hd_contact_t *hd_contact_of(const hd_rules_t *r, const char *name, int client);
 
 /* Distinct client names an incident remembers by hash (StoredIncident
  * client_hashes, 8 bytes each) to count clients_total exactly; past it the
@@ -237,6 +266,46 @@ typedef enum hd_index_op {
 #define HD_MAX_OUTPUTS 4
 #define HD_MAX_TIMERS 4
 
+/* What a planned delivery tells its recipient (hd_delivery_t.notice). */
+typedef enum hd_notice {
+    HD_NOTICE_ESCALATION = 0,      /* handling starts: owner and stakeholders */
+    HD_NOTICE_REESCALATION,        /* one level up: owner and stakeholders */
+    HD_NOTICE_CLIENT_UPDATE,       /* COMMAND_CLIENT_UPDATE: the clients */
+    HD_NOTICE_CLIENT_UPDATE_DUE,   /* a client update missed: the owner */
+    HD_NOTICE_FINAL_UPDATE,        /* followed_up: stakeholders and (NOTIFY) clients */
+    HD_NOTICE_COMPLETION_REMINDER, /* review.due passed while blocked: the owner */
+    HD_NOTICE_SILENCE_REMINDER,    /* a silence ends (planned by the silence code) */
+    HD_NOTICE_COUNT                /* not a notice: the number of them */
+} hd_notice_t;
+
+/** "escalation", "reescalation", "client_update", "client_update_due",
+ *  "final_update", "completion_reminder", "silence_reminder"; "unknown" out
+ *  of range. Static. */
+const char *hd_notice_name(hd_notice_t notice);
+
+/** The notice whose wire string is @p name, or -1 (NULL too). */
+int hd_notice_parse(const char *name);
+
+/*
+ * One planned delivery: one notice to one recipient on one channel. The id
+ * is "<incident id>:<seq of its notification_planned record>:<n>" (n from 1
+ * within that record), so a replay of the same input plans the same ids.
+ */
+typedef struct hd_delivery {
+    const char *id;
+    const char *recipient; /* person or client name */
+    int client;            /* non-zero: a client */
+    unsigned channel;      /* one HD_CHANNEL_* bit */
+    hd_notice_t notice;
+} hd_delivery_t;
+
+/* Recipients one notice plans for at most; the rest are audited "not planned:
+ * over the limit" (an incident keeps at most limits.clients names anyway). */
+#define HD_NOTICE_RECIPIENTS_MAX 1000
+
+/* The actor of the records a delivery receipt writes. */
+#define HD_NOTIFY_ACTOR "incidentd/notify"
+
 typedef struct hd_output {
     hd_topic_t topic;
     const hd_incident_t *snapshot; /* the incident after the whole transition */
@@ -264,6 +333,11 @@ typedef struct hd_transition {
     int64_t timer_due_ms;
     uint32_t timer_level;
     int closed; /* the incident is closed: start its retention */
+    /* HD_APPLY: the deliveries planned by this transition's
+     * notification_planned records, in order (array from ctx->arena); the
+     * runtime puts them in the outbox atomically with the transition. */
+    hd_delivery_t *deliveries;
+    size_t n_deliveries;
 } hd_transition_t;
 
 /** The first effect of @p kind in @p out, or NULL (for tests and the runtime). */
@@ -313,11 +387,15 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_eve
  *   the completion gate: `closed` (out->closed) or `completion_blocked`
  *   listing what is missing + a REVIEW timer at now + review_due_ms.
  * - CLIENT_UPDATE: unresolved under NOTIFY, level == client_update_seq:
- *   `client_update_due`, emitted on ESCALATED, re-armed; the second missed
- *   in a row also escalates one level.
+ *   `client_update_due` + the reminder planned for the owner
+ *   (`notification_planned`), emitted on ESCALATED, re-armed; the second
+ *   missed in a row also escalates one level.
  * - REVIEW: still blocked, level == review_seq: `completion_blocked` naming
- *   the owner, one level up (`escalated`, on ESCALATED) unless at the top,
- *   re-armed at now + review_due_ms.
+ *   the owner + the completion reminder planned for the owner, one level up
+ *   (`escalated`, on ESCALATED) unless at the top, re-armed at now +
+ *   review_due_ms.
+ * Every escalation plans the re-escalation notice for the owner and the
+ * stakeholders (`notification_planned`, out->deliveries).
  */
 void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
                     hd_transition_t *out);
@@ -355,11 +433,40 @@ void hd_command_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_comma
                       hd_transition_t *out);
 
 /**
+ * Checks a delivery receipt: incident_id 1..255 bytes, delivery_id 1..512
+ * and of that incident ("<incident_id>:..."), recipient 1..255, channel and
+ * notice known names, attempt >= 1, status DELIVERED, RETRY or FAILED, error
+ * <= 8 KiB, claim <= 255, every string UTF-8 without NUL. Returns 0 if
+ * valid, else -1 with a reason in @p err.
+ */
+int hd_receipt_validate(const hd_receipt_t *rc, char *err, size_t err_size);
+
+/**
+ * A receipt of the notify stage on the incident @p cur (NULL: unknown
+ * incident, HD_REJECT: the runtime dead-letters it). ctx->cause_id is
+ * "<delivery_id>#<attempt>" (redelivery is the runtime's to drop).
+ * - DELIVERED: a `notified` record by HD_NOTIFY_ACTOR (notice, delivery,
+ *   recipient, channel, attempt).
+ * - RETRY: HD_NOOP (no record; the runtime has rescheduled the delivery at
+ *   next_attempt_at_ms).
+ * - FAILED: a `delivery_failed` record (recipient, channel, attempts, last
+ *   error) and, unless the incident is closed, a disturbance or at the top
+ *   level, one escalation level up as a re-escalation (`escalated`,
+ *   `notification_planned` with the re-escalation deliveries, output on
+ *   ESCALATED).
+ * DELIVERED and FAILED settle a pending final update; the one that settles
+ * the last re-runs the completion gate (and may close the incident).
+ */
+void hd_receipt_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_receipt_t *rc,
+                      hd_transition_t *out);
+
+/**
  * What the completion gate still misses for @p st under @p r: one text per
- * missing piece ("review not submitted", "no preventive task", "task T-1 not
- * done or cancelled", "sign-off missing: alice"), in @p arena; *items gets
- * the array (NULL when none). Returns the count; 0 also for an incident that
- * needs no review. Disturbances never need one.
+ * missing piece ("final updates not delivered: 3", "review not submitted",
+ * "no preventive task", "task T-1 not done or cancelled", "sign-off missing:
+ * alice"), in @p arena; *items gets the array (NULL when none). Returns the
+ * count. Pending final updates count for every incident and disturbance; the
+ * review pieces only for one that needs a review (never a disturbance).
  */
 size_t hd_completion_missing(const hd_rules_t *r, const hd_state_t *st, arena_t *arena,
                              const char ***items);

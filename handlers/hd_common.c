@@ -1,10 +1,13 @@
 /*
  * hd_common.c — the transition helpers every stage handler uses (declared in
  * hd_internal.h): audit records with their seq and snapshot, the recorded
- * actions, outputs, stakeholders and the texts of record details.
+ * actions, outputs, stakeholders, the planned deliveries of a notice and the
+ * texts of record details.
  */
 #include "hd_internal.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 int hd_is_open(const hd_incident_t *inc)
@@ -175,6 +178,8 @@ void hd_escalate(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, cons
                   arena_printf(a, "%s: level %u -> %u; informed: %s", why, level,
                                inc->escalation_level,
                                hd_names_text(a, inc->stakeholders, inc->n_stakeholders)));
+    hd_notify_team(ctx, st, out, HD_NOTICE_REESCALATION, HD_TO_OWNER | HD_TO_STAKEHOLDERS,
+                   arena_printf(a, "level %u", inc->escalation_level));
     hd_output_add(out, HD_TOPIC_ESCALATED);
 }
 
@@ -273,6 +278,169 @@ void hd_stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_
     if (level < sizeof(r->level_stakeholders) / sizeof(r->level_stakeholders[0]))
         hd_stakeholders_add(arena, inc, r->level_stakeholders[level],
                             r->n_level_stakeholders[level]);
+}
+
+/* ---- planned deliveries ------------------------------------------------------- */
+
+/* Bytes of a notification_planned detail spent on each of its lists
+ * (deliveries, recipients without a channel); the rest is counted. */
+#define PLAN_LIST_MAX 65536
+
+/* A list text in one buffer: entries past PLAN_LIST_MAX are counted, not written. */
+typedef struct plan_list {
+    char *buf;
+    size_t len;
+    size_t shown;
+    size_t hidden;
+} plan_list_t;
+
+static void plan_list_init(plan_list_t *l, arena_t *arena)
+{
+    memset(l, 0, sizeof(*l));
+    l->buf = arena_alloc(arena, PLAN_LIST_MAX + 1);
+}
+
+static void plan_list_add(plan_list_t *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void plan_list_add(plan_list_t *l, const char *fmt, ...)
+{
+    char entry[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(entry, sizeof(entry), fmt, ap);
+    va_end(ap);
+    size_t sep = l->shown ? 2 : 0;
+    if (n < 0 || (size_t)n >= sizeof(entry) || l->len + sep + (size_t)n > PLAN_LIST_MAX) {
+        l->hidden++;
+        return;
+    }
+    memcpy(l->buf + l->len, ", ", sep);
+    memcpy(l->buf + l->len + sep, entry, (size_t)n + 1);
+    l->len += sep + (size_t)n;
+    l->shown++;
+}
+
+/* The list, with "and N more" when entries were counted only. */
+static const char *plan_list_text(arena_t *arena, const plan_list_t *l)
+{
+    if (!l->hidden)
+        return l->buf;
+    return arena_printf(arena, "%s%sand %zu more", l->buf, l->shown ? " " : "", l->hidden);
+}
+
+/* How a recipient is named in a detail. */
+static const char *recipient_text(arena_t *arena, const hd_recipient_t *to)
+{
+    if (to->client)
+        return arena_printf(arena, "client %s", hd_nz(to->name));
+    return to->name && *to->name ? to->name : "owner (unnamed)";
+}
+
+/* The channels @p to can be reached on (clients: email and webhook). */
+static unsigned recipient_channels(const hd_rules_t *r, const hd_recipient_t *to)
+{
+    if (!to->name || !*to->name)
+        return 0;
+    const hd_contact_t *c = hd_contact_of(r, to->name, to->client);
+    if (!c)
+        return 0;
+    return c->channels & (to->client ? HD_CHANNEL_EMAIL | HD_CHANNEL_WEBHOOK : HD_CHANNELS_ALL);
+}
+
+size_t hd_recipients_of(arena_t *arena, const hd_incident_t *inc, unsigned who, hd_recipient_t **v)
+{
+    size_t cap = 1 + inc->n_stakeholders + inc->n_clients;
+    hd_recipient_t *to = arena_alloc(arena, cap * sizeof(*to));
+    size_t n = 0;
+    const char *owner = hd_nz(inc->owner);
+    if (who & HD_TO_OWNER)
+        to[n++] = (hd_recipient_t){owner, 0};
+    for (size_t i = 0; (who & HD_TO_STAKEHOLDERS) && i < inc->n_stakeholders; i++) {
+        const char *s = inc->stakeholders[i];
+        if (s && *s && !((who & HD_TO_OWNER) && strcmp(s, owner) == 0))
+            to[n++] = (hd_recipient_t){s, 0};
+    }
+    for (size_t i = 0; (who & HD_TO_CLIENTS) && i < inc->n_clients; i++)
+        if (inc->clients[i] && *inc->clients[i])
+            to[n++] = (hd_recipient_t){inc->clients[i], 1};
+    *v = to;
+    return n;
+}
+
+/* Appends the deliveries of recipient @p to (seq: of the plan's record) to
+ * @p v from index *k; the recipient goes to @p sent or @p unsent. */
+static void plan_recipient(const hd_ctx_t *ctx, const hd_incident_t *inc, uint64_t seq,
+                           hd_notice_t notice, const hd_recipient_t *to, hd_delivery_t *v,
+                           size_t first, size_t *k, plan_list_t *sent, plan_list_t *unsent)
+{
+    arena_t *a = ctx->arena;
+    static const unsigned channels[] = {HD_CHANNEL_EMAIL, HD_CHANNEL_WEBHOOK, HD_CHANNEL_SLACK};
+    unsigned have = recipient_channels(ctx->rules, to);
+    const char *who = recipient_text(a, to);
+    if (!have) {
+        plan_list_add(unsent, "%s: no channel", who);
+        return;
+    }
+    for (size_t c = 0; c < sizeof(channels) / sizeof(channels[0]); c++) {
+        if (!(have & channels[c]))
+            continue;
+        hd_delivery_t *d = &v[first + (*k)++];
+        d->id = arena_printf(a, "%s:%llu:%zu", hd_nz(inc->id), (unsigned long long)seq, *k);
+        d->recipient = arena_strdup(a, to->name);
+        d->client = to->client;
+        d->channel = channels[c];
+        d->notice = notice;
+        plan_list_add(sent, "%s -> %s/%s", d->id, who, hd_channel_name(d->channel));
+    }
+}
+
+size_t hd_notify_plan(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd_notice_t notice,
+                      const hd_recipient_t *to, size_t n, const char *about)
+{
+    size_t first = out->n_deliveries;
+    if (n == 0 || out->n_records >= HD_MAX_RECORDS)
+        return first;
+    arena_t *a = ctx->arena;
+    const hd_incident_t *inc = st->incident;
+    uint64_t seq = inc->version + 1; /* the seq of the record below */
+    size_t n_plan = n < HD_NOTICE_RECIPIENTS_MAX ? n : HD_NOTICE_RECIPIENTS_MAX;
+    hd_delivery_t *v = arena_alloc(a, (first + 3 * n_plan) * sizeof(*v));
+    if (first)
+        memcpy(v, out->deliveries, first * sizeof(*v));
+    plan_list_t sent, unsent, over;
+    plan_list_init(&sent, a);
+    plan_list_init(&unsent, a);
+    plan_list_init(&over, a);
+    size_t k = 0;
+    for (size_t i = 0; i < n_plan; i++)
+        plan_recipient(ctx, inc, seq, notice, &to[i], v, first, &k, &sent, &unsent);
+    for (size_t i = n_plan; i < n && over.shown < 16; i++)
+        plan_list_add(&over, "%s", recipient_text(a, &to[i]));
+    over.hidden = n - n_plan - over.shown;
+    out->deliveries = v;
+    out->n_deliveries = first + k;
+
+    const char *text = arena_printf(a, "%s%s%s%s: ", hd_notice_name(notice), about ? " (" : "",
+                                    about ? about : "", about ? ")" : "");
+    text = k ? arena_printf(a, "%s%zu deliver%s planned: %s", text, k, k == 1 ? "y" : "ies",
+                            plan_list_text(a, &sent))
+             : arena_printf(a, "%sno delivery planned", text);
+    if (unsent.shown || unsent.hidden)
+        text = arena_printf(a, "%s; audited, not sent: %s", text, plan_list_text(a, &unsent));
+    if (n > n_plan)
+        text = arena_printf(a, "%s; not planned: over the limit %d: %zu recipients (%s)", text,
+                            HD_NOTICE_RECIPIENTS_MAX, n - n_plan, plan_list_text(a, &over));
+    hd_record_add(ctx, st, out, HD_ACTION_NOTIFICATION_PLANNED, NULL, text);
+    return first;
+}
+
+size_t hd_notify_team(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd_notice_t notice,
+                      unsigned who, const char *about)
+{
+    hd_recipient_t *to;
+    size_t n = hd_recipients_of(ctx->arena, st->incident, who, &to);
+    return hd_notify_plan(ctx, st, out, notice, to, n, about);
 }
 
 /* ---- texts of record details --------------------------------------------------- */

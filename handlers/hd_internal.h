@@ -53,10 +53,49 @@ int64_t hd_time_add(int64_t t, int64_t d);
 /**
  * One escalation level up (the caller checks it is below the top): the TM
  * joins the stakeholders when leaving level 0, then the level's people; an
- * `escalated` record "<why>: level a -> b; informed: ..." and an output on
- * HD_TOPIC_ESCALATED.
+ * `escalated` record "<why>: level a -> b; informed: ...", the re-escalation
+ * notice planned for the owner and the stakeholders (`notification_planned`)
+ * and an output on HD_TOPIC_ESCALATED.
  */
 void hd_escalate(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, const char *why);
+
+/* ---- planned deliveries (hd_common.c) --------------------------------------------- */
+
+/* One recipient of a notice: a person (an owner "" is the unnamed owner) or a client. */
+typedef struct hd_recipient {
+    const char *name;
+    int client;
+} hd_recipient_t;
+
+/* Who of an incident hd_recipients_of() lists (bits). */
+#define HD_TO_OWNER 1u
+#define HD_TO_STAKEHOLDERS 2u
+#define HD_TO_CLIENTS 4u
+
+/** The owner (even unnamed), the stakeholders and the named clients of
+ *  @p inc that @p who asks for, in that order, each person once; *v gets an
+ *  array from @p arena (names borrowed). Returns the count. */
+size_t hd_recipients_of(arena_t *arena, const hd_incident_t *inc, unsigned who, hd_recipient_t **v);
+
+/**
+ * Plans @p notice for the @p n recipients @p to (nothing when @p n is 0):
+ * one delivery per channel each recipient has in the directory
+ * (hd_contact_of(); clients: email and webhook only), appended to
+ * out->deliveries with the ids "<incident id>:<seq>:<k>", and ONE
+ * `notification_planned` record (seq) whose detail lists every delivery
+ * (id -> recipient/channel), every recipient without a channel ("no
+ * channel", audited, not sent; an owner "" is "owner (unnamed)") and the
+ * recipients past HD_NOTICE_RECIPIENTS_MAX ("not planned: over the limit").
+ * @p about (may be NULL) is said after the notice's name. Returns the index
+ * of the first delivery it appended in out->deliveries (== n_deliveries when
+ * none). Nothing at all once out has HD_MAX_RECORDS records.
+ */
+size_t hd_notify_plan(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd_notice_t notice,
+                      const hd_recipient_t *to, size_t n, const char *about);
+
+/** hd_notify_plan() of @p notice for who (HD_TO_* bits) of st's incident. */
+size_t hd_notify_team(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd_notice_t notice,
+                      unsigned who, const char *about);
 
 /* ---- follow-up (followup.c) -------------------------------------------------------- */
 

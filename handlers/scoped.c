@@ -5,8 +5,10 @@
  * the Customer Service Manager handles it under the service's guideline at
  * level 0, except a CRITICAL one, which also informs the TM (level 1). Both
  * decide the client communication; under NOTIFY the client update plan
- * starts (a CLIENT_UPDATE timer, followup.c). A global incident's resolution
- * meeting is planned with the owner and the stakeholders.
+ * starts (a CLIENT_UPDATE timer, followup.c). The escalation notice is
+ * planned for the owner and every stakeholder informed at that level
+ * (`notification_planned`). A global incident's resolution meeting is planned
+ * with the owner and the stakeholders.
  */
 #include "hd_internal.h"
 
@@ -115,6 +117,9 @@ void hd_scoped_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_event_
         }
     }
 
+    /* The escalation notice: the owner and everyone informed at this level. */
+    hd_notify_team(ctx, st, out, HD_NOTICE_ESCALATION, HD_TO_OWNER | HD_TO_STAKEHOLDERS,
+                   arena_printf(a, "level %u", inc->escalation_level));
     if (global)
         meeting_plan(ctx, st, out);
     if (inc->client_comms == INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY)

@@ -162,6 +162,7 @@ void hdf_check_noop(const hd_transition_t *out)
     cr_assert_eq(out->n_timers, 0);
     cr_assert_eq(out->index_op, HD_INDEX_NONE);
     cr_assert_eq(out->closed, 0);
+    cr_assert_eq(out->n_deliveries, 0);
 }
 
 const hd_timer_effect_t *hdf_timer(const hd_transition_t *out, hd_timer_op_t op,

@@ -75,7 +75,7 @@ void hdf_check_records_by(const hd_transition_t *out, uint64_t first_seq, const 
 void hdf_check_records(const hd_transition_t *out, uint64_t first_seq);
 
 /** Asserts that @p out changes nothing: HD_NOOP, no state, records, outputs,
- *  timer or index effect, not closed. */
+ *  timer or index effect, deliveries, not closed. */
 void hdf_check_noop(const hd_transition_t *out);
 
 /** The timer effect (@p op, @p kind) of @p out; fails the test when none. */

@@ -162,10 +162,25 @@ Test(hd_escalated, timer_escalates_one_level)
     hdf_rules.n_level_stakeholders[2] = 2;
     hd_state_t *cur = escalated(1);
     cur->incident->stakeholders = hdf_list(&cur->incident->n_stakeholders, "cto", NULL);
+    const hd_contact_t contacts[] = {{"cto", 0, HD_CHANNEL_EMAIL | HD_CHANNEL_SLACK},
+                                     {"vp-eng", 0, HD_CHANNEL_WEBHOOK}};
+    hdf_rules.contacts = contacts;
+    hdf_rules.n_contacts = 2;
     hd_transition_t out = fire(cur, 1);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[0]->action, "escalated");
+    /* the re-escalation notice: owner (unnamed) and everyone informed at level 2 */
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[1]->detail,
+                     "reescalation (level 2): 3 deliveries planned: INC-1:7:1 -> cto/email, "
+                     "INC-1:7:2 -> cto/slack, INC-1:7:3 -> vp-eng/webhook; audited, not sent: "
+                     "owner (unnamed): no channel");
+    cr_assert_eq(out.n_deliveries, 3);
+    cr_assert_str_eq(out.deliveries[2].id, "INC-1:7:3");
+    cr_assert_str_eq(out.deliveries[2].recipient, "vp-eng");
+    cr_assert_eq(out.deliveries[2].channel, HD_CHANNEL_WEBHOOK);
+    cr_assert_eq(out.deliveries[2].notice, HD_NOTICE_REESCALATION);
     cr_assert_eq(out.records[0]->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert(hdf_contains(out.records[0]->detail, "not acknowledged within 30 min: level 1 -> 2"),
               "%s", out.records[0]->detail);
@@ -269,7 +284,8 @@ Test(hd_escalated, escalates_to_3_then_stops)
         st = fired.state;
     }
     cr_assert_eq(st->incident->escalation_level, 3);
-    cr_assert_eq(st->incident->version, 7);
+    /* each escalation: escalated + the re-escalation notice planned */
+    cr_assert_eq(st->incident->version, 9);
     hd_transition_t out = arm(st, st);
     hdf_check_noop(&out);
     out = fire(st, 3);
@@ -312,10 +328,14 @@ Test(hd_escalated, client_update_due_is_recorded_emitted_and_rearmed)
     hd_state_t *cur = notifying(1);
     hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[0]->action, "client_update_due");
     cr_assert(hdf_contains(out.records[0]->detail, "1 missed in a row"), "%s",
               out.records[0]->detail);
+    /* the reminder to the owner (no roster: unnamed, no channel) */
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[1]->detail, "client_update_due: no delivery planned; audited, "
+                                             "not sent: owner (unnamed): no channel");
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_ESCALATED);
     const hd_timer_effect_t *t = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
@@ -332,13 +352,17 @@ Test(hd_escalated, second_missed_client_update_escalates)
     cur->missed_client_updates = 1;
     hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 2);
+    cr_assert_eq(out.n_records, 4);
     cr_assert_str_eq(out.records[0]->action, "client_update_due");
     cr_assert(hdf_contains(out.records[0]->detail, "2 missed in a row"));
-    cr_assert_str_eq(out.records[1]->action, "escalated");
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[2]->action, "escalated");
     cr_assert(
-        hdf_contains(out.records[1]->detail, "2 client updates missed in a row: level 1 -> 2"),
-        "%s", out.records[1]->detail);
+        hdf_contains(out.records[2]->detail, "2 client updates missed in a row: level 1 -> 2"),
+        "%s", out.records[2]->detail);
+    cr_assert_str_eq(out.records[3]->action, "notification_planned");
+    cr_assert(hdf_contains(out.records[3]->detail, "reescalation (level 2)"), "%s",
+              out.records[3]->detail);
     cr_assert_eq(out.state->incident->escalation_level, 2);
     cr_assert_eq(out.state->missed_client_updates, 0);
     cr_assert_eq(out.n_outputs, 1); /* one event on escalated, with the final snapshot */
@@ -349,7 +373,7 @@ Test(hd_escalated, client_update_at_top_level_only_recorded)
     hd_state_t *cur = notifying(3);
     cur->missed_client_updates = 5;
     hd_transition_t out = fire_kind(cur, HD_TIMER_CLIENT_UPDATE, 2);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2); /* client_update_due + the owner's reminder */
     cr_assert_eq(out.state->incident->escalation_level, 3);
 }
 
@@ -423,14 +447,18 @@ Test(hd_escalated, review_timer_reminds_owner_and_escalates)
     hd_state_t *cur = blocked(1);
     hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 1);
     hdf_check_records(&out, 10);
-    cr_assert_eq(out.n_records, 2);
+    cr_assert_eq(out.n_records, 4);
     cr_assert_str_eq(out.records[0]->action, "completion_blocked");
     cr_assert_str_eq(out.records[0]->detail,
                      "reminder to tina: still 2 missing after 5 d: review not submitted; "
                      "no preventive task");
-    cr_assert_str_eq(out.records[1]->action, "escalated");
-    cr_assert(hdf_contains(out.records[1]->detail, "completion overdue by 5 d: level 1 -> 2"),
-              "%s", out.records[1]->detail);
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[1]->detail, "completion_reminder: no delivery planned; audited, "
+                                             "not sent: tina: no channel");
+    cr_assert_str_eq(out.records[2]->action, "escalated");
+    cr_assert(hdf_contains(out.records[2]->detail, "completion overdue by 5 d: level 1 -> 2"), "%s",
+              out.records[2]->detail);
+    cr_assert_str_eq(out.records[3]->action, "notification_planned");
     cr_assert_eq(out.state->incident->escalation_level, 2);
     cr_assert_eq(out.state->incident->status, INCIDENT__V1__STATUS__STATUS_RESOLVED);
     cr_assert_eq(out.state->incident->stage, INCIDENT__V1__STAGE__STAGE_RESOLVED);
@@ -445,7 +473,7 @@ Test(hd_escalated, review_timer_at_top_level_reminds_only)
 {
     hd_state_t *cur = blocked(3);
     hd_transition_t out = fire_kind(cur, HD_TIMER_REVIEW, 1);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2); /* completion_blocked + the owner's reminder */
     cr_assert_str_eq(out.records[0]->action, "completion_blocked");
     cr_assert_eq(out.n_outputs, 0);
     hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_REVIEW);

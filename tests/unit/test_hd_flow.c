@@ -232,21 +232,22 @@ Test(hd_flow, global_incident_escalates_until_acknowledged)
                             "scoped",
                             "assigned",
                             "escalated",
+                            "notification_planned", /* the escalation notice */
                             "meeting_planned",
                             "client_notified",
                             "escalated",
+                            "notification_planned", /* the re-escalation notice */
                             "acknowledged",
                             "resolved",
                             "confirmed",
-                            "followed_up",
-                            "notification_planned",
+                            "followed_up", /* no stakeholder, no client named: no plan */
                             "completion_blocked",
                             "review_submitted",
                             "task_added",
                             "task_done",
                             "closed"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
-    cr_assert_str_eq(done.records[1]->detail, "record complete (18 records)");
+    cr_assert_str_eq(done.records[1]->detail, "record complete (19 records)");
     cr_assert_eq(state->incident->status, INCIDENT__V1__STATUS__STATUS_CLOSED);
 }
 
@@ -278,9 +279,10 @@ Test(hd_flow, local_incident_reopened_inside_window_then_closed)
     hd_transition_t conf = fire_armed(&res2, HD_TIMER_CONFIRM);
     cr_assert(conf.closed); /* LOCAL MAJOR: no review needed */
 
-    const char *expect[] = {"detected", "classified", "scoped",      "assigned",
-                            "handled",  "resolved",   "reopened",    "merged",
-                            "resolved", "confirmed",  "followed_up", "closed"};
+    const char *expect[] = {
+        "detected", "classified", "scoped", "assigned", "handled",   "notification_planned",
+        "resolved", "reopened",   "merged", "resolved", "confirmed", "followed_up",
+        "closed"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 
@@ -309,9 +311,19 @@ Test(hd_flow, local_incident_widens_with_second_site)
     hd_transition_t stale = fire(0);
     cr_assert_eq(stale.verdict, HD_NOOP);
 
-    const char *expect[] = {"detected",  "classified",      "scoped",         "assigned",
-                            "handled",   "merged",          "scoped",         "assigned",
-                            "escalated", "meeting_planned", "client_notified"};
+    const char *expect[] = {"detected",
+                            "classified",
+                            "scoped",
+                            "assigned",
+                            "handled",
+                            "notification_planned",
+                            "merged",
+                            "scoped",
+                            "assigned",
+                            "escalated",
+                            "notification_planned",
+                            "meeting_planned",
+                            "client_notified"};
     check_actions(expect, sizeof(expect) / sizeof(expect[0]));
 }
 

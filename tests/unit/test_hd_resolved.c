@@ -192,9 +192,12 @@ Test(hd_resolved, final_update_to_stakeholders_and_clients)
     cr_assert_str_eq(out.records[1]->detail,
                      "final update planned for 2 stakeholders and the clients");
     cr_assert_str_eq(out.records[2]->action, "notification_planned");
+    /* nobody in the directory: every recipient audited, none dropped */
     cr_assert_str_eq(out.records[2]->detail,
-                     "final update to stakeholders (ops-lead, technical-manager) and 3 clients "
-                     "(acme, globex, initech): planned, not sent yet");
+                     "final_update: no delivery planned; audited, not sent: ops-lead: no channel, "
+                     "technical-manager: no channel, client acme: no channel, client globex: no "
+                     "channel, client initech: no channel");
+    cr_assert_eq(out.n_deliveries, 0);
     cr_assert_str_eq(out.records[3]->action, "closed");
 }
 
@@ -207,7 +210,7 @@ Test(hd_resolved, final_update_to_stakeholders_only)
     hd_transition_t out = run(cur);
     cr_assert_str_eq(out.records[1]->detail, "final update planned for 1 stakeholder");
     cr_assert_str_eq(out.records[2]->detail,
-                     "final update to stakeholders (ops-lead): planned, not sent yet");
+                     "final_update: no delivery planned; audited, not sent: ops-lead: no channel");
 }
 
 Test(hd_resolved, final_update_to_clients_only)
@@ -219,7 +222,8 @@ Test(hd_resolved, final_update_to_clients_only)
     cr_assert_str_eq(out.records[1]->detail,
                      "final update planned for 0 stakeholders and the clients");
     cr_assert_str_eq(out.records[2]->detail,
-                     "final update to 1 client (acme): planned, not sent yet");
+                     "final_update: no delivery planned; audited, not sent: client acme: no "
+                     "channel");
 }
 
 Test(hd_resolved, final_update_to_all_clients_of_global_incident)
@@ -229,8 +233,9 @@ Test(hd_resolved, final_update_to_all_clients_of_global_incident)
     cur->incident->client_comms = INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY;
     hdf_rules.review_required_global = 0; /* the gate is not what this is about */
     hd_transition_t out = run(cur);
-    cr_assert_str_eq(out.records[2]->detail,
-                     "final update to all clients (0 named: none): planned, not sent yet");
+    /* "all clients" names nobody who could be reached: no plan */
+    cr_assert_eq(out.n_records, 3);
+    cr_assert_str_eq(out.records[1]->detail, "no recipients: no final update");
     cr_assert(out.closed);
 }
 

@@ -111,8 +111,9 @@ Test(hd_scoped, global_runs_action_plan)
     cur->incident->stakeholders = hdf_list(&cur->incident->n_stakeholders, "owner", NULL);
     hd_transition_t out = run(cur);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 3);
-    const hd_record_t *esc = out.records[0], *meeting = out.records[1], *notified = out.records[2];
+    cr_assert_eq(out.n_records, 4);
+    const hd_record_t *esc = out.records[0], *plan = out.records[1], *meeting = out.records[2],
+                      *notified = out.records[3];
     cr_assert_str_eq(esc->action, "escalated");
     cr_assert_eq(esc->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert_str_eq(esc->detail,
@@ -121,6 +122,12 @@ Test(hd_scoped, global_runs_action_plan)
     /* the client decision is already in the first record's snapshot */
     cr_assert_eq(esc->snapshot->client_comms, INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
     cr_assert_eq(esc->snapshot->escalation_level, 1);
+    /* the escalation notice: owner and stakeholders, nobody in the directory */
+    cr_assert_str_eq(plan->action, "notification_planned");
+    cr_assert_str_eq(plan->detail, "escalation (level 1): no delivery planned; audited, not sent: "
+                                   "owner (unnamed): no channel, owner: no channel, ops-lead: no "
+                                   "channel, cto: no channel, on-call: no channel");
+    cr_assert_eq(out.n_deliveries, 0);
     cr_assert_str_eq(meeting->action, "meeting_planned");
     cr_assert_str_eq(meeting->detail, "resolution meeting planned; attendees: "
                                       "TECHNICAL_MANAGER (none named), owner, ops-lead, cto, "
@@ -149,7 +156,7 @@ Test(hd_scoped, global_runs_action_plan)
     cr_assert_str_eq(inc->stakeholders[1], "ops-lead");
     cr_assert_str_eq(inc->stakeholders[2], "cto");
     cr_assert_str_eq(inc->stakeholders[3], "on-call");
-    cr_assert_eq(inc->version, 8);
+    cr_assert_eq(inc->version, 9);
     cr_assert_eq(out.n_outputs, 1);
     cr_assert_eq(out.outputs[0].topic, HD_TOPIC_ESCALATED);
     cr_assert_eq(out.timer_op, HD_TIMER_NONE);
@@ -184,10 +191,10 @@ Test(hd_scoped, global_with_clients_notifies)
     hd_state_t *cur = scoped(INCIDENT__V1__SCOPE__SCOPE_GLOBAL);
     cur->incident->clients = hdf_list(&cur->incident->n_clients, "acme", "globex", NULL);
     hd_transition_t out = run(cur);
-    cr_assert_eq(out.n_records, 3);
-    cr_assert_str_eq(out.records[2]->action, "client_notified");
-    cr_assert(hdf_contains(out.records[2]->detail, "2 affected clients"), "%s",
-              out.records[2]->detail);
+    cr_assert_eq(out.n_records, 4);
+    cr_assert_str_eq(out.records[3]->action, "client_notified");
+    cr_assert(hdf_contains(out.records[3]->detail, "2 affected clients"), "%s",
+              out.records[3]->detail);
 }
 
 Test(hd_scoped, global_meeting_names_the_owner)
@@ -209,8 +216,11 @@ Test(hd_scoped, local_without_clients_is_handled_by_csm)
     hd_state_t *cur = scoped(INCIDENT__V1__SCOPE__SCOPE_LOCAL);
     hd_transition_t out = run(cur);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[0]->action, "handled");
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[1]->detail, "escalation (level 0): no delivery planned; audited, "
+                                             "not sent: owner (unnamed): no channel");
     cr_assert_eq(out.records[0]->stage, INCIDENT__V1__STAGE__STAGE_ESCALATED);
     cr_assert_str_eq(out.records[0]->detail,
                      "local: Customer Service Manager under guideline 'fail over to "
@@ -252,16 +262,17 @@ Test(hd_scoped, local_with_clients_notifies_them)
     cur->incident->clients = hdf_list(&cur->incident->n_clients, "acme", "globex", "initech", NULL);
     hd_transition_t out = run(cur);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 2);
+    cr_assert_eq(out.n_records, 3);
     cr_assert_str_eq(out.records[0]->action, "handled");
     cr_assert_eq(out.records[0]->snapshot->client_comms,
                  INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
-    cr_assert_str_eq(out.records[1]->action, "client_notified");
-    cr_assert(hdf_contains(out.records[1]->detail, "3 affected clients notified"), "%s",
-              out.records[1]->detail);
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_str_eq(out.records[2]->action, "client_notified");
+    cr_assert(hdf_contains(out.records[2]->detail, "3 affected clients notified"), "%s",
+              out.records[2]->detail);
     cr_assert_eq(out.state->incident->client_comms,
                  INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
-    cr_assert_eq(out.state->incident->version, 7);
+    cr_assert_eq(out.state->incident->version, 8);
     cr_assert_not(hdf_has_action(out.state, "meeting_planned"));
     /* the client update plan: every 60 min for a local incident */
     const hd_timer_effect_t *upd = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_CLIENT_UPDATE);
@@ -295,8 +306,9 @@ Test(hd_scoped, local_critical_informs_tm)
     cur->incident->severity = INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL;
     hd_transition_t out = run(cur);
     hdf_check_records(&out, 6);
-    cr_assert_eq(out.n_records, 1);
+    cr_assert_eq(out.n_records, 2);
     cr_assert_str_eq(out.records[0]->action, "escalated");
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
     cr_assert(hdf_contains(out.records[0]->detail, "local critical"), "%s", out.records[0]->detail);
     cr_assert(hdf_contains(out.records[0]->detail, "Technical Manager informed"));
     const hd_incident_t *inc = out.state->incident;
@@ -346,5 +358,6 @@ Test(hd_scoped, widened_incident_is_escalated_again)
     cr_assert(out.state->incident->resolution_meeting);
     cr_assert_eq(out.state->incident->client_comms,
                  INCIDENT__V1__CLIENT_COMMS__CLIENT_COMMS_NOTIFY);
-    cr_assert_eq(out.state->incident->version, 15);
+    /* escalated, notification_planned, meeting_planned, client_notified */
+    cr_assert_eq(out.state->incident->version, 16);
 }
