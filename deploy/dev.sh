@@ -54,10 +54,10 @@ usage() {
 PACKAGES=(
     build-essential cmake pkg-config clang clang-format libclang-rt-dev
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
-    libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev
+    libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev
     redis-server redis-tools maven kcat
     shellcheck yamllint
-    python3 curl ca-certificates
+    python3 python3-aiosmtpd curl ca-certificates
 )
 
 installed() {

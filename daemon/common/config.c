@@ -571,11 +571,47 @@ static int cfg_review_required(config_t *cfg, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* What only the whole of the notify settings and the directory can tell. */
+static int cfg_notify_check(const config_t *cfg, char *errstr, size_t errstr_size)
+{
+    if (cfg->notify_retry_initial_ms > cfg->notify_retry_max_ms) {
+        snprintf(errstr, errstr_size, "notify.retry.initial: longer than notify.retry.max");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_people; i++) {
+        const directory_entry_t *p = &cfg->people[i];
+        for (size_t j = 0; *p->token && j < i; j++)
+            if (strcmp(cfg->people[j].token, p->token) == 0) {
+                snprintf(errstr, errstr_size,
+                         "people.%s.token: the same token as people.%s.token (each person needs "
+                         "a token of their own)",
+                         p->name, cfg->people[j].name);
+                return -1;
+            }
+    }
+    if (*cfg->notify_smtp_url)
+        return 0;
+    for (size_t k = 0; k < 2; k++) {
+        const directory_entry_t *v = k ? cfg->clients : cfg->people;
+        size_t n = k ? cfg->n_clients : cfg->n_people;
+        for (size_t i = 0; i < n; i++)
+            if (*v[i].email) {
+                snprintf(errstr, errstr_size,
+                         "%s.%s.email: needs notify.smtp_url (it is \"\": no email channel)",
+                         k ? "clients" : "people", v[i].name);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
 {
     int ingest = 0;
     char problem[256];
     if (cfg_review_required(cfg, errstr, errstr_size) < 0)
+        return -1;
+    if (cfg_notify_check(cfg, errstr, errstr_size) < 0)
         return -1;
     if (config_stages_parse(cfg->stages, &cfg->stage_mask, &ingest, problem, sizeof(problem)) !=
         0) {
@@ -698,5 +734,7 @@ void config_destroy(config_t *cfg)
         free((char *)cfg->guidelines[i].text);
     }
     free(cfg->guidelines);
+    config_directory_free(cfg->people, cfg->n_people);
+    config_directory_free(cfg->clients, cfg->n_clients);
     memset(cfg, 0, sizeof(*cfg));
 }

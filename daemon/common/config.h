@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "directory.h"
 #include "handlers.h"
 #include "stage.h"
 
@@ -93,6 +94,25 @@ typedef struct config {
     size_t n_kafka;
     int print_config; /* --print-config given: print and exit 0 */
 
+    /* ---- notify: delivering notifications (daemon/notify) ---- */
+    char *notify_webhook_secret;     /* secret: key of X-Incidentd-Signature; "" = unsigned */
+    char *notify_smtp_url;           /* smtp://host:port or smtps://, no credentials; "" = none */
+    char *notify_smtp_user;          /* SMTP AUTH user; "" = no AUTH */
+    char *notify_smtp_password;      /* secret */
+    char *notify_smtp_from;          /* envelope sender and From: */
+    char *notify_console_url;        /* base of the console links; "" = no link */
+    int notify_max_attempts;         /* attempts per delivery before delivery_failed, 8 */
+    int64_t notify_retry_initial_ms; /* first retry delay, 2s */
+    int64_t notify_retry_max_ms;     /* longest retry delay, 5m */
+    int64_t notify_timeout_ms;       /* one request, whole, 10s */
+    int notify_concurrency;          /* requests in flight at once, 16 */
+
+    /* ---- the directory (directory.h): people.<name>.*, clients.<client>.* ---- */
+    directory_entry_t *people; /* in the order first named */
+    size_t n_people;
+    directory_entry_t *clients;
+    size_t n_clients;
+
     /* ---- rules: filled by config_load(), pointing into the storage below ---- */
     hd_rules_t rules;
 
@@ -129,9 +149,12 @@ void config_destroy(config_t *cfg);
 
 /**
  * Prints the effective configuration as a config file ("key = value" lines,
- * parseable by config_load) with secrets masked as "***": redis.password
- * and kafka properties whose name says password, secret, jaas, token,
- * credentials, sasl.oauthbearer.config or a private key.
+ * parseable by config_load) with secrets masked as "***": the secret rows
+ * (redis.password, ingest.token*, notify.webhook_secret,
+ * notify.smtp_password), people.<name>.token and .slack (an incoming
+ * webhook's URL is its credential), and kafka properties whose name says
+ * password, secret, jaas, token, credentials, sasl.oauthbearer.config or a
+ * private key.
  */
 void config_print(const config_t *cfg, FILE *out);
 

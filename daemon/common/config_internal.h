@@ -38,6 +38,8 @@ typedef enum cfg_type {
     CFG_ROSTER,    /* pattern roster.<role>.<service> */
     CFG_GUIDELINE, /* pattern guideline.<service> */
     CFG_KAFKA,     /* pattern kafka.<property> */
+    CFG_PEOPLE,    /* pattern people.<name>.<field> (directory.h) */
+    CFG_CLIENTS,   /* pattern clients.<client>.<field> (directory.h) */
 } cfg_type_t;
 
 #define CFG_F_SECRET (1u << 0)   /* masked on output, never echoed in errors */
@@ -68,7 +70,8 @@ extern const size_t config_table_len;
 
 static inline int cfg_is_pattern(const cfg_entry_t *e)
 {
-    return e->type == CFG_ROSTER || e->type == CFG_GUIDELINE || e->type == CFG_KAFKA;
+    return e->type == CFG_ROSTER || e->type == CFG_GUIDELINE || e->type == CFG_KAFKA ||
+           e->type == CFG_PEOPLE || e->type == CFG_CLIENTS;
 }
 
 /* Length of a pattern's fixed prefix, dot included ("kafka." -> 6). */
@@ -150,6 +153,12 @@ int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, cha
 /** Row checks named by config_table.c. */
 int config_check_topic_prefix(const char *v, char *err, size_t err_size);
 int config_check_hostport(const char *v, char *err, size_t err_size);
+int config_check_smtp_url(const char *v, char *err, size_t err_size);
+int config_check_email(const char *v, char *err, size_t err_size);
+int config_check_http_url(const char *v, char *err, size_t err_size);
+
+/** Frees the strings of the directory entries @p v[0..n) and @p v. */
+void config_directory_free(directory_entry_t *v, size_t n);
 
 /** Names for output; never NULL. */
 const char *config_severity_name(Incident__V1__Severity sev);

@@ -100,6 +100,33 @@ static char *cfg_value_text(const config_t *cfg, const cfg_entry_t *e)
     }
 }
 
+/* The directory entries @p v[0..n) as "<prefix>.<name>.<field> = value" lines:
+ * every field given, the token and the Slack URL masked. */
+static void cfg_put_directory(FILE *out, const char *prefix, const directory_entry_t *v, size_t n)
+{
+    char key[512];
+    for (size_t i = 0; i < n; i++) {
+        const directory_entry_t *e = &v[i];
+        const struct {
+            const char *field, *value;
+            int secret;
+        } fields[] = {
+            {"email", e->email, 0},
+            {"webhook", e->webhook, 0},
+            {"slack", e->slack, 1},
+            {"token", e->token, 1},
+        };
+        for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+            if (!*fields[f].value)
+                continue;
+            snprintf(key, sizeof(key), "%s.%s", e->name, fields[f].field);
+            cfg_put_kv(out, prefix, key, fields[f].value, fields[f].secret);
+        }
+        if (e->kind == DIRECTORY_PERSON)
+            fprintf(out, "%s%s.role = %s\n", prefix, e->name, directory_role_name(e->role));
+    }
+}
+
 void config_print(const config_t *cfg, FILE *out)
 {
     fprintf(out, "# incidentd %s effective configuration (secrets masked)\n", INCIDENTD_VERSION);
@@ -121,6 +148,12 @@ void config_print(const config_t *cfg, FILE *out)
                 cfg_put_value(out, r->owner);
                 fputc('\n', out);
             }
+            break;
+        case CFG_PEOPLE:
+            cfg_put_directory(out, "people.", cfg->people, cfg->n_people);
+            break;
+        case CFG_CLIENTS:
+            cfg_put_directory(out, "clients.", cfg->clients, cfg->n_clients);
             break;
         case CFG_GUIDELINE:
             for (size_t k = 0; k < cfg->n_guidelines; k++) {
@@ -168,6 +201,8 @@ static void cfg_sources_text(const cfg_entry_t *e, char *buf, size_t size)
         return;
     case CFG_ROSTER:
     case CFG_GUIDELINE:
+    case CFG_PEOPLE:
+    case CFG_CLIENTS:
         snprintf(buf, size, "flag --set KEY=VALUE");
         return;
     default:

@@ -442,6 +442,111 @@ const cfg_entry_t config_table[] = {
      .max = 100,
      .help = "Client updates missed in a row that escalate the incident one level."},
 
+    /* ---- the directory ---- */
+    {.name = "people.<name>.<field>",
+     .type = CFG_PEOPLE,
+     .section = "People and clients (the directory)",
+     .help = "How to reach a person, and what the person may do. Fields: email, webhook\n"
+             "(a generic webhook: signed JSON), slack (a Slack-compatible incoming\n"
+             "webhook URL; masked on output), token (the person's API bearer token, at\n"
+             "least 16 characters, unique; a secret), role (viewer, stakeholder,\n"
+             "customer_service_manager, technical_manager; viewer when not given).\n"
+             "<name> is the name the roster and the stakeholder lists use\n"
+             "(A-Z a-z 0-9 . _ - @ +). An empty value removes the field.",
+     .example = "people.tm-oncall.email = tm-oncall@example.com\n"
+                "people.tm-oncall.slack = https://hooks.slack.example/services/T0/B0/x\n"
+                "people.tm-oncall.role = technical_manager\n"
+                "people.csm-oncall.webhook = https://pager.example.com/hooks/incidentd\n"
+                "people.csm-oncall.role = customer_service_manager"},
+    {.name = "clients.<client>.<field>",
+     .type = CFG_CLIENTS,
+     .help = "How to reach a client (the names alerts give in `clients`) for client\n"
+             "updates and final updates. Fields: email, webhook.",
+     .example = "clients.acme.email = status@acme.example\n"
+                "clients.acme.webhook = https://status.acme.example/incidentd"},
+
+    /* ---- notify ---- */
+    {.name = "notify.webhook_secret",
+     .type = CFG_STR,
+     .off = OFF(notify_webhook_secret),
+     .def = "",
+     .flags = CFG_F_SECRET,
+     .section = "Notifications (the notify stage)",
+     .help = "Key of the webhook signature: every generic webhook carries\n"
+             "X-Incidentd-Signature: sha256=<hex HMAC-SHA256 of the body>. \"\" = not\n"
+             "signed (the header is left out). A secret: prefer the environment."},
+    {.name = "notify.smtp_url",
+     .type = CFG_STR,
+     .off = OFF(notify_smtp_url),
+     .def = "smtp://127.0.0.1:25",
+     .check = config_check_smtp_url,
+     .help = "Mail server of the email channel: smtp://host[:port] (STARTTLS when the\n"
+             "server offers it) or smtps://host[:port] (TLS). No credentials in the URL:\n"
+             "use notify.smtp_user and notify.smtp_password. \"\" = no email channel."},
+    {.name = "notify.smtp_user",
+     .type = CFG_STR,
+     .off = OFF(notify_smtp_user),
+     .def = "",
+     .help = "SMTP AUTH user (\"\" = no AUTH)."},
+    {.name = "notify.smtp_password",
+     .type = CFG_STR,
+     .off = OFF(notify_smtp_password),
+     .def = "",
+     .flags = CFG_F_SECRET,
+     .help = "SMTP AUTH password. A secret: prefer the environment."},
+    {.name = "notify.smtp_from",
+     .type = CFG_STR,
+     .off = OFF(notify_smtp_from),
+     .def = "incidentd@localhost",
+     .flags = CFG_F_NONEMPTY,
+     .check = config_check_email,
+     .help = "Sender of the emails (envelope MAIL FROM and the From: header)."},
+    {.name = "notify.console_url",
+     .type = CFG_STR,
+     .off = OFF(notify_console_url),
+     .def = "",
+     .check = config_check_http_url,
+     .help = "Base URL of the web console; messages link <console_url>/#/incidents/<id>.\n"
+             "\"\" = no link."},
+    {.name = "notify.max_attempts",
+     .type = CFG_INT,
+     .off = OFF(notify_max_attempts),
+     .def = "8",
+     .min = 1,
+     .max = 100,
+     .help = "Attempts of one delivery; after the last failed one it is recorded\n"
+             "`delivery_failed`, dead-lettered and escalated one level."},
+    {.name = "notify.retry.initial",
+     .type = CFG_DURATION,
+     .off = OFF(notify_retry_initial_ms),
+     .def = "2s",
+     .min = 100,
+     .max = CFG_MS_H,
+     .help = "Delay before the first retry; it doubles with each attempt (with jitter)."},
+    {.name = "notify.retry.max",
+     .type = CFG_DURATION,
+     .off = OFF(notify_retry_max_ms),
+     .def = "5m",
+     .min = CFG_MS_S,
+     .max = CFG_MS_D,
+     .help = "Longest delay between two attempts (at least notify.retry.initial)."},
+    {.name = "notify.timeout",
+     .type = CFG_DURATION,
+     .off = OFF(notify_timeout_ms),
+     .def = "10s",
+     .min = 100,
+     .max = 5 * CFG_MS_M,
+     .help = "Time one delivery request may take, connecting included; then it is\n"
+             "abandoned and retried."},
+    {.name = "notify.concurrency",
+     .type = CFG_INT,
+     .off = OFF(notify_concurrency),
+     .def = "16",
+     .min = 1,
+     .max = 1024,
+     .help = "Delivery requests in flight at once per process (one endpoint gets at most\n"
+             "half of them, so a slow one does not hold up the others)."},
+
     /* ---- limits ---- */
     {.name = "limits.clients",
      .type = CFG_U32,

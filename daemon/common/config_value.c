@@ -9,6 +9,7 @@
  * and formatter here are the daemon's only ones (config.h).
  */
 #include "config_internal.h"
+#include "directory.h"
 #include "redis_url.h"
 #include "stage.h"
 
@@ -514,6 +515,168 @@ static int cfg_guideline_set(config_t *cfg, const char *rest, const char *value,
     return 0;
 }
 
+/* ---- notify addresses and the directory ------------------------------------------ */
+
+int config_check_email(const char *v, char *err, size_t err_size)
+{
+    return directory_check_email(v, err, err_size);
+}
+
+int config_check_http_url(const char *v, char *err, size_t err_size)
+{
+    return *v ? directory_check_http_url(v, err, err_size) : 0;
+}
+
+int config_check_smtp_url(const char *v, char *err, size_t err_size)
+{
+    size_t skip;
+    if (!*v)
+        return 0;
+    if (strncasecmp(v, "smtps://", 8) == 0)
+        skip = 8;
+    else if (strncasecmp(v, "smtp://", 7) == 0)
+        skip = 7;
+    else {
+        snprintf(err, err_size, "not an smtp:// or smtps:// URL");
+        return -1;
+    }
+    const char *host = v + skip;
+    size_t auth = strcspn(host, "/?#");
+    if (memchr(host, '@', auth)) {
+        snprintf(err, err_size,
+                 "credentials in the URL are not allowed: use notify.smtp_user and "
+                 "notify.smtp_password");
+        return -1;
+    }
+    if (auth == 0 || *host == ':') {
+        snprintf(err, err_size, "URL without a host");
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f) {
+            snprintf(err, err_size, "URL with spaces or control characters");
+            return -1;
+        }
+    return 0;
+}
+
+void config_directory_free(directory_entry_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].email);
+        free(v[i].webhook);
+        free(v[i].slack);
+        if (v[i].token) /* a secret: leave nothing behind */
+            memset(v[i].token, 0, strlen(v[i].token));
+        free(v[i].token);
+    }
+    free(v);
+}
+
+/* The entry @p name of @p *v, added (all fields "") when missing. */
+static directory_entry_t *cfg_directory_entry(directory_entry_t **v, size_t *n,
+                                              directory_kind_t kind, const char *name,
+                                              size_t name_len)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*v)[i].name) == name_len && memcmp((*v)[i].name, name, name_len) == 0)
+            return &(*v)[i];
+    *v = config_xrealloc(*v, (*n + 1) * sizeof(**v));
+    directory_entry_t *e = &(*v)[(*n)++];
+    *e = (directory_entry_t){.kind = kind,
+                             .name = config_xstrndup(name, name_len),
+                             .email = config_xstrdup(""),
+                             .webhook = config_xstrdup(""),
+                             .slack = config_xstrdup(""),
+                             .token = config_xstrdup(""),
+                             .role = DIRECTORY_ROLE_VIEWER};
+    return e;
+}
+
+static int cfg_token_check(const char *v, char *err, size_t err_size)
+{
+    if (*v && strlen(v) < 16) {
+        snprintf(err, err_size, "a token needs at least 16 characters");
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f) {
+            snprintf(err, err_size, "a token may not hold spaces or control characters");
+            return -1;
+        }
+    return 0;
+}
+
+/* Checks @p v for the directory field @p field; 0, or -1 with @p err. */
+static int cfg_directory_check(const char *field, const char *v, char *err, size_t err_size)
+{
+    if (!*v)
+        return 0;
+    if (strcmp(field, "email") == 0)
+        return directory_check_email(v, err, err_size);
+    if (strcmp(field, "webhook") == 0 || strcmp(field, "slack") == 0)
+        return directory_check_http_url(v, err, err_size);
+    if (strcmp(field, "token") == 0)
+        return cfg_token_check(v, err, err_size);
+    if (directory_role_parse(v) < 0) {
+        snprintf(err, err_size,
+                 "unknown role '%.64s' (valid: technical_manager, customer_service_manager, "
+                 "stakeholder, viewer)",
+                 v);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * people.<name>.<field> and clients.<client>.<field>: @p rest is
+ * "<name>.<field>" (the name may hold dots: the field is after the last).
+ */
+static int cfg_directory_set(config_t *cfg, directory_kind_t kind, const char *rest,
+                             const char *value, char *err, size_t err_size)
+{
+    static const char *const person_fields[] = {"email", "webhook", "slack", "token", "role"};
+    const char *pattern = kind == DIRECTORY_PERSON ? "people.<name>" : "clients.<client>";
+    size_t n_fields = kind == DIRECTORY_PERSON ? 5 : 2;
+    const char *dot = strrchr(rest, '.');
+    if (!dot || dot == rest || !dot[1]) {
+        snprintf(err, err_size, "expected %s.<field>", pattern);
+        return -1;
+    }
+    for (const char *p = rest; p < dot; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-@+", *p)) {
+            snprintf(err, err_size, "the name '%.*s' may only hold A-Z a-z 0-9 . _ - @ +",
+                     (int)(dot - rest > 64 ? 64 : dot - rest), rest);
+            return -1;
+        }
+    const char *field = dot + 1;
+    size_t f = 0;
+    while (f < n_fields && strcmp(field, person_fields[f]) != 0)
+        f++;
+    if (f == n_fields) {
+        snprintf(err, err_size, "unknown field '%.32s' of %s (valid: %s)", field, pattern,
+                 kind == DIRECTORY_PERSON ? "email, webhook, slack, token, role"
+                                          : "email, webhook");
+        return -1;
+    }
+    if (cfg_directory_check(field, value, err, err_size) != 0)
+        return -1;
+    directory_entry_t *e =
+        kind == DIRECTORY_PERSON
+            ? cfg_directory_entry(&cfg->people, &cfg->n_people, kind, rest, (size_t)(dot - rest))
+            : cfg_directory_entry(&cfg->clients, &cfg->n_clients, kind, rest, (size_t)(dot - rest));
+    char **slots[] = {&e->email, &e->webhook, &e->slack, &e->token};
+    if (f < 4) {
+        if (*slots[f] && f == 3)
+            memset(*slots[f], 0, strlen(*slots[f]));
+        cfg_str_set(slots[f], value);
+    } else {
+        e->role = *value ? (directory_role_t)directory_role_parse(value) : DIRECTORY_ROLE_VIEWER;
+    }
+    return 0;
+}
+
 /* ---- one value of each type ------------------------------------------------------ */
 
 static int cfg_number_set(const cfg_entry_t *e, void *field, const char *v, char *err,
@@ -645,6 +808,10 @@ int config_value_apply(config_t *cfg, const cfg_entry_t *e, const char *key, con
         return cfg_guideline_set(cfg, rest, v, err, err_size);
     case CFG_KAFKA:
         return cfg_kafka_set(cfg, rest, v, err, err_size);
+    case CFG_PEOPLE:
+        return cfg_directory_set(cfg, DIRECTORY_PERSON, rest, v, err, err_size);
+    case CFG_CLIENTS:
+        return cfg_directory_set(cfg, DIRECTORY_CLIENT, rest, v, err, err_size);
     }
     snprintf(err, err_size, "unsupported type");
     return -1;
