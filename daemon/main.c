@@ -17,6 +17,7 @@
 #include "ingest.h"
 #include "kafka.h"
 #include "log.h"
+#include "notify_stage.h"
 #include "stage.h"
 #include "worker.h"
 
@@ -33,6 +34,7 @@ static void main_on_signal(int sig)
 typedef struct main_thread {
     pthread_t tid;
     worker_t *worker;
+    notify_stage_t *notify; /* the notify stage's sending side */
     int rc;
     int started;
 } main_thread_t;
@@ -80,6 +82,14 @@ static void main_workers_new(main_proc_t *p)
             return;
         }
         p->threads[p->n_threads].worker = w;
+        if (s->delivers) {
+            p->threads[p->n_threads].notify = notify_stage_new(&p->cfg, w, err, sizeof(err));
+            if (!p->threads[p->n_threads].notify) {
+                worker_destroy(w);
+                main_fail(p, s->name, err);
+                return;
+            }
+        }
         p->stats[p->n_threads] = worker_stats(w);
         p->names[p->n_threads++] = s->name;
     }
@@ -144,8 +154,10 @@ static void main_shutdown(main_proc_t *p)
     }
     ingest_stop(p->ingest);
     httpd_stop(p->http);
-    for (size_t i = 0; i < p->n_threads; i++)
+    for (size_t i = 0; i < p->n_threads; i++) {
+        notify_stage_destroy(p->threads[i].notify);
         worker_destroy(p->threads[i].worker);
+    }
 }
 
 static void main_signals(void)

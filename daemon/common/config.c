@@ -525,6 +525,27 @@ static int cfg_args_apply(config_t *cfg, const cfg_arg_t *args, int n, char *err
 
 /* ---- load / destroy ------------------------------------------------------------------- */
 
+/* The directory as the rules see it: who has which channels. */
+static void cfg_contacts_sync(config_t *cfg)
+{
+    free(cfg->contacts);
+    size_t n = cfg->n_people + cfg->n_clients;
+    cfg->contacts = n ? calloc(n, sizeof(*cfg->contacts)) : NULL;
+    if (n && !cfg->contacts)
+        config_oom();
+    for (size_t i = 0; i < n; i++) {
+        const directory_entry_t *e =
+            i < cfg->n_people ? &cfg->people[i] : &cfg->clients[i - cfg->n_people];
+        hd_contact_t *c = &cfg->contacts[i];
+        c->name = e->name;
+        c->client = e->kind == DIRECTORY_CLIENT;
+        c->channels = (*e->email ? HD_CHANNEL_EMAIL : 0) | (*e->webhook ? HD_CHANNEL_WEBHOOK : 0) |
+                      (e->slack && *e->slack ? HD_CHANNEL_SLACK : 0);
+    }
+    cfg->rules.contacts = cfg->contacts;
+    cfg->rules.n_contacts = n;
+}
+
 /* Points cfg->rules at the config's storage. */
 static void cfg_rules_sync(config_t *cfg)
 {
@@ -544,6 +565,7 @@ static void cfg_rules_sync(config_t *cfg)
     r->n_guidelines = cfg->n_guidelines;
     r->completion_signoff = (const char **)cfg->completion_signoff.items;
     r->n_completion_signoff = cfg->completion_signoff.n;
+    cfg_contacts_sync(cfg);
 }
 
 /* review.required into the rules: "global", a severity (that one and
@@ -734,6 +756,7 @@ void config_destroy(config_t *cfg)
         free((char *)cfg->guidelines[i].text);
     }
     free(cfg->guidelines);
+    free(cfg->contacts);
     config_directory_free(cfg->people, cfg->n_people);
     config_directory_free(cfg->clients, cfg->n_clients);
     memset(cfg, 0, sizeof(*cfg));

@@ -111,6 +111,7 @@ typedef struct config {
     directory_entry_t *people; /* in the order first named */
     size_t n_people;
     directory_entry_t *clients;
+    hd_contact_t *contacts;   /* people then clients, as the rules see them (rules.contacts) */
     size_t n_clients;
 
     /* ---- rules: filled by config_load(), pointing into the storage below ---- */

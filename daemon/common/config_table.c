@@ -32,10 +32,11 @@ const cfg_entry_t config_table[] = {
      .flag = "stages",
      .meta = "LIST",
      .help = "Stages this process runs: \"all\", or a comma list of detected, classified,\n"
-             "scoped, escalated, resolved, commands, ingest. \"all\" is the Kafka stages\n"
-             "(the five of the process and commands: people's commands from\n"
-             "incidents.commands), plus ingest when ingest_http is set. Processes running\n"
-             "the same stage share its work through one consumer group."},
+             "scoped, escalated, resolved, commands, ingest, notify. \"all\" is the\n"
+             "Kafka stages (the five of the process; commands: people's commands from\n"
+             "incidents.commands; notify: deliveries to people and clients), plus ingest\n"
+             "when ingest_http is set. Processes running the same stage share its work\n"
+             "through one consumer group."},
     {.name = "topic_prefix",
      .type = CFG_STR,
      .off = OFF(topic_prefix),

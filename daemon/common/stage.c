@@ -48,6 +48,13 @@ static void stage_commands(const hd_ctx_t *ctx, const hd_state_t *cur, const sta
     hd_command_apply(ctx, cur, in->command, out);
 }
 
+/* Delivery receipts: notified, delivery_failed (and its escalation). */
+static void stage_notify(const hd_ctx_t *ctx, const hd_state_t *cur, const stage_input_t *in,
+                         hd_transition_t *out)
+{
+    hd_receipt_apply(ctx, cur, in->receipt, out);
+}
+
 const stage_t stage_table[] = {
     {.name = "detected",
      .bit = STAGE_BIT_DETECTED,
@@ -86,13 +93,25 @@ const stage_t stage_table[] = {
      .output = NULL, /* whichever stage topic the command leads to */
      .decide = stage_commands},
     {.name = "ingest", .bit = STAGE_BIT_INGEST, .output = "incidents.detected"},
+    {.name = "notify",
+     .bit = STAGE_BIT_NOTIFY,
+     .inputs = {"incidents.receipts"},
+     .output = NULL, /* audit, and incidents.escalated when a failure escalates */
+     .decide = stage_notify,
+     .delivers = 1},
 };
 
-const char *const stage_topic_names[] = {"incidents.detected", "incidents.classified",
-                                         "incidents.scoped",   "incidents.escalated",
-                                         "incidents.resolved", "ormis.audit",
-                                         "incidents.dlq",      "incidents.timers",
-                                         "incidents.commands", NULL};
+const char *const stage_topic_names[] = {"incidents.detected",
+                                         "incidents.classified",
+                                         "incidents.scoped",
+                                         "incidents.escalated",
+                                         "incidents.resolved",
+                                         "ormis.audit",
+                                         "incidents.dlq",
+                                         "incidents.timers",
+                                         "incidents.commands",
+                                         "incidents.receipts",
+                                         NULL};
 
 size_t stage_count(void) { return sizeof(stage_table) / sizeof(stage_table[0]); }
 
@@ -120,6 +139,8 @@ stage_input_kind_t stage_input_of(const stage_t *s, const char *bare)
         return STAGE_IN_TIMER;
     if (strcmp(bare, "incidents.commands") == 0)
         return STAGE_IN_COMMAND;
+    if (strcmp(bare, "incidents.receipts") == 0)
+        return STAGE_IN_RECEIPT;
     (void)s;
     return STAGE_IN_EVENT;
 }

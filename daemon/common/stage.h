@@ -22,7 +22,8 @@
 #define STAGE_BIT_RESOLVED (1u << 4)
 #define STAGE_BIT_INGEST (1u << 5)
 #define STAGE_BIT_COMMANDS (1u << 6)
-#define STAGE_BITS_ALL 0x7fu
+#define STAGE_BIT_NOTIFY (1u << 7)
+#define STAGE_BITS_ALL 0xffu
 
 #define STAGE_MAX_INPUTS 3
 
@@ -32,6 +33,7 @@ typedef enum stage_input_kind {
     STAGE_IN_EVENT,   /* incident.v1.IncidentEvent (the stage topics) */
     STAGE_IN_TIMER,   /* incidentd.v1.TimerFired (incidents.timers) */
     STAGE_IN_COMMAND, /* incident.v1.Command (incidents.commands) */
+    STAGE_IN_RECEIPT, /* incidentd.v1.DeliveryReceipt (incidents.receipts) */
 } stage_input_kind_t;
 
 /* One decoded input, borrowed. */
@@ -41,6 +43,7 @@ typedef struct stage_input {
     const hd_event_t *event;
     const hd_timer_t *timer;
     const hd_command_t *command;
+    const hd_receipt_t *receipt;
     const char *new_id; /* STAGE_IN_ALERT: the id an alert that opens an incident gives it */
 } stage_input_t;
 
@@ -58,6 +61,7 @@ typedef struct stage {
         *live; /* the Redis live set of incidents in this stage ("stage:DETECTED"), or NULL */
     stage_decide_fn decide; /* NULL for ingest (HTTP, no state) */
     int fires_timers;       /* claims due timers and fires them on incidents.timers */
+    int delivers;           /* sends the outbox's due deliveries (the notify room's tick) */
 } stage_t;
 
 /** The table, in --stages order (stage_count() rows). */

@@ -546,6 +546,38 @@ static void metrics_tt_histogram(metrics_buf_t *b, const metrics_t *m, const cha
     }
 }
 
+/* The notify stage's deliveries per channel and outcome, in flight, and the
+ * time the attempts took per channel. */
+static void metrics_deliveries(metrics_buf_t *b, const metrics_t *m)
+{
+    static const char *const channels[3] = {"email", "webhook", "slack"};
+    static const char *const outcomes[3] = {"delivered", "retry", "failed"};
+    metrics_head(b, "incidentd_deliveries_total", "counter",
+                 "Delivery attempts of the notify stage by channel and outcome.");
+    for (size_t i = 0; i < m->n; i++)
+        for (int c = 0; c < 3; c++)
+            for (int o = 0; o < 3; o++) {
+                metrics_stage_open(b, "incidentd_deliveries_total", m->names[i]);
+                metrics_printf(b, ",channel=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", channels[c],
+                               outcomes[o], (uint64_t)atomic_load(&m->stats[i]->deliveries[c][o]));
+            }
+    metrics_head(b, "incidentd_deliveries_in_flight", "gauge", "Delivery attempts in flight.");
+    for (size_t i = 0; i < m->n; i++) {
+        metrics_stage_open(b, "incidentd_deliveries_in_flight", m->names[i]);
+        metrics_printf(b, "} %" PRIu64 "\n",
+                       (uint64_t)atomic_load(&m->stats[i]->deliveries_in_flight));
+    }
+    metrics_head(b, "incidentd_delivery_seconds_total", "counter",
+                 "Time spent in delivery attempts, by channel (divide by the attempts of "
+                 "incidentd_deliveries_total for the mean latency).");
+    for (size_t i = 0; i < m->n; i++)
+        for (int c = 0; c < 3; c++) {
+            metrics_stage_open(b, "incidentd_delivery_seconds_total", m->names[i]);
+            metrics_printf(b, ",channel=\"%s\"} %.3f\n", channels[c],
+                           (double)atomic_load(&m->stats[i]->delivery_ms_sum[c]) / 1000.0);
+        }
+}
+
 char *metrics_render(metrics_t *m, size_t *len)
 {
     metrics_buf_t b = {NULL, 0, 0};
@@ -572,6 +604,7 @@ char *metrics_render(metrics_t *m, size_t *len)
                          "Time from detection to resolution (MTTR), per resolved incident.",
                          offsetof(worker_stats_t, mttr_bucket),
                          offsetof(worker_stats_t, mttr_sum_ms));
+    metrics_deliveries(&b, m);
 
     long long counts[METRICS_N_LIVE];
     if (metrics_open_incidents(m, counts)) {

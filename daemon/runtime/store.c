@@ -29,6 +29,7 @@ struct store {
     char sha_read[41];
     char sha_apply[41];
     char sha_claim[41];
+    char sha_dclaim[41];
     char err[256];
     uint64_t round_trips;
     uint64_t errors;
@@ -62,8 +63,11 @@ static const char STORE_LUA_READ[] =
  * 18 (unused), 19 ns (key namespace), 20 old kind, 21 new kind,
  * 22 expected chain head (hash of record `expected_version`), 23 new chain
  * head, 24 claim key of a fired timer ('' none), 25 its claim token, 26 its
- * member in the timers set; then pairs of timer effects in order: "a<due
- * ms>" (arm) or "c" (cancel), and the member.
+ * member in the timers set ('' for a delivery receipt); then triples of
+ * effects in order — op, member, value: "a<due ms>" arm / "c" cancel a
+ * timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay
+ * plans nothing again), "r<due ms>" reschedule it (value: the new
+ * PlannedDelivery), "d" drop it (delivered or failed for good).
  *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
@@ -98,7 +102,7 @@ static const char STORE_LUA_APPLY[] =
     "end\n"
     "if ARGV[24] ~= '' then\n"
     "  redis.call('DEL', ARGV[24])\n"
-    "  redis.call('ZREM', ns .. 'timers', ARGV[26])\n"
+    "  if ARGV[26] ~= '' then redis.call('ZREM', ns .. 'timers', ARGV[26]) end\n"
     "end\n"
     "if ARGV[10] ~= ARGV[11] then\n"
     "  if ARGV[10] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[10], id) end\n"
@@ -115,10 +119,18 @@ static const char STORE_LUA_APPLY[] =
     "  if redis.call('GET', ns .. 'open:' .. ARGV[13]) == id then redis.call('DEL', ns .. 'open:' "
     ".. ARGV[13]) end\n"
     "end\n"
-    "for i = 27, #ARGV, 2 do\n"
-    "  local op, m = string.sub(ARGV[i], 1, 1), ARGV[i + 1]\n"
-    "  if op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', string.sub(ARGV[i], 2), m)\n"
-    "  else redis.call('ZREM', ns .. 'timers', m) end\n"
+    "local dk = ns .. 'dlv:{' .. id .. '}'\n"
+    "for i = 27, #ARGV, 3 do\n"
+    "  local op, due, m = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2), ARGV[i + 1]\n"
+    "  if op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', due, m)\n"
+    "  elseif op == 'c' then redis.call('ZREM', ns .. 'timers', m)\n"
+    "  elseif op == 'p' then\n"
+    "    if redis.call('HSETNX', dk, m, ARGV[i + 2]) == 1 then\n"
+    "      redis.call('ZADD', ns .. 'outbox', 'NX', due, m) end\n"
+    "  elseif op == 'r' then\n"
+    "    redis.call('HSET', dk, m, ARGV[i + 2]); redis.call('ZADD', ns .. 'outbox', due, m)\n"
+    "  elseif op == 'd' then\n"
+    "    redis.call('HDEL', dk, m); redis.call('ZREM', ns .. 'outbox', m) end\n"
     "end\n"
     "if ARGV[17] ~= '0' then\n"
     "  redis.call('PEXPIRE', ik, ARGV[17])\n"
@@ -154,9 +166,32 @@ static const char STORE_LUA_CLAIM[] =
     "return out\n";
 
 #define STORE_APPLY_ARGC 29
-/* ... plus two per timer effect: an ack cancel takes one pair per level. */
-#define STORE_APPLY_MAX_ARGC (STORE_APPLY_ARGC + 2 * 64)
 #define STORE_ARG_MAX 320
+
+/* claim deliveries: ARGV = now, lease_until, max, ns, token base, claim ttl
+ * s. Leases due deliveries of the outbox and returns member, claim token,
+ * planned delivery, incident state quadruples; a member whose delivery is
+ * gone is dropped. The claim is kept across lease renewals (one token per
+ * delivery until its receipt consumes it). */
+static const char STORE_LUA_DCLAIM[] =
+    "local ok = ARGV[4] .. 'outbox'\n"
+    "local due = redis.call('ZRANGEBYSCORE', ok, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local out = {}\n"
+    "for i = 1, #due do\n"
+    "  local m = due[i]\n"
+    "  local id = string.match(m, '^([^:]+):')\n"
+    "  local p = id and redis.call('HGET', ARGV[4] .. 'dlv:{' .. id .. '}', m)\n"
+    "  if not p then redis.call('ZREM', ok, m)\n"
+    "  else\n"
+    "    redis.call('ZADD', ok, 'XX', ARGV[2], m)\n"
+    "    local ck = ARGV[4] .. 'dclaim:{' .. id .. '}:' .. m\n"
+    "    local tok = redis.call('GET', ck)\n"
+    "    if not tok then tok = ARGV[5] .. '-' .. i; redis.call('SET', ck, tok, 'EX', ARGV[6]) end\n"
+    "    local st = redis.call('HGET', ARGV[4] .. 'inc:{' .. id .. '}', 'state') or ''\n"
+    "    out[#out + 1] = m; out[#out + 1] = tok; out[#out + 1] = p; out[#out + 1] = st\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
 
 /* How long the records of a transition stay for replay, and how long an
  * applied cause is remembered (duplicates are recognised for that long). */
@@ -296,7 +331,8 @@ int store_reconnect(store_t *st)
     r = NULL;
     if (store_script_load(st, STORE_LUA_READ, st->sha_read) < 0 ||
         store_script_load(st, STORE_LUA_APPLY, st->sha_apply) < 0 ||
-        store_script_load(st, STORE_LUA_CLAIM, st->sha_claim) < 0)
+        store_script_load(st, STORE_LUA_CLAIM, st->sha_claim) < 0 ||
+        store_script_load(st, STORE_LUA_DCLAIM, st->sha_dclaim) < 0)
         goto fail;
     st->ready = 1;
     st->err[0] = '\0';
@@ -461,14 +497,27 @@ static int store_apply_timers(const store_apply_t *x, const char **argv, size_t 
             lo = 0;
             hi = x->max_level;
         }
-        for (uint32_t l = lo; l <= hi && n + 2 <= max; l++) {
+        for (uint32_t l = lo; l <= hi && n + 3 <= max; l++) {
             snprintf(pool[used], STORE_ARG_MAX, "a%" PRId64, t->due_ms);
             argv[n] = t->op == HD_TIMER_ARM ? pool[used++] : "c";
             argv[n + 1] = store_timer_member(t->kind, l, x->id, pool[used++], STORE_ARG_MAX);
+            argv[n + 2] = "";
             lens[n] = strlen(argv[n]);
             lens[n + 1] = strlen(argv[n + 1]);
-            n += 2;
+            lens[n + 2] = 0;
+            n += 3;
         }
+    }
+    for (size_t i = 0; i < x->n_outbox && n + 3 <= max; i++) {
+        const store_outbox_op_t *o = &x->outbox[i];
+        snprintf(pool[used], STORE_ARG_MAX, "%c%" PRId64, o->op, o->due_ms);
+        argv[n] = pool[used++];
+        argv[n + 1] = o->delivery_id;
+        argv[n + 2] = o->value ? (const char *)o->value : "";
+        lens[n] = strlen(argv[n]);
+        lens[n + 1] = strlen(argv[n + 1]);
+        lens[n + 2] = o->value ? o->value_len : 0;
+        n += 3;
     }
     return n;
 }
@@ -492,50 +541,69 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
     snprintf(closed, sizeof(closed), "%" PRId64,
              x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
     char claim_key[400] = "";
-    if (x->timer_member) {
+    if (x->claim_key) {
+        snprintf(claim_key, sizeof(claim_key), "%s", x->claim_key);
+    } else if (x->timer_member) {
         const char *bar = strchr(x->timer_member, '|');
         snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
                  (int)(bar ? bar - x->timer_member : 0), x->timer_member);
     }
-    const char *argv[STORE_APPLY_MAX_ARGC] = {"EVALSHA",
-                                              st->sha_apply,
-                                              "0",
-                                              x->id,
-                                              ev,
-                                              nv,
-                                              x->state ? (const char *)x->state : "",
-                                              x->cause_key ? x->cause_key : "",
-                                              x->pos ? x->pos : "",
-                                              x->outputs ? (const char *)x->outputs : "",
-                                              outttl,
-                                              causettl,
-                                              x->old_stage ? x->old_stage : "",
-                                              x->new_stage ? x->new_stage : "",
-                                              x->index_op == 1   ? "open"
-                                              : x->index_op == 2 ? "close"
-                                                                 : "",
-                                              x->dedup_key ? x->dedup_key : "",
-                                              "",
-                                              x->index_prev ? x->index_prev : "",
-                                              "",
-                                              closed,
-                                              "",
-                                              st->ns,
-                                              x->old_kind ? x->old_kind : "",
-                                              x->new_kind ? x->new_kind : "",
-                                              x->expected_head ? x->expected_head : "",
-                                              x->new_head ? x->new_head : "",
-                                              claim_key,
-                                              x->timer_claim ? x->timer_claim : "",
-                                              x->timer_member ? x->timer_member : ""};
-    size_t lens[STORE_APPLY_MAX_ARGC];
-    for (int k = 0; k < STORE_APPLY_ARGC; k++)
+    /* The effects' triples: one per outbox operation, one per timer effect
+     * (an ack cancel: one per level). */
+    size_t max = STORE_APPLY_ARGC + 3 * x->n_outbox;
+    for (size_t k = 0; k < x->n_timers; k++)
+        max += 3 * (x->timers[k].op == HD_TIMER_CANCEL && x->timers[k].kind == HD_TIMER_ACK
+                        ? x->max_level + 1
+                        : 1);
+    const char **argv = calloc(max, sizeof(*argv));
+    size_t *lens = calloc(max, sizeof(*lens));
+    char(*pool)[STORE_ARG_MAX] = calloc(max, STORE_ARG_MAX);
+    if (!argv || !lens || !pool) {
+        fprintf(stderr, "incidentd: out of memory\n");
+        abort();
+    }
+    const char *head[STORE_APPLY_ARGC] = {"EVALSHA",
+                                          st->sha_apply,
+                                          "0",
+                                          x->id,
+                                          ev,
+                                          nv,
+                                          x->state ? (const char *)x->state : "",
+                                          x->cause_key ? x->cause_key : "",
+                                          x->pos ? x->pos : "",
+                                          x->outputs ? (const char *)x->outputs : "",
+                                          outttl,
+                                          causettl,
+                                          x->old_stage ? x->old_stage : "",
+                                          x->new_stage ? x->new_stage : "",
+                                          x->index_op == 1   ? "open"
+                                          : x->index_op == 2 ? "close"
+                                                             : "",
+                                          x->dedup_key ? x->dedup_key : "",
+                                          "",
+                                          x->index_prev ? x->index_prev : "",
+                                          "",
+                                          closed,
+                                          "",
+                                          st->ns,
+                                          x->old_kind ? x->old_kind : "",
+                                          x->new_kind ? x->new_kind : "",
+                                          x->expected_head ? x->expected_head : "",
+                                          x->new_head ? x->new_head : "",
+                                          claim_key,
+                                          x->timer_claim ? x->timer_claim : "",
+                                          x->timer_member ? x->timer_member : ""};
+    for (int k = 0; k < STORE_APPLY_ARGC; k++) {
+        argv[k] = head[k];
         lens[k] = strlen(argv[k]);
+    }
     lens[6] = x->state ? x->state_len : 0;
     lens[9] = x->outputs ? x->outputs_len : 0;
-    char pool[STORE_APPLY_MAX_ARGC - STORE_APPLY_ARGC][STORE_ARG_MAX];
-    int argc = store_apply_timers(x, argv, lens, STORE_APPLY_ARGC, STORE_APPLY_MAX_ARGC, pool);
+    int argc = store_apply_timers(x, argv, lens, STORE_APPLY_ARGC, (int)max, pool);
     redisAppendCommandArgv(st->rc, argc, argv, lens);
+    free(argv);
+    free(lens);
+    free(pool);
 }
 
 /* Takes one reply of the apply script into @p x. Returns 0, or -1 on an
@@ -599,18 +667,69 @@ static int store_timer_parse(const char *m, store_timer_t *t)
     return 0;
 }
 
-int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max)
+/* A random hex base for claim tokens. Returns 0, or -1 (error set). */
+static int store_token_base(store_t *st, char base[17])
 {
-    if (!st->ready)
-        return -1;
     unsigned char rnd[8];
-    char base[32];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        store_seterr(st, "timer claim: no random bytes for the claim token");
+        store_seterr(st, "claim: no random bytes for the claim token");
         return -1;
     }
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(base + 2 * i, 3, "%02x", rnd[i]);
+    return 0;
+}
+
+int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_delivery_t *out,
+                           int max, arena_t *arena)
+{
+    char base[17];
+    if (!st->ready || store_token_base(st, base) < 0)
+        return -1;
+    redisReply *r =
+        redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", st->sha_dclaim,
+                     now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);
+    st->round_trips++;
+    if (!r) {
+        store_seterr(st, "redis: %s", st->rc->errstr);
+        store_drop(st);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        store_seterr(st, "delivery claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        int noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+        freeReplyObject(r);
+        if (noscript)
+            store_reconnect(st);
+        st->errors++;
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i + 3 < r->elements && n < max; i += 4) {
+        store_delivery_t *d = &out[n++];
+        d->delivery_id = arena_strndup(arena, r->element[i]->str, r->element[i]->len);
+        d->claim = arena_strndup(arena, r->element[i + 1]->str, r->element[i + 1]->len);
+        d->planned = store_dup_bytes(arena, r->element[i + 2]->str, r->element[i + 2]->len);
+        d->planned_len = r->element[i + 2]->len;
+        d->state = store_dup_bytes(arena, r->element[i + 3]->str, r->element[i + 3]->len);
+        d->state_len = r->element[i + 3]->len;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
+                                     const char *delivery_id, char *buf, size_t size)
+{
+    snprintf(buf, size, "%sdclaim:{%s}:%s", st->ns, incident_id, delivery_id);
+    return buf;
+}
+
+int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max)
+{
+    char base[17];
+    if (!st->ready || store_token_base(st, base) < 0)
+        return -1;
     redisReply *r =
         redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", st->sha_claim,
                      now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);

@@ -89,6 +89,21 @@ typedef enum store_result {
     STORE_REJECT,   /* refused (a fired timer without its claim): reason in `reason` */
 } store_result_t;
 
+/* An operation on the outbox of deliveries (Redis: <ns>outbox, a sorted
+ * set of delivery ids by due time; <ns>dlv:{<id>}, the incident's planned
+ * deliveries). */
+typedef struct store_outbox_op {
+    char op;                 /* 'p' plan, 'r' reschedule, 'd' drop */
+    const char *delivery_id; /* "<incident id>:<seq>:<n>" */
+    int64_t due_ms;          /* 'p', 'r': when it is due */
+    const void *value;       /* 'p', 'r': the packed incidentd.v1.PlannedDelivery */
+    size_t value_len;
+} store_outbox_op_t;
+
+/* Outbox operations one apply may carry (a transition plans at most this
+ * many deliveries: hd's HD_NOTICE_RECIPIENTS_MAX recipients, one channel). */
+#define STORE_OUTBOX_MAX 1100
+
 typedef struct store_apply {
     /* in */
     const char *id;
@@ -112,6 +127,9 @@ typedef struct store_apply {
     uint32_t max_level; /* an ACK cancel drops the ack timers of levels 0..max_level */
     int closed;
     int64_t retention_ms;
+    const store_outbox_op_t *outbox; /* outbox operations, in order (borrowed) */
+    size_t n_outbox;
+    const char *claim_key;    /* the claim a fired timer or a receipt consumes, or NULL */
     const char *timer_member; /* a fired timer to consume (store_timer_member()), or NULL */
     const char *timer_claim;  /* its claim token */
     /* out */
@@ -145,6 +163,29 @@ typedef struct store_timer {
  *  their claims. The timer leaves Redis when the apply of its fired command
  *  consumes the claim (store_apply_t.timer_member). Returns the count, or -1. */
 int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max);
+
+/* A claimed delivery of the outbox (arena). */
+typedef struct store_delivery {
+    const char *delivery_id;
+    const char *claim;            /* the claim token its receipt must carry */
+    const unsigned char *planned; /* packed incidentd.v1.PlannedDelivery */
+    size_t planned_len;
+    const unsigned char *state; /* packed StoredIncident ("" when gone) */
+    size_t state_len;
+} store_delivery_t;
+
+/** Claims up to @p max due deliveries of the outbox: leases them for
+ *  @p lease_ms (a sender that dies lets them come back with the same claim
+ *  token) and returns each with its incident's state. The delivery leaves
+ *  the outbox when the apply of its receipt drops it ('d') or reschedules
+ *  it ('r'). Returns the count, or -1. */
+int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_delivery_t *out,
+                           int max, arena_t *arena);
+
+/** The Redis key of a delivery's claim (store_apply_t.claim_key of its
+ *  receipt), into @p buf. */
+const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
+                                     const char *delivery_id, char *buf, size_t size);
 
 /**
  * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live

@@ -472,6 +472,8 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         w->next_timer_poll_ms = now + w->cfg->timer_poll_ms;
         worker_fire_timers(w);
     }
+    if (w->tick)
+        w->tick(w, w->tick_opaque, now);
     worker_gather(w);
     if (w->n_batch == 0)
         return 0;
@@ -511,3 +513,15 @@ int worker_run(worker_t *w)
     rd_kafka_consumer_close(w->consumer);
     return rc;
 }
+
+void worker_set_tick(worker_t *w, worker_tick_fn fn, void *opaque)
+{
+    w->tick = fn;
+    w->tick_opaque = opaque;
+}
+
+store_t *worker_store(worker_t *w) { return w->store; }
+
+const config_t *worker_config(const worker_t *w) { return w->cfg; }
+
+worker_stats_t *worker_stats_rw(worker_t *w) { return &w->stats; }

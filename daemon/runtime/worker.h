@@ -53,6 +53,11 @@ typedef struct worker_stats {
     atomic_uint_fast64_t mtta_sum_ms;
     atomic_uint_fast64_t mttr_bucket[10];
     atomic_uint_fast64_t mttr_sum_ms;
+    /* notify stage: attempts per channel (email, webhook, slack) and
+     * outcome (delivered, retry, failed), in flight, latency of attempts */
+    atomic_uint_fast64_t deliveries[3][3];
+    atomic_uint_fast64_t deliveries_in_flight;
+    atomic_uint_fast64_t delivery_ms_sum[3];
 } worker_stats_t;
 
 #define WORKER_LAT_BUCKETS 11
@@ -73,5 +78,36 @@ void worker_destroy(worker_t *w);
 int worker_run(worker_t *w);
 const worker_stats_t *worker_stats(const worker_t *w);
 const char *worker_stage_name(const worker_t *w);
+
+/* ---- hooks of the rooms above the runtime (the notify stage) ---------------- */
+
+/** Called on the worker's thread once per turn, before the next batch is
+ *  gathered (@p now_ms monotonic): work that is not a consumed message, e.g.
+ *  sending the outbox's due deliveries. */
+typedef void (*worker_tick_fn)(worker_t *w, void *opaque, int64_t now_ms);
+
+/** Sets the turn hook (borrows @p opaque). Call before worker_run(). */
+void worker_set_tick(worker_t *w, worker_tick_fn fn, void *opaque);
+
+/** The worker's Redis store, configuration and counters (for its hook, on
+ *  its thread). */
+struct store;
+struct store *worker_store(worker_t *w);
+const config_t *worker_config(const worker_t *w);
+worker_stats_t *worker_stats_rw(worker_t *w);
+
+/* One record worker_emit() produces; a dead letter when dlq_error is set
+ * (the contract's headers, x-source-topic = the outbox). */
+typedef struct worker_record {
+    const char *topic; /* without the prefix */
+    const char *key;
+    const void *value;
+    size_t len;
+    const char *dlq_error;
+} worker_record_t;
+
+/** Produces @p n records in one transaction of the worker's producer.
+ *  Returns 0 when committed, -1 when aborted (nothing visible: try again). */
+int worker_emit(worker_t *w, const worker_record_t *recs, size_t n);
 
 #endif

@@ -187,6 +187,31 @@ static void worker_decode_command(worker_t *w, worker_item_t *it, char *err, siz
                                  it->key, it->command->command_id);
 }
 
+/* Decodes a delivery receipt (incidents.receipts): its cause is the
+ * delivery and the attempt; it consumes the delivery's claim. */
+static void worker_decode_receipt(worker_t *w, worker_item_t *it, char *err, size_t err_size)
+{
+    rd_kafka_message_t *m = it->msg;
+    it->receipt = (hd_receipt_t *)pb_strings_unpack(&incidentd__v1__delivery_receipt__descriptor,
+                                                    arena_pb(&w->arena), m->len, m->payload);
+    if (!it->receipt) {
+        it->dlq_error = "cannot decode incidentd.v1.DeliveryReceipt";
+        return;
+    }
+    if (hd_receipt_validate(it->receipt, err, err_size) < 0) {
+        it->dlq_error = arena_strdup(&w->arena, err);
+        return;
+    }
+    if (!it->receipt->claim[0]) {
+        it->dlq_error = "delivery receipt without a claim (not sent by incidentd)";
+        return;
+    }
+    it->key = it->receipt->incident_id;
+    it->cause_id = arena_printf(&w->arena, "%s#%u", it->receipt->delivery_id, it->receipt->attempt);
+    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:notify:%s", w->cfg->topic_prefix, it->key,
+                                 it->cause_id);
+}
+
 /* Decodes and validates one message into @p it (bad input: it->dlq_error). */
 static void worker_decode(worker_t *w, worker_item_t *it)
 {
@@ -208,6 +233,8 @@ static void worker_decode(worker_t *w, worker_item_t *it)
         worker_decode_timer(w, it);
     else if (it->kind == STAGE_IN_COMMAND)
         worker_decode_command(w, it, err, sizeof(err));
+    else if (it->kind == STAGE_IN_RECEIPT)
+        worker_decode_receipt(w, it, err, sizeof(err));
     else
         worker_decode_event(w, it, err, sizeof(err));
 }
@@ -229,6 +256,7 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
         .event = it->event,
         .timer = it->timer,
         .command = it->command,
+        .receipt = it->receipt,
         .new_id = it->kind == STAGE_IN_ALERT ? worker_new_id(w, it) : NULL,
     };
     w->stage->decide(&ctx, cur, &in, tr);
@@ -302,10 +330,82 @@ static const void *worker_outs_blob(worker_t *w, const worker_item_t *it, size_t
     return b;
 }
 
+/* Timers and receipts are applied even when they change nothing: the
+ * apply checks and consumes their claim (a forged one is refused). */
+static int worker_consumes_claim(const worker_item_t *it)
+{
+    return it->kind == STAGE_IN_TIMER || it->kind == STAGE_IN_RECEIPT;
+}
+
+/* The packed outbox entry of a delivery (arena). */
+static const void *worker_planned_pack(worker_t *w, const char *incident_id, const char *id,
+                                       const char *recipient, int client, const char *channel,
+                                       const char *notice, uint32_t attempts, int64_t next_ms,
+                                       const char *last_error, size_t *len)
+{
+    Incidentd__V1__PlannedDelivery pd = INCIDENTD__V1__PLANNED_DELIVERY__INIT;
+    pd.incident_id = (char *)incident_id;
+    pd.delivery_id = (char *)id;
+    pd.recipient = (char *)recipient;
+    pd.client = client;
+    pd.channel = (char *)channel;
+    pd.notice = (char *)notice;
+    pd.attempts = attempts;
+    pd.next_attempt_at_ms = next_ms;
+    pd.last_error = (char *)(last_error ? last_error : "");
+    *len = incidentd__v1__planned_delivery__get_packed_size(&pd);
+    void *buf = arena_alloc(&w->arena, *len ? *len : 1);
+    incidentd__v1__planned_delivery__pack(&pd, buf);
+    return buf;
+}
+
+/* The outbox operations of a transition: its planned deliveries enter the
+ * outbox (due now), and a receipt drops its delivery (delivered, failed)
+ * or reschedules it (retry). */
+static void worker_outbox_of(worker_t *w, const worker_item_t *it, const hd_transition_t *tr,
+                             int64_t now_ms, store_apply_t *ap)
+{
+    size_t n = tr->n_deliveries + (it->kind == STAGE_IN_RECEIPT);
+    if (n == 0)
+        return;
+    store_outbox_op_t *ops = arena_alloc(&w->arena, n * sizeof(*ops));
+    size_t k = 0;
+    for (size_t i = 0; i < tr->n_deliveries; i++) {
+        const hd_delivery_t *d = &tr->deliveries[i];
+        ops[k].op = 'p';
+        ops[k].delivery_id = d->id;
+        ops[k].due_ms = now_ms;
+        ops[k].value = worker_planned_pack(w, ap->id, d->id, d->recipient, d->client,
+                                           hd_channel_name(d->channel), hd_notice_name(d->notice),
+                                           0, now_ms, "", &ops[k].value_len);
+        k++;
+    }
+    if (it->kind == STAGE_IN_RECEIPT) {
+        const hd_receipt_t *rc = it->receipt;
+        char key[512];
+        ap->claim_key =
+            arena_strdup(&w->arena, store_delivery_claim_key(w->store, rc->incident_id,
+                                                             rc->delivery_id, key, sizeof(key)));
+        ap->timer_claim = rc->claim;
+        ops[k].delivery_id = rc->delivery_id;
+        ops[k].op = 'd';
+        if (rc->status == INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_RETRY) {
+            ops[k].op = 'r';
+            ops[k].due_ms = rc->next_attempt_at_ms;
+            ops[k].value = worker_planned_pack(
+                w, rc->incident_id, rc->delivery_id, rc->recipient, rc->client, rc->channel,
+                rc->notice, rc->attempt, rc->next_attempt_at_ms, rc->error, &ops[k].value_len);
+        }
+        k++;
+    }
+    ap->outbox = ops;
+    ap->n_outbox = k;
+}
+
 /* Fills the Redis apply of a transition of incident @p id. */
 static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state_t *cur,
                             uint64_t cur_version, const hd_transition_t *tr, const char *id,
-                            store_apply_t *ap)
+                            int64_t now_ms, store_apply_t *ap)
 {
     ap->id = id;
     /* A new incident of a key whose old one is still mapped (its
@@ -331,8 +431,10 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
     if (!tr->state)
         ap->new_kind = ap->old_kind;
     /* Effects-only transitions (timer arm) are idempotent and not recorded;
-     * a fired timer is, whatever it decided, and consumes its claim. */
-    ap->cause_key = tr->state || it->kind == STAGE_IN_TIMER ? it->cause_key : NULL;
+     * a fired timer or a receipt is, whatever it decided, and consumes its
+     * claim. */
+    ap->cause_key = tr->state || worker_consumes_claim(it) ? it->cause_key : NULL;
+    worker_outbox_of(w, it, tr, now_ms, ap);
     if (it->kind == STAGE_IN_TIMER) {
         char member[320];
         store_timer_member((hd_timer_kind_t)it->timer->kind, it->timer->level,
@@ -383,7 +485,7 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
     }
     worker_outs_events(w, it, tr, id, now_ms, &cap);
     worker_outs_records(w, it, tr, id, &cap);
-    worker_apply_of(w, it, cur, cur_version, tr, id, ap);
+    worker_apply_of(w, it, cur, cur_version, tr, id, now_ms, ap);
     return tr->state;
 }
 
@@ -442,7 +544,7 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     worker_decide(w, it, v->state, now_ms, &tr);
     /* A fired timer is applied even when it changes nothing: the apply
      * checks and consumes its claim (a forged one is refused there). */
-    if (tr.verdict == HD_REJECT || (tr.verdict == HD_NOOP && it->kind != STAGE_IN_TIMER)) {
+    if (tr.verdict == HD_REJECT || (tr.verdict == HD_NOOP && !worker_consumes_claim(it))) {
         it->dlq_error = tr.verdict == HD_REJECT ? arena_strdup(&w->arena, tr.error) : NULL;
         it->n_outs = 0;
         it->done = 1;

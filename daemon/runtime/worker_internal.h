@@ -49,6 +49,7 @@ typedef struct worker_item {
     hd_event_t *event;
     hd_timer_t *timer;
     hd_command_t *command;
+    hd_receipt_t *receipt;
     const char *key; /* dedup key (detected) or incident id */
     const char *cause_key;
     const char *cause_id;
@@ -83,6 +84,8 @@ struct worker {
     char actor[64];
     worker_stats_t stats;
     int rebalanced;
+    worker_tick_fn tick; /* worker_set_tick() */
+    void *tick_opaque;
     rd_kafka_message_t **batch;
     size_t n_batch;
     int64_t next_timer_poll_ms;

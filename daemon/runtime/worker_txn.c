@@ -399,3 +399,38 @@ void worker_fire_timers(worker_t *w)
     /* The leases expire and the timers come back. */
     worker_abort(w);
 }
+
+int worker_emit(worker_t *w, const worker_record_t *recs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
+    if (e) {
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rd_kafka_headers_t *h = NULL;
+        if (recs[i].dlq_error) {
+            h = rd_kafka_headers_new(5);
+            rd_kafka_header_add(h, "x-error", -1, recs[i].dlq_error, -1);
+            rd_kafka_header_add(h, "x-stage", -1, w->stage->name, -1);
+            rd_kafka_header_add(h, "x-source-topic", -1, "outbox", -1);
+            rd_kafka_header_add(h, "x-source-partition", -1, "-1", -1);
+            rd_kafka_header_add(h, "x-source-offset", -1, "-1", -1);
+            atomic_fetch_add(&w->stats.dead_lettered, 1);
+        }
+        rc = worker_produce(w, recs[i].topic, recs[i].key, strlen(recs[i].key), recs[i].value,
+                            recs[i].len, h, 0);
+    }
+    if (rc == 0) {
+        e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
+        if (!e)
+            return 0;
+        log_msg(LOG_WARN, w->stage->name, NULL, NULL, "emit commit: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    worker_abort(w);
+    return -1;
+}

@@ -340,7 +340,7 @@ Test(config, file_errors_name_key_and_line)
     expect_file_error("topic_prefix = a/b\n", ":1: topic_prefix:", "not allowed");
     expect_file_error("http = nonsense\n", ":1: http: 'nonsense' is not host:port", NULL);
     expect_file_error("stages = detected,bogus\n", ":1: stages: unknown stage 'bogus'",
-                      "detected, classified, scoped, escalated, resolved, commands, ingest");
+                      "detected, classified, scoped, escalated, resolved, commands, ingest, notify");
 }
 
 Test(config, missing_file_is_an_error)
@@ -668,7 +668,7 @@ Test(config, stages)
     LOAD_OK(&cfg, "--stages", "ALL");
     cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_DETECTED | CONFIG_STAGE_CLASSIFIED |
                                      CONFIG_STAGE_SCOPED | CONFIG_STAGE_ESCALATED |
-                                     CONFIG_STAGE_RESOLVED | STAGE_BIT_COMMANDS);
+                                     CONFIG_STAGE_RESOLVED | STAGE_BIT_COMMANDS | STAGE_BIT_NOTIFY);
     config_destroy(&cfg);
 
     LOAD_OK(&cfg, "--stages", "all", "--ingest-http", ":8088");
@@ -685,7 +685,7 @@ Test(config, stages)
 
     cr_assert_eq(LOAD(&cfg, err, "--stages", "detected,closed"), -1);
     cr_assert(strstr(err, "unknown stage 'closed' (valid: all, detected, classified, scoped, "
-                          "escalated, resolved, commands, ingest)"),
+                          "escalated, resolved, commands, ingest, notify)"),
               "%s", err);
     config_destroy(&cfg);
 

@@ -1,0 +1,335 @@
+/*
+ * notify_stage.c — the notify stage's sending side; see notify_stage.h.
+ *
+ * One turn (notify_stage_tick()): drive the attempts in flight, turn the
+ * finished ones into receipts (one Kafka transaction), then claim as many
+ * due deliveries as there are free slots and start their attempts.
+ */
+#include "notify_stage.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "arena.h"
+#include "clock.h"
+#include "deliver.h"
+#include "directory.h"
+#include "handlers.h"
+#include "log.h"
+#include "notify_text.h"
+#include "store.h"
+
+/* How often the outbox is polled when there is room. */
+#define NOTIFY_CLAIM_EVERY_MS 200
+
+/* One attempt of one delivery, from its claim to its receipt. */
+typedef struct notify_job {
+    Incidentd__V1__PlannedDelivery *pd; /* unpacked (malloc'ed by protobuf-c) */
+    unsigned char *planned;             /* the outbox entry, for a dead letter */
+    size_t planned_len;
+    char *claim;
+    uint32_t attempt;
+    int channel; /* directory_channel_t */
+    int64_t started_ms;
+    int done;
+    notify_result_t result;
+} notify_job_t;
+
+struct notify_stage {
+    const config_t *cfg;
+    worker_t *w;
+    notify_sender_t *sender;
+    arena_t arena;
+    notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
+    size_t n_jobs;
+    size_t max_jobs;
+    int64_t next_claim_ms;
+};
+
+static void notify_job_free(notify_job_t *j)
+{
+    if (!j)
+        return;
+    incidentd__v1__planned_delivery__free_unpacked(j->pd, NULL);
+    free(j->planned);
+    free(j->claim);
+    free(j);
+}
+
+/* deliver.h's callback: the attempt ended. */
+static void notify_job_done(const notify_result_t *result, void *opaque)
+{
+    notify_job_t *j = opaque;
+    j->result = *result;
+    j->done = 1;
+}
+
+/* Ends @p j at once (no attempt made) with a permanent failure: @p what,
+ * then @p arg. */
+static void notify_job_fail(notify_job_t *j, const char *what, const char *arg)
+{
+    memset(&j->result, 0, sizeof(j->result));
+    j->result.outcome = NOTIFY_FAILED;
+    j->result.retry_after_ms = -1;
+    snprintf(j->result.error, sizeof(j->result.error), "%s%s", what, arg);
+    j->done = 1;
+}
+
+/* ---- the receipts of finished attempts --------------------------------------- */
+
+/* The receipt of a finished attempt: a retry past notify.max_attempts
+ * fails; a retry is due after its backoff (or the receiver's Retry-After). */
+static void notify_receipt_of(const notify_stage_t *ns, const notify_job_t *j,
+                              Incidentd__V1__DeliveryReceipt *rc)
+{
+    const Incidentd__V1__PlannedDelivery *pd = j->pd;
+    incidentd__v1__delivery_receipt__init(rc);
+    rc->incident_id = pd->incident_id;
+    rc->delivery_id = pd->delivery_id;
+    rc->recipient = pd->recipient;
+    rc->client = pd->client;
+    rc->channel = pd->channel;
+    rc->notice = pd->notice;
+    rc->attempt = j->attempt;
+    rc->claim = j->claim;
+    rc->error = (char *)j->result.error;
+    notify_outcome_t o = j->result.outcome;
+    if (o == NOTIFY_RETRY && (int)j->attempt >= ns->cfg->notify_max_attempts)
+        o = NOTIFY_FAILED;
+    if (o == NOTIFY_DELIVERED) {
+        rc->status = INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_DELIVERED;
+    } else if (o == NOTIFY_RETRY) {
+        uint32_t rnd = 0;
+        RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+        rc->status = INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_RETRY;
+        rc->next_attempt_at_ms =
+            clock_now_ms() + notify_retry_delay_ms(&j->result, (int)j->attempt,
+                                                   ns->cfg->notify_retry_initial_ms,
+                                                   ns->cfg->notify_retry_max_ms, rnd);
+    } else {
+        rc->status = INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_FAILED;
+    }
+}
+
+/* Counts a finished attempt into the worker's metrics. */
+static void notify_count(notify_stage_t *ns, const notify_job_t *j,
+                         const Incidentd__V1__DeliveryReceipt *rc)
+{
+    worker_stats_t *st = worker_stats_rw(ns->w);
+    int c = j->channel >= 0 && j->channel < 3 ? j->channel : 1;
+    int o = rc->status == INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_DELIVERED ? 0
+            : rc->status == INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_RETRY   ? 1
+                                                                           : 2;
+    atomic_fetch_add(&st->deliveries[c][o], 1);
+    int64_t ms = clock_mono_ms() - j->started_ms;
+    atomic_fetch_add(&st->delivery_ms_sum[c], (uint64_t)(ms > 0 ? ms : 0));
+}
+
+/* Produces the receipts of the finished attempts (and a dead letter of each
+ * delivery that failed for good) in one transaction; on success they are
+ * forgotten, else kept for the next turn. */
+static void notify_flush(notify_stage_t *ns)
+{
+    size_t n_done = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        n_done += ns->jobs[i]->done;
+    if (n_done == 0)
+        return;
+    arena_reset(&ns->arena);
+    worker_record_t *recs = arena_alloc(&ns->arena, 2 * n_done * sizeof(*recs));
+    Incidentd__V1__DeliveryReceipt *rcs = arena_alloc(&ns->arena, n_done * sizeof(*rcs));
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++) {
+        notify_job_t *j = ns->jobs[i];
+        if (!j->done)
+            continue;
+        Incidentd__V1__DeliveryReceipt *rc = &rcs[k++];
+        notify_receipt_of(ns, j, rc);
+        size_t len = incidentd__v1__delivery_receipt__get_packed_size(rc);
+        void *buf = arena_alloc(&ns->arena, len ? len : 1);
+        incidentd__v1__delivery_receipt__pack(rc, buf);
+        recs[n++] = (worker_record_t){"incidents.receipts", j->pd->incident_id, buf, len, NULL};
+        if (rc->status == INCIDENTD__V1__RECEIPT_STATUS__RECEIPT_FAILED)
+            recs[n++] = (worker_record_t){
+                "incidents.dlq", j->pd->incident_id, j->planned, j->planned_len,
+                arena_printf(&ns->arena, "delivery %s to %s by %s failed after %u attempts: %s",
+                             j->pd->delivery_id, j->pd->recipient, j->pd->channel, j->attempt,
+                             j->result.error)};
+    }
+    if (worker_emit(ns->w, recs, n) < 0)
+        return; /* kept: the leases outlive a few turns */
+    k = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++) {
+        notify_job_t *j = ns->jobs[i];
+        if (j->done) {
+            notify_count(ns, j, &rcs[k++]);
+            notify_job_free(j);
+        } else {
+            ns->jobs[kept++] = j;
+        }
+    }
+    ns->n_jobs = kept;
+}
+
+/* ---- claiming and sending ------------------------------------------------------ */
+
+/* The address of @p pd's recipient on its channel, from the directory
+ * (NULL when the directory no longer has it). */
+static const char *notify_address(const config_t *cfg, const Incidentd__V1__PlannedDelivery *pd,
+                                  int *channel)
+{
+    const directory_entry_t *e =
+        pd->client ? directory_client(cfg, pd->recipient) : directory_person(cfg, pd->recipient);
+    *channel = directory_channel_parse(pd->channel);
+    directory_address_t a[DIRECTORY_CHANNEL_COUNT];
+    size_t n = directory_channels(e, a);
+    for (size_t i = 0; i < n; i++)
+        if ((int)a[i].channel == *channel)
+            return a[i].address;
+    return NULL;
+}
+
+/* Starts the attempt of @p j to @p address about @p inc (may be NULL). */
+static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *address,
+                            const hd_incident_t *inc)
+{
+    const Incidentd__V1__PlannedDelivery *pd = j->pd;
+    /* The notices (hd_notice_name()) are the kinds' names but one. */
+    int kind = notify_kind_parse(pd->notice);
+    if (kind < 0 && strcmp(pd->notice, "client_update_due") == 0)
+        kind = NOTIFY_KIND_CLIENT_UPDATE_REMINDER;
+    notify_text_in_t in = {
+        .kind = kind < 0 ? NOTIFY_KIND_ESCALATION : (notify_kind_t)kind,
+        .incident = inc,
+        .recipient = pd->recipient,
+        .console_url = ns->cfg->notify_console_url,
+        .level = inc ? inc->escalation_level : 0,
+        .update = inc && *inc->summary ? inc->summary : "an update of the incident",
+        .due_at_ms = inc ? inc->next_client_update_due_ms : 0,
+        .missing = "the review, the preventive tasks or the sign-offs",
+    };
+    notify_text_t text;
+    if (notify_text_render(&in, &text) < 0) {
+        notify_job_fail(j, "no text for the notice ", pd->notice);
+        return;
+    }
+    char *body = j->channel == DIRECTORY_CHANNEL_WEBHOOK
+                     ? notify_webhook_body(pd->delivery_id, in.kind, pd->recipient, &text, inc)
+                     : NULL;
+    notify_msg_t msg = {
+        .delivery_id = pd->delivery_id,
+        .channel = (directory_channel_t)j->channel,
+        .address = address,
+        .subject = text.subject,
+        .body = body ? body : text.body,
+    };
+    j->started_ms = clock_mono_ms();
+    if (notify_send(ns->sender, &msg, notify_job_done, j) < 0)
+        notify_job_fail(j, "cannot start the attempt: ", "sender full or message invalid");
+    free(body);
+    notify_text_free(&text);
+}
+
+/* Takes one claimed delivery: a job, its attempt started (or failed at
+ * once when the recipient has no address on the channel any more). */
+static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
+{
+    notify_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return; /* the lease brings it back */
+    j->pd = incidentd__v1__planned_delivery__unpack(NULL, d->planned_len, d->planned);
+    j->planned = malloc(d->planned_len ? d->planned_len : 1);
+    j->claim = strdup(d->claim);
+    if (!j->pd || !j->planned || !j->claim) {
+        log_msg(LOG_ERROR, "notify", NULL, d->delivery_id, "outbox entry unreadable: dropped");
+        notify_job_free(j);
+        return;
+    }
+    memcpy(j->planned, d->planned, d->planned_len);
+    j->planned_len = d->planned_len;
+    j->attempt = j->pd->attempts + 1;
+    ns->jobs[ns->n_jobs++] = j;
+    const char *address = notify_address(ns->cfg, j->pd, &j->channel);
+    if (!address) {
+        notify_job_fail(j, "no address on this channel in the directory for ", j->pd->recipient);
+        return;
+    }
+    hd_state_t *st = d->state_len ? incidentd__v1__stored_incident__unpack(arena_pb(&ns->arena),
+                                                                           d->state_len, d->state)
+                                  : NULL;
+    notify_job_send(ns, j, address, st ? st->incident : NULL);
+}
+
+/* Claims as many due deliveries as there are free slots. */
+static void notify_claim(notify_stage_t *ns, int64_t now)
+{
+    if (now < ns->next_claim_ms || ns->n_jobs >= ns->max_jobs)
+        return;
+    ns->next_claim_ms = now + NOTIFY_CLAIM_EVERY_MS;
+    int room = (int)(ns->max_jobs - ns->n_jobs);
+    store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)room * sizeof(*ds));
+    /* The lease outlives an attempt and the turns its receipt may take. */
+    int64_t lease = 3 * ns->cfg->notify_timeout_ms + 30000;
+    int n =
+        store_deliveries_claim(worker_store(ns->w), clock_now_ms(), lease, ds, room, &ns->arena);
+    for (int i = 0; i < n; i++)
+        notify_take(ns, &ds[i]);
+}
+
+/* The worker's turn hook. */
+static void notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
+{
+    (void)w;
+    notify_stage_t *ns = opaque;
+    notify_sender_run(ns->sender, 0);
+    notify_flush(ns);
+    arena_reset(&ns->arena);
+    notify_claim(ns, now_ms);
+    notify_sender_run(ns->sender, 0);
+    size_t in_flight = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        in_flight += !ns->jobs[i]->done;
+    atomic_store(&worker_stats_rw(ns->w)->deliveries_in_flight, in_flight);
+}
+
+notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr, size_t errstr_size)
+{
+    notify_stage_t *ns = calloc(1, sizeof(*ns));
+    if (!ns) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    ns->cfg = cfg;
+    ns->w = w;
+    ns->max_jobs = cfg->notify_concurrency > 0 ? (size_t)cfg->notify_concurrency : 16;
+    ns->jobs = calloc(ns->max_jobs, sizeof(*ns->jobs));
+    arena_init(&ns->arena, 64 * 1024);
+    notify_sender_conf_t conf;
+    notify_sender_conf_from_config(cfg, &conf);
+    ns->sender = ns->jobs ? notify_sender_new(&conf, errstr, errstr_size) : NULL;
+    if (!ns->sender) {
+        if (!ns->jobs)
+            snprintf(errstr, errstr_size, "out of memory");
+        notify_stage_destroy(ns);
+        return NULL;
+    }
+    worker_set_tick(w, notify_stage_tick, ns);
+    return ns;
+}
+
+void notify_stage_destroy(notify_stage_t *ns)
+{
+    if (!ns)
+        return;
+    notify_sender_destroy(ns->sender);
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        notify_job_free(ns->jobs[i]);
+    free(ns->jobs);
+    arena_destroy(&ns->arena);
+    free(ns);
+}
