@@ -25,6 +25,7 @@
 #include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
 #include "ormis.h"
+#include "prom.h"
 #include "testutil.h"
 
 #define N_INC 150
@@ -92,6 +93,7 @@ typedef struct run {
     char prefix[128];
     char log[256];
     pid_t pid;
+    int http_port; /* /metrics */
 } run_t;
 
 static void run_start(run_t *run, const char *brokers, const char *redis, const char *password)
@@ -101,7 +103,11 @@ static void run_start(run_t *run, const char *brokers, const char *redis, const 
         "--topic-prefix",      run->prefix, "--stages",   "all",         "--set",
         "topics.partitions=3", "--set",     "batch.ms=5", "--log-level", "debug"};
     int n = 15;
-    char pw[128];
+    char pw[128], http[64];
+    run->http_port = tu_free_port();
+    snprintf(http, sizeof(http), "127.0.0.1:%d", run->http_port);
+    argv[n++] = "--http";
+    argv[n++] = http;
     if (password) {
         snprintf(pw, sizeof(pw), "redis.password=%s", password);
         argv[n++] = "--set";
@@ -252,6 +258,12 @@ static void redis_outage(int keep_data)
     cr_assert(cpu0 >= 0 && cpu1 >= 0, "incidentd still running during the outage");
     printf("redis outage (%s): incidentd used %.2f s of CPU in 10 s\n",
            keep_data ? "with data" : "empty", cpu1 - cpu0);
+    /* The outage is counted: incidentd_redis_errors_total moved. */
+    tu_prom_t *prom = tu_prom_scrape(run.http_port);
+    cr_assert_not_null(prom, "scrape /metrics during the outage");
+    cr_expect_gt(tu_prom_sum(prom, "incidentd_redis_errors_total", NULL), 0.0,
+                 "redis errors counted during the outage");
+    free(prom);
     cr_expect_lt(cpu1 - cpu0, 3.0, "no busy loop while Redis is down");
     redis_start(&r, 1);
     publish_all(&run, INCIDENT__V1__ACTION__ACTION_RESOLVE, 0, N_INC);
