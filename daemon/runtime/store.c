@@ -300,6 +300,7 @@ int store_reconnect(store_t *st)
     if (!st->rc || st->rc->err) {
         store_seterr(st, "cannot connect to redis %s:%d: %s", st->host, st->port,
                      st->rc ? st->rc->errstr : "out of memory");
+        st->errors++;
         if (st->rc)
             redisFree(st->rc);
         st->rc = NULL;

@@ -402,6 +402,7 @@ static void worker_turn_paused(worker_t *w, int64_t now)
         } else {
             atomic_store(&w->stats.redis_up, 0);
         }
+        atomic_store(&w->stats.redis_errors, store_errors(w->store));
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 200);
     if (w->rebalanced) {
