@@ -681,30 +681,41 @@ static int store_token_base(store_t *st, char base[17])
     return 0;
 }
 
-int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_delivery_t *out,
-                           int max, arena_t *arena)
+/* Runs a claim script (@p sha: timers or deliveries): leases what is due
+ * at @p now_ms for @p lease_ms, at most @p max. Returns the array reply
+ * (caller frees), or NULL with the error set. */
+static redisReply *store_claim_run(store_t *st, const char *sha, const char *what, int64_t now_ms,
+                                   int64_t lease_ms, int max)
 {
     char base[17];
     if (!st->ready || store_token_base(st, base) < 0)
-        return -1;
-    redisReply *r =
-        redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", st->sha_dclaim,
-                     now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);
+        return NULL;
+    redisReply *r = redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", sha,
+                                 now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);
     st->round_trips++;
     if (!r) {
         store_seterr(st, "redis: %s", st->rc->errstr);
         store_drop(st);
-        return -1;
+        return NULL;
     }
     if (r->type != REDIS_REPLY_ARRAY) {
-        store_seterr(st, "delivery claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        store_seterr(st, "%s claim: %s", what, r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
         int noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
         freeReplyObject(r);
         if (noscript)
             store_reconnect(st);
         st->errors++;
-        return -1;
+        return NULL;
     }
+    return r;
+}
+
+int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_delivery_t *out,
+                           int max, arena_t *arena)
+{
+    redisReply *r = store_claim_run(st, st->sha_dclaim, "delivery", now_ms, lease_ms, max);
+    if (!r)
+        return -1;
     int n = 0;
     for (size_t i = 0; i + 3 < r->elements && n < max; i += 4) {
         store_delivery_t *d = &out[n++];
@@ -728,27 +739,9 @@ const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
 
 int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_timer_t *out, int max)
 {
-    char base[17];
-    if (!st->ready || store_token_base(st, base) < 0)
+    redisReply *r = store_claim_run(st, st->sha_claim, "timer", now_ms, lease_ms, max);
+    if (!r)
         return -1;
-    redisReply *r =
-        redisCommand(st->rc, "EVALSHA %s 0 %" PRId64 " %" PRId64 " %d %s %s %d", st->sha_claim,
-                     now_ms, now_ms + lease_ms, max, st->ns, base, STORE_CAUSE_TTL_S);
-    st->round_trips++;
-    if (!r) {
-        store_seterr(st, "redis: %s", st->rc->errstr);
-        store_drop(st);
-        return -1;
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        store_seterr(st, "timer claim: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-        int noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-        freeReplyObject(r);
-        if (noscript)
-            store_reconnect(st);
-        st->errors++;
-        return -1;
-    }
     int n = 0;
     for (size_t i = 0; i + 2 < r->elements && n < max; i += 3) {
         const char *m = r->element[i]->str;
