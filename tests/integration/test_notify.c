@@ -559,12 +559,24 @@ static nt_t *nt_start(void)
     return t;
 }
 
+/* A passed test leaves no files of its servers behind (a failed one keeps them). */
+static void srv_remove(const srv_t *s)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", s->log, s->out);
+    if (s->log[0] && s->out[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", s->log);
+}
+
 static void nt_stop(nt_t *t)
 {
     feed_close(&t->f);
     e2e_stop(&t->p);
     running = NULL;
     notify_fini();
+    const srv_t *all[] = {&t->recv, &t->slow, &t->smtp, &t->late};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        srv_remove(all[i]);
 }
 
 /* A global trigger (two sites) of @p service with a fresh dedup key (into @p key). */
