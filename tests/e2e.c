@@ -261,3 +261,22 @@ Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, co
     tu_consumer_destroy(c);
     return found;
 }
+
+/* ---- processes of one prefix started and stopped one by one ------------------------ */
+
+void e2e_prepare(e2e_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->prefix, sizeof(p->prefix), "%s.", tu_unique("e2e"));
+    snprintf(p->log, sizeof(p->log), "/tmp/%sincidentd.log", p->prefix);
+}
+
+int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms)
+{
+    int k = 0;
+    for (int i = 0; i < p->n_pids; i++)
+        if (p->pids[i] != pid)
+            p->pids[k++] = p->pids[i];
+    p->n_pids = k;
+    return tu_stop(pid, sig, ms);
+}

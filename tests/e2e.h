@@ -109,4 +109,14 @@ int e2e_dlq_read(const e2e_t *p, e2e_dead_t *out, int max, int ms);
 Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, const char *id,
                                             uint64_t version, int ms);
 
+/* ---- processes of one prefix started and stopped one by one ------------------------ */
+
+/* A new prefix and log for @p p, and no process yet (start them with
+ * e2e_spawn(), e.g. the stages in one process and notify in another). */
+void e2e_prepare(e2e_t *p);
+
+/* Stops process @p pid of @p p with @p sig (SIGKILL after @p ms) and drops it
+ * from p->pids. Returns its exit status as tu_stop() does. */
+int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms);
+
 #endif

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """notify_receiver.py - a webhook receiver for the notify tests.
 
-Listens on 127.0.0.1 (a free port), prints "PORT <n>" on stdout once it
-listens, and appends one JSON line per request to LOG (method, path,
-headers, body) before it answers. What it answers depends on the path:
+Listens on 127.0.0.1 (a free port, or PORT when given), prints "PORT <n>"
+on stdout once it listens, and appends one JSON line per request to LOG
+(method, path, headers, body, and t: when it came, Unix seconds) before it
+answers. What it answers depends on the path:
 
   /ok...          200
   /flaky/<name>   500 the first time a path is asked, then 200
@@ -13,7 +14,7 @@ headers, body) before it answers. What it answers depends on the path:
   /sleep/<ms>     waits <ms> milliseconds, then 200
   anything else   404
 
-Usage: notify_receiver.py LOG   (stops on SIGTERM)
+Usage: notify_receiver.py LOG [PORT]   (stops on SIGTERM)
 """
 import json
 import signal
@@ -37,7 +38,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n).decode("utf-8", "replace")
-        rec = {"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body}
+        rec = {"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body,
+               "t": time.time()}
         with lock:
             first = self.path not in seen
             seen.add(self.path)
@@ -66,7 +68,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     print("PORT %d" % srv.server_address[1], flush=True)

@@ -192,8 +192,7 @@ void notify_sender_wakeup(notify_sender_t *s)
 
 /* ---- building a job ------------------------------------------------------------------- */
 
-/* scheme://authority of an http(s) URL: the endpoint a limit applies to. */
-static char *notify_endpoint_of(const char *url)
+char *notify_endpoint_of(const char *url)
 {
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;

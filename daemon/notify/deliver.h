@@ -114,6 +114,11 @@ void notify_sender_destroy(notify_sender_t *s);
  */
 typedef void (*notify_done_fn)(const notify_result_t *result, void *opaque);
 
+/** The endpoint of an http(s) URL (scheme://authority) that the
+ *  per-endpoint limit applies to (an email's endpoint is the mail server,
+ *  notify.smtp_url). Caller frees. */
+char *notify_endpoint_of(const char *url);
+
 /**
  * Queues one attempt to deliver @p msg (copied); never blocks. Its
  * result comes through @p cb from a later notify_sender_run(), also when

@@ -26,6 +26,10 @@
 /* How often the outbox is polled when there is room. */
 #define NOTIFY_CLAIM_EVERY_MS 200
 
+/* A delivery claimed while its endpoint is at its limit goes back to the
+ * outbox, due again after this. */
+#define NOTIFY_DEFER_MS 1000
+
 /* One attempt of one delivery, from its claim to its receipt. */
 typedef struct notify_job {
     Incidentd__V1__PlannedDelivery *pd; /* unpacked (malloc'ed by protobuf-c) */
@@ -33,7 +37,8 @@ typedef struct notify_job {
     size_t planned_len;
     char *claim;
     uint32_t attempt;
-    int channel; /* directory_channel_t */
+    int channel;    /* directory_channel_t */
+    char *endpoint; /* what the sender's per-endpoint limit counts; NULL = none */
     int64_t started_ms;
     int done;
     notify_result_t result;
@@ -47,6 +52,7 @@ struct notify_stage {
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
     size_t max_jobs;
+    int max_per_endpoint; /* the sender's: attempts in flight to one endpoint */
     int64_t next_claim_ms;
 };
 
@@ -57,6 +63,7 @@ static void notify_job_free(notify_job_t *j)
     incidentd__v1__planned_delivery__free_unpacked(j->pd, NULL);
     free(j->planned);
     free(j->claim);
+    free(j->endpoint);
     free(j);
 }
 
@@ -235,8 +242,21 @@ static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *add
     notify_text_free(&text);
 }
 
+/* Non-zero when as many attempts to @p endpoint are in flight as the
+ * sender lets one endpoint have: one more would wait in the sender and hold
+ * a slot that another endpoint's delivery could use. */
+static int notify_endpoint_full(const notify_stage_t *ns, const char *endpoint)
+{
+    int n = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        n += !ns->jobs[i]->done && ns->jobs[i]->endpoint &&
+             strcmp(ns->jobs[i]->endpoint, endpoint) == 0;
+    return n >= ns->max_per_endpoint;
+}
+
 /* Takes one claimed delivery: a job, its attempt started (or failed at
- * once when the recipient has no address on the channel any more). */
+ * once when the recipient has no address on the channel any more); a
+ * delivery to an endpoint at its limit goes back to the outbox. */
 static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
 {
     notify_job_t *j = calloc(1, sizeof(*j));
@@ -253,8 +273,16 @@ static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
     memcpy(j->planned, d->planned, d->planned_len);
     j->planned_len = d->planned_len;
     j->attempt = j->pd->attempts + 1;
-    ns->jobs[ns->n_jobs++] = j;
     const char *address = notify_address(ns->cfg, j->pd, &j->channel);
+    if (address)
+        j->endpoint = j->channel == DIRECTORY_CHANNEL_EMAIL ? strdup(ns->cfg->notify_smtp_url)
+                                                            : notify_endpoint_of(address);
+    if (j->endpoint && notify_endpoint_full(ns, j->endpoint)) {
+        store_delivery_defer(worker_store(ns->w), d->delivery_id, clock_now_ms() + NOTIFY_DEFER_MS);
+        notify_job_free(j);
+        return;
+    }
+    ns->jobs[ns->n_jobs++] = j;
     if (!address) {
         notify_job_fail(j, "no address on this channel in the directory for ", j->pd->recipient);
         return;
@@ -311,6 +339,8 @@ notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr,
     arena_init(&ns->arena, 64 * 1024);
     notify_sender_conf_t conf;
     notify_sender_conf_from_config(cfg, &conf);
+    ns->max_per_endpoint =
+        conf.max_per_endpoint ? conf.max_per_endpoint : (conf.max_concurrent + 1) / 2;
     ns->sender = ns->jobs ? notify_sender_new(&conf, errstr, errstr_size) : NULL;
     if (!ns->sender) {
         if (!ns->jobs)

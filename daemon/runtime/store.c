@@ -730,6 +730,17 @@ int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_
     return n;
 }
 
+int store_delivery_defer(store_t *st, const char *delivery_id, int64_t due_ms)
+{
+    redisReply *r =
+        store_command(st, "ZADD %soutbox XX %lld %s", st->ns, (long long)due_ms, delivery_id);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
 const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
                                      const char *delivery_id, char *buf, size_t size)
 {

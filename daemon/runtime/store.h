@@ -182,6 +182,11 @@ typedef struct store_delivery {
 int store_deliveries_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_delivery_t *out,
                            int max, arena_t *arena);
 
+/** Gives claimed delivery @p delivery_id back to the outbox, due at
+ *  @p due_ms (its claim token stays; a delivery gone meanwhile stays gone):
+ *  for a sender that may not start it now. Returns 0 or -1. */
+int store_delivery_defer(store_t *st, const char *delivery_id, int64_t due_ms);
+
 /** The Redis key of a delivery's claim (store_apply_t.claim_key of its
  *  receipt), into @p buf. */
 const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
