@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -35,6 +36,7 @@
 #define API_STREAM_KEEPALIVE_MS 15000
 #define API_STREAM_POLL_MS 250
 #define API_STREAM_MAX_PARTITIONS 1024
+#define API_STREAM_START_MS 15000
 
 typedef struct api_stream {
     api_t *api;
@@ -158,6 +160,28 @@ static int api_stream_resume(api_stream_t *s, const char *pos)
     return 0;
 }
 
+/* The end of partition @p i into s->next[i]; a topic created a moment ago
+ * may have no leader yet: retried for API_STREAM_START_MS. */
+static int api_stream_end(api_stream_t *s, int32_t i, char *why, size_t why_size)
+{
+    int64_t deadline = clock_mono_ms() + API_STREAM_START_MS;
+    for (;;) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(s->rk, s->api->audit_topic, i, &lo, &hi, 2000);
+        if (!err) {
+            s->next[i] = hi;
+            return 0;
+        }
+        if (clock_mono_ms() >= deadline || atomic_load(&s->api->stopping)) {
+            snprintf(why, why_size, "kafka: the end of %s [%d] is not known: %s",
+                     s->api->audit_topic, (int)i, rd_kafka_err2str(err));
+            return -1;
+        }
+        usleep(250 * 1000);
+    }
+}
+
 /* The reader, assigned at the stream's start. Returns 0, -1 (400: bad
  * position) or -2 (503: Kafka, with @p why). */
 static int api_stream_open(api_stream_t *s, const char *resume, char *why, size_t why_size)
@@ -184,14 +208,9 @@ static int api_stream_open(api_stream_t *s, const char *resume, char *why, size_
             return -1;
         }
     } else {
-        for (int32_t i = 0; i < s->n_parts; i++) {
-            int64_t lo = 0, hi = 0;
-            if (rd_kafka_query_watermark_offsets(s->rk, api->audit_topic, i, &lo, &hi, 5000)) {
-                snprintf(why, why_size, "kafka: the end of %s is not known", api->audit_topic);
+        for (int32_t i = 0; i < s->n_parts; i++)
+            if (api_stream_end(s, i, why, why_size) < 0)
                 return -2;
-            }
-            s->next[i] = hi;
-        }
     }
     rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new(s->n_parts);
     for (int32_t i = 0; i < s->n_parts; i++)
