@@ -19,9 +19,6 @@
 #include "ingest.h"
 
 #include <errno.h>
-#include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -31,13 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
