@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "httpd.h"
 #include "ingest.h"
@@ -48,6 +49,7 @@ typedef struct main_proc {
     const char *names[MAIN_MAX_WORKERS];
     httpd_t *http;
     ingest_t *ingest;
+    api_t *api;
     int exit_code;
 } main_proc_t;
 
@@ -95,7 +97,7 @@ static void main_workers_new(main_proc_t *p)
     }
 }
 
-/* The HTTP endpoints: metrics and health (--http), webhook ingest. */
+/* The HTTP endpoints: metrics and health (--http), webhook ingest, the API. */
 static void main_http_start(main_proc_t *p)
 {
     char err[1024];
@@ -108,6 +110,11 @@ static void main_http_start(main_proc_t *p)
         p->ingest = ingest_start(&p->cfg, err, sizeof(err));
         if (!p->ingest)
             main_fail(p, "ingest", err);
+    }
+    if (!main_stop && (p->cfg.stage_mask & STAGE_BIT_API)) {
+        p->api = api_start(&p->cfg, err, sizeof(err));
+        if (!p->api)
+            main_fail(p, "api", err);
     }
 }
 
@@ -152,6 +159,7 @@ static void main_shutdown(main_proc_t *p)
                 p->exit_code = 1;
         }
     }
+    api_stop(p->api);
     ingest_stop(p->ingest);
     httpd_stop(p->http);
     for (size_t i = 0; i < p->n_threads; i++) {

@@ -50,7 +50,8 @@ usage() {
 # Debian 12 packages: compiler and build, libraries, test framework, the test
 # bed (redis, maven for the Kafka jars, kcat for its readiness check), linters
 # and tools. libclang-rt-dev holds clang's sanitizer and libFuzzer runtimes
-# (only recommended by clang, and recommends are not installed).
+# (only recommended by clang, and recommends are not installed). chromium,
+# chromium-driver and python3-selenium run the console's browser test.
 PACKAGES=(
     build-essential cmake pkg-config clang clang-format libclang-rt-dev
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
@@ -58,6 +59,7 @@ PACKAGES=(
     redis-server redis-tools maven kcat
     shellcheck yamllint
     python3 python3-aiosmtpd curl ca-certificates
+    chromium chromium-driver python3-selenium
 )
 
 installed() {

@@ -629,26 +629,34 @@ static int cfg_notify_check(const config_t *cfg, char *errstr, size_t errstr_siz
 
 static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
 {
-    int ingest = 0;
+    unsigned named = 0;
     char problem[256];
     if (cfg_review_required(cfg, errstr, errstr_size) < 0)
         return -1;
     if (cfg_notify_check(cfg, errstr, errstr_size) < 0)
         return -1;
-    if (config_stages_parse(cfg->stages, &cfg->stage_mask, &ingest, problem, sizeof(problem)) !=
-        0) {
+    if (config_stages_parse(cfg->stages, &cfg->stage_mask, &named, problem, sizeof(problem)) != 0) {
         snprintf(errstr, errstr_size, "stages: %s", problem);
         return -1;
     }
-    if (!*cfg->ingest_http) {
-        /* "all" means the ingest stage only where it has an address; named
-         * explicitly without one is a mistake worth stopping for. */
-        if (ingest) {
-            snprintf(errstr, errstr_size,
-                     "stages: 'ingest' needs ingest_http (--ingest-http HOST:PORT)");
+    /* "all" means the HTTP stages only where they have an address; named
+     * explicitly without one is a mistake worth stopping for. */
+    const struct {
+        unsigned bit;
+        const char *addr, *what;
+    } http_stages[] = {
+        {CONFIG_STAGE_INGEST, cfg->ingest_http,
+         "'ingest' needs ingest_http (--ingest-http HOST:PORT)"},
+        {STAGE_BIT_API, cfg->api, "'api' needs api (--api HOST:PORT)"},
+    };
+    for (size_t i = 0; i < sizeof(http_stages) / sizeof(http_stages[0]); i++) {
+        if (*http_stages[i].addr)
+            continue;
+        if (named & http_stages[i].bit) {
+            snprintf(errstr, errstr_size, "stages: %s", http_stages[i].what);
             return -1;
         }
-        cfg->stage_mask &= ~CONFIG_STAGE_INGEST;
+        cfg->stage_mask &= ~http_stages[i].bit;
     }
     cfg_rules_sync(cfg);
     return 0;

@@ -70,6 +70,10 @@ typedef struct config {
     char *topic_prefix;    /* prepended to every topic name, "" */
     char *http;            /* host:port of /metrics, /healthz, /readyz; "" = off */
     char *ingest_http;     /* host:port of the webhook ingest stage; "" = off */
+    char *api;             /* host:port of the API and console (stage api); "" = off */
+    int api_rate;          /* API requests per second per person, 20; 0 = unlimited */
+    int api_burst;         /* API requests a person may send at once, 60 */
+    int api_max_streams;   /* event streams (GET /v1/stream) open at once, 64 */
     int http_max_connections;        /* connections one HTTP server holds, 512 */
     int http_per_ip_connections;     /* connections of one client address, 32 */
     int64_t http_request_timeout_ms; /* whole request received within, 10s */

@@ -147,8 +147,7 @@ int config_value_apply(config_t *cfg, const cfg_entry_t *e, const char *key, con
 
 /** Parses a stage list; @p explicit_ingest (may be NULL) is set when
  *  "ingest" is named. Returns 0 or -1 with the problem in @p err. */
-int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, char *err,
-                        size_t err_size);
+int config_stages_parse(const char *s, unsigned *mask, unsigned *named, char *err, size_t err_size);
 
 /** Row checks named by config_table.c. */
 int config_check_topic_prefix(const char *v, char *err, size_t err_size);

@@ -32,11 +32,11 @@ const cfg_entry_t config_table[] = {
      .flag = "stages",
      .meta = "LIST",
      .help = "Stages this process runs: \"all\", or a comma list of detected, classified,\n"
-             "scoped, escalated, resolved, commands, ingest, notify. \"all\" is the\n"
+             "scoped, escalated, resolved, commands, ingest, notify, api. \"all\" is the\n"
              "Kafka stages (the five of the process; commands: people's commands from\n"
              "incidents.commands; notify: deliveries to people and clients), plus ingest\n"
-             "when ingest_http is set. Processes running the same stage share its work\n"
-             "through one consumer group."},
+             "when ingest_http is set and api when api is set. Processes running the same\n"
+             "stage share its work through one consumer group."},
     {.name = "topic_prefix",
      .type = CFG_STR,
      .off = OFF(topic_prefix),
@@ -109,6 +109,15 @@ const cfg_entry_t config_table[] = {
      .meta = "HOST:PORT",
      .check = config_check_hostport,
      .help = "Address of the webhook ingest stage (\"ingest\" in stages). \"\" = off."},
+    {.name = "api",
+     .type = CFG_STR,
+     .off = OFF(api),
+     .def = "",
+     .flag = "api",
+     .meta = "HOST:PORT",
+     .check = config_check_hostport,
+     .help = "Address of the HTTP API and the web console (\"api\" in stages; docs/api.md).\n"
+             "\"\" = off. Without any people.<name>.token it refuses a non-loopback address."},
     {.name = "config",
      .type = CFG_STR,
      .off = OFF(config_path),
@@ -143,6 +152,32 @@ const cfg_entry_t config_table[] = {
      .help = "Time a client has to send a whole request (headers and body), counted from\n"
              "the connection or the previous answer, whatever it sends meanwhile; then the\n"
              "connection is closed. Time spent answering does not count."},
+
+    /* ---- api ---- */
+    {.name = "api.rate",
+     .type = CFG_INT,
+     .off = OFF(api_rate),
+     .def = "20",
+     .min = 0,
+     .max = 1000000,
+     .section = "API and console (--api)",
+     .help = "API requests per second one person (token) may send; more get 429 with\n"
+             "Retry-After. Counted after authentication. 0 = unlimited."},
+    {.name = "api.burst",
+     .type = CFG_INT,
+     .off = OFF(api_burst),
+     .def = "60",
+     .min = 1,
+     .max = 1000000,
+     .help = "API requests one person may send at once before api.rate applies."},
+    {.name = "api.max_streams",
+     .type = CFG_INT,
+     .off = OFF(api_max_streams),
+     .def = "64",
+     .min = 1,
+     .max = 4096,
+     .help = "Event streams (GET /v1/stream) one process serves at once; more get 503.\n"
+             "Each holds a Kafka reader of ormis.audit."},
 
     /* ---- ingest ---- */
     {.name = "ingest.token",

@@ -50,12 +50,12 @@ const char *config_stage_name(unsigned stage_bit)
     return s ? s->name : "unknown";
 }
 
-/* Parses a stage list; @p explicit_ingest is set when "ingest" is named. */
-int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, char *err,
-                        size_t err_size)
+/* Parses a stage list; @p named gets the bits named one by one (not
+ * through "all"). */
+int config_stages_parse(const char *s, unsigned *mask, unsigned *named, char *err, size_t err_size)
 {
     unsigned m = 0;
-    int ingest = 0;
+    unsigned one_by_one = 0;
     const char *p = s;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -74,8 +74,8 @@ int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, cha
                          b, cfg_stages_valid());
                 return -1;
             }
-            if (bit == CONFIG_STAGE_INGEST)
-                ingest = 1;
+            if (bit != CONFIG_STAGE_ALL)
+                one_by_one |= bit;
             m |= bit;
         }
         if (!comma)
@@ -87,8 +87,8 @@ int config_stages_parse(const char *s, unsigned *mask, int *explicit_ingest, cha
         return -1;
     }
     *mask = m;
-    if (explicit_ingest)
-        *explicit_ingest = ingest;
+    if (named)
+        *named = one_by_one;
     return 0;
 }
 

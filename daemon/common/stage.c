@@ -99,6 +99,8 @@ const stage_t stage_table[] = {
      .output = NULL, /* audit, and incidents.escalated when a failure escalates */
      .decide = stage_notify,
      .delivers = 1},
+    /* HTTP, stateless: reads Redis and ormis.audit, writes incidents.commands */
+    {.name = "api", .bit = STAGE_BIT_API, .output = "incidents.commands"},
 };
 
 const char *const stage_topic_names[] = {"incidents.detected",

@@ -23,7 +23,8 @@
 #define STAGE_BIT_INGEST (1u << 5)
 #define STAGE_BIT_COMMANDS (1u << 6)
 #define STAGE_BIT_NOTIFY (1u << 7)
-#define STAGE_BITS_ALL 0xffu
+#define STAGE_BIT_API (1u << 8)
+#define STAGE_BITS_ALL 0x1ffu
 
 #define STAGE_MAX_INPUTS 3
 

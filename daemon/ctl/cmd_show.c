@@ -45,13 +45,13 @@ static int ctl_show_load(ctl_t *c, ctl_show_t *sh, arena_t *arena)
     int rc = ctl_audit_read(c, &sh->au, 1);
     if (rc != CTL_EXIT_OK)
         return rc;
-    sh->ch = strmap_get(&sh->au.chains, sh->id);
+    sh->ch = strmap_get(&sh->au.set.chains, sh->id);
     if (sh->live == 0 && !sh->ch) {
         ctl_err(c, "incident %s not found (not in Redis, no audit records)", sh->id);
         return CTL_EXIT_FAIL;
     }
     const ctl_chain_t *ch = sh->ch;
-    sh->chain_ok = ch ? ctl_chain_verify(ch, &sh->vr) == 0 : 0;
+    sh->chain_ok = ch ? audit_chain_verify(ch, &sh->vr) == 0 : 0;
     if (!ch)
         snprintf(sh->vr.reason, sizeof(sh->vr.reason), "no audit records");
     sh->inc = sh->live == 1                                  ? sh->state->incident
@@ -73,7 +73,7 @@ static void ctl_show_json(const ctl_show_t *sh)
     cJSON *tl = cJSON_AddArrayToObject(o, "timeline");
     for (size_t i = 0; sh->ch && i < sh->ch->n; i++)
         cJSON_AddItemToArray(tl, pbjson_from_message(&sh->ch->recs[i]->base));
-    cJSON_AddItemToObject(o, "chain", ctl_chain_json(&sh->vr, sh->chain_ok));
+    cJSON_AddItemToObject(o, "chain", audit_chain_json(&sh->vr, sh->chain_ok));
     ctl_json_print(o);
 }
 

@@ -37,21 +37,21 @@ static ctl_verify_sum_t ctl_verify_chains(const ctl_t *c, const ctl_audit_t *au,
 {
     ctl_verify_sum_t sum = {0, 0};
     int wid = 0;
-    for (size_t i = 0; i < au->chains.n; i++) {
-        int l = (int)strlen(au->chains.keys[i]); /* the raw id, as always */
+    for (size_t i = 0; i < au->set.chains.n; i++) {
+        int l = (int)strlen(au->set.chains.keys[i]); /* the raw id, as always */
         wid = l > wid ? l : wid;
     }
-    for (size_t i = 0; i < au->chains.n; i++) {
-        const ctl_chain_t *ch = au->chains.values[i];
+    for (size_t i = 0; i < au->set.chains.n; i++) {
+        const ctl_chain_t *ch = au->set.chains.values[i];
         ormis_verify_result_t vr;
-        int ok = ctl_chain_verify(ch, &vr) == 0;
+        int ok = audit_chain_verify(ch, &vr) == 0;
         sum.records += ch->n + (ch->bad[0] ? 1 : 0);
         sum.broken += !ok;
         if (!arr) {
             ctl_verify_line(c, ch, wid, ok, &vr);
             continue;
         }
-        cJSON *o = ctl_chain_json(&vr, ok);
+        cJSON *o = audit_chain_json(&vr, ok);
         cJSON_AddStringToObject(o, "id", ch->id);
         cJSON_ReplaceItemInObject(o, "records", cJSON_CreateNumber((double)ch->n));
         cJSON_AddItemToArray(arr, o);
@@ -61,7 +61,7 @@ static ctl_verify_sum_t ctl_verify_chains(const ctl_t *c, const ctl_audit_t *au,
 
 static void ctl_verify_summary(const ctl_audit_t *au, cJSON *arr, ctl_verify_sum_t sum)
 {
-    size_t n = au->chains.n;
+    size_t n = au->set.chains.n;
     if (!arr) {
         printf("%zu incident%s, %" PRIu64 " record%s, %" PRIu64 " broken\n", n, n == 1 ? "" : "s",
                sum.records, sum.records == 1 ? "" : "s", sum.broken);
@@ -81,7 +81,7 @@ static int ctl_verify_run(ctl_t *c, ctl_audit_t *au, const char *only)
     int rc = ctl_audit_read(c, au, 0);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (only && !strmap_get(&au->chains, only)) {
+    if (only && !strmap_get(&au->set.chains, only)) {
         ctl_err(c, "no audit records for incident %s", only);
         return CTL_EXIT_FAIL;
     }

@@ -16,26 +16,19 @@
 #include <cjson/cJSON.h>
 
 #include "arena.h"
+#include "audit_read.h"
 #include "ctl.h"
 #include "ctl_out.h"
 #include "handlers.h"
 #include "ormis.h"
 #include "strmap.h"
 
-/* The audit records of one incident, in topic order. */
-typedef struct ctl_chain {
-    const char *id;
-    Incident__V1__AuditRecord **recs;
-    size_t n, cap;
-    char bad[256]; /* an undecodable record cut the chain here */
-} ctl_chain_t;
+/* The audit records of one incident, in topic order (audit_read.h). */
+typedef audit_chain_t ctl_chain_t;
 
 typedef struct ctl_audit {
-    arena_t *arena;
+    audit_chains_t set; /* the chains (set.chains: id -> ctl_chain_t) */
     ctl_progress_t progress;
-    strmap_t chains;  /* id -> ctl_chain_t */
-    const char *only; /* keep just this incident (NULL = all) */
-    uint64_t records; /* records read (all incidents) */
 } ctl_audit_t;
 
 /** An empty read into @p arena (borrowed), of incident @p only (NULL = all). */
@@ -50,15 +43,5 @@ void ctl_audit_destroy(ctl_audit_t *au);
  * exist reads as empty.
  */
 int ctl_audit_read(ctl_t *c, ctl_audit_t *au, int missing_ok);
-
-/**
- * Verifies one chain in its seq order (sorts it; an undecodable record or
- * no record at all breaks it). Returns 0 if it verifies, else -1 with the
- * reason in @p vr.
- */
-int ctl_chain_verify(const ctl_chain_t *ch, ormis_verify_result_t *vr);
-
-/** {"ok", "records", "first_bad", "reason"} of a verification. */
-cJSON *ctl_chain_json(const ormis_verify_result_t *vr, int ok);
 
 #endif

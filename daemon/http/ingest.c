@@ -9,9 +9,9 @@
  * (ingest_map.c) -> rate limit of the routing key (/v1/events) -> produce
  * every alert -> wait for every delivery report -> 202.
  *
- * The wait: each request has an ingest_wait_t shared with its messages'
- * delivery reports (served by the stage's poll thread) and freed by the last
- * of them, so a report arriving after the request gave up is harmless.
+ * The wait for Kafka's acknowledgement is http_produce.h's; the rate
+ * limiter, client address, bearer token and Content-Type check are
+ * http_util.h's (shared with the API).
  *
  * Tokens are kept only as SHA-256 digests and compared in constant time;
  * neither they nor the Authorization header are ever logged.
@@ -19,9 +19,6 @@
 #include "ingest.h"
 
 #include <errno.h>
-#include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -31,23 +28,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "arena.h"
 #include "clock.h"
+#include "http_produce.h"
 #include "http_server.h"
+#include "http_util.h"
 #include "ingest_map.h"
-#include "log.h"
 #include "kafka.h"
+#include "log.h"
 #include "worker.h"
 
 #define INGEST_PARSE_MAX 4 /* bodies parsed at once: bounds the JSON trees in memory */
@@ -85,157 +82,6 @@ static const struct ingest_route {
     [INGEST_ROUTE_ALERTS] = {"/v1/alerts", "alerts", ingest_map_alert_json},
 };
 
-/* ---- rate limit: a token bucket per source ------------------------------------------- */
-
-typedef struct ingest_bucket {
-    struct ingest_bucket *next;
-    double tokens;
-    int64_t last_us;
-    char key[]; /* "ip:<address>" or "rk:<routing key>" */
-} ingest_bucket_t;
-
-typedef struct ingest_limiter {
-    pthread_mutex_t mu;
-    double rate;  /* tokens per second; 0 = unlimited */
-    double burst; /* bucket size */
-    ingest_bucket_t *slots[INGEST_BUCKETS];
-    size_t n;
-} ingest_limiter_t;
-
-static uint32_t ingest_hash(const char *s)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-/* Forgets sources whose bucket has refilled (they are as if never seen). */
-static void ingest_limiter_prune(ingest_limiter_t *l, int64_t now)
-{
-    for (size_t i = 0; i < INGEST_BUCKETS; i++) {
-        ingest_bucket_t **pp = &l->slots[i];
-        while (*pp) {
-            ingest_bucket_t *b = *pp;
-            double t = b->tokens + (double)(now - b->last_us) / 1e6 * l->rate;
-            if (t >= l->burst) {
-                *pp = b->next;
-                free(b);
-                l->n--;
-            } else {
-                pp = &b->next;
-            }
-        }
-    }
-}
-
-/* Takes one token of @p key. Returns 0, or the seconds to wait (>= 1). */
-static int ingest_limiter_take(ingest_limiter_t *l, const char *key)
-{
-    if (l->rate <= 0)
-        return 0;
-    int64_t now = clock_mono_us();
-    int wait = 0;
-    pthread_mutex_lock(&l->mu);
-    uint32_t slot = ingest_hash(key) % INGEST_BUCKETS;
-    ingest_bucket_t *b = l->slots[slot];
-    while (b && strcmp(b->key, key) != 0)
-        b = b->next;
-    if (!b) {
-        if (l->n >= INGEST_SOURCES_MAX)
-            ingest_limiter_prune(l, now);
-        size_t kl = strlen(key);
-        b = malloc(sizeof(*b) + kl + 1);
-        if (!b)
-            ingest_oom();
-        memcpy(b->key, key, kl + 1);
-        b->tokens = l->burst;
-        b->last_us = now;
-        b->next = l->slots[slot];
-        l->slots[slot] = b;
-        l->n++;
-    }
-    b->tokens += (double)(now - b->last_us) / 1e6 * l->rate;
-    if (b->tokens > l->burst)
-        b->tokens = l->burst;
-    b->last_us = now;
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-    } else {
-        double s = ceil((1.0 - b->tokens) / l->rate);
-        wait = s < 1 ? 1 : s > 3600 ? 3600 : (int)s;
-    }
-    pthread_mutex_unlock(&l->mu);
-    return wait;
-}
-
-static void ingest_limiter_free(ingest_limiter_t *l)
-{
-    for (size_t i = 0; i < INGEST_BUCKETS; i++) {
-        ingest_bucket_t *b = l->slots[i];
-        while (b) {
-            ingest_bucket_t *next = b->next;
-            free(b);
-            b = next;
-        }
-        l->slots[i] = NULL;
-    }
-    l->n = 0;
-}
-
-/* ---- waiting for delivery reports -------------------------------------------------------- */
-
-typedef struct ingest_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs;    /* the request + each message not reported yet */
-    int pending; /* messages not reported yet */
-    int failed;  /* messages Kafka did not take */
-    rd_kafka_resp_err_t first_err;
-} ingest_wait_t;
-
-static ingest_wait_t *ingest_wait_new(void)
-{
-    ingest_wait_t *w = calloc(1, sizeof(*w));
-    if (!w)
-        ingest_oom();
-    pthread_mutex_init(&w->mu, NULL);
-    clock_cond_init(&w->cv);
-    w->refs = 1;
-    return w;
-}
-
-/* Drops one reference; the last one frees. Called with w->mu held. */
-static void ingest_wait_release_locked(ingest_wait_t *w)
-{
-    int last = --w->refs == 0;
-    pthread_mutex_unlock(&w->mu);
-    if (last) {
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-        free(w);
-    }
-}
-
-/* @locality: the poll thread. */
-static void ingest_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    ingest_wait_t *w = m->_private;
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->pending--;
-    if (m->err) {
-        if (!w->failed)
-            w->first_err = m->err;
-        w->failed++;
-    }
-    pthread_cond_broadcast(&w->cv);
-    ingest_wait_release_locked(w);
-}
-
 /* ---- the stage --------------------------------------------------------------------------- */
 
 struct ingest {
@@ -245,11 +91,8 @@ struct ingest {
     /* SHA-256 of each route's token; has_token 0 = the route is open */
     unsigned char token_md[INGEST_ROUTE_N][SHA256_DIGEST_LENGTH];
     int has_token[INGEST_ROUTE_N];
-    ingest_limiter_t limiter;
-    rd_kafka_t *rk;
-    pthread_t poll_tid;
-    int poll_started;
-    atomic_int poll_stop;
+    http_limit_t limiter;
+    http_producer_t *producer;
     atomic_int in_flight; /* requests begun and not completed */
     sem_t parse_sem;      /* INGEST_PARSE_MAX mappings at once */
     int parse_sem_ok;
@@ -266,24 +109,6 @@ typedef struct ingest_req {
     size_t excess;   /* bytes beyond max_body, read and dropped */
     char client[64]; /* the client's address, for the rate limit and logs */
 } ingest_req_t;
-
-/* librdkafka's logs go into ours. @locality: librdkafka threads. */
-static void ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    log_level_t l = level <= 3   ? LOG_ERROR
-                    : level <= 4 ? LOG_WARN
-                    : level <= 6 ? LOG_INFO
-                                 : LOG_DEBUG;
-    log_msg(l, "ingest", NULL, NULL, "rdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
-}
-
-static void *ingest_poll_main(void *arg)
-{
-    ingest_t *in = arg;
-    while (!atomic_load(&in->poll_stop))
-        rd_kafka_poll(in->rk, 100);
-    return NULL;
-}
 
 /* ---- answers ------------------------------------------------------------------------------ */
 
@@ -353,59 +178,44 @@ static enum MHD_Result ingest_refuse(ingest_req_t *r, struct MHD_Connection *con
 
 /* ---- checks made from the headers ------------------------------------------------------------ */
 
-static void ingest_client_addr(struct MHD_Connection *conn, char *buf, size_t size)
-{
-    snprintf(buf, size, "unknown");
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    socklen_t sl =
-        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    char host[NI_MAXHOST];
-    if (getnameinfo(sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0)
-        snprintf(buf, size, "%.63s", host);
-}
-
 /* Non-zero when the request carries the route's bearer token (or the route
  * needs none). */
 static int ingest_authorized(const ingest_t *in, int route, struct MHD_Connection *conn)
 {
     if (!in->has_token[route])
         return 1;
-    const char *h =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    size_t n;
+    const char *t = http_bearer(conn, &n);
+    if (!t)
         return 0;
-    const char *t = h + 7;
-    while (*t == ' ')
-        t++;
-    size_t n = strlen(t);
-    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)t, n, md);
     return CRYPTO_memcmp(md, in->token_md[route], sizeof(md)) == 0;
 }
 
-/* Non-zero when the request's body is declared JSON: application/json or
- * application/<anything>+json, any parameters (charset=...), any case. A
- * request without a Content-Type is taken as JSON (senders that omit it
- * exist; the body is parsed as JSON either way); any other type gets 415. */
-static int ingest_json_type(struct MHD_Connection *conn)
+/* Produces the batch's alerts (keyed by dedup key) and waits for Kafka's
+ * acknowledgement of every one. Returns 0, else -1 with a reason. */
+static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, size_t why_size)
 {
-    const char *ct =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ct)
-        return 1;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
-        return 1;
-    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
-           strncasecmp(ct + n - 5, "+json", 5) == 0;
+    if (batch->n == 0)
+        return 0;
+    http_record_t *recs = calloc(batch->n, sizeof(*recs));
+    if (!recs)
+        ingest_oom();
+    for (size_t i = 0; i < batch->n; i++) {
+        const hd_alert_t *a = batch->alerts[i];
+        size_t len = incident__v1__alert__get_packed_size(a);
+        recs[i].value = malloc(len ? len : 1);
+        if (!recs[i].value)
+            ingest_oom();
+        incident__v1__alert__pack(a, recs[i].value);
+        recs[i].len = len;
+        recs[i].key = a->dedup_key;
+        recs[i].key_len = strlen(a->dedup_key);
+    }
+    int rc = http_producer_send(in->producer, in->topic, recs, batch->n, why, why_size);
+    free(recs);
+    return rc;
 }
 
 /* The first call of a request (headers read, no body yet): everything that
@@ -441,11 +251,11 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
                              "missing or wrong bearer token", 0);
     char key[80];
     snprintf(key, sizeof(key), "ip:%s", r->client);
-    int wait = ingest_limiter_take(&in->limiter, key);
+    int wait = http_limit_take(&in->limiter, key);
     if (wait)
         return ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
                              "too many requests from this address", wait);
-    if (!ingest_json_type(conn))
+    if (!http_json_type(conn))
         return ingest_refuse(r, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported media type",
                              "Content-Type must be application/json", 0);
 
@@ -463,76 +273,6 @@ static enum MHD_Result ingest_begin(ingest_req_t *r, struct MHD_Connection *conn
     }
     *answered = 0;
     return MHD_YES;
-}
-
-/* ---- the request's alerts to Kafka ------------------------------------------------------------
- */
-
-/* Produces the batch and waits for every delivery report. Returns 0 when
- * Kafka has them all, else -1 with a reason. */
-static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, size_t why_size)
-{
-    if (batch->n == 0)
-        return 0;
-    ingest_wait_t *w = ingest_wait_new();
-    int64_t deadline_us = clock_mono_us() + (int64_t)INGEST_WAIT_MS * 1000;
-    int produce_failed = 0;
-    rd_kafka_resp_err_t perr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (size_t i = 0; i < batch->n && !produce_failed; i++) {
-        const hd_alert_t *a = batch->alerts[i];
-        size_t len = incident__v1__alert__get_packed_size(a);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf)
-            ingest_oom();
-        incident__v1__alert__pack(a, buf);
-        pthread_mutex_lock(&w->mu);
-        w->refs++;
-        w->pending++;
-        pthread_mutex_unlock(&w->mu);
-        for (;;) {
-            perr = rd_kafka_producev(
-                in->rk, RD_KAFKA_V_TOPIC(in->topic),
-                RD_KAFKA_V_KEY(a->dedup_key, strlen(a->dedup_key)), RD_KAFKA_V_VALUE(buf, len),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
-            if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock_mono_us() >= deadline_us)
-                break;
-            usleep(10 * 1000); /* the poll thread drains the queue */
-        }
-        if (perr) {
-            free(buf); /* not taken by librdkafka */
-            pthread_mutex_lock(&w->mu);
-            w->refs--;
-            w->pending--;
-            pthread_mutex_unlock(&w->mu);
-            produce_failed = 1;
-        }
-    }
-
-    struct timespec ts = clock_timespec_of_us(deadline_us);
-    pthread_mutex_lock(&w->mu);
-    while (w->pending > 0) {
-        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
-            break;
-    }
-    int pending = w->pending, failed = w->failed;
-    rd_kafka_resp_err_t derr = w->first_err;
-    ingest_wait_release_locked(w);
-
-    if (produce_failed) {
-        snprintf(why, why_size, "kafka did not take the alerts: %s", rd_kafka_err2str(perr));
-        return -1;
-    }
-    if (failed) {
-        snprintf(why, why_size, "kafka refused %d of %zu alerts: %s", failed, batch->n,
-                 rd_kafka_err2str(derr));
-        return -1;
-    }
-    if (pending) {
-        snprintf(why, why_size, "kafka did not confirm %d of %zu alerts within %d s", pending,
-                 batch->n, INGEST_WAIT_MS / 1000);
-        return -1;
-    }
-    return 0;
 }
 
 /* The whole body is in: map, limit, deliver, answer. */
@@ -562,7 +302,7 @@ static enum MHD_Result ingest_finish(ingest_req_t *r, struct MHD_Connection *con
         size_t kl = strlen(batch.routing_key) + 4;
         char *key = arena_alloc(&arena, kl);
         snprintf(key, kl, "rk:%s", batch.routing_key);
-        int wait = ingest_limiter_take(&in->limiter, key);
+        int wait = http_limit_take(&in->limiter, key);
         if (wait) {
             ret = ingest_refuse(r, conn, MHD_HTTP_TOO_MANY_REQUESTS, "throttle event",
                                 "too many requests for this routing_key", wait);
@@ -606,7 +346,7 @@ static enum MHD_Result ingest_handle(void *cls, struct MHD_Connection *conn, con
         r->route = -1;
         *con_cls = r;
         atomic_fetch_add(&in->in_flight, 1);
-        ingest_client_addr(conn, r->client, sizeof(r->client));
+        http_client_addr(conn, r->client, sizeof(r->client));
         return ingest_begin(r, conn, url, method, &r->answered);
     }
     if (r->answered) { /* answered at the first call: drop any body */
@@ -658,56 +398,17 @@ static void ingest_completed(void *cls, struct MHD_Connection *conn, void **con_
 
 /* ---- start / stop ---------------------------------------------------------------------------- */
 
-static rd_kafka_t *ingest_producer_new(const config_t *cfg, char *errstr, size_t errstr_size)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (kafka_conf_apply(cfg, conf, errstr, errstr_size) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    /* Delivery reports come back before a request stops waiting for them. */
-    char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%d", INGEST_WAIT_MS - 1000);
-    const struct {
-        const char *k, *v;
-    } props[] = {
-        {"client.id", "incidentd-ingest"},
-        {"enable.idempotence", "true"},
-        {"acks", "all"},
-        {"linger.ms", "5"},
-        {"message.timeout.ms", timeout},
-    };
-    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
-        if (rd_kafka_conf_set(conf, props[i].k, props[i].v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "kafka producer %s: %s", props[i].k, err);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    rd_kafka_conf_set_dr_msg_cb(conf, ingest_dr_cb);
-    rd_kafka_conf_set_log_cb(conf, ingest_kafka_log);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!rk) {
-        snprintf(errstr, errstr_size, "kafka producer: %s", err);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return rk;
-}
-
 ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
 {
     ingest_t *in = calloc(1, sizeof(*in));
     if (!in)
         ingest_oom();
-    pthread_mutex_init(&in->limiter.mu, NULL);
+    http_limit_init(&in->limiter, cfg->ingest_rate, cfg->ingest_burst);
     if (sem_init(&in->parse_sem, 0, INGEST_PARSE_MAX) != 0) {
         snprintf(errstr, errstr_size, "ingest: sem_init: %s", strerror(errno));
         goto fail;
     }
     in->parse_sem_ok = 1;
-    in->limiter.rate = cfg->ingest_rate;
-    in->limiter.burst = cfg->ingest_burst > 0 ? cfg->ingest_burst : 1;
     in->max_body = cfg->ingest_max_body > 0 ? cfg->ingest_max_body : 512 * 1024;
     kafka_topic_name(cfg, "incidents.detected", in->topic, sizeof(in->topic));
     const char *route_tokens[INGEST_ROUTE_N] = {
@@ -723,14 +424,9 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
         }
     }
 
-    in->rk = ingest_producer_new(cfg, errstr, errstr_size);
-    if (!in->rk)
+    in->producer = http_producer_new(cfg, "incidentd-ingest", INGEST_WAIT_MS, errstr, errstr_size);
+    if (!in->producer)
         goto fail;
-    if (pthread_create(&in->poll_tid, NULL, ingest_poll_main, in) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the ingest poll thread");
-        goto fail;
-    }
-    in->poll_started = 1;
 
     const http_server_app_t app = {
         .name = "ingest",
@@ -771,23 +467,12 @@ void ingest_stop(ingest_t *in)
         http_server_stop(in->server);
         in->server = NULL;
     }
-    if (in->rk) {
-        rd_kafka_flush(in->rk, INGEST_WAIT_MS);
-    }
-    if (in->poll_started) {
-        atomic_store(&in->poll_stop, 1);
-        pthread_join(in->poll_tid, NULL);
-    }
-    if (in->rk) {
-        rd_kafka_poll(in->rk, 0); /* last delivery reports release their waits */
-        rd_kafka_destroy(in->rk);
-    }
+    http_producer_destroy(in->producer);
     log_msg(LOG_INFO, "ingest", NULL, NULL,
             "ingest: stopped (%llu alerts accepted, %llu requests refused)",
             (unsigned long long)atomic_load(&in->accepted),
             (unsigned long long)atomic_load(&in->rejected));
-    ingest_limiter_free(&in->limiter);
-    pthread_mutex_destroy(&in->limiter.mu);
+    http_limit_destroy(&in->limiter);
     if (in->parse_sem_ok)
         sem_destroy(&in->parse_sem);
     free(in);

@@ -168,6 +168,14 @@ static void kafka_reader_destroy(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
+rd_kafka_t *kafka_reader_open(const char *brokers, const char *const *props, char *errstr,
+                              size_t errstr_size)
+{
+    return kafka_reader_new(brokers, props, 0, errstr, errstr_size);
+}
+
+void kafka_reader_close(rd_kafka_t *rk) { kafka_reader_destroy(rk); }
+
 /* The partitions of one whole-topic read and how far each must go. */
 typedef struct kafka_span {
     int32_t *parts;

@@ -106,7 +106,7 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.redis_password, "");
     cr_assert_str_eq(cfg.stages, "all");
     /* ingest runs only where it has an address */
-    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL & ~CONFIG_STAGE_INGEST);
+    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL & ~CONFIG_STAGE_INGEST & ~STAGE_BIT_API);
     cr_assert_str_eq(cfg.config_path, "");
     cr_assert_str_eq(cfg.topic_prefix, "");
     cr_assert_str_eq(cfg.http, "");
@@ -339,8 +339,9 @@ Test(config, file_errors_name_key_and_line)
     expect_file_error("brokers =\n", ":1: brokers: must not be empty", NULL);
     expect_file_error("topic_prefix = a/b\n", ":1: topic_prefix:", "not allowed");
     expect_file_error("http = nonsense\n", ":1: http: 'nonsense' is not host:port", NULL);
-    expect_file_error("stages = detected,bogus\n", ":1: stages: unknown stage 'bogus'",
-                      "detected, classified, scoped, escalated, resolved, commands, ingest, notify");
+    expect_file_error(
+        "stages = detected,bogus\n", ":1: stages: unknown stage 'bogus'",
+        "detected, classified, scoped, escalated, resolved, commands, ingest, notify");
 }
 
 Test(config, missing_file_is_an_error)
@@ -672,7 +673,15 @@ Test(config, stages)
     config_destroy(&cfg);
 
     LOAD_OK(&cfg, "--stages", "all", "--ingest-http", ":8088");
+    cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL & ~STAGE_BIT_API);
+    config_destroy(&cfg);
+
+    LOAD_OK(&cfg, "--stages", "all", "--ingest-http", ":8088", "--api", "127.0.0.1:8089");
     cr_assert_eq(cfg.stage_mask, CONFIG_STAGE_ALL);
+    config_destroy(&cfg);
+
+    cr_assert_eq(LOAD(&cfg, err, "--stages", "detected,api"), -1);
+    cr_assert(strstr(err, "'api' needs api"), "%s", err);
     config_destroy(&cfg);
 
     LOAD_OK(&cfg, "--stages", "ingest", "--ingest-http", "127.0.0.1:8088");
@@ -685,7 +694,7 @@ Test(config, stages)
 
     cr_assert_eq(LOAD(&cfg, err, "--stages", "detected,closed"), -1);
     cr_assert(strstr(err, "unknown stage 'closed' (valid: all, detected, classified, scoped, "
-                          "escalated, resolved, commands, ingest, notify)"),
+                          "escalated, resolved, commands, ingest, notify, api)"),
               "%s", err);
     config_destroy(&cfg);
 

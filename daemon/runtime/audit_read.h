@@ -1,0 +1,65 @@
+/*
+ * audit_read.h — the ORMIS audit topic read into one hash chain per
+ * incident, and a chain's verification: shared by incidentctl (show,
+ * verify) and the API (GET /v1/incidents/{id}).
+ *
+ * audit_chains_on_msg() is a kafka_msg_cb for kafka_read_all() (kafka.h):
+ * the read is bounded, committed records only, and never joins a consumer
+ * group. Records live in the arena given to audit_chains_init().
+ *
+ * @locality the thread of the read (kafka_read_all() calls back on it)
+ */
+#ifndef INCIDENTD_AUDIT_READ_H
+#define INCIDENTD_AUDIT_READ_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+
+#include "arena.h"
+#include "handlers.h"
+#include "ormis.h"
+#include "strmap.h"
+
+/* The audit records of one incident, in topic order. */
+typedef struct audit_chain {
+    const char *id;
+    Incident__V1__AuditRecord **recs;
+    size_t n, cap;
+    char bad[256]; /* an undecodable record cut the chain here */
+} audit_chain_t;
+
+typedef struct audit_chains {
+    arena_t *arena;
+    strmap_t chains;  /* id -> audit_chain_t */
+    const char *only; /* keep just this incident (NULL = all) */
+    uint64_t records; /* records read (all incidents) */
+} audit_chains_t;
+
+/** An empty set of chains in @p arena (borrowed), of incident @p only
+ *  (NULL = all; borrowed). Free with audit_chains_destroy(). */
+void audit_chains_init(audit_chains_t *ac, arena_t *arena, const char *only);
+
+/** Frees the map (the chains live in the arena). */
+void audit_chains_destroy(audit_chains_t *ac);
+
+/** The chain of incident @p id, or NULL. */
+audit_chain_t *audit_chains_get(audit_chains_t *ac, const char *id);
+
+/** kafka_msg_cb: adds one record of ormis.audit (@p opaque: audit_chains_t).
+ *  Always returns 0 (read on). */
+int audit_chains_on_msg(const rd_kafka_message_t *m, void *opaque);
+
+/**
+ * Verifies one chain in its seq order (sorts it; an undecodable record or
+ * no record at all breaks it). Returns 0 if it verifies, else -1 with the
+ * reason in @p vr.
+ */
+int audit_chain_verify(const audit_chain_t *ch, ormis_verify_result_t *vr);
+
+/** {"ok", "records", "first_bad", "reason"} of a verification. The caller
+ *  frees with cJSON_Delete(). */
+cJSON *audit_chain_json(const ormis_verify_result_t *vr, int ok);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * test_api.c — the API stage end to end: a real incidentd (all stages plus
+ * --api) on the test bed's Kafka and Redis, with a people directory of
+ * tokens and roles, talked to over HTTP as the console and scripts do.
+ *
+ * Covers: 401 without or with an unknown token, 403 for a role that may
+ * not (a viewer's command, a stakeholder's acknowledge, the CSM on a global
+ * incident), 400 naming the field, 404, the actor is the token's person,
+ * paging with limit/cursor and filters, the event stream resumed with
+ * Last-Event-ID, the rate limit after authentication, and that
+ * /v1/openapi.json documents every route of the dispatch table.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "api_internal.h"
+#include "e2e.h"
+#include "http_client.h"
+#include "testutil.h"
+
+#define WAIT_MS 90000
+#define HTTP_MS 30000
+
+#define TM_TOKEN "tm-token-0123456789abcdef"
+#define CSM_TOKEN "csm-token-0123456789abcdef"
+#define SAM_TOKEN "sam-token-0123456789abcdef"
+#define VIC_TOKEN "vic-token-0123456789abcdef"
+
+static const char *const people_sets[] = {
+    "people.tina.token=" TM_TOKEN,      "people.tina.role=technical_manager",
+    "people.carl.token=" CSM_TOKEN,     "people.carl.role=customer_service_manager",
+    "people.sam.token=" SAM_TOKEN,      "people.sam.role=stakeholder",
+    "people.vic.token=" VIC_TOKEN,      "people.vic.role=viewer",
+    "handling.global_stakeholders=sam", NULL};
+
+typedef struct proc {
+    e2e_t e;
+    char set[64];
+    int port;
+} proc_t;
+
+static void proc_start(proc_t *p, const char *stages, const char *const *extra)
+{
+    memset(p, 0, sizeof(*p));
+    p->port = tu_free_port();
+    snprintf(p->set, sizeof(p->set), "api=127.0.0.1:%d", p->port);
+    const char *all[32] = {p->set};
+    int n = 1;
+    for (int i = 0; people_sets[i]; i++)
+        all[n++] = people_sets[i];
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        all[n++] = extra[i];
+    all[n] = NULL;
+    snprintf(p->e.prefix, sizeof(p->e.prefix), "%s.", tu_unique("api"));
+    snprintf(p->e.log, sizeof(p->e.log), "/tmp/%sincidentd.log", p->e.prefix);
+    e2e_spawn(&p->e, stages, all);
+    int64_t deadline = tu_now_ms() + WAIT_MS;
+    while (tu_now_ms() < deadline) {
+        tu_http_resp_t r;
+        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
+            int st = r.status;
+            tu_http_resp_free(&r);
+            if (st == 200)
+                return;
+        }
+        usleep(200 * 1000);
+    }
+    cr_assert_fail("the api port %d never answered; log %s", p->port, p->e.log);
+}
+
+/* One request as @p token (NULL: none); the status; the body parsed into
+ * *json when asked (caller frees). */
+static int call(const proc_t *p, const char *method, const char *path, const char *token,
+                const char *body, cJSON **json)
+{
+    char auth[128];
+    const char *headers[2] = {NULL, NULL};
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers[0] = auth;
+    }
+    tu_http_resp_t r;
+    int rc = tu_http_request(p->port, method, path, headers, body, body ? strlen(body) : 0, 0,
+                             HTTP_MS, &r);
+    cr_assert_eq(rc, 0, "%s %s: no answer", method, path);
+    if (json) {
+        *json = cJSON_Parse(r.body ? r.body : "");
+        cr_assert(*json, "%s %s: not JSON: %s", method, path, r.body);
+    }
+    int st = r.status;
+    tu_http_resp_free(&r);
+    return st;
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Publishes a trigger and waits until the API lists its incident in stage
+ * @p stage; the incident id into @p id. */
+static void open_incident(const proc_t *p, const char *key, int global, const char *stage, char *id,
+                          size_t id_size)
+{
+    Incident__V1__Alert a = e2e_alert(tu_unique("alert"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    char *sites[] = {"paris", "lyon"};
+    a.sites = sites;
+    a.n_sites = global ? 2 : 1;
+    a.summary = "Checkout errors";
+    e2e_publish(&p->e, &a);
+    int64_t deadline = tu_now_ms() + WAIT_MS;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/incidents?stage=%s&limit=500", stage);
+    while (tu_now_ms() < deadline) {
+        cJSON *j;
+        cr_assert_eq(call(p, "GET", path, TM_TOKEN, NULL, &j), 200);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "incidents"))
+        {
+            if (strcmp(jstr(it, "dedup_key"), key) == 0) {
+                snprintf(id, id_size, "%s", jstr(it, "id"));
+                cJSON_Delete(j);
+                return;
+            }
+        }
+        cJSON_Delete(j);
+        usleep(300 * 1000);
+    }
+    cr_assert_fail("incident of %s never listed in %s; log %s", key, stage, p->e.log);
+}
+
+/* POSTs a command body; the status, and the answer's "field" into @p field. */
+static int command(const proc_t *p, const char *id, const char *token, const char *body,
+                   char *field, size_t field_size)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/incidents/%s/commands", id);
+    cJSON *j;
+    int st = call(p, "POST", path, token, body, &j);
+    if (field)
+        snprintf(field, field_size, "%s", jstr(j, st == 202 ? "actor" : "field"));
+    cJSON_Delete(j);
+    return st;
+}
+
+/* Waits until the timeline of @p id has a record of @p action; returns its actor. */
+static void wait_action(const proc_t *p, const char *id, const char *action, char *actor,
+                        size_t actor_size)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/incidents/%s", id);
+    int64_t deadline = tu_now_ms() + WAIT_MS;
+    while (tu_now_ms() < deadline) {
+        cJSON *j;
+        cr_assert_eq(call(p, "GET", path, VIC_TOKEN, NULL, &j), 200);
+        cJSON *chain = cJSON_GetObjectItemCaseSensitive(j, "chain");
+        cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(chain, "ok")), "chain of %s: %s",
+                  id, jstr(chain, "reason"));
+        const cJSON *rec;
+        cJSON_ArrayForEach(rec, cJSON_GetObjectItemCaseSensitive(j, "timeline"))
+        {
+            if (strcmp(jstr(rec, "action"), action) == 0) {
+                snprintf(actor, actor_size, "%s", jstr(rec, "actor"));
+                cJSON_Delete(j);
+                return;
+            }
+        }
+        cJSON_Delete(j);
+        usleep(300 * 1000);
+    }
+    cr_assert_fail("no %s in the timeline of %s; log %s", action, id, p->e.log);
+}
+
+Test(api, tokens_roles_bodies_and_not_found, .timeout = 600)
+{
+    proc_t p;
+    proc_start(&p, "all", NULL);
+    char gid[128], lid[128], field[128];
+    open_incident(&p, tu_unique("global"), 1, "STAGE_ESCALATED", gid, sizeof(gid));
+
+    /* 401: no token, an unknown one; a viewer reads */
+    cr_expect_eq(call(&p, "GET", "/v1/incidents", NULL, NULL, NULL), 401);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents", "not-a-token-of-anyone", NULL, NULL), 401);
+    cr_expect_eq(command(&p, gid, NULL, "{\"kind\":\"COMMAND_NOTE\",\"text\":\"x\"}", NULL, 0),
+                 401);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents", VIC_TOKEN, NULL, NULL), 200);
+
+    /* 403: a viewer's command; a stakeholder may note and sign off but not
+     * acknowledge; the CSM does not own a global incident */
+    cr_expect_eq(command(&p, gid, VIC_TOKEN, "{\"kind\":\"COMMAND_NOTE\",\"text\":\"x\"}", NULL, 0),
+                 403);
+    cr_expect_eq(
+        command(&p, gid, SAM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", field, sizeof(field)),
+        403);
+    cr_expect_eq(command(&p, gid, CSM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", NULL, 0), 403);
+    cr_expect_eq(command(&p, gid, SAM_TOKEN, "{\"kind\":\"COMMAND_NOTE\",\"text\":\"seen\"}", field,
+                         sizeof(field)),
+                 202);
+    cr_expect_str_eq(field, "sam");
+
+    /* 400 naming the field */
+    cr_expect_eq(command(&p, gid, TM_TOKEN, "{\"kind\":\"COMMAND_BOGUS\"}", field, sizeof(field)),
+                 400);
+    cr_expect_str_eq(field, "kind");
+    cr_expect_eq(command(&p, gid, TM_TOKEN, "{\"kind\":\"COMMAND_REVIEW\"}", field, sizeof(field)),
+                 400);
+    cr_expect_str_eq(field, "root_cause");
+    cr_expect_eq(command(&p, gid, TM_TOKEN, "{\"kind\":\"COMMAND_NOTE\",\"txt\":\"x\"}", field,
+                         sizeof(field)),
+                 400);
+    cr_expect_str_eq(field, "txt");
+    cr_expect_eq(command(&p, gid, TM_TOKEN, "{}", field, sizeof(field)), 400);
+    cr_expect_str_eq(field, "kind");
+    cr_expect_eq(command(&p, gid, TM_TOKEN, "[1,2", NULL, 0), 400);
+    /* the actor is the token's person: a body naming another is refused */
+    cr_expect_eq(command(&p, gid, TM_TOKEN,
+                         "{\"kind\":\"COMMAND_ACKNOWLEDGE\",\"actor\":\"mallory\"}", field,
+                         sizeof(field)),
+                 400);
+    cr_expect_str_eq(field, "actor");
+
+    /* 404 */
+    cr_expect_eq(command(&p, "INC-nope", TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", NULL, 0),
+                 404);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents/INC-nope", TM_TOKEN, NULL, NULL), 404);
+    cr_expect_eq(call(&p, "GET", "/v1/nothing", TM_TOKEN, NULL, NULL), 404);
+    cr_expect_eq(call(&p, "DELETE", "/v1/incidents", TM_TOKEN, NULL, NULL), 405);
+
+    /* the TM acknowledges the global incident: recorded with the TM as actor */
+    cr_assert_eq(
+        command(&p, gid, TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", field, sizeof(field)),
+        202);
+    cr_expect_str_eq(field, "tina");
+    char actor[128];
+    wait_action(&p, gid, "acknowledged", actor, sizeof(actor));
+    cr_expect_str_eq(actor, "tina");
+    wait_action(&p, gid, "note", actor, sizeof(actor));
+    cr_expect_str_eq(actor, "sam");
+
+    /* a local incident: its owner (the CSM role) may; the TM may not */
+    open_incident(&p, tu_unique("local"), 0, "STAGE_ESCALATED", lid, sizeof(lid));
+    cr_expect_eq(command(&p, lid, TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", NULL, 0), 403);
+    cr_expect_eq(
+        command(&p, lid, CSM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", field, sizeof(field)),
+        202);
+    wait_action(&p, lid, "acknowledged", actor, sizeof(actor));
+    cr_expect_str_eq(actor, "carl");
+    e2e_stop(&p.e);
+}
+
+/* The ids of one page, appended to @p seen (asserting no repeats); the next cursor. */
+static int page(const proc_t *p, const char *query, char seen[][128], int *n_seen, char *cursor,
+                size_t cursor_size, int64_t *last_ms)
+{
+    cJSON *j;
+    cr_assert_eq(call(p, "GET", query, VIC_TOKEN, NULL, &j), 200);
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "incidents"))
+    {
+        for (int k = 0; k < *n_seen; k++)
+            cr_expect_str_neq(seen[k], jstr(it, "id"), "an incident on two pages");
+        int64_t ms = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "detected_at_ms"));
+        cr_expect(ms <= *last_ms, "newest first");
+        *last_ms = ms;
+        snprintf(seen[(*n_seen)++], 128, "%s", jstr(it, "id"));
+        n++;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "next_cursor");
+    snprintf(cursor, cursor_size, "%s", cJSON_IsString(c) ? c->valuestring : "");
+    cJSON_Delete(j);
+    return n;
+}
+
+Test(api, paging_with_limit_and_cursor_and_filters, .timeout = 600)
+{
+    proc_t p;
+    proc_start(&p, "all", NULL);
+    char ids[5][128];
+    for (int i = 0; i < 5; i++)
+        open_incident(&p, tu_unique("page"), i < 2, "STAGE_ESCALATED", ids[i], sizeof(ids[i]));
+
+    char seen[16][128], cursor[300] = "", q[512];
+    int n_seen = 0, pages = 0;
+    int64_t last_ms = INT64_MAX;
+    do {
+        snprintf(q, sizeof(q), "/v1/incidents?limit=2%s%s", cursor[0] ? "&cursor=" : "", cursor);
+        int n = page(&p, q, seen, &n_seen, cursor, sizeof(cursor), &last_ms);
+        cr_expect(n == 2 || (n == 1 && !cursor[0]), "page %d has %d", pages, n);
+        pages++;
+    } while (cursor[0] && pages < 10);
+    cr_expect_eq(pages, 3);
+    cr_expect_eq(n_seen, 5);
+
+    last_ms = INT64_MAX;
+    int global_n = page(&p, "/v1/incidents?scope=SCOPE_GLOBAL", seen, &(int){0}, cursor,
+                        sizeof(cursor), &last_ms);
+    cr_expect_eq(global_n, 2);
+    last_ms = INT64_MAX;
+    int local_n = page(&p, "/v1/incidents?scope=local&severity=SEVERITY_MAJOR%2B&status=open", seen,
+                       &(int){0}, cursor, sizeof(cursor), &last_ms);
+    cr_expect_eq(local_n, 3);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents?limit=0", VIC_TOKEN, NULL, NULL), 400);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents?cursor=zzz", VIC_TOKEN, NULL, NULL), 400);
+    cr_expect_eq(call(&p, "GET", "/v1/incidents?status=sleeping", VIC_TOKEN, NULL, NULL), 400);
+    e2e_stop(&p.e);
+}
+
+/* ---- the event stream ------------------------------------------------------------------ */
+
+/* A stream connection: reads until @p want appears (or the time runs out);
+ * what was read into @p buf. */
+static int stream_open(int port, const char *last_id)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s%s%s"
+                     "Accept: text/event-stream\r\n\r\n",
+                     VIC_TOKEN, last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
+                     last_id ? "\r\n" : "");
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+static void stream_until(int fd, char *buf, size_t size, size_t *len, const char *want, int ms)
+{
+    int64_t deadline = tu_now_ms() + ms;
+    while (!strstr(buf, want) && tu_now_ms() < deadline && *len + 1 < size) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        ssize_t got = read(fd, buf + *len, size - *len - 1);
+        if (got <= 0)
+            break;
+        *len += (size_t)got;
+        buf[*len] = '\0';
+    }
+    cr_assert(strstr(buf, want), "the stream never sent %s; got: %.2000s", want, buf);
+}
+
+/* The id of the last event before @p upto in @p buf. */
+static void last_event_id(const char *buf, const char *upto, char *out, size_t size)
+{
+    const char *id = NULL;
+    for (const char *q = strstr(buf, "id: "); q && q < upto; q = strstr(q + 1, "\nid: "))
+        id = q[0] == '\n' ? q + 1 : q;
+    cr_assert(id, "no id before the event");
+    size_t n = strcspn(id + 4, "\r\n");
+    snprintf(out, size, "%.*s", (int)n, id + 4);
+}
+
+Test(api, stream_resumes_after_last_event_id, .timeout = 600)
+{
+    proc_t p;
+    proc_start(&p, "all", NULL);
+    static char buf[1 << 20];
+    size_t len = 0;
+    buf[0] = '\0';
+    int fd = stream_open(p.port, NULL);
+    stream_until(fd, buf, sizeof(buf), &len, "event: ready", 30000);
+    cr_expect(strstr(buf, "text/event-stream"), "%.500s", buf);
+
+    char id[128], want[300], resume[4096];
+    open_incident(&p, tu_unique("stream"), 1, "STAGE_ESCALATED", id, sizeof(id));
+    snprintf(want, sizeof(want), "\"incident_id\":\"%s\",\"seq\":5,", id);
+    stream_until(fd, buf, sizeof(buf), &len, want, WAIT_MS);
+    /* resume right after seq 5: the ones after it come, seq <= 5 never again */
+    const char *at = strstr(buf, want);
+    const char *next = strstr(at, "\n\n");
+    last_event_id(buf, next, resume, sizeof(resume));
+    close(fd);
+
+    cr_assert_eq(command(&p, id, TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", NULL, 0), 202);
+    len = 0;
+    buf[0] = '\0';
+    fd = stream_open(p.port, resume);
+    stream_until(fd, buf, sizeof(buf), &len, "\"action\":\"acknowledged\"", WAIT_MS);
+    close(fd);
+    for (int seq = 1; seq <= 5; seq++) {
+        snprintf(want, sizeof(want), "\"incident_id\":\"%s\",\"seq\":%d,", id, seq);
+        cr_expect(!strstr(buf, want), "seq %d sent again after Last-Event-ID %s", seq, resume);
+    }
+    snprintf(want, sizeof(want), "\"incident_id\":\"%s\",\"seq\":6,", id);
+    cr_expect(strstr(buf, want), "seq 6 follows the resumed position: %.3000s", buf);
+    /* a position that is not one of ours */
+    cr_expect_eq(call(&p, "GET", "/v1/stream?last_event_id=x.y", VIC_TOKEN, NULL, NULL), 400);
+    e2e_stop(&p.e);
+}
+
+/* ---- the route table, the OpenAPI document, the rate limit (the api stage alone) ---------- */
+
+Test(api, openapi_documents_every_route_and_rate_limit_follows_auth, .timeout = 300)
+{
+    proc_t p;
+    const char *const sets[] = {"api.rate=1", "api.burst=3", NULL};
+    proc_start(&p, "api", sets);
+    cJSON *doc;
+    cr_assert_eq(call(&p, "GET", "/v1/openapi.json", NULL, NULL, &doc), 200);
+    cr_expect_str_eq(jstr(doc, "openapi"), "3.1.0");
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    int documented = 0;
+    const cJSON *pi;
+    cJSON_ArrayForEach(pi, paths) documented += cJSON_GetArraySize(pi);
+    cr_expect_eq((size_t)documented, api_n_routes, "one operation per route");
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const api_route_t *rt = &api_routes[i];
+        char method[8];
+        snprintf(method, sizeof(method), "%s", rt->method);
+        for (char *c = method; *c; c++)
+            *c = (char)(*c | 0x20);
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(paths, rt->path), method);
+        cr_expect(op, "%s %s is not documented", rt->method, rt->path);
+        /* and it is served: never the "no such route" 404 */
+        if (strcmp(rt->method, "GET") == 0 && !strchr(rt->path, '{') &&
+            strcmp(rt->path, "/v1/stream") != 0) {
+            cJSON *j = NULL;
+            tu_http_resp_t r;
+            cr_assert_eq(tu_http_request(p.port, "GET", rt->path, NULL, NULL, 0, 0, HTTP_MS, &r),
+                         0);
+            cr_expect(r.status == 200 || r.status == 401, "%s: %d", rt->path, r.status);
+            tu_http_resp_free(&r);
+            cJSON_Delete(j);
+        }
+    }
+    cJSON_Delete(doc);
+
+    /* unauthenticated requests spend nobody's budget; then 3 (burst) pass, the 4th is 429 */
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(call(&p, "GET", "/v1/incidents", "wrong-token-0123456789", NULL, NULL), 401);
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 4; i++) {
+        int st = call(&p, "GET", "/v1/incidents?stage=STAGE_RESOLVED", VIC_TOKEN, NULL, NULL);
+        ok += st == 200;
+        limited += st == 429;
+    }
+    cr_expect(ok >= 3 && limited >= 1, "ok %d, limited %d", ok, limited);
+    /* another person has a budget of their own */
+    cr_expect_eq(call(&p, "GET", "/v1/incidents?stage=STAGE_RESOLVED", TM_TOKEN, NULL, NULL), 200);
+    e2e_stop(&p.e);
+}
