@@ -56,45 +56,45 @@ typedef struct config_list {
 
 typedef struct config {
     /* ---- runtime ---- */
-    char *brokers;         /* Kafka bootstrap servers, "127.0.0.1:9092" */
-    char *redis;           /* canonical "redis://host:port/db": credentials given
-                              in the URL are moved to redis_user/redis_password */
-    char *redis_host;      /* parsed from redis (IPv6 without brackets) */
-    int redis_port;        /* parsed from redis, 6379 when absent */
-    int redis_db;          /* parsed from redis, 0 when absent */
-    char *redis_user;      /* "" = none (AUTH with the password only) */
-    char *redis_password;  /* secret; "" = no AUTH */
-    char *stages;          /* as given: "all" or a comma list */
-    unsigned stage_mask;   /* CONFIG_STAGE_* bits to run (see above) */
-    char *config_path;     /* "" = no file */
-    char *topic_prefix;    /* prepended to every topic name, "" */
-    char *http;            /* host:port of /metrics, /healthz, /readyz; "" = off */
-    char *ingest_http;     /* host:port of the webhook ingest stage; "" = off */
-    char *api;             /* host:port of the API and console (stage api); "" = off */
-    int api_rate;          /* API requests per second per person, 20; 0 = unlimited */
-    int api_burst;         /* API requests a person may send at once, 60 */
-    int api_max_streams;   /* event streams (GET /v1/stream) open at once, 64 */
+    char *brokers;                   /* Kafka bootstrap servers, "127.0.0.1:9092" */
+    char *redis;                     /* canonical "redis://host:port/db": credentials given
+                                        in the URL are moved to redis_user/redis_password */
+    char *redis_host;                /* parsed from redis (IPv6 without brackets) */
+    int redis_port;                  /* parsed from redis, 6379 when absent */
+    int redis_db;                    /* parsed from redis, 0 when absent */
+    char *redis_user;                /* "" = none (AUTH with the password only) */
+    char *redis_password;            /* secret; "" = no AUTH */
+    char *stages;                    /* as given: "all" or a comma list */
+    unsigned stage_mask;             /* CONFIG_STAGE_* bits to run (see above) */
+    char *config_path;               /* "" = no file */
+    char *topic_prefix;              /* prepended to every topic name, "" */
+    char *http;                      /* host:port of /metrics, /healthz, /readyz; "" = off */
+    char *ingest_http;               /* host:port of the webhook ingest stage; "" = off */
+    char *api;                       /* host:port of the API and console (stage api); "" = off */
+    int api_rate;                    /* API requests per second per person, 20; 0 = unlimited */
+    int api_burst;                   /* API requests a person may send at once, 60 */
+    int api_max_streams;             /* event streams (GET /v1/stream) open at once, 64 */
     int http_max_connections;        /* connections one HTTP server holds, 512 */
     int http_per_ip_connections;     /* connections of one client address, 32 */
     int64_t http_request_timeout_ms; /* whole request received within, 10s */
-    char *ingest_token;    /* secret: bearer token of every ingest route; "" = none */
+    char *ingest_token;              /* secret: bearer token of every ingest route; "" = none */
     char *ingest_token_alertmanager; /* secret: POST /v1/alertmanager; "" = ingest_token */
     char *ingest_token_events;       /* secret: POST /v1/events; "" = ingest_token */
     char *ingest_token_alerts;       /* secret: POST /v1/alerts; "" = ingest_token */
-    int ingest_max_body;   /* bytes of one ingest request body, 512 KiB */
-    int ingest_rate;       /* ingest requests per second per source, 50; 0 = unlimited */
-    int ingest_burst;      /* ingest requests a source may send at once, 100 */
-    char *group_prefix;    /* consumer group of a stage: "<group_prefix>.<stage>" */
-    char *instance_id;     /* static membership id prefix; "" = dynamic */
-    int batch_max;         /* messages per batch/transaction, 500 (1..100000) */
-    int batch_ms;          /* ms to gather a batch, 20 (0..10000) */
-    int topic_partitions;  /* partitions of topics created when missing, 12 */
-    int64_t retention_ms;  /* closed incidents kept in Redis, 7d */
-    int64_t timer_poll_ms; /* ack-timer poll period, 1s */
-    uint32_t message_max_bytes; /* largest record produced, 1000000 */
-    char *log_level;       /* debug | info | warn | error */
-    char *log_format;      /* json | logfmt */
-    config_kv_t *kafka;    /* librdkafka properties, in the order first set */
+    int ingest_max_body;             /* bytes of one ingest request body, 512 KiB */
+    int ingest_rate;                 /* ingest requests per second per source, 50; 0 = unlimited */
+    int ingest_burst;                /* ingest requests a source may send at once, 100 */
+    char *group_prefix;              /* consumer group of a stage: "<group_prefix>.<stage>" */
+    char *instance_id;               /* static membership id prefix; "" = dynamic */
+    int batch_max;                   /* messages per batch/transaction, 500 (1..100000) */
+    int batch_ms;                    /* ms to gather a batch, 20 (0..10000) */
+    int topic_partitions;            /* partitions of topics created when missing, 12 */
+    int64_t retention_ms;            /* closed incidents kept in Redis, 7d */
+    int64_t timer_poll_ms;           /* ack-timer poll period, 1s */
+    uint32_t message_max_bytes;      /* largest record produced, 1000000 */
+    char *log_level;                 /* debug | info | warn | error */
+    char *log_format;                /* json | logfmt */
+    config_kv_t *kafka;              /* librdkafka properties, in the order first set */
     size_t n_kafka;
     int print_config; /* --print-config given: print and exit 0 */
 
@@ -115,7 +115,7 @@ typedef struct config {
     directory_entry_t *people; /* in the order first named */
     size_t n_people;
     directory_entry_t *clients;
-    hd_contact_t *contacts;   /* people then clients, as the rules see them (rules.contacts) */
+    hd_contact_t *contacts; /* people then clients, as the rules see them (rules.contacts) */
     size_t n_clients;
 
     /* ---- rules: filled by config_load(), pointing into the storage below ---- */

@@ -24,9 +24,8 @@ void log_set_level(log_level_t level);
 int log_set_format_name(const char *name);
 
 /** Logs one line. @p stage, @p incident, @p cause may be NULL. */
-void log_msg(log_level_t level, const char *stage, const char *incident,
-             const char *cause, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void log_msg(log_level_t level, const char *stage, const char *incident, const char *cause,
+             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, NULL, NULL, NULL, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, NULL, NULL, NULL, __VA_ARGS__)

@@ -24,8 +24,8 @@ void ormis_hash(const Incident__V1__AuditRecord *rec, char hex[ORMIS_HASH_HEX]);
  * each record's prev_hash and hash (strings are written into @p bufs, which
  * the caller provides: 2 * n * ORMIS_HASH_HEX bytes). Returns the last hash.
  */
-const char *ormis_chain(Incident__V1__AuditRecord **recs, size_t n,
-                        const char *prev_hash, char *bufs);
+const char *ormis_chain(Incident__V1__AuditRecord **recs, size_t n, const char *prev_hash,
+                        char *bufs);
 
 typedef struct ormis_verify_result {
     uint64_t records;   /* records checked */
@@ -42,9 +42,9 @@ typedef struct ormis_verify_result {
 void ormis_sort(const Incident__V1__AuditRecord **recs, size_t n);
 
 /**
- * Verifies one incident's chain: @p recs in seq order (see ormis_sort()). Checks: same incident id, seq 1..n without gaps or repeats, each
- * prev_hash equals the previous hash, each hash matches the content.
- * Returns 0 if the chain verifies, -1 otherwise (details in @p res).
+ * Verifies one incident's chain: @p recs in seq order (see ormis_sort()). Checks: same incident id,
+ * seq 1..n without gaps or repeats, each prev_hash equals the previous hash, each hash matches the
+ * content. Returns 0 if the chain verifies, -1 otherwise (details in @p res).
  */
 int ormis_verify(const Incident__V1__AuditRecord *const *recs, size_t n,
                  ormis_verify_result_t *res);

@@ -36,7 +36,7 @@ cJSON *pbjson_from_message(const ProtobufCMessage *msg);
  * the message.
  */
 ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, const cJSON *json,
-                                      arena_t *arena, char *err, size_t err_size);
+                                    arena_t *arena, char *err, size_t err_size);
 
 /**
  * Looks up the value of @p name in @p desc: the full name, the name without

@@ -69,11 +69,11 @@ Test(pipeline, global_incident_runs_the_whole_process)
      * handling starts and confirms the resolution before the final updates
      * are planned (here with no confirmation window and no review:
      * tu_close_at_once_env; nobody has a channel, so nothing is pending). */
-    const char *expect[] = {
-        "detected",  "classified",  "scoped",   "assigned",
-        "escalated", "notification_planned",   "meeting_planned",
-        "client_notified", "resolved", "confirmed", "followed_up",
-        "notification_planned", "closed"};
+    const char *expect[] = {"detected",        "classified",      "scoped",
+                            "assigned",        "escalated",       "notification_planned",
+                            "meeting_planned", "client_notified", "resolved",
+                            "confirmed",       "followed_up",     "notification_planned",
+                            "closed"};
     cr_assert_eq(t.n, 13, "13 audit records, got %zu", t.n);
     for (size_t i = 0; i < t.n; i++) {
         cr_expect_str_eq(t.recs[i]->action, expect[i]);
