@@ -248,19 +248,7 @@ static void api_gather(api_req_t *r, const char *data, size_t n)
         r->too_big = 1;
         return;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 4096;
-        while (nc < r->len + n + 1)
-            nc *= 2;
-        char *b = realloc(r->body, nc);
-        if (!b)
-            api_oom();
-        r->body = b;
-        r->cap = nc;
-    }
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
+    http_body_append(&r->body, &r->len, &r->cap, data, n);
 }
 
 /* @locality: the connection's thread. */

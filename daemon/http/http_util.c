@@ -171,3 +171,22 @@ int http_json_type(struct MHD_Connection *conn)
     return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
            strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
+
+void http_body_append(char **body, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n + 1)
+            nc *= 2;
+        char *b = realloc(*body, nc);
+        if (!b) {
+            fprintf(stderr, "incidentd: out of memory\n");
+            abort();
+        }
+        *body = b;
+        *cap = nc;
+    }
+    memcpy(*body + *len, data, n);
+    *len += n;
+    (*body)[*len] = '\0';
+}

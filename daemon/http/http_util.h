@@ -51,4 +51,9 @@ const char *http_bearer(struct MHD_Connection *conn, size_t *len);
  *  counts as JSON. */
 int http_json_type(struct MHD_Connection *conn);
 
+/** Appends @p n bytes of a request body to @p *body (grown as needed, kept
+ *  NUL-terminated; *len and *cap are its length and capacity). Out of
+ *  memory aborts with a message. */
+void http_body_append(char **body, size_t *len, size_t *cap, const char *data, size_t n);
+
 #endif

@@ -362,19 +362,7 @@ static enum MHD_Result ingest_handle(void *cls, struct MHD_Connection *conn, con
             r->excess += n;
             return r->excess > INGEST_DISCARD_MAX ? MHD_NO : MHD_YES;
         }
-        if (r->len + n + 1 > r->cap) {
-            size_t nc = r->cap ? r->cap : 4096;
-            while (nc < r->len + n + 1)
-                nc *= 2;
-            char *b = realloc(r->body, nc);
-            if (!b)
-                ingest_oom();
-            r->body = b;
-            r->cap = nc;
-        }
-        memcpy(r->body + r->len, upload_data, n);
-        r->len += n;
-        r->body[r->len] = '\0';
+        http_body_append(&r->body, &r->len, &r->cap, upload_data, n);
         return MHD_YES;
     }
     return ingest_finish(r, conn);
