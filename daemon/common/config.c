@@ -651,7 +651,7 @@ static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
         cfg->stage_mask &= ~CONFIG_STAGE_INGEST;
     }
     cfg_rules_sync(cfg);
-    return 0;
+    return schedule_finish(&cfg->schedule, &cfg->rules, errstr, errstr_size);
 }
 
 int config_load(config_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size)
@@ -759,5 +759,6 @@ void config_destroy(config_t *cfg)
     free(cfg->contacts);
     config_directory_free(cfg->people, cfg->n_people);
     config_directory_free(cfg->clients, cfg->n_clients);
+    schedule_free(&cfg->schedule);
     memset(cfg, 0, sizeof(*cfg));
 }
