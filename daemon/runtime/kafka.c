@@ -168,6 +168,14 @@ static void kafka_reader_destroy(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
+rd_kafka_t *kafka_reader_open(const char *brokers, const char *const *props, char *errstr,
+                              size_t errstr_size)
+{
+    return kafka_reader_new(brokers, props, 0, errstr, errstr_size);
+}
+
+void kafka_reader_close(rd_kafka_t *rk) { kafka_reader_destroy(rk); }
+
 /* The partitions of one whole-topic read and how far each must go. */
 typedef struct kafka_span {
     int32_t *parts;
@@ -477,6 +485,9 @@ int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_
         nt[i] = rd_kafka_NewTopic_new(tbuf[i], partitions, -1, err, sizeof(err));
         if (strcmp(names[i], "ormis.audit") == 0)
             rd_kafka_NewTopic_set_config(nt[i], "retention.ms", "-1");
+        /* a global table: the latest record per key, tombstones dropped */
+        if (strcmp(names[i], "incidents.silences") == 0)
+            rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

@@ -93,6 +93,15 @@ typedef struct kafka_follow {
  */
 int kafka_follow(const kafka_follow_t *f, char *errstr, size_t errstr_size);
 
+/**
+ * A consumer that reads by assignment only (read_committed, no group joined,
+ * nothing committed): the caller assigns partitions and polls. Returns NULL
+ * with a message in errstr. Caller frees with kafka_reader_close().
+ */
+rd_kafka_t *kafka_reader_open(const char *brokers, const char *const *props, char *errstr,
+                              size_t errstr_size);
+void kafka_reader_close(rd_kafka_t *rk);
+
 /** The value of header @p name of @p msg as a NUL-terminated copy into
  *  @p buf ("" when absent). Returns @p buf. */
 const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size);
