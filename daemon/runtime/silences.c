@@ -21,7 +21,7 @@ typedef struct silences_pos {
 } silences_pos_t;
 
 struct silences {
-    const config_t *cfg;
+    const char *brokers;
     const char *const *props;
     char topic[300];
     hd_silence_t **v; /* unpacked with protobuf-c's allocator */
@@ -31,16 +31,16 @@ struct silences {
     rd_kafka_t *follower;
 };
 
-silences_t *silences_new(const config_t *cfg, const char *const *props)
+silences_t *silences_new(const char *brokers, const char *topic, const char *const *props)
 {
     silences_t *s = calloc(1, sizeof(*s));
     if (!s) {
         fprintf(stderr, "incidentd: out of memory\n");
         abort();
     }
-    s->cfg = cfg;
+    s->brokers = brokers;
     s->props = props;
-    kafka_topic_name(cfg, "incidents.silences", s->topic, sizeof(s->topic));
+    snprintf(s->topic, sizeof(s->topic), "%s", topic);
     return s;
 }
 
@@ -133,7 +133,7 @@ static int silences_on_msg(const rd_kafka_message_t *m, void *opaque)
 /* The follower: every partition, right after what the load read. */
 static int silences_follower_start(silences_t *s, char *errstr, size_t errstr_size)
 {
-    s->follower = kafka_reader_open(s->cfg->brokers, s->props, errstr, errstr_size);
+    s->follower = kafka_reader_open(s->brokers, s->props, errstr, errstr_size);
     if (!s->follower)
         return -1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n_pos);
@@ -154,7 +154,7 @@ static int silences_follower_start(silences_t *s, char *errstr, size_t errstr_si
 /* The partitions of the topic, each to be read from its beginning. */
 static int silences_plan(silences_t *s, char *errstr, size_t errstr_size)
 {
-    rd_kafka_t *rk = kafka_reader_open(s->cfg->brokers, s->props, errstr, errstr_size);
+    rd_kafka_t *rk = kafka_reader_open(s->brokers, s->props, errstr, errstr_size);
     if (!rk)
         return -1;
     int32_t *parts = NULL;
@@ -183,7 +183,7 @@ int silences_load(silences_t *s, volatile sig_atomic_t *stop, char *errstr, size
     if (silences_plan(s, errstr, errstr_size) < 0)
         return -1;
     kafka_read_t r = {
-        .brokers = s->cfg->brokers,
+        .brokers = s->brokers,
         .props = s->props,
         .topic = s->topic,
         .idle_timeout_ms = 10000,

@@ -33,10 +33,11 @@
 
 typedef struct silences silences_t;
 
-/** An empty table for @p cfg's topic (prefix) and brokers; borrows @p cfg
- *  and @p props (kafka.* as "key=value", NULL-terminated, may be NULL).
- *  Caller frees with silences_destroy(). Never NULL (out of memory aborts). */
-silences_t *silences_new(const config_t *cfg, const char *const *props);
+/** An empty table of @p topic (full name, copied) on @p brokers; borrows
+ *  @p brokers and @p props (kafka.* as "key=value", NULL-terminated, may be
+ *  NULL). Caller frees with silences_destroy(). Never NULL (out of memory
+ *  aborts). */
+silences_t *silences_new(const char *brokers, const char *topic, const char *const *props);
 void silences_destroy(silences_t *s);
 
 /** Reads the whole topic, then starts following it. Returns 0, or -1 with a

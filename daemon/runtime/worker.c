@@ -159,8 +159,12 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         snprintf(w->txid, sizeof(w->txid), "%s.%s.%d", group, host, (int)getpid());
     if (worker_producer_new(w, errstr, errstr_size) < 0)
         goto fail;
-    if (w->stage->reads_silences)
-        w->silences = silences_new(cfg, (const char *const *)w->kafka_props);
+    if (w->stage->reads_silences) {
+        char topic[300];
+        w->silences = silences_new(
+            cfg->brokers, kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
+            (const char *const *)w->kafka_props);
+    }
     return w;
 fail:
     worker_destroy(w);

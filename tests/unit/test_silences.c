@@ -10,16 +10,9 @@
 
 #include "silences.h"
 
-static config_t cfg;
 static silences_t *tab;
 
-static void setup(void)
-{
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.topic_prefix = "";
-    cfg.brokers = "127.0.0.1:1";
-    tab = silences_new(&cfg, NULL);
-}
+static void setup(void) { tab = silences_new("127.0.0.1:1", "incidents.silences", NULL); }
 
 static void teardown(void) { silences_destroy(tab); }
 
