@@ -1,5 +1,5 @@
 /*
- * test_silences.c — the global table of silences (daemon/runtime/
+ * test_silence_table.c — the global table of silences (daemon/runtime/
  * silences.c) without a broker: what a record of incidents.silences does
  * to the table (a value adds or replaces, a tombstone removes, a tombstone
  * of an unknown silence and bad records are ignored).
@@ -16,7 +16,7 @@ static void setup(void) { tab = silences_new("127.0.0.1:1", "incidents.silences"
 
 static void teardown(void) { silences_destroy(tab); }
 
-TestSuite(silences, .init = setup, .fini = teardown);
+TestSuite(silence_table, .init = setup, .fini = teardown);
 
 /* Packs a silence @p id of service @p service; caller frees. */
 static void *packed(const char *id, const char *service, const char *comment, size_t *len)
@@ -41,7 +41,7 @@ static int apply(const char *key, const void *v, size_t len)
     return silences_apply(tab, key, strlen(key), v, len);
 }
 
-Test(silences, value_adds_replaces_tombstone_removes)
+Test(silence_table, value_adds_replaces_tombstone_removes)
 {
     size_t len, n;
     void *a = packed("s1", "db", "first", &len);
@@ -63,7 +63,7 @@ Test(silences, value_adds_replaces_tombstone_removes)
     cr_assert_str_eq(v[0]->id, "s2");
 }
 
-Test(silences, tombstone_of_unknown_and_bad_records_are_ignored)
+Test(silence_table, tombstone_of_unknown_and_bad_records_are_ignored)
 {
     size_t len, n;
     cr_assert_eq(apply("nope", NULL, 0), 0);
