@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rotation.h"
+
 /* Records the scope and the owner that goes with it. */
 static void scope_assign(const hd_ctx_t *ctx, hd_state_t *st, Incident__V1__Scope scope,
                          const char *scope_detail, hd_transition_t *out)
@@ -22,10 +24,13 @@ static void scope_assign(const hd_ctx_t *ctx, hd_state_t *st, Incident__V1__Scop
     inc->owner_role = scope == INCIDENT__V1__SCOPE__SCOPE_GLOBAL
                           ? INCIDENT__V1__ROLE__ROLE_TECHNICAL_MANAGER
                           : INCIDENT__V1__ROLE__ROLE_CUSTOMER_SERVICE_MANAGER;
-    inc->owner = arena_strdup(a, hd_owner_of(ctx->rules, inc->owner_role, inc->service));
+    const char *rotation = NULL;
+    inc->owner = arena_strdup(a, hd_owner_on_call(ctx->rules, inc, ctx->now_ms, &rotation));
     hd_record_add(ctx, st, out, HD_ACTION_ASSIGNED, NULL,
-                  *inc->owner ? arena_printf(a, "%s incident owned by %s %s", hd_scope_name(scope),
-                                             hd_role_name(inc->owner_role), inc->owner)
+                  *inc->owner ? arena_printf(a, "%s incident owned by %s %s%s%s%s",
+                                             hd_scope_name(scope), hd_role_name(inc->owner_role),
+                                             inc->owner, rotation ? " (on call in rotation " : "",
+                                             rotation ? rotation : "", rotation ? ")" : "")
                               : arena_printf(a,
                                              "%s incident owned by %s (no roster entry for "
                                              "service '%s')",

@@ -6,11 +6,23 @@
  * re-escalation timer; RESOLVE resolves the incident, starts its
  * confirmation window (followup.c) and hands it to the resolved stage.
  * Classification is decided here, from the rules in rules.c.
+ *
+ * Silences (silence.h): a TRIGGER that a silence or maintenance window
+ * matches at ctx->now_ms, and that has no open incident, opens a silenced
+ * DISTURBANCE (`detected`, `silenced` naming the silence; Incident.
+ * silenced_by) that is never handed to the classified stage, so it is never
+ * scoped or escalated; its RESOLVE resolves it. A TRIGGER merged into an
+ * open disturbance while a silence matches never reclassifies it; once no
+ * silence matches, triggers are processed normally (a silenced disturbance
+ * may then be reclassified into an incident). An incident that is open
+ * already stays what it is: a silence does not hide it.
  */
 #include "hd_internal.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "silence.h"
 
 /* Most recent trigger times kept for the reclassification window. */
 #define TRIGGER_TIMES_MAX 64
@@ -138,8 +150,25 @@ static void triggers_note(arena_t *arena, hd_state_t *st, int64_t now, int64_t w
 
 /* ---- the alert actions --------------------------------------------------------- */
 
+/* The `silenced` record of a trigger that opens a silenced disturbance. */
+static void silenced_record(const hd_ctx_t *ctx, hd_state_t *st, const hd_silenced_t *sil,
+                            const char *why_incident, hd_transition_t *out)
+{
+    arena_t *a = ctx->arena;
+    hd_incident_t *inc = st->incident;
+    inc->kind = INCIDENT__V1__KIND__KIND_DISTURBANCE;
+    inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
+    inc->silenced_by = arena_strdup(a, sil->id);
+    hd_record_add(ctx, st, out, HD_ACTION_SILENCED, NULL,
+                  arena_printf(a,
+                               "silenced by %s (%s: \"%s\") for another %s: a DISTURBANCE, "
+                               "not escalated (otherwise %s)",
+                               sil->id, hd_nz(sil->by), hd_nz(sil->comment),
+                               hd_duration_text(a, sil->ends_at_ms - ctx->now_ms), why_incident));
+}
+
 static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const char *new_id,
-                         hd_transition_t *out)
+                         const hd_silenced_t *sil, hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     hd_state_t *st = arena_alloc(a, sizeof(*st));
@@ -178,18 +207,23 @@ static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const cha
 
     char why[256];
     int incident = hd_is_incident(ctx->rules, inc, why, sizeof(why));
+    out->index_op = HD_INDEX_OPEN;
+    if (sil) {
+        silenced_record(ctx, st, sil,
+                        arena_printf(a, "%s: %s", incident ? "INCIDENT" : "DISTURBANCE", why), out);
+        return; /* never on incidents.classified: never scoped nor escalated */
+    }
     inc->kind = incident ? INCIDENT__V1__KIND__KIND_INCIDENT : INCIDENT__V1__KIND__KIND_DISTURBANCE;
     inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
     hd_record_add(ctx, st, out, HD_ACTION_CLASSIFIED, NULL,
                   arena_printf(a, "%s: %s", hd_kind_name(inc->kind), why));
-
-    out->index_op = HD_INDEX_OPEN;
     hd_output_add(out, HD_TOPIC_CLASSIFIED);
 }
 
-/* Merges the alert into @p st (the handler's copy). */
+/* Merges the alert into @p st (the handler's copy); @p sil: a silence
+ * matches it (a disturbance is then not reclassified), or NULL. */
 static void trigger_merge(const hd_ctx_t *ctx, hd_state_t *st, const hd_alert_t *alert,
-                          hd_transition_t *out)
+                          const hd_silenced_t *sil, hd_transition_t *out)
 {
     arena_t *a = ctx->arena;
     const hd_rules_t *r = ctx->rules;
@@ -219,12 +253,12 @@ static void trigger_merge(const hd_ctx_t *ctx, hd_state_t *st, const hd_alert_t 
     hd_record_add(ctx, st, out, HD_ACTION_MERGED, NULL,
                   arena_printf(a,
                                "alert %s merged: %u alerts, %s, %zu new site%s, "
-                               "%zu new client%s",
+                               "%zu new client%s%s%s",
                                hd_nz(alert->alert_id), inc->alert_count, severity_text, new_sites,
-                               new_sites == 1 ? "" : "s", new_clients,
-                               new_clients == 1 ? "" : "s"));
+                               new_sites == 1 ? "" : "s", new_clients, new_clients == 1 ? "" : "s",
+                               sil ? "; silenced by " : "", sil ? sil->id : ""));
 
-    if (inc->kind == INCIDENT__V1__KIND__KIND_DISTURBANCE) {
+    if (inc->kind == INCIDENT__V1__KIND__KIND_DISTURBANCE && !sil) {
         char why[256];
         const char *reason = NULL;
         if (hd_is_incident(r, inc, why, sizeof(why)))
@@ -288,7 +322,7 @@ static void trigger_reopen(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_
     hd_reopen(ctx, st, out, NULL,
               arena_printf(a, "alert %s triggered %s before the confirmation window ended",
                            hd_nz(alert->alert_id), hd_duration_text(a, end - ctx->now_ms)));
-    trigger_merge(ctx, st, alert, out);
+    trigger_merge(ctx, st, alert, NULL, out);
 }
 
 /* Why an acknowledge or resolve finds nothing to act on. */
@@ -324,11 +358,14 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
     const hd_state_t *resolved = cur;
     if (cur && !hd_is_open(cur->incident))
         cur = NULL;
+    hd_silenced_t sil;
+    int silenced;
 
     switch (alert->action) {
     case INCIDENT__V1__ACTION__ACTION_TRIGGER:
+        silenced = hd_silence_match(ctx, alert, &sil);
         if (cur) {
-            trigger_merge(ctx, hd_state_copy(ctx->arena, cur), alert, out);
+            trigger_merge(ctx, hd_state_copy(ctx->arena, cur), alert, silenced ? &sil : NULL, out);
         } else if (hd_in_window(ctx->rules, resolved, ctx->now_ms)) {
             trigger_reopen(ctx, resolved, alert, out);
         } else if (!new_id || !*new_id) {
@@ -337,7 +374,7 @@ void hd_detected_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_aler
                      hd_nz(alert->dedup_key));
             return;
         } else {
-            trigger_open(ctx, alert, new_id, out);
+            trigger_open(ctx, alert, new_id, silenced ? &sil : NULL, out);
         }
         break;
     case INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE:

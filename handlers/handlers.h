@@ -32,6 +32,13 @@ typedef Incidentd__V1__TimerFired hd_timer_t;
 typedef Incident__V1__Command hd_command_t;
 typedef Incident__V1__Task hd_task_t;
 typedef Incidentd__V1__DeliveryReceipt hd_receipt_t;
+typedef Incident__V1__Silence hd_silence_t;
+typedef Incident__V1__SilenceMatchers hd_matchers_t;
+
+/* Maintenance windows (silence.h) and on-call rotations (rotation.h). */
+typedef struct hd_maintenance hd_maintenance_t;
+typedef struct hd_rotation hd_rotation_t;
+typedef struct hd_override hd_override_t;
 
 /* Contract limits of an Alert. */
 #define HD_ALERT_ID_MAX 128
@@ -184,6 +191,17 @@ typedef struct hd_rules {
      * borrowed; a recipient not found here is audited "no channel" */
     const hd_contact_t *contacts;
     size_t n_contacts;
+    /* silences (silence.h): the longest silence (silences.max_duration, 7d)
+     * and the maintenance windows (maintenance.<name>.*), borrowed */
+    int64_t silence_max_ms;
+    const hd_maintenance_t *maintenance;
+    size_t n_maintenance;
+    /* on-call rotations (rotation.h): rotation.<name>.* and the overrides
+     * (borrowed); a roster owner "@<rotation>" is its member on call */
+    const hd_rotation_t *rotations;
+    size_t n_rotations;
+    const hd_override_t *overrides;
+    size_t n_overrides;
 } hd_rules_t;
 
 /** The contact @p name of the directory, a client when @p client, or NULL. */
@@ -204,6 +222,10 @@ typedef struct hd_ctx {
     int64_t now_ms;          /* the decision time (stored with the transition) */
     const char *actor;       /* default actor of records, e.g. "incidentd/scoped" */
     const char *cause_id;    /* cause of this transition: alert id, event id, timer id */
+    /* the silences of the global table (incidents.silences) the detected
+     * stage judges a TRIGGER by, at now_ms (borrowed; may be none) */
+    const hd_silence_t *const *silences;
+    size_t n_silences;
 } hd_ctx_t;
 
 typedef enum hd_verdict {

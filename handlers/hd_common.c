@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rotation.h"
+
 int hd_is_open(const hd_incident_t *inc)
 {
     return inc->status == INCIDENT__V1__STATUS__STATUS_OPEN ||
@@ -174,10 +176,20 @@ void hd_escalate(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, cons
         hd_stakeholders_add(a, inc, tm, 1);
     }
     hd_stakeholders_add_level(a, r, inc, inc->escalation_level);
-    hd_record_add(ctx, st, out, HD_ACTION_ESCALATED, NULL,
-                  arena_printf(a, "%s: level %u -> %u; informed: %s", why, level,
-                               inc->escalation_level,
-                               hd_names_text(a, inc->stakeholders, inc->n_stakeholders)));
+    /* A rotation's owner is whoever is on call now (rotation.h). */
+    const char *rotation = NULL, *on_call = hd_owner_on_call(r, inc, ctx->now_ms, &rotation);
+    const char *owner_text = "";
+    if (rotation) {
+        owner_text =
+            arena_printf(a, "; owner %s%s%s (on call in rotation %s)",
+                         strcmp(hd_nz(inc->owner), on_call) ? hd_nz(inc->owner) : "",
+                         strcmp(hd_nz(inc->owner), on_call) ? " -> " : "", on_call, rotation);
+        inc->owner = arena_strdup(a, on_call);
+    }
+    hd_record_add(
+        ctx, st, out, HD_ACTION_ESCALATED, NULL,
+        arena_printf(a, "%s: level %u -> %u; informed: %s%s", why, level, inc->escalation_level,
+                     hd_names_text(a, inc->stakeholders, inc->n_stakeholders), owner_text));
     hd_notify_team(ctx, st, out, HD_NOTICE_REESCALATION, HD_TO_OWNER | HD_TO_STAKEHOLDERS,
                    arena_printf(a, "level %u", inc->escalation_level));
     hd_output_add(out, HD_TOPIC_ESCALATED);

@@ -33,6 +33,7 @@ void hd_rules_default(hd_rules_t *r)
     r->client_update_global_ms = 30 * 60000;
     r->client_update_local_ms = 60 * 60000;
     r->client_updates_missed_max = 2;
+    r->silence_max_ms = 7LL * 24 * 3600000;
 }
 
 /* ---- enum names ------------------------------------------------------------ */

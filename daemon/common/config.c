@@ -659,7 +659,7 @@ static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
         cfg->stage_mask &= ~http_stages[i].bit;
     }
     cfg_rules_sync(cfg);
-    return 0;
+    return schedule_finish(&cfg->schedule, &cfg->rules, errstr, errstr_size);
 }
 
 int config_load(config_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size)
@@ -767,5 +767,6 @@ void config_destroy(config_t *cfg)
     free(cfg->contacts);
     config_directory_free(cfg->people, cfg->n_people);
     config_directory_free(cfg->clients, cfg->n_clients);
+    schedule_free(&cfg->schedule);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -25,6 +25,7 @@
 
 #include "directory.h"
 #include "handlers.h"
+#include "schedule.h"
 #include "stage.h"
 
 #ifndef INCIDENTD_VERSION
@@ -132,6 +133,8 @@ typedef struct config {
     size_t n_roster;
     hd_guideline_t *guidelines; /* service "*" = the default guideline */
     size_t n_guidelines;
+    schedule_t schedule; /* maintenance.<name>.*, rotation.<name>.* (rules.maintenance,
+                            rules.rotations) */
 } config_t;
 
 /**

@@ -26,20 +26,22 @@
 /* ---- the row ------------------------------------------------------------- */
 
 typedef enum cfg_type {
-    CFG_STR,       /* char * */
-    CFG_INT,       /* int, min..max */
-    CFG_U32,       /* uint32_t, min..max */
-    CFG_DURATION,  /* int64_t ms, min..max */
-    CFG_SEVERITY,  /* Incident__V1__Severity, INFO..CRITICAL */
-    CFG_LIST,      /* config_list_t, comma list */
-    CFG_ENUM,      /* char *, one of choices */
-    CFG_STAGES,    /* char * + stage_mask */
-    CFG_REDIS_URL, /* char * (canonical) + redis_host/port/db/user/password */
-    CFG_ROSTER,    /* pattern roster.<role>.<service> */
-    CFG_GUIDELINE, /* pattern guideline.<service> */
-    CFG_KAFKA,     /* pattern kafka.<property> */
-    CFG_PEOPLE,    /* pattern people.<name>.<field> (directory.h) */
-    CFG_CLIENTS,   /* pattern clients.<client>.<field> (directory.h) */
+    CFG_STR,         /* char * */
+    CFG_INT,         /* int, min..max */
+    CFG_U32,         /* uint32_t, min..max */
+    CFG_DURATION,    /* int64_t ms, min..max */
+    CFG_SEVERITY,    /* Incident__V1__Severity, INFO..CRITICAL */
+    CFG_LIST,        /* config_list_t, comma list */
+    CFG_ENUM,        /* char *, one of choices */
+    CFG_STAGES,      /* char * + stage_mask */
+    CFG_REDIS_URL,   /* char * (canonical) + redis_host/port/db/user/password */
+    CFG_ROSTER,      /* pattern roster.<role>.<service> */
+    CFG_GUIDELINE,   /* pattern guideline.<service> */
+    CFG_KAFKA,       /* pattern kafka.<property> */
+    CFG_PEOPLE,      /* pattern people.<name>.<field> (directory.h) */
+    CFG_CLIENTS,     /* pattern clients.<client>.<field> (directory.h) */
+    CFG_MAINTENANCE, /* pattern maintenance.<name>.<field> (schedule.h) */
+    CFG_ROTATION,    /* pattern rotation.<name>.<field> (schedule.h) */
 } cfg_type_t;
 
 #define CFG_F_SECRET (1u << 0)   /* masked on output, never echoed in errors */
@@ -71,7 +73,8 @@ extern const size_t config_table_len;
 static inline int cfg_is_pattern(const cfg_entry_t *e)
 {
     return e->type == CFG_ROSTER || e->type == CFG_GUIDELINE || e->type == CFG_KAFKA ||
-           e->type == CFG_PEOPLE || e->type == CFG_CLIENTS;
+           e->type == CFG_PEOPLE || e->type == CFG_CLIENTS || e->type == CFG_MAINTENANCE ||
+           e->type == CFG_ROTATION;
 }
 
 /* Length of a pattern's fixed prefix, dot included ("kafka." -> 6). */

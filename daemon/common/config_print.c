@@ -155,6 +155,12 @@ void config_print(const config_t *cfg, FILE *out)
         case CFG_CLIENTS:
             cfg_put_directory(out, "clients.", cfg->clients, cfg->n_clients);
             break;
+        case CFG_MAINTENANCE:
+            schedule_print(&cfg->schedule, SCHEDULE_MAINTENANCE, out);
+            break;
+        case CFG_ROTATION:
+            schedule_print(&cfg->schedule, SCHEDULE_ROTATION, out);
+            break;
         case CFG_GUIDELINE:
             for (size_t k = 0; k < cfg->n_guidelines; k++) {
                 const hd_guideline_t *g = &cfg->guidelines[k];
@@ -203,6 +209,8 @@ static void cfg_sources_text(const cfg_entry_t *e, char *buf, size_t size)
     case CFG_GUIDELINE:
     case CFG_PEOPLE:
     case CFG_CLIENTS:
+    case CFG_MAINTENANCE:
+    case CFG_ROTATION:
         snprintf(buf, size, "flag --set KEY=VALUE");
         return;
     default:

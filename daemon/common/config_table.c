@@ -478,6 +478,38 @@ const cfg_entry_t config_table[] = {
      .max = 100,
      .help = "Client updates missed in a row that escalate the incident one level."},
 
+    /* ---- silences, maintenance windows, rotations ---- */
+    {.name = "silences.max_duration",
+     .type = CFG_DURATION,
+     .off = OFF(rules.silence_max_ms),
+     .def = "7d",
+     .min = 60000,
+     .max = 366 * CFG_MS_D,
+     .section = "Silences, maintenance windows, on-call rotations",
+     .help = "The longest a silence may last (ends_at - starts_at): a longer one is refused."},
+    {.name = "maintenance.<name>.<field>",
+     .type = CFG_MAINTENANCE,
+     .help = "A maintenance window: a recurring silence. Fields (all required): matchers\n"
+             "(a JSON object as a silence's: service, site, dedup_key_prefix, labels),\n"
+             "every (daily | weekly), at (\"HH:MM\"; weekly: \"<mon..sun> HH:MM\"), for\n"
+             "(a duration, at most the period), tz (an explicit UTC offset: UTC, +01:00;\n"
+             "zone names are refused: the window keeps that offset all year).",
+     .example = "maintenance.db-nightly.matchers = {\"service\": \"db\", \"site\": \"par1\"}\n"
+                "maintenance.db-nightly.every = weekly\n"
+                "maintenance.db-nightly.at = sun 02:00\n"
+                "maintenance.db-nightly.for = 2h\n"
+                "maintenance.db-nightly.tz = +01:00"},
+    {.name = "rotation.<name>.<field>",
+     .type = CFG_ROTATION,
+     .help = "An on-call rotation: members (comma list, in order), every (the hand-over\n"
+             "period, a duration), start (when the first member starts, with its offset:\n"
+             "2026-01-05T09:00+01:00). Hand-overs count absolute time: across a DST\n"
+             "change they stay at the same UTC instant. A roster entry \"@<name>\" is the\n"
+             "member on call when an incident is assigned or re-escalated.",
+     .example = "rotation.tm.members = alice, bob, carol\n"
+                "rotation.tm.every = 7d\n"
+                "rotation.tm.start = 2026-01-05T09:00+01:00"},
+
     /* ---- the directory ---- */
     {.name = "people.<name>.<field>",
      .type = CFG_PEOPLE,

@@ -812,6 +812,10 @@ int config_value_apply(config_t *cfg, const cfg_entry_t *e, const char *key, con
         return cfg_directory_set(cfg, DIRECTORY_PERSON, rest, v, err, err_size);
     case CFG_CLIENTS:
         return cfg_directory_set(cfg, DIRECTORY_CLIENT, rest, v, err, err_size);
+    case CFG_MAINTENANCE:
+        return schedule_set(&cfg->schedule, SCHEDULE_MAINTENANCE, rest, v, err, err_size);
+    case CFG_ROTATION:
+        return schedule_set(&cfg->schedule, SCHEDULE_ROTATION, rest, v, err, err_size);
     }
     snprintf(err, err_size, "unsupported type");
     return -1;

@@ -61,7 +61,8 @@ const stage_t stage_table[] = {
      .inputs = {"incidents.detected"},
      .output = "incidents.classified",
      .live = "stage:DETECTED",
-     .decide = stage_detected},
+     .decide = stage_detected,
+     .reads_silences = 1},
     {.name = "classified",
      .bit = STAGE_BIT_CLASSIFIED,
      .inputs = {"incidents.classified"},
@@ -103,17 +104,10 @@ const stage_t stage_table[] = {
     {.name = "api", .bit = STAGE_BIT_API, .output = "incidents.commands"},
 };
 
-const char *const stage_topic_names[] = {"incidents.detected",
-                                         "incidents.classified",
-                                         "incidents.scoped",
-                                         "incidents.escalated",
-                                         "incidents.resolved",
-                                         "ormis.audit",
-                                         "incidents.dlq",
-                                         "incidents.timers",
-                                         "incidents.commands",
-                                         "incidents.receipts",
-                                         NULL};
+const char *const stage_topic_names[] = {
+    "incidents.detected", "incidents.classified", "incidents.scoped",   "incidents.escalated",
+    "incidents.resolved", "ormis.audit",          "incidents.dlq",      "incidents.timers",
+    "incidents.commands", "incidents.receipts",   "incidents.silences", NULL};
 
 size_t stage_count(void) { return sizeof(stage_table) / sizeof(stage_table[0]); }
 

@@ -63,6 +63,7 @@ typedef struct stage {
     stage_decide_fn decide; /* NULL for ingest (HTTP, no state) */
     int fires_timers;       /* claims due timers and fires them on incidents.timers */
     int delivers;           /* sends the outbox's due deliveries (the notify room's tick) */
+    int reads_silences;     /* holds the global table of incidents.silences (silences.h) */
 } stage_t;
 
 /** The table, in --stages order (stage_count() rows). */
@@ -78,7 +79,7 @@ const stage_t *stage_by_name(const char *name, size_t len);
 stage_input_kind_t stage_input_of(const stage_t *s, const char *bare);
 
 /** Every topic incidentd creates (stage topics, ormis.audit, incidents.dlq,
- *  incidents.timers), NULL-terminated. */
+ *  incidents.timers, incidents.silences: compacted), NULL-terminated. */
 extern const char *const stage_topic_names[];
 
 /** The topic of a handler output (HD_TOPIC_*), without the prefix. */

@@ -112,6 +112,7 @@ extern const struct ctl_cmd_entry ctl_cmd_verify_entry;
 extern const struct ctl_cmd_entry ctl_cmd_rebuild_entry;
 extern const struct ctl_cmd_entry ctl_cmd_tail_entry;
 extern const struct ctl_cmd_entry ctl_cmd_dlq_entry;
+extern const struct ctl_cmd_entry ctl_cmd_silence_entry;
 
 /* The commands of people (cmd_command.c, one per CommandKind or group). */
 extern const struct ctl_cmd_entry ctl_cmd_kind_entries[];

@@ -98,6 +98,7 @@ int ctl_config_apply(ctl_t *c, ctl_config_t *cc)
     c->rules.followup_window_local_ms = cfg->rules.followup_window_local_ms;
     c->rules.followup_window_disturbance_ms = cfg->rules.followup_window_disturbance_ms;
     c->rules.review_due_ms = cfg->rules.review_due_ms;
+    c->rules.silence_max_ms = cfg->rules.silence_max_ms;
     return ctl_config_props(c, cc);
 }
 

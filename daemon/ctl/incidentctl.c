@@ -34,7 +34,7 @@
 /* The one command table. */
 static const struct ctl_cmd_entry *const ctl_cmds[] = {
     &ctl_cmd_publish_entry, &ctl_cmd_list_entry, &ctl_cmd_show_entry, &ctl_cmd_verify_entry,
-    &ctl_cmd_rebuild_entry, &ctl_cmd_tail_entry, &ctl_cmd_dlq_entry,
+    &ctl_cmd_rebuild_entry, &ctl_cmd_tail_entry, &ctl_cmd_dlq_entry,  &ctl_cmd_silence_entry,
 };
 
 #define CTL_N_CMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))

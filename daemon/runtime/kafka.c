@@ -485,6 +485,9 @@ int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_
         nt[i] = rd_kafka_NewTopic_new(tbuf[i], partitions, -1, err, sizeof(err));
         if (strcmp(names[i], "ormis.audit") == 0)
             rd_kafka_NewTopic_set_config(nt[i], "retention.ms", "-1");
+        /* a global table: the latest record per key, tombstones dropped */
+        if (strcmp(names[i], "incidents.silences") == 0)
+            rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

@@ -159,6 +159,12 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         snprintf(w->txid, sizeof(w->txid), "%s.%s.%d", group, host, (int)getpid());
     if (worker_producer_new(w, errstr, errstr_size) < 0)
         goto fail;
+    if (w->stage->reads_silences) {
+        char topic[300];
+        w->silences = silences_new(
+            cfg->brokers, kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
+            (const char *const *)w->kafka_props);
+    }
     return w;
 fail:
     worker_destroy(w);
@@ -176,6 +182,7 @@ void worker_destroy(worker_t *w)
     if (w->cgmd)
         rd_kafka_consumer_group_metadata_destroy(w->cgmd);
     store_destroy(w->store);
+    silences_destroy(w->silences);
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);
@@ -363,6 +370,25 @@ static int worker_wait_state(worker_t *w)
     return *w->stop ? -1 : 0;
 }
 
+/* Before consuming: the whole global table of silences (silences.h), tried
+ * again every second until loaded. Returns 0, or -1 when told to stop. */
+static int worker_load_silences(worker_t *w)
+{
+    char err[512];
+    int logged = 0;
+    while (w->silences && !*w->stop) {
+        if (silences_load(w->silences, w->stop, err, sizeof(err)) == 0)
+            return 0;
+        if (!logged)
+            log_msg(LOG_WARN, w->stage->name, NULL, NULL,
+                    "silences not loaded, not consuming yet: %s (will retry)", err);
+        logged = 1;
+        for (int i = 0; i < 10 && !*w->stop; i++)
+            usleep(100 * 1000);
+    }
+    return *w->stop ? -1 : 0;
+}
+
 /* Subscribes to the stage's input topics. Returns 0 or -1. */
 static int worker_subscribe(worker_t *w)
 {
@@ -475,6 +501,8 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
     }
     if (w->tick)
         w->tick(w, w->tick_opaque, now);
+    if (w->silences)
+        silences_follow(w->silences);
     worker_gather(w);
     if (w->n_batch == 0)
         return 0;
@@ -490,7 +518,7 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
 
 int worker_run(worker_t *w)
 {
-    if (worker_wait_state(w) < 0)
+    if (worker_wait_state(w) < 0 || worker_load_silences(w) < 0)
         return 0;
     if (worker_subscribe(w) < 0)
         return -1;

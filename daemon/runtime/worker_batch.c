@@ -250,6 +250,8 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
         .actor = w->actor,
         .cause_id = it->cause_id,
     };
+    if (w->silences)
+        ctx.silences = silences_all(w->silences, &ctx.n_silences);
     stage_input_t in = {
         .kind = it->kind,
         .alert = it->alert,

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "handlers.h"
+#include "silences.h"
 #include "stage.h"
 #include "store.h"
 #include "worker.h"
@@ -84,7 +85,8 @@ struct worker {
     char actor[64];
     worker_stats_t stats;
     int rebalanced;
-    worker_tick_fn tick; /* worker_set_tick() */
+    silences_t *silences; /* the global table (stage->reads_silences), or NULL */
+    worker_tick_fn tick;  /* worker_set_tick() */
     void *tick_opaque;
     rd_kafka_message_t **batch;
     size_t n_batch;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "rotation.h"
+#include "silence.h"
 #include "testutil.h"
 
 static char tmp_path[64];
@@ -859,7 +861,15 @@ Test(config, print_output_loads_back_the_same)
                                  "roster.technical_manager.default = alice\n"
                                  "roster.customer_service_manager.db = \"dana \\\"d\\\"\"\n"
                                  "guideline.default = \"line1\\nline2\"\n"
-                                 "kafka.linger.ms = 3\n");
+                                 "kafka.linger.ms = 3\n"
+                                 "maintenance.n.matchers = {\"service\": \"db\"}\n"
+                                 "maintenance.n.every = daily\n"
+                                 "maintenance.n.at = 02:00\n"
+                                 "maintenance.n.for = 1h\n"
+                                 "maintenance.n.tz = +01:00\n"
+                                 "rotation.r.members = a, b\n"
+                                 "rotation.r.every = 1d\n"
+                                 "rotation.r.start = 2026-01-05T09:00Z\n");
     config_t a, b;
     LOAD_OK(&a, "--config", path);
     char *out1 = print_to_string(&a);
@@ -923,13 +933,16 @@ Test(config, sample_loads_as_is_and_uncommented)
     for (char *l = strtok_r(lines1, "\n", &save1); l; l = strtok_r(NULL, "\n", &save1)) {
         if (l[0] == '#' || strncmp(l, "roster.", 7) == 0 || strncmp(l, "guideline.", 10) == 0 ||
             strncmp(l, "kafka.", 6) == 0 || strncmp(l, "people.", 7) == 0 ||
-            strncmp(l, "clients.", 8) == 0)
+            strncmp(l, "clients.", 8) == 0 || strncmp(l, "maintenance.", 12) == 0 ||
+            strncmp(l, "rotation.", 9) == 0)
             continue;
         cr_assert(strstr(p2, l), "'%s' differs from the default", l);
     }
     cr_assert_eq(cfg.rules.n_roster, 3);
     cr_assert_eq(cfg.rules.n_guidelines, 2);
     cr_assert_eq(cfg.n_kafka, 3);
+    cr_assert_eq(cfg.rules.n_maintenance, 1);
+    cr_assert_eq(cfg.rules.n_rotations, 1);
     free(p1);
     free(p2);
     config_destroy(&def);
@@ -961,4 +974,78 @@ Test(config, committed_sample_is_up_to_date)
                      "`incidentd --print-sample-config > deploy/incidentd.conf`");
     free(sample);
     free(text);
+}
+
+/* ---- silences, maintenance windows, rotations ------------------------------------------ */
+
+Test(config, silences_windows_and_rotations)
+{
+    config_t cfg;
+    const char *path = conf_file("silences.max_duration = 2d\n"
+                                 "maintenance.db-weekly.matchers = {\"service\": \"db\", "
+                                 "\"labels\": {\"env\": \"prod\"}}\n"
+                                 "maintenance.db-weekly.every = weekly\n"
+                                 "maintenance.db-weekly.at = Sun 02:30\n"
+                                 "maintenance.db-weekly.for = 2h\n"
+                                 "maintenance.db-weekly.tz = -05:00\n"
+                                 "rotation.tm.members = alice, bob ,carol\n"
+                                 "rotation.tm.every = 7d\n"
+                                 "rotation.tm.start = 2026-01-05T09:00+01:00\n"
+                                 "roster.technical_manager.default = @tm\n");
+    LOAD_OK(&cfg, "--config", path);
+    cr_assert_eq(cfg.rules.silence_max_ms, 2 * 86400000LL);
+    cr_assert_eq(cfg.rules.n_maintenance, 1);
+    const hd_maintenance_t *w = &cfg.rules.maintenance[0];
+    cr_assert_str_eq(w->name, "db-weekly");
+    cr_assert_str_eq(w->matchers->service, "db");
+    cr_assert_eq(w->matchers->n_labels, 1);
+    cr_assert_eq(w->weekly, 1);
+    cr_assert_eq(w->weekday, 6);
+    cr_assert_eq(w->at_min, 150);
+    cr_assert_eq(w->for_ms, 7200000);
+    cr_assert_eq(w->tz_min, -300);
+    cr_assert_eq(cfg.rules.n_rotations, 1);
+    const hd_rotation_t *r = &cfg.rules.rotations[0];
+    cr_assert_eq(r->n_members, 3);
+    cr_assert_str_eq(r->members[1], "bob");
+    cr_assert_eq(r->every_ms, 7 * 86400000LL);
+    cr_assert_eq(r->start_ms, 1767600000000LL); /* 2026-01-05T08:00Z */
+    config_destroy(&cfg);
+}
+
+/* Loads @p text; expects an error containing both strings (the checks of
+ * a whole window or rotation run after every source: no line to name). */
+static void expect_error(const char *text, const char *want1, const char *want2)
+{
+    config_t cfg;
+    char err[512];
+    cr_assert_eq(LOAD(&cfg, err, "--config", conf_file(text)), -1, "expected an error for:\n%s",
+                 text);
+    cr_assert(strstr(err, want1), "'%s' not in: %s", want1, err);
+    if (want2)
+        cr_assert(strstr(err, want2), "'%s' not in: %s", want2, err);
+    config_destroy(&cfg);
+}
+
+Test(config, silence_settings_errors_name_the_key)
+{
+    const char *w = "maintenance.w.matchers = {\"service\": \"db\"}\n"
+                    "maintenance.w.every = daily\nmaintenance.w.at = 02:00\n"
+                    "maintenance.w.for = 1h\n";
+    char text[1024];
+    expect_error(w, "maintenance.w.tz: required", "UTC offset");
+    snprintf(text, sizeof(text), "%smaintenance.w.tz = Europe/Paris\n", w);
+    expect_error(text, "maintenance.w.tz", "zone names");
+    snprintf(text, sizeof(text), "%smaintenance.w.tz = UTC\nmaintenance.w.for = 25h\n", w);
+    expect_error(text, "maintenance.w.for", "1d");
+    expect_error("maintenance.w.matchers = {}\nmaintenance.w.every = daily\n"
+                 "maintenance.w.at = 02:00\nmaintenance.w.for = 1h\nmaintenance.w.tz = UTC\n",
+                 "maintenance.w.matchers", "at least one");
+    expect_error("maintenance.w.color = red\n", "unknown field 'color'", NULL);
+    expect_error("rotation.r.members = a\nrotation.r.every = 1d\n", "rotation.r.start", "required");
+    expect_error("rotation.r.members = a\nrotation.r.every = 1d\n"
+                 "rotation.r.start = 2026-01-05T09:00\n",
+                 "rotation.r.start", "offset");
+    expect_error("roster.technical_manager.default = @nobody\n", "@nobody", "names no rotation");
+    expect_error("silences.max_duration = 10s\n", "silences.max_duration", "out of range");
 }
