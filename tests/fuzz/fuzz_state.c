@@ -89,6 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         alert.n_sites = 2;
         alert.clients = clients;
         alert.n_clients = 1;
+        /* A stored dedup key that is no valid alert field (not UTF-8, too
+         * long: never written by incidentd) is replaced. */
+        if (hd_alert_validate(&alert, NULL, 0) != 0)
+            alert.dedup_key = "fuzz";
         FUZZ_CHECK(hd_alert_validate(&alert, NULL, 0) == 0, "the fixed alert is invalid");
         fuzz_ctx_init(&ctx, &rules, &arena, "incidentd/detected", alert.alert_id);
         hd_detected_apply(&ctx, st, &alert, "INC-fuzz-1", &tr);
@@ -103,10 +107,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ev.event_id = "INC-fuzz-1:1";
     ev.incident = &snapshot;
     ev.at_ms = FUZZ_NOW_MS - 1000;
+    /* A stored state whose strings are not valid UTF-8 (never written by
+     * incidentd) makes an event every stage must reject, not a valid one. */
+    char why[256];
+    int valid = hd_event_validate(&ev, why, sizeof(why)) == 0;
     for (size_t i = 0; i < sizeof(state_stages) / sizeof(state_stages[0]); i++) {
         fuzz_ctx_init(&ctx, &rules, &arena, state_stages[i].actor, ev.event_id);
         state_stages[i].apply(&ctx, st, &ev, &tr);
-        FUZZ_CHECK(tr.verdict != HD_REJECT, "a valid event was rejected: %s", tr.error);
+        FUZZ_CHECK(!valid || tr.verdict != HD_REJECT, "a valid event was rejected: %s", tr.error);
+        FUZZ_CHECK(valid || tr.verdict == HD_REJECT, "an invalid event was taken (%s)", why);
+        if (!valid)
+            continue;
         fuzz_transition_check(&tr, st->incident->version);
     }
 
