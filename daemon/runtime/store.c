@@ -59,15 +59,16 @@ static const char STORE_LUA_READ[] =
  * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
  * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
  * (unused), 15 the incident the dedup key may map to before an open (a
- * resolved one whose window is over: '' none), 16 (unused), 17 closed ttl ms (0 = not closed),
- * 18 (unused), 19 ns (key namespace), 20 old kind, 21 new kind,
- * 22 expected chain head (hash of record `expected_version`), 23 new chain
- * head, 24 claim key of a fired timer ('' none), 25 its claim token, 26 its
- * member in the timers set ('' for a delivery receipt); then triples of
- * effects in order — op, member, value: "a<due ms>" arm / "c" cancel a
- * timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay
- * plans nothing again), "r<due ms>" reschedule it (value: the new
- * PlannedDelivery), "d" drop it (delivered or failed for good).
+ * resolved one whose window is over: '' none), 16 its version as the
+ * decision saw it (the open conflicts unless it is still there: the new
+ * incident depends on the old one's resolution being applied), 17 closed ttl ms (0 = not closed),
+ * 18 the old incident's chain head as the decision saw it, 19 ns (key namespace), 20 old kind, 21
+ * new kind, 22 expected chain head (hash of record `expected_version`), 23 new chain head, 24 claim
+ * key of a fired timer ('' none), 25 its claim token, 26 its member in the timers set ('' for a
+ * delivery receipt); then triples of effects in order — op, member, value: "a<due ms>" arm / "c"
+ * cancel a timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay plans nothing
+ * again), "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or
+ * failed for good).
  *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
@@ -97,6 +98,11 @@ static const char STORE_LUA_APPLY[] =
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
     "    if o and o ~= id and o ~= ARGV[15] then return {'CONFLICT', 'open'} end\n"
+    "    if ARGV[15] ~= '' then\n"
+    "      local pv = redis.call('HMGET', ns .. 'inc:{' .. ARGV[15] .. '}', 'version', 'head')\n"
+    "      if (pv[1] or '0') ~= ARGV[16] or (pv[2] and pv[2] ~= ARGV[18]) then\n"
+    "        return {'CONFLICT', 'prev'} end\n"
+    "    end\n"
     "  end\n"
     "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3], 'head', ARGV[23])\n"
     "end\n"
@@ -528,8 +534,9 @@ static int store_apply_timers(const store_apply_t *x, const char **argv, size_t 
 static void store_apply_append(store_t *st, const void *items, size_t i)
 {
     const store_apply_t *x = (const store_apply_t *)items + i;
-    char ev[24], nv[24], outttl[24], causettl[24], closed[24];
+    char ev[24], nv[24], outttl[24], causettl[24], closed[24], prevv[24];
     snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
+    snprintf(prevv, sizeof(prevv), "%" PRIu64, x->prev_version);
     if (x->new_version)
         snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
     else
@@ -583,9 +590,9 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
                                           x->dedup_key ? x->dedup_key : "",
                                           "",
                                           x->index_prev ? x->index_prev : "",
-                                          "",
+                                          prevv,
                                           closed,
-                                          "",
+                                          x->prev_head ? x->prev_head : "",
                                           st->ns,
                                           x->old_kind ? x->old_kind : "",
                                           x->new_kind ? x->new_kind : "",

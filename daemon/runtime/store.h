@@ -121,7 +121,9 @@ typedef struct store_apply {
     const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
     int index_op;                      /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
-    const char *index_prev;          /* open: the incident the key may still map to ("" none) */
+    const char *index_prev; /* open: the incident the key may still map to ("" none) */
+    uint64_t prev_version;  /* its version and chain head as the decision saw them */
+    const char *prev_head;
     const hd_timer_effect_t *timers; /* timer effects, in order (borrowed) */
     size_t n_timers;
     uint32_t max_level; /* an ACK cancel drops the ack timers of levels 0..max_level */

@@ -416,6 +416,10 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
     ap->expected_version = same ? cur_version : 0;
     ap->expected_head = same && cur && cur->last_hash ? cur->last_hash : "";
     ap->index_prev = cur && !same ? cur->incident->id : "";
+    /* ... and depends on the old one's state as decided (its resolution
+     * applied): a conflict there conflicts the open too. */
+    ap->prev_version = cur && !same ? cur_version : 0;
+    ap->prev_head = cur && !same && cur->last_hash ? cur->last_hash : "";
     if (tr->state) {
         ap->new_version = tr->state->incident->version;
         ap->new_head = tr->state->last_hash ? tr->state->last_hash : "";
