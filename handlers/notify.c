@@ -97,33 +97,18 @@ static int fail(char *err, size_t err_size, const char *fmt, ...)
     return -1;
 }
 
-/* Checks min <= len(s) <= max and UTF-8 without NUL. */
-static int check_str(const char *name, const char *s, size_t min, size_t max, char *err,
-                     size_t err_size)
-{
-    size_t len = s ? strlen(s) : 0;
-    if (len < min)
-        return fail(err, err_size, "%s: missing (%zu..%zu bytes)", name, min, max);
-    if (len > max)
-        return fail(err, err_size, "%s: %zu bytes, limit %zu", name, len, max);
-    size_t at = 0;
-    const char *why = len ? utf8_check(s, len, &at) : NULL;
-    if (why)
-        return fail(err, err_size, "%s: %s at byte %zu", name, why, at);
-    return 0;
-}
-
 int hd_receipt_validate(const hd_receipt_t *rc, char *err, size_t err_size)
 {
     if (!rc)
         return fail(err, err_size, "receipt: missing");
-    if (check_str("incident_id", rc->incident_id, 1, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("delivery_id", rc->delivery_id, 1, RECEIPT_DELIVERY_ID_MAX, err, err_size) < 0 ||
-        check_str("recipient", rc->recipient, 1, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("channel", rc->channel, 1, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("notice", rc->notice, 1, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("error", rc->error, 0, RECEIPT_ERROR_MAX, err, err_size) < 0 ||
-        check_str("claim", rc->claim, 0, HD_SHORT_MAX, err, err_size) < 0)
+    if (utf8_field_check("incident_id", rc->incident_id, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("delivery_id", rc->delivery_id, 1, RECEIPT_DELIVERY_ID_MAX, err,
+                         err_size) < 0 ||
+        utf8_field_check("recipient", rc->recipient, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("channel", rc->channel, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("notice", rc->notice, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("error", rc->error, 0, RECEIPT_ERROR_MAX, err, err_size) < 0 ||
+        utf8_field_check("claim", rc->claim, 0, HD_SHORT_MAX, err, err_size) < 0)
         return -1;
     size_t id_len = strlen(rc->incident_id);
     if (strncmp(rc->delivery_id, rc->incident_id, id_len) != 0 || rc->delivery_id[id_len] != ':')

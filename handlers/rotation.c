@@ -5,7 +5,11 @@
 #include "rotation.h"
 
 #include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "utf8.h"
 
 int64_t hd_floor_div(int64_t a, int64_t b)
 {
@@ -67,6 +71,61 @@ const char *hd_rotation_on_call(const hd_rotation_t *rot, const hd_override_t *o
             *why = "override";
     }
     return who;
+}
+
+int hd_override_validate(const hd_override_record_t *o, const char **field, char *err,
+                         size_t err_size)
+{
+    const char *f = "override";
+    if (!field)
+        field = &f;
+    *field = "override";
+    if (!o) {
+        snprintf(err, err_size, "override: missing");
+        return -1;
+    }
+    static const struct {
+        const char *name;
+        size_t off, min, max;
+    } texts[] = {
+        {"id", offsetof(hd_override_record_t, id), 1, HD_OVERRIDE_ID_MAX},
+        {"rotation", offsetof(hd_override_record_t, rotation), 1, HD_SHORT_MAX},
+        {"person", offsetof(hd_override_record_t, person), 1, HD_SHORT_MAX},
+        {"covers", offsetof(hd_override_record_t, covers), 0, HD_SHORT_MAX},
+        {"created_by", offsetof(hd_override_record_t, created_by), 1, HD_SHORT_MAX},
+        {"comment", offsetof(hd_override_record_t, comment), 0, HD_SUMMARY_MAX},
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        *field = texts[i].name;
+        const char *v = *(char *const *)((const char *)o + texts[i].off);
+        if (utf8_field_check(texts[i].name, v, texts[i].min, texts[i].max, err, err_size) < 0)
+            return -1;
+    }
+    *field = "from_ms";
+    if (o->from_ms <= 0) {
+        snprintf(err, err_size, "from_ms: required (Unix ms)");
+        return -1;
+    }
+    *field = "until_ms";
+    if (o->until_ms <= o->from_ms) {
+        snprintf(err, err_size, "until_ms: required, after from_ms");
+        return -1;
+    }
+    if (o->until_ms - o->from_ms > HD_OVERRIDE_MAX_MS) {
+        snprintf(err, err_size, "until_ms: at most 90 days after from_ms");
+        return -1;
+    }
+    return 0;
+}
+
+hd_override_t hd_override_of(const hd_override_record_t *o)
+{
+    hd_override_t v = {.rotation = o->rotation,
+                       .person = o->person,
+                       .covers = o->covers,
+                       .from_ms = o->from_ms,
+                       .until_ms = o->until_ms};
+    return v;
 }
 
 const char *hd_owner_resolve(const hd_rules_t *r, const char *entry, int64_t t,

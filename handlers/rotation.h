@@ -49,6 +49,25 @@ struct hd_override {
     int64_t until_ms;
 };
 
+#define HD_OVERRIDE_ID_MAX 128
+#define HD_OVERRIDE_MAX_MS (90 * HD_MS_DAY) /* the longest override */
+
+typedef Incidentd__V1__RotationOverride hd_override_record_t;
+
+/**
+ * Checks an override record (incidents.overrides): id 1..128 bytes,
+ * rotation, person and created_by 1..255, covers <= 255, comment <= 1024,
+ * every string UTF-8 without NUL, 0 < from_ms < until_ms <= from_ms + 90
+ * days. Whether the rotation exists is the caller's to check (the rules).
+ * Returns 0, or -1 with "<field>: <reason>" in @p err and the field's name
+ * (static) in *@p field (may be NULL).
+ */
+int hd_override_validate(const hd_override_record_t *o, const char **field, char *err,
+                         size_t err_size);
+
+/** @p o as the rotation arithmetic takes it (strings borrowed). */
+hd_override_t hd_override_of(const hd_override_record_t *o);
+
 /** The rotation named @p name in @p r, or NULL. */
 const hd_rotation_t *hd_rotation_find(const hd_rules_t *r, const char *name);
 

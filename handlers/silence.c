@@ -14,27 +14,6 @@
 
 static size_t slen(const char *s) { return s ? strlen(s) : 0; }
 
-/* Checks min <= len(s) <= max and UTF-8; "<name>: ..." into err. */
-static int check_str(const char *name, const char *s, size_t min, size_t max, char *err,
-                     size_t err_size)
-{
-    size_t len = slen(s);
-    if (len < min) {
-        snprintf(err, err_size, "%s: required", name);
-        return -1;
-    }
-    if (len > max) {
-        snprintf(err, err_size, "%s: %zu bytes, limit %zu", name, len, max);
-        return -1;
-    }
-    const char *why = len ? utf8_check(s, len, NULL) : NULL;
-    if (why) {
-        snprintf(err, err_size, "%s: %s", name, why);
-        return -1;
-    }
-    return 0;
-}
-
 static int matchers_given(const hd_matchers_t *m)
 {
     return m && (slen(m->service) || slen(m->site) || slen(m->dedup_key_prefix) || m->n_labels);
@@ -52,15 +31,15 @@ static int check_matchers(const hd_matchers_t *m, const char **field, char *err,
         snprintf(err, err_size, "matchers: %zu labels, limit %d", m->n_labels, HD_LABELS_MAX);
         return -1;
     }
-    if (check_str("matchers.service", m->service, 0, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("matchers.site", m->site, 0, HD_SHORT_MAX, err, err_size) < 0 ||
-        check_str("matchers.dedup_key_prefix", m->dedup_key_prefix, 0, HD_DEDUP_KEY_MAX, err,
-                  err_size) < 0)
+    if (utf8_field_check("matchers.service", m->service, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("matchers.site", m->site, 0, HD_SHORT_MAX, err, err_size) < 0 ||
+        utf8_field_check("matchers.dedup_key_prefix", m->dedup_key_prefix, 0, HD_DEDUP_KEY_MAX, err,
+                         err_size) < 0)
         return -1;
     for (size_t i = 0; i < m->n_labels; i++) {
         const Incident__V1__SilenceMatchers__LabelsEntry *e = m->labels[i];
-        if (!e || check_str("matchers.labels", e->key, 1, HD_SHORT_MAX, err, err_size) < 0 ||
-            check_str("matchers.labels", e->value, 0, HD_SUMMARY_MAX, err, err_size) < 0) {
+        if (!e || utf8_field_check("matchers.labels", e->key, 1, HD_SHORT_MAX, err, err_size) < 0 ||
+            utf8_field_check("matchers.labels", e->value, 0, HD_SUMMARY_MAX, err, err_size) < 0) {
             if (!e)
                 snprintf(err, err_size, "matchers.labels: empty entry");
             return -1;
@@ -81,7 +60,7 @@ int hd_silence_validate(const hd_silence_t *s, int64_t max_ms, const char **fiel
         return -1;
     }
     *field = "id";
-    if (check_str("id", s->id, 1, HD_SILENCE_ID_MAX, err, err_size) < 0)
+    if (utf8_field_check("id", s->id, 1, HD_SILENCE_ID_MAX, err, err_size) < 0)
         return -1;
     if (check_matchers(s->matchers, field, err, err_size) < 0)
         return -1;
@@ -105,10 +84,10 @@ int hd_silence_validate(const hd_silence_t *s, int64_t max_ms, const char **fiel
         return -1;
     }
     *field = "comment";
-    if (check_str("comment", s->comment, 1, HD_SILENCE_COMMENT_MAX, err, err_size) < 0)
+    if (utf8_field_check("comment", s->comment, 1, HD_SILENCE_COMMENT_MAX, err, err_size) < 0)
         return -1;
     *field = "created_by";
-    if (check_str("created_by", s->created_by, 1, HD_SHORT_MAX, err, err_size) < 0)
+    if (utf8_field_check("created_by", s->created_by, 1, HD_SHORT_MAX, err, err_size) < 0)
         return -1;
     *field = NULL;
     return 0;

@@ -4,6 +4,8 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Checks the sequence at p (lead byte c, k continuation bytes, at most
  * e - p bytes available); returns NULL or the reason. */
@@ -66,3 +68,27 @@ const char *utf8_check(const char *s, size_t n, size_t *at)
 }
 
 int utf8_valid(const char *s, size_t n) { return utf8_check(s, n, NULL) == NULL; }
+
+int utf8_field_check(const char *name, const char *s, size_t min, size_t max, char *err,
+                     size_t err_size)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len < min) {
+        if (min == 1)
+            snprintf(err, err_size, "%s: required", name);
+        else
+            snprintf(err, err_size, "%s: missing (%zu..%zu bytes)", name, min, max);
+        return -1;
+    }
+    if (len > max) {
+        snprintf(err, err_size, "%s: %zu bytes, limit %zu", name, len, max);
+        return -1;
+    }
+    size_t at = 0;
+    const char *why = len ? utf8_check(s, len, &at) : NULL;
+    if (why) {
+        snprintf(err, err_size, "%s: %s at byte %zu", name, why, at);
+        return -1;
+    }
+    return 0;
+}

@@ -29,4 +29,12 @@ const char *utf8_check(const char *s, size_t n, size_t *at);
 /** Non-zero when the @p n bytes at @p s pass utf8_check(). */
 int utf8_valid(const char *s, size_t n);
 
+/**
+ * Checks the field @p name of text @p s (NULL = ""): @p min..@p max bytes of
+ * UTF-8 without NUL. Returns 0, or -1 with "<name>: <reason>" in @p err
+ * (required, too long with the limit, or the bad sequence and its offset).
+ */
+int utf8_field_check(const char *name, const char *s, size_t min, size_t max, char *err,
+                     size_t err_size);
+
 #endif

@@ -104,10 +104,24 @@ const stage_t stage_table[] = {
     {.name = "api", .bit = STAGE_BIT_API, .output = "incidents.commands"},
 };
 
-const char *const stage_topic_names[] = {
-    "incidents.detected", "incidents.classified", "incidents.scoped",   "incidents.escalated",
-    "incidents.resolved", "ormis.audit",          "incidents.dlq",      "incidents.timers",
-    "incidents.commands", "incidents.receipts",   "incidents.silences", NULL};
+const char *const stage_topic_names[] = {"incidents.detected",
+                                         "incidents.classified",
+                                         "incidents.scoped",
+                                         "incidents.escalated",
+                                         "incidents.resolved",
+                                         "ormis.audit",
+                                         "incidents.dlq",
+                                         "incidents.timers",
+                                         "incidents.commands",
+                                         "incidents.receipts",
+                                         "incidents.silences",
+                                         "incidents.overrides",
+                                         NULL};
+
+int stage_topic_compacted(const char *bare)
+{
+    return strcmp(bare, "incidents.silences") == 0 || strcmp(bare, "incidents.overrides") == 0;
+}
 
 size_t stage_count(void) { return sizeof(stage_table) / sizeof(stage_table[0]); }
 

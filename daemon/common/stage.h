@@ -82,6 +82,10 @@ stage_input_kind_t stage_input_of(const stage_t *s, const char *bare);
  *  incidents.timers, incidents.silences: compacted), NULL-terminated. */
 extern const char *const stage_topic_names[];
 
+/** Non-zero when the topic @p bare (no prefix) is a global table, kept
+ *  compacted: incidents.silences, incidents.overrides. */
+int stage_topic_compacted(const char *bare);
+
 /** The topic of a handler output (HD_TOPIC_*), without the prefix. */
 const char *stage_output_topic(hd_topic_t t);
 

@@ -486,7 +486,7 @@ int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_
         if (strcmp(names[i], "ormis.audit") == 0)
             rd_kafka_NewTopic_set_config(nt[i], "retention.ms", "-1");
         /* a global table: the latest record per key, tombstones dropped */
-        if (strcmp(names[i], "incidents.silences") == 0)
+        if (stage_topic_compacted(names[i]))
             rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);

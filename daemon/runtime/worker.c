@@ -165,6 +165,15 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
             cfg->brokers, kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
             (const char *const *)w->kafka_props);
     }
+    /* Who is on call depends on the overrides wherever a stage assigns or
+     * escalates: every deciding stage, when rotations are configured. */
+    w->rules = cfg->rules;
+    if (w->stage->decide && cfg->rules.n_rotations > 0) {
+        char topic[300];
+        w->overrides = overrides_new(
+            cfg->brokers, kafka_topic_name(cfg, "incidents.overrides", topic, sizeof(topic)),
+            (const char *const *)w->kafka_props);
+    }
     return w;
 fail:
     worker_destroy(w);
@@ -183,6 +192,8 @@ void worker_destroy(worker_t *w)
         rd_kafka_consumer_group_metadata_destroy(w->cgmd);
     store_destroy(w->store);
     silences_destroy(w->silences);
+    gtable_destroy(w->overrides);
+    free(w->override_view);
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);
@@ -370,18 +381,18 @@ static int worker_wait_state(worker_t *w)
     return *w->stop ? -1 : 0;
 }
 
-/* Before consuming: the whole global table of silences (silences.h), tried
- * again every second until loaded. Returns 0, or -1 when told to stop. */
-static int worker_load_silences(worker_t *w)
+/* Before consuming: the whole global table @p t (gtable.h), tried again
+ * every second until loaded. Returns 0, or -1 when told to stop. */
+static int worker_load_table(worker_t *w, gtable_t *t, const char *what)
 {
     char err[512];
     int logged = 0;
-    while (w->silences && !*w->stop) {
-        if (silences_load(w->silences, w->stop, err, sizeof(err)) == 0)
+    while (t && !*w->stop) {
+        if (gtable_load(t, w->stop, err, sizeof(err)) == 0)
             return 0;
         if (!logged)
             log_msg(LOG_WARN, w->stage->name, NULL, NULL,
-                    "silences not loaded, not consuming yet: %s (will retry)", err);
+                    "%s not loaded, not consuming yet: %s (will retry)", what, err);
         logged = 1;
         for (int i = 0; i < 10 && !*w->stop; i++)
             usleep(100 * 1000);
@@ -503,6 +514,11 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         w->tick(w, w->tick_opaque, now);
     if (w->silences)
         silences_follow(w->silences);
+    if (w->overrides) {
+        gtable_follow(w->overrides);
+        w->rules.n_overrides = overrides_view(w->overrides, &w->override_view, &w->override_cap);
+        w->rules.overrides = w->override_view;
+    }
     worker_gather(w);
     if (w->n_batch == 0)
         return 0;
@@ -518,7 +534,8 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
 
 int worker_run(worker_t *w)
 {
-    if (worker_wait_state(w) < 0 || worker_load_silences(w) < 0)
+    if (worker_wait_state(w) < 0 || worker_load_table(w, w->silences, "silences") < 0 ||
+        worker_load_table(w, w->overrides, "on-call overrides") < 0)
         return 0;
     if (worker_subscribe(w) < 0)
         return -1;

@@ -244,7 +244,7 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
                           hd_transition_t *tr)
 {
     hd_ctx_t ctx = {
-        .rules = &w->cfg->rules,
+        .rules = &w->rules,
         .arena = &w->arena,
         .now_ms = now_ms,
         .actor = w->actor,

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "handlers.h"
+#include "overrides.h"
 #include "silences.h"
 #include "stage.h"
 #include "store.h"
@@ -86,7 +87,11 @@ struct worker {
     worker_stats_t stats;
     int rebalanced;
     silences_t *silences; /* the global table (stage->reads_silences), or NULL */
-    worker_tick_fn tick;  /* worker_set_tick() */
+    gtable_t *overrides;  /* on-call overrides (a deciding stage, rotations configured) */
+    hd_rules_t rules;     /* cfg's rules with the overrides of this turn */
+    hd_override_t *override_view;
+    size_t override_cap;
+    worker_tick_fn tick; /* worker_set_tick() */
     void *tick_opaque;
     rd_kafka_message_t **batch;
     size_t n_batch;

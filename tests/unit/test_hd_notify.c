@@ -565,7 +565,7 @@ Test(hd_notify, bad_receipts_rejected)
     refused(rc, "status: unknown value 0");
     refused(receipt("INC-10:12:1", "ops-lead", 0, "webhook", DELIVERED),
             "delivery_id: INC-10:12:1 is not a delivery of incident INC-1");
-    refused(receipt("", "ops-lead", 0, "webhook", DELIVERED), "delivery_id: missing");
+    refused(receipt("", "ops-lead", 0, "webhook", DELIVERED), "delivery_id: required");
     refused(receipt("INC-1:12:1", "ops\xc0\x80lead", 0, "webhook", DELIVERED), "recipient: NUL");
     rc = receipt("INC-1:12:1", "ops-lead", 0, "webhook", FAILED);
     rc->error = "bad \xff byte";

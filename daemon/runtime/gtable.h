@@ -1,0 +1,79 @@
+/*
+ * gtable.h — a global table: every record of a compacted topic (key: the
+ * record's id; a tombstone, an empty value, removes it), decoded and held
+ * whole in memory by each worker that needs it, as Kafka Streams holds a
+ * global table. The silences (silences.h) and the on-call overrides
+ * (overrides.h) are global tables; a kind (gtable_kind_t) says how to read
+ * and check one record.
+ *
+ * Loading and following: gtable_load() reads the whole topic
+ * (kafka_read_all(), up to the watermarks at its start) before the worker
+ * subscribes to its stage; then a second consumer, assigned by hand (no
+ * group, no commits), continues every partition right after the last
+ * record read and gtable_follow() applies what arrived, without waiting. A
+ * record produced while a worker runs is thus in force from the worker's
+ * next turn after it reaches the broker; every worker that starts has the
+ * whole table before it consumes.
+ *
+ * Records are applied in offset order per key: a value replaces the entry
+ * of its key, a tombstone removes it; a tombstone for an unknown entry, a
+ * value that does not decode, fails the kind's check or whose id is not its
+ * key is ignored (logged). Entries past their end are dropped from memory
+ * by gtable_follow() (the topic keeps them until their tombstone).
+ *
+ * Owned by the runtime room. @locality one thread at a time: the worker
+ * that owns the table, or callers holding their own lock (the API).
+ */
+#ifndef INCIDENTD_GTABLE_H
+#define INCIDENTD_GTABLE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+typedef struct gtable gtable_t;
+
+/* What one kind of table holds. */
+typedef struct gtable_kind {
+    const char *what; /* "silences": log lines */
+    const ProtobufCMessageDescriptor *desc;
+    /* the record's id: its key must be the same bytes */
+    const char *(*id)(const ProtobufCMessage *m);
+    /* 0, or -1 with the reason in err: the record is ignored */
+    int (*check)(const ProtobufCMessage *m, char *err, size_t err_size);
+    /* the instant from which the entry no longer matters (dropped from
+     * memory by gtable_follow()); 0: never */
+    int64_t (*ends_at)(const ProtobufCMessage *m);
+} gtable_kind_t;
+
+/** An empty table of @p kind (borrowed, static) on @p topic (full name,
+ *  copied) of @p brokers; borrows @p brokers and @p props (kafka.* as
+ *  "key=value", NULL-terminated, may be NULL). Free with gtable_destroy().
+ *  Never NULL (out of memory aborts). */
+gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char *topic,
+                     const char *const *props);
+void gtable_destroy(gtable_t *t);
+
+/** Reads the whole topic, then starts following it. Returns 0, or -1 with a
+ *  message (no topic yet, broker away, a read that stalled): try again. */
+int gtable_load(gtable_t *t, volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
+
+/** Applies what the follower received since the last call (never blocks)
+ *  and drops the entries that have ended. */
+void gtable_follow(gtable_t *t);
+
+/** Applies one record: @p value of @p len bytes, NULL/0 = tombstone.
+ *  Returns 1 when the table changed, 0 when the record was ignored. */
+int gtable_apply(gtable_t *t, const char *key, size_t key_len, const void *value, size_t len);
+
+/** Every entry, borrowed until the next gtable_follow() / gtable_apply().
+ *  One ended since the last gtable_follow() is included: callers check the
+ *  time. */
+const ProtobufCMessage *const *gtable_all(const gtable_t *t, size_t *n);
+
+/** The entry of id @p id, or NULL; borrowed as gtable_all(). */
+const ProtobufCMessage *gtable_get(const gtable_t *t, const char *id);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * overrides.h — the global table of on-call overrides (gtable.h): every
+ * incidentd.v1.RotationOverride of the compacted topic incidents.overrides
+ * (key: override id), held whole by each worker whose stage assigns or
+ * re-escalates (when rotations are configured) and by the API. A record
+ * that fails hd_override_validate() is ignored; an override is dropped
+ * from memory at its end.
+ *
+ * Owned by the runtime room. @locality as gtable.h
+ */
+#ifndef INCIDENTD_OVERRIDES_H
+#define INCIDENTD_OVERRIDES_H
+
+#include "gtable.h"
+#include "rotation.h"
+
+extern const gtable_kind_t overrides_kind;
+
+/** An empty table of overrides; see gtable_new(). */
+static inline gtable_t *overrides_new(const char *brokers, const char *topic,
+                                      const char *const *props)
+{
+    return gtable_new(&overrides_kind, brokers, topic, props);
+}
+
+/**
+ * The overrides of @p t as the rotation arithmetic takes them, into *@p v
+ * (grown with realloc as needed, capacity in *@p cap; strings borrowed from
+ * the table until its next change). Returns how many.
+ */
+size_t overrides_view(const gtable_t *t, hd_override_t **v, size_t *cap);
+
+#endif
