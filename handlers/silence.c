@@ -129,11 +129,11 @@ int hd_silence_matches(const hd_silence_t *s, const hd_alert_t *alert, int64_t t
     return s && t >= s->starts_at_ms && t < s->ends_at_ms && hd_matchers_match(s->matchers, alert);
 }
 
-int hd_maintenance_active(const hd_maintenance_t *w, int64_t t, int64_t *from, int64_t *until)
+int hd_maintenance_next(const hd_maintenance_t *w, int64_t t, int64_t *from, int64_t *until)
 {
     int64_t period = w->weekly ? HD_MS_WEEK : HD_MS_DAY;
     if (w->for_ms <= 0)
-        return 0;
+        return -1;
     /* Occurrences in local time are anchor + k * period; 1970-01-01 was a
      * Thursday (weekday 3 counted from Monday). */
     int64_t anchor = (int64_t)w->at_min * HD_MS_MINUTE;
@@ -143,12 +143,22 @@ int hd_maintenance_active(const hd_maintenance_t *w, int64_t t, int64_t *from, i
     int64_t k = hd_floor_div(local - anchor, period);
     int64_t start = anchor + k * period - (int64_t)w->tz_min * HD_MS_MINUTE;
     int64_t len = w->for_ms < period ? w->for_ms : period;
-    if (t < start || t >= start + len)
+    if (t >= start + len)
+        start += period; /* this one is over: the next */
+    *from = start;
+    *until = start + len;
+    return 0;
+}
+
+int hd_maintenance_active(const hd_maintenance_t *w, int64_t t, int64_t *from, int64_t *until)
+{
+    int64_t start, end;
+    if (hd_maintenance_next(w, t, &start, &end) < 0 || t < start)
         return 0;
     if (from)
         *from = start;
     if (until)
-        *until = start + len;
+        *until = end;
     return 1;
 }
 

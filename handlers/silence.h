@@ -53,6 +53,13 @@ int hd_matchers_match(const hd_matchers_t *m, const hd_alert_t *alert);
 int hd_silence_matches(const hd_silence_t *s, const hd_alert_t *alert, int64_t t);
 
 /**
+ * The occurrence of window @p w in force at @p t, else the next one: its
+ * start and end in *@p from / *@p until. Returns 0, or -1 for a window
+ * without duration.
+ */
+int hd_maintenance_next(const hd_maintenance_t *w, int64_t t, int64_t *from, int64_t *until);
+
+/**
  * The occurrence of window @p w around @p t: when @p t is inside one, 1
  * with its start and end in *@p from / *@p until; else 0.
  */

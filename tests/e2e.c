@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "handlers.h"
+#include "http_client.h"
 #include "ormis.h"
 
 /* Starts one incidentd with the given extra "--set" settings. */
@@ -279,4 +281,63 @@ int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms)
             p->pids[k++] = p->pids[i];
     p->n_pids = k;
     return tu_stop(pid, sig, ms);
+}
+
+/* ---- the API ---------------------------------------------------------------------- */
+
+#define E2E_API_HTTP_MS 30000
+
+void e2e_api_start(e2e_api_t *p, const char *stages, const char *const *sets)
+{
+    memset(p, 0, sizeof(*p));
+    p->port = tu_free_port();
+    snprintf(p->set, sizeof(p->set), "api=127.0.0.1:%d", p->port);
+    const char *all[48] = {p->set};
+    int n = 1;
+    for (int i = 0; sets && sets[i] && n < 47; i++)
+        all[n++] = sets[i];
+    all[n] = NULL;
+    snprintf(p->e.prefix, sizeof(p->e.prefix), "%s.", tu_unique("api"));
+    snprintf(p->e.log, sizeof(p->e.log), "/tmp/%sincidentd.log", p->e.prefix);
+    e2e_spawn(&p->e, stages, all);
+    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
+    while (tu_now_ms() < deadline) {
+        tu_http_resp_t r;
+        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
+            int st = r.status;
+            tu_http_resp_free(&r);
+            if (st == 200)
+                return;
+        }
+        usleep(200 * 1000);
+    }
+    cr_assert_fail("the api port %d never answered; log %s", p->port, p->e.log);
+}
+
+int e2e_api_call(const e2e_api_t *p, const char *method, const char *path, const char *token,
+                 const char *body, cJSON **json)
+{
+    char auth[128];
+    const char *headers[2] = {NULL, NULL};
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers[0] = auth;
+    }
+    tu_http_resp_t r;
+    int rc = tu_http_request(p->port, method, path, headers, body, body ? strlen(body) : 0, 0,
+                             E2E_API_HTTP_MS, &r);
+    cr_assert_eq(rc, 0, "%s %s: no answer", method, path);
+    if (json) {
+        *json = cJSON_Parse(r.body ? r.body : "");
+        cr_assert(*json, "%s %s: not JSON: %s", method, path, r.body);
+    }
+    int st = r.status;
+    tu_http_resp_free(&r);
+    return st;
+}
+
+const char *e2e_jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
 }

@@ -17,6 +17,8 @@
 #include "incident/v1/incident.pb-c.h"
 #include "testutil.h"
 
+#include <cjson/cJSON.h>
+
 #define E2E_WAIT_MS 60000
 #define E2E_MAX_RECS 256
 
@@ -118,5 +120,28 @@ void e2e_prepare(e2e_t *p);
 /* Stops process @p pid of @p p with @p sig (SIGKILL after @p ms) and drops it
  * from p->pids. Returns its exit status as tu_stop() does. */
 int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms);
+
+/* ---- the API (--api on a free loopback port) ---- */
+
+typedef struct e2e_api {
+    e2e_t e;
+    char set[64];
+    int port;
+} e2e_api_t;
+
+/** Spawns incidentd with @p stages, the API on a free loopback port and the
+ *  settings @p sets (NULL-terminated, may be NULL) under a fresh prefix;
+ *  returns once /healthz answers (asserts otherwise). Stop with
+ *  e2e_stop(&p->e). */
+void e2e_api_start(e2e_api_t *p, const char *stages, const char *const *sets);
+
+/** One request as @p token (NULL: none) with @p body (may be NULL); the
+ *  status; the body parsed into *@p json when asked (caller frees; asserts
+ *  it is JSON). */
+int e2e_api_call(const e2e_api_t *p, const char *method, const char *path, const char *token,
+                 const char *body, cJSON **json);
+
+/** The string member @p name of @p o, or "". */
+const char *e2e_jstr(const cJSON *o, const char *name);
 
 #endif

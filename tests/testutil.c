@@ -98,6 +98,13 @@ const char *tu_unique(const char *prefix)
 
 #include <librdkafka/rdkafka.h>
 
+int64_t tu_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t tu_now_ms(void)
 {
     struct timespec ts;

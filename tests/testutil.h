@@ -29,6 +29,10 @@ const char *tu_unique(const char *prefix);
 /** Monotonic milliseconds. */
 int64_t tu_now_ms(void);
 
+/** Wall-clock time (Unix ms, CLOCK_REALTIME): instants the daemon compares
+ *  with its own clock (a silence's end, a rotation's start). */
+int64_t tu_wall_ms(void);
+
 /** Produces one record and waits for its delivery (acks=all). Returns 0. */
 int tu_produce(const char *topic, const char *key, const void *val, size_t len);
 /** Packs and produces an Alert keyed by its dedup_key. Returns 0. */

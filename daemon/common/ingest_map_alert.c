@@ -39,7 +39,7 @@ int ingest_map_alert_json(const char *body, size_t len, arena_t *arena, ingest_b
                           char *err, size_t err_size)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = ingest_map_parse(body, len, err, err_size);
+    cJSON *root = json_body_parse(body, len, err, err_size);
     if (!root)
         return -1;
     int rc = -1;

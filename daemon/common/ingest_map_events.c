@@ -267,7 +267,7 @@ int ingest_map_events(const char *body, size_t len, arena_t *arena, ingest_batch
                       size_t err_size)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = ingest_map_parse(body, len, err, err_size);
+    cJSON *root = json_body_parse(body, len, err, err_size);
     if (!root)
         return -1;
     im_build_t b;

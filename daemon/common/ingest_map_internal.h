@@ -18,12 +18,9 @@
 
 #include <cjson/cJSON.h>
 
-/* ---- the body ------------------------------------------------------------ */
+#include "json_body.h"
 
-/** Parses a whole body: one JSON value, nothing but white space after it;
- *  a NUL inside a string is kept visible (hd_alert_validate() refuses it).
- *  Caller frees with cJSON_Delete(); NULL with a reason in @p err. */
-cJSON *ingest_map_parse(const char *body, size_t len, char *err, size_t err_size);
+/* ---- the body ------------------------------------------------------------ */
 
 /** The string member @p name of @p obj (borrowed): NULL when absent or
  *  null; a member of another type sets *bad and gives NULL. */

@@ -235,6 +235,11 @@ static enum MHD_Result api_begin(api_req_t *r, const char *url, const char *meth
     if (r->route->auth == API_AUTH_COMMAND && r->person->role == DIRECTORY_ROLE_VIEWER)
         return api_error(r, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
                          "a viewer may read but not give commands");
+    if (r->route->auth == API_AUTH_CONTROL && r->person->role != DIRECTORY_ROLE_TECHNICAL_MANAGER &&
+        r->person->role != DIRECTORY_ROLE_CUSTOMER_SERVICE_MANAGER)
+        return api_error(r, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+                         "only a technical or customer service manager may change silences "
+                         "and on-call overrides");
     if (r->route->body && !http_json_type(r->conn))
         return api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported media type", NULL,
                          "Content-Type must be application/json");
@@ -382,6 +387,7 @@ api_t *api_start(const config_t *cfg, char *errstr, size_t errstr_size)
     kafka_topic_name(cfg, "incidents.commands", api->commands_topic, sizeof(api->commands_topic));
     kafka_topic_name(cfg, "ormis.audit", api->audit_topic, sizeof(api->audit_topic));
     api_props(api, cfg);
+    api_tables_init(api);
     if (api_people(api, cfg, errstr, errstr_size) < 0 ||
         api_pool_new(api, cfg, errstr, errstr_size) < 0)
         goto fail;
@@ -423,6 +429,7 @@ void api_stop(api_t *api)
         http_server_stop(api->server);
     }
     http_producer_destroy(api->producer);
+    api_tables_destroy(api);
     for (int i = 0; i < API_STORE_POOL; i++)
         if (api->pool[i])
             store_destroy(api->pool[i]);

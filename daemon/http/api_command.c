@@ -21,6 +21,7 @@
 
 #include "api_internal.h"
 #include "clock.h"
+#include "json_body.h"
 #include "log.h"
 #include "pbjson.h"
 #include "store_admin.h"
@@ -52,8 +53,7 @@ static int api_cmd_has(const Incident__V1__Command *c, const char *name)
     return v && *v;
 }
 
-/* A fresh command id: "api-<ms>-<64 random bits>". */
-static char *api_command_id(arena_t *arena)
+char *api_new_id(arena_t *arena, const char *prefix)
 {
     unsigned char rnd[8] = {0};
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -64,7 +64,7 @@ static char *api_command_id(arena_t *arena)
         uint64_t x = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32);
         memcpy(rnd, &x, sizeof(rnd));
     }
-    return arena_printf(arena, "api-%" PRIx64 "-%02x%02x%02x%02x%02x%02x%02x%02x",
+    return arena_printf(arena, "%s-%" PRIx64 "-%02x%02x%02x%02x%02x%02x%02x%02x", prefix,
                         (uint64_t)clock_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
                         rnd[6], rnd[7]);
 }
@@ -88,9 +88,11 @@ Incident__V1__Command *api_command_parse(const char *body, size_t len, const cha
                                          size_t field_size, char *err, size_t err_size)
 {
     field[0] = '\0';
-    cJSON *json = cJSON_ParseWithLength(body ? body : "", len);
+    cJSON *json = json_body_parse(body ? body : "", len, err, err_size);
     Incident__V1__Command *c = NULL;
-    if (!json || !cJSON_IsObject(json)) {
+    if (!json)
+        goto out;
+    if (!cJSON_IsObject(json)) {
         snprintf(err, err_size, "the body is not a JSON object");
         goto out;
     }
@@ -113,7 +115,7 @@ Incident__V1__Command *api_command_parse(const char *body, size_t len, const cha
     c->incident_id = arena_strdup(arena, id);
     c->actor = arena_strdup(arena, actor);
     if (!c->command_id || !*c->command_id)
-        c->command_id = api_command_id(arena);
+        c->command_id = api_new_id(arena, "api");
     c->at_ms = clock_now_ms();
     if (hd_command_validate(c, err, err_size) < 0) {
         api_field_of(err, field, field_size);

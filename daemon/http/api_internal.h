@@ -23,6 +23,8 @@
 #include "http_produce.h"
 #include "http_server.h"
 #include "http_util.h"
+#include "overrides.h"
+#include "silences.h"
 #include "store.h"
 
 #define API_STORE_POOL 8         /* Redis connections shared by the requests */
@@ -38,6 +40,8 @@ typedef enum api_auth {
     API_AUTH_READ,     /* any person with a token */
     API_AUTH_COMMAND,  /* a person whose role may give commands (not a viewer);
                           the incident's own check follows (api_command.c) */
+    API_AUTH_CONTROL,  /* silences, on-call overrides: a technical or customer
+                          service manager (api_tables.c) */
 } api_auth_t;
 
 /* A person of the directory who may use the API. */
@@ -94,6 +98,11 @@ struct api {
     pthread_cond_t pool_cv;
     store_t *pool[API_STORE_POOL];
     int pool_free[API_STORE_POOL];
+    /* the global tables (api_tables.c), loaded at first use */
+    pthread_mutex_t tables_mu;
+    gtable_t *silences;
+    gtable_t *overrides;
+    int tables_loaded;
     atomic_int stopping;
     atomic_int in_flight;
     atomic_int streams;
@@ -126,6 +135,9 @@ enum MHD_Result api_static(api_req_t *r, const char *content_type, const void *d
 /** A query argument, or NULL. */
 const char *api_arg(const api_req_t *r, const char *name);
 
+/** A fresh id "<prefix>-<ms hex>-<64 random bits hex>" in @p arena. */
+char *api_new_id(arena_t *arena, const char *prefix);
+
 /** Takes a Redis connection of the pool (waits for one); NULL when none can
  *  be had (then @p why says why). Give it back with api_store_give(). */
 store_t *api_store_take(api_t *api, char *why, size_t why_size);
@@ -139,6 +151,17 @@ enum MHD_Result api_stream(api_req_t *r);  /* api_stream.c */
 enum MHD_Result api_openapi(api_req_t *r); /* api_openapi.c */
 enum MHD_Result api_console(api_req_t *r); /* api_console.c */
 enum MHD_Result api_health(api_req_t *r);  /* api.c */
+/* api_tables.c: silences and on-call overrides */
+enum MHD_Result api_silences(api_req_t *r);
+enum MHD_Result api_silence_add(api_req_t *r);
+enum MHD_Result api_silence_expire(api_req_t *r);
+enum MHD_Result api_rotations(api_req_t *r);
+enum MHD_Result api_override_add(api_req_t *r);
+enum MHD_Result api_override_remove(api_req_t *r);
+
+/** The global tables' set-up (api_start()) and end (api_stop()). */
+void api_tables_init(api_t *api);
+void api_tables_destroy(api_t *api);
 
 /** The OpenAPI 3.1 document of the route table; caller frees with cJSON_Delete(). */
 cJSON *api_openapi_doc(void);

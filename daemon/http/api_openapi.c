@@ -90,6 +90,29 @@ static cJSON *api_oa_schemas(void)
                              "\"string\"},\"message\":{\"type\":\"string\"},\"field\":{\"type\":"
                              "\"string\"}}}");
     cJSON_AddItemToObject(s, "Error", err);
+    cJSON *sil = api_oa_message(&incident__v1__silence__descriptor);
+    cJSON_AddStringToObject(sil, "description",
+                            "incident.v1.Silence: ends_at_ms, comment and a matcher required; "
+                            "created_by is the token's person; id and starts_at_ms default to "
+                            "a new id and now");
+    cJSON_AddItemToObject(s, "Silence", sil);
+    cJSON_AddItemToObject(
+        s, "SilenceList",
+        cJSON_Parse("{\"type\":\"object\",\"properties\":{\"silences\":{\"type\":\"array\","
+                    "\"items\":{\"$ref\":\"#/components/schemas/Silence\"}},\"maintenance\":{"
+                    "\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}"));
+    cJSON *ovr = api_oa_message(&incidentd__v1__rotation_override__descriptor);
+    cJSON_AddStringToObject(ovr, "description",
+                            "incidentd.v1.RotationOverride: person, from_ms and until_ms "
+                            "required; rotation from the path, created_by the token's person");
+    cJSON_AddItemToObject(s, "RotationOverride", ovr);
+    cJSON_AddItemToObject(
+        s, "RotationList",
+        cJSON_Parse("{\"type\":\"object\",\"properties\":{\"rotations\":{\"type\":\"array\","
+                    "\"items\":{\"type\":\"object\"}}}}"));
+    cJSON_AddItemToObject(s, "Expired",
+                          cJSON_Parse("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":"
+                                      "\"string\"},\"expired\":{\"type\":\"boolean\"}}}"));
     return s;
 }
 
@@ -110,7 +133,7 @@ static cJSON *api_oa_operation(const api_route_t *rt)
     cJSON *op = cJSON_CreateObject();
     cJSON_AddStringToObject(op, "operationId", rt->op_id);
     cJSON_AddStringToObject(op, "summary", rt->summary);
-    static const char *const auth_names[] = {"none", "read", "command"};
+    static const char *const auth_names[] = {"none", "read", "command", "control"};
     cJSON_AddStringToObject(op, "x-incidentd-auth", auth_names[rt->auth]);
     if (rt->auth == API_AUTH_NONE)
         cJSON_AddItemToObject(op, "security", cJSON_CreateArray());
@@ -139,10 +162,10 @@ static cJSON *api_oa_operation(const api_route_t *rt)
         api_oa_response(resp, "401", "no or unknown bearer token", "application/json", "Error");
         api_oa_response(resp, "429", "over api.rate (Retry-After)", "application/json", "Error");
     }
-    if (rt->auth == API_AUTH_COMMAND)
+    if (rt->auth == API_AUTH_COMMAND || rt->auth == API_AUTH_CONTROL)
         api_oa_response(resp, "403", "the role may not", "application/json", "Error");
     if (strchr(rt->path, '{'))
-        api_oa_response(resp, "404", "no such incident", "application/json", "Error");
+        api_oa_response(resp, "404", "no such resource", "application/json", "Error");
     return op;
 }
 

@@ -83,7 +83,12 @@ class Daemon:
         self.conf = f"/tmp/{prefix}console.conf"
         with open(self.conf, "w") as f:
             f.write(f"people.tina.token = {TM_TOKEN}\npeople.tina.role = technical_manager\n"
-                    f"people.vic.token = {VIEWER_TOKEN}\npeople.vic.role = viewer\n")
+                    f"people.vic.token = {VIEWER_TOKEN}\npeople.vic.role = viewer\n"
+                    "rotation.ops.members = tina, vic\nrotation.ops.every = 7d\n"
+                    "rotation.ops.start = 2026-01-05T09:00+01:00\n"
+                    'maintenance.nightly.matchers = {"service": "batch"}\n'
+                    "maintenance.nightly.every = daily\nmaintenance.nightly.at = 02:00\n"
+                    "maintenance.nightly.for = 1h\nmaintenance.nightly.tz = +01:00\n")
         self.env = env
         self.bindir = bindir
         self.prefix = prefix
@@ -167,6 +172,38 @@ def sign_in(drv, wait, token):
     drv.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
 
 
+def controls(drv, wait, out):
+    """Silences, maintenance windows and rotations: create and expire a
+    silence, put someone on call with an override and take it back."""
+    step("silences and on-call")
+    drv.find_element(By.ID, "nav-controls").click()
+    wait.until(lambda x: x.find_element(By.ID, "controls-view").is_displayed())
+    wait.until(lambda x: "nightly" in x.find_element(By.ID, "windows").text)
+    assert "daily 02:00 (UTC+01:00)" in drv.find_element(By.ID, "windows").text
+    comment = f"db upgrade {uuid.uuid4().hex[:6]}"
+    form = drv.find_element(By.ID, "f-silence")
+    form.find_element(By.NAME, "service").send_keys("checkout-db")
+    form.find_element(By.NAME, "comment").send_keys(comment)
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda x: comment in x.find_element(By.ID, "silences").text)
+    row = drv.find_element(By.XPATH, f"//table[@id='silences']//tr[contains(., '{comment}')]")
+    assert "service=checkout-db" in row.text and "active" in row.text and "tina" in row.text, row.text
+    wait.until(lambda x: "ops" in x.find_element(By.ID, "rotations").text)
+    ovr = drv.find_element(By.ID, "f-override")
+    ovr.find_element(By.NAME, "person").send_keys("vic")
+    ovr.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda x: "vic (override)" in x.find_element(By.CSS_SELECTOR,
+                                                            "tr[data-rotation=ops] .on-call").text)
+    full_page_screenshot(drv, os.path.join(out, "console-controls.png"))
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda x: comment not in x.find_element(By.ID, "silences").text)
+    drv.find_element(By.CSS_SELECTOR, "tr[data-rotation=ops] [data-override] button").click()
+    wait.until(lambda x: "(scheduled)" in x.find_element(By.CSS_SELECTOR,
+                                                         "tr[data-rotation=ops] .on-call").text)
+    drv.find_element(By.CSS_SELECTOR, "#nav a").click()
+    wait.until(lambda x: x.find_element(By.ID, "list-view").is_displayed())
+
+
 def run(drv, d, port, out):
     wait = WebDriverWait(drv, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     drv.get(f"http://127.0.0.1:{port}/")
@@ -220,6 +257,8 @@ def run(drv, d, port, out):
     wait.until(lambda x: timeline_has(x, "review_submitted", "tina"))
     wait.until(lambda x: "(preventive)" in x.find_element(By.ID, "tasks").text)
     full_page_screenshot(drv, os.path.join(out, "console-incident.png"))
+
+    controls(drv, wait, out)
 
     # a viewer reads but cannot acknowledge: the refusal in words, nothing recorded
     step("viewer cannot acknowledge")

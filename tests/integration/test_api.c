@@ -43,75 +43,26 @@ static const char *const people_sets[] = {
     "people.vic.token=" VIC_TOKEN,      "people.vic.role=viewer",
     "handling.global_stakeholders=sam", NULL};
 
-typedef struct proc {
-    e2e_t e;
-    char set[64];
-    int port;
-} proc_t;
-
-static void proc_start(proc_t *p, const char *stages, const char *const *extra)
+/* An incidentd with the API and the people of people_sets. */
+static void proc_start(e2e_api_t *p, const char *stages, const char *const *extra)
 {
-    memset(p, 0, sizeof(*p));
-    p->port = tu_free_port();
-    snprintf(p->set, sizeof(p->set), "api=127.0.0.1:%d", p->port);
-    const char *all[32] = {p->set};
-    int n = 1;
+    const char *all[32];
+    int n = 0;
     for (int i = 0; people_sets[i]; i++)
         all[n++] = people_sets[i];
     for (int i = 0; extra && extra[i] && n < 31; i++)
         all[n++] = extra[i];
     all[n] = NULL;
-    snprintf(p->e.prefix, sizeof(p->e.prefix), "%s.", tu_unique("api"));
-    snprintf(p->e.log, sizeof(p->e.log), "/tmp/%sincidentd.log", p->e.prefix);
-    e2e_spawn(&p->e, stages, all);
-    int64_t deadline = tu_now_ms() + WAIT_MS;
-    while (tu_now_ms() < deadline) {
-        tu_http_resp_t r;
-        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
-            int st = r.status;
-            tu_http_resp_free(&r);
-            if (st == 200)
-                return;
-        }
-        usleep(200 * 1000);
-    }
-    cr_assert_fail("the api port %d never answered; log %s", p->port, p->e.log);
+    e2e_api_start(p, stages, all);
 }
 
-/* One request as @p token (NULL: none); the status; the body parsed into
- * *json when asked (caller frees). */
-static int call(const proc_t *p, const char *method, const char *path, const char *token,
-                const char *body, cJSON **json)
-{
-    char auth[128];
-    const char *headers[2] = {NULL, NULL};
-    if (token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        headers[0] = auth;
-    }
-    tu_http_resp_t r;
-    int rc = tu_http_request(p->port, method, path, headers, body, body ? strlen(body) : 0, 0,
-                             HTTP_MS, &r);
-    cr_assert_eq(rc, 0, "%s %s: no answer", method, path);
-    if (json) {
-        *json = cJSON_Parse(r.body ? r.body : "");
-        cr_assert(*json, "%s %s: not JSON: %s", method, path, r.body);
-    }
-    int st = r.status;
-    tu_http_resp_free(&r);
-    return st;
-}
-
-static const char *jstr(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
+#define call e2e_api_call
+#define jstr e2e_jstr
 
 /* Publishes a trigger and waits until the API lists its incident in stage
  * @p stage; the incident id into @p id. */
-static void open_incident(const proc_t *p, const char *key, int global, const char *stage, char *id,
-                          size_t id_size)
+static void open_incident(const e2e_api_t *p, const char *key, int global, const char *stage,
+                          char *id, size_t id_size)
 {
     Incident__V1__Alert a = e2e_alert(tu_unique("alert"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
                                       INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
@@ -142,7 +93,7 @@ static void open_incident(const proc_t *p, const char *key, int global, const ch
 }
 
 /* POSTs a command body; the status, and the answer's "field" into @p field. */
-static int command(const proc_t *p, const char *id, const char *token, const char *body,
+static int command(const e2e_api_t *p, const char *id, const char *token, const char *body,
                    char *field, size_t field_size)
 {
     char path[300];
@@ -156,7 +107,7 @@ static int command(const proc_t *p, const char *id, const char *token, const cha
 }
 
 /* Waits until the timeline of @p id has a record of @p action; returns its actor. */
-static void wait_action(const proc_t *p, const char *id, const char *action, char *actor,
+static void wait_action(const e2e_api_t *p, const char *id, const char *action, char *actor,
                         size_t actor_size)
 {
     char path[300];
@@ -185,7 +136,7 @@ static void wait_action(const proc_t *p, const char *id, const char *action, cha
 
 Test(api, tokens_roles_bodies_and_not_found, .timeout = 600)
 {
-    proc_t p;
+    e2e_api_t p;
     proc_start(&p, "all", NULL);
     char gid[128], lid[128], field[128];
     open_incident(&p, tu_unique("global"), 1, "STAGE_ESCALATED", gid, sizeof(gid));
@@ -261,7 +212,7 @@ Test(api, tokens_roles_bodies_and_not_found, .timeout = 600)
 }
 
 /* The ids of one page, appended to @p seen (asserting no repeats); the next cursor. */
-static int page(const proc_t *p, const char *query, char seen[][128], int *n_seen, char *cursor,
+static int page(const e2e_api_t *p, const char *query, char seen[][128], int *n_seen, char *cursor,
                 size_t cursor_size, int64_t *last_ms)
 {
     cJSON *j;
@@ -286,7 +237,7 @@ static int page(const proc_t *p, const char *query, char seen[][128], int *n_see
 
 Test(api, paging_with_limit_and_cursor_and_filters, .timeout = 600)
 {
-    proc_t p;
+    e2e_api_t p;
     proc_start(&p, "all", NULL);
     char ids[5][128];
     for (int i = 0; i < 5; i++)
@@ -367,7 +318,7 @@ static void last_event_id(const char *buf, const char *upto, char *out, size_t s
 
 Test(api, stream_resumes_after_last_event_id, .timeout = 600)
 {
-    proc_t p;
+    e2e_api_t p;
     proc_start(&p, "all", NULL);
     static char buf[1 << 20];
     size_t len = 0;
@@ -407,7 +358,7 @@ Test(api, stream_resumes_after_last_event_id, .timeout = 600)
 
 Test(api, openapi_documents_every_route_and_rate_limit_follows_auth, .timeout = 300)
 {
-    proc_t p;
+    e2e_api_t p;
     const char *const sets[] = {"api.rate=1", "api.burst=3", NULL};
     proc_start(&p, "api", sets);
     cJSON *doc;

@@ -217,6 +217,7 @@ function facts(inc) {
     ["Stakeholders", (inc.stakeholders || []).join(", ") || "-"], ["Detected", when(inc.detected_at_ms)],
     ["Acknowledged", when(inc.acknowledged_at_ms)], ["Resolved", when(inc.resolved_at_ms)],
     ["Review", inc.review_submitted ? `submitted: ${inc.root_cause}` : "not submitted"]];
+  if (inc.silenced_by) pairs.push(["Silenced by", inc.silenced_by]);
   dl.replaceChildren(...pairs.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
 
@@ -299,18 +300,118 @@ function formFields(form) {
   return out;
 }
 
+// ---- silences, maintenance windows, rotations ----------------------------------------------
+
+function matcherText(m) {
+  m = m || {};
+  const parts = [];
+  if (m.service) parts.push(`service=${m.service}`);
+  if (m.site) parts.push(`site=${m.site}`);
+  if (m.dedup_key_prefix) parts.push(`key^=${m.dedup_key_prefix}`);
+  for (const [k, v] of Object.entries(m.labels || {})) parts.push(`${k}=${v}`);
+  return parts.join(" ");
+}
+
+function controlsSent(text) { $("#controls-sent").textContent = text; }
+
+async function removeEntry(path, what) {
+  try {
+    await api("DELETE", path);
+    controlsSent(`${what} removed.`);
+    showError("");
+    loadControls();
+  } catch (e) { showError(e.message); }
+}
+
+function silenceRow(s) {
+  const expire = el("button", { type: "button" }, "Expire");
+  expire.addEventListener("click", () => removeEntry(`/v1/silences/${encodeURIComponent(s.id)}`, `Silence ${s.id}`));
+  return el("tr", { "data-silence": s.id }, el("td", {}, s.id), el("td", {}, s.state),
+    el("td", {}, matcherText(s.matchers)), el("td", {}, when(Number(s.ends_at_ms))),
+    el("td", {}, s.created_by), el("td", {}, s.comment), el("td", {}, expire));
+}
+
+function windowRow(w) {
+  const at = `${w.every}${w.weekday ? ` ${w.weekday}` : ""} ${w.at} (UTC${w.tz})`;
+  const now = w.active ? `active until ${when(w.until_ms)}` : `next ${when(w.next_from_ms)}`;
+  return el("tr", { "data-window": w.name }, el("td", {}, w.name), el("td", {}, matcherText(w.matchers)),
+    el("td", {}, at), el("td", {}, `${Math.round(w.for_ms / 60000)} min`), el("td", {}, now));
+}
+
+function rotationRow(r) {
+  const ovr = (r.overrides || []).map((o) => {
+    const rm = el("button", { type: "button" }, "Remove");
+    rm.addEventListener("click", () => removeEntry(`/v1/overrides/${encodeURIComponent(o.id)}`, `Override ${o.id}`));
+    return el("div", { "data-override": o.id }, `${o.person}${o.covers ? ` for ${o.covers}` : ""} until ${when(Number(o.until_ms))} `, rm);
+  });
+  return el("tr", { "data-rotation": r.name }, el("td", {}, r.name),
+    el("td", { class: "on-call" }, `${r.on_call} (${r.on_call_by})`),
+    el("td", {}, `${r.next} at ${when(r.next_handover_ms)}`), el("td", {}, (r.members || []).join(", ")),
+    el("td", {}, ...(ovr.length ? ovr : ["none"])));
+}
+
+async function loadControls() {
+  try {
+    const [s, r] = await Promise.all([api("GET", "/v1/silences"), api("GET", "/v1/rotations")]);
+    $("#silences tbody").replaceChildren(...s.silences.map(silenceRow));
+    $("#no-silences").hidden = s.silences.length > 0;
+    $("#windows tbody").replaceChildren(...s.maintenance.map(windowRow));
+    $("#rotations tbody").replaceChildren(...r.rotations.map(rotationRow));
+    const sel = $("#f-override select");
+    const keep = sel.value;
+    sel.replaceChildren(...r.rotations.map((x) => el("option", {}, x.name)));
+    if (keep) sel.value = keep;
+    showError("");
+  } catch (e) { showError(e.message); }
+}
+
+async function createSilence(form) {
+  const f = formFields(form);
+  const matchers = {};
+  for (const k of ["service", "site", "dedup_key_prefix"]) if (f[k]) matchers[k] = f[k];
+  const body = { matchers, comment: f.comment || "", ends_at_ms: Date.now() + Math.round(Number(f.hours) * 3600000) };
+  try {
+    const s = await api("POST", "/v1/silences", body);
+    controlsSent(`Silence ${s.id} created.`);
+    form.reset();
+    showError("");
+    loadControls();
+  } catch (e) { showError(e.message); }
+}
+
+async function createOverride(form) {
+  const f = formFields(form);
+  const rotation = form.querySelector("select").value;
+  const now = Date.now();
+  const body = { person: f.person, from_ms: now, until_ms: now + Math.round(Number(f.hours) * 3600000) };
+  if (f.covers) body.covers = f.covers;
+  try {
+    const o = await api("POST", `/v1/rotations/${encodeURIComponent(rotation)}/overrides`, body);
+    controlsSent(`${o.person} is on call in ${rotation} (override ${o.id}).`);
+    form.reset();
+    showError("");
+    loadControls();
+  } catch (e) { showError(e.message); }
+}
+
 // ---- views --------------------------------------------------------------------------------
 
 function show(view) {
-  for (const v of ["login-view", "list-view", "incident-view"]) $(`#${v}`).hidden = v !== view;
+  for (const v of ["login-view", "list-view", "incident-view", "controls-view"]) $(`#${v}`).hidden = v !== view;
   $("#logout").hidden = view === "login-view";
+  $("#nav").hidden = view === "login-view";
 }
 
 function route() {
   if (!token()) { state.current = null; show("login-view"); $("#token").focus(); return; }
   if (!state.stream) follow();
   const m = location.hash.match(/^#\/incident\/(.+)$/);
-  if (m) {
+  if (location.hash === "#/controls") {
+    state.current = null;
+    show("controls-view");
+    controlsSent("");
+    loadControls();
+  } else if (m) {
     state.current = decodeURIComponent(m[1]);
     show("incident-view");
     $("#inc-title").textContent = state.current;
@@ -353,6 +454,8 @@ document.addEventListener("DOMContentLoaded", () => {
       button.disabled = false;
     });
   }
+  $("#f-silence").addEventListener("submit", (ev) => { ev.preventDefault(); createSilence(ev.target); });
+  $("#f-override").addEventListener("submit", (ev) => { ev.preventDefault(); createOverride(ev.target); });
   setInterval(() => {
     for (const td of document.querySelectorAll("td.age")) td.textContent = age(Number(td.dataset.ms));
   }, 30000);
