@@ -11,6 +11,7 @@
 
 #include "hd_fixture.h"
 #include "rotation.h"
+#include "utf8.h"
 
 #define H HD_MS_HOUR
 
@@ -201,4 +202,77 @@ Test(hd_rotation, assignment_and_reescalation_resolve_the_person_on_call)
               "%s", out.records[0]->detail);
     /* the re-escalation notice goes to the new owner */
     cr_assert(hdf_contains(out.records[1]->detail, "bob"), "%s", out.records[1]->detail);
+}
+
+/* ---- override records (incidents.overrides) ---------------------------------------- */
+
+static hd_override_record_t record(void)
+{
+    hd_override_record_t o = INCIDENTD__V1__ROTATION_OVERRIDE__INIT;
+    o.id = "ovr-1";
+    o.rotation = "dba";
+    o.person = "dave";
+    o.created_by = "tina";
+    o.from_ms = 1000;
+    o.until_ms = 1000 + H;
+    return o;
+}
+
+static void refused(hd_override_record_t o, const char *field, const char *why)
+{
+    char err[256];
+    const char *f = NULL;
+    cr_assert_eq(hd_override_validate(&o, &f, err, sizeof(err)), -1, "%s accepted", field);
+    cr_expect_str_eq(f, field);
+    cr_expect(strstr(err, why) != NULL, "%s: got '%s'", why, err);
+}
+
+Test(hd_rotation, override_records_checked_at_their_bounds)
+{
+    char err[256];
+    hd_override_record_t o = record();
+    cr_assert_eq(hd_override_validate(&o, NULL, err, sizeof(err)), 0, "%s", err);
+    o.until_ms = o.from_ms + HD_OVERRIDE_MAX_MS; /* exactly 90 days */
+    cr_assert_eq(hd_override_validate(&o, NULL, err, sizeof(err)), 0, "%s", err);
+    o.until_ms++;
+    refused(o, "until_ms", "at most 90 days");
+    o = record();
+    o.until_ms = o.from_ms;
+    refused(o, "until_ms", "after from_ms");
+    o = record();
+    o.from_ms = 0;
+    refused(o, "from_ms", "required");
+    o = record();
+    o.person = "";
+    refused(o, "person", "required");
+    o = record();
+    o.rotation = "";
+    refused(o, "rotation", "required");
+    o = record();
+    o.created_by = "";
+    refused(o, "created_by", "required");
+    o = record();
+    o.covers = "b" UTF8_NUL_KEPT "b"; /* a NUL kept visible by the decoder */
+    refused(o, "covers", "NUL");
+    o = record();
+    o.comment = "\xff";
+    refused(o, "comment", "comment");
+}
+
+Test(hd_rotation, override_record_as_the_arithmetic_takes_it)
+{
+    hd_rotation_t rot = rotation();
+    hd_override_record_t rec = record();
+    rec.from_ms = rot.start_ms + 2 * H;
+    rec.until_ms = rot.start_ms + 4 * H;
+    rec.covers = "alice";
+    hd_override_t o = hd_override_of(&rec);
+    const char *why = NULL;
+    cr_expect_str_eq(hd_rotation_on_call(&rot, &o, 1, rot.start_ms + 2 * H, &why), "dave");
+    cr_expect_str_eq(why, "override");
+    cr_expect_str_eq(hd_rotation_on_call(&rot, &o, 1, rot.start_ms + 4 * H, &why), "alice");
+    cr_expect_str_eq(why, "scheduled");
+    /* it covers alice only: on bob's day it does nothing */
+    cr_expect_str_eq(hd_rotation_on_call(&rot, &o, 1, rot.start_ms + HD_MS_DAY + 3 * H, NULL),
+                     "bob");
 }

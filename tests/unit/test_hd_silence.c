@@ -233,6 +233,33 @@ Test(hd_silence, weekly_window_boundaries_in_its_offset)
     cr_assert_not(hd_maintenance_active(&w, day + HD_MS_DAY + 22 * HOUR_MS, NULL, NULL));
 }
 
+Test(hd_silence, next_window_is_the_current_or_the_next_occurrence)
+{
+    /* Tuesdays 23:00 for 2 h at +01:00 = 22:00Z..00:00Z (as above) */
+    hd_maintenance_t w = {.name = "db",
+                          .weekly = 1,
+                          .weekday = 1,
+                          .at_min = 23 * 60,
+                          .for_ms = 2 * HOUR_MS,
+                          .tz_min = 60};
+    int64_t day = hd_days_from_civil(2023, 11, 14) * HD_MS_DAY;
+    int64_t from = 0, until = 0;
+    /* before it: this week's */
+    cr_assert_eq(hd_maintenance_next(&w, day + 22 * HOUR_MS - 1, &from, &until), 0);
+    cr_assert_eq(from, day + 22 * HOUR_MS);
+    cr_assert_eq(until, day + 24 * HOUR_MS);
+    /* inside it: the same, until its last millisecond */
+    cr_assert_eq(hd_maintenance_next(&w, day + 24 * HOUR_MS - 1, &from, &until), 0);
+    cr_assert_eq(from, day + 22 * HOUR_MS);
+    /* at its end: next week's */
+    cr_assert_eq(hd_maintenance_next(&w, day + 24 * HOUR_MS, &from, &until), 0);
+    cr_assert_eq(from, day + 7 * HD_MS_DAY + 22 * HOUR_MS);
+    cr_assert_eq(until, day + 8 * HD_MS_DAY);
+    /* a window without duration has no occurrence */
+    w.for_ms = 0;
+    cr_assert_eq(hd_maintenance_next(&w, day, &from, &until), -1);
+}
+
 Test(hd_silence, daily_window_across_midnight)
 {
     /* daily 23:30 for 1 h at -05:00 = 04:30Z..05:30Z */
