@@ -195,7 +195,8 @@ def controls(drv, wait, out):
     wait.until(lambda x: "vic (override)" in x.find_element(By.CSS_SELECTOR,
                                                             "tr[data-rotation=ops] .on-call").text)
     full_page_screenshot(drv, os.path.join(out, "console-controls.png"))
-    row.find_element(By.CSS_SELECTOR, "button").click()
+    # the tables are redrawn after every change: find the row again
+    drv.find_element(By.XPATH, f"//table[@id='silences']//tr[contains(., '{comment}')]//button").click()
     wait.until(lambda x: comment not in x.find_element(By.ID, "silences").text)
     drv.find_element(By.CSS_SELECTOR, "tr[data-rotation=ops] [data-override] button").click()
     wait.until(lambda x: "(scheduled)" in x.find_element(By.CSS_SELECTOR,
