@@ -141,6 +141,28 @@ static rd_kafka_t *tu_get_producer(void)
     return tu_producer;
 }
 
+int tu_topic_wait(const char *topic, int timeout_ms)
+{
+    rd_kafka_t *rk = tu_get_producer();
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    while (tu_now_ms() < deadline) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        int found = 0;
+        if (t && rd_kafka_metadata(rk, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            found = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    md->topics[0].partition_cnt > 0;
+            rd_kafka_metadata_destroy(md);
+        }
+        if (t)
+            rd_kafka_topic_destroy(t);
+        if (found)
+            return 0;
+        usleep(200 * 1000);
+    }
+    return -1;
+}
+
 int tu_produce(const char *topic, const char *key, const void *val, size_t len)
 {
     rd_kafka_t *rk = tu_get_producer();

@@ -114,6 +114,13 @@ Incident__V1__Command *api_command_parse(const char *body, size_t len, const cha
     }
     c->incident_id = arena_strdup(arena, id);
     c->actor = arena_strdup(arena, actor);
+    if (c->command_id && strncmp(c->command_id, API_OWN_ID, strlen(API_OWN_ID)) == 0) {
+        snprintf(field, field_size, "command_id");
+        snprintf(err, err_size, "command_id: ids beginning with '%s' are the API's own",
+                 API_OWN_ID);
+        c = NULL;
+        goto out;
+    }
     if (!c->command_id || !*c->command_id)
         c->command_id = api_new_id(arena, "api");
     c->at_ms = clock_now_ms();
@@ -179,6 +186,27 @@ static int api_incident_of(api_t *api, const char *id, arena_t *arena, hd_state_
     return got;
 }
 
+/* What the commands stage would decide on @p state now: 0 when it would
+ * apply @p c, -1 with its reason when the state refuses it (pure: the
+ * stage's own handler on a copy; the stage decides again on the state it
+ * then finds). */
+static int api_command_dry_run(api_req_t *r, const hd_state_t *state,
+                               const Incident__V1__Command *c, arena_t *arena, char *why,
+                               size_t why_size)
+{
+    hd_ctx_t ctx = {.rules = &r->api->cfg->rules,
+                    .arena = arena,
+                    .now_ms = clock_now_ms(),
+                    .actor = c->actor,
+                    .cause_id = c->command_id};
+    hd_transition_t tr;
+    hd_command_apply(&ctx, state, c, &tr);
+    if (tr.verdict != HD_REJECT)
+        return 0;
+    snprintf(why, why_size, "%s", tr.error);
+    return -1;
+}
+
 enum MHD_Result api_command(api_req_t *r)
 {
     arena_t arena;
@@ -206,6 +234,14 @@ enum MHD_Result api_command(api_req_t *r)
         snprintf(err, sizeof(err), "%s (%s) may not give %s on this incident", r->person->name,
                  directory_role_name(r->person->role), kind);
         ret = api_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "kind", err);
+        goto out;
+    }
+    /* A command the state refuses is answered 409 with the reason; a retry
+     * that names its command_id is left to the stage, which drops a
+     * command it has already applied. */
+    int retry = strncmp(c->command_id, API_OWN_ID, strlen(API_OWN_ID)) != 0;
+    if (!retry && api_command_dry_run(r, state, c, &arena, err, sizeof(err)) < 0) {
+        ret = api_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, err);
         goto out;
     }
     if (api_command_send(r->api, c, err, sizeof(err)) < 0) {

@@ -170,9 +170,12 @@ cJSON *api_openapi_doc(void);
  *  docs/api.md). Pure. */
 int api_may_command(const api_person_t *p, const Incident__V1__Incident *inc, int kind);
 
+/* The command ids the API makes begin so; a body may not use it. */
+#define API_OWN_ID "api-"
+
 /** The Command of a request body: @p json (an object) with the incident
- *  @p id and the actor @p actor imposed; a fresh command id unless the body
- *  gives one. Returns NULL with the offending field in @p field and the
+ *  @p id and the actor @p actor imposed; a fresh command id (API_OWN_ID…)
+ *  unless the body gives one. Returns NULL with the offending field in @p field and the
  *  reason in @p err. Allocated in @p arena. Pure (but for the id). */
 Incident__V1__Command *api_command_parse(const char *body, size_t len, const char *id,
                                          const char *actor, arena_t *arena, char *field,

@@ -199,6 +199,20 @@ Test(api, tokens_roles_bodies_and_not_found, .timeout = 600)
     cr_expect_str_eq(actor, "tina");
     wait_action(&p, gid, "note", actor, sizeof(actor));
     cr_expect_str_eq(actor, "sam");
+    /* what the state refuses is answered 409 with the reason, never sent */
+    cJSON *j = NULL;
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/incidents/%s/commands", gid);
+    cr_expect_eq(call(&p, "POST", path, TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", &j), 409);
+    cr_expect(strstr(jstr(j, "message"), "acknowledged") != NULL, "%s", jstr(j, "message"));
+    cJSON_Delete(j);
+    cr_expect_eq(
+        command(&p, gid, TM_TOKEN, "{\"kind\":\"COMMAND_TASK_DONE\",\"task_id\":\"T9\"}", NULL, 0),
+        409);
+    /* a retry naming its command_id is the stage's to drop: accepted */
+    cr_expect_eq(command(&p, gid, TM_TOKEN,
+                         "{\"kind\":\"COMMAND_ACKNOWLEDGE\",\"command_id\":\"retry-1\"}", NULL, 0),
+                 202);
 
     /* a local incident: its owner (the CSM role) may; the TM may not */
     open_incident(&p, tu_unique("local"), 0, "STAGE_ESCALATED", lid, sizeof(lid));

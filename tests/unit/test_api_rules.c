@@ -76,6 +76,9 @@ Test(api_body, the_actor_and_incident_are_imposed_and_an_id_made)
               field, err);
     cr_assert(c, "%s", err);
     cr_expect_str_eq(c->command_id, "retry-7", "a client's id makes a retry idempotent");
+    cr_expect_null(parse("{\"kind\":\"acknowledge\",\"command_id\":\"api-1\"}", &arena, field, err),
+                   "the API's own ids are refused");
+    cr_expect_str_eq(field, "command_id");
     arena_destroy(&arena);
 }
 
