@@ -109,6 +109,20 @@ enum MHD_Result api_health(api_req_t *r)
     return api_json(r, MHD_HTTP_OK, o);
 }
 
+enum MHD_Result api_me(api_req_t *r)
+{
+    directory_role_t role = r->person->role;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", r->person->name);
+    cJSON_AddStringToObject(o, "role", directory_role_name(role));
+    cJSON_AddBoolToObject(o, "may_command", role != DIRECTORY_ROLE_VIEWER);
+    cJSON_AddBoolToObject(o, "may_control",
+                          role == DIRECTORY_ROLE_TECHNICAL_MANAGER ||
+                              role == DIRECTORY_ROLE_CUSTOMER_SERVICE_MANAGER);
+    cJSON_AddBoolToObject(o, "open", r->api->open);
+    return api_json(r, MHD_HTTP_OK, o);
+}
+
 /* ---- the Redis pool ------------------------------------------------------------------- */
 
 store_t *api_store_take(api_t *api, char *why, size_t why_size)

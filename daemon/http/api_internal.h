@@ -151,6 +151,7 @@ enum MHD_Result api_stream(api_req_t *r);  /* api_stream.c */
 enum MHD_Result api_openapi(api_req_t *r); /* api_openapi.c */
 enum MHD_Result api_console(api_req_t *r); /* api_console.c */
 enum MHD_Result api_health(api_req_t *r);  /* api.c */
+enum MHD_Result api_me(api_req_t *r);      /* api.c */
 /* api_tables.c: silences and on-call overrides */
 enum MHD_Result api_silences(api_req_t *r);
 enum MHD_Result api_silence_add(api_req_t *r);

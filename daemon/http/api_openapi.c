@@ -90,6 +90,11 @@ static cJSON *api_oa_schemas(void)
                              "\"string\"},\"message\":{\"type\":\"string\"},\"field\":{\"type\":"
                              "\"string\"}}}");
     cJSON_AddItemToObject(s, "Error", err);
+    cJSON_AddItemToObject(
+        s, "Me",
+        cJSON_Parse("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+                    "\"role\":{\"type\":\"string\"},\"may_command\":{\"type\":\"boolean\"},"
+                    "\"may_control\":{\"type\":\"boolean\"},\"open\":{\"type\":\"boolean\"}}}"));
     cJSON *sil = api_oa_message(&incident__v1__silence__descriptor);
     cJSON_AddStringToObject(sil, "description",
                             "incident.v1.Silence: ends_at_ms, comment and a matcher required; "

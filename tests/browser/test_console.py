@@ -210,6 +210,7 @@ def run(drv, d, port, out):
     drv.get(f"http://127.0.0.1:{port}/")
     sign_in(drv, wait, TM_TOKEN)
     wait.until(lambda x: x.find_element(By.ID, "list-view").is_displayed())
+    wait.until(lambda x: x.find_element(By.ID, "who").text == "tina (technical manager)")
     wait.until(lambda x: "live" in x.find_element(By.ID, "live").get_attribute("class").split() or
                x.find_element(By.ID, "live").get_attribute("class") == "live on")
     # the page is never reloaded: a marker set now must still be there
@@ -274,6 +275,12 @@ def run(drv, d, port, out):
     acks = [li for li in drv.find_elements(By.CSS_SELECTOR, "#timeline li .action")
             if li.text == "acknowledged"]
     assert len(acks) == 1, f"{len(acks)} acknowledged records"
+    step("a viewer sees the controls but not the forms")
+    drv.get(f"http://127.0.0.1:{port}/#/controls")
+    wait.until(lambda x: x.find_element(By.ID, "controls-view").is_displayed())
+    wait.until(lambda x: x.find_element(By.ID, "who").text == "vic (viewer)")
+    assert not drv.find_element(By.ID, "f-silence").is_displayed()
+    assert not drv.find_element(By.ID, "f-override").is_displayed()
     print(f"ok: incident {inc_id}; screenshots in {out}")
 
 

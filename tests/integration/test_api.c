@@ -147,6 +147,15 @@ Test(api, tokens_roles_bodies_and_not_found, .timeout = 600)
     cr_expect_eq(command(&p, gid, NULL, "{\"kind\":\"COMMAND_NOTE\",\"text\":\"x\"}", NULL, 0),
                  401);
     cr_expect_eq(call(&p, "GET", "/v1/incidents", VIC_TOKEN, NULL, NULL), 200);
+    cJSON *me = NULL;
+    cr_expect_eq(call(&p, "GET", "/v1/me", CSM_TOKEN, NULL, &me), 200);
+    cr_expect_str_eq(jstr(me, "name"), "carl");
+    cr_expect_str_eq(jstr(me, "role"), "customer_service_manager");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(me, "may_control")));
+    cJSON_Delete(me);
+    cr_expect_eq(call(&p, "GET", "/v1/me", VIC_TOKEN, NULL, &me), 200);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(me, "may_command")));
+    cJSON_Delete(me);
 
     /* 403: a viewer's command; a stakeholder may note and sign off but not
      * acknowledge; the CSM does not own a global incident */

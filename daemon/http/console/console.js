@@ -394,6 +394,15 @@ async function createOverride(form) {
   } catch (e) { showError(e.message); }
 }
 
+// The person of the token, in the header; the controls only for managers.
+async function whoAmI() {
+  try {
+    const me = await api("GET", "/v1/me");
+    $("#who").textContent = `${me.name} (${me.role.replace(/_/g, " ")})`;
+    for (const f of ["#f-silence", "#f-override"]) $(f).hidden = !me.may_control;
+  } catch (e) { showError(e.message); }
+}
+
 // ---- views --------------------------------------------------------------------------------
 
 function show(view) {
@@ -404,7 +413,7 @@ function show(view) {
 
 function route() {
   if (!token()) { state.current = null; show("login-view"); $("#token").focus(); return; }
-  if (!state.stream) follow();
+  if (!state.stream) { follow(); whoAmI(); }
   const m = location.hash.match(/^#\/incident\/(.+)$/);
   if (location.hash === "#/controls") {
     state.current = null;
@@ -430,6 +439,7 @@ function signOut(clearError) {
   if (state.stream) state.stream.abort();
   state.stream = null;
   state.lastEventId = null;
+  $("#who").textContent = "";
   if (clearError) showError("");
   route();
 }
