@@ -185,6 +185,21 @@ Test(controls, silence_through_the_api_across_a_restart, .fini = stop_all)
     e2e_trail_t n = {0};
     cr_assert(e2e_trail_wait(audit, &n, key2, "scoped", E2E_WAIT_MS), "an incident opens");
     cr_expect_not(e2e_trail_has(&n, "silenced"));
+
+    /* a silence created while the worker runs is in force from its next turn */
+    const char *svc2 = tu_unique("svc2");
+    snprintf(body, sizeof(body),
+             "{\"matchers\":{\"service\":\"%s\"},\"comment\":\"live\",\"ends_at_ms\":%lld}", svc2,
+             (long long)(tu_wall_ms() + 10 * 60000));
+    char id2[256];
+    cr_assert_eq(post_silence(TM_TOKEN, body, id2, sizeof(id2)), 201);
+    usleep(1000 * 1000);
+    const char *key3 = tu_unique("live");
+    trigger(&api.e, key3, svc2, 1);
+    e2e_trail_t l = {0};
+    cr_assert(e2e_trail_wait(audit, &l, key3, "silenced", E2E_WAIT_MS), "silenced at once");
+    cr_expect_str_eq(e2e_trail_last(&l, "silenced")->snapshot->silenced_by, id2);
+    e2e_trail_free(&l);
     e2e_trail_verify(&t);
     e2e_trail_verify(&n);
     e2e_trail_free(&t);
