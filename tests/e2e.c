@@ -287,6 +287,22 @@ int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms)
 
 #define E2E_API_HTTP_MS 30000
 
+void e2e_wait_healthz(int port, const char *log)
+{
+    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
+    while (tu_now_ms() < deadline) {
+        tu_http_resp_t r;
+        if (tu_http_request(port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
+            int st = r.status;
+            tu_http_resp_free(&r);
+            if (st == 200)
+                return;
+        }
+        usleep(200 * 1000);
+    }
+    cr_assert_fail("port %d never answered /healthz; log %s", port, log);
+}
+
 void e2e_api_start(e2e_api_t *p, const char *stages, const char *const *sets)
 {
     memset(p, 0, sizeof(*p));
@@ -300,18 +316,7 @@ void e2e_api_start(e2e_api_t *p, const char *stages, const char *const *sets)
     snprintf(p->e.prefix, sizeof(p->e.prefix), "%s.", tu_unique("api"));
     snprintf(p->e.log, sizeof(p->e.log), "/tmp/%sincidentd.log", p->e.prefix);
     e2e_spawn(&p->e, stages, all);
-    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
-    while (tu_now_ms() < deadline) {
-        tu_http_resp_t r;
-        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
-            int st = r.status;
-            tu_http_resp_free(&r);
-            if (st == 200)
-                break;
-        }
-        usleep(200 * 1000);
-    }
-    cr_assert(tu_now_ms() < deadline, "the api port %d never answered; log %s", p->port, p->e.log);
+    e2e_wait_healthz(p->port, p->e.log);
     /* /healthz answers before a process with workers has made the topics */
     if (strcmp(stages, "api") != 0)
         cr_assert_eq(tu_topic_wait(e2e_topic(&p->e, "ormis.audit"), E2E_WAIT_MS), 0,

@@ -135,6 +135,10 @@ typedef struct e2e_api {
  *  e2e_stop(&p->e). */
 void e2e_api_start(e2e_api_t *p, const char *stages, const char *const *sets);
 
+/** Waits until GET /healthz on loopback @p port answers 200 (asserts it does
+ *  within E2E_WAIT_MS; @p log is named if not). */
+void e2e_wait_healthz(int port, const char *log);
+
 /** One request as @p token (NULL: none) with @p body (may be NULL); the
  *  status; the body parsed into *@p json when asked (caller frees; asserts
  *  it is JSON). */

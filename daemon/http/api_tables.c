@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_internal.h"
 #include "clock.h"
@@ -28,6 +29,8 @@
 #include "pbjson.h"
 #include "rotation.h"
 #include "silence.h"
+
+#define API_TABLES_TRIES 10 /* loads tried, 300 ms apart, before a 503 */
 
 /* ---- the tables ------------------------------------------------------------------------ */
 
@@ -63,8 +66,15 @@ static int api_tables_lock(api_t *api, char *err, size_t err_size)
         gtable_follow(api->overrides);
         return 0;
     }
-    if (gtable_load(api->silences, NULL, err, err_size) < 0 ||
-        gtable_load(api->overrides, NULL, err, err_size) < 0) {
+    /* Topics just made may not have their leaders yet: a few tries. */
+    int loaded = 0;
+    for (int attempt = 0; !loaded && attempt < API_TABLES_TRIES; attempt++) {
+        if (attempt)
+            usleep(300 * 1000);
+        loaded = gtable_load(api->silences, NULL, err, err_size) == 0 &&
+                 gtable_load(api->overrides, NULL, err, err_size) == 0;
+    }
+    if (!loaded) {
         pthread_mutex_unlock(&api->tables_mu);
         return -1;
     }
@@ -138,6 +148,19 @@ static int api_table_put(api_req_t *r, gtable_t *t, const char *bare, const char
 static enum MHD_Result api_put_failed(api_req_t *r, const char *why)
 {
     return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "service unavailable", NULL, why);
+}
+
+/* Puts the new entry @p m of id @p id into @p t (topic @p bare) and answers
+ * 201 with @p json (taken), or 503 when Kafka does not take it. */
+static enum MHD_Result api_table_add(api_req_t *r, gtable_t *t, const char *bare, const char *id,
+                                     const ProtobufCMessage *m, cJSON *json)
+{
+    char why[512];
+    if (api_table_put(r, t, bare, id, m, why, sizeof(why)) < 0) {
+        cJSON_Delete(json);
+        return api_put_failed(r, why);
+    }
+    return api_json(r, MHD_HTTP_CREATED, json);
 }
 
 /* ---- silences -------------------------------------------------------------------------- */
@@ -234,14 +257,9 @@ enum MHD_Result api_silence_add(api_req_t *r)
     arena_init(&a, 0);
     enum MHD_Result ret;
     hd_silence_t *s = api_silence_of(r, &a, &ret);
-    char why[512];
-    if (!s)
-        ;
-    else if (api_table_put(r, r->api->silences, "incidents.silences", s->id, &s->base, why,
-                           sizeof(why)) < 0)
-        ret = api_put_failed(r, why);
-    else
-        ret = api_json(r, MHD_HTTP_CREATED, api_silence_json(s, clock_now_ms()));
+    if (s)
+        ret = api_table_add(r, r->api->silences, "incidents.silences", s->id, &s->base,
+                            api_silence_json(s, clock_now_ms()));
     arena_destroy(&a);
     return ret;
 }
@@ -373,14 +391,9 @@ enum MHD_Result api_override_add(api_req_t *r)
     arena_init(&a, 0);
     enum MHD_Result ret;
     hd_override_record_t *o = api_override_of(r, &a, &ret);
-    char why[512];
-    if (!o)
-        ;
-    else if (api_table_put(r, r->api->overrides, "incidents.overrides", o->id, &o->base, why,
-                           sizeof(why)) < 0)
-        ret = api_put_failed(r, why);
-    else
-        ret = api_json(r, MHD_HTTP_CREATED, pbjson_from_message(&o->base));
+    if (o)
+        ret = api_table_add(r, r->api->overrides, "incidents.overrides", o->id, &o->base,
+                            pbjson_from_message(&o->base));
     arena_destroy(&a);
     return ret;
 }

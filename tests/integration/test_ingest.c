@@ -47,18 +47,7 @@ static void proc_start(proc_t *p, const char *const *sets)
         all[n++] = sets[i];
     all[n] = NULL;
     e2e_start(&p->e, all);
-    int64_t deadline = tu_now_ms() + WAIT_MS;
-    while (tu_now_ms() < deadline) {
-        tu_http_resp_t r;
-        if (tu_http_request(p->port, "GET", "/healthz", NULL, NULL, 0, 0, 2000, &r) == 0) {
-            int st = r.status;
-            tu_http_resp_free(&r);
-            if (st == 200)
-                return;
-        }
-        usleep(200 * 1000);
-    }
-    cr_assert_fail("the ingest port %d never answered; log %s", p->port, p->e.log);
+    e2e_wait_healthz(p->port, p->e.log);
 }
 
 /* An Alertmanager notification (webhook payload version 4) of one alert,
