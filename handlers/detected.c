@@ -192,7 +192,7 @@ void hd_timer_silence_end(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_t
     const char *id = hd_nz(st->incident->silenced_by);
     const char *by = st->silence_created_by;
     int64_t ends = st->silence_ends_at_ms;
-    st->silence_ends_at_ms = 0; /* given once */
+    st->silence_created_by = ""; /* given once (the end stays: the notice says it) */
     hd_record_add(ctx, st, out, HD_ACTION_NOTE, NULL,
                   arena_printf(a,
                                HD_SILENCE_REMINDED "silence %s ended at %lld and the alert "

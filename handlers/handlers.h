@@ -424,8 +424,8 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_eve
  * - SILENCE_END: a silenced disturbance still open (its alert still fires)
  *   whose reminder was not given yet: a `note` naming the silence and its
  *   creator + the silence reminder planned for the creator
- *   (`notification_planned`); the state forgets the silence's end, so it
- *   is given once. Resolved (or closed, gone) before: nothing.
+ *   (`notification_planned`); the state forgets the creator, so it is
+ *   given once. Resolved (or closed, gone) before: nothing.
  * Every escalation plans the re-escalation notice for the owner and the
  * stakeholders (`notification_planned`, out->deliveries).
  */

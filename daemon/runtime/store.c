@@ -837,14 +837,34 @@ int store_epoch_set(store_t *st, int64_t now_ms)
     return rc;
 }
 
-int store_lock(store_t *st, const char *name, const char *owner, int ttl_s)
+int store_lease(store_t *st, const char *name, const char *owner, int64_t ttl_ms)
 {
-    redisReply *r = store_command(st, "SET %s%s %s NX EX %d", st->ns, name, owner, ttl_s);
+    redisReply *r = store_command(st, "SET %s%s %s NX PX %lld", st->ns, name, owner,
+                                  (long long)(ttl_ms > 0 ? ttl_ms : 1));
     if (!r)
         return -1;
     int rc = r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
     freeReplyObject(r);
     return rc;
+}
+
+int store_lease_settle(store_t *st, const char *name, const char *owner, const char *value,
+                       int64_t ttl_ms)
+{
+    redisReply *r = store_command(st, "EVAL %s 1 %s%s %s %s %lld",
+                                  "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+                                  "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1",
+                                  st->ns, name, owner, value, (long long)(ttl_ms > 0 ? ttl_ms : 1));
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_lock(store_t *st, const char *name, const char *owner, int ttl_s)
+{
+    return store_lease(st, name, owner, (int64_t)ttl_s * 1000);
 }
 
 void store_unlock(store_t *st, const char *name, const char *owner)
