@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "handlers.h"
 #include "ormis.h"
@@ -279,4 +280,34 @@ int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms)
             p->pids[k++] = p->pids[i];
     p->n_pids = k;
     return tu_stop(pid, sig, ms);
+}
+
+int e2e_ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = tu_bin("incidentctl");
+    argv[n++] = "--brokers";
+    argv[n++] = tu_brokers();
+    argv[n++] = "--topic-prefix";
+    argv[n++] = p->prefix;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char op[300], ep[300];
+    snprintf(op, sizeof(op), "/tmp/%sctl.out", p->prefix);
+    snprintf(ep, sizeof(ep), "/tmp/%sctl.err", p->prefix);
+    int rc = tu_run(argv, op, ep, 60000);
+    if (out) {
+        out[0] = '\0';
+        FILE *f = fopen(op, "r");
+        if (f) {
+            if (fgets(out, (int)out_size, f))
+                out[strcspn(out, "\n")] = '\0';
+            fclose(f);
+        }
+    }
+    unlink(op);
+    unlink(ep);
+    return rc;
 }
