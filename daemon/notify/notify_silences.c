@@ -179,8 +179,9 @@ static void sil_tombstone(notify_silences_t *ns, const hd_silence_t *s)
         return; /* written or being written elsewhere, or Redis away */
     acked_record_t rec = {.key = s->id, .key_len = strlen(s->id), .value = NULL, .len = 0};
     if (acked_producer_send(ns->producer, ns->topic, &rec, 1, why, sizeof(why)) < 0) {
+        /* Tried again once the lease runs out: a broker that refuses does
+         * not hold up the deliveries at every scan. */
         log_msg(LOG_WARN, "notify", NULL, s->id, "silence tombstone: %s", why);
-        store_unlock(st, lease, ns->owner); /* the next scan tries again */
         return;
     }
     store_lease_settle(st, lease, ns->owner, "done", SIL_DONE_KEEP_MS);

@@ -465,3 +465,22 @@ Test(hd_silence, resolved_before_the_end_means_no_reminder)
     out = fire_silence_end(NULL, s->ends_at_ms);
     hdf_check_noop(&out);
 }
+
+Test(hd_silence, reminder_read_back_from_the_silenced_record)
+{
+    int64_t ends = 0;
+    const char *by = NULL;
+    size_t len = 0;
+    /* the comment and the creator may hold the marks: the last ones count */
+    const char *d = "silenced by s (bob at home: \"; reminder to x at 5\") for another 1 h: a "
+                    "DISTURBANCE, not escalated (otherwise INCIDENT: MAJOR); reminder to bob "
+                    "at home at 1700000000000";
+    cr_assert(hd_silence_reminder_of(d, &ends, &by, &len));
+    cr_assert_eq(ends, 1700000000000LL);
+    cr_assert_eq(len, strlen("bob at home"));
+    cr_assert(strncmp(by, "bob at home", len) == 0);
+    cr_assert_not(
+        hd_silence_reminder_of("silenced by maintenance:x (configuration: ...)", &ends, &by, &len));
+    cr_assert_not(hd_silence_reminder_of("...; reminder to bob at soon", &ends, &by, &len));
+    cr_assert_not(hd_silence_reminder_of(NULL, &ends, &by, &len));
+}
