@@ -12,7 +12,9 @@
  * stage's, about no incident), one still-firing reminder after the end of
  * A (a delivery planned by the SILENCE_END timer, audited `note` +
  * `notification_planned` + `notified`) and none about B's disturbance;
- * incidents.silences gets the tombstone of both. Every wait is bounded.
+ * incidents.silences gets the tombstone of both. And a Redis that lost a
+ * silenced disturbance gets its SILENCE_END timer back from the rebuild.
+ * Every wait is bounded.
  *
  * @locality the Criterion test thread (one test at a time, --jobs 1)
  */
@@ -25,10 +27,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
 
 #include "e2e.h"
 #include "incident/v1/incident.pb-c.h"
+#include "incidentd/v1/internal.pb-c.h"
 #include "receiver.h"
+#include "store.h"
 #include "testutil.h"
 
 #define SILENCE_S 16
@@ -248,4 +253,54 @@ Test(silence_reminders, before_the_end_still_firing_and_tombstones)
     tu_consumer_destroy(warm_audit);
     tu_consumer_destroy(audit_a);
     tu_consumer_destroy(audit_b);
+}
+
+/* A Redis that lost a silenced disturbance: the rebuild from ormis.audit
+ * arms its SILENCE_END timer again, at the silence's end, for its creator. */
+Test(silence_reminders, rebuild_arms_the_end_timer_again)
+{
+    e2e_start(&procs, NULL);
+    char svc[128], key[128], id[256], member[300];
+    snprintf(svc, sizeof(svc), "%s", tu_unique("svc-rb"));
+    int64_t from, until;
+    silence_add(svc, id, sizeof(id), &from, &until);
+    e2e_trail_t t = {0};
+    trigger_silenced(svc, key, sizeof(key), &t);
+    const char *inc = e2e_trail_last(&t, "silenced")->incident_id;
+    snprintf(member, sizeof(member), "silence_end:0|%s", inc);
+
+    char err[256];
+    store_t *st = store_new(tu_redis(), NULL, NULL, procs.prefix, err, sizeof(err));
+    cr_assert_not_null(st, "%s", err);
+    redisReply *r = store_command(st, "ZSCORE %stimers %s", procs.prefix, member);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "the timer is armed");
+    int64_t due = strtoll(r->str, NULL, 10);
+    cr_expect(due >= from && due <= until, "due at %lld, the end in [%lld, %lld]", (long long)due,
+              (long long)from, (long long)until);
+    freeReplyObject(r);
+    /* lost: the incident and its timer */
+    r = store_command(st, "DEL %sinc:{%s}", procs.prefix, inc);
+    freeReplyObject(r);
+    r = store_command(st, "ZREM %stimers %s", procs.prefix, member);
+    cr_assert_eq(r->integer, 1);
+    freeReplyObject(r);
+
+    cr_assert_eq(
+        e2e_ctl(&procs, NULL, 0, (const char *[]){"--redis", tu_redis(), "rebuild", "--yes", NULL}),
+        0);
+    r = store_command(st, "ZSCORE %stimers %s", procs.prefix, member);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "the rebuild armed the timer again");
+    cr_expect_eq(strtoll(r->str, NULL, 10), due);
+    freeReplyObject(r);
+    r = store_command(st, "HGET %sinc:{%s} state", procs.prefix, inc);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "the rebuild wrote the incident");
+    Incidentd__V1__StoredIncident *s =
+        incidentd__v1__stored_incident__unpack(NULL, r->len, (const uint8_t *)r->str);
+    cr_assert_not_null(s);
+    cr_expect_eq(s->silence_ends_at_ms, due);
+    cr_expect_str_eq(s->silence_created_by, "alice");
+    incidentd__v1__stored_incident__free_unpacked(s, NULL);
+    freeReplyObject(r);
+    store_destroy(st);
+    e2e_trail_free(&t);
 }
