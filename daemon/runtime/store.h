@@ -16,6 +16,10 @@
  *                             "<kind>:<level>|<id>" (confirm, client_update, review)
  *   tclaim:{<id>}:<m>         claim token of a due timer being fired (m: member before '|')
  *   meta:epoch                set once the state is complete (see store_epoch())
+ *   silence:<id>:<ends_at>:reminded|tombstone
+ *                             the notify stage's lease on a silence's reminder
+ *                             before its end / its tombstone, then "done"
+ *                             (store_lease(), notify_silences.h)
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
  * Two Lua scripts, loaded once per connection and called with EVALSHA in one
