@@ -159,12 +159,49 @@ static void silenced_record(const hd_ctx_t *ctx, hd_state_t *st, const hd_silenc
     inc->kind = INCIDENT__V1__KIND__KIND_DISTURBANCE;
     inc->stage = INCIDENT__V1__STAGE__STAGE_CLASSIFIED;
     inc->silenced_by = arena_strdup(a, sil->id);
+    /* Its creator is reminded at its end if the alert still fires then
+     * (hd_timer_silence_end()): one timer per disturbance, armed here only,
+     * so a trigger merged later arms none. A maintenance window has no
+     * creator to remind. */
+    const char *remind = "";
+    if (!sil->maintenance && sil->by && *sil->by) {
+        st->silence_ends_at_ms = sil->ends_at_ms;
+        st->silence_created_by = arena_strdup(a, sil->by);
+        hd_timer_add(out, HD_TIMER_ARM, HD_TIMER_SILENCE_END, 0, sil->ends_at_ms);
+        remind = arena_printf(a, HD_SILENCE_REMIND_MARK "%s at %lld", sil->by,
+                              (long long)sil->ends_at_ms);
+    }
     hd_record_add(ctx, st, out, HD_ACTION_SILENCED, NULL,
                   arena_printf(a,
                                "silenced by %s (%s: \"%s\") for another %s: a DISTURBANCE, "
-                               "not escalated (otherwise %s)",
+                               "not escalated (otherwise %s)%s",
                                sil->id, hd_nz(sil->by), hd_nz(sil->comment),
-                               hd_duration_text(a, sil->ends_at_ms - ctx->now_ms), why_incident));
+                               hd_duration_text(a, sil->ends_at_ms - ctx->now_ms), why_incident,
+                               remind));
+}
+
+void hd_timer_silence_end(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                          hd_transition_t *out)
+{
+    (void)timer; /* one per disturbance: the state says whether it is still due */
+    if (!cur || !hd_is_open(cur->incident) || cur->silence_ends_at_ms <= 0 ||
+        !cur->silence_created_by || !*cur->silence_created_by)
+        return; /* resolved before the end, or reminded already */
+    arena_t *a = ctx->arena;
+    hd_state_t *st = hd_state_copy(a, cur);
+    const char *id = hd_nz(st->incident->silenced_by);
+    const char *by = st->silence_created_by;
+    int64_t ends = st->silence_ends_at_ms;
+    st->silence_created_by = ""; /* given once (the end stays: the notice says it) */
+    hd_record_add(ctx, st, out, HD_ACTION_NOTE, NULL,
+                  arena_printf(a,
+                               HD_SILENCE_REMINDED "silence %s ended at %lld and the alert "
+                                                   "still fires (%u alert%s): %s is reminded",
+                               id, (long long)ends, st->incident->alert_count,
+                               st->incident->alert_count == 1 ? "" : "s", by));
+    hd_recipient_t to = {.name = by, .client = 0};
+    hd_notify_plan(ctx, st, out, HD_NOTICE_SILENCE_REMINDER, &to, 1,
+                   arena_printf(a, "silence %s ended, the alert still fires", id));
 }
 
 static void trigger_open(const hd_ctx_t *ctx, const hd_alert_t *alert, const char *new_id,

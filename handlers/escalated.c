@@ -5,7 +5,8 @@
  * level up (up to max_escalation_level), more people are informed and it is
  * emitted on incidents.escalated again, which arms the next timer.
  * hd_timer_apply() is the entry of every fired timer: the other kinds
- * (confirmation, client update, review) are decided in followup.c.
+ * (confirmation, client update, review) are decided in followup.c, the end
+ * of a silenced disturbance's silence in detected.c.
  */
 #include "hd_internal.h"
 
@@ -82,6 +83,9 @@ void hd_timer_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t
         break;
     case HD_TIMER_REVIEW:
         hd_timer_review(ctx, cur, timer, out);
+        break;
+    case HD_TIMER_SILENCE_END:
+        hd_timer_silence_end(ctx, cur, timer, out);
         break;
     default:
         out->verdict = HD_REJECT;

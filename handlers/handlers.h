@@ -261,11 +261,14 @@ typedef enum hd_timer_kind {
     HD_TIMER_CONFIRM = 1,       /* confirmation window end; level = reopen_count */
     HD_TIMER_CLIENT_UPDATE = 2, /* client update due; level = StoredIncident.client_update_seq */
     HD_TIMER_REVIEW = 3,        /* completion reminder; level = StoredIncident.review_seq */
+    HD_TIMER_SILENCE_END = 4,   /* a silenced disturbance's silence ends; level = 0 (armed
+                                   once, at StoredIncident.silence_ends_at_ms) */
 } hd_timer_kind_t;
 
-#define HD_TIMER_KINDS 4
+#define HD_TIMER_KINDS 5
 
-/** "ack", "confirm", "client_update", "review"; "unknown" out of range. Static. */
+/** "ack", "confirm", "client_update", "review", "silence_end"; "unknown" out
+ *  of range. Static. */
 const char *hd_timer_kind_name(hd_timer_kind_t kind);
 
 /* One timer effect of a transition; the runtime applies them in order. */
@@ -296,7 +299,9 @@ typedef enum hd_notice {
     HD_NOTICE_CLIENT_UPDATE_DUE,   /* a client update missed: the owner */
     HD_NOTICE_FINAL_UPDATE,        /* followed_up: stakeholders and (NOTIFY) clients */
     HD_NOTICE_COMPLETION_REMINDER, /* review.due passed while blocked: the owner */
-    HD_NOTICE_SILENCE_REMINDER,    /* a silence ends (planned by the silence code) */
+    HD_NOTICE_SILENCE_REMINDER,    /* a silence ended and its alert still fires: the silence's
+                                      creator (the SILENCE_END timer); the reminder before the
+                                      end is the notify stage's own (not planned) */
     HD_NOTICE_COUNT                /* not a notice: the number of them */
 } hd_notice_t;
 
@@ -416,6 +421,11 @@ void hd_escalated_apply(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_eve
  *   the owner + the completion reminder planned for the owner, one level up
  *   (`escalated`, on ESCALATED) unless at the top, re-armed at now +
  *   review_due_ms.
+ * - SILENCE_END: a silenced disturbance still open (its alert still fires)
+ *   whose reminder was not given yet: a `note` naming the silence and its
+ *   creator + the silence reminder planned for the creator
+ *   (`notification_planned`); the state forgets the creator, so it is
+ *   given once. Resolved (or closed, gone) before: nothing.
  * Every escalation plans the re-escalation notice for the owner and the
  * stakeholders (`notification_planned`, out->deliveries).
  */

@@ -124,7 +124,8 @@ void hd_record_add(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out, hd
 
 const char *hd_timer_kind_name(hd_timer_kind_t kind)
 {
-    static const char *const names[HD_TIMER_KINDS] = {"ack", "confirm", "client_update", "review"};
+    static const char *const names[HD_TIMER_KINDS] = {"ack", "confirm", "client_update", "review",
+                                                      "silence_end"};
     return (unsigned)kind < HD_TIMER_KINDS ? names[kind] : "unknown";
 }
 

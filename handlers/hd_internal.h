@@ -148,6 +148,11 @@ void hd_timer_client_update(const hd_ctx_t *ctx, const hd_state_t *cur, const hd
 void hd_timer_review(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
                      hd_transition_t *out);
 
+/** The SILENCE_END timer of a silenced disturbance (detected.c; see
+ *  hd_timer_apply()); @p cur may be NULL, @p out is cleared by the caller. */
+void hd_timer_silence_end(const hd_ctx_t *ctx, const hd_state_t *cur, const hd_timer_t *timer,
+                          hd_transition_t *out);
+
 /** Arms the next CLIENT_UPDATE timer of @p st (seq +1) at now + interval and
  *  sets next_client_update_due_ms. No record: the caller's covers it. */
 void hd_client_update_arm(const hd_ctx_t *ctx, hd_state_t *st, hd_transition_t *out);

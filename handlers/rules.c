@@ -344,6 +344,7 @@ hd_state_t *hd_state_copy(arena_t *arena, const hd_state_t *st)
     copy->incident = st->incident ? incident_copy(arena, st->incident) : NULL;
     copy->last_hash = str_or_empty(st->last_hash);
     copy->guideline = str_or_empty(st->guideline);
+    copy->silence_created_by = str_or_empty(st->silence_created_by);
 
     copy->trigger_times_ms = NULL;
     copy->n_trigger_times_ms = 0;

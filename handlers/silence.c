@@ -6,6 +6,7 @@
 #include "silence.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -178,6 +179,7 @@ int hd_silence_match(const hd_ctx_t *ctx, const hd_alert_t *alert, hd_silenced_t
         out->by = best->created_by;
         out->comment = best->comment;
         out->ends_at_ms = best->ends_at_ms;
+        out->maintenance = 0;
         return 1;
     }
     const hd_rules_t *r = ctx->rules;
@@ -191,7 +193,31 @@ int hd_silence_match(const hd_ctx_t *ctx, const hd_alert_t *alert, hd_silenced_t
         out->by = "configuration";
         out->comment = arena_printf(ctx->arena, "maintenance window %s", w->name);
         out->ends_at_ms = until;
+        out->maintenance = 1;
         return 1;
     }
     return 0;
+}
+
+int hd_silence_reminder_of(const char *detail, int64_t *ends_at_ms, const char **by, size_t *by_len)
+{
+    const char *mark = NULL;
+    for (const char *p = detail; p && (p = strstr(p, HD_SILENCE_REMIND_MARK)) != NULL; p++)
+        mark = p; /* the last one: a comment may hold the words too */
+    if (!mark)
+        return 0;
+    const char *from = mark + strlen(HD_SILENCE_REMIND_MARK);
+    const char *at = NULL;
+    for (const char *p = from; (p = strstr(p, " at ")) != NULL; p++)
+        at = p; /* the last one: a name may hold the words too */
+    if (!at || at == from)
+        return 0;
+    char *end;
+    long long t = strtoll(at + 4, &end, 10);
+    if (end == at + 4 || *end != '\0' || t <= 0)
+        return 0;
+    *ends_at_ms = (int64_t)t;
+    *by = from;
+    *by_len = (size_t)(at - from);
+    return 1;
 }

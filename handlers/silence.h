@@ -71,6 +71,7 @@ typedef struct hd_silenced {
     const char *by; /* created_by, or "configuration" */
     const char *comment;
     int64_t ends_at_ms;
+    int maintenance; /* a maintenance window: nobody to remind at its end */
 } hd_silenced_t;
 
 /**
@@ -80,5 +81,23 @@ typedef struct hd_silenced {
  * or 0.
  */
 int hd_silence_match(const hd_ctx_t *ctx, const hd_alert_t *alert, hd_silenced_t *out);
+
+/*
+ * The reminder at a silence's end, in the audit (so that a rebuild from
+ * ormis.audit arms the SILENCE_END timer again, rebuild.c): the `silenced`
+ * record of a disturbance whose creator is to be reminded ends with
+ * "; reminder to <created_by> at <ends_at_ms>", and the `note` of the
+ * reminder given starts with HD_SILENCE_REMINDED.
+ */
+#define HD_SILENCE_REMIND_MARK "; reminder to "
+#define HD_SILENCE_REMINDED "silence reminder: "
+
+/**
+ * Reads the reminder a `silenced` record's @p detail asks for: 1 with the
+ * silence's end in *@p ends_at_ms and the creator as @p by_len bytes at
+ * *@p by (borrowed from @p detail); 0 when it asks for none.
+ */
+int hd_silence_reminder_of(const char *detail, int64_t *ends_at_ms, const char **by,
+                           size_t *by_len);
 
 #endif

@@ -350,3 +350,33 @@ const char *e2e_jstr(const cJSON *o, const char *name)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
+
+int e2e_ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = tu_bin("incidentctl");
+    argv[n++] = "--brokers";
+    argv[n++] = tu_brokers();
+    argv[n++] = "--topic-prefix";
+    argv[n++] = p->prefix;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char op[300], ep[300];
+    snprintf(op, sizeof(op), "/tmp/%sctl.out", p->prefix);
+    snprintf(ep, sizeof(ep), "/tmp/%sctl.err", p->prefix);
+    int rc = tu_run(argv, op, ep, 60000);
+    if (out) {
+        out[0] = '\0';
+        FILE *f = fopen(op, "r");
+        if (f) {
+            if (fgets(out, (int)out_size, f))
+                out[strcspn(out, "\n")] = '\0';
+            fclose(f);
+        }
+    }
+    unlink(op);
+    unlink(ep);
+    return rc;
+}

@@ -111,6 +111,11 @@ int e2e_dlq_read(const e2e_t *p, e2e_dead_t *out, int max, int ms);
 Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, const char *id,
                                             uint64_t version, int ms);
 
+/* Runs incidentctl with @p args (NULL-terminated) on p's brokers and
+ * prefix; returns its exit status, the first line of its stdout in @p out
+ * (may be NULL). */
+int e2e_ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args);
+
 /* ---- processes of one prefix started and stopped one by one ------------------------ */
 
 /* A new prefix and log for @p p, and no process yet (start them with

@@ -111,6 +111,9 @@ typedef struct config {
     int64_t notify_retry_max_ms;     /* longest retry delay, 5m */
     int64_t notify_timeout_ms;       /* one request, whole, 10s */
     int notify_concurrency;          /* requests in flight at once, 16 */
+    /* silences.remind_before: a silence's creator is reminded this long
+     * before its end (notify_silences.h), 15m; 0 = never */
+    int64_t silence_remind_before_ms;
 
     /* ---- the directory (directory.h): people.<name>.*, clients.<client>.* ---- */
     directory_entry_t *people; /* in the order first named */

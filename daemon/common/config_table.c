@@ -487,6 +487,16 @@ const cfg_entry_t config_table[] = {
      .max = 366 * CFG_MS_D,
      .section = "Silences, maintenance windows, on-call rotations",
      .help = "The longest a silence may last (ends_at - starts_at): a longer one is refused."},
+    {.name = "silences.remind_before",
+     .type = CFG_DURATION,
+     .off = OFF(silence_remind_before_ms),
+     .def = "15m",
+     .min = 0,
+     .max = CFG_MS_D,
+     .help = "How long before a silence ends its creator is reminded (once, on every\n"
+             "channel of people.<created_by>.*), even if it silenced nothing; 0 = never.\n"
+             "Sent by the notify stage: with no notify stage running, none is sent. Its\n"
+             "creator is also reminded at the end while a silenced alert still fires."},
     {.name = "maintenance.<name>.<field>",
      .type = CFG_MAINTENANCE,
      .help = "A maintenance window: a recurring silence. Fields (all required): matchers\n"

@@ -99,7 +99,8 @@ const stage_t stage_table[] = {
      .inputs = {"incidents.receipts"},
      .output = NULL, /* audit, and incidents.escalated when a failure escalates */
      .decide = stage_notify,
-     .delivers = 1},
+     .delivers = 1,
+     .reads_silences = 1}, /* reminders before a silence ends, tombstones after */
     /* HTTP, stateless: reads Redis and ormis.audit, writes incidents.commands */
     {.name = "api", .bit = STAGE_BIT_API, .output = "incidents.commands"},
 };

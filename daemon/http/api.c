@@ -405,7 +405,7 @@ api_t *api_start(const config_t *cfg, char *errstr, size_t errstr_size)
     if (api_people(api, cfg, errstr, errstr_size) < 0 ||
         api_pool_new(api, cfg, errstr, errstr_size) < 0)
         goto fail;
-    api->producer = http_producer_new(cfg, "incidentd-api", API_WAIT_MS, errstr, errstr_size);
+    api->producer = acked_producer_new(cfg, "incidentd-api", API_WAIT_MS, errstr, errstr_size);
     if (!api->producer)
         goto fail;
     const http_server_app_t app = {
@@ -442,7 +442,7 @@ void api_stop(api_t *api)
             usleep(20 * 1000);
         http_server_stop(api->server);
     }
-    http_producer_destroy(api->producer);
+    acked_producer_destroy(api->producer);
     api_tables_destroy(api);
     for (int i = 0; i < API_STORE_POOL; i++)
         if (api->pool[i])

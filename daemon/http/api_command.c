@@ -165,12 +165,12 @@ int api_may_command(const api_person_t *p, const Incident__V1__Incident *inc, in
 static int api_command_send(api_t *api, const Incident__V1__Command *c, char *why, size_t why_size)
 {
     size_t len = incident__v1__command__get_packed_size(c);
-    http_record_t rec = {.key = c->incident_id, .key_len = strlen(c->incident_id), .len = len};
+    acked_record_t rec = {.key = c->incident_id, .key_len = strlen(c->incident_id), .len = len};
     rec.value = malloc(len ? len : 1);
     if (!rec.value)
         abort();
     incident__v1__command__pack(c, rec.value);
-    return http_producer_send(api->producer, api->commands_topic, &rec, 1, why, why_size);
+    return acked_producer_send(api->producer, api->commands_topic, &rec, 1, why, why_size);
 }
 
 /* The incident's live state: 1, 0 (unknown), -1 (Redis failed: @p why). */

@@ -18,9 +18,9 @@
 #include <microhttpd.h>
 #include <openssl/sha.h>
 
+#include "acked_producer.h"
 #include "api.h"
 #include "directory.h"
-#include "http_produce.h"
 #include "http_server.h"
 #include "http_util.h"
 #include "overrides.h"
@@ -85,7 +85,7 @@ extern const size_t api_n_routes;
 struct api {
     const config_t *cfg;
     http_server_t *server;
-    http_producer_t *producer;
+    acked_producer_t *producer;
     http_limit_t limiter;
     api_person_t *people;
     size_t n_people;

@@ -134,8 +134,8 @@ static int api_table_put(api_req_t *r, gtable_t *t, const char *bare, const char
         protobuf_c_message_pack(m, buf);
         memcpy(copy, buf, len);
     }
-    http_record_t rec = {.key = id, .key_len = strlen(id), .value = buf, .len = len};
-    int rc = http_producer_send(r->api->producer, topic, &rec, 1, why, why_size);
+    acked_record_t rec = {.key = id, .key_len = strlen(id), .value = buf, .len = len};
+    int rc = acked_producer_send(r->api->producer, topic, &rec, 1, why, why_size);
     if (rc == 0 && api_tables_lock(r->api, why, why_size) == 0) {
         gtable_apply(t, id, strlen(id), copy, len);
         pthread_mutex_unlock(&r->api->tables_mu);

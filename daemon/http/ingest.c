@@ -9,7 +9,7 @@
  * (ingest_map.c) -> rate limit of the routing key (/v1/events) -> produce
  * every alert -> wait for every delivery report -> 202.
  *
- * The wait for Kafka's acknowledgement is http_produce.h's; the rate
+ * The wait for Kafka's acknowledgement is acked_producer.h's; the rate
  * limiter, client address, bearer token and Content-Type check are
  * http_util.h's (shared with the API).
  *
@@ -37,9 +37,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "acked_producer.h"
 #include "arena.h"
 #include "clock.h"
-#include "http_produce.h"
 #include "http_server.h"
 #include "http_util.h"
 #include "ingest_map.h"
@@ -92,7 +92,7 @@ struct ingest {
     unsigned char token_md[INGEST_ROUTE_N][SHA256_DIGEST_LENGTH];
     int has_token[INGEST_ROUTE_N];
     http_limit_t limiter;
-    http_producer_t *producer;
+    acked_producer_t *producer;
     atomic_int in_flight; /* requests begun and not completed */
     sem_t parse_sem;      /* INGEST_PARSE_MAX mappings at once */
     int parse_sem_ok;
@@ -199,7 +199,7 @@ static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, 
 {
     if (batch->n == 0)
         return 0;
-    http_record_t *recs = calloc(batch->n, sizeof(*recs));
+    acked_record_t *recs = calloc(batch->n, sizeof(*recs));
     if (!recs)
         ingest_oom();
     for (size_t i = 0; i < batch->n; i++) {
@@ -213,7 +213,7 @@ static int ingest_deliver(ingest_t *in, const ingest_batch_t *batch, char *why, 
         recs[i].key = a->dedup_key;
         recs[i].key_len = strlen(a->dedup_key);
     }
-    int rc = http_producer_send(in->producer, in->topic, recs, batch->n, why, why_size);
+    int rc = acked_producer_send(in->producer, in->topic, recs, batch->n, why, why_size);
     free(recs);
     return rc;
 }
@@ -412,7 +412,7 @@ ingest_t *ingest_start(const config_t *cfg, char *errstr, size_t errstr_size)
         }
     }
 
-    in->producer = http_producer_new(cfg, "incidentd-ingest", INGEST_WAIT_MS, errstr, errstr_size);
+    in->producer = acked_producer_new(cfg, "incidentd-ingest", INGEST_WAIT_MS, errstr, errstr_size);
     if (!in->producer)
         goto fail;
 
@@ -455,7 +455,7 @@ void ingest_stop(ingest_t *in)
         http_server_stop(in->server);
         in->server = NULL;
     }
-    http_producer_destroy(in->producer);
+    acked_producer_destroy(in->producer);
     log_msg(LOG_INFO, "ingest", NULL, NULL,
             "ingest: stopped (%llu alerts accepted, %llu requests refused)",
             (unsigned long long)atomic_load(&in->accepted),

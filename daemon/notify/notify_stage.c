@@ -20,6 +20,7 @@
 #include "directory.h"
 #include "handlers.h"
 #include "log.h"
+#include "notify_silences.h"
 #include "notify_text.h"
 #include "store.h"
 
@@ -48,6 +49,7 @@ struct notify_stage {
     const config_t *cfg;
     worker_t *w;
     notify_sender_t *sender;
+    notify_silences_t *silences; /* reminders before the end, tombstones */
     arena_t arena;
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
@@ -201,11 +203,13 @@ static const char *notify_address(const config_t *cfg, const Incidentd__V1__Plan
     return NULL;
 }
 
-/* Starts the attempt of @p j to @p address about @p inc (may be NULL). */
+/* Starts the attempt of @p j to @p address about the incident of @p st
+ * (may be NULL). */
 static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *address,
-                            const hd_incident_t *inc)
+                            const hd_state_t *st)
 {
     const Incidentd__V1__PlannedDelivery *pd = j->pd;
+    const hd_incident_t *inc = st ? st->incident : NULL;
     /* The notices (hd_notice_name()) are the kinds' names but one. */
     int kind = notify_kind_parse(pd->notice);
     if (kind < 0 && strcmp(pd->notice, "client_update_due") == 0)
@@ -220,6 +224,11 @@ static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *add
         .due_at_ms = inc ? inc->next_client_update_due_ms : 0,
         .missing = "the review, the preventive tasks or the sign-offs",
     };
+    if (in.kind == NOTIFY_KIND_SILENCE_REMINDER) { /* planned at the silence's end */
+        in.silence_id = inc ? inc->silenced_by : NULL;
+        in.due_at_ms = st ? st->silence_ends_at_ms : 0;
+        in.still_firing = 1;
+    }
     notify_text_t text;
     if (notify_text_render(&in, &text) < 0) {
         notify_job_fail(j, "no text for the notice ", pd->notice);
@@ -290,7 +299,7 @@ static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
     hd_state_t *st = d->state_len ? incidentd__v1__stored_incident__unpack(arena_pb(&ns->arena),
                                                                            d->state_len, d->state)
                                   : NULL;
-    notify_job_send(ns, j, address, st ? st->incident : NULL);
+    notify_job_send(ns, j, address, st);
 }
 
 /* Claims as many due deliveries as there are free slots. */
@@ -318,6 +327,7 @@ static void notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
     notify_flush(ns);
     arena_reset(&ns->arena);
     notify_claim(ns, now_ms);
+    notify_silences_tick(ns->silences, now_ms);
     notify_sender_run(ns->sender, 0);
     size_t in_flight = 0;
     for (size_t i = 0; i < ns->n_jobs; i++)
@@ -348,6 +358,11 @@ notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr,
         notify_stage_destroy(ns);
         return NULL;
     }
+    ns->silences = notify_silences_new(cfg, w, ns->sender, errstr, errstr_size);
+    if (!ns->silences) {
+        notify_stage_destroy(ns);
+        return NULL;
+    }
     worker_set_tick(w, notify_stage_tick, ns);
     return ns;
 }
@@ -357,6 +372,7 @@ void notify_stage_destroy(notify_stage_t *ns)
     if (!ns)
         return;
     notify_sender_destroy(ns->sender);
+    notify_silences_destroy(ns->silences); /* after the sender: no callback reaches it */
     for (size_t i = 0; i < ns->n_jobs; i++)
         notify_job_free(ns->jobs[i]);
     free(ns->jobs);

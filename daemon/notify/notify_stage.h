@@ -8,6 +8,8 @@
  * failed (after notify.max_attempts, or at once for a permanent error, with
  * a dead letter of the delivery). Applying a receipt records `notified` or
  * `delivery_failed` in the incident's chain (handlers: hd_receipt_apply()).
+ * The same turns remind silences' creators before their end and write the
+ * tombstones of ended silences (notify_silences.h).
  *
  * What a receiver can rely on: at-least-once delivery, one Idempotency-Key
  * (the delivery id) for every attempt of one delivery. A sender that dies

@@ -156,8 +156,11 @@ static void notify_body_silence(FILE *f, const notify_text_in_t *in)
 {
     char ends[40];
     notify_time(in->due_at_ms, ends, sizeof(ends));
-    fprintf(f, "Your silence %s (\"%s\") ends at %s.\n", in->silence_id,
-            notify_or(in->silence_comment, ""), ends);
+    if (in->silence_comment && *in->silence_comment)
+        fprintf(f, "Your silence %s (\"%s\") ends at %s.\n", in->silence_id, in->silence_comment,
+                ends);
+    else /* the still-firing reminder: the incident keeps no comment */
+        fprintf(f, "Your silence %s ends at %s.\n", in->silence_id, ends);
     if (in->still_firing)
         fputs("An alert it silences is still firing: check it now. Once the silence ends\n"
               "the alert is processed normally and may open an incident. Extend the silence\n"
@@ -198,7 +201,7 @@ static void notify_subject(FILE *f, const notify_text_in_t *in)
         break;
     default:
         fprintf(f, "Silence %s %s", in->silence_id,
-                in->still_firing ? "ends soon and an alert is still firing" : "ends soon");
+                in->still_firing ? "has ended and an alert is still firing" : "ends soon");
         break;
     }
 }

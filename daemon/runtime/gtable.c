@@ -28,6 +28,7 @@ struct gtable {
     gtable_pos_t *pos;
     size_t n_pos;
     rd_kafka_t *follower;
+    int keep_ended; /* gtable_keep_ended() */
 };
 
 gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char *topic,
@@ -222,6 +223,8 @@ int gtable_load(gtable_t *s, volatile sig_atomic_t *stop, char *errstr, size_t e
     return 0;
 }
 
+void gtable_keep_ended(gtable_t *s) { s->keep_ended = 1; }
+
 void gtable_follow(gtable_t *s)
 {
     if (!s->follower)
@@ -229,7 +232,7 @@ void gtable_follow(gtable_t *s)
     /* An ended entry matters no more: drop it from memory (the topic keeps
      * it until its tombstone). */
     int64_t now = clock_now_ms();
-    for (size_t i = s->n; i-- > 0;) {
+    for (size_t i = s->keep_ended ? 0 : s->n; i-- > 0;) {
         int64_t end = s->kind->ends_at ? s->kind->ends_at(s->v[i]) : 0;
         if (end > 0 && end <= now)
             gtable_drop(s, i);

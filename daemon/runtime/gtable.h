@@ -19,7 +19,8 @@
  * of its key, a tombstone removes it; a tombstone for an unknown entry, a
  * value that does not decode, fails the kind's check or whose id is not its
  * key is ignored (logged). Entries past their end are dropped from memory
- * by gtable_follow() (the topic keeps them until their tombstone).
+ * by gtable_follow() (the topic keeps them until their tombstone, which
+ * the notify stage writes for the silences: notify_silences.h).
  *
  * Owned by the runtime room. @locality one thread at a time: the worker
  * that owns the table, or callers holding their own lock (the API).
@@ -61,8 +62,12 @@ void gtable_destroy(gtable_t *t);
 int gtable_load(gtable_t *t, volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
 /** Applies what the follower received since the last call (never blocks)
- *  and drops the entries that have ended. */
+ *  and drops the entries that have ended (unless gtable_keep_ended()). */
 void gtable_follow(gtable_t *t);
+
+/** Keeps ended entries in memory until their tombstone arrives: for the
+ *  worker that writes the tombstones (the notify stage, silences). */
+void gtable_keep_ended(gtable_t *t);
 
 /** Applies one record: @p value of @p len bytes, NULL/0 = tombstone.
  *  Returns 1 when the table changed, 0 when the record was ignored. */

@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "kafka.h"
 #include "ormis.h"
+#include "silence.h"
 #include "store_admin.h"
 #include "strmap.h"
 
@@ -30,6 +31,10 @@ typedef struct rb_inc {
     int64_t triggers[RB_TRIGGERS_MAX];
     size_t n_triggers;
     char *guideline; /* from the local handling record, or NULL */
+    /* a silenced disturbance's reminder at its silence's end (silence.h):
+     * when, and to whom; 0 / NULL when none or given already */
+    int64_t silence_end;
+    char *silence_by;
     uint64_t n_records;
     char head[ORMIS_HASH_HEX]; /* hash of the previous record */
     int broken;
@@ -117,6 +122,7 @@ static void rb_inc_free(rb_inc_t *ri)
         free(ri->actions[i]);
     free(ri->actions);
     free(ri->guideline);
+    free(ri->silence_by);
     free(ri);
 }
 
@@ -137,6 +143,23 @@ static char *rb_guideline_of(const char *detail)
     if ((size_t)(end - p) == 4 && strncmp(p, "none", 4) == 0)
         return rb_xstrndup("", 0);
     return rb_xstrndup(p, (size_t)(end - p));
+}
+
+/* The reminder a `silenced` record asks for, and the `note` that gave it. */
+static void rb_silence_note(rb_inc_t *ri, const Incident__V1__AuditRecord *rec)
+{
+    int64_t ends;
+    const char *by;
+    size_t by_len;
+    if (strcmp(rec->action, "silenced") == 0 &&
+        hd_silence_reminder_of(rec->detail, &ends, &by, &by_len)) {
+        free(ri->silence_by);
+        ri->silence_by = rb_xstrndup(by, by_len);
+        ri->silence_end = ends;
+    } else if (strcmp(rec->action, "note") == 0 && rec->detail &&
+               strncmp(rec->detail, HD_SILENCE_REMINDED, strlen(HD_SILENCE_REMINDED)) == 0) {
+        ri->silence_end = 0;
+    }
 }
 
 static void rb_note(rb_inc_t *ri, Incident__V1__AuditRecord *rec)
@@ -180,6 +203,7 @@ static void rb_note(rb_inc_t *ri, Incident__V1__AuditRecord *rec)
             ri->guideline = g;
         }
     }
+    rb_silence_note(ri, rec);
     if (!ri->last || rec->seq >= ri->last->seq) {
         if (ri->last)
             incident__v1__audit_record__free_unpacked(ri->last, NULL);
@@ -239,6 +263,10 @@ static uint8_t *rb_state_pack(const char *id, const rb_inc_t *ri, arena_t *arena
     state.n_trigger_times_ms = ri->n_triggers;
     if (ri->guideline)
         state.guideline = ri->guideline;
+    if (ri->silence_end > 0 && ri->silence_by) {
+        state.silence_ends_at_ms = ri->silence_end;
+        state.silence_created_by = ri->silence_by;
+    }
     *len = incidentd__v1__stored_incident__get_packed_size(&state);
     uint8_t *buf = arena_alloc(arena, *len + 1);
     incidentd__v1__stored_incident__pack(&state, buf);
@@ -297,7 +325,7 @@ static int rb_count(const redisReply *r, const char *id, rebuild_stats_t *stats,
     return 0;
 }
 
-#define RB_MAX_TIMERS 4
+#define RB_MAX_TIMERS 5
 
 /* A timer to arm again: its member and due time. */
 typedef struct rb_timer {
@@ -323,11 +351,13 @@ static int rb_open(const hd_incident_t *inc)
 
 /* The timers a live incident had, from its last record: the ack timer of an
  * unacknowledged escalated incident, the end of a confirmation window, the
- * next client update under NOTIFY, the reminder of a blocked completion.
+ * next client update under NOTIFY, the reminder of a blocked completion,
+ * the end of a silenced disturbance's silence (its reminder not given yet).
  * The rebuilt state's sequence numbers are 0, and so are these levels. */
-static int rb_timers(const char *id, const hd_incident_t *inc,
-                     const Incident__V1__AuditRecord *last, const rebuild_opts_t *o, rb_timer_t *t)
+static int rb_timers(const char *id, const hd_incident_t *inc, const rb_inc_t *ri,
+                     const rebuild_opts_t *o, rb_timer_t *t)
 {
+    const Incident__V1__AuditRecord *last = ri->last;
     int n = 0;
     int open = inc->status == INCIDENT__V1__STATUS__STATUS_OPEN;
     if (open && inc->stage == INCIDENT__V1__STAGE__STAGE_ESCALATED &&
@@ -343,6 +373,9 @@ static int rb_timers(const char *id, const hd_incident_t *inc,
         rb_timer_set(&t[n++], HD_TIMER_CLIENT_UPDATE, 0, id, inc->next_client_update_due_ms);
     if (inc->status == INCIDENT__V1__STATUS__STATUS_RESOLVED && inc->confirmed_at_ms && o->rules)
         rb_timer_set(&t[n++], HD_TIMER_REVIEW, 0, id, last->at_ms + o->rules->review_due_ms);
+    if ((open || inc->status == INCIDENT__V1__STATUS__STATUS_ACKNOWLEDGED) && ri->silence_end > 0 &&
+        ri->silence_by)
+        rb_timer_set(&t[n++], HD_TIMER_SILENCE_END, 0, id, ri->silence_end);
     return n;
 }
 
@@ -365,7 +398,7 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     snprintf(version, sizeof(version), "%" PRIu64, last->seq);
     snprintf(maxl, sizeof(maxl), "%u", o->max_level);
     rb_timer_t timers[RB_MAX_TIMERS];
-    int n_timers = closed ? 0 : rb_timers(id, inc, last, o, timers);
+    int n_timers = closed ? 0 : rb_timers(id, inc, ri, o, timers);
     if (closed)
         snprintf(retention, sizeof(retention), "%" PRId64, o->retention_ms);
     if (o->dry_run)

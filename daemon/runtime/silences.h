@@ -4,7 +4,9 @@
  * silence id), held whole by each detected-stage worker, by the notify
  * stage (reminders) and by the API. A record that fails
  * hd_silence_validate() (no maximum here: that is checked where a silence
- * is created) is ignored; a silence is dropped from memory at its end.
+ * is created) is ignored; a silence is dropped from memory at its end,
+ * except by the notify stage, which keeps it until its tombstone comes back
+ * (gtable_keep_ended(): it writes the tombstones, notify_silences.h).
  *
  * Owned by the runtime room. @locality as gtable.h
  */

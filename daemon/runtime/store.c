@@ -836,23 +836,3 @@ int store_epoch_set(store_t *st, int64_t now_ms)
     freeReplyObject(r);
     return rc;
 }
-
-int store_lock(store_t *st, const char *name, const char *owner, int ttl_s)
-{
-    redisReply *r = store_command(st, "SET %s%s %s NX EX %d", st->ns, name, owner, ttl_s);
-    if (!r)
-        return -1;
-    int rc = r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
-    freeReplyObject(r);
-    return rc;
-}
-
-void store_unlock(store_t *st, const char *name, const char *owner)
-{
-    redisReply *r = store_command(st, "EVAL %s 1 %s%s %s",
-                                  "if redis.call('GET', KEYS[1]) == ARGV[1] then return "
-                                  "redis.call('DEL', KEYS[1]) end return 0",
-                                  st->ns, name, owner);
-    if (r)
-        freeReplyObject(r);
-}

@@ -16,6 +16,10 @@
  *                             "<kind>:<level>|<id>" (confirm, client_update, review)
  *   tclaim:{<id>}:<m>         claim token of a due timer being fired (m: member before '|')
  *   meta:epoch                set once the state is complete (see store_epoch())
+ *   silence:<id>:<ends_at>:reminded|tombstone
+ *                             the notify stage's lease on a silence's reminder
+ *                             before its end / its tombstone, then "done"
+ *                             (store_lease(), notify_silences.h)
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
  * Two Lua scripts, loaded once per connection and called with EVALSHA in one
@@ -207,6 +211,16 @@ int store_epoch_set(store_t *st, int64_t now_ms);
 int store_lock(store_t *st, const char *name, const char *owner, int ttl_s);
 /** Releases the lock if @p owner still holds it. */
 void store_unlock(store_t *st, const char *name, const char *owner);
+/** A claim of one piece of work (<ns><name>, SET NX PX @p ttl_ms) for
+ *  @p owner: 1 taken, 0 held by another or settled, -1 error. Once the
+ *  lease runs out another may take it (a claimer that died). */
+int store_lease(store_t *st, const char *name, const char *owner, int64_t ttl_ms);
+/** The work of a lease @p owner holds is done: the key becomes @p value for
+ *  @p ttl_ms, so that nobody takes it again before. 1 settled, 0 the lease
+ *  is no longer @p owner's (it ran out), -1 error. store_unlock() gives a
+ *  lease up instead. */
+int store_lease_settle(store_t *st, const char *name, const char *owner, const char *value,
+                       int64_t ttl_ms);
 
 /** Loads the Lua script @p src (SCRIPT LOAD) and writes its SHA-1 into
  *  @p sha. Returns 0, or -1 (store_error() says why). */

@@ -568,6 +568,8 @@ void worker_set_tick(worker_t *w, worker_tick_fn fn, void *opaque)
 
 store_t *worker_store(worker_t *w) { return w->store; }
 
+gtable_t *worker_silences(worker_t *w) { return w->silences; }
+
 const config_t *worker_config(const worker_t *w) { return w->cfg; }
 
 worker_stats_t *worker_stats_rw(worker_t *w) { return &w->stats; }

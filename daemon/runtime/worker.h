@@ -93,6 +93,9 @@ void worker_set_tick(worker_t *w, worker_tick_fn fn, void *opaque);
  *  its thread). */
 struct store;
 struct store *worker_store(worker_t *w);
+/** The global table of silences (stage reads_silences), or NULL. */
+struct gtable;
+struct gtable *worker_silences(worker_t *w);
 const config_t *worker_config(const worker_t *w);
 worker_stats_t *worker_stats_rw(worker_t *w);
 

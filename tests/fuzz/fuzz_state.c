@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * stale one). */
     const uint32_t levels[HD_TIMER_KINDS] = {st->incident->escalation_level,
                                              st->incident->reopen_count, st->client_update_seq,
-                                             st->review_seq};
+                                             st->review_seq, 0};
     for (int kind = 0; kind < HD_TIMER_KINDS; kind++) {
         for (uint32_t d = 0; d < 2; d++) {
             hd_timer_t timer = INCIDENTD__V1__TIMER_FIRED__INIT;

@@ -19,37 +19,7 @@
 #include "incident/v1/incident.pb-c.h"
 #include "testutil.h"
 
-/* Runs incidentctl on p's prefix; returns its exit status, stdout's first
- * line in @p out (may be NULL). */
-static int ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args)
-{
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = tu_bin("incidentctl");
-    argv[n++] = "--brokers";
-    argv[n++] = tu_brokers();
-    argv[n++] = "--topic-prefix";
-    argv[n++] = p->prefix;
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char op[300], ep[300];
-    snprintf(op, sizeof(op), "/tmp/%sctl.out", p->prefix);
-    snprintf(ep, sizeof(ep), "/tmp/%sctl.err", p->prefix);
-    int rc = tu_run(argv, op, ep, 60000);
-    if (out) {
-        out[0] = '\0';
-        FILE *f = fopen(op, "r");
-        if (f) {
-            if (fgets(out, (int)out_size, f))
-                out[strcspn(out, "\n")] = '\0';
-            fclose(f);
-        }
-    }
-    unlink(op);
-    unlink(ep);
-    return rc;
-}
+#define ctl e2e_ctl
 
 static void publish(const e2e_t *p, const char *key, const char *service, Incident__V1__Action act)
 {

@@ -373,3 +373,141 @@ Test(hd_silence, unmatched_trigger_and_open_incident_are_not_silenced)
     cr_assert_str_eq(merged.records[0]->action, "merged");
     cr_assert_eq(merged.state->incident->kind, INCIDENT__V1__KIND__KIND_INCIDENT);
 }
+
+/* ---- the reminder at the end of a silence -------------------------------------------- */
+
+static const hd_contact_t alice_contact[] = {{"alice", 0, HD_CHANNEL_WEBHOOK}};
+
+/* The SILENCE_END timer of @p st fired at @p now. */
+static hd_transition_t fire_silence_end(const hd_state_t *st, int64_t now)
+{
+    hd_timer_t timer = INCIDENTD__V1__TIMER_FIRED__INIT;
+    timer.incident_id = "INC-NEW";
+    timer.kind = INCIDENTD__V1__TIMER_KIND__TIMER_KIND_SILENCE_END;
+    timer.due_ms = now;
+    hdf_ctx.now_ms = now;
+    hdf_ctx.actor = "incidentd/escalated";
+    hd_transition_t out;
+    memset(&out, 0x5a, sizeof(out));
+    hd_timer_apply(&hdf_ctx, st, &timer, &out);
+    return out;
+}
+
+Test(hd_silence, silenced_trigger_arms_the_end_timer)
+{
+    hd_silence_t *s = silence_new();
+    ctx_silences(s);
+    cr_assert_eq((int)HD_TIMER_SILENCE_END, INCIDENTD__V1__TIMER_KIND__TIMER_KIND_SILENCE_END);
+    cr_assert_str_eq(hd_timer_kind_name(HD_TIMER_SILENCE_END), "silence_end");
+    hd_transition_t out = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    const hd_timer_effect_t *t = hdf_timer(&out, HD_TIMER_ARM, HD_TIMER_SILENCE_END);
+    cr_assert_eq(t->due_ms, s->ends_at_ms);
+    cr_assert_eq(t->level, 0);
+    cr_assert_eq(out.state->silence_ends_at_ms, s->ends_at_ms);
+    cr_assert_str_eq(out.state->silence_created_by, "alice");
+    /* the audit says it, so that a rebuild arms it again */
+    int64_t ends = 0;
+    const char *by = NULL;
+    size_t by_len = 0;
+    cr_assert(hd_silence_reminder_of(out.records[1]->detail, &ends, &by, &by_len), "%s",
+              out.records[1]->detail);
+    cr_assert_eq(ends, s->ends_at_ms);
+    cr_assert_eq(by_len, 5);
+    cr_assert(strncmp(by, "alice", 5) == 0);
+}
+
+Test(hd_silence, retrigger_while_silenced_arms_no_second_timer)
+{
+    ctx_silences(silence_new());
+    hd_transition_t first = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    hdf_ctx.now_ms += MIN_MS;
+    hd_transition_t out = run(first.state, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_str_eq(out.records[0]->action, "merged");
+    cr_assert_eq(out.n_timers, 0);
+    cr_assert_eq(out.state->silence_ends_at_ms, silences[0]->ends_at_ms); /* kept */
+}
+
+Test(hd_silence, maintenance_window_arms_no_reminder)
+{
+    hd_maintenance_t w = {.name = "par1-nightly",
+                          .matchers = matchers_new(NULL, "par1", NULL),
+                          .at_min = 22 * 60,
+                          .for_ms = HOUR_MS};
+    hdf_rules.maintenance = &w;
+    hdf_rules.n_maintenance = 1;
+    hd_transition_t out = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    cr_assert_str_eq(out.records[1]->action, "silenced");
+    cr_assert_eq(out.n_timers, 0);
+    int64_t ends;
+    const char *by;
+    size_t by_len;
+    cr_assert_not(hd_silence_reminder_of(out.records[1]->detail, &ends, &by, &by_len));
+}
+
+Test(hd_silence, still_firing_at_the_end_reminds_the_creator)
+{
+    hdf_rules.contacts = alice_contact;
+    hdf_rules.n_contacts = 1;
+    hd_silence_t *s = silence_new();
+    ctx_silences(s);
+    hd_transition_t first = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    hd_transition_t out = fire_silence_end(first.state, s->ends_at_ms);
+    cr_assert_eq(out.verdict, HD_APPLY);
+    cr_assert_eq(out.n_records, 2);
+    cr_assert_eq(out.records[0]->seq, 3);
+    cr_assert_str_eq(out.records[0]->actor, "incidentd/escalated");
+    cr_assert_str_eq(out.records[0]->action, "note");
+    cr_assert(hdf_contains(out.records[0]->detail, HD_SILENCE_REMINDED "silence sil-1 ended"), "%s",
+              out.records[0]->detail);
+    cr_assert(hdf_contains(out.records[0]->detail, "alice is reminded"), "%s",
+              out.records[0]->detail);
+    cr_assert_str_eq(out.records[1]->action, "notification_planned");
+    cr_assert_eq(out.n_deliveries, 1);
+    cr_assert_str_eq(out.deliveries[0].recipient, "alice");
+    cr_assert_eq(out.deliveries[0].channel, HD_CHANNEL_WEBHOOK);
+    cr_assert_eq(out.deliveries[0].notice, HD_NOTICE_SILENCE_REMINDER);
+    cr_assert_eq(out.n_outputs, 0); /* still not escalated */
+    cr_assert_str_eq(out.state->silence_created_by, "");
+    /* a second firing (a redelivery, a rebuilt timer) reminds nobody again */
+    hd_transition_t again = fire_silence_end(out.state, s->ends_at_ms + 1000);
+    hdf_check_noop(&again);
+}
+
+Test(hd_silence, resolved_before_the_end_means_no_reminder)
+{
+    hdf_rules.contacts = alice_contact;
+    hdf_rules.n_contacts = 1;
+    hd_silence_t *s = silence_new();
+    ctx_silences(s);
+    hd_transition_t first = run(NULL, trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR));
+    hd_alert_t *res = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+    res->action = INCIDENT__V1__ACTION__ACTION_RESOLVE;
+    hdf_ctx.now_ms += MIN_MS;
+    hd_transition_t resolved = run(first.state, res);
+    cr_assert_str_eq(resolved.records[0]->action, "resolved");
+    hd_transition_t out = fire_silence_end(resolved.state, s->ends_at_ms);
+    hdf_check_noop(&out);
+    cr_assert_eq(out.n_deliveries, 0);
+    /* and an incident whose state is gone (closed, expired) neither */
+    out = fire_silence_end(NULL, s->ends_at_ms);
+    hdf_check_noop(&out);
+}
+
+Test(hd_silence, reminder_read_back_from_the_silenced_record)
+{
+    int64_t ends = 0;
+    const char *by = NULL;
+    size_t len = 0;
+    /* the comment and the creator may hold the marks: the last ones count */
+    const char *d = "silenced by s (bob at home: \"; reminder to x at 5\") for another 1 h: a "
+                    "DISTURBANCE, not escalated (otherwise INCIDENT: MAJOR); reminder to bob "
+                    "at home at 1700000000000";
+    cr_assert(hd_silence_reminder_of(d, &ends, &by, &len));
+    cr_assert_eq(ends, 1700000000000LL);
+    cr_assert_eq(len, strlen("bob at home"));
+    cr_assert(strncmp(by, "bob at home", len) == 0);
+    cr_assert_not(
+        hd_silence_reminder_of("silenced by maintenance:x (configuration: ...)", &ends, &by, &len));
+    cr_assert_not(hd_silence_reminder_of("...; reminder to bob at soon", &ends, &by, &len));
+    cr_assert_not(hd_silence_reminder_of(NULL, &ends, &by, &len));
+}

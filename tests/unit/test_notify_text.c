@@ -144,6 +144,19 @@ Test(notify_text, reminders)
     HAS(t.body, "check it now");
     HAS(t.body, "http://c/#/silences");
     notify_text_free(&t);
+    /* at its end, from the incident's state: no comment kept */
+    s.silence_comment = NULL;
+    t = render(&s);
+    HAS(t.subject, "Silence sil-7 has ended and an alert is still firing");
+    HAS(t.body, "Your silence sil-7 ends at 2015-10-21 07:28 UTC.");
+    notify_text_free(&t);
+    /* before its end */
+    s.silence_comment = "db upgrade";
+    s.still_firing = 0;
+    t = render(&s);
+    HAS(t.subject, "Silence sil-7 ends soon");
+    HAS(t.body, "Extend it if the work it covers is not finished");
+    notify_text_free(&t);
     s.silence_id = NULL;
     cr_assert_eq(notify_text_render(&s, &t), -1);
 }

@@ -1,8 +1,8 @@
 /*
- * http_produce.c — produce and wait for the broker's acknowledgement; see
- * http_produce.h.
+ * acked_producer.c — produce and wait for the broker's acknowledgement; see
+ * acked_producer.h.
  */
-#include "http_produce.h"
+#include "acked_producer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +18,7 @@
 #include "kafka.h"
 #include "log.h"
 
-struct http_producer {
+struct acked_producer {
     rd_kafka_t *rk;
     int wait_ms;
     pthread_t poll_tid;
@@ -27,18 +27,18 @@ struct http_producer {
 };
 
 /* The wait of one send. */
-typedef struct http_wait {
+typedef struct acked_wait {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;    /* the sender + each record not reported yet */
     int pending; /* records not reported yet */
     int failed;  /* records Kafka did not take */
     rd_kafka_resp_err_t first_err;
-} http_wait_t;
+} acked_wait_t;
 
-static http_wait_t *http_wait_new(void)
+static acked_wait_t *acked_wait_new(void)
 {
-    http_wait_t *w = calloc(1, sizeof(*w));
+    acked_wait_t *w = calloc(1, sizeof(*w));
     if (!w) {
         fputs("incidentd: out of memory\n", stderr);
         abort();
@@ -50,7 +50,7 @@ static http_wait_t *http_wait_new(void)
 }
 
 /* Drops one reference; the last one frees. Called with w->mu held. */
-static void http_wait_release_locked(http_wait_t *w)
+static void acked_wait_release_locked(acked_wait_t *w)
 {
     int last = --w->refs == 0;
     pthread_mutex_unlock(&w->mu);
@@ -62,11 +62,11 @@ static void http_wait_release_locked(http_wait_t *w)
 }
 
 /* @locality: the poll thread. */
-static void http_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static void acked_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    http_wait_t *w = m->_private;
+    acked_wait_t *w = m->_private;
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
@@ -77,19 +77,19 @@ static void http_produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void
         w->failed++;
     }
     pthread_cond_broadcast(&w->cv);
-    http_wait_release_locked(w);
+    acked_wait_release_locked(w);
 }
 
-static void *http_produce_poll_main(void *arg)
+static void *acked_produce_poll_main(void *arg)
 {
-    http_producer_t *p = arg;
+    acked_producer_t *p = arg;
     while (!atomic_load(&p->poll_stop))
         rd_kafka_poll(p->rk, 100);
     return NULL;
 }
 
-static rd_kafka_t *http_produce_rk(const config_t *cfg, const char *client_id, int wait_ms,
-                                   char *errstr, size_t errstr_size)
+static rd_kafka_t *acked_produce_rk(const config_t *cfg, const char *client_id, int wait_ms,
+                                    char *errstr, size_t errstr_size)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -109,7 +109,7 @@ static rd_kafka_t *http_produce_rk(const config_t *cfg, const char *client_id, i
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, http_produce_dr_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, acked_produce_dr_cb);
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk) {
@@ -120,32 +120,33 @@ static rd_kafka_t *http_produce_rk(const config_t *cfg, const char *client_id, i
     return rk;
 }
 
-http_producer_t *http_producer_new(const config_t *cfg, const char *client_id, int wait_ms,
-                                   char *errstr, size_t errstr_size)
+acked_producer_t *acked_producer_new(const config_t *cfg, const char *client_id, int wait_ms,
+                                     char *errstr, size_t errstr_size)
 {
-    http_producer_t *p = calloc(1, sizeof(*p));
+    acked_producer_t *p = calloc(1, sizeof(*p));
     if (!p) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
     p->wait_ms = wait_ms;
-    p->rk = http_produce_rk(cfg, client_id, wait_ms, errstr, errstr_size);
+    p->rk = acked_produce_rk(cfg, client_id, wait_ms, errstr, errstr_size);
     if (!p->rk)
         goto fail;
-    if (pthread_create(&p->poll_tid, NULL, http_produce_poll_main, p) != 0) {
+    if (pthread_create(&p->poll_tid, NULL, acked_produce_poll_main, p) != 0) {
         snprintf(errstr, errstr_size, "cannot start the %s poll thread", client_id);
         goto fail;
     }
     p->poll_started = 1;
     return p;
 fail:
-    http_producer_destroy(p);
+    acked_producer_destroy(p);
     return NULL;
 }
 
 /* Produces one record, retrying a full queue until @p deadline_us. */
-static rd_kafka_resp_err_t http_produce_one(http_producer_t *p, const char *topic,
-                                            http_record_t *rec, http_wait_t *w, int64_t deadline_us)
+static rd_kafka_resp_err_t acked_produce_one(acked_producer_t *p, const char *topic,
+                                             acked_record_t *rec, acked_wait_t *w,
+                                             int64_t deadline_us)
 {
     rd_kafka_resp_err_t err;
     pthread_mutex_lock(&w->mu);
@@ -172,17 +173,17 @@ static rd_kafka_resp_err_t http_produce_one(http_producer_t *p, const char *topi
     return err;
 }
 
-int http_producer_send(http_producer_t *p, const char *topic, http_record_t *recs, size_t n,
-                       char *why, size_t why_size)
+int acked_producer_send(acked_producer_t *p, const char *topic, acked_record_t *recs, size_t n,
+                        char *why, size_t why_size)
 {
     if (n == 0)
         return 0;
-    http_wait_t *w = http_wait_new();
+    acked_wait_t *w = acked_wait_new();
     int64_t deadline_us = clock_mono_us() + (int64_t)p->wait_ms * 1000;
     rd_kafka_resp_err_t perr = RD_KAFKA_RESP_ERR_NO_ERROR;
     size_t i = 0;
     for (; i < n && !perr; i++)
-        perr = http_produce_one(p, topic, &recs[i], w, deadline_us);
+        perr = acked_produce_one(p, topic, &recs[i], w, deadline_us);
     for (; i < n; i++) { /* not produced after a failure */
         free(recs[i].value);
         recs[i].value = NULL;
@@ -194,7 +195,7 @@ int http_producer_send(http_producer_t *p, const char *topic, http_record_t *rec
             break;
     int pending = w->pending, failed = w->failed;
     rd_kafka_resp_err_t derr = w->first_err;
-    http_wait_release_locked(w);
+    acked_wait_release_locked(w);
 
     if (perr)
         snprintf(why, why_size, "kafka did not take the records: %s", rd_kafka_err2str(perr));
@@ -207,7 +208,7 @@ int http_producer_send(http_producer_t *p, const char *topic, http_record_t *rec
     return perr || failed || pending ? -1 : 0;
 }
 
-void http_producer_destroy(http_producer_t *p)
+void acked_producer_destroy(acked_producer_t *p)
 {
     if (!p)
         return;
