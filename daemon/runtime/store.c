@@ -33,7 +33,12 @@ struct store {
     char err[256];
     uint64_t round_trips;
     uint64_t errors;
+    char **forget; /* out: keys to delete with the next pipeline (store_forget_outputs()) */
+    size_t n_forget, cap_forget;
 };
+
+/* Replay records waiting to be deleted, at most (past it, their TTL does). */
+#define STORE_FORGET_MAX 65536
 
 /* read: ARGV = mode(dedup|id), key, cause_key, pos, ns */
 static const char STORE_LUA_READ[] =
@@ -261,6 +266,9 @@ void store_destroy(store_t *st)
         return;
     if (st->rc)
         redisFree(st->rc);
+    for (size_t i = 0; i < st->n_forget; i++)
+        free(st->forget[i]);
+    free(st->forget);
     /* Don't leave the secret in freed memory. */
     memset(st->password, 0, sizeof(st->password));
     free(st);
@@ -435,6 +443,47 @@ static int store_read_take(store_t *st, const redisReply *rep, void *items, size
     return 0;
 }
 
+void store_forget_outputs(store_t *st, const char *cause_key)
+{
+    if (st->n_forget == STORE_FORGET_MAX)
+        return;
+    if (st->n_forget == st->cap_forget) {
+        size_t cap = st->cap_forget ? 2 * st->cap_forget : 512;
+        char **f = realloc(st->forget, cap * sizeof(*f));
+        if (!f)
+            return;
+        st->forget = f;
+        st->cap_forget = cap;
+    }
+    size_t len = strlen(cause_key);
+    char *k = malloc(len + 5);
+    if (!k)
+        return;
+    memcpy(k, "out:", 4);
+    memcpy(k + 4, cause_key, len + 1);
+    st->forget[st->n_forget++] = k;
+}
+
+/* Appends the UNLINK of the forgotten replay records to the pipeline.
+ * Returns the number of commands appended (0 or 1). */
+static size_t store_forget_append(store_t *st)
+{
+    if (st->n_forget == 0)
+        return 0;
+    const char **argv = malloc((st->n_forget + 1) * sizeof(*argv));
+    if (!argv)
+        return 0;
+    argv[0] = "UNLINK";
+    for (size_t i = 0; i < st->n_forget; i++)
+        argv[i + 1] = st->forget[i];
+    redisAppendCommandArgv(st->rc, (int)st->n_forget + 1, argv, NULL);
+    free(argv);
+    for (size_t i = 0; i < st->n_forget; i++)
+        free(st->forget[i]);
+    st->n_forget = 0;
+    return 1;
+}
+
 /* One pipeline of @p n script calls: append each, collect the replies (a
  * script the server lost is loaded again and the pipeline run once more),
  * take each. Returns 0, or -1 on a Redis failure or a bad reply. No silent
@@ -449,12 +498,16 @@ static int store_pipeline(store_t *st, void *items, size_t n,
         return -1;
     if (n == 0)
         return 0;
-    redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
+    redisReply **all = arena_alloc(arena, (n + 1) * sizeof(*all));
     for (int attempt = 0; attempt < 2; attempt++) {
+        size_t extra = store_forget_append(st);
+        redisReply **replies = all + extra;
         for (size_t i = 0; i < n; i++)
             append(st, items, i);
-        if (store_collect(st, replies, n) < 0)
+        if (store_collect(st, all, n + extra) < 0)
             return -1;
+        if (extra)
+            freeReplyObject(all[0]);
         if (store_noscript(replies, n)) {
             store_free_replies(replies, n);
             if (store_reconnect(st) < 0)
