@@ -75,6 +75,10 @@ static const char STORE_LUA_READ[] =
  * again), "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or
  * failed for good).
  *
+ * A version or chain head conflict returns the incident's version and state
+ * as they are (the cause was not applied: checked first), so that the
+ * worker can decide again without a read.
+ *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
  * once one conflicts (another stage moved the incident), every later one
@@ -97,8 +101,8 @@ static const char STORE_LUA_APPLY[] =
     "stale)'}\n"
     "end\n"
     "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
-    "if (hv[1] or '0') ~= ARGV[2] then return {'CONFLICT', hv[1] or '0'} end\n"
-    "if hv[2] and hv[2] ~= ARGV[22] then return {'CONFLICT', 'head'} end\n"
+    "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) then\n"
+    "  return {'CONFLICT', hv[1] or '0', redis.call('HGET', ik, 'state') or ''} end\n"
     "if ARGV[3] ~= '' then\n"
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
@@ -673,7 +677,7 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
                             arena_t *arena)
 {
     store_apply_t *x = (store_apply_t *)items + i;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->elements > 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         store_seterr(st, "redis apply script: %s",
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
@@ -689,6 +693,14 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
         x->result = STORE_DUP;
     } else if (strcmp(res, "CONFLICT") == 0) {
         x->result = STORE_CONFLICT;
+        x->now_state = NULL;
+        x->now_state_len = 0;
+        if (rep->elements == 3 && rep->element[2]->type == REDIS_REPLY_STRING &&
+            rep->element[2]->len > 0 && o->type == REDIS_REPLY_STRING) {
+            x->now_version = strtoull(o->str, NULL, 10);
+            x->now_state = store_dup_bytes(arena, rep->element[2]->str, rep->element[2]->len);
+            x->now_state_len = rep->element[2]->len;
+        }
     } else if (strcmp(res, "REJECT") == 0) {
         x->result = STORE_REJECT;
         x->reason = o->type == REDIS_REPLY_STRING ? arena_strndup(arena, o->str, o->len)

@@ -140,6 +140,11 @@ typedef struct store_apply {
     const unsigned char *replay;
     size_t replay_len;  /* STORE_REPLAY (arena) */
     const char *reason; /* STORE_REJECT (arena) */
+    /* STORE_CONFLICT on the version or chain head: the incident's state and
+     * version in Redis at that moment (arena; NULL when absent) */
+    const unsigned char *now_state;
+    size_t now_state_len;
+    uint64_t now_version;
 } store_apply_t;
 
 /** Applies a batch in one round trip (in order). Returns 0 (see each

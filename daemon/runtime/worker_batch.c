@@ -537,6 +537,21 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     return 1;
 }
 
+/* After a conflict on the version or chain head: the state the apply found
+ * (its cause was not applied then) serves the item's next decision instead
+ * of a read; the next apply checks it again. Not for alerts: their view is
+ * the dedup key's, which a read resolves. */
+static void worker_note_conflict(worker_t *w, worker_item_t *it, const store_apply_t *ap)
+{
+    it->refreshed = NULL;
+    if (it->kind == STAGE_IN_ALERT || !ap->now_state)
+        return;
+    hd_state_t *st = worker_unpack_state(w, ap->now_state, ap->now_state_len);
+    if (st && st->incident->version == ap->now_version && st->last_hash && st->last_hash[0] &&
+        strcmp(st->incident->id, it->key) == 0)
+        it->refreshed = st;
+}
+
 /* Takes the result of one apply. Returns 1 when the item must be decided
  * again (conflict), else 0. */
 static int worker_settle_result(worker_t *w, worker_item_t *it, const store_apply_t *ap)
@@ -547,6 +562,7 @@ static int worker_settle_result(worker_t *w, worker_item_t *it, const store_appl
         if (ap->result == STORE_CONFLICT) {
             it->dlq_error = NULL;
             atomic_fetch_add(&w->stats.conflicts, 1);
+            worker_note_conflict(w, it, ap);
             return 1;
         }
         it->done = 1;
@@ -573,6 +589,7 @@ static int worker_settle_result(worker_t *w, worker_item_t *it, const store_appl
     case STORE_CONFLICT:
         it->n_outs = 0;
         atomic_fetch_add(&w->stats.conflicts, 1);
+        worker_note_conflict(w, it, ap);
         return 1;
     }
     it->done = 1;
@@ -699,9 +716,11 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
             return -1;
         }
         /* An event's own state serves its first decision only: an item
-         * decided again reads Redis. */
-        for (size_t k = 0; round > 0 && k < n_pending; k++)
-            items[pending[k]].spec = NULL;
+         * decided again takes the state its conflict found, or reads. */
+        for (size_t k = 0; round > 0 && k < n_pending; k++) {
+            items[pending[k]].spec = items[pending[k]].refreshed;
+            items[pending[k]].refreshed = NULL;
+        }
         store_read_t *reads = worker_settle_read(w, items, pending, n_pending);
         if (!reads)
             return -1;

@@ -77,8 +77,9 @@ typedef struct worker_item {
      * event's snapshot), or NULL: decided from it without a read in the
      * first round of the batch. */
     hd_state_t *spec;
-    int forget_out; /* its records are stored for replay: forget them once committed */
-    int verify;     /* its apply only checks the state it was decided on */
+    hd_state_t *refreshed; /* the state its apply's conflict found (next round's spec) */
+    int forget_out;        /* its records are stored for replay: forget them once committed */
+    int verify;            /* its apply only checks the state it was decided on */
 } worker_item_t;
 
 /* In-batch view of one incident (key = dedup key or id). */
