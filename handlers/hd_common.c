@@ -299,10 +299,14 @@ void hd_stakeholders_add_level(arena_t *arena, const hd_rules_t *r, hd_incident_
  * (deliveries, recipients without a channel); the rest is counted. */
 #define PLAN_LIST_MAX 65536
 
-/* A list text in one buffer: entries past PLAN_LIST_MAX are counted, not written. */
+/* A list text in one buffer, grown in the arena as entries come (a whole
+ * PLAN_LIST_MAX per list made every batch of 500 decisions touch tens of
+ * MiB); entries past PLAN_LIST_MAX are counted, not written. */
 typedef struct plan_list {
+    arena_t *arena;
     char *buf;
     size_t len;
+    size_t cap; /* bytes of buf, terminator included */
     size_t shown;
     size_t hidden;
 } plan_list_t;
@@ -310,7 +314,9 @@ typedef struct plan_list {
 static void plan_list_init(plan_list_t *l, arena_t *arena)
 {
     memset(l, 0, sizeof(*l));
-    l->buf = arena_alloc(arena, PLAN_LIST_MAX + 1);
+    l->arena = arena;
+    l->cap = 256;
+    l->buf = arena_alloc(arena, l->cap);
 }
 
 static void plan_list_add(plan_list_t *l, const char *fmt, ...)
@@ -327,6 +333,18 @@ static void plan_list_add(plan_list_t *l, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof(entry) || l->len + sep + (size_t)n > PLAN_LIST_MAX) {
         l->hidden++;
         return;
+    }
+    size_t need = l->len + sep + (size_t)n + 1;
+    if (need > l->cap) {
+        size_t cap = l->cap;
+        while (cap < need)
+            cap *= 2;
+        if (cap > PLAN_LIST_MAX + 1)
+            cap = PLAN_LIST_MAX + 1;
+        char *nb = arena_alloc(l->arena, cap);
+        memcpy(nb, l->buf, l->len + 1);
+        l->buf = nb;
+        l->cap = cap;
     }
     memcpy(l->buf + l->len, ", ", sep);
     memcpy(l->buf + l->len + sep, entry, (size_t)n + 1);

@@ -33,7 +33,12 @@ struct store {
     char err[256];
     uint64_t round_trips;
     uint64_t errors;
+    char **forget; /* out: keys to delete with the next pipeline (store_forget_outputs()) */
+    size_t n_forget, cap_forget;
 };
+
+/* Replay records waiting to be deleted, at most (past it, their TTL does). */
+#define STORE_FORGET_MAX 65536
 
 /* read: ARGV = mode(dedup|id), key, cause_key, pos, ns */
 static const char STORE_LUA_READ[] =
@@ -70,6 +75,10 @@ static const char STORE_LUA_READ[] =
  * again), "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or
  * failed for good).
  *
+ * A version or chain head conflict returns the incident's version and state
+ * as they are (the cause was not applied: checked first), so that the
+ * worker can decide again without a read.
+ *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
  * once one conflicts (another stage moved the incident), every later one
@@ -92,8 +101,8 @@ static const char STORE_LUA_APPLY[] =
     "stale)'}\n"
     "end\n"
     "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
-    "if (hv[1] or '0') ~= ARGV[2] then return {'CONFLICT', hv[1] or '0'} end\n"
-    "if hv[2] and hv[2] ~= ARGV[22] then return {'CONFLICT', 'head'} end\n"
+    "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) then\n"
+    "  return {'CONFLICT', hv[1] or '0', redis.call('HGET', ik, 'state') or ''} end\n"
     "if ARGV[3] ~= '' then\n"
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
@@ -261,6 +270,9 @@ void store_destroy(store_t *st)
         return;
     if (st->rc)
         redisFree(st->rc);
+    for (size_t i = 0; i < st->n_forget; i++)
+        free(st->forget[i]);
+    free(st->forget);
     /* Don't leave the secret in freed memory. */
     memset(st->password, 0, sizeof(st->password));
     free(st);
@@ -435,6 +447,47 @@ static int store_read_take(store_t *st, const redisReply *rep, void *items, size
     return 0;
 }
 
+void store_forget_outputs(store_t *st, const char *cause_key)
+{
+    if (st->n_forget == STORE_FORGET_MAX)
+        return;
+    if (st->n_forget == st->cap_forget) {
+        size_t cap = st->cap_forget ? 2 * st->cap_forget : 512;
+        char **f = realloc(st->forget, cap * sizeof(*f));
+        if (!f)
+            return;
+        st->forget = f;
+        st->cap_forget = cap;
+    }
+    size_t len = strlen(cause_key);
+    char *k = malloc(len + 5);
+    if (!k)
+        return;
+    memcpy(k, "out:", 4);
+    memcpy(k + 4, cause_key, len + 1);
+    st->forget[st->n_forget++] = k;
+}
+
+/* Appends the UNLINK of the forgotten replay records to the pipeline.
+ * Returns the number of commands appended (0 or 1). */
+static size_t store_forget_append(store_t *st)
+{
+    if (st->n_forget == 0)
+        return 0;
+    const char **argv = malloc((st->n_forget + 1) * sizeof(*argv));
+    if (!argv)
+        return 0;
+    argv[0] = "UNLINK";
+    for (size_t i = 0; i < st->n_forget; i++)
+        argv[i + 1] = st->forget[i];
+    redisAppendCommandArgv(st->rc, (int)st->n_forget + 1, argv, NULL);
+    free(argv);
+    for (size_t i = 0; i < st->n_forget; i++)
+        free(st->forget[i]);
+    st->n_forget = 0;
+    return 1;
+}
+
 /* One pipeline of @p n script calls: append each, collect the replies (a
  * script the server lost is loaded again and the pipeline run once more),
  * take each. Returns 0, or -1 on a Redis failure or a bad reply. No silent
@@ -449,12 +502,16 @@ static int store_pipeline(store_t *st, void *items, size_t n,
         return -1;
     if (n == 0)
         return 0;
-    redisReply **replies = arena_alloc(arena, n * sizeof(*replies));
+    redisReply **all = arena_alloc(arena, (n + 1) * sizeof(*all));
     for (int attempt = 0; attempt < 2; attempt++) {
+        size_t extra = store_forget_append(st);
+        redisReply **replies = all + extra;
         for (size_t i = 0; i < n; i++)
             append(st, items, i);
-        if (store_collect(st, replies, n) < 0)
+        if (store_collect(st, all, n + extra) < 0)
             return -1;
+        if (extra)
+            freeReplyObject(all[0]);
         if (store_noscript(replies, n)) {
             store_free_replies(replies, n);
             if (store_reconnect(st) < 0)
@@ -620,7 +677,7 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
                             arena_t *arena)
 {
     store_apply_t *x = (store_apply_t *)items + i;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->elements > 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         store_seterr(st, "redis apply script: %s",
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
@@ -636,6 +693,14 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
         x->result = STORE_DUP;
     } else if (strcmp(res, "CONFLICT") == 0) {
         x->result = STORE_CONFLICT;
+        x->now_state = NULL;
+        x->now_state_len = 0;
+        if (rep->elements == 3 && rep->element[2]->type == REDIS_REPLY_STRING &&
+            rep->element[2]->len > 0 && o->type == REDIS_REPLY_STRING) {
+            x->now_version = strtoull(o->str, NULL, 10);
+            x->now_state = store_dup_bytes(arena, rep->element[2]->str, rep->element[2]->len);
+            x->now_state_len = rep->element[2]->len;
+        }
     } else if (strcmp(res, "REJECT") == 0) {
         x->result = STORE_REJECT;
         x->reason = o->type == REDIS_REPLY_STRING ? arena_strndup(arena, o->str, o->len)

@@ -8,7 +8,8 @@
  *                             (chain head: hash of the record `version`)
  *   cause:{<id>}:<stage>:<c>  the input position that applied cause c (TTL)
  *   alert:<alert_id>          the input position that applied an alert (TTL)
- *   out:<cause key>           the records that transition produced (short TTL)
+ *   out:<cause key>           the records that transition produced, until its
+ *                             transaction commits (store_forget_outputs(); TTL)
  *   open:<dedup_key>          id of the open incident of that key
  *   stage:<STAGE>             set of live incident ids in that stage
  *   kind:<KIND>               set of live incident ids of that kind
@@ -143,11 +144,22 @@ typedef struct store_apply {
     const unsigned char *replay;
     size_t replay_len;  /* STORE_REPLAY (arena) */
     const char *reason; /* STORE_REJECT (arena) */
+    /* STORE_CONFLICT on the version or chain head: the incident's state and
+     * version in Redis at that moment (arena; NULL when absent) */
+    const unsigned char *now_state;
+    size_t now_state_len;
+    uint64_t now_version;
 } store_apply_t;
 
 /** Applies a batch in one round trip (in order). Returns 0 (see each
  *  result), or -1 on a Redis failure (then nothing is known: retry). */
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
+
+/** The records stored for the replay of @p cause_key are no longer needed
+ *  (their transaction committed): they are deleted with the next pipeline,
+ *  in its round trip (copied; when the connection is lost first, their TTL
+ *  removes them). */
+void store_forget_outputs(store_t *st, const char *cause_key);
 
 /** The member of a timer in the timers set: "<level>|<id>" for an ack
  *  timer (the layout of the first version), "<kind>:<level>|<id>" for the

@@ -186,8 +186,7 @@ void worker_destroy(worker_t *w)
         return;
     if (w->consumer)
         rd_kafka_destroy(w->consumer);
-    if (w->producer)
-        rd_kafka_destroy(w->producer);
+    worker_producer_destroy(w);
     if (w->cgmd)
         rd_kafka_consumer_group_metadata_destroy(w->cgmd);
     store_destroy(w->store);
@@ -469,8 +468,7 @@ static int worker_producer_replace(worker_t *w, int *rc)
     atomic_fetch_add(&w->stats.failed, 1);
     worker_rewind(w);
     worker_free_batch(w);
-    rd_kafka_destroy(w->producer);
-    w->producer = NULL;
+    worker_producer_destroy(w);
     char perr[512];
     if (worker_producer_new(w, perr, sizeof(perr)) < 0) {
         log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "%s; stopping", perr);

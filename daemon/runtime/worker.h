@@ -35,6 +35,7 @@ typedef struct worker_stats {
     atomic_uint_fast64_t batches;       /* transactions committed */
     atomic_uint_fast64_t in_flight;     /* messages in the batch being processed */
     atomic_uint_fast64_t redis_round_trips;
+    atomic_uint_fast64_t redis_batch_round_trips; /* those made by committed batches */
     atomic_uint_fast64_t redis_errors;
     atomic_uint_fast64_t escalations;  /* "escalated" records written */
     atomic_uint_fast64_t timers_fired; /* ack timers turned into commands */

@@ -31,7 +31,7 @@ static void worker_add_out(worker_t *w, worker_item_t *it, size_t *cap, const ch
         it->outs = n;
         *cap = ncap;
     }
-    it->outs[it->n_outs++] = (worker_out_t){topic, key, key_len, val, val_len};
+    it->outs[it->n_outs++] = (worker_out_t){topic, key, key_len, val, val_len, NULL, 0};
 }
 
 /* Records of a replay, from the stored blob. */
@@ -93,150 +93,28 @@ static void worker_note_redis(worker_t *w)
  * replay of the same position names the same incident. */
 static const char *worker_new_id(worker_t *w, const worker_item_t *it)
 {
+    static const char hex[] = "0123456789abcdef";
+    /* SHA-256 of the first 511 bytes of "<alert id>|<position>". */
     char buf[512];
-    int n = snprintf(buf, sizeof(buf), "%s|%s", it->alert->alert_id, it->pos);
+    size_t n = 0;
+    const char *parts[3] = {it->alert->alert_id, "|", it->pos};
+    for (int k = 0; k < 3; k++) {
+        size_t l = strlen(parts[k]);
+        if (l > sizeof(buf) - 1 - n)
+            l = sizeof(buf) - 1 - n;
+        memcpy(buf + n, parts[k], l);
+        n += l;
+    }
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1),
-           md);
-    return arena_printf(&w->arena, "INC-%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2],
-                        md[3], md[4], md[5], md[6], md[7]);
-}
-
-/* Decodes an alert (incidents.detected); its cause is the alert id. */
-static void worker_decode_alert(worker_t *w, worker_item_t *it, char *err, size_t err_size)
-{
-    rd_kafka_message_t *m = it->msg;
-    it->alert = (hd_alert_t *)pb_strings_unpack(&incident__v1__alert__descriptor,
-                                                arena_pb(&w->arena), m->len, m->payload);
-    if (!it->alert) {
-        it->dlq_error = "cannot decode incident.v1.Alert";
-        return;
+    SHA256((const unsigned char *)buf, n, md);
+    char *id = arena_alloc(&w->arena, 4 + 16 + 1);
+    memcpy(id, "INC-", 4);
+    for (int i = 0; i < 8; i++) {
+        id[4 + 2 * i] = hex[md[i] >> 4];
+        id[5 + 2 * i] = hex[md[i] & 15];
     }
-    if (hd_alert_validate(it->alert, err, err_size) < 0) {
-        it->dlq_error = arena_strdup(&w->arena, err);
-        return;
-    }
-    it->key = it->alert->dedup_key;
-    it->cause_id = it->alert->alert_id;
-    it->cause_key =
-        arena_printf(&w->arena, "%salert:%s", w->cfg->topic_prefix, it->alert->alert_id);
-}
-
-/* Decodes a fired timer (incidents.timers). The claim token names one
- * firing of one armed timer: a command fired twice is a duplicate, a
- * re-armed timer a new cause; a command without a claim is not ours. */
-static void worker_decode_timer(worker_t *w, worker_item_t *it)
-{
-    rd_kafka_message_t *m = it->msg;
-    it->timer = (hd_timer_t *)pb_strings_unpack(&incidentd__v1__timer_fired__descriptor,
-                                                arena_pb(&w->arena), m->len, m->payload);
-    if (!it->timer || !it->timer->incident_id[0]) {
-        it->dlq_error = "cannot decode incidentd.v1.TimerFired";
-        return;
-    }
-    if (!it->timer->claim[0]) {
-        it->dlq_error = "timer command without a claim (not fired by incidentd)";
-        return;
-    }
-    it->key = it->timer->incident_id;
-    const char *kind = hd_timer_kind_name((hd_timer_kind_t)it->timer->kind);
-    it->cause_id = arena_printf(&w->arena, "timer:%s:%s:%u:%s", it->timer->incident_id, kind,
-                                it->timer->level, it->timer->claim);
-    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:timer:%s:%u:%s", w->cfg->topic_prefix,
-                                 it->timer->incident_id, kind, it->timer->level, it->timer->claim);
-}
-
-/* Decodes a stage event; its cause is the event id, per stage. */
-static void worker_decode_event(worker_t *w, worker_item_t *it, char *err, size_t err_size)
-{
-    rd_kafka_message_t *m = it->msg;
-    it->event = (hd_event_t *)pb_strings_unpack(&incident__v1__incident_event__descriptor,
-                                                arena_pb(&w->arena), m->len, m->payload);
-    if (!it->event) {
-        it->dlq_error = "cannot decode incident.v1.IncidentEvent";
-        return;
-    }
-    if (hd_event_validate(it->event, err, err_size) < 0) {
-        it->dlq_error = arena_strdup(&w->arena, err);
-        return;
-    }
-    it->key = it->event->incident->id;
-    it->cause_id = it->event->event_id;
-    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:%s:%s", w->cfg->topic_prefix, it->key,
-                                 w->stage->name, it->event->event_id);
-}
-
-/* Decodes a person's command (incidents.commands); its cause is the
- * command id, per incident. */
-static void worker_decode_command(worker_t *w, worker_item_t *it, char *err, size_t err_size)
-{
-    rd_kafka_message_t *m = it->msg;
-    it->command = (hd_command_t *)pb_strings_unpack(&incident__v1__command__descriptor,
-                                                    arena_pb(&w->arena), m->len, m->payload);
-    if (!it->command) {
-        it->dlq_error = "cannot decode incident.v1.Command";
-        return;
-    }
-    if (hd_command_validate(it->command, err, err_size) < 0) {
-        it->dlq_error = arena_strdup(&w->arena, err);
-        return;
-    }
-    it->key = it->command->incident_id;
-    it->cause_id = it->command->command_id;
-    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:commands:%s", w->cfg->topic_prefix,
-                                 it->key, it->command->command_id);
-}
-
-/* Decodes a delivery receipt (incidents.receipts): its cause is the
- * delivery and the attempt; it consumes the delivery's claim. */
-static void worker_decode_receipt(worker_t *w, worker_item_t *it, char *err, size_t err_size)
-{
-    rd_kafka_message_t *m = it->msg;
-    it->receipt = (hd_receipt_t *)pb_strings_unpack(&incidentd__v1__delivery_receipt__descriptor,
-                                                    arena_pb(&w->arena), m->len, m->payload);
-    if (!it->receipt) {
-        it->dlq_error = "cannot decode incidentd.v1.DeliveryReceipt";
-        return;
-    }
-    if (hd_receipt_validate(it->receipt, err, err_size) < 0) {
-        it->dlq_error = arena_strdup(&w->arena, err);
-        return;
-    }
-    if (!it->receipt->claim[0]) {
-        it->dlq_error = "delivery receipt without a claim (not sent by incidentd)";
-        return;
-    }
-    it->key = it->receipt->incident_id;
-    it->cause_id = arena_printf(&w->arena, "%s#%u", it->receipt->delivery_id, it->receipt->attempt);
-    it->cause_key = arena_printf(&w->arena, "%scause:{%s}:notify:%s", w->cfg->topic_prefix, it->key,
-                                 it->cause_id);
-}
-
-/* Decodes and validates one message into @p it (bad input: it->dlq_error). */
-static void worker_decode(worker_t *w, worker_item_t *it)
-{
-    rd_kafka_message_t *m = it->msg;
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    it->pos = arena_printf(&w->arena, "%s/%d/%" PRId64, topic, (int)m->partition, m->offset);
-    if (m->len > WORKER_MAX_INPUT) {
-        it->dlq_error = arena_printf(&w->arena, "message of %zu bytes exceeds the limit of %d",
-                                     m->len, WORKER_MAX_INPUT);
-        return;
-    }
-    char err[256];
-    size_t plen = strlen(w->cfg->topic_prefix);
-    const char *bare = strncmp(topic, w->cfg->topic_prefix, plen) == 0 ? topic + plen : topic;
-    it->kind = stage_input_of(w->stage, bare);
-    if (it->kind == STAGE_IN_ALERT)
-        worker_decode_alert(w, it, err, sizeof(err));
-    else if (it->kind == STAGE_IN_TIMER)
-        worker_decode_timer(w, it);
-    else if (it->kind == STAGE_IN_COMMAND)
-        worker_decode_command(w, it, err, sizeof(err));
-    else if (it->kind == STAGE_IN_RECEIPT)
-        worker_decode_receipt(w, it, err, sizeof(err));
-    else
-        worker_decode_event(w, it, err, sizeof(err));
+    id[20] = '\0';
+    return id;
 }
 
 /* Runs the stage's handler for one item against @p cur. */
@@ -264,6 +142,21 @@ static void worker_decide(worker_t *w, worker_item_t *it, const hd_state_t *cur,
     w->stage->decide(&ctx, cur, &in, tr);
 }
 
+/* The WORKER_STATE_HEADER of the transition's events: the new stored
+ * state without its incident (the events carry it), or NULL. */
+static const void *worker_state_header(worker_t *w, const hd_transition_t *tr, size_t *len)
+{
+    *len = 0;
+    if (!tr->state || tr->n_outputs == 0 || !tr->state->last_hash || !tr->state->last_hash[0])
+        return NULL;
+    hd_state_t rest = *tr->state;
+    rest.incident = NULL;
+    *len = incidentd__v1__stored_incident__get_packed_size(&rest);
+    void *buf = arena_alloc(&w->arena, *len ? *len : 1);
+    incidentd__v1__stored_incident__pack(&rest, buf);
+    return buf;
+}
+
 /* The transition's events, one per output, into it->outs. */
 static void worker_outs_events(worker_t *w, worker_item_t *it, const hd_transition_t *tr,
                                const char *id, int64_t now_ms, size_t *cap)
@@ -271,6 +164,8 @@ static void worker_outs_events(worker_t *w, worker_item_t *it, const hd_transiti
     const char *cause_alert = it->kind == STAGE_IN_ALERT   ? it->alert->alert_id
                               : it->kind == STAGE_IN_EVENT ? it->event->cause_alert_id
                                                            : "";
+    size_t state_len = 0;
+    const void *state = worker_state_header(w, tr, &state_len);
     for (size_t i = 0; i < tr->n_outputs; i++) {
         hd_event_t *ev = arena_alloc(&w->arena, sizeof(*ev));
         incident__v1__incident_event__init(ev);
@@ -283,6 +178,13 @@ static void worker_outs_events(worker_t *w, worker_item_t *it, const hd_transiti
         incident__v1__incident_event__pack(ev, buf);
         worker_add_out(w, it, cap, stage_output_topic(tr->outputs[i].topic), id, strlen(id), buf,
                        len);
+        /* Without the header when it would make the record too large: the
+         * next stage reads Redis instead. */
+        if (state && ev->incident == tr->state->incident &&
+            len + state_len + strlen(id) + 64 <= worker_record_max(w)) {
+            it->outs[it->n_outs - 1].state = state;
+            it->outs[it->n_outs - 1].state_len = state_len;
+        }
     }
 }
 
@@ -496,32 +398,71 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
 }
 
 /* Reads the state of the pending items' incidents and their causes' status
- * (one pipeline). Returns the reads (arena), or NULL when Redis failed. */
+ * (one pipeline), except for the items that bring their state
+ * (it->spec): those are decided from it, and the apply finds out whether
+ * their cause was applied or their state moved on. Returns the reads
+ * (arena), or NULL when Redis failed. */
 static store_read_t *worker_settle_read(worker_t *w, worker_item_t *items, const size_t *pending,
                                         size_t n_pending)
 {
     store_read_t *reads = arena_alloc(&w->arena, n_pending * sizeof(*reads));
+    store_read_t *sub = arena_alloc(&w->arena, n_pending * sizeof(*sub));
+    size_t *at = arena_alloc(&w->arena, n_pending * sizeof(*at));
+    size_t n_sub = 0;
     for (size_t k = 0; k < n_pending; k++) {
         worker_item_t *it = &items[pending[k]];
+        if (it->spec) {
+            reads[k].found_id = it->key;
+            reads[k].version = it->spec->incident->version;
+            reads[k].cause = STORE_CAUSE_NEW;
+            continue;
+        }
+        store_read_t *r = &sub[n_sub];
+        at[n_sub++] = k;
         if (it->kind == STAGE_IN_ALERT)
-            reads[k].dedup_key = it->key;
+            r->dedup_key = it->key;
         else
-            reads[k].id = it->key;
-        reads[k].cause_key = it->cause_key;
-        reads[k].pos = it->pos;
+            r->id = it->key;
+        r->cause_key = it->cause_key;
+        r->pos = it->pos;
     }
-    int rc = store_read_batch(w->store, reads, n_pending, &w->arena);
+    if (n_sub == 0)
+        return reads;
+    int rc = store_read_batch(w->store, sub, n_sub, &w->arena);
     worker_note_redis(w);
-    return rc < 0 ? NULL : reads;
+    if (rc < 0)
+        return NULL;
+    for (size_t j = 0; j < n_sub; j++)
+        reads[at[j]] = sub[j];
+    return reads;
 }
 
 /* Largest record incidentd may produce: the limit less room for the
  * record's key, headers and framing. */
 size_t worker_record_max(const worker_t *w) { return (size_t)w->cfg->message_max_bytes - 1024; }
 
+/* A decision on an event's state (v->spec) that applies nothing is only
+ * as good as that state: @p ap becomes a check that the incident is still
+ * at the version and chain head it was decided on (it writes nothing); a
+ * conflict reads and decides the item again. */
+static void worker_verify_of(worker_t *w, worker_item_t *it, const worker_view_t *v,
+                             store_apply_t *ap)
+{
+    memset(ap, 0, sizeof(*ap));
+    ap->id = it->key;
+    ap->expected_version = v->version;
+    ap->expected_head = v->state && v->state->last_hash ? v->state->last_hash : "";
+    ap->pos = it->pos;
+    ap->max_level = w->cfg->rules.max_escalation_level;
+    ap->retention_ms = w->cfg->retention_ms;
+    it->n_outs = 0;
+    it->verify = 1;
+}
+
 /* Decides one pending item against its incident's in-batch view and, when
- * something is to be applied, fills @p ap. Returns 1 when @p ap is to be
- * applied, 0 when the item is settled without an apply. */
+ * something is to be applied (or, on an event's state, checked:
+ * worker_verify_of()), fills @p ap. Returns 1 when @p ap is to be applied,
+ * 0 when the item is settled without an apply. */
 static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read_t *r,
                                 worker_view_t *v, int64_t now_ms, store_apply_t *ap)
 {
@@ -529,6 +470,7 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
         if (worker_outs_from_blob(w, it, r->outputs, r->outputs_len) < 0)
             log_msg(LOG_ERROR, w->stage->name, NULL, it->cause_id, "stored records unreadable");
         atomic_fetch_add(&w->stats.replays, 1);
+        it->forget_out = r->outputs_len > 0;
         it->done = 1;
         return 0;
     }
@@ -538,7 +480,11 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
         it->done = 1;
         return 0;
     }
-    if (!v->present) {
+    if (!v->present && it->spec) {
+        v->present = v->spec = 1;
+        v->state = v->best ? v->best : it->spec;
+        v->version = v->state->incident->version;
+    } else if (!v->present) {
         v->present = 1;
         v->state = worker_unpack_state(w, r->state, r->state_len);
         v->version = r->version;
@@ -550,9 +496,14 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     worker_decide(w, it, v->state, now_ms, &tr);
     /* A fired timer is applied even when it changes nothing: the apply
      * checks and consumes its claim (a forged one is refused there). */
-    if (tr.verdict == HD_REJECT || (tr.verdict == HD_NOOP && !worker_consumes_claim(it))) {
+    int applies = tr.verdict != HD_REJECT && (tr.verdict != HD_NOOP || worker_consumes_claim(it));
+    if (!applies) {
         it->dlq_error = tr.verdict == HD_REJECT ? arena_strdup(&w->arena, tr.error) : NULL;
         it->n_outs = 0;
+        if (v->spec) {
+            worker_verify_of(w, it, v, ap);
+            return 1;
+        }
         it->done = 1;
         return 0;
     }
@@ -565,6 +516,10 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
                              "limits.message_bytes (%u)",
                              it->outs[k].topic, it->outs[k].value_len, w->cfg->message_max_bytes);
             it->n_outs = 0;
+            if (v->spec) {
+                worker_verify_of(w, it, v, ap);
+                return 1;
+            }
             it->done = 1;
             return 0;
         }
@@ -582,16 +537,45 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     return 1;
 }
 
+/* After a conflict on the version or chain head: the state the apply found
+ * (its cause was not applied then) serves the item's next decision instead
+ * of a read; the next apply checks it again. Not for alerts: their view is
+ * the dedup key's, which a read resolves. */
+static void worker_note_conflict(worker_t *w, worker_item_t *it, const store_apply_t *ap)
+{
+    it->refreshed = NULL;
+    if (it->kind == STAGE_IN_ALERT || !ap->now_state)
+        return;
+    hd_state_t *st = worker_unpack_state(w, ap->now_state, ap->now_state_len);
+    if (st && st->incident->version == ap->now_version && st->last_hash && st->last_hash[0] &&
+        strcmp(st->incident->id, it->key) == 0)
+        it->refreshed = st;
+}
+
 /* Takes the result of one apply. Returns 1 when the item must be decided
  * again (conflict), else 0. */
 static int worker_settle_result(worker_t *w, worker_item_t *it, const store_apply_t *ap)
 {
+    if (it->verify) {
+        /* A check of the state a non-applying decision saw (worker_verify_of()). */
+        it->verify = 0;
+        if (ap->result == STORE_CONFLICT) {
+            it->dlq_error = NULL;
+            atomic_fetch_add(&w->stats.conflicts, 1);
+            worker_note_conflict(w, it, ap);
+            return 1;
+        }
+        it->done = 1;
+        return 0;
+    }
     switch (ap->result) {
     case STORE_OK:
         atomic_fetch_add(&w->stats.transitions, 1);
+        it->forget_out = ap->outputs_len > 0;
         break;
     case STORE_REPLAY:
         worker_outs_from_blob(w, it, ap->replay, ap->replay_len);
+        it->forget_out = ap->replay_len > 0;
         atomic_fetch_add(&w->stats.replays, 1);
         break;
     case STORE_DUP:
@@ -605,6 +589,7 @@ static int worker_settle_result(worker_t *w, worker_item_t *it, const store_appl
     case STORE_CONFLICT:
         it->n_outs = 0;
         atomic_fetch_add(&w->stats.conflicts, 1);
+        worker_note_conflict(w, it, ap);
         return 1;
     }
     it->done = 1;
@@ -636,11 +621,29 @@ static int worker_seen_in_round(const worker_item_t *items, const worker_slot_t 
     return 0;
 }
 
+/* The newest state the round's events bring of each incident (a batch may
+ * hold several events of one incident: Redis is at least at the newest),
+ * into the views' `best`; returns the number of views made. */
+static size_t worker_best_states(worker_item_t *items, const worker_slot_t *slots, size_t n,
+                                 worker_view_t *views)
+{
+    size_t n_views = 0;
+    for (size_t k = 0; k < n; k++) {
+        const worker_item_t *it = &items[slots[k].item];
+        if (!it->spec)
+            continue;
+        worker_view_t *v = worker_view(views, &n_views, it->key);
+        if (!v->best || v->best->incident->version < it->spec->incident->version)
+            v->best = it->spec;
+    }
+    return n_views;
+}
+
 static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots, size_t n,
                                   const store_read_t *reads, worker_view_t *views,
                                   store_apply_t *applies)
 {
-    size_t n_views = 0, n_applies = 0;
+    size_t n_views = worker_best_states(items, slots, n, views), n_applies = 0;
     int64_t now_ms = clock_now_ms();
     for (size_t k = 0; k < n; k++) {
         worker_item_t *it = &items[slots[k].item];
@@ -712,6 +715,12 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
                     round);
             return -1;
         }
+        /* An event's own state serves its first decision only: an item
+         * decided again takes the state its conflict found, or reads. */
+        for (size_t k = 0; round > 0 && k < n_pending; k++) {
+            items[pending[k]].spec = items[pending[k]].refreshed;
+            items[pending[k]].refreshed = NULL;
+        }
         store_read_t *reads = worker_settle_read(w, items, pending, n_pending);
         if (!reads)
             return -1;
@@ -742,6 +751,7 @@ int worker_process(worker_t *w)
             rd_kafka_topic_name(w->batch[0]->rkt), (int)w->batch[0]->partition,
             w->batch[0]->offset);
     atomic_store(&w->stats.in_flight, n);
+    uint64_t rt0 = store_round_trips(w->store);
     worker_item_t *items = arena_alloc(&w->arena, n * sizeof(*items));
     for (size_t i = 0; i < n; i++) {
         items[i].msg = w->batch[i];
@@ -758,7 +768,14 @@ int worker_process(worker_t *w)
     }
     worker_poison_apply(w, items, n);
     int rc = worker_produce_batch(w, items, n);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Committed: the records stored for a replay of these positions
+         * will not be asked for again. */
+        for (size_t i = 0; i < n; i++)
+            if (items[i].forget_out)
+                store_forget_outputs(w->store, items[i].cause_key);
+        atomic_fetch_add(&w->stats.redis_batch_round_trips, store_round_trips(w->store) - rt0);
         worker_count_batch(w, items, n, t0);
+    }
     return rc;
 }

@@ -30,6 +30,14 @@
 #define WORKER_MAX_ROUNDS 32
 #define WORKER_TXN_TIMEOUT_MS 30000
 #define WORKER_POISON_TRIES 3
+/* Output topics whose handle a worker keeps (worker_rkt()). */
+#define WORKER_TOPICS 8
+
+/* The Kafka header of a stage event that carries the rest of the stored
+ * state (incidentd.v1.StoredIncident without its `incident`, which is the
+ * event's snapshot) at the snapshot's version: the next stage decides from
+ * it without reading Redis; the apply still checks version and chain head. */
+#define WORKER_STATE_HEADER "x-incidentd-state"
 
 /* One record to produce. */
 typedef struct worker_out {
@@ -38,6 +46,8 @@ typedef struct worker_out {
     size_t key_len;
     const void *value;
     size_t value_len;
+    const void *state; /* WORKER_STATE_HEADER value, or NULL */
+    size_t state_len;
 } worker_out_t;
 
 /* One input message of the batch and what became of it. */
@@ -64,12 +74,21 @@ typedef struct worker_item {
     int64_t ttr_ms; /* time to resolve of a "resolved" record, or -1 */
     int has_apply;
     size_t apply_idx;
+    /* An event's stored state from its WORKER_STATE_HEADER (incident = the
+     * event's snapshot), or NULL: decided from it without a read in the
+     * first round of the batch. */
+    hd_state_t *spec;
+    hd_state_t *refreshed; /* the state its apply's conflict found (next round's spec) */
+    int forget_out;        /* its records are stored for replay: forget them once committed */
+    int verify;            /* its apply only checks the state it was decided on */
 } worker_item_t;
 
 /* In-batch view of one incident (key = dedup key or id). */
 typedef struct worker_view {
     const char *key;
     int present;       /* state known (possibly "none") */
+    int spec;          /* the state is an event's header state, not read */
+    hd_state_t *best;  /* the newest state the round's events bring (worker_best_states()) */
     hd_state_t *state; /* NULL = no (open) incident */
     uint64_t version;
 } worker_view_t;
@@ -81,6 +100,10 @@ struct worker {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_consumer_group_metadata_t *cgmd;
+    /* Handles of the output topics (bare name, handle), made on first use. */
+    const char *topic_names[WORKER_TOPICS];
+    rd_kafka_topic_t *topics[WORKER_TOPICS];
+    size_t n_topics;
     store_t *store;
     arena_t arena;
     char actor[64];
@@ -113,6 +136,9 @@ struct worker {
     char poison_err[256];
 };
 
+/** Decodes and validates one message into @p it (worker_decode.c; bad
+ *  input: it->dlq_error). */
+void worker_decode(worker_t *w, worker_item_t *it);
 /** Processes the gathered batch as one transaction (worker_batch.c): 0
  *  committed, -1 aborted (rewind and retry), -2 fatal Kafka error. */
 int worker_process(worker_t *w);
@@ -133,5 +159,7 @@ void worker_update_lag(worker_t *w);
 int worker_producer_new(worker_t *w, char *errstr, size_t errstr_size);
 /** Initialises transactions, retrying until the broker answers or stop. */
 int worker_producer_init(worker_t *w);
+/** Destroys the producer and its topic handles. */
+void worker_producer_destroy(worker_t *w);
 
 #endif

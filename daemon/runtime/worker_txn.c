@@ -94,27 +94,89 @@ int worker_producer_init(worker_t *w)
     }
 }
 
+void worker_producer_destroy(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_topics; i++)
+        rd_kafka_topic_destroy(w->topics[i]);
+    w->n_topics = 0;
+    if (w->producer)
+        rd_kafka_destroy(w->producer);
+    w->producer = NULL;
+}
+
+/* The producer's handle of output topic @p topic (without prefix), made
+ * once: no name formatting and lookup per record. NULL when none can be
+ * made (then the record goes by name). */
+static rd_kafka_topic_t *worker_rkt(worker_t *w, const char *topic)
+{
+    for (size_t i = 0; i < w->n_topics; i++)
+        if (w->topic_names[i] == topic || strcmp(w->topic_names[i], topic) == 0)
+            return w->topics[i];
+    if (w->n_topics == WORKER_TOPICS)
+        return NULL;
+    const char *bare = NULL;
+    for (size_t i = 0; stage_topic_names[i] && !bare; i++)
+        if (strcmp(stage_topic_names[i], topic) == 0)
+            bare = stage_topic_names[i]; /* static: outlives the arena's copy */
+    if (!bare)
+        return NULL;
+    char full[300];
+    kafka_topic_name(w->cfg, bare, full, sizeof(full));
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->producer, full, NULL);
+    if (!rkt)
+        return NULL;
+    w->topic_names[w->n_topics] = bare;
+    w->topics[w->n_topics++] = rkt;
+    return rkt;
+}
+
+/* One producev() of a record: by topic handle @p rkt with the one header
+ * of o->state (copied), or by name @p full with the headers @p hdrs (taken
+ * on success; NULL none). */
+static rd_kafka_resp_err_t worker_producev(worker_t *w, rd_kafka_topic_t *rkt, const char *full,
+                                           const worker_out_t *o, rd_kafka_headers_t *hdrs,
+                                           size_t tag)
+{
+    void *key = (void *)o->key, *val = (void *)o->value, *opaque = (void *)(uintptr_t)tag;
+    if (!rkt && hdrs)
+        return rd_kafka_producev(
+            w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY(key, o->key_len),
+            RD_KAFKA_V_VALUE(val, o->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (!rkt)
+        return rd_kafka_producev(
+            w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY(key, o->key_len),
+            RD_KAFKA_V_VALUE(val, o->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (o->state)
+        return rd_kafka_producev(
+            w->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, o->key_len),
+            RD_KAFKA_V_VALUE(val, o->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(opaque),
+            RD_KAFKA_V_HEADER(WORKER_STATE_HEADER, o->state, (ssize_t)o->state_len),
+            RD_KAFKA_V_END);
+    return rd_kafka_producev(w->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, o->key_len),
+                             RD_KAFKA_V_VALUE(val, o->value_len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_END);
+}
+
 /* Produces one record in the open transaction; @p tag is 1 + the index of
  * the batch item it belongs to (0: none), for worker_dr_cb(). Takes
  * ownership of @p hdrs, even on failure. */
-static int worker_produce(worker_t *w, const char *topic, const void *key, size_t key_len,
-                          const void *val, size_t val_len, rd_kafka_headers_t *hdrs, size_t tag)
+static int worker_produce(worker_t *w, const worker_out_t *o, rd_kafka_headers_t *hdrs, size_t tag)
 {
-    char full[300];
-    kafka_topic_name(w->cfg, topic, full, sizeof(full));
+    char full[300] = "";
+    rd_kafka_topic_t *rkt = hdrs ? NULL : worker_rkt(w, o->topic);
+    if (!rkt) {
+        kafka_topic_name(w->cfg, o->topic, full, sizeof(full));
+        if (!hdrs) /* a topic without a handle: its headers go by name too */
+            hdrs = o->state ? rd_kafka_headers_new(1) : NULL;
+        if (hdrs && o->state)
+            rd_kafka_header_add(hdrs, WORKER_STATE_HEADER, -1, o->state, (ssize_t)o->state_len);
+    }
     for (int tries = 0;; tries++) {
-        rd_kafka_resp_err_t e;
-        if (hdrs)
-            e = rd_kafka_producev(
-                w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY((void *)key, key_len),
-                RD_KAFKA_V_VALUE((void *)val, val_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_HEADERS(hdrs),
-                RD_KAFKA_V_END);
-        else
-            e = rd_kafka_producev(
-                w->producer, RD_KAFKA_V_TOPIC(full), RD_KAFKA_V_KEY((void *)key, key_len),
-                RD_KAFKA_V_VALUE((void *)val, val_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e = worker_producev(w, rkt, full, o, hdrs, tag);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             atomic_fetch_add(&w->stats.produced, 1);
             return 0;
@@ -123,7 +185,7 @@ static int worker_produce(worker_t *w, const char *topic, const void *key, size_
             rd_kafka_poll(w->producer, 10);
             continue;
         }
-        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "produce to %s: %s", full,
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "produce to %s: %s", o->topic,
                 rd_kafka_err2str(e));
         if (worker_record_error(e) && tag && !w->fail_item) {
             w->fail_item = tag;
@@ -160,7 +222,8 @@ static int worker_produce_dlq(worker_t *w, worker_item_t *it, size_t tag)
     log_msg(LOG_WARN, w->stage->name, NULL, it->cause_id, "dead-lettered %s: %s%s", it->pos,
             it->dlq_error, len < m->len ? " (value truncated)" : "");
     atomic_fetch_add(&w->stats.dead_lettered, 1);
-    return worker_produce(w, "incidents.dlq", m->key, m->key_len, m->payload, len, h, tag);
+    const worker_out_t o = {"incidents.dlq", m->key, m->key_len, m->payload, len, NULL, 0};
+    return worker_produce(w, &o, h, tag);
 }
 
 /* Commits the offsets after the batch, and the produced records, as one
@@ -324,8 +387,7 @@ int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)
             continue;
         }
         for (size_t k = 0; k < it->n_outs && rc == 0; k++)
-            rc = worker_produce(w, it->outs[k].topic, it->outs[k].key, it->outs[k].key_len,
-                                it->outs[k].value, it->outs[k].value_len, NULL, i + 1);
+            rc = worker_produce(w, &it->outs[k], NULL, i + 1);
     }
     rc = rc == 0 ? worker_commit(w) : -1;
     if (rc == 0) {
@@ -381,8 +443,9 @@ void worker_fire_timers(worker_t *w)
         if (len > sizeof(buf))
             continue;
         incidentd__v1__timer_fired__pack(&t, buf);
-        rc = worker_produce(w, "incidents.timers", timers[i].id, strlen(timers[i].id), buf, len,
-                            NULL, 0);
+        const worker_out_t o = {
+            "incidents.timers", timers[i].id, strlen(timers[i].id), buf, len, NULL, 0};
+        rc = worker_produce(w, &o, NULL, 0);
     }
     if (rc == 0) {
         e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
@@ -421,8 +484,9 @@ int worker_emit(worker_t *w, const worker_record_t *recs, size_t n)
             rd_kafka_header_add(h, "x-source-offset", -1, "-1", -1);
             atomic_fetch_add(&w->stats.dead_lettered, 1);
         }
-        rc = worker_produce(w, recs[i].topic, recs[i].key, strlen(recs[i].key), recs[i].value,
-                            recs[i].len, h, 0);
+        const worker_out_t o = {
+            recs[i].topic, recs[i].key, strlen(recs[i].key), recs[i].value, recs[i].len, NULL, 0};
+        rc = worker_produce(w, &o, h, 0);
     }
     if (rc == 0) {
         e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);

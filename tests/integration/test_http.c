@@ -149,7 +149,7 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_assert_eq(tu_produce_alert(topic, &a), 0);
 
     deadline = tu_now_ms() + WAIT_MS;
-    double transitions = -1, audit = -1, n_open = -1;
+    double transitions = -1, audit = -1, n_open = -1, classified = -1;
     while (tu_now_ms() < deadline) {
         assert_alive(pid, log);
         e = tu_prom_scrape(port);
@@ -157,9 +157,10 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
         transitions = tu_prom_sum(e, "incidentd_transitions_total", "stage=\"detected\"");
         audit = tu_prom_sum(e, "incidentd_audit_records_total", NULL);
         n_open = tu_prom_sum(e, "incidentd_open_incidents", NULL);
+        classified = tu_prom_sum(e, "incidentd_batches_total", "stage=\"classified\"");
         free(e);
         /* The open-incident gauge is cached for 5 s: it may lag. */
-        if (transitions >= 1 && audit >= 2 && n_open >= 1)
+        if (transitions >= 1 && audit >= 2 && n_open >= 1 && classified >= 1)
             break;
         usleep(250 * 1000);
     }
@@ -172,6 +173,14 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     cr_assert_not_null(e);
     cr_expect_geq(tu_prom_sum(e, "incidentd_consumed_total", "stage=\"detected\""), 1);
     cr_expect_geq(tu_prom_sum(e, "incidentd_batches_total", NULL), 1);
+    /* The classified stage decided the event from the state it carries: its
+     * batch's one Redis round trip is the apply (no read). */
+    cr_expect_eq(tu_prom_sum(e, "incidentd_redis_batch_round_trips_total", "stage=\"classified\""),
+                 tu_prom_sum(e, "incidentd_batches_total", "stage=\"classified\""),
+                 "one round trip per classified batch");
+    cr_expect_eq(tu_prom_sum(e, "incidentd_redis_batch_round_trips_total", "stage=\"detected\""),
+                 2 * tu_prom_sum(e, "incidentd_batches_total", "stage=\"detected\""),
+                 "detected: a read and an apply per batch");
     cr_expect_eq(tu_prom_sum(e, "incidentd_dead_lettered_total", NULL), 0);
     double count = tu_prom_sum(e, "incidentd_processing_seconds_count", "stage=\"detected\"");
     double inf =
