@@ -163,20 +163,34 @@ int tu_topic_wait(const char *topic, int timeout_ms)
     return -1;
 }
 
-int tu_produce(const char *topic, const char *key, const void *val, size_t len)
+int tu_produce_header(const char *topic, const char *key, const void *val, size_t len,
+                      const char *hname, const void *hval, size_t hlen)
 {
     rd_kafka_t *rk = tu_get_producer();
     int status = 0;
+    rd_kafka_headers_t *h = NULL;
+    if (hname) {
+        h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, hname, -1, hval, (ssize_t)hlen);
+    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(&status), RD_KAFKA_V_END);
-    if (e)
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&status), RD_KAFKA_V_END);
+    if (e) {
+        if (h)
+            rd_kafka_headers_destroy(h);
         return -1;
+    }
     int64_t deadline = tu_now_ms() + 30000;
     while (status == 0 && tu_now_ms() < deadline)
         rd_kafka_poll(rk, 50);
     return status == 1 ? 0 : -1;
+}
+
+int tu_produce(const char *topic, const char *key, const void *val, size_t len)
+{
+    return tu_produce_header(topic, key, val, len, NULL, NULL, 0);
 }
 
 int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert)

@@ -37,6 +37,9 @@ int64_t tu_wall_ms(void);
 /** Waits until @p topic exists with its partitions: 0, or -1 after
  *  @p timeout_ms. */
 int tu_topic_wait(const char *topic, int timeout_ms);
+/** tu_produce() with one header @p hname (NULL: none) of @p hlen bytes. */
+int tu_produce_header(const char *topic, const char *key, const void *val, size_t len,
+                      const char *hname, const void *hval, size_t hlen);
 int tu_produce(const char *topic, const char *key, const void *val, size_t len);
 /** Packs and produces an Alert keyed by its dedup_key. Returns 0. */
 int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert);

@@ -70,10 +70,11 @@ static const char STORE_LUA_READ[] =
  * 18 the old incident's chain head as the decision saw it, 19 ns (key namespace), 20 old kind, 21
  * new kind, 22 expected chain head (hash of record `expected_version`), 23 new chain head, 24 claim
  * key of a fired timer ('' none), 25 its claim token, 26 its member in the timers set ('' for a
- * delivery receipt); then triples of effects in order — op, member, value: "a<due ms>" arm / "c"
- * cancel a timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay plans nothing
- * again), "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or
- * failed for good).
+ * delivery receipt), 27 the SHA-1 of the stored state the decision was made on when it came
+ * from an event's header ('' unchecked: read from Redis); then triples of effects in order — op,
+ * member, value: "a<due ms>" arm / "c" cancel a timer; "p<due ms>" plan a delivery (value: its
+ * PlannedDelivery; a replay plans nothing again), "r<due ms>" reschedule it (value: the new
+ * PlannedDelivery), "d" drop it (delivered or failed for good).
  *
  * A version or chain head conflict returns the incident's version and state
  * as they are (the cause was not applied: checked first), so that the
@@ -84,7 +85,11 @@ static const char STORE_LUA_READ[] =
  * once one conflicts (another stage moved the incident), every later one
  * expects a head that is not there and conflicts too, even when the other
  * stage moved the version by the same count. A fired timer must hold the
- * claim its worker took in Redis (claim script); anything else is refused. */
+ * claim its worker took in Redis (claim script); anything else is refused.
+ * A decision made on the state an event carried (not read here) holds only
+ * if that state is byte for byte the stored one (its SHA-1): a forged or
+ * stale header with the right version and head conflicts like a stale
+ * version, and the worker decides again on the state returned. */
 static const char STORE_LUA_APPLY[] =
     "local ns = ARGV[19]\n"
     "local id = ARGV[1]\n"
@@ -101,7 +106,9 @@ static const char STORE_LUA_APPLY[] =
     "stale)'}\n"
     "end\n"
     "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
-    "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) then\n"
+    "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) or\n"
+    "   (ARGV[27] ~= '' and redis.sha1hex(redis.call('HGET', ik, 'state') or '') ~= ARGV[27]) "
+    "then\n"
     "  return {'CONFLICT', hv[1] or '0', redis.call('HGET', ik, 'state') or ''} end\n"
     "if ARGV[3] ~= '' then\n"
     "  if ARGV[12] == 'open' then\n"
@@ -135,7 +142,7 @@ static const char STORE_LUA_APPLY[] =
     ".. ARGV[13]) end\n"
     "end\n"
     "local dk = ns .. 'dlv:{' .. id .. '}'\n"
-    "for i = 27, #ARGV, 3 do\n"
+    "for i = 28, #ARGV, 3 do\n"
     "  local op, due, m = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2), ARGV[i + 1]\n"
     "  if op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', due, m)\n"
     "  elseif op == 'c' then redis.call('ZREM', ns .. 'timers', m)\n"
@@ -180,7 +187,7 @@ static const char STORE_LUA_CLAIM[] =
     "end\n"
     "return out\n";
 
-#define STORE_APPLY_ARGC 29
+#define STORE_APPLY_ARGC 30
 #define STORE_ARG_MAX 320
 
 /* claim deliveries: ARGV = now, lease_until, max, ns, token base, claim ttl
@@ -657,7 +664,8 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
                                           x->new_head ? x->new_head : "",
                                           claim_key,
                                           x->timer_claim ? x->timer_claim : "",
-                                          x->timer_member ? x->timer_member : ""};
+                                          x->timer_member ? x->timer_member : "",
+                                          x->expected_digest ? x->expected_digest : ""};
     for (int k = 0; k < STORE_APPLY_ARGC; k++) {
         argv[k] = head[k];
         lens[k] = strlen(argv[k]);

@@ -114,8 +114,11 @@ typedef struct store_apply {
     const char *id;
     uint64_t expected_version;
     const char *expected_head; /* chain head (last_hash) at expected_version ("" none) */
-    uint64_t new_version;      /* 0 = no state change (effects only) */
-    const char *new_head;      /* chain head after the transition */
+    /* SHA-1 (hex) of the stored state the decision was made on, when that
+     * state came from an event's header, not from Redis ("" unchecked) */
+    const char *expected_digest;
+    uint64_t new_version; /* 0 = no state change (effects only) */
+    const char *new_head; /* chain head after the transition */
     const unsigned char *state;
     size_t state_len;
     const char *cause_key; /* NULL = don't record */

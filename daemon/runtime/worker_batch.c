@@ -61,6 +61,25 @@ static void *worker_pack_state(worker_t *w, const hd_state_t *st, size_t *len)
     return buf;
 }
 
+/* SHA-1 (hex, as Redis's redis.sha1hex()) of @p st packed, in the arena:
+ * what the apply compares with the stored state when the decision was made
+ * on an event's header state. */
+static const char *worker_state_digest(worker_t *w, const hd_state_t *st)
+{
+    size_t len;
+    const unsigned char *buf = worker_pack_state(w, st, &len);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(buf, len, md);
+    static const char hexd[] = "0123456789abcdef";
+    char *hex = arena_alloc(&w->arena, 2 * SHA_DIGEST_LENGTH + 1);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        hex[2 * i] = hexd[md[i] >> 4];
+        hex[2 * i + 1] = hexd[md[i] & 15];
+    }
+    hex[2 * SHA_DIGEST_LENGTH] = '\0';
+    return hex;
+}
+
 static hd_state_t *worker_unpack_state(worker_t *w, const unsigned char *buf, size_t len)
 {
     if (!buf || !len)
@@ -452,6 +471,7 @@ static void worker_verify_of(worker_t *w, worker_item_t *it, const worker_view_t
     ap->id = it->key;
     ap->expected_version = v->version;
     ap->expected_head = v->state && v->state->last_hash ? v->state->last_hash : "";
+    ap->expected_digest = v->header && v->state ? worker_state_digest(w, v->state) : "";
     ap->pos = it->pos;
     ap->max_level = w->cfg->rules.max_escalation_level;
     ap->retention_ms = w->cfg->retention_ms;
@@ -482,6 +502,7 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     }
     if (!v->present && it->spec) {
         v->present = v->spec = 1;
+        v->header = it->spec_header;
         v->state = v->best ? v->best : it->spec;
         v->version = v->state->incident->version;
     } else if (!v->present) {
@@ -507,7 +528,10 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
         it->done = 1;
         return 0;
     }
+    const hd_state_t *decided_on = v->state;
     hd_state_t *ns = worker_materialise(w, it, v->state, v->version, &tr, now_ms, ap);
+    if (v->header && decided_on && ap->expected_version > 0)
+        ap->expected_digest = worker_state_digest(w, decided_on);
     for (size_t k = 0; k < it->n_outs; k++)
         if (it->outs[k].value_len + it->outs[k].key_len > worker_record_max(w)) {
             it->dlq_error =
@@ -719,6 +743,7 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
          * decided again takes the state its conflict found, or reads. */
         for (size_t k = 0; round > 0 && k < n_pending; k++) {
             items[pending[k]].spec = items[pending[k]].refreshed;
+            items[pending[k]].spec_header = 0;
             items[pending[k]].refreshed = NULL;
         }
         store_read_t *reads = worker_settle_read(w, items, pending, n_pending);

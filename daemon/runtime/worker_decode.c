@@ -101,6 +101,7 @@ static void worker_decode_event(worker_t *w, worker_item_t *it, char *err, size_
     it->cause_key = arena_printf(&w->arena, "%scause:{%s}:%s:%s", w->cfg->topic_prefix, it->key,
                                  w->stage->name, it->event->event_id);
     it->spec = worker_decode_state(w, it);
+    it->spec_header = it->spec != NULL;
 }
 
 /* Decodes a person's command (incidents.commands); its cause is the

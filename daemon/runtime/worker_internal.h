@@ -78,6 +78,7 @@ typedef struct worker_item {
      * event's snapshot), or NULL: decided from it without a read in the
      * first round of the batch. */
     hd_state_t *spec;
+    int spec_header;       /* spec is the event's header state (first round) */
     hd_state_t *refreshed; /* the state its apply's conflict found (next round's spec) */
     int forget_out;        /* its records are stored for replay: forget them once committed */
     int verify;            /* its apply only checks the state it was decided on */
@@ -88,6 +89,8 @@ typedef struct worker_view {
     const char *key;
     int present;       /* state known (possibly "none") */
     int spec;          /* the state is an event's header state, not read */
+    int header;        /* ... as the event carried it (not the state a conflict
+                          returned): its applies check its digest */
     hd_state_t *best;  /* the newest state the round's events bring (worker_best_states()) */
     hd_state_t *state; /* NULL = no (open) incident */
     uint64_t version;

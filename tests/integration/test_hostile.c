@@ -188,3 +188,66 @@ Test(hostile, forged_timer_commands_are_dead_lettered, .timeout = 300)
     tu_consumer_destroy(audit);
     e2e_stop(&p);
 }
+
+/* A forged stage event for a live incident, carrying its true version and
+ * chain head (anyone who reads ormis.audit knows them) and a state header
+ * of the forger's making: the stage decides on it only if it is the stored
+ * state byte for byte (the apply compares its SHA-1), so the forgery
+ * neither escalates the incident again nor hands it to the forger. */
+Test(hostile, forged_state_header_is_never_applied, .timeout = 300)
+{
+    e2e_t p;
+    e2e_start(&p, NULL);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    const char *key = tu_unique("forged-state");
+    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    char *sites[] = {"paris", "lyon"};
+    a.sites = sites;
+    a.n_sites = 2;
+    e2e_publish(&p, &a);
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS));
+    e2e_trail_wait(audit, &t, key, "(none: every record for 3 s)", 3000);
+    const Incident__V1__AuditRecord *last = t.recs[t.n - 1];
+    const char *id = last->incident_id;
+
+    /* the incident as it is, sent back to the scoped stage as if scoped
+     * again, owned by mallory, with a header whose chain head is right */
+    Incident__V1__Incident forged = *last->snapshot;
+    forged.stage = INCIDENT__V1__STAGE__STAGE_SCOPED;
+    forged.owner = "mallory";
+    Incident__V1__IncidentEvent ev = INCIDENT__V1__INCIDENT_EVENT__INIT;
+    ev.incident = &forged;
+    ev.event_id = (char *)tu_unique("forged-ev");
+    ev.at_ms = tu_wall_ms();
+    Incidentd__V1__StoredIncident rest = INCIDENTD__V1__STORED_INCIDENT__INIT;
+    rest.last_hash = last->hash;
+    size_t elen = incident__v1__incident_event__get_packed_size(&ev);
+    size_t hlen = incidentd__v1__stored_incident__get_packed_size(&rest);
+    unsigned char *ebuf = malloc(elen), *hbuf = malloc(hlen ? hlen : 1);
+    incident__v1__incident_event__pack(&ev, ebuf);
+    incidentd__v1__stored_incident__pack(&rest, hbuf);
+    cr_assert_eq(tu_produce_header(e2e_topic(&p, "incidents.scoped"), id, ebuf, elen,
+                                   "x-incidentd-state", hbuf, hlen),
+                 0);
+    free(ebuf);
+    free(hbuf);
+
+    /* what the stages record of the incident meanwhile */
+    size_t before = t.n;
+    e2e_trail_wait(audit, &t, key, "escalated", 8000);
+    for (size_t i = before; i < t.n; i++) {
+        cr_expect(strcmp(t.recs[i]->action, "escalated") != 0 &&
+                      strcmp(t.recs[i]->action, "assigned") != 0,
+                  "the forged event was decided on its own state: %s %s", t.recs[i]->action,
+                  t.recs[i]->detail);
+        cr_expect_str_neq(t.recs[i]->snapshot->owner, "mallory");
+    }
+    e2e_trail_verify(&t);
+    e2e_trail_free(&t);
+    /* a real event after it, through every stage: the stages read past the forgery */
+    assert_moves_on(&p, audit);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
