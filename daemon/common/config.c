@@ -637,6 +637,10 @@ static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
         return -1;
     if (cfg_notify_check(cfg, errstr, errstr_size) < 0)
         return -1;
+    if (*cfg->redis_sentinels && !*cfg->redis_master_name) {
+        snprintf(errstr, errstr_size, "redis.sentinels needs redis.master_name");
+        return -1;
+    }
     if (config_stages_parse(cfg->stages, &cfg->stage_mask, &named, problem, sizeof(problem)) != 0) {
         snprintf(errstr, errstr_size, "stages: %s", problem);
         return -1;

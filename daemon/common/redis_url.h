@@ -42,4 +42,23 @@ int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errs
  */
 int redis_url_format(const redis_url_t *u, char *buf, size_t size);
 
+/* One Sentinel of redis.sentinels. */
+typedef struct redis_hostport {
+    char host[256]; /* name, IPv4 or IPv6 address (no brackets) */
+    int port;       /* 1..65535; 26379 when the item has none */
+} redis_hostport_t;
+
+#define REDIS_SENTINEL_DEFAULT_PORT 26379
+#define REDIS_SENTINELS_MAX 16
+
+/**
+ * Parses the comma list @p list of host[:port] (IPv6 in brackets,
+ * "[::1]:26379") into at most @p max entries of @p out, with the host
+ * rules of redis_url_parse(). Blanks around items are ignored; empty items
+ * are not allowed. Returns the count (0 for an empty list), or -1 with the
+ * reason in @p errstr.
+ */
+int redis_url_hostports(const char *list, redis_hostport_t *out, int max, char *errstr,
+                        size_t errstr_size);
+
 #endif

@@ -41,6 +41,9 @@ typedef struct ctl {
     const char *redis;                    /* URL; may hold credentials: never print as is */
     const char *redis_user;               /* from the config file, or NULL */
     const char *redis_password;           /* INCIDENTD_REDIS_PASSWORD / config, or NULL */
+    const char *redis_sentinels;          /* the config file's redis.sentinels, or NULL */
+    const char *redis_master_name;        /* the config file's redis.master_name, or NULL */
+    const char *redis_sentinel_password;  /* the config file's, or NULL */
     const char *prefix;                   /* topic prefix, "" */
     const char *props[CTL_PROPS_MAX + 1]; /* -X key=value, NULL-terminated */
     size_t n_props;

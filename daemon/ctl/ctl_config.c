@@ -83,6 +83,9 @@ int ctl_config_apply(ctl_t *c, ctl_config_t *cc)
         c->redis = cfg->redis;
         c->redis_user = cfg->redis_user;
         c->redis_password = cfg->redis_password;
+        c->redis_sentinels = cfg->redis_sentinels;
+        c->redis_master_name = cfg->redis_master_name;
+        c->redis_sentinel_password = cfg->redis_sentinel_password;
     }
     if (!(c->flagged & CTL_SET_PREFIX) && cfg->topic_prefix)
         c->prefix = cfg->topic_prefix;

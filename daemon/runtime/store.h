@@ -16,6 +16,7 @@
  *                             "<kind>:<level>|<id>" (confirm, client_update, review)
  *   tclaim:{<id>}:<m>         claim token of a due timer being fired (m: member before '|')
  *   meta:epoch                set once the state is complete (see store_epoch())
+ *   meta:applied              the applied-writes mark: +1 per batch (store_confirm())
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
  * Two Lua scripts, loaded once per connection and called with EVALSHA in one
@@ -32,17 +33,17 @@
 
 #include "arena.h"
 #include "handlers.h"
+#include "redis_conn.h"
 
 typedef struct store store_t;
 
-/** Parses @p url (redis://[user:password@]host:port[/db]) and connects.
- *  @p user / @p password override the URL's when non-empty; @p ns prefixes
- *  every key (NULL = none; the daemon uses the topic prefix). Returns NULL
- *  with a message in errstr on a bad URL; a refused connection is not an
- *  error here (store_ready() tells, store_reconnect() retries).
+/** Connects as @p o says (redis_conn.h: the URL, or the primary the
+ *  Sentinels name; borrowed during the call). @p ns prefixes every key
+ *  (NULL = none; the daemon uses the topic prefix). Returns NULL with a
+ *  message in errstr on a bad URL or Sentinel list; a refused connection is
+ *  not an error here (store_ready() tells, store_reconnect() retries).
  *  Caller frees with store_destroy(). */
-store_t *store_new(const char *url, const char *user, const char *password, const char *ns,
-                   char *errstr, size_t errstr_size);
+store_t *store_new(const redis_conn_opts_t *o, const char *ns, char *errstr, size_t errstr_size);
 /** The key namespace. */
 const char *store_ns(const store_t *st);
 void store_destroy(store_t *st);
@@ -197,10 +198,29 @@ const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
 /**
  * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live
  * state. A Redis that restarted empty has none: the state must be rebuilt
- * from ormis.audit before any transition is applied.
- * store_epoch() returns 1 (present), 0 (missing) or -1 (Redis failure).
+ * from ormis.audit before any transition is applied. A Redis whose
+ * applied-writes mark is below the highest this process saw (store_confirm())
+ * lost acknowledged writes: its epoch marker is removed (so every process
+ * waits for the rebuild) and its mark raised, atomically.
+ * store_epoch() returns 1 (present), 0 (missing or removed) or -1 (Redis
+ * failure).
  */
 int store_epoch(store_t *st);
+
+/**
+ * After a batch's apply pipeline and before its Kafka commit: raises the
+ * applied-writes mark (INCR <ns>meta:applied) and, with @p min_replicas > 0,
+ * waits up to @p timeout_ms until that many replicas hold every write of
+ * this connection (WAIT) — one round trip. The process remembers the
+ * highest mark it saw; store_epoch() finds a Redis whose mark is below it
+ * (it lost writes this process had applied: a failover to a replica that
+ * missed them, a restart from an old snapshot) and treats it as one without
+ * state, to be rebuilt. Returns the replicas that acknowledged (0 when
+ * @p min_replicas is 0); fewer than @p min_replicas is a shortfall
+ * (store_error() says so). Returns -1 on a Redis failure.
+ */
+int store_confirm(store_t *st, int min_replicas, int64_t timeout_ms);
+
 /** Sets the epoch marker (if missing). Returns 0 or -1. */
 int store_epoch_set(store_t *st, int64_t now_ms);
 /** A short lease lock (<ns><name>, SET NX EX): 1 taken, 0 held by another, -1 error. */

@@ -750,7 +750,7 @@ int worker_process(worker_t *w)
         if (items[i].dlq_error)
             items[i].done = 1;
     }
-    if (worker_settle(w, items, n) < 0) {
+    if (worker_settle(w, items, n) < 0 || worker_confirm(w) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",
                 store_error(w->store));
