@@ -20,6 +20,9 @@
 # INCIDENTD_REDIS_PERSIST=1 turns the append-only file on.
 # REDIS_PORT picks a fixed port instead of a free one (start: e.g. to bring
 # a killed member of the HA set back on its port).
+# REDIS_ACL_USER and REDIS_ACL_PASSWORD (start, status): an ACL user with
+# every right, and the default user off (so only that user gets in); the
+# same variables let this script's own checks in.
 # REDIS_HA_MASTER (incidentd), REDIS_HA_DOWN_AFTER_MS (1000) and
 # REDIS_HA_FAILOVER_TIMEOUT_MS (3000) are the Sentinels' master name,
 # down-after-milliseconds and failover-timeout. DIR/env holds
@@ -78,7 +81,18 @@ running_pid() {
 
 url() { echo "redis://127.0.0.1:$1/0"; }
 
-pong() { [[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]; }
+# redis-cli at port $1, as REDIS_ACL_USER when set.
+rcli() {
+    local port=$1
+    shift
+    if [[ -n ${REDIS_ACL_USER:-} ]]; then
+        REDISCLI_AUTH=${REDIS_ACL_PASSWORD:-} redis-cli -h 127.0.0.1 -p "$port" --user "$REDIS_ACL_USER" "$@"
+    else
+        redis-cli -h 127.0.0.1 -p "$port" "$@"
+    fi
+}
+
+pong() { [[ $(rcli "$1" ping 2>/dev/null) == PONG ]]; }
 
 do_start() {
     local pid port persist deadline
@@ -105,11 +119,15 @@ do_start() {
         persist=(--save "" --appendonly yes --appendfsync everysec)
     fi
     echo "$port" >"$DIR/port"
+    local acl=()
+    if [[ -n ${REDIS_ACL_USER:-} ]]; then
+        acl=(--user default off --user "$REDIS_ACL_USER" on ">${REDIS_ACL_PASSWORD:-}" '~*' '&*' '+@all')
+    fi
     # Also on ::1 when the machine has IPv6 ("-": skipped if it cannot be
     # bound), so that the tests can reach it as redis://[::1]:PORT/0.
     redis-server --bind 127.0.0.1 -::1 --port "$port" --dir "$DIR/data" \
         --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" \
-        --protected-mode yes "${persist[@]}" "${EXTRA_ARGS[@]}" </dev/null >/dev/null 2>&1 ||
+        --protected-mode yes "${persist[@]}" "${acl[@]}" "${EXTRA_ARGS[@]}" </dev/null >/dev/null 2>&1 ||
         die "redis-server failed to start (log: $DIR/redis.log)"
     deadline=$((SECONDS + START_TIMEOUT))
     while ! pong "$port"; do
