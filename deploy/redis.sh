@@ -20,6 +20,9 @@
 # INCIDENTD_REDIS_PERSIST=1 turns the append-only file on.
 # REDIS_PORT picks a fixed port instead of a free one (start: e.g. to bring
 # a killed member of the HA set back on its port).
+# REDIS_TLS=1 (start, status): TLS only (rediss://), with a test CA and a
+# server certificate for 127.0.0.1, ::1 and localhost made by openssl in
+# DIR/tls (ca.crt is what clients trust: redis.tls_ca).
 # REDIS_ACL_USER and REDIS_ACL_PASSWORD (start, status): an ACL user with
 # every right, and the default user off (so only that user gets in); the
 # same variables let this script's own checks in.
@@ -79,12 +82,37 @@ running_pid() {
     fi
 }
 
-url() { echo "redis://127.0.0.1:$1/0"; }
+url() {
+    if [[ ${REDIS_TLS:-0} == 1 ]]; then
+        echo "rediss://127.0.0.1:$1/0"
+    else
+        echo "redis://127.0.0.1:$1/0"
+    fi
+}
+
+# A test CA and a server certificate in $DIR/tls (kept once made).
+make_certs() {
+    local t=$DIR/tls
+    [[ -f $t/server.crt && -f $t/ca.crt ]] && return 0
+    command -v openssl >/dev/null 2>&1 || die "openssl not found"
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=incidentd test CA" \
+        -keyout "$t/ca.key" -out "$t/ca.crt" >/dev/null 2>&1 || die "openssl: CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$t/server.key" -out "$t/server.csr" >/dev/null 2>&1 || die "openssl: request"
+    printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n' >"$t/san.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 30 -extfile "$t/san.ext" -out "$t/server.crt" >/dev/null 2>&1 || die "openssl: sign"
+    chmod 600 "$t/ca.key" "$t/server.key"
+}
 
 # redis-cli at port $1, as REDIS_ACL_USER when set.
 rcli() {
     local port=$1
     shift
+    if [[ ${REDIS_TLS:-0} == 1 ]]; then
+        set -- --tls --cacert "$DIR/tls/ca.crt" "$@"
+    fi
     if [[ -n ${REDIS_ACL_USER:-} ]]; then
         REDISCLI_AUTH=${REDIS_ACL_PASSWORD:-} redis-cli -h 127.0.0.1 -p "$port" --user "$REDIS_ACL_USER" "$@"
     else
@@ -119,13 +147,19 @@ do_start() {
         persist=(--save "" --appendonly yes --appendfsync everysec)
     fi
     echo "$port" >"$DIR/port"
-    local acl=()
+    local acl=() listen=(--port "$port")
+    if [[ ${REDIS_TLS:-0} == 1 ]]; then
+        make_certs
+        listen=(--port 0 --tls-port "$port" --tls-cert-file "$DIR/tls/server.crt"
+            --tls-key-file "$DIR/tls/server.key" --tls-ca-cert-file "$DIR/tls/ca.crt"
+            --tls-auth-clients no)
+    fi
     if [[ -n ${REDIS_ACL_USER:-} ]]; then
         acl=(--user default off --user "$REDIS_ACL_USER" on ">${REDIS_ACL_PASSWORD:-}" '~*' '&*' '+@all')
     fi
     # Also on ::1 when the machine has IPv6 ("-": skipped if it cannot be
     # bound), so that the tests can reach it as redis://[::1]:PORT/0.
-    redis-server --bind 127.0.0.1 -::1 --port "$port" --dir "$DIR/data" \
+    redis-server --bind 127.0.0.1 -::1 "${listen[@]}" --dir "$DIR/data" \
         --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" \
         --protected-mode yes "${persist[@]}" "${acl[@]}" "${EXTRA_ARGS[@]}" </dev/null >/dev/null 2>&1 ||
         die "redis-server failed to start (log: $DIR/redis.log)"

@@ -237,8 +237,9 @@ const cfg_entry_t config_table[] = {
      .flag = "redis",
      .meta = "URL",
      .section = "Redis",
-     .help = "Redis holding the live state: redis://[user[:password]@]host[:port][/db].\n"
-             "Credentials in the URL are taken as redis.user and redis.password."},
+     .help = "Redis holding the live state: redis[s]://[user[:password]@]host[:port][/db]\n"
+             "(rediss: TLS, see redis.tls_ca). Credentials in the URL are taken as\n"
+             "redis.user and redis.password."},
     {.name = "redis.user",
      .type = CFG_STR,
      .off = OFF(redis_user),
@@ -250,6 +251,27 @@ const cfg_entry_t config_table[] = {
      .def = "",
      .flags = CFG_F_SECRET,
      .help = "Redis password (\"\" = no AUTH). A secret: prefer the environment."},
+    {.name = "redis.tls_ca",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_ca),
+     .def = "",
+     .meta = "FILE",
+     .help = "With a rediss:// URL: the CA certificates (PEM file) that Redis's (and the\n"
+             "Sentinels') certificate must chain to; its name or IP address must be the\n"
+             "host connected to. \"\" = the system's trust store."},
+    {.name = "redis.tls_cert",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_cert),
+     .def = "",
+     .meta = "FILE",
+     .help = "With rediss://: a client certificate (PEM), for a Redis that asks for one\n"
+             "(tls-auth-clients). \"\" = none."},
+    {.name = "redis.tls_key",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_key),
+     .def = "",
+     .meta = "FILE",
+     .help = "The private key (PEM) of redis.tls_cert. \"\" = in redis.tls_cert's file."},
     {.name = "redis.sentinels",
      .type = CFG_STR,
      .off = OFF(redis_sentinels),

@@ -137,11 +137,12 @@ static int ru_credentials(const char *s, size_t n, redis_url_t *out, char *errst
 int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    if (!url || strncasecmp(url, "redis://", 8) != 0) {
-        snprintf(errstr, errstr_size, "must start with redis://");
+    int tls = url && strncasecmp(url, "rediss://", 9) == 0;
+    if (!url || (!tls && strncasecmp(url, "redis://", 8) != 0)) {
+        snprintf(errstr, errstr_size, "must start with redis:// (or rediss:// for TLS)");
         return -1;
     }
-    const char *rest = url + 8;
+    const char *rest = url + (tls ? 9 : 8);
     /* The last '@' ends the credentials, so a raw '@' or '/' in a password
      * still works (host and db never hold an '@'). */
     const char *at = strrchr(rest, '@');
@@ -159,6 +160,7 @@ int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errs
         snprintf(errstr, errstr_size, "bad database number (0..%d)", REDIS_URL_DB_MAX);
         goto fail;
     }
+    out->tls = tls;
     return 0;
 fail:
     /* Don't leave a half-parsed secret behind. */
@@ -168,7 +170,8 @@ fail:
 
 int redis_url_format(const redis_url_t *u, char *buf, size_t size)
 {
-    return snprintf(buf, size, strchr(u->host, ':') ? "redis://[%s]:%d/%d" : "redis://%s:%d/%d",
+    const char *scheme = u->tls ? "rediss" : "redis";
+    return snprintf(buf, size, strchr(u->host, ':') ? "%s://[%s]:%d/%d" : "%s://%s:%d/%d", scheme,
                     u->host, u->port, u->db);
 }
 

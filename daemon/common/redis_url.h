@@ -1,6 +1,6 @@
 /*
  * redis_url.h — the one parser of Redis URLs,
- * redis://[user[:password]@]host[:port][/db].
+ * redis[s]://[user[:password]@]host[:port][/db] (rediss: TLS).
  *
  * Pure (no I/O). config_value.c validates and canonicalises the configured URL with
  * it, store.c connects with what it fills in, so both always agree (an IPv6
@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define REDIS_URL_FORM "redis://[user[:password]@]host[:port][/db]"
+#define REDIS_URL_FORM "redis[s]://[user[:password]@]host[:port][/db]"
 #define REDIS_URL_DEFAULT_PORT 6379
 #define REDIS_URL_DB_MAX 100000
 
@@ -25,6 +25,7 @@ typedef struct redis_url {
     char user[128];     /* %-decoded; "" when absent */
     char password[256]; /* %-decoded; "" when absent */
     int has_password;   /* the URL had user:password@ or :password@ */
+    int tls;            /* rediss://: TLS */
 } redis_url_t;
 
 /**
@@ -37,7 +38,7 @@ int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errs
 
 /**
  * Writes the canonical form of @p u without credentials,
- * redis://host:port/db (IPv6 in brackets), into @p buf. Returns the length
+ * redis[s]://host:port/db (IPv6 in brackets), into @p buf. Returns the length
  * snprintf() would have written.
  */
 int redis_url_format(const redis_url_t *u, char *buf, size_t size);

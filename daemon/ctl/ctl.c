@@ -52,6 +52,9 @@ store_t *ctl_store_open(const ctl_t *c, const char *what)
         .sentinels = c->redis_sentinels,
         .master_name = c->redis_master_name,
         .sentinel_password = c->redis_sentinel_password,
+        .tls_ca = c->redis_tls_ca,
+        .tls_cert = c->redis_tls_cert,
+        .tls_key = c->redis_tls_key,
     };
     store_t *st = store_admin_open(&ro, c->prefix, err, sizeof(err));
     if (!st && what)

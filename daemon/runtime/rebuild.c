@@ -485,6 +485,9 @@ int rebuild(const char *brokers, const char *redis_url, const char *prefix,
         .sentinels = o.redis_sentinels,
         .master_name = o.redis_master_name,
         .sentinel_password = o.redis_sentinel_password,
+        .tls_ca = o.redis_tls_ca,
+        .tls_cert = o.redis_tls_cert,
+        .tls_key = o.redis_tls_key,
     };
     store_t *st = store_admin_open(&ro, prefix, errstr, errstr_size);
     if (!st)

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 
 #include "clock.h"
+#include "redis_tls.h"
 #include "redis_url.h"
 
 /* Backoff after a failed attempt with Sentinels (a failover in progress:
@@ -35,6 +36,7 @@ struct redis_conn {
     char master_name[256];
     char sentinel_password[256];
     char where[300];
+    redis_tls_t *tls;    /* rediss://: the TLS set-up; NULL = plain TCP */
     int failures;        /* attempts failed in a row */
     int64_t next_try_ms; /* monotonic: no attempt before (backoff) */
 };
@@ -48,6 +50,9 @@ void redis_conn_opts_of_config(const config_t *cfg, redis_conn_opts_t *o)
     o->sentinels = cfg->redis_sentinels;
     o->master_name = cfg->redis_master_name;
     o->sentinel_password = cfg->redis_sentinel_password;
+    o->tls_ca = cfg->redis_tls_ca;
+    o->tls_cert = cfg->redis_tls_cert;
+    o->tls_key = cfg->redis_tls_key;
 }
 
 static const char *rc_str(const char *s) { return s ? s : ""; }
@@ -73,6 +78,11 @@ redis_conn_t *redis_conn_new(const redis_conn_opts_t *o, char *errstr, size_t er
     snprintf(c->host, sizeof(c->host), "%s", u.host);
     c->port = u.port;
     c->db = u.db;
+    if (u.tls && !(c->tls = redis_tls_new(rc_str(o->tls_ca), rc_str(o->tls_cert),
+                                          rc_str(o->tls_key), why, sizeof(why)))) {
+        snprintf(errstr, errstr_size, "%s", why);
+        goto fail;
+    }
     snprintf(c->user, sizeof(c->user), "%s", *rc_str(o->user) ? o->user : u.user);
     snprintf(c->password, sizeof(c->password), "%s",
              *rc_str(o->password) ? o->password : u.password);
@@ -101,6 +111,7 @@ void redis_conn_destroy(redis_conn_t *c)
 {
     if (!c)
         return;
+    redis_tls_destroy(c->tls);
     /* Don't leave the secrets in freed memory. */
     memset(c, 0, sizeof(*c));
     free(c);
@@ -116,12 +127,20 @@ int redis_conn_failover(const void *reply)
            (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
 }
 
-/* A TCP connection with @p timeout_ms for connect and commands. */
-static redisContext *rc_tcp(const char *host, int port, int timeout_ms, char *errstr,
-                            size_t errstr_size)
+/* A TCP (or, for rediss://, TLS) connection with @p timeout_ms for connect
+ * and commands. */
+static redisContext *rc_tcp(const redis_conn_t *c, const char *host, int port, int timeout_ms,
+                            char *errstr, size_t errstr_size)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *ctx = redisConnectWithTimeout(host, port, tv);
+    redisContext *ctx = NULL;
+    if (c->tls) {
+        ctx = redis_tls_connect(c->tls, host, port, timeout_ms, errstr, errstr_size);
+        if (ctx)
+            redisSetTimeout(ctx, tv);
+        return ctx;
+    }
+    ctx = redisConnectWithTimeout(host, port, tv);
     if (!ctx || ctx->err) {
         snprintf(errstr, errstr_size, "cannot connect to %s %s%s%s:%d: %s",
                  ctx ? "redis" : "redis (out of memory)", strchr(host, ':') ? "[" : "", host,
@@ -161,7 +180,7 @@ static int rc_ask_sentinel(redis_conn_t *c, const redis_hostport_t *s, int timeo
                            size_t host_size, int *port, char *errstr, size_t errstr_size)
 {
     char why[300];
-    redisContext *ctx = rc_tcp(s->host, s->port, timeout_ms, why, sizeof(why));
+    redisContext *ctx = rc_tcp(c, s->host, s->port, timeout_ms, why, sizeof(why));
     if (!ctx) {
         snprintf(errstr, errstr_size, "sentinel: %s", why);
         return -1;
@@ -278,7 +297,7 @@ redisContext *redis_conn_open(redis_conn_t *c, int timeout_ms, char *errstr, siz
         rc_primary(c, timeout_ms, host, sizeof(host), &port, errstr, errstr_size) < 0)
         goto fail;
     rc_where_set(c, host, port);
-    ctx = rc_tcp(host, port, timeout_ms, errstr, errstr_size);
+    ctx = rc_tcp(c, host, port, timeout_ms, errstr, errstr_size);
     if (!ctx || rc_setup(c, ctx, errstr, errstr_size) < 0)
         goto fail;
     c->failures = 0;

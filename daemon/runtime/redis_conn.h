@@ -8,7 +8,8 @@
  * master name (SENTINEL get-master-addr-by-name), connects to it and checks
  * with ROLE that it is a master (a Sentinel that has not yet seen a
  * failover may name a demoted primary: never apply against a replica).
- * Then AUTH (ACL user or password) and SELECT. With Sentinels, failed
+ * A rediss:// URL makes every connection (the Sentinels' too) TLS
+ * (redis_tls.h). Then AUTH (ACL user or password) and SELECT. With Sentinels, failed
  * attempts back off (bounded), so callers may simply call again on their
  * own cadence.
  *
@@ -40,6 +41,9 @@ typedef struct redis_conn_opts {
     const char *sentinels;         /* comma list host:port; "" = connect to the URL's host */
     const char *master_name;       /* the primary's name at the Sentinels */
     const char *sentinel_password; /* AUTH at the Sentinels; "" = none */
+    const char *tls_ca;            /* rediss://: CA file; "" = the system's store */
+    const char *tls_cert;          /* rediss://: client certificate; "" = none */
+    const char *tls_key;           /* its key; "" = in tls_cert */
 } redis_conn_opts_t;
 
 typedef struct redis_conn redis_conn_t;

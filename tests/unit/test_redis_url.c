@@ -138,3 +138,16 @@ Test(redis_url, sentinel_lists)
     cr_assert(strstr(why, "item 1: bad port"), "%s", why);
     cr_assert_eq(redis_url_hostports("a,b,c", hp, 2, why, sizeof(why)), -1);
 }
+
+Test(redis_url, rediss_is_tls)
+{
+    char buf[300];
+    redis_url_t u = parse_ok("REDISS://u:pw@[::1]:6380/2");
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_eq(u.port, 6380);
+    redis_url_format(&u, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "rediss://[::1]:6380/2");
+    cr_assert_eq(parse_ok("redis://h").tls, 0);
+    parse_bad("redisss://h", "rediss://");
+}
