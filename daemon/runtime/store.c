@@ -806,14 +806,17 @@ int store_confirm(store_t *st, int min_replicas, int64_t timeout_ms)
 
 /* epoch: KEYS = epoch marker, applied mark; ARGV = the mark this process
  * saw. A mark below it: the writes in between are lost; the marker goes
- * (rebuild) and the mark comes up to it (the rebuilt state holds them). */
+ * (rebuild) and the mark comes up to it (the rebuilt state holds them).
+ * Returns {2 (marker was there: lost writes) | 1 (whole) | 0 (no marker:
+ * new or emptied), the mark found}. */
 static const char STORE_LUA_EPOCH[] =
     "local a = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "local e = redis.call('EXISTS', KEYS[1])\n"
     "if a < tonumber(ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[1]); redis.call('SET', KEYS[2], ARGV[1])\n"
-    "  return {2, a}\n"
+    "  if e == 1 then return {2, a} end\n"
     "end\n"
-    "return {redis.call('EXISTS', KEYS[1]), a}\n";
+    "return {e, a}\n";
 
 int store_epoch(store_t *st)
 {
