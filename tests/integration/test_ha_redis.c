@@ -186,6 +186,19 @@ static void ha_sets(const char *sets[6], char *buf, size_t size, int min_replica
     sets[5] = NULL;
 }
 
+/* The processes of the running test, stopped (and a stopped replica resumed)
+ * even when an assertion ends it early. */
+static e2e_t procs;
+
+static void ha_resume_stopped(void);
+
+static void ha_cleanup(void)
+{
+    ha_resume_stopped();
+    if (procs.n_pids)
+        e2e_stop(&procs);
+}
+
 static void ha_print(const char *what, int n_inc, int sent, int64_t failover_ms,
                      const e2e_flow_result_t *res)
 {
@@ -198,17 +211,17 @@ static void ha_print(const char *what, int n_inc, int sent, int64_t failover_ms,
     fflush(stdout);
 }
 
-Test(ha_redis, failover_mid_stream_loses_and_duplicates_nothing, .timeout = 900)
+Test(ha_redis, failover_mid_stream_loses_and_duplicates_nothing, .timeout = 900, .fini = ha_cleanup)
 {
     int n_inc = ha_env_int("INCIDENTD_HA_INCIDENTS", 150);
     int64_t publish_ms = (int64_t)ha_env_int("INCIDENTD_HA_SECONDS", 10) * 1000;
     int port = ha_wait_healthy(), http = tu_free_port();
-    e2e_t p;
-    e2e_prepare(&p);
+    e2e_prepare(&procs);
+    e2e_t *p = &procs;
     const char *sets[6];
     char buf[1200];
     ha_sets(sets, buf, sizeof(buf), 1, http);
-    e2e_spawn(&p, "all", sets);
+    e2e_spawn(p, "all", sets);
 
     /* Publish round by round at a steady pace; kill the primary when 40%
      * is out. */
@@ -216,7 +229,7 @@ Test(ha_redis, failover_mid_stream_loses_and_duplicates_nothing, .timeout = 900)
     int64_t t0 = tu_now_ms(), failover_ms = -1;
     for (int round = 0; round < E2E_FLOW_ALERTS; round++)
         for (int i = 0; i < n_inc; i++) {
-            e2e_flow_alert(p.prefix, i, round);
+            e2e_flow_alert(p->prefix, i, round);
             if (++sent == total * 2 / 5) {
                 cr_assert_eq(tu_flush(30000), 0);
                 failover_ms = ha_kill_primary(port, NULL);
@@ -227,13 +240,13 @@ Test(ha_redis, failover_mid_stream_loses_and_duplicates_nothing, .timeout = 900)
     cr_assert_eq(tu_flush(30000), 0, "all alerts delivered to Kafka");
 
     e2e_flow_result_t res;
-    e2e_flow_check(p.prefix, n_inc, 300000, &res);
+    e2e_flow_check(p->prefix, n_inc, 300000, &res);
     tu_prom_t *prom = tu_prom_scrape(http);
     cr_assert_not_null(prom, "/metrics answers");
     double shortfalls = tu_prom_sum(prom, "incidentd_redis_wait_shortfalls_total", NULL);
     free(prom);
-    ha_verify_chains(&p);
-    e2e_stop(&p);
+    ha_verify_chains(p);
+    e2e_stop(p);
     ha_print("ha failover (min_replicas 1)", n_inc, sent, failover_ms, &res);
     printf("WAIT shortfalls counted: %.0f\n", shortfalls);
     e2e_flow_expect(&res);
@@ -299,40 +312,40 @@ static int ha_log_has(const char *path, const char *text)
     return found;
 }
 
-Test(ha_redis, writes_lost_in_a_failover_are_found_and_rebuilt, .timeout = 900)
+Test(ha_redis, writes_lost_in_a_failover_are_found_and_rebuilt, .timeout = 900, .fini = ha_cleanup)
 {
     int n_inc = ha_env_int("INCIDENTD_HA_INCIDENTS", 150) / 2;
     int port = ha_wait_healthy(), http = tu_free_port();
-    e2e_t p;
-    e2e_prepare(&p);
+    e2e_prepare(&procs);
+    e2e_t *p = &procs;
     const char *sets[6];
     char buf[1200];
     ha_sets(sets, buf, sizeof(buf), 0, http);
-    e2e_spawn(&p, "all", sets);
+    e2e_spawn(p, "all", sets);
 
     for (int round = 0; round < 2; round++)
         for (int i = 0; i < n_inc; i++)
-            e2e_flow_alert(p.prefix, i, round);
+            e2e_flow_alert(p->prefix, i, round);
     cr_assert_eq(tu_flush(30000), 0);
-    ha_wait_action(&p, "merged", n_inc);
+    ha_wait_action(p, "merged", n_inc);
     /* The acknowledgements reach the primary only. */
     ha_isolate_replica(port);
     for (int i = 0; i < n_inc; i++)
-        e2e_flow_alert(p.prefix, i, 2);
+        e2e_flow_alert(p->prefix, i, 2);
     cr_assert_eq(tu_flush(30000), 0);
-    ha_wait_action(&p, "acknowledged", n_inc);
+    ha_wait_action(p, "acknowledged", n_inc);
     int64_t failover_ms = ha_kill_primary(port, ha_resume_stopped);
     for (int i = 0; i < n_inc; i++)
-        e2e_flow_alert(p.prefix, i, 3);
+        e2e_flow_alert(p->prefix, i, 3);
     cr_assert_eq(tu_flush(30000), 0);
 
     e2e_flow_result_t res;
-    e2e_flow_check(p.prefix, n_inc, 300000, &res);
-    ha_verify_chains(&p);
-    e2e_stop(&p);
+    e2e_flow_check(p->prefix, n_inc, 300000, &res);
+    ha_verify_chains(p);
+    e2e_stop(p);
     ha_print("ha lost writes (min_replicas 0)", n_inc, n_inc * E2E_FLOW_ALERTS, failover_ms, &res);
     e2e_flow_expect(&res);
     cr_expect_eq(res.dlq, 0, "no dead letters");
-    cr_expect(ha_log_has(p.log, "lost applied writes"), "the lost writes were found (%s)", p.log);
-    cr_expect(ha_log_has(p.log, "rebuilt from"), "and the state rebuilt (%s)", p.log);
+    cr_expect(ha_log_has(p->log, "lost applied writes"), "the lost writes were found (%s)", p->log);
+    cr_expect(ha_log_has(p->log, "rebuilt from"), "and the state rebuilt (%s)", p->log);
 }
