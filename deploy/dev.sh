@@ -48,7 +48,8 @@ usage() {
 }
 
 # Debian 12 packages: compiler and build, libraries, test framework, the test
-# bed (redis, maven for the Kafka jars, kcat for its readiness check), linters
+# bed (redis, redis-sentinel for the `ha` tests, maven for the Kafka jars, kcat
+# for its readiness check), linters
 # and tools. libclang-rt-dev holds clang's sanitizer and libFuzzer runtimes
 # (only recommended by clang, and recommends are not installed). chromium,
 # chromium-driver and python3-selenium run the console's browser test.
@@ -56,7 +57,7 @@ PACKAGES=(
     build-essential cmake pkg-config clang clang-format libclang-rt-dev
     librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
     libssl-dev libmicrohttpd-dev libcjson-dev libcriterion-dev libcurl4-openssl-dev
-    redis-server redis-tools maven kcat
+    redis-server redis-tools redis-sentinel maven kcat
     shellcheck yamllint
     python3 python3-aiosmtpd curl ca-certificates
     chromium chromium-driver python3-selenium
@@ -144,9 +145,11 @@ run_tests() {
     fi
     # Whatever happened, leave no broker or redis-server behind.
     "$ROOT/deploy/testbed.sh" down "$ROOT/build/testbed" >/dev/null 2>&1 || true
+    "$ROOT/deploy/redis.sh" ha-stop "$ROOT/build/redis-ha" >/dev/null 2>&1 || true
     # The figures the crash, outage and stress tests print (alerts sent,
     # kills, lost, duplicated; CPU while Redis is down; broken chains).
-    grep -h -E '^(crash test|redis outage|stress test)' build/Testing/Temporary/LastTest.log 2>/dev/null || true
+    grep -h -E '^(crash test|redis outage|stress test|ha failover|ha lost writes|WAIT shortfalls)' \
+        build/Testing/Temporary/LastTest.log 2>/dev/null || true
 
     log "sanitizer build (build-asan/) and its unit tests"
     if cmake -S . -B build-asan -DINCIDENTD_SANITIZE=ON -DINCIDENTD_WERROR=ON &&

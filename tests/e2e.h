@@ -153,4 +153,37 @@ int e2e_api_call(const e2e_api_t *p, const char *method, const char *path, const
 /** The string member @p name of @p o, or "". */
 const char *e2e_jstr(const cJSON *o, const char *name);
 
+/* ---- the storm flow (e2e_flow.c): test_crash, test_ha_redis ------------------------- */
+
+/* Alerts per incident of the flow: trigger, trigger (a merge), acknowledge, resolve. */
+#define E2E_FLOW_ALERTS 4
+
+/* Queues (tu_produce_async()) alert @p round (0..E2E_FLOW_ALERTS-1) of
+ * incident @p i on @p prefix's incidents.detected: dedup key "<prefix>k<i>",
+ * alert id "<prefix>a<i>-<round>"; each incident ends closed. */
+void e2e_flow_alert(const char *prefix, int i, int round);
+
+/* What came out of the flow of @p n_inc incidents. */
+typedef struct e2e_flow_result {
+    size_t records, foreign; /* audit records read; of keys not in the flow */
+    int lost;                /* incidents without records or never closed */
+    int dup_records;         /* chains with a repeated record */
+    int broken;              /* chains that do not verify (seq order) */
+    int wrong_state;         /* not closed once after one merge, 2 alerts, acknowledged */
+    int extra_incidents;     /* keys with more than one incident */
+    int reordered;           /* chains replayed out of topic order (allowed) */
+    size_t events;           /* events on the four stage topics */
+    size_t dup_events;       /* of them, repeated event ids */
+    int dlq;                 /* dead letters */
+} e2e_flow_result_t;
+
+/* Reads @p prefix's ormis.audit until the @p n_inc incidents are closed
+ * (at most @p max_ms) and it is idle, verifies each chain in seq order and
+ * each final state, counts repeated events on the stage topics and the
+ * dead letters, into @p res. */
+void e2e_flow_check(const char *prefix, int n_inc, int max_ms, e2e_flow_result_t *res);
+
+/* Expects nothing lost, repeated, broken, wrong, extra or foreign in @p res. */
+void e2e_flow_expect(const e2e_flow_result_t *res);
+
 #endif

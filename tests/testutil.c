@@ -20,12 +20,9 @@ static char tu_keys[TU_MAX][64];
 static char tu_vals[TU_MAX][512];
 static int tu_n = -1;
 
-static void tu_load(void)
+/* Adds the KEY=VALUE lines of @p path (may be NULL). */
+static void tu_load_file(const char *path)
 {
-    if (tu_n >= 0)
-        return;
-    tu_n = 0;
-    const char *path = getenv("INCIDENTD_TESTBED_ENV");
     if (!path)
         return;
     FILE *f = fopen(path, "r");
@@ -47,6 +44,16 @@ static void tu_load(void)
         tu_n++;
     }
     fclose(f);
+}
+
+static void tu_load(void)
+{
+    if (tu_n >= 0)
+        return;
+    tu_n = 0;
+    tu_load_file(getenv("INCIDENTD_TESTBED_ENV"));
+    /* The Redis HA set's (deploy/redis.sh ha-start), for the `ha` tests. */
+    tu_load_file(getenv("INCIDENTD_TEST_REDIS_HA_ENV"));
 }
 
 const char *tu_testbed(const char *key)

@@ -7,8 +7,10 @@
 /**
  * Reads the test bed's settings: INCIDENTD_TEST_BROKERS / INCIDENTD_TEST_REDIS
  * from the environment, else from the env file named by INCIDENTD_TESTBED_ENV
- * (KEY=VALUE lines written by deploy/testbed.sh). Returns the value of @p key
- * (a static string) or NULL.
+ * (KEY=VALUE lines written by deploy/testbed.sh) or the one named by
+ * INCIDENTD_TEST_REDIS_HA_ENV (deploy/redis.sh ha-start: the Redis HA set's
+ * INCIDENTD_TEST_REDIS_HA_*). Returns the value of @p key (a static string)
+ * or NULL.
  */
 const char *tu_testbed(const char *key);
 

@@ -295,7 +295,7 @@ static const char *const cfg_env_tools[] = {
     "INCIDENTD_REDIS_PERSIST", "INCIDENTD_SKIP_DEPS",      "INCIDENTD_SOURCE_DIR",
     "INCIDENTD_TESTBED_ENV",   "INCIDENTD_STRESS_SECONDS", "INCIDENTD_STRESS_ROUNDS",
     "INCIDENTD_STRESS_ALERTS", "INCIDENTD_STRESS_SEED",    "INCIDENTD_NOTIFY_STORM",
-    "INCIDENTD_ACTOR",
+    "INCIDENTD_ACTOR",         "INCIDENTD_HA_INCIDENTS",   "INCIDENTD_HA_SECONDS",
 };
 #define CFG_ENV_TEST "INCIDENTD_TEST_" /* any name: the tests' own */
 
@@ -637,6 +637,10 @@ static int cfg_finish(config_t *cfg, char *errstr, size_t errstr_size)
         return -1;
     if (cfg_notify_check(cfg, errstr, errstr_size) < 0)
         return -1;
+    if (*cfg->redis_sentinels && !*cfg->redis_master_name) {
+        snprintf(errstr, errstr_size, "redis.sentinels needs redis.master_name");
+        return -1;
+    }
     if (config_stages_parse(cfg->stages, &cfg->stage_mask, &named, problem, sizeof(problem)) != 0) {
         snprintf(errstr, errstr_size, "stages: %s", problem);
         return -1;

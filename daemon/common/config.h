@@ -65,6 +65,14 @@ typedef struct config {
     int redis_db;                    /* parsed from redis, 0 when absent */
     char *redis_user;                /* "" = none (AUTH with the password only) */
     char *redis_password;            /* secret; "" = no AUTH */
+    char *redis_sentinels;           /* "" = none; else comma list host:port of Sentinels */
+    char *redis_master_name;         /* the primary's name at the Sentinels */
+    char *redis_sentinel_password;   /* secret; "" = Sentinels without AUTH */
+    int redis_min_replicas;          /* replicas that must hold each apply (WAIT), 0 */
+    int64_t redis_wait_timeout_ms;   /* how long WAIT waits for them, 1s */
+    char *redis_tls_ca;              /* rediss://: CA file; "" = the system's trust store */
+    char *redis_tls_cert;            /* rediss://: client certificate (PEM); "" = none */
+    char *redis_tls_key;             /* its private key (PEM); "" = in redis_tls_cert */
     char *stages;                    /* as given: "all" or a comma list */
     unsigned stage_mask;             /* CONFIG_STAGE_* bits to run (see above) */
     char *config_path;               /* "" = no file */

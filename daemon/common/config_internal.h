@@ -155,6 +155,7 @@ int config_stages_parse(const char *s, unsigned *mask, unsigned *named, char *er
 /** Row checks named by config_table.c. */
 int config_check_topic_prefix(const char *v, char *err, size_t err_size);
 int config_check_hostport(const char *v, char *err, size_t err_size);
+int config_check_sentinels(const char *v, char *err, size_t err_size);
 int config_check_smtp_url(const char *v, char *err, size_t err_size);
 int config_check_email(const char *v, char *err, size_t err_size);
 int config_check_http_url(const char *v, char *err, size_t err_size);

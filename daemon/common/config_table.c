@@ -237,8 +237,9 @@ const cfg_entry_t config_table[] = {
      .flag = "redis",
      .meta = "URL",
      .section = "Redis",
-     .help = "Redis holding the live state: redis://[user[:password]@]host[:port][/db].\n"
-             "Credentials in the URL are taken as redis.user and redis.password."},
+     .help = "Redis holding the live state: redis[s]://[user[:password]@]host[:port][/db]\n"
+             "(rediss: TLS, see redis.tls_ca). Credentials in the URL are taken as\n"
+             "redis.user and redis.password."},
     {.name = "redis.user",
      .type = CFG_STR,
      .off = OFF(redis_user),
@@ -250,6 +251,70 @@ const cfg_entry_t config_table[] = {
      .def = "",
      .flags = CFG_F_SECRET,
      .help = "Redis password (\"\" = no AUTH). A secret: prefer the environment."},
+    {.name = "redis.tls_ca",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_ca),
+     .def = "",
+     .meta = "FILE",
+     .help = "With a rediss:// URL: the CA certificates (PEM file) that Redis's (and the\n"
+             "Sentinels') certificate must chain to; its name or IP address must be the\n"
+             "host connected to. \"\" = the system's trust store."},
+    {.name = "redis.tls_cert",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_cert),
+     .def = "",
+     .meta = "FILE",
+     .help = "With rediss://: a client certificate (PEM), for a Redis that asks for one\n"
+             "(tls-auth-clients). \"\" = none."},
+    {.name = "redis.tls_key",
+     .type = CFG_STR,
+     .off = OFF(redis_tls_key),
+     .def = "",
+     .meta = "FILE",
+     .help = "The private key (PEM) of redis.tls_cert. \"\" = in redis.tls_cert's file."},
+    {.name = "redis.sentinels",
+     .type = CFG_STR,
+     .off = OFF(redis_sentinels),
+     .def = "",
+     .meta = "HOST:PORT,...",
+     .check = config_check_sentinels,
+     .help = "Redis Sentinels (comma list of host:port, IPv6 in brackets, port 26379 when\n"
+             "none): every Redis connection asks them in turn for the primary of\n"
+             "redis.master_name, checks with ROLE that it is a master and follows\n"
+             "failovers (a lost connection or a READONLY reply asks again). The host and\n"
+             "port of `redis` are then unused; its db and credentials still apply.\n"
+             "\"\" = connect to `redis` directly."},
+    {.name = "redis.master_name",
+     .type = CFG_STR,
+     .off = OFF(redis_master_name),
+     .def = "",
+     .help = "The primary's name at the Sentinels (required with redis.sentinels)."},
+    {.name = "redis.sentinel_password",
+     .type = CFG_STR,
+     .off = OFF(redis_sentinel_password),
+     .def = "",
+     .flags = CFG_F_SECRET,
+     .help = "Password of the Sentinels (requirepass of sentinel.conf; \"\" = no AUTH).\n"
+             "A secret: prefer INCIDENTD_REDIS_SENTINEL_PASSWORD."},
+    {.name = "redis.min_replicas",
+     .type = CFG_INT,
+     .off = OFF(redis_min_replicas),
+     .def = "0",
+     .min = 0,
+     .max = 16,
+     .help = "Replicas that must hold each batch's apply (Redis WAIT) before its Kafka\n"
+             "transaction commits; fewer within redis.wait_timeout fail the batch, which\n"
+             "is retried (incidentd_redis_wait_shortfalls_total). 0 = don't wait: a\n"
+             "failover may then lose the last applies, which the applied-writes check\n"
+             "detects and repairs by a rebuild from ormis.audit (README, \"Redis high\n"
+             "availability\")."},
+    {.name = "redis.wait_timeout",
+     .type = CFG_DURATION,
+     .off = OFF(redis_wait_timeout_ms),
+     .def = "1s",
+     .min = 1,
+     .max = 60 * CFG_MS_S,
+     .help = "How long one WAIT for redis.min_replicas replicas may take."},
 
     /* ---- kafka ---- */
     {.name = "kafka.<property>",

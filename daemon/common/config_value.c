@@ -226,6 +226,19 @@ int config_check_hostport(const char *v, char *err, size_t err_size)
     return -1;
 }
 
+int config_check_sentinels(const char *v, char *err, size_t err_size)
+{
+    redis_hostport_t hp[REDIS_SENTINELS_MAX];
+    char why[200];
+    if (redis_url_hostports(v, hp, REDIS_SENTINELS_MAX, why, sizeof(why)) >= 0)
+        return 0;
+    snprintf(err, err_size,
+             "'%.200s' is not a comma list of host:port (e.g. 10.0.0.1:26379, "
+             "[::1]:26379): %s",
+             v, why);
+    return -1;
+}
+
 int config_check_topic_prefix(const char *v, char *err, size_t err_size)
 {
     if (strlen(v) > 200) {

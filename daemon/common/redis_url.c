@@ -137,11 +137,12 @@ static int ru_credentials(const char *s, size_t n, redis_url_t *out, char *errst
 int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    if (!url || strncasecmp(url, "redis://", 8) != 0) {
-        snprintf(errstr, errstr_size, "must start with redis://");
+    int tls = url && strncasecmp(url, "rediss://", 9) == 0;
+    if (!url || (!tls && strncasecmp(url, "redis://", 8) != 0)) {
+        snprintf(errstr, errstr_size, "must start with redis:// (or rediss:// for TLS)");
         return -1;
     }
-    const char *rest = url + 8;
+    const char *rest = url + (tls ? 9 : 8);
     /* The last '@' ends the credentials, so a raw '@' or '/' in a password
      * still works (host and db never hold an '@'). */
     const char *at = strrchr(rest, '@');
@@ -159,6 +160,7 @@ int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errs
         snprintf(errstr, errstr_size, "bad database number (0..%d)", REDIS_URL_DB_MAX);
         goto fail;
     }
+    out->tls = tls;
     return 0;
 fail:
     /* Don't leave a half-parsed secret behind. */
@@ -168,6 +170,49 @@ fail:
 
 int redis_url_format(const redis_url_t *u, char *buf, size_t size)
 {
-    return snprintf(buf, size, strchr(u->host, ':') ? "redis://[%s]:%d/%d" : "redis://%s:%d/%d",
+    const char *scheme = u->tls ? "rediss" : "redis";
+    return snprintf(buf, size, strchr(u->host, ':') ? "%s://[%s]:%d/%d" : "%s://%s:%d/%d", scheme,
                     u->host, u->port, u->db);
+}
+
+int redis_url_hostports(const char *list, redis_hostport_t *out, int max, char *errstr,
+                        size_t errstr_size)
+{
+    int n = 0;
+    const char *p = list ? list : "";
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p)
+        return 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *b = p, *e = comma ? comma : p + strlen(p);
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == b) {
+            snprintf(errstr, errstr_size, "empty item in the list");
+            return -1;
+        }
+        if (n >= max) {
+            snprintf(errstr, errstr_size, "more than %d items", max);
+            return -1;
+        }
+        redis_url_t u;
+        char why[160];
+        if (ru_authority(b, (size_t)(e - b), &u, why, sizeof(why)) < 0) {
+            snprintf(errstr, errstr_size, "item %d: %s", n + 1, why);
+            return -1;
+        }
+        snprintf(out[n].host, sizeof(out[n].host), "%s", u.host);
+        /* ru_authority() defaults to Redis's port; a Sentinel's is another. */
+        out[n].port = memchr(b, ':', (size_t)(e - b)) && !(*b == '[' && e[-1] == ']')
+                          ? u.port
+                          : REDIS_SENTINEL_DEFAULT_PORT;
+        n++;
+        if (!comma)
+            return n;
+        p = comma + 1;
+    }
 }

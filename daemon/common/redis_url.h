@@ -1,6 +1,6 @@
 /*
  * redis_url.h — the one parser of Redis URLs,
- * redis://[user[:password]@]host[:port][/db].
+ * redis[s]://[user[:password]@]host[:port][/db] (rediss: TLS).
  *
  * Pure (no I/O). config_value.c validates and canonicalises the configured URL with
  * it, store.c connects with what it fills in, so both always agree (an IPv6
@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define REDIS_URL_FORM "redis://[user[:password]@]host[:port][/db]"
+#define REDIS_URL_FORM "redis[s]://[user[:password]@]host[:port][/db]"
 #define REDIS_URL_DEFAULT_PORT 6379
 #define REDIS_URL_DB_MAX 100000
 
@@ -25,6 +25,7 @@ typedef struct redis_url {
     char user[128];     /* %-decoded; "" when absent */
     char password[256]; /* %-decoded; "" when absent */
     int has_password;   /* the URL had user:password@ or :password@ */
+    int tls;            /* rediss://: TLS */
 } redis_url_t;
 
 /**
@@ -37,9 +38,28 @@ int redis_url_parse(const char *url, redis_url_t *out, char *errstr, size_t errs
 
 /**
  * Writes the canonical form of @p u without credentials,
- * redis://host:port/db (IPv6 in brackets), into @p buf. Returns the length
+ * redis[s]://host:port/db (IPv6 in brackets), into @p buf. Returns the length
  * snprintf() would have written.
  */
 int redis_url_format(const redis_url_t *u, char *buf, size_t size);
+
+/* One Sentinel of redis.sentinels. */
+typedef struct redis_hostport {
+    char host[256]; /* name, IPv4 or IPv6 address (no brackets) */
+    int port;       /* 1..65535; 26379 when the item has none */
+} redis_hostport_t;
+
+#define REDIS_SENTINEL_DEFAULT_PORT 26379
+#define REDIS_SENTINELS_MAX 16
+
+/**
+ * Parses the comma list @p list of host[:port] (IPv6 in brackets,
+ * "[::1]:26379") into at most @p max entries of @p out, with the host
+ * rules of redis_url_parse(). Blanks around items are ignored; empty items
+ * are not allowed. Returns the count (0 for an empty list), or -1 with the
+ * reason in @p errstr.
+ */
+int redis_url_hostports(const char *list, redis_hostport_t *out, int max, char *errstr,
+                        size_t errstr_size);
 
 #endif

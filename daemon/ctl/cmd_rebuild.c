@@ -117,6 +117,12 @@ static void ctl_rebuild_settings(const ctl_t *c, rebuild_opts_t *o, ctl_progress
     o->rules = &c->rules;
     o->redis_user = c->redis_user;
     o->redis_password = c->redis_password;
+    o->redis_sentinels = c->redis_sentinels;
+    o->redis_master_name = c->redis_master_name;
+    o->redis_sentinel_password = c->redis_sentinel_password;
+    o->redis_tls_ca = c->redis_tls_ca;
+    o->redis_tls_cert = c->redis_tls_cert;
+    o->redis_tls_key = c->redis_tls_key;
     o->kafka_props = c->props;
     o->idle_timeout_ms = c->timeout_ms;
     o->progress = ctl_progress_draw;

@@ -45,8 +45,18 @@ const char *ctl_topic(const ctl_t *c, const char *name, char *buf, size_t size)
 store_t *ctl_store_open(const ctl_t *c, const char *what)
 {
     char err[512];
-    store_t *st =
-        store_admin_open(c->redis, c->redis_user, c->redis_password, c->prefix, err, sizeof(err));
+    redis_conn_opts_t ro = {
+        .url = c->redis,
+        .user = c->redis_user,
+        .password = c->redis_password,
+        .sentinels = c->redis_sentinels,
+        .master_name = c->redis_master_name,
+        .sentinel_password = c->redis_sentinel_password,
+        .tls_ca = c->redis_tls_ca,
+        .tls_cert = c->redis_tls_cert,
+        .tls_key = c->redis_tls_key,
+    };
+    store_t *st = store_admin_open(&ro, c->prefix, err, sizeof(err));
     if (!st && what)
         ctl_err(c, "%s: %s", what, err);
     else if (!st)

@@ -38,9 +38,15 @@
 /* Settings shared by every command (the global options). */
 typedef struct ctl {
     const char *brokers;
-    const char *redis;                    /* URL; may hold credentials: never print as is */
-    const char *redis_user;               /* from the config file, or NULL */
-    const char *redis_password;           /* INCIDENTD_REDIS_PASSWORD / config, or NULL */
+    const char *redis;                   /* URL; may hold credentials: never print as is */
+    const char *redis_user;              /* from the config file, or NULL */
+    const char *redis_password;          /* INCIDENTD_REDIS_PASSWORD / config, or NULL */
+    const char *redis_sentinels;         /* the config file's redis.sentinels, or NULL */
+    const char *redis_master_name;       /* the config file's redis.master_name, or NULL */
+    const char *redis_sentinel_password; /* the config file's, or NULL */
+    const char *redis_tls_ca;            /* the config file's redis.tls_*, or NULL */
+    const char *redis_tls_cert;
+    const char *redis_tls_key;
     const char *prefix;                   /* topic prefix, "" */
     const char *props[CTL_PROPS_MAX + 1]; /* -X key=value, NULL-terminated */
     size_t n_props;

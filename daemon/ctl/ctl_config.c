@@ -83,6 +83,12 @@ int ctl_config_apply(ctl_t *c, ctl_config_t *cc)
         c->redis = cfg->redis;
         c->redis_user = cfg->redis_user;
         c->redis_password = cfg->redis_password;
+        c->redis_sentinels = cfg->redis_sentinels;
+        c->redis_master_name = cfg->redis_master_name;
+        c->redis_sentinel_password = cfg->redis_sentinel_password;
+        c->redis_tls_ca = cfg->redis_tls_ca;
+        c->redis_tls_cert = cfg->redis_tls_cert;
+        c->redis_tls_key = cfg->redis_tls_key;
     }
     if (!(c->flagged & CTL_SET_PREFIX) && cfg->topic_prefix)
         c->prefix = cfg->topic_prefix;

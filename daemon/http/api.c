@@ -380,8 +380,9 @@ static void api_props(api_t *api, const config_t *cfg)
 static int api_pool_new(api_t *api, const config_t *cfg, char *errstr, size_t errstr_size)
 {
     for (int i = 0; i < API_STORE_POOL; i++) {
-        api->pool[i] = store_new(cfg->redis, cfg->redis_user, cfg->redis_password,
-                                 cfg->topic_prefix, errstr, errstr_size);
+        redis_conn_opts_t ro;
+        redis_conn_opts_of_config(cfg, &ro);
+        api->pool[i] = store_new(&ro, cfg->topic_prefix, errstr, errstr_size);
         if (!api->pool[i])
             return -1;
         api->pool_free[i] = 1;

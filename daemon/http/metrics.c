@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "redis_conn.h"
 #include "stage.h"
 
 /* How long one reading of the open-incident gauges is served from cache. */
@@ -53,14 +54,9 @@ struct metrics {
     double start_time_s; /* process start, Unix seconds */
 
     pthread_mutex_t lock; /* guards everything below */
-    char *redis_host;     /* NULL = no Redis gauges */
-    int redis_port;
-    int redis_db;
-    char *redis_user;
-    char *redis_password;
+    redis_conn_t *conn;   /* NULL = no Redis gauges */
     char *ns;
     redisContext *rc;
-    int rc_fresh;       /* connected, AUTH/SELECT not yet sent */
     int64_t fetched_ms; /* monotonic ms of the last attempt; 0 = never */
     int have_open;      /* the last attempt succeeded */
     int failing;        /* the last attempt failed (log only the change) */
@@ -108,6 +104,10 @@ static const metrics_family_t metrics_families[] = {
      "Redis round trips made by the committed batches (timers and checks excluded).",
      METRICS_U(redis_batch_round_trips)},
     {"incidentd_redis_errors_total", "counter", "Redis errors.", METRICS_U(redis_errors)},
+    {"incidentd_redis_wait_shortfalls_total", "counter",
+     "Batches retried because fewer than redis.min_replicas replicas acknowledged their apply "
+     "(WAIT).",
+     METRICS_U(redis_wait_shortfalls)},
     {"incidentd_escalations_total", "counter", "Escalated audit records written.",
      METRICS_U(escalations)},
     {"incidentd_timers_fired_total", "counter", "Acknowledgement timers turned into commands.",
@@ -279,55 +279,34 @@ static void metrics_redis_drop(metrics_t *m)
     if (m->rc)
         redisFree(m->rc);
     m->rc = NULL;
-    m->rc_fresh = 0;
 }
 
 static void metrics_redis_failed(metrics_t *m, const char *what)
 {
     if (!m->failing)
-        log_warn("metrics: cannot read the open-incident gauges from redis %s:%d: %s "
+        log_warn("metrics: cannot read the open-incident gauges from redis %s: %s "
                  "(timeout %dms; retrying every %ds)",
-                 m->redis_host, m->redis_port, what, METRICS_REDIS_TIMEOUT_MS,
+                 redis_conn_where(m->conn), what, METRICS_REDIS_TIMEOUT_MS,
                  METRICS_REDIS_CACHE_MS / 1000);
     m->failing = 1;
     m->have_open = 0;
     metrics_redis_drop(m);
 }
 
-/* One attempt: connect if needed, then AUTH/SELECT (new connection) and the
- * seven SCARDs (stages, kinds) — or, with @p ping, one PING — in one
- * pipelined round trip. Returns 0 with @p counts set (not with @p ping), or
- * -1 with the reason in @p why (the connection dropped; *closed set when
- * Redis had closed or reset it, as opposed to a timeout). Called with
- * m->lock held. */
+/* One attempt: connect if needed (redis_conn_open(): AUTH, SELECT, the
+ * primary through Sentinel), then the seven SCARDs (stages, kinds) — or,
+ * with @p ping, one PING — in one pipelined round trip. Returns 0 with
+ * @p counts set (not with @p ping), or -1 with the reason in @p why (the
+ * connection dropped; *closed set when Redis had closed or reset it, as
+ * opposed to a timeout). Called with m->lock held. */
 static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_LIVE], char *why,
                              size_t why_size, int *closed)
 {
-    struct timeval tv = {METRICS_REDIS_TIMEOUT_MS / 1000, (METRICS_REDIS_TIMEOUT_MS % 1000) * 1000};
     *closed = 0;
     if (!m->rc) {
-        m->rc = redisConnectWithTimeout(m->redis_host, m->redis_port, tv);
-        if (!m->rc || m->rc->err) {
-            snprintf(why, why_size, "%s", m->rc ? m->rc->errstr : "out of memory");
-            metrics_redis_drop(m);
+        m->rc = redis_conn_open(m->conn, METRICS_REDIS_TIMEOUT_MS, why, why_size);
+        if (!m->rc)
             return -1;
-        }
-        redisSetTimeout(m->rc, tv);
-        m->rc_fresh = 1;
-    }
-    size_t n_pre = 0;
-    if (m->rc_fresh) {
-        if (m->redis_password[0]) {
-            if (m->redis_user[0])
-                redisAppendCommand(m->rc, "AUTH %s %s", m->redis_user, m->redis_password);
-            else
-                redisAppendCommand(m->rc, "AUTH %s", m->redis_password);
-            n_pre++;
-        }
-        if (m->redis_db) {
-            redisAppendCommand(m->rc, "SELECT %d", m->redis_db);
-            n_pre++;
-        }
     }
     size_t n_cmds = ping ? 1 : METRICS_N_LIVE;
     if (ping)
@@ -337,7 +316,7 @@ static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_
             redisAppendCommand(m->rc, "SCARD %s%s", m->ns, metrics_live_key(i));
 
     int bad = 0;
-    for (size_t i = 0; i < n_pre + n_cmds; i++) {
+    for (size_t i = 0; i < n_cmds; i++) {
         void *reply = NULL;
         if (redisGetReply(m->rc, &reply) != REDIS_OK || !reply) {
             int e = errno;
@@ -353,14 +332,14 @@ static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_
             if (!bad)
                 snprintf(why, why_size, "%s", r->str ? r->str : "error");
             bad = 1;
-        } else if (i >= n_pre && ping) {
+        } else if (ping) {
             if ((r->type != REDIS_REPLY_STATUS || !r->str || strcmp(r->str, "PONG") != 0) && !bad) {
                 snprintf(why, why_size, "unexpected reply to PING");
                 bad = 1;
             }
-        } else if (i >= n_pre) {
+        } else {
             if (r->type == REDIS_REPLY_INTEGER)
-                counts[i - n_pre] = r->integer;
+                counts[i] = r->integer;
             else if (!bad) {
                 snprintf(why, why_size, "unexpected reply to SCARD");
                 bad = 1;
@@ -372,7 +351,6 @@ static int metrics_redis_try(metrics_t *m, int ping, long long counts[METRICS_N_
         metrics_redis_drop(m);
         return -1;
     }
-    m->rc_fresh = 0;
     return 0;
 }
 
@@ -401,7 +379,7 @@ static void metrics_redis_fetch(metrics_t *m)
  * cache period. Returns 1 when they are known. */
 static int metrics_open_incidents(metrics_t *m, long long counts[METRICS_N_LIVE])
 {
-    if (!m->redis_host)
+    if (!m->conn)
         return 0;
     pthread_mutex_lock(&m->lock);
     int64_t now = clock_mono_ms();
@@ -421,7 +399,7 @@ static int metrics_open_incidents(metrics_t *m, long long counts[METRICS_N_LIVE]
 
 int metrics_redis_ping(metrics_t *m, char *why, size_t why_size)
 {
-    if (!m->redis_host) {
+    if (!m->conn) {
         snprintf(why, why_size, "no redis address");
         return -1;
     }
@@ -457,11 +435,12 @@ metrics_t *metrics_new(const config_t *cfg, const worker_stats_t *const *stats,
     m->start_time_s = metrics_start_time();
     pthread_mutex_init(&m->lock, NULL);
     if (cfg->redis_host && cfg->redis_host[0]) {
-        m->redis_host = metrics_strdup(cfg->redis_host);
-        m->redis_port = cfg->redis_port > 0 ? cfg->redis_port : 6379;
-        m->redis_db = cfg->redis_db;
-        m->redis_user = metrics_strdup(cfg->redis_user);
-        m->redis_password = metrics_strdup(cfg->redis_password);
+        redis_conn_opts_t ro;
+        char err[256];
+        redis_conn_opts_of_config(cfg, &ro);
+        m->conn = redis_conn_new(&ro, err, sizeof(err));
+        if (!m->conn)
+            log_warn("metrics: no redis gauges: %s", err);
         m->ns = metrics_strdup(cfg->topic_prefix);
     }
     return m;
@@ -475,15 +454,7 @@ void metrics_destroy(metrics_t *m)
     pthread_mutex_destroy(&m->lock);
     free(m->stats);
     free(m->names);
-    free(m->redis_host);
-    free(m->redis_user);
-    if (m->redis_password) {
-        /* A secret: do not leave it in freed memory. */
-        volatile char *p = m->redis_password;
-        while (*p)
-            *p++ = '\0';
-    }
-    free(m->redis_password);
+    redis_conn_destroy(m->conn);
     free(m->ns);
     free(m);
 }

@@ -511,8 +511,18 @@ int rebuild(const char *brokers, const char *redis_url, const char *prefix,
         stats = &local;
     memset(stats, 0, sizeof(*stats));
     /* Redis first: a wrong URL should not cost a whole read of the topic. */
-    store_t *st =
-        store_admin_open(redis_url, o.redis_user, o.redis_password, prefix, errstr, errstr_size);
+    redis_conn_opts_t ro = {
+        .url = redis_url,
+        .user = o.redis_user,
+        .password = o.redis_password,
+        .sentinels = o.redis_sentinels,
+        .master_name = o.redis_master_name,
+        .sentinel_password = o.redis_sentinel_password,
+        .tls_ca = o.redis_tls_ca,
+        .tls_cert = o.redis_tls_cert,
+        .tls_key = o.redis_tls_key,
+    };
+    store_t *st = store_admin_open(&ro, prefix, errstr, errstr_size);
     if (!st)
         return -1;
     char topic[512];

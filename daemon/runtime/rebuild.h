@@ -37,6 +37,12 @@
 typedef struct rebuild_opts {
     const char *redis_user; /* override the URL's; NULL or "" = none */
     const char *redis_password;
+    const char *redis_sentinels; /* redis_conn_opts_t's: Sentinels, NULL or "" = none */
+    const char *redis_master_name;
+    const char *redis_sentinel_password;
+    const char *redis_tls_ca; /* rediss://: redis_conn_opts_t's TLS files, NULL or "" = none */
+    const char *redis_tls_cert;
+    const char *redis_tls_key;
     const char *const
         *kafka_props;        /* "key=value" librdkafka properties, NULL-terminated, or NULL */
     const hd_rules_t *rules; /* the follow-up windows and review due (borrowed); NULL =

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,11 @@
 #include <openssl/rand.h>
 
 #include "log.h"
-#include "redis_url.h"
+#include "redis_conn.h"
 
 struct store {
-    char host[300];
     char ns[256];
-    int port;
-    int db;
-    char user[128];
-    char password[256];
+    redis_conn_t *conn; /* where and how to connect (redis_conn.h) */
     redisContext *rc;
     int ready;
     char sha_read[41];
@@ -35,6 +33,10 @@ struct store {
     uint64_t errors;
     char **forget; /* out: keys to delete with the next pipeline (store_forget_outputs()) */
     size_t n_forget, cap_forget;
+    /* what each apply pipeline also does (store_set_replicas()) */
+    int min_replicas;
+    int64_t wait_timeout_ms;
+    int acks; /* fewest replicas that acknowledged an apply since store_confirmed() */
 };
 
 /* Replay records waiting to be deleted, at most (past it, their TTL does). */
@@ -230,40 +232,18 @@ static void store_seterr(store_t *st, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Fills host, port, db and the URL's credentials with redis_url.c's parser,
- * the same that checked the configured URL. */
-static int store_parse_url(store_t *st, const char *url, char *errstr, size_t errstr_size)
-{
-    redis_url_t u;
-    char why[160];
-    if (redis_url_parse(url, &u, why, sizeof(why)) < 0) {
-        snprintf(errstr, errstr_size, "redis URL: %s", why);
-        return -1;
-    }
-    snprintf(st->host, sizeof(st->host), "%s", u.host);
-    st->port = u.port;
-    st->db = u.db;
-    snprintf(st->user, sizeof(st->user), "%s", u.user);
-    snprintf(st->password, sizeof(st->password), "%s", u.password);
-    memset(&u, 0, sizeof(u));
-    return 0;
-}
-
-store_t *store_new(const char *url, const char *user, const char *password, const char *ns,
-                   char *errstr, size_t errstr_size)
+store_t *store_new(const redis_conn_opts_t *o, const char *ns, char *errstr, size_t errstr_size)
 {
     store_t *st = calloc(1, sizeof(*st));
     if (!st) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (store_parse_url(st, url ? url : "", errstr, errstr_size) < 0)
+    st->conn = redis_conn_new(o, errstr, errstr_size);
+    if (!st->conn)
         goto fail;
     snprintf(st->ns, sizeof(st->ns), "%s", ns ? ns : "");
-    if (user && *user)
-        snprintf(st->user, sizeof(st->user), "%s", user);
-    if (password && *password)
-        snprintf(st->password, sizeof(st->password), "%s", password);
+    st->acks = INT_MAX;
     store_reconnect(st);
     return st;
 fail:
@@ -280,8 +260,7 @@ void store_destroy(store_t *st)
     for (size_t i = 0; i < st->n_forget; i++)
         free(st->forget[i]);
     free(st->forget);
-    /* Don't leave the secret in freed memory. */
-    memset(st->password, 0, sizeof(st->password));
+    redis_conn_destroy(st->conn);
     free(st);
 }
 
@@ -298,6 +277,19 @@ static void store_drop(store_t *st)
     st->rc = NULL;
     st->ready = 0;
     st->errors++;
+}
+
+/* After one command: a lost connection, or a server that is no longer the
+ * primary (the reply stays the caller's), drops the connection. */
+static void store_check_reply(store_t *st, const redisReply *r)
+{
+    if (r && !redis_conn_failover(r))
+        return;
+    if (r)
+        store_seterr(st, "redis %s: %s", redis_conn_where(st->conn), r->str);
+    else
+        store_seterr(st, "redis: %s", st->rc->errstr);
+    store_drop(st);
 }
 
 int store_script_load(store_t *st, const char *src, char sha[41])
@@ -320,41 +312,12 @@ int store_reconnect(store_t *st)
     if (st->rc)
         redisFree(st->rc);
     st->ready = 0;
-    struct timeval tv = {2, 0};
-    st->rc = redisConnectWithTimeout(st->host, st->port, tv);
-    if (!st->rc || st->rc->err) {
-        store_seterr(st, "cannot connect to redis %s:%d: %s", st->host, st->port,
-                     st->rc ? st->rc->errstr : "out of memory");
+    st->rc = redis_conn_open(st->conn, 2000, st->err, sizeof(st->err));
+    if (!st->rc) {
         st->errors++;
-        if (st->rc)
-            redisFree(st->rc);
-        st->rc = NULL;
         return -1;
     }
     redisSetTimeout(st->rc, (struct timeval){10, 0});
-    redisReply *r = NULL;
-    if (st->password[0]) {
-        if (st->user[0])
-            r = redisCommand(st->rc, "AUTH %s %s", st->user, st->password);
-        else
-            r = redisCommand(st->rc, "AUTH %s", st->password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            /* Never echo the password: only Redis's reason. */
-            store_seterr(st, "redis AUTH failed: %s", r && r->str ? r->str : "no reply");
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    if (st->db) {
-        r = redisCommand(st->rc, "SELECT %d", st->db);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            store_seterr(st, "redis SELECT %d failed: %s", st->db,
-                         r && r->str ? r->str : "no reply");
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    r = NULL;
     if (store_script_load(st, STORE_LUA_READ, st->sha_read) < 0 ||
         store_script_load(st, STORE_LUA_APPLY, st->sha_apply) < 0 ||
         store_script_load(st, STORE_LUA_CLAIM, st->sha_claim) < 0 ||
@@ -364,8 +327,6 @@ int store_reconnect(store_t *st)
     st->err[0] = '\0';
     return 0;
 fail:
-    if (r)
-        freeReplyObject(r);
     redisFree(st->rc);
     st->rc = NULL;
     return -1;
@@ -385,6 +346,13 @@ static int store_collect(store_t *st, redisReply **replies, size_t n)
         replies[i] = rep;
     }
     st->round_trips++;
+    /* A replica (a demoted primary) or a primary cut off from its replicas
+     * refuses writes: drop the connection, the next one asks Sentinel. */
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (redis_conn_failover(replies[i])) {
+            store_seterr(st, "redis %s: %s", redis_conn_where(st->conn), replies[i]->str);
+            rc = -1;
+        }
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
             if (replies[i])
@@ -495,6 +463,57 @@ static size_t store_forget_append(store_t *st)
     return 1;
 }
 
+/* The highest applied-writes mark this process saw (store_epoch()). One
+ * per process: every connection of it writes to the same Redis. */
+static atomic_llong store_applied_seen;
+
+void store_set_replicas(store_t *st, int min_replicas, int64_t timeout_ms)
+{
+    st->min_replicas = min_replicas;
+    st->wait_timeout_ms = timeout_ms;
+    st->acks = INT_MAX;
+}
+
+int store_confirmed(store_t *st)
+{
+    int acks = st->acks;
+    st->acks = INT_MAX;
+    return acks;
+}
+
+/* Appends the applied-writes mark (INCR) and, with min_replicas, the WAIT
+ * to an apply pipeline. Returns the commands appended. */
+static size_t store_confirm_append(store_t *st)
+{
+    redisAppendCommand(st->rc, "INCR %smeta:applied", st->ns);
+    if (st->min_replicas <= 0)
+        return 1;
+    redisAppendCommand(st->rc, "WAIT %d %lld", st->min_replicas, (long long)st->wait_timeout_ms);
+    return 2;
+}
+
+/* Takes the replies of store_confirm_append(): the mark raises what this
+ * process saw; the replicas that acknowledged lower st->acks. 0 or -1. */
+static int store_confirm_take(store_t *st, redisReply **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i]->type != REDIS_REPLY_INTEGER) {
+            store_seterr(st, "redis INCR/WAIT: %s",
+                         r[i]->type == REDIS_REPLY_ERROR ? r[i]->str : "bad reply");
+            return -1;
+        }
+    long long mark = r[0]->integer, seen = atomic_load(&store_applied_seen);
+    while (mark > seen && !atomic_compare_exchange_weak(&store_applied_seen, &seen, mark))
+        ;
+    int acks = n == 2 ? (int)r[1]->integer : 0;
+    if (n == 2 && acks < st->min_replicas)
+        store_seterr(st, "redis WAIT: %d of %d replicas acknowledged within %lld ms", acks,
+                     st->min_replicas, (long long)st->wait_timeout_ms);
+    if (acks < st->acks)
+        st->acks = acks;
+    return 0;
+}
+
 /* One pipeline of @p n script calls: append each, collect the replies (a
  * script the server lost is loaded again and the pipeline run once more),
  * take each. Returns 0, or -1 on a Redis failure or a bad reply. No silent
@@ -503,29 +522,31 @@ static size_t store_forget_append(store_t *st)
 static int store_pipeline(store_t *st, void *items, size_t n,
                           void (*append)(store_t *, const void *, size_t),
                           int (*take)(store_t *, const redisReply *, void *, size_t, arena_t *),
-                          arena_t *arena)
+                          int confirm, arena_t *arena)
 {
     if (!st->ready)
         return -1;
     if (n == 0)
         return 0;
-    redisReply **all = arena_alloc(arena, (n + 1) * sizeof(*all));
+    redisReply **all = arena_alloc(arena, (n + 3) * sizeof(*all));
     for (int attempt = 0; attempt < 2; attempt++) {
         size_t extra = store_forget_append(st);
         redisReply **replies = all + extra;
         for (size_t i = 0; i < n; i++)
             append(st, items, i);
-        if (store_collect(st, all, n + extra) < 0)
+        size_t tail = confirm ? store_confirm_append(st) : 0;
+        if (store_collect(st, all, n + extra + tail) < 0)
             return -1;
         if (extra)
             freeReplyObject(all[0]);
+        int rc = tail ? store_confirm_take(st, replies + n, tail) : 0;
+        store_free_replies(replies + n, tail);
         if (store_noscript(replies, n)) {
             store_free_replies(replies, n);
             if (store_reconnect(st) < 0)
                 return -1;
             continue;
         }
-        int rc = 0;
         for (size_t i = 0; i < n; i++)
             if (take(st, replies[i], items, i, arena) < 0)
                 rc = -1;
@@ -539,7 +560,7 @@ static int store_pipeline(store_t *st, void *items, size_t n,
 
 int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
 {
-    return store_pipeline(st, r, n, store_read_append, store_read_take, arena);
+    return store_pipeline(st, r, n, store_read_append, store_read_take, 0, arena);
 }
 
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
@@ -725,7 +746,7 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
 
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 {
-    return store_pipeline(st, a, n, store_apply_append, store_apply_take, arena);
+    return store_pipeline(st, a, n, store_apply_append, store_apply_take, 1, arena);
 }
 
 /* The kind and level of a timer member (store_timer_member()). */
@@ -776,6 +797,11 @@ static redisReply *store_claim_run(store_t *st, const char *sha, const char *wha
     if (!r) {
         store_seterr(st, "redis: %s", st->rc->errstr);
         store_drop(st);
+        return NULL;
+    }
+    if (redis_conn_failover(r)) {
+        store_check_reply(st, r);
+        freeReplyObject(r);
         return NULL;
     }
     if (r->type != REDIS_REPLY_ARRAY) {
@@ -858,10 +884,7 @@ void *store_command_argv(store_t *st, int argc, const char **argv, const size_t 
         return NULL;
     void *r = redisCommandArgv(st->rc, argc, argv, lens);
     st->round_trips++;
-    if (!r) {
-        store_seterr(st, "redis: %s", st->rc->errstr);
-        store_drop(st);
-    }
+    store_check_reply(st, r);
     return r;
 }
 
@@ -874,28 +897,48 @@ void *store_command(store_t *st, const char *fmt, ...)
     void *r = redisvCommand(st->rc, fmt, ap);
     va_end(ap);
     st->round_trips++;
-    if (!r) {
-        store_seterr(st, "redis: %s", st->rc->errstr);
-        store_drop(st);
-    }
+    store_check_reply(st, r);
     return r;
 }
+
+/* epoch: KEYS = epoch marker, applied mark; ARGV = the mark this process
+ * saw. A mark below it: the writes in between are lost; the marker goes
+ * (rebuild) and the mark comes up to it (the rebuilt state holds them).
+ * Returns {2 (marker was there: lost writes) | 1 (whole) | 0 (no marker:
+ * new or emptied), the mark found}. */
+static const char STORE_LUA_EPOCH[] =
+    "local a = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "local e = redis.call('EXISTS', KEYS[1])\n"
+    "if a < tonumber(ARGV[1]) then\n"
+    "  redis.call('DEL', KEYS[1]); redis.call('SET', KEYS[2], ARGV[1])\n"
+    "  if e == 1 then return {2, a} end\n"
+    "end\n"
+    "return {e, a}\n";
 
 int store_epoch(store_t *st)
 {
     if (!st->ready)
         return -1;
-    redisReply *r = redisCommand(st->rc, "GET %smeta:epoch", st->ns);
-    st->round_trips++;
-    if (!r) {
-        store_seterr(st, "redis: %s", st->rc->errstr);
-        store_drop(st);
+    long long seen = atomic_load(&store_applied_seen);
+    redisReply *r = store_command(st, "EVAL %s 2 %smeta:epoch %smeta:applied %lld", STORE_LUA_EPOCH,
+                                  st->ns, st->ns, seen);
+    if (!r)
         return -1;
-    }
-    int rc = r->type == REDIS_REPLY_STRING ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
-    if (rc < 0)
-        store_seterr(st, "redis GET epoch: %s",
+    int rc = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        rc = (int)r->element[0]->integer;
+        if (rc == 2) {
+            log_warn("redis %s lost applied writes (applied mark %lld, this process saw %lld): a "
+                     "failover to a replica that missed them, or a restart from an old snapshot; "
+                     "its state is to be rebuilt from ormis.audit",
+                     redis_conn_where(st->conn), r->element[1]->integer, seen);
+            rc = 0;
+        }
+    } else {
+        store_seterr(st, "redis epoch check: %s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    }
     freeReplyObject(r);
     return rc;
 }

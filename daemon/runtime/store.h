@@ -21,6 +21,7 @@
  *                             the notify stage's lease on a silence's reminder
  *                             before its end / its tombstone, then "done"
  *                             (store_lease(), notify_silences.h)
+ *   meta:applied              the applied-writes mark: +1 per apply pipeline
  *   meta:rebuild-lock         held by the process rebuilding the state
  *
  * Two Lua scripts, loaded once per connection and called with EVALSHA in one
@@ -37,17 +38,17 @@
 
 #include "arena.h"
 #include "handlers.h"
+#include "redis_conn.h"
 
 typedef struct store store_t;
 
-/** Parses @p url (redis://[user:password@]host:port[/db]) and connects.
- *  @p user / @p password override the URL's when non-empty; @p ns prefixes
- *  every key (NULL = none; the daemon uses the topic prefix). Returns NULL
- *  with a message in errstr on a bad URL; a refused connection is not an
- *  error here (store_ready() tells, store_reconnect() retries).
+/** Connects as @p o says (redis_conn.h: the URL, or the primary the
+ *  Sentinels name; borrowed during the call). @p ns prefixes every key
+ *  (NULL = none; the daemon uses the topic prefix). Returns NULL with a
+ *  message in errstr on a bad URL or Sentinel list; a refused connection is
+ *  not an error here (store_ready() tells, store_reconnect() retries).
  *  Caller frees with store_destroy(). */
-store_t *store_new(const char *url, const char *user, const char *password, const char *ns,
-                   char *errstr, size_t errstr_size);
+store_t *store_new(const redis_conn_opts_t *o, const char *ns, char *errstr, size_t errstr_size);
 /** The key namespace. */
 const char *store_ns(const store_t *st);
 void store_destroy(store_t *st);
@@ -216,10 +217,32 @@ const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
 /**
  * The epoch marker (<ns>meta:epoch) says this Redis holds incidentd's live
  * state. A Redis that restarted empty has none: the state must be rebuilt
- * from ormis.audit before any transition is applied.
- * store_epoch() returns 1 (present), 0 (missing) or -1 (Redis failure).
+ * from ormis.audit before any transition is applied. A Redis whose
+ * applied-writes mark is below the highest this process saw (store_set_replicas())
+ * lost acknowledged writes: its epoch marker is removed (so every process
+ * waits for the rebuild) and its mark raised, atomically.
+ * store_epoch() returns 1 (present), 0 (missing or removed) or -1 (Redis
+ * failure).
  */
 int store_epoch(store_t *st);
+
+/**
+ * Every apply pipeline also raises the applied-writes mark (INCR
+ * <ns>meta:applied) and, with @p min_replicas > 0, waits up to
+ * @p timeout_ms until that many replicas hold every write of this
+ * connection (WAIT): in the same round trip, before the batch's Kafka
+ * commit. The process remembers the highest mark it saw; store_epoch()
+ * finds a Redis whose mark is below it (it lost writes this process had
+ * applied: a failover to a replica that missed them, a restart from an old
+ * snapshot) and treats it as one without state, to be rebuilt.
+ */
+void store_set_replicas(store_t *st, int min_replicas, int64_t timeout_ms);
+
+/** The fewest replicas that acknowledged an apply pipeline since the last
+ *  call (INT_MAX when none ran; 0 without min_replicas); resets. Fewer than
+ *  min_replicas is a shortfall (store_error() says so). */
+int store_confirmed(store_t *st);
+
 /** Sets the epoch marker (if missing). Returns 0 or -1. */
 int store_epoch_set(store_t *st, int64_t now_ms);
 /** A short lease lock (<ns><name>, SET NX EX): 1 taken, 0 held by another, -1 error. */

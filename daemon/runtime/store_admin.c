@@ -9,11 +9,11 @@
 
 #include <hiredis/hiredis.h>
 
-store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
-                          char *errstr, size_t errstr_size)
+store_t *store_admin_open(const redis_conn_opts_t *o, const char *ns, char *errstr,
+                          size_t errstr_size)
 {
     char err[256] = "";
-    store_t *st = store_new(url, user, password, ns, err, sizeof(err));
+    store_t *st = store_new(o, ns, err, sizeof(err));
     if (!st) {
         snprintf(errstr, errstr_size, "%s", err);
         return NULL;

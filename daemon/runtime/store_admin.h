@@ -13,14 +13,14 @@
 #include "store.h"
 
 /**
- * Connects to @p url (redis://[user:password@]host:port[/db]); a non-empty
- * @p user / @p password override the URL's; @p ns is the key namespace (the daemon
- * uses its topic prefix). Returns NULL with a message in errstr (never
- * containing the password) on a bad URL or when Redis cannot be reached.
- * Caller frees with store_destroy().
+ * Connects as @p o says (redis_conn.h: the URL, or the primary the
+ * Sentinels name; a non-empty user / password override the URL's); @p ns
+ * is the key namespace (the daemon uses its topic prefix). Returns NULL
+ * with a message in errstr (never containing the password) on a bad URL or
+ * when Redis cannot be reached. Caller frees with store_destroy().
  */
-store_t *store_admin_open(const char *url, const char *user, const char *password, const char *ns,
-                          char *errstr, size_t errstr_size);
+store_t *store_admin_open(const redis_conn_opts_t *o, const char *ns, char *errstr,
+                          size_t errstr_size);
 
 /** @p url with any credentials masked ("redis://user:***@host:6379/0"),
  *  into @p buf. Returns @p buf. */

@@ -136,10 +136,12 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    w->store = store_new(cfg->redis, cfg->redis_user, cfg->redis_password, cfg->topic_prefix,
-                         errstr, errstr_size);
+    redis_conn_opts_t ro;
+    redis_conn_opts_of_config(cfg, &ro);
+    w->store = store_new(&ro, cfg->topic_prefix, errstr, errstr_size);
     if (!w->store)
         goto fail;
+    store_set_replicas(w->store, cfg->redis_min_replicas, cfg->redis_wait_timeout_ms);
     atomic_store(&w->stats.redis_up, store_ready(w->store));
     if (!store_ready(w->store))
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "%s (will retry)", store_error(w->store));
@@ -220,16 +222,24 @@ static int worker_check_epoch(worker_t *w)
     if (l != 1) {
         if (!w->epoch_wait_logged)
             log_msg(LOG_WARN, w->stage->name, NULL, NULL,
-                    "redis holds no incidentd state; waiting for another process to rebuild it");
+                    "redis holds no whole incidentd state; waiting for another process to rebuild "
+                    "it");
         w->epoch_wait_logged = 1;
         return -1;
     }
     log_msg(
         LOG_WARN, w->stage->name, NULL, NULL,
-        "redis holds no incidentd state (new, or restarted empty): rebuilding it from ormis.audit");
+        "redis holds no whole incidentd state (new, restarted empty, or it lost applied writes): "
+        "rebuilding it from ormis.audit");
     rebuild_opts_t opts = {
         .redis_user = w->cfg->redis_user,
         .redis_password = w->cfg->redis_password,
+        .redis_sentinels = w->cfg->redis_sentinels,
+        .redis_master_name = w->cfg->redis_master_name,
+        .redis_sentinel_password = w->cfg->redis_sentinel_password,
+        .redis_tls_ca = w->cfg->redis_tls_ca,
+        .redis_tls_cert = w->cfg->redis_tls_cert,
+        .redis_tls_key = w->cfg->redis_tls_key,
         .kafka_props = (const char *const *)w->kafka_props,
         .rules = &w->cfg->rules,
         .ack_timeout_ms = w->cfg->rules.ack_timeout_ms,

@@ -37,11 +37,12 @@ typedef struct worker_stats {
     atomic_uint_fast64_t redis_round_trips;
     atomic_uint_fast64_t redis_batch_round_trips; /* those made by committed batches */
     atomic_uint_fast64_t redis_errors;
-    atomic_uint_fast64_t escalations;  /* "escalated" records written */
-    atomic_uint_fast64_t timers_fired; /* ack timers turned into commands */
-    atomic_int assigned;               /* partitions assigned */
-    atomic_int redis_up;               /* Redis reachable */
-    atomic_int kafka_up;               /* transactions initialised */
+    atomic_uint_fast64_t redis_wait_shortfalls; /* batches retried: WAIT short of min_replicas */
+    atomic_uint_fast64_t escalations;           /* "escalated" records written */
+    atomic_uint_fast64_t timers_fired;          /* ack timers turned into commands */
+    atomic_int assigned;                        /* partitions assigned */
+    atomic_int redis_up;                        /* Redis reachable */
+    atomic_int kafka_up;                        /* transactions initialised */
     /* processing latency histogram (per message, ms): le 1,2,5,10,20,50,100,250,500,1000,+Inf */
     atomic_uint_fast64_t lat_bucket[11];
     atomic_uint_fast64_t lat_sum_us;

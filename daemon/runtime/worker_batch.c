@@ -726,6 +726,7 @@ static size_t worker_settle_collect(worker_t *w, worker_item_t *items, const wor
  * Returns 0, or -1 when Redis failed (the batch must be retried). */
 static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
 {
+    (void)store_confirmed(w->store); /* this batch's replicas only */
     size_t *pending = arena_alloc(&w->arena, n * sizeof(*pending));
     size_t n_pending = 0;
     for (size_t i = 0; i < n; i++)
@@ -785,7 +786,7 @@ int worker_process(worker_t *w)
         if (items[i].dlq_error)
             items[i].done = 1;
     }
-    if (worker_settle(w, items, n) < 0) {
+    if (worker_settle(w, items, n) < 0 || worker_confirm(w) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",
                 store_error(w->store));

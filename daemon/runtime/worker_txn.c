@@ -366,6 +366,19 @@ void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n)
     }
 }
 
+int worker_confirm(worker_t *w)
+{
+    int need = w->cfg->redis_min_replicas;
+    int got = store_confirmed(w->store); /* the apply pipelines' WAIT */
+    if (got >= need)
+        return 0;
+    /* The transition is in Redis but not yet on enough replicas: nothing is
+     * produced or committed; the batch is consumed again and its applies
+     * replay (worker_after_abort()). */
+    atomic_fetch_add(&w->stats.redis_wait_shortfalls, 1);
+    return -1;
+}
+
 /* Produces the batch's records and dead letters and commits them with the
  * offsets. Returns 0, -1 (aborted: rewind and retry) or -2 (fatal). */
 int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)

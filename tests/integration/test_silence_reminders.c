@@ -270,7 +270,8 @@ Test(silence_reminders, rebuild_arms_the_end_timer_again)
     snprintf(member, sizeof(member), "silence_end:0|%s", inc);
 
     char err[256];
-    store_t *st = store_new(tu_redis(), NULL, NULL, procs.prefix, err, sizeof(err));
+    redis_conn_opts_t ro = {.url = tu_redis()};
+    store_t *st = store_new(&ro, procs.prefix, err, sizeof(err));
     cr_assert_not_null(st, "%s", err);
     redisReply *r = store_command(st, "ZSCORE %stimers %s", procs.prefix, member);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "the timer is armed");

@@ -652,7 +652,8 @@ static void tally_expect_clean(const tally_t *y, size_t undecodable)
 static store_t *redis_open(const bed_t *b)
 {
     char err[256];
-    store_t *st = store_admin_open(tu_redis(), NULL, NULL, b->prefix, err, sizeof(err));
+    redis_conn_opts_t ro = {.url = tu_redis()};
+    store_t *st = store_admin_open(&ro, b->prefix, err, sizeof(err));
     cr_assert_not_null(st, "redis: %s", err);
     return st;
 }

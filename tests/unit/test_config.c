@@ -1049,3 +1049,30 @@ Test(config, silence_settings_errors_name_the_key)
     expect_error("roster.technical_manager.default = @nobody\n", "@nobody", "names no rotation");
     expect_error("silences.max_duration = 10s\n", "silences.max_duration", "out of range");
 }
+
+Test(config, redis_high_availability)
+{
+    config_t cfg;
+    char err[512];
+    cr_assert_eq(LOAD0(&cfg, err), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis_sentinels, "");
+    cr_assert_eq(cfg.redis_min_replicas, 0);
+    cr_assert_eq(cfg.redis_wait_timeout_ms, 1000);
+    config_destroy(&cfg);
+    LOAD_OK(&cfg, "--set", "redis.sentinels=127.0.0.1:26379,[::1]:26380", "--set",
+            "redis.master_name=incidentd", "--set", "redis.min_replicas=1", "--set",
+            "redis.wait_timeout=250ms", "--set", "redis.sentinel_password=sentinel-secret");
+    cr_assert_str_eq(cfg.redis_master_name, "incidentd");
+    cr_assert_eq(cfg.redis_min_replicas, 1);
+    cr_assert_eq(cfg.redis_wait_timeout_ms, 250);
+    config_destroy(&cfg);
+    cr_assert_eq(LOAD(&cfg, err, "--set", "redis.sentinels=127.0.0.1:26379"), -1);
+    cr_assert(strstr(err, "redis.sentinels needs redis.master_name"), "%s", err);
+    config_destroy(&cfg);
+    cr_assert_eq(
+        LOAD(&cfg, err, "--set", "redis.sentinels=::1:26379", "--set", "redis.master_name=m"), -1);
+    cr_assert(strstr(err, "redis.sentinels"), "%s", err);
+    config_destroy(&cfg);
+    cr_assert_eq(LOAD(&cfg, err, "--set", "redis.min_replicas=-1"), -1);
+    config_destroy(&cfg);
+}

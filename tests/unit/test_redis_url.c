@@ -113,3 +113,41 @@ Test(redis_url, format_is_canonical_and_round_trips)
     redis_url_format(&u, buf, sizeof(buf));
     cr_assert_str_eq(buf, "redis://h:6379/0");
 }
+
+Test(redis_url, sentinel_lists)
+{
+    redis_hostport_t hp[REDIS_SENTINELS_MAX];
+    char why[200];
+    cr_assert_eq(redis_url_hostports("", hp, REDIS_SENTINELS_MAX, why, sizeof(why)), 0);
+    int n = redis_url_hostports(" s1:26380, [::1]:26381 ,[fe80::1],s4", hp, REDIS_SENTINELS_MAX,
+                                why, sizeof(why));
+    cr_assert_eq(n, 4, "%s", why);
+    cr_assert_str_eq(hp[0].host, "s1");
+    cr_assert_eq(hp[0].port, 26380);
+    cr_assert_str_eq(hp[1].host, "::1");
+    cr_assert_eq(hp[1].port, 26381);
+    cr_assert_str_eq(hp[2].host, "fe80::1");
+    cr_assert_eq(hp[2].port, REDIS_SENTINEL_DEFAULT_PORT);
+    cr_assert_str_eq(hp[3].host, "s4");
+    cr_assert_eq(hp[3].port, REDIS_SENTINEL_DEFAULT_PORT);
+    cr_assert_eq(redis_url_hostports("a:1,,b:2", hp, REDIS_SENTINELS_MAX, why, sizeof(why)), -1);
+    cr_assert(strstr(why, "empty"), "%s", why);
+    cr_assert_eq(redis_url_hostports("::1:26379", hp, REDIS_SENTINELS_MAX, why, sizeof(why)), -1);
+    cr_assert(strstr(why, "brackets"), "%s", why);
+    cr_assert_eq(redis_url_hostports("a:0", hp, REDIS_SENTINELS_MAX, why, sizeof(why)), -1);
+    cr_assert(strstr(why, "item 1: bad port"), "%s", why);
+    cr_assert_eq(redis_url_hostports("a,b,c", hp, 2, why, sizeof(why)), -1);
+}
+
+Test(redis_url, rediss_is_tls)
+{
+    char buf[300];
+    redis_url_t u = parse_ok("REDISS://u:pw@[::1]:6380/2");
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_eq(u.port, 6380);
+    redis_url_format(&u, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "rediss://[::1]:6380/2");
+    cr_assert_eq(parse_ok("redis://h").tls, 0);
+    parse_bad("redisss://h", "rediss://");
+}
