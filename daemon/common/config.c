@@ -295,7 +295,7 @@ static const char *const cfg_env_tools[] = {
     "INCIDENTD_REDIS_PERSIST", "INCIDENTD_SKIP_DEPS",      "INCIDENTD_SOURCE_DIR",
     "INCIDENTD_TESTBED_ENV",   "INCIDENTD_STRESS_SECONDS", "INCIDENTD_STRESS_ROUNDS",
     "INCIDENTD_STRESS_ALERTS", "INCIDENTD_STRESS_SEED",    "INCIDENTD_NOTIFY_STORM",
-    "INCIDENTD_ACTOR",
+    "INCIDENTD_ACTOR",         "INCIDENTD_HA_SECONDS", /* tests/integration/test_ha_kafka.c */
 };
 #define CFG_ENV_TEST "INCIDENTD_TEST_" /* any name: the tests' own */
 
