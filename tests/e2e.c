@@ -36,7 +36,9 @@ pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
         argv[n++] = sets[i];
     }
     argv[n] = NULL;
-    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
+    const char *env[40] = {"INCIDENTD_TOPICS_PARTITIONS=3"};
+    for (int i = 0; p->env && p->env[i] && i < 38; i++)
+        env[i + 1] = p->env[i];
     pid_t pid = tu_spawn(argv, env, p->log);
     cr_assert(pid > 0, "spawn incidentd");
     p->pids[p->n_pids++] = pid;

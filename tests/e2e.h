@@ -26,6 +26,10 @@ typedef struct e2e {
     pid_t pids[4];
     int n_pids;
     char log[256];
+    /* Extra environment ("K=V", NULL-terminated) of the processes spawned
+     * from now on, e.g. tu_kafka_env() on a secured bed; NULL = none. Set it
+     * after e2e_prepare(). Borrowed. */
+    const char *const *env;
 } e2e_t;
 
 /* The audit trail of incidents, as read from ormis.audit. */

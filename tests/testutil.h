@@ -16,6 +16,13 @@ const char *tu_testbed(const char *key);
 const char *tu_brokers(void);
 /** Redis URL ("redis://host:port/0") of the test bed; aborts if absent. */
 const char *tu_redis(void);
+/** The test bed's Kafka client security as incidentd's environment:
+ *  "INCIDENTD_KAFKA_<PROP>=VALUE" for every INCIDENTD_TEST_KAFKA_<PROP> of
+ *  its env file (a SASL_SSL bed: protocol, mechanism, user, password, CA),
+ *  NULL-terminated, static. Empty on a plain bed. The tests' own Kafka
+ *  clients (tu_produce(), tu_consumer_new(), ...) use the same settings. */
+const char *const *tu_kafka_env(void);
+
 /** A fresh unique name with @p prefix, for topics and keys of one test. */
 const char *tu_unique(const char *prefix);
 
