@@ -129,14 +129,21 @@ do_up() {
     echo "$addrs"
 }
 
+# All nodes at once: one by one, the last would wait for a quorum that is gone.
 do_down() {
-    local i pid
+    local i pid pids=()
     for ((i = 1; i <= NODES; i++)); do
         pid=$(npid "$i")
         if [[ -n $pid ]]; then
             log "stopping node $i (pid $pid)"
-            stop_pid "$pid"
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
         fi
+    done
+    for pid in "${pids[@]}"; do
+        stop_pid "$pid"
+    done
+    for ((i = 1; i <= NODES; i++)); do
         rm -f "$(ndir "$i")/kafka.pid"
     done
 }

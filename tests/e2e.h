@@ -123,4 +123,31 @@ void e2e_prepare(e2e_t *p);
  * from p->pids. Returns its exit status as tu_stop() does. */
 int e2e_kill(e2e_t *p, pid_t pid, int sig, int ms);
 
+/* ---- whole topics, event ids, incidentctl ----------------------------------------- */
+
+/* Reads the whole topic @p topic (full name) from the beginning, handing each
+ * message to @p fn (borrowed for the call), until it has been idle for
+ * @p idle_ms or @p max_ms passed. Returns how many messages were read. */
+size_t e2e_drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
+                 void *arg);
+
+/* Event ids of IncidentEvents, to find one transition emitted twice. */
+typedef struct e2e_ids {
+    char **v;
+    size_t n, cap;
+} e2e_ids_t;
+
+/* An e2e_drain() callback: adds the event id of an IncidentEvent message to
+ * the e2e_ids_t @p arg (undecodable messages are skipped). */
+void e2e_collect_event_id(void *arg, tu_msg_t *m);
+
+/* How many ids of @p ids repeat an earlier one; frees them. */
+size_t e2e_ids_duplicates(e2e_ids_t *ids);
+
+/* Runs "incidentctl --brokers B --redis R --topic-prefix P --no-color ARGS"
+ * (@p args NULL-terminated) within @p timeout_ms; its stdout and stderr go
+ * into @p out (truncated to @p out_size). Returns its exit status, -1 when it
+ * did not end in time. */
+int e2e_ctl(const e2e_t *p, const char *const *args, char *out, size_t out_size, int timeout_ms);
+
 #endif

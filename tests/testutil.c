@@ -202,6 +202,31 @@ int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert)
     return rc;
 }
 
+int tu_topic_replicas(const char *topic, int timeout_ms)
+{
+    rd_kafka_t *rk = tu_get_producer();
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    do {
+        const struct rd_kafka_metadata *md = NULL;
+        int min = -1;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int t = 0; t < md->topic_cnt; t++) {
+                if (strcmp(md->topics[t].topic, topic) != 0 || md->topics[t].err ||
+                    md->topics[t].partition_cnt == 0)
+                    continue;
+                for (int i = 0; i < md->topics[t].partition_cnt; i++)
+                    if (min < 0 || md->topics[t].partitions[i].replica_cnt < min)
+                        min = md->topics[t].partitions[i].replica_cnt;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (min >= 0)
+            return min;
+        usleep(200 * 1000);
+    } while (tu_now_ms() < deadline);
+    return -1;
+}
+
 struct tu_consumer {
     rd_kafka_t *rk;
 };

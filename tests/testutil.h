@@ -76,6 +76,10 @@ pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_
 int tu_stop(pid_t pid, int sig, int timeout_ms);
 /** Path of a built program: $INCIDENTD_BIN/<name>. */
 const char *tu_bin(const char *name);
+/** The smallest replica count of @p topic's partitions, from the whole
+ *  cluster's metadata (never creates the topic), waiting up to @p timeout_ms
+ *  for it to exist; -1 when it does not. */
+int tu_topic_replicas(const char *topic, int timeout_ms);
 /** Queues one record (no wait); tu_flush() waits for all queued records and
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "incident/v1/incident.pb-c.h"
 #include "ormis.h"
 #include "testutil.h"
@@ -73,69 +74,11 @@ static int key_index(const crash_t *c, const char *key, int n)
     return i >= 0 && i < n ? i : -1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Reads a whole topic until it has been idle for @p idle_ms. */
-static size_t drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
-                    void *arg)
-{
-    const char *topics[] = {topic, NULL};
-    tu_consumer_t *con = tu_consumer_new(topics);
-    size_t n = 0;
-    int64_t deadline = tu_now_ms() + max_ms, last = tu_now_ms();
-    while (tu_now_ms() < deadline && tu_now_ms() - last < idle_ms) {
-        tu_msg_t *m = tu_consumer_next(con, 200);
-        if (!m)
-            continue;
-        last = tu_now_ms();
-        n++;
-        fn(arg, m);
-        tu_msg_free(m);
-    }
-    tu_consumer_destroy(con);
-    return n;
-}
-
-typedef struct ids {
-    char **v;
-    size_t n, cap;
-} ids_t;
-
-static void collect_event_id(void *arg, tu_msg_t *m)
-{
-    ids_t *ids = arg;
-    Incident__V1__IncidentEvent *ev = incident__v1__incident_event__unpack(NULL, m->len, m->val);
-    if (!ev)
-        return;
-    if (ids->n == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 1024;
-        ids->v = realloc(ids->v, ids->cap * sizeof(*ids->v));
-    }
-    ids->v[ids->n++] = strdup(ev->event_id);
-    incident__v1__incident_event__free_unpacked(ev, NULL);
-}
-
 static void count_dlq(void *arg, tu_msg_t *m)
 {
     int *n = arg;
     (void)m;
     (*n)++;
-}
-
-static size_t duplicates_in(ids_t *ids)
-{
-    qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
-    size_t d = 0;
-    for (size_t i = 1; i < ids->n; i++)
-        if (strcmp(ids->v[i], ids->v[i - 1]) == 0)
-            d++;
-    for (size_t i = 0; i < ids->n; i++)
-        free(ids->v[i]);
-    free(ids->v);
-    return d;
 }
 
 Test(crash, sigkill_storm_loses_and_duplicates_nothing, .timeout = 1200)
@@ -308,14 +251,14 @@ Test(crash, sigkill_storm_loses_and_duplicates_nothing, .timeout = 1200)
     for (size_t t = 0; t < 4; t++) {
         char name[256];
         snprintf(name, sizeof(name), "%s%s", c.prefix, outs[t]);
-        ids_t ids = {0};
-        events += drain(name, 3000, 120000, collect_event_id, &ids);
-        dup_events += duplicates_in(&ids);
+        e2e_ids_t ids = {0};
+        events += e2e_drain(name, 3000, 120000, e2e_collect_event_id, &ids);
+        dup_events += e2e_ids_duplicates(&ids);
     }
     int dlq = 0;
     char dlqt[256];
     snprintf(dlqt, sizeof(dlqt), "%sincidents.dlq", c.prefix);
-    drain(dlqt, 3000, 60000, count_dlq, &dlq);
+    e2e_drain(dlqt, 3000, 60000, count_dlq, &dlq);
 
     for (int i = 0; i < N_PROCS; i++)
         cr_expect_eq(tu_stop(c.pids[i], SIGTERM, 60000), 0, "clean exit after the storm");
