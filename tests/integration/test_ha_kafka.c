@@ -233,10 +233,13 @@ static void ha_fault_step(const ha_t *h, ha_fault_t *f, double at)
 
 /* ---- the checks -------------------------------------------------------------------- */
 
+#define HA_LOST_MAX 8
+
 typedef struct ha_sum {
     int lost, duplicated, broken, wrong, extra_incidents;
     size_t events, dup_events;
     int dead_letters;
+    int lost_keys[HA_LOST_MAX]; /* the first lost keys, for the diagnosis */
 } ha_sum_t;
 
 typedef struct ha_events {
@@ -276,6 +279,8 @@ static void ha_check_key(int k, ha_key_t *kt, ha_sum_t *s)
 {
     static const char *const once[] = {"detected", "merged", "escalated", "resolved", "closed"};
     if (kt->n == 0) {
+        if (s->lost < HA_LOST_MAX)
+            s->lost_keys[s->lost] = k;
         s->lost++;
         return;
     }
@@ -323,6 +328,42 @@ static void ha_check(ha_t *h, ha_sum_t *s)
     e2e_drain(e2e_topic(&h->p, "incidents.dlq"), 2000, 60000, ha_count_one, &s->dead_letters);
     for (int k = 0; k < h->n_keys; k++)
         ha_check_key(k, &h->keys[k], s);
+}
+
+/* The diagnosis of a lost key: is its alert on incidents.detected, and are
+ * its records on ormis.audit for a fresh reader (then only the test's
+ * reader missed them)? */
+typedef struct ha_find {
+    const ha_t *h;
+    int key, alerts, records;
+} ha_find_t;
+
+static void ha_find_alert(void *arg, tu_msg_t *m)
+{
+    ha_find_t *f = arg;
+    f->alerts += ha_key_index(f->h, m->key) == f->key;
+}
+
+static void ha_find_record(void *arg, tu_msg_t *m)
+{
+    ha_find_t *f = arg;
+    Incident__V1__AuditRecord *r = incident__v1__audit_record__unpack(NULL, m->len, m->val);
+    if (r && r->snapshot && ha_key_index(f->h, r->snapshot->dedup_key) == f->key)
+        f->records++;
+    if (r)
+        incident__v1__audit_record__free_unpacked(r, NULL);
+}
+
+static void ha_diagnose_lost(const ha_t *h, const ha_sum_t *s)
+{
+    for (int i = 0; i < s->lost && i < HA_LOST_MAX; i++) {
+        ha_find_t f = {.h = h, .key = s->lost_keys[i]};
+        e2e_drain(e2e_topic(&h->p, "incidents.detected"), 3000, 120000, ha_find_alert, &f);
+        e2e_drain(e2e_topic(&h->p, "ormis.audit"), 3000, 120000, ha_find_record, &f);
+        printf("ha: lost key %d (%sk%d): %d alerts on incidents.detected, %d audit records "
+               "for a fresh reader\n",
+               f.key, h->p.prefix, f.key, f.alerts, f.records);
+    }
 }
 
 static void ha_free(ha_t *h)
@@ -386,6 +427,7 @@ Test(ha_kafka, a_broker_and_the_controller_leader_die_nothing_lost_nothing_twice
 
     ha_sum_t s = {0};
     ha_check(&h, &s);
+    ha_diagnose_lost(&h, &s);
     e2e_stop(&h.p);
     char out[4096];
     int vrc = e2e_ctl(&h.p, (const char *const[]){"verify", NULL}, out, sizeof(out), 120000);
