@@ -253,8 +253,13 @@ static void worker_free_batch(worker_t *w)
     w->n_batch = 0;
 }
 
+static void worker_resume_committed(worker_t *w);
+
 /* Rewinds every partition of the batch to its first offset in the batch (the
- * committed position), so the batch is consumed again. */
+ * committed position), so the batch is consumed again. A seek that did not
+ * finish (a broker away: the position is then unknown, and reading on from
+ * it would skip the batch and commit past it) falls back to assigning the
+ * partitions again at their committed offsets. */
 static void worker_rewind(worker_t *w)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)w->n_batch);
@@ -266,10 +271,17 @@ static void worker_rewind(worker_t *w)
     }
     if (l->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
-        if (e) {
-            log_msg(LOG_WARN, w->stage->name, NULL, NULL, "rewind: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
+        int failed = e != NULL;
+        for (int i = 0; i < l->cnt; i++)
+            failed |= l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (failed) {
+            log_msg(LOG_WARN, w->stage->name, NULL, NULL,
+                    "rewind: %s: consuming again from the committed offsets",
+                    e ? rd_kafka_error_string(e) : "a partition's seek failed");
+            worker_resume_committed(w);
         }
+        if (e)
+            rd_kafka_error_destroy(e);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
