@@ -17,128 +17,129 @@
 # Environment: INCIDENTD_CACHE, KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m),
 # KAFKA_START_TIMEOUT (seconds, default 90), KAFKA_STOP_TIMEOUT (default 30),
 # KAFKA_PORT / KAFKA_CONTROLLER_PORT (fixed ports instead of free ones),
-# KAFKA_KEEP_DATA=1 (restart on the existing log directory).
+# KAFKA_KEEP_DATA=1 (restart on the existing log directory),
+# KAFKA_SECURITY=sasl_ssl (clients and brokers on a SASL_SSL listener with
+# SCRAM-SHA-256 instead of PLAINTEXT: the test CA and the broker's certificate
+# made with openssl in DIR/tls (ca.pem is the clients' ssl.ca.location), the
+# SCRAM user KAFKA_SCRAM_USER (incidentd) with KAFKA_SCRAM_PASSWORD (random)
+# created by the storage tool's --add-scram; both in DIR/scram, mode 600).
+# The jars, ports, formatting and start-up are deploy/kafka-lib.sh's, shared
+# with deploy/kafka-cluster.sh (three nodes).
 set -euo pipefail
 
-KAFKA_VERSION=3.9.1
+KAFKA_TOOL=kafka.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-CACHE=${INCIDENTD_CACHE:-${HOME:-/tmp}/.cache/incidentd}/kafka-$KAFKA_VERSION
-LIB=$CACHE/lib
-POM=$HERE/kafka/pom.xml
-START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
-STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
-
-log() { printf 'kafka.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# shellcheck source=deploy/kafka-lib.sh
+. "$HERE/kafka-lib.sh"
+SECURITY=${KAFKA_SECURITY:-plaintext}
 
 usage() {
     echo "usage: $0 {start|stop|status} [DIR] | $0 fetch" >&2
     exit 2
 }
 
-# Two free TCP ports on 127.0.0.1 (held open together, so they differ).
-free_ports() {
-    local n=$1
-    if command -v python3 >/dev/null 2>&1; then
-        python3 - "$n" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-PY
-        return
-    fi
-    # Fallback without python3: random ports that nothing answers on.
-    local ports=() p tries=0
-    while ((${#ports[@]} < n && tries < 200)); do
-        tries=$((tries + 1))
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " ${ports[*]-} " != *" $p "* ]]; then
-            ports+=("$p")
-        fi
-    done
-    ((${#ports[@]} == n)) || die "found no free port"
-    echo "${ports[*]}"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Downloads the jars once (under a lock, so concurrent starts do not race).
-fetch_jars() {
-    local stamp want
-    want=$(sha256sum "$POM" | cut -d' ' -f1)
-    stamp=$LIB/.complete
-    if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-        return 0
-    fi
-    command -v mvn >/dev/null 2>&1 || die "mvn not found (run deploy/dev.sh deps)"
-    mkdir -p "$CACHE"
-    (
-        flock -w 900 9 || die "timed out waiting for the lock on $CACHE"
-        if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-            exit 0
-        fi
-        log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIB (once)"
-        rm -rf "$LIB.tmp"
-        mkdir -p "$LIB.tmp"
-        if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-            -DoutputDirectory="$LIB.tmp" >"$CACHE/mvn.log" 2>&1; then
-            tail -n 40 "$CACHE/mvn.log" >&2
-            die "mvn dependency:copy-dependencies failed (log: $CACHE/mvn.log)"
-        fi
-        [[ -f $LIB.tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
-        rm -rf "$LIB"
-        mv "$LIB.tmp" "$LIB"
-        echo "$want" >"$stamp"
-    ) 9>"$CACHE/.lock"
-}
-
 # The pid of the broker whose state is in $DIR, if it runs ("" otherwise).
-running_pid() {
-    local pid
-    [[ -f $DIR/kafka.pid ]] || return 0
-    pid=$(cat "$DIR/kafka.pid" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
-    [[ -r /proc/$pid/cmdline ]] || return 0
-    # Only our broker: kafka.Kafka with this DIR's server.properties.
-    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka $DIR/server.properties"; then
-        echo "$pid"
-    fi
-}
+running_pid() { node_pid "$DIR/kafka.pid" "$DIR/server.properties"; }
 
 address() { cat "$DIR/address" 2>/dev/null || true; }
 
-# Ready when a metadata request succeeds (kcat), else when the port accepts.
-broker_ready() {
-    local addr=$1
-    if command -v kcat >/dev/null 2>&1; then
-        kcat -b "$addr" -L -m 5 >/dev/null 2>&1
-    else
-        port_open "${addr##*:}"
+# The CA and the broker's certificate (PEM; the key PKCS#8, no password) in
+# $DIR/tls, for KAFKA_SECURITY=sasl_ssl: valid for 127.0.0.1 and localhost.
+make_tls() {
+    local t=$DIR/tls
+    command -v openssl >/dev/null 2>&1 || die "openssl not found (run deploy/dev.sh deps)"
+    rm -rf "$t"
+    mkdir -p "$t"
+    chmod 700 "$t"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=incidentd test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=keyCertSign,cRLSign" \
+            -keyout "$t/ca.key" -out "$t/ca.pem" &&
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+                -keyout "$t/broker.key" -out "$t/broker.csr" &&
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' \
+                >"$t/broker.ext" &&
+            openssl x509 -req -in "$t/broker.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
+                -CAcreateserial -days 7 -extfile "$t/broker.ext" -out "$t/broker.pem"
+    } >"$t/openssl.log" 2>&1 || {
+        cat "$t/openssl.log" >&2
+        die "openssl could not make the certificates"
+    }
+    # Kafka's PEM key store: the private key, then the certificate chain.
+    cat "$t/broker.key" "$t/broker.pem" >"$t/broker-keystore.pem"
+}
+
+# A random password (letters and digits: safe in a JAAS line).
+random_password() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
+
+# The SCRAM users of KAFKA_SECURITY=sasl_ssl: "admin" (the broker itself,
+# between brokers) and $KAFKA_SCRAM_USER (default incidentd) with
+# $KAFKA_SCRAM_PASSWORD (default random); kept in $DIR/scram (mode 600).
+make_scram() {
+    local user=${KAFKA_SCRAM_USER:-incidentd} pass=${KAFKA_SCRAM_PASSWORD:-}
+    [[ -n $pass ]] || pass=$(random_password)
+    [[ $user =~ ^[A-Za-z0-9._-]+$ && $pass =~ ^[A-Za-z0-9._-]+$ ]] ||
+        die "KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD: letters, digits, . _ - only"
+    (
+        umask 077
+        printf 'admin=%s\nuser=%s\npassword=%s\n' "$(random_password)" "$user" "$pass" >"$DIR/scram"
+    )
+}
+
+scram_get() { sed -n "s/^$1=//p" "$DIR/scram"; }
+
+# The kcat options of the readiness check on a secured listener.
+security_kcat_opts() {
+    KCAT_OPTS=()
+    if [[ $SECURITY == sasl_ssl ]]; then
+        KCAT_OPTS=(-X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-256
+            -X "sasl.username=$(scram_get user)" -X "sasl.password=$(scram_get password)"
+            -X "ssl.ca.location=$DIR/tls/ca.pem")
     fi
+}
+
+# The listeners: PLAINTEXT, or (KAFKA_SECURITY=sasl_ssl) SASL_SSL with
+# SCRAM-SHA-256 for clients and between brokers; the controller's own
+# listener stays on loopback in plain text.
+write_listeners() {
+    local port=$1 cport=$2
+    if [[ $SECURITY != sasl_ssl ]]; then
+        cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+EOF
+        return
+    fi
+    cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(scram_get admin)";
+ssl.keystore.type=PEM
+ssl.keystore.location=$DIR/tls/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$DIR/tls/ca.pem
+ssl.client.auth=none
+EOF
 }
 
 write_config() {
     local port=$1 cport=$2
-    cat >"$DIR/server.properties" <<EOF
-# Written by deploy/kafka.sh: single-node KRaft test broker.
+    {
+        cat <<EOF
+# Written by deploy/kafka.sh: single-node KRaft test broker ($SECURITY).
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+EOF
+        write_listeners "$port" "$cport"
+        cat <<EOF
 log.dirs=$DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -156,22 +157,30 @@ log.segment.bytes=16777216
 num.network.threads=2
 num.io.threads=4
 EOF
-    cat >"$DIR/log4j.properties" <<EOF
-# Written by deploy/kafka.sh: warnings and errors only, to a file.
-log4j.rootLogger=WARN, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File=$DIR/kafka.log
-log4j.appender.file.Append=true
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-EOF
+    } >"$DIR/server.properties"
+    chmod 600 "$DIR/server.properties"
+    write_log4j "$DIR"
+}
+
+# Formats $DIR/data for a new cluster (with the SCRAM users when secured).
+format_data() {
+    local scram=()
+    if [[ $SECURITY == sasl_ssl ]]; then
+        scram=(--add-scram "SCRAM-SHA-256=[name=admin,password=$(scram_get admin)]"
+            --add-scram "SCRAM-SHA-256=[name=$(scram_get user),password=$(scram_get password)]")
+    fi
+    format_node "$DIR" "$(cluster_uuid)" "${scram[@]}"
 }
 
 do_start() {
-    local pid addr port cport uuid t0 deadline
+    local pid addr port cport t0
+    [[ $SECURITY == plaintext || $SECURITY == sasl_ssl ]] ||
+        die "KAFKA_SECURITY must be plaintext or sasl_ssl, not '$SECURITY'"
     pid=$(running_pid)
     if [[ -n $pid ]]; then
         addr=$(address)
+        [[ -f $DIR/scram ]] && SECURITY=sasl_ssl
+        security_kcat_opts
         if [[ -n $addr ]] && broker_ready "$addr"; then
             log "already running (pid $pid) at $addr"
             echo "$addr"
@@ -193,6 +202,13 @@ do_start() {
         rm -rf "$DIR/data"
     fi
     rm -f "$DIR/address" "$DIR/kafka.pid"
+    if [[ $SECURITY == sasl_ssl && ($keep == 0 || ! -f $DIR/scram) ]]; then
+        make_tls
+        make_scram
+    elif [[ $SECURITY == plaintext ]]; then
+        rm -rf "$DIR/tls" "$DIR/scram"
+    fi
+    security_kcat_opts
     if [[ -n ${KAFKA_PORT:-} && -n ${KAFKA_CONTROLLER_PORT:-} ]]; then
         port=$KAFKA_PORT
         cport=$KAFKA_CONTROLLER_PORT
@@ -202,46 +218,19 @@ do_start() {
     [[ $port =~ ^[0-9]+$ && $cport =~ ^[0-9]+$ ]] || die "could not pick free ports"
     write_config "$port" "$cport"
     if [[ $keep == 0 ]]; then
-        uuid=$(java -cp "$LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-        [[ -n $uuid ]] || die "kafka.tools.StorageTool random-uuid failed"
-        if ! java -Dlog4j.configuration="file:$DIR/log4j.properties" -cp "$LIB/*" \
-            kafka.tools.StorageTool format -t "$uuid" -c "$DIR/server.properties" \
-            >"$DIR/format.log" 2>&1; then
-            cat "$DIR/format.log" >&2
-            die "formatting the log directory failed"
-        fi
+        format_data
     fi
     addr=127.0.0.1:$port
-    # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
-    setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC \
-        -Djava.awt.headless=true -Dkafka.logs.dir="$DIR" \
-        -Dlog4j.configuration="file:$DIR/log4j.properties" \
-        -cp "$LIB/*" kafka.Kafka "$DIR/server.properties" \
-        </dev/null >"$DIR/kafka.out" 2>&1 &
-    pid=$!
-    echo "$pid" >"$DIR/kafka.pid"
+    pid=$(launch_node "$DIR" "${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}")
     echo "$addr" >"$DIR/address"
-    log "started pid $pid, waiting for $addr (up to ${START_TIMEOUT}s)"
-    deadline=$((SECONDS + START_TIMEOUT))
-    while ! broker_ready "$addr"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 30 "$DIR/kafka.out" "$DIR/kafka.log" >&2 2>/dev/null || true
-            rm -f "$DIR/kafka.pid"
-            die "the broker exited during start-up (logs in $DIR)"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail -n 30 "$DIR/kafka.out" "$DIR/kafka.log" >&2 2>/dev/null || true
-            do_stop
-            die "the broker did not answer within ${START_TIMEOUT}s (logs in $DIR)"
-        fi
-        sleep 0.5
-    done
+    log "started pid $pid ($SECURITY), waiting for $addr (up to ${START_TIMEOUT}s)"
+    wait_ready "$DIR" "$pid" "$addr" 0 do_stop
     log "ready at $addr after $((SECONDS - t0))s"
     echo "$addr"
 }
 
 do_stop() {
-    local pid deadline
+    local pid
     pid=$(running_pid)
     if [[ -z $pid ]]; then
         rm -f "$DIR/kafka.pid"
@@ -249,19 +238,7 @@ do_stop() {
         return 0
     fi
     log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid still there after ${STOP_TIMEOUT}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        deadline=$((SECONDS + 10))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-            sleep 0.2
-        done
-    fi
+    stop_pid "$pid"
     rm -f "$DIR/kafka.pid"
     log "stopped"
 }
@@ -270,6 +247,8 @@ do_status() {
     local pid addr
     pid=$(running_pid)
     addr=$(address)
+    [[ -f $DIR/scram ]] && SECURITY=sasl_ssl
+    security_kcat_opts
     if [[ -n $pid ]] && broker_ready "$addr"; then
         log "running (pid $pid)"
         echo "$addr"

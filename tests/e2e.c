@@ -38,7 +38,9 @@ pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
         argv[n++] = sets[i];
     }
     argv[n] = NULL;
-    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
+    const char *env[40] = {"INCIDENTD_TOPICS_PARTITIONS=3"};
+    for (int i = 0; p->env && p->env[i] && i < 38; i++)
+        env[i + 1] = p->env[i];
     pid_t pid = tu_spawn(argv, env, p->log);
     cr_assert(pid > 0, "spawn incidentd");
     p->pids[p->n_pids++] = pid;
@@ -351,32 +353,100 @@ const char *e2e_jstr(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-int e2e_ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args)
+/* ---- whole topics, event ids, incidentctl ----------------------------------------- */
+
+size_t e2e_drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
+                 void *arg)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = tu_bin("incidentctl");
-    argv[n++] = "--brokers";
-    argv[n++] = tu_brokers();
-    argv[n++] = "--topic-prefix";
-    argv[n++] = p->prefix;
-    for (int i = 0; args[i] && n < 31; i++)
+    const char *topics[] = {topic, NULL};
+    tu_consumer_t *con = tu_consumer_new(topics);
+    size_t n = 0;
+    int64_t deadline = tu_now_ms() + max_ms, last = tu_now_ms();
+    while (tu_now_ms() < deadline && tu_now_ms() - last < idle_ms) {
+        tu_msg_t *m = tu_consumer_next(con, 200);
+        if (!m)
+            continue;
+        last = tu_now_ms();
+        n++;
+        fn(arg, m);
+        tu_msg_free(m);
+    }
+    tu_consumer_destroy(con);
+    return n;
+}
+
+void e2e_collect_event_id(void *arg, tu_msg_t *m)
+{
+    e2e_ids_t *ids = arg;
+    Incident__V1__IncidentEvent *ev = incident__v1__incident_event__unpack(NULL, m->len, m->val);
+    if (!ev)
+        return;
+    if (ids->n == ids->cap) {
+        ids->cap = ids->cap ? ids->cap * 2 : 1024;
+        ids->v = realloc(ids->v, ids->cap * sizeof(*ids->v));
+        cr_assert_not_null(ids->v);
+    }
+    ids->v[ids->n++] = strdup(ev->event_id);
+    incident__v1__incident_event__free_unpacked(ev, NULL);
+}
+
+static int e2e_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t e2e_ids_duplicates(e2e_ids_t *ids)
+{
+    if (ids->n > 1)
+        qsort(ids->v, ids->n, sizeof(*ids->v), e2e_cmp_str);
+    size_t d = 0;
+    for (size_t i = 1; i < ids->n; i++)
+        if (strcmp(ids->v[i], ids->v[i - 1]) == 0)
+            d++;
+    for (size_t i = 0; i < ids->n; i++)
+        free(ids->v[i]);
+    free(ids->v);
+    memset(ids, 0, sizeof(*ids));
+    return d;
+}
+
+/* Appends the file @p path to out[*len..size). */
+static void e2e_slurp(const char *path, char *out, size_t size, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    *len += fread(out + *len, 1, size - 1 - *len, f);
+    out[*len] = '\0';
+    fclose(f);
+}
+
+int e2e_ctl(const e2e_t *p, const char *const *args, char *out, size_t out_size, int timeout_ms)
+{
+    const char *argv[48] = {tu_bin("incidentctl"), "--brokers", tu_brokers(), "--redis", tu_redis(),
+                            "--topic-prefix",      p->prefix,   "--no-color"};
+    int n = 8;
+    for (int i = 0; args[i] && n < 47; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
     char op[300], ep[300];
     snprintf(op, sizeof(op), "/tmp/%sctl.out", p->prefix);
     snprintf(ep, sizeof(ep), "/tmp/%sctl.err", p->prefix);
-    int rc = tu_run(argv, op, ep, 60000);
-    if (out) {
-        out[0] = '\0';
-        FILE *f = fopen(op, "r");
-        if (f) {
-            if (fgets(out, (int)out_size, f))
-                out[strcspn(out, "\n")] = '\0';
-            fclose(f);
-        }
-    }
+    int rc = tu_run(argv, op, ep, timeout_ms);
+    size_t len = 0;
+    out[0] = '\0';
+    e2e_slurp(op, out, out_size, &len);
+    e2e_slurp(ep, out, out_size, &len);
     unlink(op);
     unlink(ep);
+    return rc;
+}
+
+int e2e_ctl_line(const e2e_t *p, char *out, size_t out_size, const char *const *args)
+{
+    char all[8192];
+    int rc = e2e_ctl(p, args, all, sizeof(all), 60000);
+    if (out)
+        snprintf(out, out_size, "%.*s", (int)strcspn(all, "\n"), all);
     return rc;
 }

@@ -28,6 +28,10 @@ typedef struct e2e {
     pid_t pids[4];
     int n_pids;
     char log[256];
+    /* Extra environment ("K=V", NULL-terminated) of the processes spawned
+     * from now on, e.g. tu_kafka_env() on a secured bed; NULL = none. Set it
+     * after e2e_prepare(). Borrowed. */
+    const char *const *env;
 } e2e_t;
 
 /* The audit trail of incidents, as read from ormis.audit. */
@@ -111,10 +115,9 @@ int e2e_dlq_read(const e2e_t *p, e2e_dead_t *out, int max, int ms);
 Incident__V1__IncidentEvent *e2e_event_wait(const e2e_t *p, const char *name, const char *id,
                                             uint64_t version, int ms);
 
-/* Runs incidentctl with @p args (NULL-terminated) on p's brokers and
- * prefix; returns its exit status, the first line of its stdout in @p out
- * (may be NULL). */
-int e2e_ctl(const e2e_t *p, char *out, size_t out_size, const char *const *args);
+/* e2e_ctl() (60 s), with only the first line of its output in @p out (may
+ * be NULL). */
+int e2e_ctl_line(const e2e_t *p, char *out, size_t out_size, const char *const *args);
 
 /* ---- processes of one prefix started and stopped one by one ------------------------ */
 
@@ -185,5 +188,32 @@ void e2e_flow_check(const char *prefix, int n_inc, int max_ms, e2e_flow_result_t
 
 /* Expects nothing lost, repeated, broken, wrong, extra or foreign in @p res. */
 void e2e_flow_expect(const e2e_flow_result_t *res);
+
+/* ---- whole topics, event ids, incidentctl ----------------------------------------- */
+
+/* Reads the whole topic @p topic (full name) from the beginning, handing each
+ * message to @p fn (borrowed for the call), until it has been idle for
+ * @p idle_ms or @p max_ms passed. Returns how many messages were read. */
+size_t e2e_drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
+                 void *arg);
+
+/* Event ids of IncidentEvents, to find one transition emitted twice. */
+typedef struct e2e_ids {
+    char **v;
+    size_t n, cap;
+} e2e_ids_t;
+
+/* An e2e_drain() callback: adds the event id of an IncidentEvent message to
+ * the e2e_ids_t @p arg (undecodable messages are skipped). */
+void e2e_collect_event_id(void *arg, tu_msg_t *m);
+
+/* How many ids of @p ids repeat an earlier one; frees them. */
+size_t e2e_ids_duplicates(e2e_ids_t *ids);
+
+/* Runs "incidentctl --brokers B --redis R --topic-prefix P --no-color ARGS"
+ * (@p args NULL-terminated) within @p timeout_ms; its stdout and stderr go
+ * into @p out (truncated to @p out_size). Returns its exit status, -1 when it
+ * did not end in time. */
+int e2e_ctl(const e2e_t *p, const char *const *args, char *out, size_t out_size, int timeout_ms);
 
 #endif

@@ -65,69 +65,11 @@ static int flow_key_index(const char *prefix, const char *key, int n)
     return i >= 0 && i < n ? i : -1;
 }
 
-static int flow_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Reads a whole topic until it has been idle for @p idle_ms. */
-static size_t flow_drain(const char *topic, int idle_ms, int max_ms, void (*fn)(void *, tu_msg_t *),
-                         void *arg)
-{
-    const char *topics[] = {topic, NULL};
-    tu_consumer_t *con = tu_consumer_new(topics);
-    size_t n = 0;
-    int64_t deadline = tu_now_ms() + max_ms, last = tu_now_ms();
-    while (tu_now_ms() < deadline && tu_now_ms() - last < idle_ms) {
-        tu_msg_t *m = tu_consumer_next(con, 200);
-        if (!m)
-            continue;
-        last = tu_now_ms();
-        n++;
-        fn(arg, m);
-        tu_msg_free(m);
-    }
-    tu_consumer_destroy(con);
-    return n;
-}
-
-typedef struct flow_ids {
-    char **v;
-    size_t n, cap;
-} flow_ids_t;
-
-static void flow_collect_event_id(void *arg, tu_msg_t *m)
-{
-    flow_ids_t *ids = arg;
-    Incident__V1__IncidentEvent *ev = incident__v1__incident_event__unpack(NULL, m->len, m->val);
-    if (!ev)
-        return;
-    if (ids->n == ids->cap) {
-        ids->cap = ids->cap ? ids->cap * 2 : 1024;
-        ids->v = realloc(ids->v, ids->cap * sizeof(*ids->v));
-    }
-    ids->v[ids->n++] = strdup(ev->event_id);
-    incident__v1__incident_event__free_unpacked(ev, NULL);
-}
-
 static void flow_count(void *arg, tu_msg_t *m)
 {
     int *n = arg;
     (void)m;
     (*n)++;
-}
-
-static size_t flow_duplicates_in(flow_ids_t *ids)
-{
-    qsort(ids->v, ids->n, sizeof(*ids->v), flow_cmp_str);
-    size_t d = 0;
-    for (size_t i = 1; i < ids->n; i++)
-        if (strcmp(ids->v[i], ids->v[i - 1]) == 0)
-            d++;
-    for (size_t i = 0; i < ids->n; i++)
-        free(ids->v[i]);
-    free(ids->v);
-    return d;
 }
 
 /* Reads the audit topic until every incident is closed (bounded by
@@ -231,13 +173,13 @@ void e2e_flow_check(const char *prefix, int n_inc, int max_ms, e2e_flow_result_t
     for (size_t t = 0; t < 4; t++) {
         char name[256];
         snprintf(name, sizeof(name), "%s%s", prefix, outs[t]);
-        flow_ids_t ids = {0};
-        res->events += flow_drain(name, 3000, 120000, flow_collect_event_id, &ids);
-        res->dup_events += flow_duplicates_in(&ids);
+        e2e_ids_t ids = {0};
+        res->events += e2e_drain(name, 3000, 120000, e2e_collect_event_id, &ids);
+        res->dup_events += e2e_ids_duplicates(&ids);
     }
     char dlqt[256];
     snprintf(dlqt, sizeof(dlqt), "%sincidents.dlq", prefix);
-    flow_drain(dlqt, 3000, 60000, flow_count, &res->dlq);
+    e2e_drain(dlqt, 3000, 60000, flow_count, &res->dlq);
 
     for (int i = 0; i < n_inc; i++) {
         for (size_t j = 0; j < keys[i].n; j++)

@@ -119,6 +119,48 @@ int64_t tu_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The test bed's client security (INCIDENTD_TEST_KAFKA_<PROP> lines of its
+ * env file, e.g. INCIDENTD_TEST_KAFKA_SASL_USERNAME -> sasl.username) on
+ * @p conf, after bootstrap.servers = tu_brokers(). */
+static void tu_kafka_conf(rd_kafka_conf_t *conf)
+{
+    static const char pfx[] = "INCIDENTD_TEST_KAFKA_";
+    char err[512], prop[64];
+    rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+    tu_load();
+    for (int i = 0; i < tu_n; i++) {
+        if (strncmp(tu_keys[i], pfx, sizeof(pfx) - 1) != 0)
+            continue;
+        const char *k = tu_keys[i] + sizeof(pfx) - 1;
+        size_t n = 0;
+        for (; k[n] && n < sizeof(prop) - 1; n++)
+            prop[n] = k[n] == '_' ? '.' : (char)(k[n] >= 'A' && k[n] <= 'Z' ? k[n] + 32 : k[n]);
+        prop[n] = '\0';
+        if (rd_kafka_conf_set(conf, prop, tu_vals[i], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "test bed kafka property %s: %s\n", prop, err);
+            abort();
+        }
+    }
+}
+
+const char *const *tu_kafka_env(void)
+{
+    static char buf[TU_MAX][600];
+    static const char *env[TU_MAX + 1];
+    static const char pfx[] = "INCIDENTD_TEST_";
+    int n = 0;
+    tu_load();
+    for (int i = 0; i < tu_n; i++)
+        if (strncmp(tu_keys[i], "INCIDENTD_TEST_KAFKA_", 21) == 0) {
+            snprintf(buf[n], sizeof(buf[n]), "INCIDENTD_%.60s=%.511s", tu_keys[i] + sizeof(pfx) - 1,
+                     tu_vals[i]);
+            env[n] = buf[n];
+            n++;
+        }
+    env[n] = NULL;
+    return env;
+}
+
 static rd_kafka_t *tu_producer;
 
 static void tu_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -136,7 +178,7 @@ static rd_kafka_t *tu_get_producer(void)
         return tu_producer;
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+    tu_kafka_conf(conf);
     rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
     rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof(err));
     rd_kafka_conf_set_dr_msg_cb(conf, tu_dr_cb);
@@ -210,6 +252,31 @@ int tu_produce_alert(const char *topic, const Incident__V1__Alert *alert)
     return rc;
 }
 
+int tu_topic_replicas(const char *topic, int timeout_ms)
+{
+    rd_kafka_t *rk = tu_get_producer();
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    do {
+        const struct rd_kafka_metadata *md = NULL;
+        int min = -1;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int t = 0; t < md->topic_cnt; t++) {
+                if (strcmp(md->topics[t].topic, topic) != 0 || md->topics[t].err ||
+                    md->topics[t].partition_cnt == 0)
+                    continue;
+                for (int i = 0; i < md->topics[t].partition_cnt; i++)
+                    if (min < 0 || md->topics[t].partitions[i].replica_cnt < min)
+                        min = md->topics[t].partitions[i].replica_cnt;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (min >= 0)
+            return min;
+        usleep(200 * 1000);
+    } while (tu_now_ms() < deadline);
+    return -1;
+}
+
 struct tu_consumer {
     rd_kafka_t *rk;
 };
@@ -218,7 +285,7 @@ tu_consumer_t *tu_consumer_new(const char *const *topics)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+    tu_kafka_conf(conf);
     rd_kafka_conf_set(conf, "group.id", tu_unique("tu-group"), err, sizeof(err));
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
     rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err));
@@ -404,7 +471,7 @@ int tu_produce_async(const char *topic, const char *key, const void *val, size_t
     if (!tu_async_producer) {
         char err[512];
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "bootstrap.servers", tu_brokers(), err, sizeof(err));
+        tu_kafka_conf(conf);
         rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
         rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
         rd_kafka_conf_set_dr_msg_cb(conf, tu_async_dr);

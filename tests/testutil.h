@@ -18,6 +18,13 @@ const char *tu_testbed(const char *key);
 const char *tu_brokers(void);
 /** Redis URL ("redis://host:port/0") of the test bed; aborts if absent. */
 const char *tu_redis(void);
+/** The test bed's Kafka client security as incidentd's environment:
+ *  "INCIDENTD_KAFKA_<PROP>=VALUE" for every INCIDENTD_TEST_KAFKA_<PROP> of
+ *  its env file (a SASL_SSL bed: protocol, mechanism, user, password, CA),
+ *  NULL-terminated, static. Empty on a plain bed. The tests' own Kafka
+ *  clients (tu_produce(), tu_consumer_new(), ...) use the same settings. */
+const char *const *tu_kafka_env(void);
+
 /** A fresh unique name with @p prefix, for topics and keys of one test. */
 const char *tu_unique(const char *prefix);
 
@@ -81,6 +88,10 @@ pid_t tu_spawn(const char *const *argv, const char *const *env, const char *log_
 int tu_stop(pid_t pid, int sig, int timeout_ms);
 /** Path of a built program: $INCIDENTD_BIN/<name>. */
 const char *tu_bin(const char *name);
+/** The smallest replica count of @p topic's partitions, from the whole
+ *  cluster's metadata (never creates the topic), waiting up to @p timeout_ms
+ *  for it to exist; -1 when it does not. */
+int tu_topic_replicas(const char *topic, int timeout_ms);
 /** Queues one record (no wait); tu_flush() waits for all queued records and
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);

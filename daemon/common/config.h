@@ -98,6 +98,7 @@ typedef struct config {
     int batch_max;                   /* messages per batch/transaction, 500 (1..100000) */
     int batch_ms;                    /* ms to gather a batch, 20 (0..10000) */
     int topic_partitions;            /* partitions of topics created when missing, 12 */
+    int topic_replication;           /* their replication factor; -1 = the broker's default */
     int64_t retention_ms;            /* closed incidents kept in Redis, 7d */
     int64_t timer_poll_ms;           /* ack-timer poll period, 1s */
     uint32_t message_max_bytes;      /* largest record produced, 1000000 */

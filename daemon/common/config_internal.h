@@ -60,7 +60,7 @@ typedef struct cfg_entry {
     const char *flag;    /* long option setting it ("brokers"), or NULL */
     const char *meta;    /* the option's value in --help */
     unsigned flags;      /* CFG_F_* */
-    cfg_check_fn check;  /* extra validation of CFG_STR */
+    cfg_check_fn check;  /* extra validation of CFG_STR; of CFG_INT after its range */
     const char *section; /* starts a section in --help and the sample */
     const char *help;    /* lines separated by '\n' */
     const char *example; /* patterns: sample "key = value" lines */
@@ -156,6 +156,7 @@ int config_stages_parse(const char *s, unsigned *mask, unsigned *named, char *er
 int config_check_topic_prefix(const char *v, char *err, size_t err_size);
 int config_check_hostport(const char *v, char *err, size_t err_size);
 int config_check_sentinels(const char *v, char *err, size_t err_size);
+int config_check_replication(const char *v, char *err, size_t err_size);
 int config_check_smtp_url(const char *v, char *err, size_t err_size);
 int config_check_email(const char *v, char *err, size_t err_size);
 int config_check_http_url(const char *v, char *err, size_t err_size);

@@ -79,6 +79,17 @@ const cfg_entry_t config_table[] = {
      .max = 10000,
      .help = "Partitions of the topics incidentd creates when they are missing\n"
              "(the most processes one stage can use). Existing topics are not changed."},
+    {.name = "topics.replication",
+     .type = CFG_INT,
+     .off = OFF(topic_replication),
+     .def = "-1",
+     .min = -1,
+     .max = 32767,
+     .check = config_check_replication,
+     .help = "Replication factor of the topics incidentd creates when they are missing:\n"
+             "-1 = the broker's default (default.replication.factor), else 1..32767 and at\n"
+             "most the number of brokers (3 with min.insync.replicas = 2 lets one broker\n"
+             "die without losing a committed record). Existing topics are not changed."},
     {.name = "timer.poll",
      .type = CFG_DURATION,
      .off = OFF(timer_poll_ms),

@@ -239,6 +239,19 @@ int config_check_sentinels(const char *v, char *err, size_t err_size)
     return -1;
 }
 
+/* topics.replication: an integer in -1..32767 already; 0 replicas is not a
+ * replication factor (the broker would refuse every topic). */
+int config_check_replication(const char *v, char *err, size_t err_size)
+{
+    int64_t n;
+    if (cfg_parse_int64(v, &n) == 0 && n == 0) {
+        snprintf(err, err_size,
+                 "0 is not a replication factor (-1 = the broker's default, or 1..)");
+        return -1;
+    }
+    return 0;
+}
+
 int config_check_topic_prefix(const char *v, char *err, size_t err_size)
 {
     if (strlen(v) > 200) {
@@ -801,7 +814,9 @@ int config_value_apply(config_t *cfg, const cfg_entry_t *e, const char *key, con
         return 0;
     case CFG_INT:
     case CFG_U32:
-        return cfg_number_set(e, field, v, err, err_size);
+        if (cfg_number_set(e, field, v, err, err_size) != 0)
+            return -1;
+        return e->check ? e->check(v, err, err_size) : 0;
     case CFG_DURATION:
         return cfg_duration_set(e, field, v, err, err_size);
     case CFG_SEVERITY:

@@ -482,7 +482,15 @@ int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_
     char tbuf[KAFKA_MAX_TOPICS][300];
     for (size_t i = 0; i < n; i++) {
         kafka_topic_name(cfg, names[i], tbuf[i], sizeof(tbuf[i]));
-        nt[i] = rd_kafka_NewTopic_new(tbuf[i], partitions, -1, err, sizeof(err));
+        /* topics.replication; -1 leaves it to default.replication.factor */
+        nt[i] =
+            rd_kafka_NewTopic_new(tbuf[i], partitions, cfg->topic_replication, err, sizeof(err));
+        if (!nt[i]) {
+            snprintf(errstr, errstr_size, "kafka: topic %s: %s", tbuf[i], err);
+            rd_kafka_NewTopic_destroy_array(nt, i);
+            rd_kafka_destroy(rk);
+            return -1;
+        }
         if (strcmp(names[i], "ormis.audit") == 0)
             rd_kafka_NewTopic_set_config(nt[i], "retention.ms", "-1");
         /* a global table: the latest record per key, tombstones dropped */

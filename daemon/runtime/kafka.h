@@ -135,8 +135,9 @@ void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *
 
 /**
  * Creates the topics incidentd uses (stage_topics[]) when missing, with
- * @p partitions each (ormis.audit kept for ever). Returns 0, or -1 with a
- * message.
+ * @p partitions each and cfg->topic_replication replicas (topics.replication;
+ * -1 = the broker's default), ormis.audit kept for ever. The one place
+ * incidentd creates topics. Returns 0, or -1 with a message.
  */
 int kafka_topics_create(const config_t *cfg, int partitions, char *errstr, size_t errstr_size);
 

@@ -148,9 +148,10 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
 
     /* Pipelines that share a cluster under different topic prefixes get
      * their own groups and transactional ids: "incidentd.prod.detected". */
-    char group[256], host[128] = "localhost";
+    char *group = w->group, host[128] = "localhost";
     gethostname(host, sizeof(host) - 1);
-    snprintf(group, sizeof(group), "%s.%s%s", cfg->group_prefix, cfg->topic_prefix, w->stage->name);
+    snprintf(w->group, sizeof(w->group), "%s.%s%s", cfg->group_prefix, cfg->topic_prefix,
+             w->stage->name);
     if (worker_consumer_new(w, group, errstr, errstr_size) < 0)
         goto fail;
     /* A stable transactional id fences a crashed predecessor at once;
@@ -272,8 +273,13 @@ static void worker_free_batch(worker_t *w)
     w->n_batch = 0;
 }
 
+static void worker_resume_committed(worker_t *w);
+
 /* Rewinds every partition of the batch to its first offset in the batch (the
- * committed position), so the batch is consumed again. */
+ * committed position), so the batch is consumed again. A seek that did not
+ * finish (a broker away: the position is then unknown, and reading on from
+ * it would skip the batch and commit past it) falls back to assigning the
+ * partitions again at their committed offsets. */
 static void worker_rewind(worker_t *w)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)w->n_batch);
@@ -285,10 +291,17 @@ static void worker_rewind(worker_t *w)
     }
     if (l->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
-        if (e) {
-            log_msg(LOG_WARN, w->stage->name, NULL, NULL, "rewind: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
+        int failed = e != NULL;
+        for (int i = 0; i < l->cnt; i++)
+            failed |= l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (failed) {
+            log_msg(LOG_WARN, w->stage->name, NULL, NULL,
+                    "rewind: %s: consuming again from the committed offsets",
+                    e ? rd_kafka_error_string(e) : "a partition's seek failed");
+            worker_resume_committed(w);
         }
+        if (e)
+            rd_kafka_error_destroy(e);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -362,7 +375,14 @@ static void worker_gather(worker_t *w)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_msg(LOG_WARN, w->stage->name, NULL, NULL, "consumer: %s",
                         rd_kafka_message_errstr(m));
+            /* A fatal error leaves the consumer unusable: no batch from it. */
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+                w->consumer_fatal = 1;
             rd_kafka_message_destroy(m);
+            if (w->consumer_fatal) {
+                worker_free_batch(w);
+                return;
+            }
             continue;
         }
         if (w->n_batch == 0)
@@ -456,6 +476,9 @@ static void worker_turn_paused(worker_t *w, int64_t now)
         worker_pause(w, 1);
     }
     if (m) {
+        /* replaced by worker_turn() once Redis is back */
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+            w->consumer_fatal = 1;
         /* Paused partitions return nothing new; anything that slips in is
          * fetched again after the rewind on resume. */
         if (!m->err)
@@ -487,6 +510,37 @@ static int worker_producer_replace(worker_t *w, int *rc)
     }
     if (worker_producer_init(w) < 0) {
         *rc = *w->stop ? 0 : -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* A fatal consumer error (librdkafka 2.0.2 fences a static member after a
+ * group coordinator moved to another broker, "FENCED_INSTANCE_ID"): that
+ * consumer never delivers again. Start a new one in the same group (same
+ * group.instance.id) from the committed offsets; nothing of its batches was
+ * committed. Returns 0, or -1 (stop; *rc says how). */
+static int worker_consumer_replace(worker_t *w, int *rc)
+{
+    char reason[512] = "", err[512];
+    rd_kafka_fatal_error(w->consumer, reason, sizeof(reason));
+    log_msg(LOG_ERROR, w->stage->name, NULL, NULL,
+            "fatal Kafka consumer error (%s): starting a new consumer", reason);
+    atomic_fetch_add(&w->stats.failed, 1);
+    atomic_store(&w->stats.assigned, 0);
+    worker_free_batch(w);
+    /* it cannot leave the group any more: no close */
+    rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    w->consumer = NULL;
+    w->consumer_fatal = 0;
+    w->paused = 0;
+    if (worker_consumer_new(w, w->group, err, sizeof(err)) < 0) {
+        log_msg(LOG_ERROR, w->stage->name, NULL, NULL, "%s; stopping", err);
+        *rc = -1;
+        return -1;
+    }
+    if (worker_subscribe(w) < 0) {
+        *rc = -1;
         return -1;
     }
     return 0;
@@ -528,6 +582,8 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         w->rules.overrides = w->override_view;
     }
     worker_gather(w);
+    if (w->consumer_fatal)
+        return worker_consumer_replace(w, rc);
     if (w->n_batch == 0)
         return 0;
     int prc = worker_process(w);

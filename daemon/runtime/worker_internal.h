@@ -125,7 +125,9 @@ struct worker {
     int64_t next_lag_ms;
     int64_t next_redis_try_ms;
     int paused;
-    int epoch_ok; /* Redis holds the whole state (store_epoch()) */
+    int consumer_fatal; /* the consumer had a fatal error (e.g. a fenced static member) */
+    char group[256];    /* the consumer group, for a new consumer */
+    int epoch_ok;       /* Redis holds the whole state (store_epoch()) */
     int epoch_wait_logged;
     char txid[400];
     char **kafka_props; /* "key=value" pass-through, for the rebuild */

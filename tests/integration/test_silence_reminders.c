@@ -76,7 +76,7 @@ static void silence_add(const char *service, char *id, size_t size, int64_t *fro
     char dur[16];
     *from = wall_ms() + SILENCE_S * 1000;
     snprintf(dur, sizeof(dur), "%ds", SILENCE_S);
-    cr_assert_eq(e2e_ctl(&procs, id, size,
+    cr_assert_eq(e2e_ctl_line(&procs, id, size,
                          (const char *[]){"silence", "add", "--service", service, "--ends", dur,
                                           "--comment", "reminder test", "--actor", "alice", NULL}),
                  0);
@@ -287,7 +287,7 @@ Test(silence_reminders, rebuild_arms_the_end_timer_again)
     freeReplyObject(r);
 
     cr_assert_eq(
-        e2e_ctl(&procs, NULL, 0, (const char *[]){"--redis", tu_redis(), "rebuild", "--yes", NULL}),
+        e2e_ctl_line(&procs, NULL, 0, (const char *[]){"rebuild", "--yes", NULL}),
         0);
     r = store_command(st, "ZSCORE %stimers %s", procs.prefix, member);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "the rebuild armed the timer again");

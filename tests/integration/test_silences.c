@@ -19,7 +19,7 @@
 #include "incident/v1/incident.pb-c.h"
 #include "testutil.h"
 
-#define ctl e2e_ctl
+#define ctl e2e_ctl_line
 
 static void publish(const e2e_t *p, const char *key, const char *service, Incident__V1__Action act)
 {

@@ -530,7 +530,7 @@ Test(config, env_names_of_the_scripts_and_tests_are_accepted)
                                         "INCIDENTD_SKIP_DEPS",         "INCIDENTD_FUZZ_SECONDS",
                                         "INCIDENTD_KEEP_TESTBED",      "INCIDENTD_CACHE",
                                         "INCIDENTD_REDIS_PERSIST",     "INCIDENTD_CRASH_SEED",
-                                        "INCIDENTD_CRASH_INCIDENTS"};
+                                        "INCIDENTD_CRASH_INCIDENTS",   "INCIDENTD_HA_SECONDS"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         setenv(names[i], "1", 1);
     config_t cfg;
@@ -746,6 +746,43 @@ Test(config, durations)
     }
     int64_t v;
     cr_assert_eq(config_parse_duration_ms(NULL, &v), -1);
+}
+
+Test(config, topics_replication)
+{
+    config_t cfg;
+    char err[512];
+    LOAD_OK(&cfg, "--brokers", "b:1");
+    cr_expect_eq(cfg.topic_replication, -1, "default: the broker's default.replication.factor");
+    config_destroy(&cfg);
+    LOAD_OK(&cfg, "--config", conf_file("topics.replication = 3\n"));
+    cr_expect_eq(cfg.topic_replication, 3);
+    config_destroy(&cfg);
+    setenv("INCIDENTD_TOPICS_REPLICATION", "2", 1);
+    LOAD_OK(&cfg, "--brokers", "b:1");
+    cr_expect_eq(cfg.topic_replication, 2, "from the environment");
+    config_destroy(&cfg);
+    LOAD_OK(&cfg, "--set", "topics.replication=-1");
+    cr_expect_eq(cfg.topic_replication, -1, "a flag wins over the environment");
+    config_destroy(&cfg);
+    unsetenv("INCIDENTD_TOPICS_REPLICATION");
+    expect_file_error("topics.replication = 0\n", "topics.replication", "not a replication factor");
+    expect_file_error("topics.replication = -2\n", "topics.replication", "out of range");
+    expect_file_error("topics.replication = 32768\n", "topics.replication", "out of range");
+    expect_file_error("topics.replication = three\n", "topics.replication", "not an integer");
+    cr_expect_eq(LOAD(&cfg, err, "--set", "topics.replication=0"), -1);
+    cr_expect(strstr(err, "topics.replication"), "%s", err);
+    config_destroy(&cfg);
+    /* documented in --help with the broker's default */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    config_print_help(f);
+    fclose(f);
+    cr_expect(strstr(buf, "topics.replication"), "in --help");
+    cr_expect(strstr(buf, "the broker's default"), "--help names the default");
+    free(buf);
 }
 
 Test(config, hostport)
