@@ -76,10 +76,11 @@ static void silence_add(const char *service, char *id, size_t size, int64_t *fro
     char dur[16];
     *from = wall_ms() + SILENCE_S * 1000;
     snprintf(dur, sizeof(dur), "%ds", SILENCE_S);
-    cr_assert_eq(e2e_ctl_line(&procs, id, size,
-                         (const char *[]){"silence", "add", "--service", service, "--ends", dur,
-                                          "--comment", "reminder test", "--actor", "alice", NULL}),
-                 0);
+    cr_assert_eq(
+        e2e_ctl_line(&procs, id, size,
+                     (const char *[]){"silence", "add", "--service", service, "--ends", dur,
+                                      "--comment", "reminder test", "--actor", "alice", NULL}),
+        0);
     cr_assert(id[0], "silence add prints the id");
     *until = wall_ms() + SILENCE_S * 1000;
 }
@@ -286,9 +287,7 @@ Test(silence_reminders, rebuild_arms_the_end_timer_again)
     cr_assert_eq(r->integer, 1);
     freeReplyObject(r);
 
-    cr_assert_eq(
-        e2e_ctl_line(&procs, NULL, 0, (const char *[]){"rebuild", "--yes", NULL}),
-        0);
+    cr_assert_eq(e2e_ctl_line(&procs, NULL, 0, (const char *[]){"rebuild", "--yes", NULL}), 0);
     r = store_command(st, "ZSCORE %stimers %s", procs.prefix, member);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "the rebuild armed the timer again");
     cr_expect_eq(strtoll(r->str, NULL, 10), due);
