@@ -36,7 +36,7 @@ struct store {
     /* what each apply pipeline also does (store_set_replicas()) */
     int min_replicas;
     int64_t wait_timeout_ms;
-    int acks; /* fewest replicas that acknowledged an apply since store_confirmed() */
+    int acks; /* replicas that acknowledged the last WAIT (store_confirm()) */
 };
 
 /* Replay records waiting to be deleted, at most (past it, their TTL does). */
@@ -474,13 +474,6 @@ void store_set_replicas(store_t *st, int min_replicas, int64_t timeout_ms)
     st->acks = INT_MAX;
 }
 
-int store_confirmed(store_t *st)
-{
-    int acks = st->acks;
-    st->acks = INT_MAX;
-    return acks;
-}
-
 /* Appends the applied-writes mark (INCR) and, with min_replicas, the WAIT
  * to an apply pipeline. Returns the commands appended. */
 static size_t store_confirm_append(store_t *st)
@@ -744,9 +737,28 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
     return 0;
 }
 
+int store_confirm(store_t *st)
+{
+    if (!st->ready)
+        return -1;
+    st->acks = INT_MAX;
+    redisReply *r[2] = {NULL, NULL};
+    size_t n = store_confirm_append(st);
+    if (store_collect(st, r, n) < 0)
+        return -1;
+    int rc = store_confirm_take(st, r, n);
+    store_free_replies(r, n);
+    return rc < 0 ? -1 : st->acks;
+}
+
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena)
 {
-    return store_pipeline(st, a, n, store_apply_append, store_apply_take, 1, arena);
+    /* Without replicas to wait for, the mark rides in the apply pipeline;
+     * with them, store_confirm() marks and WAITs after the batch's last
+     * apply, also when the batch only replayed (its writes may be an
+     * earlier, unconfirmed attempt's). */
+    return store_pipeline(st, a, n, store_apply_append, store_apply_take, st->min_replicas <= 0,
+                          arena);
 }
 
 /* The kind and level of a timer member (store_timer_member()). */

@@ -227,21 +227,24 @@ const char *store_delivery_claim_key(const store_t *st, const char *incident_id,
 int store_epoch(store_t *st);
 
 /**
- * Every apply pipeline also raises the applied-writes mark (INCR
- * <ns>meta:applied) and, with @p min_replicas > 0, waits up to
+ * The applied-writes mark (INCR <ns>meta:applied) and WAIT. The process
+ * remembers the highest mark it saw; store_epoch() finds a Redis whose
+ * mark is below it (it lost writes this process had applied: a failover to
+ * a replica that missed them, a restart from an old snapshot) and treats it
+ * as one without state, to be rebuilt. With @p min_replicas 0 (the
+ * default) the mark rides in every apply pipeline (no round trip of its
+ * own); with @p min_replicas > 0, store_confirm() marks and waits up to
  * @p timeout_ms until that many replicas hold every write of this
- * connection (WAIT): in the same round trip, before the batch's Kafka
- * commit. The process remembers the highest mark it saw; store_epoch()
- * finds a Redis whose mark is below it (it lost writes this process had
- * applied: a failover to a replica that missed them, a restart from an old
- * snapshot) and treats it as one without state, to be rebuilt.
+ * connection, once per batch before its Kafka commit (also after a batch
+ * that only replayed: its writes may be an earlier attempt's, never
+ * confirmed).
  */
 void store_set_replicas(store_t *st, int min_replicas, int64_t timeout_ms);
 
-/** The fewest replicas that acknowledged an apply pipeline since the last
- *  call (INT_MAX when none ran; 0 without min_replicas); resets. Fewer than
- *  min_replicas is a shortfall (store_error() says so). */
-int store_confirmed(store_t *st);
+/** INCR and WAIT in one round trip (store_set_replicas()). Returns the
+ *  replicas that acknowledged (fewer than min_replicas is a shortfall,
+ *  store_error() says so), or -1 on a Redis failure. */
+int store_confirm(store_t *st);
 
 /** Sets the epoch marker (if missing). Returns 0 or -1. */
 int store_epoch_set(store_t *st, int64_t now_ms);

@@ -726,7 +726,6 @@ static size_t worker_settle_collect(worker_t *w, worker_item_t *items, const wor
  * Returns 0, or -1 when Redis failed (the batch must be retried). */
 static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
 {
-    (void)store_confirmed(w->store); /* this batch's replicas only */
     size_t *pending = arena_alloc(&w->arena, n * sizeof(*pending));
     size_t n_pending = 0;
     for (size_t i = 0; i < n; i++)

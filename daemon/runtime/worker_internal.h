@@ -152,9 +152,9 @@ size_t worker_record_max(const worker_t *w);
 /** Produces the items' records and dead letters, commits them with the
  *  offsets (worker_txn.c). Returns 0, -1 (aborted) or -2 (fatal). */
 int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n);
-/** After the apply, before the commit (worker_txn.c): did enough replicas
- *  acknowledge the batch's apply pipelines (their WAIT, store_set_replicas())?
- *  Returns 0, or -1 on too few (counted): retry the batch. */
+/** After the apply, before the commit (worker_txn.c): with
+ *  redis.min_replicas, the mark and WAIT (store_confirm()). Returns 0, or
+ *  -1 on a Redis failure or too few replicas (counted): retry the batch. */
 int worker_confirm(worker_t *w);
 /** Dead-letters an input whose records the broker refused too often. */
 void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n);

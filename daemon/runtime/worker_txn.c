@@ -369,7 +369,11 @@ void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n)
 int worker_confirm(worker_t *w)
 {
     int need = w->cfg->redis_min_replicas;
-    int got = store_confirmed(w->store); /* the apply pipelines' WAIT */
+    if (need <= 0)
+        return 0; /* the mark rode in the apply pipelines */
+    int got = store_confirm(w->store);
+    if (got < 0)
+        return -1;
     if (got >= need)
         return 0;
     /* The transition is in Redis but not yet on enough replicas: nothing is
