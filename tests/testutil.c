@@ -454,52 +454,134 @@ const char *tu_bin(const char *name)
     return b;
 }
 
+/* The asynchronous producer of the tests' alert streams, like an upstream
+ * monitor's: idempotent, and when librdkafka 2.0.2 raises a fatal
+ * idempotence error (seen as brokers die under test_ha_kafka), the
+ * messages it failed are sent again on a fresh producer (a repeated alert
+ * is one incidentd counts once: its id is its cause). */
+typedef struct tu_resend {
+    char *topic, *key;
+    void *val;
+    size_t key_len, len;
+} tu_resend_t;
+
+static tu_resend_t *tu_resends;
+static size_t tu_n_resends, tu_cap_resends;
 static int tu_async_failed;
+static rd_kafka_t *tu_async_producer;
 
 static void tu_async_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    (void)rk;
     (void)opaque;
-    if (m->err)
-        tu_async_failed++;
+    if (!m->err)
+        return;
+    if (tu_n_resends == tu_cap_resends) {
+        tu_cap_resends = tu_cap_resends ? 2 * tu_cap_resends : 256;
+        tu_resends = realloc(tu_resends, tu_cap_resends * sizeof(*tu_resends));
+        if (!tu_resends)
+            abort();
+    }
+    tu_resend_t *r = &tu_resends[tu_n_resends++];
+    r->topic = strdup(rd_kafka_topic_name(m->rkt));
+    r->key_len = m->key_len;
+    r->key = malloc(m->key_len + 1);
+    memcpy(r->key, m->key ? m->key : "", m->key_len);
+    r->len = m->len;
+    r->val = malloc(m->len ? m->len : 1);
+    memcpy(r->val, m->payload, m->len);
+    (void)rk;
 }
 
-static rd_kafka_t *tu_async_producer;
+static void tu_async_new(void)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    tu_kafka_conf(conf);
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
+    rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
+    rd_kafka_conf_set_dr_msg_cb(conf, tu_async_dr);
+    tu_async_producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!tu_async_producer)
+        abort();
+}
+
+/* Produces one message, waiting out a full queue (10 s at most). */
+static rd_kafka_resp_err_t tu_async_one(const char *topic, const void *key, size_t key_len,
+                                        const void *val, size_t len)
+{
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    for (int tries = 0; tries < 1000 && e == RD_KAFKA_RESP_ERR__QUEUE_FULL; tries++) {
+        e = rd_kafka_producev(tu_async_producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY((void *)key, key_len),
+                              RD_KAFKA_V_VALUE((void *)val, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(tu_async_producer, 10);
+    }
+    return e;
+}
+
+/* After a fatal error: the old producer's undelivered messages (reported
+ * failed as it goes) are sent again on a new one. Returns 0, or -1 when a
+ * resend cannot even be queued. */
+static int tu_async_recover(void)
+{
+    char why[512];
+    if (tu_async_producer && rd_kafka_fatal_error(tu_async_producer, why, sizeof(why))) {
+        fprintf(stderr, "test producer: fatal error (%s): sending its failed messages again\n",
+                why);
+        rd_kafka_purge(tu_async_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        for (int i = 0; i < 50 && rd_kafka_outq_len(tu_async_producer) > 0; i++)
+            rd_kafka_poll(tu_async_producer, 100); /* their failure reports */
+        rd_kafka_destroy(tu_async_producer);
+        tu_async_producer = NULL;
+    }
+    if (!tu_async_producer)
+        tu_async_new();
+    size_t n = tu_n_resends;
+    tu_resend_t *v = tu_resends;
+    tu_resends = NULL;
+    tu_n_resends = tu_cap_resends = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tu_async_one(v[i].topic, v[i].key, v[i].key_len, v[i].val, v[i].len))
+            rc = -1;
+        free(v[i].topic);
+        free(v[i].key);
+        free(v[i].val);
+    }
+    free(v);
+    return rc;
+}
 
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len)
 {
-    if (!tu_async_producer) {
-        char err[512];
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        tu_kafka_conf(conf);
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
-        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
-        rd_kafka_conf_set_dr_msg_cb(conf, tu_async_dr);
-        tu_async_producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-        if (!tu_async_producer)
-            abort();
-    }
-    for (int tries = 0; tries < 1000; tries++) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            tu_async_producer, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)val, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return 0;
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    if (!tu_async_producer || tu_n_resends > 0 || rd_kafka_fatal_error(tu_async_producer, NULL, 0))
+        if (tu_async_recover() < 0)
             return -1;
-        rd_kafka_poll(tu_async_producer, 10);
+    rd_kafka_resp_err_t e = tu_async_one(topic, key, key ? strlen(key) : 0, val, len);
+    if (e == RD_KAFKA_RESP_ERR__FATAL) {
+        if (tu_async_recover() < 0)
+            return -1;
+        e = tu_async_one(topic, key, key ? strlen(key) : 0, val, len);
     }
-    return -1;
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
 
 int tu_flush(int timeout_ms)
 {
-    if (tu_async_producer)
-        rd_kafka_flush(tu_async_producer, timeout_ms);
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    for (int round = 0; tu_async_producer && round < 5; round++) {
+        int64_t left = deadline - tu_now_ms();
+        rd_kafka_flush(tu_async_producer, (int)(left > 0 ? left : 0));
+        if (tu_n_resends == 0 && !rd_kafka_fatal_error(tu_async_producer, NULL, 0))
+            break;
+        if (tu_async_recover() < 0)
+            tu_async_failed++;
+    }
     if (tu_async_producer && rd_kafka_outq_len(tu_async_producer) > 0)
         return -1;
-    int f = tu_async_failed;
+    int f = tu_async_failed + (int)tu_n_resends;
     tu_async_failed = 0;
     return f;
 }
