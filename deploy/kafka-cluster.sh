@@ -80,25 +80,11 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$(node_port "$i")
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-log.dirs=$d/data
-num.partitions=3
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=4
 unclean.leader.election.enable=false
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
-delete.topic.enable=true
-log.retention.hours=24
-log.segment.bytes=16777216
-num.network.threads=2
 num.io.threads=2
 num.replica.fetchers=1
 PROPS
+    log_props "$d/data" 3 3 2 >>"$d/server.properties"
     write_log4j "$d"
 }
 

@@ -129,6 +129,29 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 L4J
 }
 
+# The storage and replication properties of a test broker (one node, or a
+# node of the cluster), for its server.properties: log_props DATA_DIR
+# PARTITIONS REPLICATION MIN_ISR.
+log_props() {
+    cat <<EOF
+log.dirs=$1
+num.partitions=$2
+default.replication.factor=$3
+min.insync.replicas=$4
+offsets.topic.replication.factor=$3
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=$3
+transaction.state.log.min.isr=$4
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+log.retention.hours=24
+log.segment.bytes=16777216
+num.network.threads=2
+EOF
+}
+
 # A new cluster id.
 cluster_uuid() {
     local uuid

@@ -139,24 +139,8 @@ controller.quorum.voters=1@127.0.0.1:$cport
 controller.listener.names=CONTROLLER
 EOF
         write_listeners "$port" "$cport"
-        cat <<EOF
-log.dirs=$DIR/data
-num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=4
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
-delete.topic.enable=true
-log.retention.hours=24
-log.segment.bytes=16777216
-num.network.threads=2
-num.io.threads=4
-EOF
+        log_props "$DIR/data" 1 1 1
+        echo "num.io.threads=4"
     } >"$DIR/server.properties"
     chmod 600 "$DIR/server.properties"
     write_log4j "$DIR"
