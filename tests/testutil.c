@@ -277,6 +277,89 @@ int tu_topic_replicas(const char *topic, int timeout_ms)
     return -1;
 }
 
+/* A consumer of @p group that joins nothing (offsets only). */
+static rd_kafka_t *tu_group_handle(const char *group)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    tu_kafka_conf(conf);
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk)
+        fprintf(stderr, "group handle: %s\n", err);
+    return rk;
+}
+
+/* Every partition of @p topic at @p offset (none when the topic is unknown). */
+static rd_kafka_topic_partition_list_t *tu_partitions(rd_kafka_t *rk, const char *topic,
+                                                      int64_t offset)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = 0;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n ? n : 1);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = offset;
+    return l;
+}
+
+int tu_group_rewind(const char *group, const char *topic, int64_t last)
+{
+    rd_kafka_t *rk = tu_group_handle(group);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = tu_partitions(rk, topic, 0);
+    rd_kafka_resp_err_t e = l->cnt ? RD_KAFKA_RESP_ERR_NO_ERROR : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    for (int i = 0; !e && last >= 0 && i < l->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        e = rd_kafka_query_watermark_offsets(rk, topic, l->elems[i].partition, &lo, &hi, 5000);
+        l->elems[i].offset = hi - last > lo ? hi - last : lo;
+    }
+    if (!e)
+        e = rd_kafka_commit(rk, l, 0);
+    if (e)
+        fprintf(stderr, "rewind %s: %s\n", group, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return e ? -1 : 0;
+}
+
+/* Non-zero when every partition's committed offset is its high watermark. */
+static int tu_group_at_end(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_partition_list_t *l = tu_partitions(rk, topic, RD_KAFKA_OFFSET_INVALID);
+    int done = l->cnt > 0 && rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; done && i < l->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, l->elems[i].partition, &lo, &hi, 5000) ||
+            l->elems[i].err || (hi > 0 && l->elems[i].offset < hi))
+            done = 0;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return done;
+}
+
+int tu_group_caught_up(const char *group, const char *topic, int timeout_ms)
+{
+    rd_kafka_t *rk = tu_group_handle(group);
+    if (!rk)
+        return -1;
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    int done = 0;
+    while (!(done = tu_group_at_end(rk, topic)) && tu_now_ms() < deadline)
+        usleep(250 * 1000);
+    rd_kafka_destroy(rk);
+    return done ? 0 : -1;
+}
+
 struct tu_consumer {
     rd_kafka_t *rk;
 };

@@ -92,6 +92,13 @@ const char *tu_bin(const char *name);
  *  cluster's metadata (never creates the topic), waiting up to @p timeout_ms
  *  for it to exist; -1 when it does not. */
 int tu_topic_replicas(const char *topic, int timeout_ms);
+/** Rewinds the consumer group @p group (which must have no member) on
+ *  every partition of @p topic: its next consumer reads the last @p last
+ *  messages of each partition again (-1: all of them). Returns 0 or -1. */
+int tu_group_rewind(const char *group, const char *topic, int64_t last);
+/** Waits up to @p timeout_ms until @p group has committed the end of every
+ *  partition of @p topic. Returns 0, or -1 on timeout. */
+int tu_group_caught_up(const char *group, const char *topic, int timeout_ms);
 /** Queues one record (no wait); tu_flush() waits for all queued records and
  *  returns how many failed. */
 int tu_produce_async(const char *topic, const char *key, const void *val, size_t len);

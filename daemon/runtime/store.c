@@ -63,24 +63,30 @@ static const char STORE_LUA_READ[] =
     "return {id, st, ver, cause, outb}\n";
 
 /* apply: ARGV = 1 id, 2 expected_version, 3 new_version ('' none), 4 state,
- * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s, 10 old_stage,
- * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 timer op
- * (unused), 15 the incident the dedup key may map to before an open (a
- * resolved one whose window is over: '' none), 16 its version as the
- * decision saw it (the open conflicts unless it is still there: the new
- * incident depends on the old one's resolution being applied), 17 closed ttl ms (0 = not closed),
- * 18 the old incident's chain head as the decision saw it, 19 ns (key namespace), 20 old kind, 21
- * new kind, 22 expected chain head (hash of record `expected_version`), 23 new chain head, 24 claim
- * key of a fired timer ('' none), 25 its claim token, 26 its member in the timers set ('' for a
- * delivery receipt), 27 the SHA-1 of the stored state the decision was made on when it came
- * from an event's header ('' unchecked: read from Redis); then triples of effects in order — op,
- * member, value: "a<due ms>" arm / "c" cancel a timer; "p<due ms>" plan a delivery (value: its
- * PlannedDelivery; a replay plans nothing again), "r<due ms>" reschedule it (value: the new
- * PlannedDelivery), "d" drop it (delivered or failed for good).
+ * 5 cause_key, 6 pos, 7 outputs, 8 out_ttl_s, 9 cause_ttl_s ('0': the cause is
+ * checked, not recorded: a check of a decision that applies nothing), 10 old_stage,
+ * 11 new_stage, 12 index op (''|open|close), 13 dedup_key, 14 '=' and the
+ * incident the decision assumed the dedup key maps to ('=' alone: none;
+ * '' no check: the decision read the mapping), 15 the incident the dedup key may map to before an
+ * open (a resolved one whose window is over: '' none), 16 its version as the decision saw it (the
+ * open conflicts unless it is still there: the new incident depends on the old one's resolution
+ * being applied), 17 closed ttl ms (0 = not closed), 18 the old incident's chain head as the
+ * decision saw it, 19 ns (key namespace), 20 old kind, 21 new kind, 22 expected chain head (hash of
+ * record `expected_version`), 23 new chain head, 24 claim key of a fired timer ('' none), 25 its
+ * claim token, 26 its member in the timers set ('' for a delivery receipt), 27 the SHA-1 of the
+ * stored state the decision was made on when it came from an event's header ('' unchecked: read
+ * from Redis); then triples of effects in order — op, member, value: "a<due ms>" arm / "c" cancel a
+ * timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay plans nothing again),
+ * "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or failed for
+ * good).
  *
  * A version or chain head conflict returns the incident's version and state
  * as they are (the cause was not applied: checked first), so that the
- * worker can decide again without a read.
+ * worker can decide again without a read. An alert decided without a read
+ * (ARGV[14]: a key it has not seen is assumed to have no open incident)
+ * conflicts when the key maps elsewhere, and the reply adds the incident
+ * it maps to: {'CONFLICT', version, state, id} — the read and the apply in
+ * one script when the assumption holds.
  *
  * Every apply checks the incident's version AND chain head, so that the
  * chained transitions of one incident in a pipeline stand or fall together:
@@ -106,6 +112,15 @@ static const char STORE_LUA_APPLY[] =
     "if ARGV[24] ~= '' and redis.call('GET', ARGV[24]) ~= ARGV[25] then\n"
     "  return {'REJECT', 'timer ' .. ARGV[26] .. ' is not armed and claimed in redis (forged or "
     "stale)'}\n"
+    "end\n"
+    "if ARGV[14] ~= '' then\n"
+    "  local o = redis.call('GET', ns .. 'open:' .. ARGV[13]) or ''\n"
+    "  if o ~= string.sub(ARGV[14], 2) then\n"
+    "    local r = {false, false}\n"
+    "    if o ~= '' then r = redis.call('HMGET', ns .. 'inc:{' .. o .. '}', 'version', 'state') "
+    "end\n"
+    "    return {'CONFLICT', r[1] or '0', r[2] or '', o}\n"
+    "  end\n"
     "end\n"
     "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
     "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) or\n"
@@ -160,7 +175,7 @@ static const char STORE_LUA_APPLY[] =
     "  redis.call('PEXPIRE', ik, ARGV[17])\n"
     "  if ARGV[11] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[11], id) end\n"
     "end\n"
-    "if ARGV[5] ~= '' then\n"
+    "if ARGV[5] ~= '' and ARGV[9] ~= '0' then\n"
     "  redis.call('SET', ARGV[5], ARGV[6], 'EX', ARGV[9])\n"
     "  if ARGV[7] ~= '' then redis.call('SET', 'out:' .. ARGV[5], ARGV[7], 'EX', ARGV[8]) end\n"
     "end\n"
@@ -251,10 +266,21 @@ fail:
     return NULL;
 }
 
+static size_t store_forget_append(store_t *st);
+static int store_collect(store_t *st, redisReply **replies, size_t n);
+
 void store_destroy(store_t *st)
 {
     if (!st)
         return;
+    /* The replay records of the last committed batches go now, not in an
+     * hour: a consumer group rewound later on (by an operator) must find
+     * them gone, or it would produce them a second time. */
+    if (st->ready && store_forget_append(st)) {
+        redisReply *r = NULL;
+        if (store_collect(st, &r, 1) == 0)
+            freeReplyObject(r);
+    }
     if (st->rc)
         redisFree(st->rc);
     for (size_t i = 0; i < st->n_forget; i++)
@@ -623,10 +649,12 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
     int64_t cause_ttl = x->retention_ms / 1000;
     if (cause_ttl < STORE_CAUSE_TTL_S)
         cause_ttl = STORE_CAUSE_TTL_S;
-    snprintf(causettl, sizeof(causettl), "%" PRId64, cause_ttl);
+    snprintf(causettl, sizeof(causettl), "%" PRId64, x->cause_check_only ? 0 : cause_ttl);
     snprintf(closed, sizeof(closed), "%" PRId64,
              x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
-    char claim_key[400] = "";
+    char claim_key[400] = "", assume[300] = "";
+    if (x->assume_open)
+        snprintf(assume, sizeof(assume), "=%s", x->assume_open);
     if (x->claim_key) {
         snprintf(claim_key, sizeof(claim_key), "%s", x->claim_key);
     } else if (x->timer_member) {
@@ -666,7 +694,7 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
                                           : x->index_op == 2 ? "close"
                                                              : "",
                                           x->dedup_key ? x->dedup_key : "",
-                                          "",
+                                          assume,
                                           x->index_prev ? x->index_prev : "",
                                           prevv,
                                           closed,
@@ -699,7 +727,7 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
                             arena_t *arena)
 {
     store_apply_t *x = (store_apply_t *)items + i;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->elements > 3 ||
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->elements > 4 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         store_seterr(st, "redis apply script: %s",
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
@@ -717,7 +745,10 @@ static int store_apply_take(store_t *st, const redisReply *rep, void *items, siz
         x->result = STORE_CONFLICT;
         x->now_state = NULL;
         x->now_state_len = 0;
-        if (rep->elements == 3 && rep->element[2]->type == REDIS_REPLY_STRING &&
+        x->now_open = NULL;
+        if (rep->elements == 4 && rep->element[3]->type == REDIS_REPLY_STRING)
+            x->now_open = arena_strndup(arena, rep->element[3]->str, rep->element[3]->len);
+        if (rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_STRING &&
             rep->element[2]->len > 0 && o->type == REDIS_REPLY_STRING) {
             x->now_version = strtoull(o->str, NULL, 10);
             x->now_state = store_dup_bytes(arena, rep->element[2]->str, rep->element[2]->len);

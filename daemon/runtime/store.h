@@ -123,6 +123,7 @@ typedef struct store_apply {
     const unsigned char *state;
     size_t state_len;
     const char *cause_key; /* NULL = don't record */
+    int cause_check_only;  /* check cause_key (REPLAY, DUP) but don't record it */
     const char *pos;
     const unsigned char *outputs;
     size_t outputs_len;
@@ -130,6 +131,10 @@ typedef struct store_apply {
     const char *old_kind, *new_kind;   /* kind index move (NULL = none) */
     int index_op;                      /* 0 none, 1 open, 2 close (hd_index_op_t) */
     const char *dedup_key;
+    /* An alert decided without reading its key's mapping: the incident it
+     * assumed open:<dedup_key> names ("" none); NULL = no check. When the
+     * key maps elsewhere the apply conflicts with now_open set. */
+    const char *assume_open;
     const char *index_prev; /* open: the incident the key may still map to ("" none) */
     uint64_t prev_version;  /* its version and chain head as the decision saw them */
     const char *prev_head;
@@ -153,6 +158,9 @@ typedef struct store_apply {
     const unsigned char *now_state;
     size_t now_state_len;
     uint64_t now_version;
+    /* ... and on an assume_open conflict, the incident the key maps to ("" none;
+     * now_state/now_version are its) */
+    const char *now_open;
 } store_apply_t;
 
 /** Applies a batch in one round trip (in order). Returns 0 (see each

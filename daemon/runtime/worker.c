@@ -196,6 +196,7 @@ void worker_destroy(worker_t *w)
     silences_destroy(w->silences);
     gtable_destroy(w->overrides);
     free(w->override_view);
+    free(w->seen_keys);
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);

@@ -430,9 +430,9 @@ static store_read_t *worker_settle_read(worker_t *w, worker_item_t *items, const
     size_t n_sub = 0;
     for (size_t k = 0; k < n_pending; k++) {
         worker_item_t *it = &items[pending[k]];
-        if (it->spec) {
-            reads[k].found_id = it->key;
-            reads[k].version = it->spec->incident->version;
+        if (it->spec || it->spec_open) {
+            reads[k].found_id = it->spec_open ? it->spec_open : it->key;
+            reads[k].version = it->spec ? it->spec->incident->version : 0;
             reads[k].cause = STORE_CAUSE_NEW;
             continue;
         }
@@ -460,6 +460,16 @@ static store_read_t *worker_settle_read(worker_t *w, worker_item_t *items, const
  * record's key, headers and framing. */
 size_t worker_record_max(const worker_t *w) { return (size_t)w->cfg->message_max_bytes - 1024; }
 
+/* An alert decided on an assumed mapping of its key (v->open): the apply
+ * checks that the key still maps there (store_apply_t.assume_open). */
+static void worker_assume_of(const worker_item_t *it, const worker_view_t *v, store_apply_t *ap)
+{
+    if (it->kind != STAGE_IN_ALERT || !v->open)
+        return;
+    ap->assume_open = v->open;
+    ap->dedup_key = it->key;
+}
+
 /* A decision on an event's state (v->spec) that applies nothing is only
  * as good as that state: @p ap becomes a check that the incident is still
  * at the version and chain head it was decided on (it writes nothing); a
@@ -468,13 +478,19 @@ static void worker_verify_of(worker_t *w, worker_item_t *it, const worker_view_t
                              store_apply_t *ap)
 {
     memset(ap, 0, sizeof(*ap));
-    ap->id = it->key;
+    ap->id = v->state ? v->state->incident->id : it->key;
     ap->expected_version = v->version;
     ap->expected_head = v->state && v->state->last_hash ? v->state->last_hash : "";
     ap->expected_digest = v->header && v->state ? worker_state_digest(w, v->state) : "";
     ap->pos = it->pos;
+    /* Was the input applied already (a replay after a crash: the state has
+     * moved past what it was decided on, or, for an alert, its key's
+     * mapping may look the same again)? Checked, not recorded. */
+    ap->cause_key = it->cause_key;
+    ap->cause_check_only = 1;
     ap->max_level = w->cfg->rules.max_escalation_level;
     ap->retention_ms = w->cfg->retention_ms;
+    worker_assume_of(it, v, ap);
     it->n_outs = 0;
     it->verify = 1;
 }
@@ -500,11 +516,12 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
         it->done = 1;
         return 0;
     }
-    if (!v->present && it->spec) {
+    if (!v->present && (it->spec || it->spec_open)) {
         v->present = v->spec = 1;
         v->header = it->spec_header;
         v->state = v->best ? v->best : it->spec;
-        v->version = v->state->incident->version;
+        v->version = v->state ? v->state->incident->version : 0;
+        v->open = it->spec_open;
     } else if (!v->present) {
         v->present = 1;
         v->state = worker_unpack_state(w, r->state, r->state_len);
@@ -532,6 +549,7 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     hd_state_t *ns = worker_materialise(w, it, v->state, v->version, &tr, now_ms, ap);
     if (v->header && decided_on && ap->expected_version > 0)
         ap->expected_digest = worker_state_digest(w, decided_on);
+    worker_assume_of(it, v, ap);
     for (size_t k = 0; k < it->n_outs; k++)
         if (it->outs[k].value_len + it->outs[k].key_len > worker_record_max(w)) {
             it->dlq_error =
@@ -557,23 +575,36 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
             v->state = ns;
             v->version = ns->incident->version;
         }
+        if (v->open)
+            v->open = v->state ? v->state->incident->id : "";
     }
     return 1;
 }
 
 /* After a conflict on the version or chain head: the state the apply found
  * (its cause was not applied then) serves the item's next decision instead
- * of a read; the next apply checks it again. Not for alerts: their view is
- * the dedup key's, which a read resolves. */
+ * of a read; the next apply checks it again. An alert's view is its key's
+ * mapping: only a conflict on an assumed mapping (ap->now_open) tells it,
+ * and the next apply checks that mapping again. */
 static void worker_note_conflict(worker_t *w, worker_item_t *it, const store_apply_t *ap)
 {
     it->refreshed = NULL;
-    if (it->kind == STAGE_IN_ALERT || !ap->now_state)
+    it->refreshed_open = NULL;
+    const char *id = it->kind == STAGE_IN_ALERT ? ap->now_open : it->key;
+    if (!id)
         return;
-    hd_state_t *st = worker_unpack_state(w, ap->now_state, ap->now_state_len);
+    if (id[0] == '\0') {
+        it->refreshed_open = ""; /* the key maps to no incident */
+        return;
+    }
+    hd_state_t *st =
+        ap->now_state ? worker_unpack_state(w, ap->now_state, ap->now_state_len) : NULL;
     if (st && st->incident->version == ap->now_version && st->last_hash && st->last_hash[0] &&
-        strcmp(st->incident->id, it->key) == 0)
+        strcmp(st->incident->id, id) == 0) {
         it->refreshed = st;
+        if (it->kind == STAGE_IN_ALERT)
+            it->refreshed_open = ap->now_open;
+    }
 }
 
 /* Takes the result of one apply. Returns 1 when the item must be decided
@@ -581,16 +612,14 @@ static void worker_note_conflict(worker_t *w, worker_item_t *it, const store_app
 static int worker_settle_result(worker_t *w, worker_item_t *it, const store_apply_t *ap)
 {
     if (it->verify) {
-        /* A check of the state a non-applying decision saw (worker_verify_of()). */
+        /* A check of the state a non-applying decision saw (worker_verify_of()):
+         * it holds, or the decision is void (conflict, replay, duplicate). */
         it->verify = 0;
-        if (ap->result == STORE_CONFLICT) {
-            it->dlq_error = NULL;
-            atomic_fetch_add(&w->stats.conflicts, 1);
-            worker_note_conflict(w, it, ap);
-            return 1;
+        if (ap->result == STORE_OK) {
+            it->done = 1;
+            return 0;
         }
-        it->done = 1;
-        return 0;
+        it->dlq_error = NULL;
     }
     switch (ap->result) {
     case STORE_OK:
@@ -654,7 +683,7 @@ static size_t worker_best_states(worker_item_t *items, const worker_slot_t *slot
     size_t n_views = 0;
     for (size_t k = 0; k < n; k++) {
         const worker_item_t *it = &items[slots[k].item];
-        if (!it->spec)
+        if (!it->spec || it->kind == STAGE_IN_ALERT)
             continue;
         worker_view_t *v = worker_view(views, &n_views, it->key);
         if (!v->best || v->best->incident->version < it->spec->incident->version)
@@ -720,6 +749,51 @@ static size_t worker_settle_collect(worker_t *w, worker_item_t *items, const wor
     return n_pending;
 }
 
+/* The bit of a dedup key in w->seen_keys (FNV-1a). */
+#define WORKER_SEEN_BITS ((size_t)1 << 20)
+
+static size_t worker_seen_bit(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h & (WORKER_SEEN_BITS - 1));
+}
+
+/* The detected stage reads and applies an alert in one script when its key
+ * is new to this worker: it is decided on "no open incident", and its apply
+ * checks that assumption (a key that maps to an incident conflicts and
+ * brings that incident's state: decided again on it, still without a
+ * read). A key decided before (w->seen_keys) is read first, as a key that
+ * has an incident mostly does. The set is a hint, never trusted: a wrong
+ * guess costs a round trip, not a wrong decision. It forgets everything
+ * once half full. */
+static void worker_assume_new_keys(worker_t *w, worker_item_t *items, const size_t *pending,
+                                   size_t n_pending)
+{
+    if (!w->seen_keys && !(w->seen_keys = calloc(WORKER_SEEN_BITS / 64, sizeof(uint64_t))))
+        return;
+    for (size_t k = 0; k < n_pending; k++) {
+        worker_item_t *it = &items[pending[k]];
+        size_t b = it->kind == STAGE_IN_ALERT ? worker_seen_bit(it->key) : 0;
+        if (it->kind == STAGE_IN_ALERT && !(w->seen_keys[b / 64] & (1ULL << (b % 64))))
+            it->spec_open = "";
+    }
+    for (size_t k = 0; k < n_pending; k++) {
+        if (items[pending[k]].kind != STAGE_IN_ALERT)
+            continue;
+        size_t b = worker_seen_bit(items[pending[k]].key);
+        if (!(w->seen_keys[b / 64] & (1ULL << (b % 64)))) {
+            w->seen_keys[b / 64] |= 1ULL << (b % 64);
+            w->n_seen_keys++;
+        }
+    }
+    if (w->n_seen_keys > WORKER_SEEN_BITS / 2) {
+        memset(w->seen_keys, 0, WORKER_SEEN_BITS / 8);
+        w->n_seen_keys = 0;
+    }
+}
+
 /* Settles every item of the batch against Redis: read, decide (chaining one
  * incident's transitions in memory), apply; the items of an incident whose
  * apply conflicted are read and decided again, in their original order.
@@ -742,10 +816,15 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
         /* An event's own state serves its first decision only: an item
          * decided again takes the state its conflict found, or reads. */
         for (size_t k = 0; round > 0 && k < n_pending; k++) {
-            items[pending[k]].spec = items[pending[k]].refreshed;
-            items[pending[k]].spec_header = 0;
-            items[pending[k]].refreshed = NULL;
+            worker_item_t *it = &items[pending[k]];
+            it->spec = it->refreshed;
+            it->spec_open = it->refreshed_open;
+            it->spec_header = 0;
+            it->refreshed = NULL;
+            it->refreshed_open = NULL;
         }
+        if (round == 0)
+            worker_assume_new_keys(w, items, pending, n_pending);
         store_read_t *reads = worker_settle_read(w, items, pending, n_pending);
         if (!reads)
             return -1;

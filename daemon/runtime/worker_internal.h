@@ -78,10 +78,15 @@ typedef struct worker_item {
      * event's snapshot), or NULL: decided from it without a read in the
      * first round of the batch. */
     hd_state_t *spec;
-    int spec_header;       /* spec is the event's header state (first round) */
-    hd_state_t *refreshed; /* the state its apply's conflict found (next round's spec) */
-    int forget_out;        /* its records are stored for replay: forget them once committed */
-    int verify;            /* its apply only checks the state it was decided on */
+    int spec_header; /* spec is the event's header state (first round) */
+    /* An alert decided without a read: its key is assumed to map to
+     * spec_open ("" none; spec is that incident's state), and its apply
+     * checks that (store_apply_t.assume_open). NULL: not an assumption. */
+    const char *spec_open;
+    hd_state_t *refreshed;      /* the state its apply's conflict found (next round's spec) */
+    const char *refreshed_open; /* ... and for an alert, the incident its key maps to */
+    int forget_out;             /* its records are stored for replay: forget them once committed */
+    int verify;                 /* its apply only checks the state it was decided on */
 } worker_item_t;
 
 /* In-batch view of one incident (key = dedup key or id). */
@@ -94,6 +99,8 @@ typedef struct worker_view {
     hd_state_t *best;  /* the newest state the round's events bring (worker_best_states()) */
     hd_state_t *state; /* NULL = no (open) incident */
     uint64_t version;
+    const char *open; /* an alerts' view decided without a read: the incident
+                         the key is assumed to map to ("" none), or NULL */
 } worker_view_t;
 
 struct worker {
@@ -128,6 +135,11 @@ struct worker {
     int consumer_fatal; /* the consumer had a fatal error (e.g. a fenced static member) */
     char group[256];    /* the consumer group, for a new consumer */
     int epoch_ok;       /* Redis holds the whole state (store_epoch()) */
+    /* Dedup keys this worker has decided alerts of (a bit per hash, a hint
+     * only: worker_seen_key()); an alert of a key not in it is decided
+     * without a read, assuming no open incident. */
+    uint64_t *seen_keys;
+    size_t n_seen_keys;
     int epoch_wait_logged;
     char txid[400];
     char **kafka_props; /* "key=value" pass-through, for the rebuild */

@@ -251,3 +251,78 @@ Test(hostile, forged_state_header_is_never_applied, .timeout = 300)
     tu_consumer_destroy(audit);
     e2e_stop(&p);
 }
+
+/* Stops p's processes and starts one fresh process of all stages: its
+ * detected worker has seen no key (decides a key it has not seen without a
+ * read, on the assumption that the key has no incident). */
+static void restart_fresh(e2e_t *p)
+{
+    e2e_stop(p);
+    e2e_spawn(p, "all", NULL);
+}
+
+/* Every record of the key's trail names the incident @p id. */
+static void expect_one_incident(const e2e_trail_t *t, const char *id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        cr_expect_str_eq(t->recs[i]->incident_id, id, "record %zu (%s) of another incident", i,
+                         t->recs[i]->action);
+}
+
+Test(hostile, a_fresh_detected_worker_finds_the_keys_incident_and_replays_nothing, .timeout = 400)
+{
+    e2e_t p;
+    e2e_start(&p, NULL);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    const char *key = tu_unique("fresh-worker");
+    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    char *sites[] = {"paris", "lyon"};
+    a.sites = sites;
+    a.n_sites = 2;
+    e2e_publish(&p, &a);
+    e2e_trail_t t = {0};
+    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS), "log %s", p.log);
+    const char *id = t.recs[0]->incident_id;
+
+    /* a worker that has not seen the key merges the next trigger into its
+     * open incident (the assumption "no incident" conflicts in Redis) ... */
+    restart_fresh(&p);
+    Incident__V1__Alert m = a;
+    m.alert_id = (char *)tu_unique("m");
+    e2e_publish(&p, &m);
+    cr_assert(e2e_trail_wait(audit, &t, key, "merged", E2E_WAIT_MS), "log %s", p.log);
+    /* ... and another resolves it */
+    restart_fresh(&p);
+    Incident__V1__Alert r = e2e_alert(tu_unique("r"), key, INCIDENT__V1__ACTION__ACTION_RESOLVE,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    e2e_publish(&p, &r);
+    cr_assert(e2e_trail_wait(audit, &t, key, "resolved", E2E_WAIT_MS), "log %s", p.log);
+    e2e_trail_wait(audit, &t, key, "(none: every record for 3 s)", 3000);
+    size_t before = t.n;
+    expect_one_incident(&t, id);
+
+    /* The detected stage reads the resolve again on a fresh worker, as after
+     * a crash before its commit (a replay: applied by the position it comes
+     * from). Decided on "no incident" (the key is closed now), it is
+     * recognised as applied, not dead-lettered; then the whole input again:
+     * the triggers open nothing. */
+    char group[256];
+    snprintf(group, sizeof(group), "incidentd.%sdetected", p.prefix);
+    for (int last = 1; last >= -1; last -= 2) {
+        e2e_stop(&p);
+        cr_assert_eq(tu_group_rewind(group, e2e_topic(&p, "incidents.detected"), last), 0);
+        e2e_spawn(&p, "all", NULL);
+        cr_assert_eq(tu_group_caught_up(group, e2e_topic(&p, "incidents.detected"), E2E_WAIT_MS), 0,
+                     "the detected stage read its input again (log %s)", p.log);
+    }
+    e2e_trail_wait(audit, &t, key, "(none: every record for 3 s)", 3000);
+    cr_expect_eq(t.n, before, "the replay recorded nothing new (log %s)", p.log);
+    e2e_dead_t dead[4];
+    cr_expect_eq(e2e_dlq_read(&p, dead, 4, 3000), 0, "no dead letter: %s", dead[0].error);
+    cr_expect_eq(e2e_count_events(&p, "incidents.resolved", key, 2000), 1, "one resolved event");
+    e2e_trail_verify(&t);
+    e2e_trail_free(&t);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
