@@ -29,6 +29,7 @@ struct gtable {
     size_t n_pos;
     rd_kafka_t *follower;
     int keep_ended; /* gtable_keep_ended() */
+    uint64_t gen;   /* gtable_generation(): bumped at every change */
 };
 
 gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char *topic,
@@ -82,11 +83,14 @@ const ProtobufCMessage *gtable_get(const gtable_t *s, const char *id)
     return i < s->n ? s->v[i] : NULL;
 }
 
+uint64_t gtable_generation(const gtable_t *s) { return s->gen; }
+
 /* Removes entry @p i. */
 static void gtable_drop(gtable_t *s, size_t i)
 {
     protobuf_c_message_free_unpacked(s->v[i], NULL);
     s->v[i] = s->v[--s->n];
+    s->gen++;
 }
 
 int gtable_apply(gtable_t *s, const char *key, size_t key_len, const void *value, size_t len)
@@ -114,6 +118,7 @@ int gtable_apply(gtable_t *s, const char *key, size_t key_len, const void *value
             protobuf_c_message_free_unpacked(rec, NULL);
         return 0;
     }
+    s->gen++;
     if (i < s->n) {
         protobuf_c_message_free_unpacked(s->v[i], NULL);
         s->v[i] = rec;
@@ -196,6 +201,7 @@ int gtable_load(gtable_t *s, volatile sig_atomic_t *stop, char *errstr, size_t e
 {
     while (s->n > 0) /* a load again starts from an empty table */
         gtable_drop(s, 0);
+    s->gen++; /* even when it was empty: what follows is another table */
     kafka_reader_close(s->follower);
     s->follower = NULL;
     if (gtable_plan(s, errstr, errstr_size) < 0)

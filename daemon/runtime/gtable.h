@@ -22,6 +22,11 @@
  * by gtable_follow() (the topic keeps them until their tombstone, which
  * the notify stage writes for the silences: notify_silences.h).
  *
+ * Every change of the entries (a record taken, a tombstone, an entry
+ * ended and dropped, a load) bumps the table's generation
+ * (gtable_generation()), so that a view derived from the entries is built
+ * again only when they changed (overrides_view_update()).
+ *
  * Owned by the runtime room. @locality one thread at a time: the worker
  * that owns the table, or callers holding their own lock (the API).
  */
@@ -80,5 +85,10 @@ const ProtobufCMessage *const *gtable_all(const gtable_t *t, size_t *n);
 
 /** The entry of id @p id, or NULL; borrowed as gtable_all(). */
 const ProtobufCMessage *gtable_get(const gtable_t *t, const char *id);
+
+/** A number that grows at every change of the entries (never at an
+ *  ignored record); equal numbers mean the same entries, the same
+ *  pointers. 0 for a new table. */
+uint64_t gtable_generation(const gtable_t *t);
 
 #endif

@@ -60,3 +60,20 @@ size_t overrides_view(const gtable_t *t, hd_override_t **v, size_t *cap)
         qsort(*v, n, sizeof(**v), overrides_cmp);
     return n;
 }
+
+int overrides_view_update(const gtable_t *t, overrides_view_t *view)
+{
+    uint64_t gen = gtable_generation(t);
+    if (view->built && view->gen == gen)
+        return 0;
+    view->n = overrides_view(t, &view->v, &view->cap);
+    view->gen = gen;
+    view->built = 1;
+    return 1;
+}
+
+void overrides_view_free(overrides_view_t *view)
+{
+    free(view->v);
+    memset(view, 0, sizeof(*view));
+}

@@ -195,7 +195,7 @@ void worker_destroy(worker_t *w)
     store_destroy(w->store);
     silences_destroy(w->silences);
     gtable_destroy(w->overrides);
-    free(w->override_view);
+    overrides_view_free(&w->override_view);
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);
@@ -578,8 +578,9 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         silences_follow(w->silences);
     if (w->overrides) {
         gtable_follow(w->overrides);
-        w->rules.n_overrides = overrides_view(w->overrides, &w->override_view, &w->override_cap);
-        w->rules.overrides = w->override_view;
+        overrides_view_update(w->overrides, &w->override_view);
+        w->rules.n_overrides = w->override_view.n;
+        w->rules.overrides = w->override_view.v;
     }
     worker_gather(w);
     if (w->consumer_fatal)

@@ -3,7 +3,9 @@
  * (daemon/runtime/overrides.c over gtable.c) without a broker: a record
  * adds or replaces, a tombstone removes, a bad record or one whose id is
  * not its key is ignored, and the view for the rules is ordered so that
- * of two overrides that apply, the one that began later wins.
+ * of two overrides that apply, the one that began later wins; the view a
+ * worker keeps is built again after a change of the table, never
+ * otherwise (the table's generation).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -74,4 +76,31 @@ Test(override_table, view_orders_by_start)
     cr_expect_str_eq(hd_rotation_on_call(&rot, v, n, 4000, NULL), "zoe");
     cr_expect_str_eq(hd_rotation_on_call(&rot, v, n, 2000, NULL), "amy");
     free(v);
+}
+
+Test(override_table, kept_view_is_rebuilt_only_after_a_change)
+{
+    overrides_view_t view = {0};
+    cr_assert_eq(overrides_view_update(tab, &view), 1, "the first update builds it");
+    cr_assert_eq(view.n, 0);
+    cr_assert_eq(overrides_view_update(tab, &view), 0, "unchanged: not built again");
+    cr_assert_eq(put("o1", "o1", "carol", 1000, 9000), 1);
+    cr_assert_eq(overrides_view_update(tab, &view), 1, "a new override: built again");
+    cr_assert_eq(view.n, 1);
+    cr_expect_str_eq(view.v[0].person, "carol");
+    cr_assert_eq(overrides_view_update(tab, &view), 0);
+    /* ignored records change nothing */
+    cr_assert_eq(put("o2", "other", "erin", 1000, 5000), 0);
+    cr_assert_eq(gtable_apply(tab, "nope", 4, NULL, 0), 0);
+    cr_assert_eq(overrides_view_update(tab, &view), 0, "ignored records: not built again");
+    /* a replacement and a tombstone do */
+    cr_assert_eq(put("o1", "o1", "dave", 1000, 9000), 1);
+    cr_assert_eq(overrides_view_update(tab, &view), 1);
+    cr_expect_str_eq(view.v[0].person, "dave", "the view borrows the new record");
+    cr_assert_eq(gtable_apply(tab, "o1", 2, NULL, 0), 1);
+    cr_assert_eq(overrides_view_update(tab, &view), 1);
+    cr_assert_eq(view.n, 0);
+    cr_assert_eq(overrides_view_update(tab, &view), 0);
+    overrides_view_free(&view);
+    cr_assert_null(view.v);
 }
