@@ -11,8 +11,12 @@
  * it (400 naming the field), produced to its compacted topic keyed by its
  * id and answered 201 once Kafka has it; the API's own table takes it at
  * once, so a GET right after shows it. A POST with the id of an existing
- * entry replaces it. Expiring writes the tombstone (404 for an id the
- * table does not hold). created_by is the token's person, always.
+ * entry replaces it. A new one while the table's cap of entries are in
+ * force (silences.max_active, overrides.max_active) is refused 409 naming
+ * the setting (gtable.h: the cap; two API processes racing may still put
+ * one more on the topic, which the tables then ignore). Expiring writes
+ * the tombstone (404 for an id the table does not hold). created_by is
+ * the token's person, always.
  *
  * Owned by the API room. @locality connection threads; the tables under
  * api->tables_mu.
@@ -41,10 +45,10 @@ void api_tables_init(api_t *api)
     pthread_mutex_init(&api->tables_mu, NULL);
     api->silences = silences_new(cfg->brokers,
                                  kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
-                                 (const char *const *)api->props);
+                                 (const char *const *)api->props, cfg->silences_max_active);
     api->overrides = overrides_new(
         cfg->brokers, kafka_topic_name(cfg, "incidents.overrides", topic, sizeof(topic)),
-        (const char *const *)api->props);
+        (const char *const *)api->props, cfg->overrides_max_active);
 }
 
 void api_tables_destroy(api_t *api)
@@ -192,11 +196,23 @@ static enum MHD_Result api_put_failed(api_req_t *r, const char *why)
 }
 
 /* Puts the new entry @p m of id @p id into @p t (topic @p bare) and answers
- * 201 with @p json (taken), or 503 when Kafka does not take it. */
+ * 201 with @p json (taken); 409 when the table is full (its cap, e.g.
+ * silences.max_active: another id while that many are in force), 503
+ * when the table cannot be read or Kafka does not take it. */
 static enum MHD_Result api_table_add(api_req_t *r, gtable_t *t, const char *bare, const char *id,
                                      const ProtobufCMessage *m, cJSON *json)
 {
     char why[512];
+    if (api_tables_lock(r->api, why, sizeof(why)) < 0) {
+        cJSON_Delete(json);
+        return api_tables_unavailable(r, why);
+    }
+    int full = gtable_full(t, id, why, sizeof(why));
+    pthread_mutex_unlock(&r->api->tables_mu);
+    if (full) {
+        cJSON_Delete(json);
+        return api_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, why);
+    }
     if (api_table_put(r, t, bare, id, m, why, sizeof(why)) < 0) {
         cJSON_Delete(json);
         return api_put_failed(r, why);

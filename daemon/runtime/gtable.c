@@ -28,12 +28,17 @@ struct gtable {
     gtable_pos_t *pos;
     size_t n_pos;
     rd_kafka_t *follower;
-    int keep_ended; /* gtable_keep_ended() */
-    uint64_t gen;   /* gtable_generation(): bumped at every change */
+    int keep_ended;         /* gtable_keep_ended() */
+    uint64_t gen;           /* gtable_generation(): bumped at every change */
+    size_t max;             /* entries in force at most; 0: no cap */
+    uint64_t refused;       /* gtable_refused() */
+    int64_t refused_log_ms; /* when a refusal was last logged (monotonic) */
 };
 
+#define GTABLE_REFUSED_LOG_MS 10000 /* a flood of refusals logs one line this often */
+
 gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char *topic,
-                     const char *const *props)
+                     const char *const *props, size_t max)
 {
     gtable_t *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -43,6 +48,7 @@ gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char 
     s->kind = kind;
     s->brokers = brokers;
     s->props = props;
+    s->max = max;
     snprintf(s->topic, sizeof(s->topic), "%s", topic);
     return s;
 }
@@ -93,6 +99,62 @@ static void gtable_drop(gtable_t *s, size_t i)
     s->gen++;
 }
 
+uint64_t gtable_refused(const gtable_t *s) { return s->refused; }
+
+/* Whether @p m is in force at @p now: not ended (pending counts). */
+static int gtable_in_force(const gtable_t *s, const ProtobufCMessage *m, int64_t now)
+{
+    int64_t end = s->kind->ends_at ? s->kind->ends_at(m) : 0;
+    return end <= 0 || end > now;
+}
+
+/* Entries in force at @p now, but the one of key @p id (@p id_len bytes). */
+static size_t gtable_count_in_force(const gtable_t *s, const char *id, size_t id_len, int64_t now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const char *vid = s->kind->id(s->v[i]);
+        int same = strlen(vid) == id_len && memcmp(vid, id, id_len) == 0;
+        n += !same && gtable_in_force(s, s->v[i], now);
+    }
+    return n;
+}
+
+/* 1 when the cap's number of entries other than @p id are in force. */
+static int gtable_is_full(const gtable_t *s, const char *id, size_t id_len, int64_t now)
+{
+    if (s->max == 0 || s->n < s->max) /* fewer entries than the cap: room */
+        return 0;
+    return gtable_count_in_force(s, id, id_len, now) >= s->max;
+}
+
+int gtable_full(const gtable_t *s, const char *id, char *err, size_t err_size)
+{
+    if (!gtable_is_full(s, id, strlen(id), clock_now_ms()))
+        return 0;
+    snprintf(err, err_size,
+             "%s: %zu %s in force already, the most the table holds; expire one first "
+             "(or raise %s)",
+             s->kind->max_setting, s->max, s->kind->what, s->kind->max_setting);
+    return 1;
+}
+
+/* A record ignored because the table is full: counted, and logged at most
+ * every GTABLE_REFUSED_LOG_MS (a flood of them must not flood the log). */
+static void gtable_refuse(gtable_t *s, const char *key, size_t key_len)
+{
+    s->refused++;
+    int64_t mono = clock_mono_ms();
+    if (s->refused_log_ms && mono - s->refused_log_ms < GTABLE_REFUSED_LOG_MS)
+        return;
+    s->refused_log_ms = mono;
+    log_msg(LOG_WARN, s->kind->what, NULL, NULL,
+            "%s: record of key '%.*s' ignored: %zu %s in force already, the most %s allows "
+            "(%" PRIu64 " ignored so far; expire the surplus)",
+            s->topic, (int)(key_len > 128 ? 128 : key_len), key, s->max, s->kind->what,
+            s->kind->max_setting, s->refused);
+}
+
 int gtable_apply(gtable_t *s, const char *key, size_t key_len, const void *value, size_t len)
 {
     size_t i = gtable_find(s, key ? key : "", key ? key_len : 0);
@@ -116,6 +178,13 @@ int gtable_apply(gtable_t *s, const char *key, size_t key_len, const void *value
                 s->topic, (int)(key_len > 128 ? 128 : key_len), key ? key : "", why);
         if (rec)
             protobuf_c_message_free_unpacked(rec, NULL);
+        return 0;
+    }
+    int64_t now = clock_now_ms();
+    if (gtable_in_force(s, rec, now) && (i == s->n || !gtable_in_force(s, s->v[i], now)) &&
+        gtable_is_full(s, key, key_len, now)) {
+        gtable_refuse(s, key, key_len);
+        protobuf_c_message_free_unpacked(rec, NULL);
         return 0;
     }
     s->gen++;

@@ -22,6 +22,21 @@
  * by gtable_follow() (the topic keeps them until their tombstone, which
  * the notify stage writes for the silences: notify_silences.h).
  *
+ * The cap: a table holds at most @p max entries in force (not ended:
+ * pending ones count), the setting the kind names (silences.max_active,
+ * overrides.max_active). Whoever creates entries (the API, incidentctl)
+ * refuses one more first (gtable_full()); a record that still arrives
+ * past the cap (forged, produced directly, or two creators racing) is
+ * ignored: a value for a new key, or one that would put an ended entry
+ * back in force, while @p max others are in force. It is counted
+ * (gtable_refused()) and logged (at most one line every 10 s), never
+ * remembered: the entries in force are the first @p max by the order the
+ * worker read them, so past the cap two workers may hold different ones
+ * (the topic has several partitions) until the surplus is expired. A
+ * replacement of an entry in force, a tombstone and a record that has
+ * already ended are always taken. An ignored record is taken again only
+ * when it is produced again, or at the next load, if there is room then.
+ *
  * Every change of the entries (a record taken, a tombstone, an entry
  * ended and dropped, a load) bumps the table's generation
  * (gtable_generation()), so that a view derived from the entries is built
@@ -43,7 +58,8 @@ typedef struct gtable gtable_t;
 
 /* What one kind of table holds. */
 typedef struct gtable_kind {
-    const char *what; /* "silences": log lines */
+    const char *what;        /* "silences": log lines */
+    const char *max_setting; /* "silences.max_active": the cap's setting, named in refusals */
     const ProtobufCMessageDescriptor *desc;
     /* the record's id: its key must be the same bytes */
     const char *(*id)(const ProtobufCMessage *m);
@@ -55,11 +71,12 @@ typedef struct gtable_kind {
 } gtable_kind_t;
 
 /** An empty table of @p kind (borrowed, static) on @p topic (full name,
- *  copied) of @p brokers; borrows @p brokers and @p props (kafka.* as
- *  "key=value", NULL-terminated, may be NULL). Free with gtable_destroy().
- *  Never NULL (out of memory aborts). */
+ *  copied) of @p brokers, holding at most @p max entries in force (0: no
+ *  cap, for tools that show the whole topic); borrows @p brokers and
+ *  @p props (kafka.* as "key=value", NULL-terminated, may be NULL). Free
+ *  with gtable_destroy(). Never NULL (out of memory aborts). */
 gtable_t *gtable_new(const gtable_kind_t *kind, const char *brokers, const char *topic,
-                     const char *const *props);
+                     const char *const *props, size_t max);
 void gtable_destroy(gtable_t *t);
 
 /** Reads the whole topic, then starts following it. Returns 0, or -1 with a
@@ -75,7 +92,8 @@ void gtable_follow(gtable_t *t);
 void gtable_keep_ended(gtable_t *t);
 
 /** Applies one record: @p value of @p len bytes, NULL/0 = tombstone.
- *  Returns 1 when the table changed, 0 when the record was ignored. */
+ *  Returns 1 when the table changed, 0 when the record was ignored (a bad
+ *  record, a tombstone of an unknown entry, one past the cap). */
 int gtable_apply(gtable_t *t, const char *key, size_t key_len, const void *value, size_t len);
 
 /** Every entry, borrowed until the next gtable_follow() / gtable_apply().
@@ -90,5 +108,13 @@ const ProtobufCMessage *gtable_get(const gtable_t *t, const char *id);
  *  ignored record); equal numbers mean the same entries, the same
  *  pointers. 0 for a new table. */
 uint64_t gtable_generation(const gtable_t *t);
+
+/** Whether the table is full for an entry of id @p id in force now: 1 when
+ *  the cap's number of other entries are in force (the refusal, naming
+ *  the setting, in @p err), else 0. */
+int gtable_full(const gtable_t *t, const char *id, char *err, size_t err_size);
+
+/** Records ignored so far because the table was full. */
+uint64_t gtable_refused(const gtable_t *t);
 
 #endif

@@ -25,6 +25,7 @@ static int64_t overrides_ends_at(const ProtobufCMessage *m)
 
 const gtable_kind_t overrides_kind = {
     .what = "overrides",
+    .max_setting = "overrides.max_active",
     .desc = &incidentd__v1__rotation_override__descriptor,
     .id = overrides_id,
     .check = overrides_check,

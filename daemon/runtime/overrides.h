@@ -3,7 +3,9 @@
  * incidentd.v1.RotationOverride of the compacted topic incidents.overrides
  * (key: override id), held whole by each worker whose stage assigns or
  * re-escalates (when rotations are configured) and by the API. A record
- * that fails hd_override_validate() is ignored; an override is dropped
+ * that fails hd_override_validate() is ignored, and so is one past
+ * overrides.max_active overrides in force (gtable.h: the cap); an
+ * override is dropped
  * from memory at its end. A worker keeps the view the rules take
  * (overrides_view_t) and builds it again only when the table changed.
  *
@@ -17,11 +19,12 @@
 
 extern const gtable_kind_t overrides_kind;
 
-/** An empty table of overrides; see gtable_new(). */
+/** An empty table of overrides, at most @p max in force
+ *  (overrides.max_active; 0: no cap); see gtable_new(). */
 static inline gtable_t *overrides_new(const char *brokers, const char *topic,
-                                      const char *const *props)
+                                      const char *const *props, size_t max)
 {
-    return gtable_new(&overrides_kind, brokers, topic, props);
+    return gtable_new(&overrides_kind, brokers, topic, props, max);
 }
 
 /**

@@ -166,7 +166,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         char topic[300];
         w->silences = silences_new(
             cfg->brokers, kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
-            (const char *const *)w->kafka_props);
+            (const char *const *)w->kafka_props, cfg->silences_max_active);
     }
     /* Who is on call depends on the overrides wherever a stage assigns or
      * escalates: every deciding stage, when rotations are configured. */
@@ -175,7 +175,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         char topic[300];
         w->overrides = overrides_new(
             cfg->brokers, kafka_topic_name(cfg, "incidents.overrides", topic, sizeof(topic)),
-            (const char *const *)w->kafka_props);
+            (const char *const *)w->kafka_props, cfg->overrides_max_active);
     }
     return w;
 fail:

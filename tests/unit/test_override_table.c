@@ -5,17 +5,20 @@
  * not its key is ignored, and the view for the rules is ordered so that
  * of two overrides that apply, the one that began later wins; the view a
  * worker keeps is built again after a change of the table, never
- * otherwise (the table's generation).
+ * otherwise (the table's generation); past overrides.max_active a new
+ * override in force is refused and ignored (an ignored one leaves the view
+ * as it was).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "overrides.h"
 
 static gtable_t *tab;
 
-static void setup(void) { tab = overrides_new("127.0.0.1:1", "incidents.overrides", NULL); }
+static void setup(void) { tab = overrides_new("127.0.0.1:1", "incidents.overrides", NULL, 1000); }
 
 static void teardown(void) { gtable_destroy(tab); }
 
@@ -103,4 +106,27 @@ Test(override_table, kept_view_is_rebuilt_only_after_a_change)
     cr_assert_eq(overrides_view_update(tab, &view), 0);
     overrides_view_free(&view);
     cr_assert_null(view.v);
+}
+
+Test(override_table, cap_refuses_past_max_active)
+{
+    gtable_destroy(tab);
+    tab = overrides_new("127.0.0.1:1", "incidents.overrides", NULL, 1);
+    int64_t now = clock_now_ms();
+    char err[256] = "";
+    overrides_view_t view = {0};
+    cr_assert_eq(put("old", "old", "amy", now - 7200000, now - 3600000), 1, "ended: taken");
+    cr_assert_eq(put("o1", "o1", "carol", now, now + 3600000), 1);
+    cr_assert_eq(overrides_view_update(tab, &view), 1);
+    cr_assert_eq(gtable_full(tab, "o2", err, sizeof(err)), 1);
+    cr_expect(strstr(err, "overrides.max_active") && strstr(err, "1 overrides in force"), "%s",
+              err);
+    cr_assert_eq(gtable_full(tab, "o1", err, sizeof(err)), 0, "a replacement fits");
+    cr_assert_eq(put("o2", "o2", "dave", now, now + 3600000), 0, "past the cap: ignored");
+    cr_assert_eq(gtable_refused(tab), 1);
+    cr_assert_eq(overrides_view_update(tab, &view), 0, "nothing changed");
+    cr_assert_eq(gtable_apply(tab, "o1", 2, NULL, 0), 1);
+    cr_assert_eq(put("o2", "o2", "dave", now, now + 3600000), 1, "room again");
+    cr_assert_eq(overrides_view_update(tab, &view), 1);
+    overrides_view_free(&view);
 }
