@@ -570,8 +570,9 @@ const cfg_entry_t config_table[] = {
      .min = 1,
      .max = 100000,
      .help = "The most silences in force at once (pending ones count, ended ones do not):\n"
-             "creating one more is refused (API 409, incidentctl exit 1). A record that\n"
-             "still reaches incidents.silences past it is ignored by every table, logged."},
+             "creating one more is refused (API 409, incidentctl exit 1). One that still\n"
+             "reaches incidents.silences past it waits, not in force, until one ends or\n"
+             "is expired (logged; as many wait at most, more are dropped)."},
     {.name = "silences.remind_before",
      .type = CFG_DURATION,
      .off = OFF(silence_remind_before_ms),
@@ -612,8 +613,9 @@ const cfg_entry_t config_table[] = {
      .min = 1,
      .max = 100000,
      .help = "The most on-call overrides in force at once (ended ones do not count):\n"
-             "creating one more is refused (API 409). A record that still reaches\n"
-             "incidents.overrides past it is ignored by every table, logged."},
+             "creating one more is refused (API 409). One that still reaches\n"
+             "incidents.overrides past it waits, not in force, until one ends or is\n"
+             "removed (logged; as many wait at most, more are dropped)."},
 
     /* ---- the directory ---- */
     {.name = "people.<name>.<field>",

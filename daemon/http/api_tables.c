@@ -14,9 +14,9 @@
  * entry replaces it. A new one while the table's cap of entries are in
  * force (silences.max_active, overrides.max_active) is refused 409 naming
  * the setting (gtable.h: the cap; two API processes racing may still put
- * one more on the topic, which the tables then ignore). Expiring writes
- * the tombstone (404 for an id the table does not hold). created_by is
- * the token's person, always.
+ * one more on the topic, which then waits in every table). Expiring
+ * writes the tombstone (404 for an id the table does not hold, in force
+ * or waiting past the cap). created_by is the token's person, always.
  *
  * Owned by the API room. @locality connection threads; the tables under
  * api->tables_mu.
@@ -326,7 +326,7 @@ static enum MHD_Result api_table_remove(api_req_t *r, gtable_t *t, const char *b
     char err[512];
     if (api_tables_lock(r->api, err, sizeof(err)) < 0)
         return api_tables_unavailable(r, err);
-    int known = gtable_get(t, r->id) != NULL;
+    int known = gtable_get(t, r->id) != NULL || gtable_waits(t, r->id); /* the surplus too */
     pthread_mutex_unlock(&r->api->tables_mu);
     if (!known) {
         snprintf(err, sizeof(err), "no %s %s in force", what, r->id);

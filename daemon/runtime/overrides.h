@@ -3,11 +3,11 @@
  * incidentd.v1.RotationOverride of the compacted topic incidents.overrides
  * (key: override id), held whole by each worker whose stage assigns or
  * re-escalates (when rotations are configured) and by the API. A record
- * that fails hd_override_validate() is ignored, and so is one past
- * overrides.max_active overrides in force (gtable.h: the cap); an
- * override is dropped
- * from memory at its end. A worker keeps the view the rules take
- * (overrides_view_t) and builds it again only when the table changed.
+ * that fails hd_override_validate() is ignored; one past
+ * overrides.max_active overrides in force waits (gtable.h: the cap); an
+ * override is dropped from memory at its end. A worker keeps the view the
+ * rules take (overrides_view_t) and builds it again only when the table
+ * changed.
  *
  * Owned by the runtime room. @locality as gtable.h
  */

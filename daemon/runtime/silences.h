@@ -4,8 +4,8 @@
  * silence id), held whole by each detected-stage worker, by the notify
  * stage (reminders) and by the API. A record that fails
  * hd_silence_validate() (no maximum here: that is checked where a silence
- * is created) is ignored, and so is one past silences.max_active silences
- * in force (gtable.h: the cap); a silence is dropped from memory at its end,
+ * is created) is ignored; one past silences.max_active silences in force
+ * waits (gtable.h: the cap); a silence is dropped from memory at its end,
  * except by the notify stage, which keeps it until its tombstone comes back
  * (gtable_keep_ended(): it writes the tombstones, notify_silences.h).
  *

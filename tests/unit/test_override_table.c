@@ -6,8 +6,8 @@
  * of two overrides that apply, the one that began later wins; the view a
  * worker keeps is built again after a change of the table, never
  * otherwise (the table's generation); past overrides.max_active a new
- * override in force is refused and ignored (an ignored one leaves the view
- * as it was).
+ * override in force is refused, and one that still arrives waits (the
+ * view unchanged) until one in force is removed.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -122,11 +122,17 @@ Test(override_table, cap_refuses_past_max_active)
     cr_expect(strstr(err, "overrides.max_active") && strstr(err, "1 overrides in force"), "%s",
               err);
     cr_assert_eq(gtable_full(tab, "o1", err, sizeof(err)), 0, "a replacement fits");
-    cr_assert_eq(put("o2", "o2", "dave", now, now + 3600000), 0, "past the cap: ignored");
+    cr_assert_eq(put("o2", "o2", "dave", now, now + 3600000), 0, "past the cap: waits");
+    cr_assert(gtable_waits(tab, "o2"));
     cr_assert_eq(gtable_refused(tab), 1);
     cr_assert_eq(overrides_view_update(tab, &view), 0, "nothing changed");
     cr_assert_eq(gtable_apply(tab, "o1", 2, NULL, 0), 1);
-    cr_assert_eq(put("o2", "o2", "dave", now, now + 3600000), 1, "room again");
     cr_assert_eq(overrides_view_update(tab, &view), 1);
+    cr_assert_not_null(gtable_get(tab, "o2"), "the waiting one came into force");
+    cr_assert_eq(view.n, 2, "old (ended, until the next follow) and o2");
+    cr_expect_str_eq(view.v[1].person, "dave");
+    cr_assert_eq(put("o3", "o3", "erin", now, now + 3600000), 0);
+    cr_assert_eq(gtable_apply(tab, "o3", 2, NULL, 0), 0, "a waiting one expired");
+    cr_assert_eq(overrides_view_update(tab, &view), 0);
     overrides_view_free(&view);
 }

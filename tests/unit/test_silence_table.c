@@ -4,8 +4,10 @@
  * to the table (a value adds or replaces, a tombstone removes, a tombstone
  * of an unknown silence and bad records are ignored), and the cap
  * (silences.max_active): past it a new silence in force is refused by
- * gtable_full() and ignored by the table, counted; ended silences do not
- * count; a replacement, a tombstone and an ended record are always taken.
+ * gtable_full(); one that still arrives waits, counted, and comes into
+ * force in its turn when one in force is expired; as many as the cap
+ * wait, more are dropped; ended silences do not count; a replacement, a
+ * tombstone and an ended record are always taken.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -120,22 +122,34 @@ Test(silence_table, cap_refuses_past_max_active_and_expiring_makes_room)
     cr_assert_eq(gtable_full(tab, "s1", err, sizeof(err)), 0, "a replacement fits");
     cr_assert_eq(gtable_full(tab, "s4", err, sizeof(err)), 1, "a fourth does not");
     cr_expect(strstr(err, "silences.max_active") && strstr(err, "3 silences in force"), "%s", err);
-    /* one that still arrives is ignored, counted */
+    /* ones that still arrive wait, counted */
     cr_assert_eq(put("s4", 0, 3600000), 0);
+    cr_assert_eq(put("s5", 0, 3600000), 0);
     cr_assert_eq(count(), 3);
     cr_assert_null(gtable_get(tab, "s4"));
-    cr_assert_eq(gtable_refused(tab), 1);
+    cr_assert(gtable_waits(tab, "s4") && gtable_waits(tab, "s5"));
+    cr_assert_eq(gtable_refused(tab), 2);
     /* a replacement of one in force is taken */
     cr_assert_eq(put("s2", 0, 7200000), 1);
-    cr_assert_eq(((const hd_silence_t *)gtable_get(tab, "s2"))->ends_at_ms -
-                     ((const hd_silence_t *)gtable_get(tab, "s2"))->starts_at_ms,
-                 7200000);
-    /* a tombstone makes room */
+    const hd_silence_t *s2 = (const hd_silence_t *)gtable_get(tab, "s2");
+    cr_assert_eq(s2->ends_at_ms - s2->starts_at_ms, 7200000);
+    /* a tombstone makes room: the first waiting one comes into force */
+    uint64_t gen = gtable_generation(tab);
     cr_assert_eq(apply("s1", NULL, 0), 1);
-    cr_assert_eq(gtable_full(tab, "s4", err, sizeof(err)), 0);
-    cr_assert_eq(put("s4", 0, 3600000), 1);
-    cr_assert_eq(gtable_refused(tab), 1);
+    cr_assert_gt(gtable_generation(tab), gen);
+    cr_assert_not_null(gtable_get(tab, "s4"));
+    cr_assert_not(gtable_waits(tab, "s4"));
+    cr_assert(gtable_waits(tab, "s5"));
     cr_assert_eq(count(), 3);
+    /* the tombstone of a waiting one: gone, the entries unchanged */
+    gen = gtable_generation(tab);
+    cr_assert_eq(apply("s5", NULL, 0), 0);
+    cr_assert_not(gtable_waits(tab, "s5"));
+    cr_assert_eq(gtable_generation(tab), gen);
+    cr_assert_eq(apply("s2", NULL, 0), 1);
+    cr_assert_eq(count(), 2, "nothing waits any more");
+    cr_assert_eq(gtable_full(tab, "s6", err, sizeof(err)), 0);
+    cr_assert_eq(gtable_refused(tab), 2);
 }
 
 Test(silence_table, cap_counts_only_silences_in_force)
@@ -152,10 +166,13 @@ Test(silence_table, cap_counts_only_silences_in_force)
     cr_assert_eq(put("s3", 0, 3600000), 1);
     cr_assert_eq(gtable_full(tab, "s4", err, sizeof(err)), 1);
     cr_assert_eq(put("e3", -7200000, -3600000), 1, "an ended record: taken even when full");
-    /* an ended one put back in force is one more in force: refused */
-    cr_assert_eq(put("e1", 0, 3600000), 0);
-    cr_assert_eq(((const hd_silence_t *)gtable_get(tab, "e1"))->ends_at_ms < clock_now_ms(), 1,
-                 "e1 stays as it was");
+    /* an ended one back in force is one more in force: it waits */
+    cr_assert_eq(put("e1", 0, 3600000), 1, "its ended entry is gone");
+    cr_assert_null(gtable_get(tab, "e1"));
+    cr_assert(gtable_waits(tab, "e1"));
+    /* a replacement that ends one in force makes room */
+    cr_assert_eq(put("s3", -7200000, -3600000), 1);
+    cr_assert_not_null(gtable_get(tab, "e1"));
     cr_assert_eq(gtable_refused(tab), 1);
 }
 
@@ -183,5 +200,54 @@ Test(silence_table, a_flood_past_the_cap_keeps_the_first)
     cr_assert_eq(count(), CAP);
     cr_assert_not_null(gtable_get(tab, "f0"));
     cr_assert_not_null(gtable_get(tab, "f2"));
+    cr_assert(gtable_waits(tab, "f3") && gtable_waits(tab, "f5"), "as many wait as the cap");
+    cr_assert_not(gtable_waits(tab, "f6"), "more are dropped");
     cr_assert_eq(gtable_refused(tab), 10000 - CAP);
+    cr_assert_eq(apply("f1", NULL, 0), 1);
+    cr_assert_not_null(gtable_get(tab, "f3"), "the first waiting one, in its turn");
+    cr_assert_null(gtable_get(tab, "f4"));
+}
+
+/* The records of a topic in the order @p order (indexes into the fixed
+ * set below), as a load might read them. */
+static size_t load_in_order(const int *order, size_t n_order)
+{
+    int64_t now = clock_now_ms();
+    size_t len[5];
+    void *val[5];
+    const char *ids[5] = {"s1", "s2", "s3", "s4", "s5"};
+    for (int i = 0; i < 5; i++)
+        val[i] = packed_at(ids[i], "db", "c", now, now + 3600000, &len[i]);
+    /* s2 expired later (its tombstone), s4 written again last */
+    gtable_record_t all[7] = {
+        {"s1", 2, val[0], len[0], 1, 0, 0},  {"s2", 2, val[1], len[1], 2, 1, 0},
+        {"s3", 2, val[2], len[2], 3, 2, 0},  {"s4", 2, val[3], len[3], 4, 0, 1},
+        {"s5", 2, val[4], len[4], 5, 1, 1},  {"s2", 2, NULL, 0, 6, 1, 2},
+        {"s4", 2, val[3], len[3], 10, 0, 2},
+    };
+    gtable_record_t recs[7];
+    for (size_t i = 0; i < n_order; i++)
+        recs[i] = all[order[i]];
+    size_t applied = gtable_apply_topic(tab, recs, n_order);
+    for (int i = 0; i < 5; i++)
+        free(val[i]);
+    return applied;
+}
+
+Test(silence_table, a_load_applies_the_latest_records_in_the_order_produced)
+{
+    static const int orders[3][7] = {
+        {0, 1, 2, 3, 4, 5, 6}, {6, 5, 4, 3, 2, 1, 0}, {4, 6, 0, 5, 2, 3, 1}};
+    for (int k = 0; k < 3; k++) {
+        silences_destroy(tab);
+        tab = silences_new("127.0.0.1:1", "incidents.silences", NULL, CAP);
+        cr_assert_eq(load_in_order(orders[k], 7), 4, "s1, s3, s4 (its latest), s5");
+        /* produced s1, s3, s5, then s4 again: the first three are in force */
+        cr_expect_not_null(gtable_get(tab, "s1"), "order %d", k);
+        cr_expect_not_null(gtable_get(tab, "s3"), "order %d", k);
+        cr_expect_not_null(gtable_get(tab, "s5"), "order %d", k);
+        cr_expect(gtable_waits(tab, "s4"), "order %d", k);
+        cr_expect_null(gtable_get(tab, "s2"), "expired");
+        cr_expect_not(gtable_waits(tab, "s2"));
+    }
 }
