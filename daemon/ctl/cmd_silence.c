@@ -2,7 +2,9 @@
  * cmd_silence.c — incidentctl silence add|list|expire: the silences of the
  * compacted topic incidents.silences (key: silence id). `add` produces an
  * incident.v1.Silence checked as the contract says (hd_silence_validate():
- * bounded by silences.max_duration, a comment, a creator, a matcher);
+ * bounded by silences.max_duration, a comment, a creator, a matcher),
+ * refused while silences.max_active silences are in force (the topic read
+ * first, as the API's table: gtable.h, the cap);
  * `expire` produces the tombstone; `list` reads the topic whole and shows
  * each silence's latest record. Owned by the ctl room.
  *
@@ -342,7 +344,9 @@ const struct ctl_cmd_entry ctl_cmd_silence_entry = {
     .notes = "A silence needs an end (at most silences.max_duration after its start),\n"
              "a comment, its creator and at least one matcher; every matcher given must\n"
              "match. A TRIGGER it matches is documented as a silenced disturbance:\n"
-             "never escalated. `expire` writes the silence's tombstone.",
+             "never escalated. `expire` writes the silence's tombstone. `add` reads the\n"
+             "topic first and refuses a new silence (exit 1) while silences.max_active\n"
+             "are in force (the --config file's setting, else 1000).",
     .args_max = CTL_ARGS_OWN,
     .exec = ctl_silence_exec,
 };
