@@ -7,7 +7,9 @@
  * gtable_full(); one that still arrives waits, counted, and comes into
  * force in its turn when one in force is expired; as many as the cap
  * wait, more are dropped; ended silences do not count; a replacement, a
- * tombstone and an ended record are always taken.
+ * tombstone and an ended record are always taken. A load
+ * (gtable_apply_topic()) takes the latest record of each key in the order
+ * produced, whatever order the partitions were read in.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
