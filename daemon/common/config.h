@@ -123,6 +123,10 @@ typedef struct config {
     /* silences.remind_before: a silence's creator is reminded this long
      * before its end (notify_silences.h), 15m; 0 = never */
     int64_t silence_remind_before_ms;
+    /* silences.max_active, overrides.max_active: entries in force a global
+     * table holds at most (gtable.h: the cap; creating one more is refused) */
+    uint32_t silences_max_active;
+    uint32_t overrides_max_active;
 
     /* ---- the directory (directory.h): people.<name>.*, clients.<client>.* ---- */
     directory_entry_t *people; /* in the order first named */

@@ -563,6 +563,16 @@ const cfg_entry_t config_table[] = {
      .max = 366 * CFG_MS_D,
      .section = "Silences, maintenance windows, on-call rotations",
      .help = "The longest a silence may last (ends_at - starts_at): a longer one is refused."},
+    {.name = "silences.max_active",
+     .type = CFG_U32,
+     .off = OFF(silences_max_active),
+     .def = "1000",
+     .min = 1,
+     .max = 100000,
+     .help = "The most silences in force at once (pending ones count, ended ones do not):\n"
+             "creating one more is refused (API 409, incidentctl exit 1). One that still\n"
+             "reaches incidents.silences past it waits, not in force, until one ends or\n"
+             "is expired (logged; as many wait at most, more are dropped)."},
     {.name = "silences.remind_before",
      .type = CFG_DURATION,
      .off = OFF(silence_remind_before_ms),
@@ -595,6 +605,17 @@ const cfg_entry_t config_table[] = {
      .example = "rotation.tm.members = alice, bob, carol\n"
                 "rotation.tm.every = 7d\n"
                 "rotation.tm.start = 2026-01-05T09:00+01:00"},
+
+    {.name = "overrides.max_active",
+     .type = CFG_U32,
+     .off = OFF(overrides_max_active),
+     .def = "1000",
+     .min = 1,
+     .max = 100000,
+     .help = "The most on-call overrides in force at once (ended ones do not count):\n"
+             "creating one more is refused (API 409). One that still reaches\n"
+             "incidents.overrides past it waits, not in force, until one ends or is\n"
+             "removed (logged; as many wait at most, more are dropped)."},
 
     /* ---- the directory ---- */
     {.name = "people.<name>.<field>",

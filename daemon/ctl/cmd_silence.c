@@ -2,7 +2,9 @@
  * cmd_silence.c — incidentctl silence add|list|expire: the silences of the
  * compacted topic incidents.silences (key: silence id). `add` produces an
  * incident.v1.Silence checked as the contract says (hd_silence_validate():
- * bounded by silences.max_duration, a comment, a creator, a matcher);
+ * bounded by silences.max_duration, a comment, a creator, a matcher),
+ * refused while silences.max_active silences are in force (the topic read
+ * first, as the API's table: gtable.h, the cap);
  * `expire` produces the tombstone; `list` reads the topic whole and shows
  * each silence's latest record. Owned by the ctl room.
  *
@@ -194,11 +196,52 @@ static int ctl_sil_send(ctl_t *c, const char *id, const void *val, size_t len)
     return CTL_EXIT_OK;
 }
 
+static int ctl_sil_on_msg(const rd_kafka_message_t *m, void *opaque)
+{
+    silences_apply(opaque, m->key, m->key_len, m->payload, m->len);
+    return 0;
+}
+
+/* The whole topic into a table of at most @p max silences in force (0: all,
+ * to show them). Returns it, or NULL after reporting. */
+static silences_t *ctl_sil_read(ctl_t *c, size_t max)
+{
+    char topic[512], err[512];
+    ctl_topic(c, "incidents.silences", topic, sizeof(topic));
+    silences_t *tab = silences_new(c->brokers, topic, c->props, max);
+    kafka_read_t r = ctl_read_init(c, topic, ctl_sil_on_msg, NULL, tab);
+    int krc = kafka_read_all(&r, err, sizeof(err));
+    if (krc == KAFKA_OK || krc == KAFKA_NOTOPIC)
+        return tab;
+    ctl_err(c, "%s", err);
+    silences_destroy(tab);
+    return NULL;
+}
+
+/* Refuses a silence past silences.max_active: read the table first, as the
+ * API's own. Returns CTL_GO, or an exit code after reporting. */
+static int ctl_sil_room(ctl_t *c, const hd_silence_t *sil)
+{
+    silences_t *tab = ctl_sil_read(c, c->silences_max_active);
+    if (!tab)
+        return CTL_EXIT_USAGE;
+    char err[512];
+    int full = gtable_full(tab, sil->id, err, sizeof(err));
+    silences_destroy(tab);
+    if (!full)
+        return CTL_GO;
+    ctl_err(c, "silence refused: %s", err);
+    return CTL_EXIT_FAIL;
+}
+
 static int ctl_sil_add(ctl_t *c, const ctl_silence_t *s, arena_t *a)
 {
     hd_silence_t *sil = ctl_sil_build(c, s, a);
     if (!sil)
         return CTL_EXIT_USAGE;
+    int room = ctl_sil_room(c, sil);
+    if (room != CTL_GO)
+        return room;
     size_t len = incident__v1__silence__get_packed_size(sil);
     uint8_t *buf = arena_alloc(a, len + 1);
     incident__v1__silence__pack(sil, buf);
@@ -211,12 +254,6 @@ static int ctl_sil_add(ctl_t *c, const ctl_silence_t *s, arena_t *a)
 }
 
 /* ---- list ---------------------------------------------------------------------------- */
-
-static int ctl_sil_on_msg(const rd_kafka_message_t *m, void *opaque)
-{
-    silences_apply(opaque, m->key, m->key_len, m->payload, m->len);
-    return 0;
-}
 
 /* "service=db site=par1 key^=db- env=prod" */
 static const char *ctl_sil_matchers_text(const hd_matchers_t *m, arena_t *a)
@@ -264,22 +301,14 @@ static void ctl_sil_print(const ctl_t *c, const hd_silence_t *const *v, size_t n
 
 static int ctl_sil_list(ctl_t *c, arena_t *a)
 {
-    char topic[512], err[512];
-    ctl_topic(c, "incidents.silences", topic, sizeof(topic));
-    silences_t *tab = silences_new(c->brokers, topic, c->props);
-    kafka_read_t r = ctl_read_init(c, topic, ctl_sil_on_msg, NULL, tab);
-    int krc = kafka_read_all(&r, err, sizeof(err));
-    int rc = CTL_EXIT_OK;
-    if (krc == KAFKA_OK || krc == KAFKA_NOTOPIC) {
-        size_t n;
-        const hd_silence_t *const *v = silences_all(tab, &n);
-        ctl_sil_print(c, v, n, a);
-    } else {
-        ctl_err(c, "%s", err);
-        rc = CTL_EXIT_USAGE;
-    }
+    silences_t *tab = ctl_sil_read(c, 0); /* all of them, a surplus too */
+    if (!tab)
+        return CTL_EXIT_USAGE;
+    size_t n;
+    const hd_silence_t *const *v = silences_all(tab, &n);
+    ctl_sil_print(c, v, n, a);
     silences_destroy(tab);
-    return rc;
+    return CTL_EXIT_OK;
 }
 
 static int ctl_silence_exec(ctl_t *c, int argc, char **argv)
@@ -315,7 +344,9 @@ const struct ctl_cmd_entry ctl_cmd_silence_entry = {
     .notes = "A silence needs an end (at most silences.max_duration after its start),\n"
              "a comment, its creator and at least one matcher; every matcher given must\n"
              "match. A TRIGGER it matches is documented as a silenced disturbance:\n"
-             "never escalated. `expire` writes the silence's tombstone.",
+             "never escalated. `expire` writes the silence's tombstone. `add` reads the\n"
+             "topic first and refuses a new silence (exit 1) while silences.max_active\n"
+             "are in force (the --config file's setting, else 1000).",
     .args_max = CTL_ARGS_OWN,
     .exec = ctl_silence_exec,
 };

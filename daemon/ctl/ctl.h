@@ -56,8 +56,9 @@ typedef struct ctl {
     hd_rules_t rules; /* defaults, with the config file's follow-up windows */
     uint32_t max_level;
     int64_t retention_ms;
-    const char *config_path; /* --config / INCIDENTD_CONFIG, or NULL */
-    unsigned flagged;        /* CTL_SET_* given as flags (they beat the file) */
+    uint32_t silences_max_active; /* silence add refuses one more: the config's, else 1000 */
+    const char *config_path;      /* --config / INCIDENTD_CONFIG, or NULL */
+    unsigned flagged;             /* CTL_SET_* given as flags (they beat the file) */
     int json;
     int no_color;
     int color;       /* decided once the options are known */

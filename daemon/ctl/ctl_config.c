@@ -28,6 +28,7 @@ void ctl_defaults(ctl_t *c)
     c->ack_timeout_ms = 30 * 60 * 1000;
     c->max_level = 3;
     c->retention_ms = 7LL * 24 * 3600 * 1000;
+    c->silences_max_active = 1000; /* silences.max_active's default */
     hd_rules_default(&c->rules);
     c->config_path = ctl_env("INCIDENTD_CONFIG", NULL);
 }
@@ -105,6 +106,8 @@ int ctl_config_apply(ctl_t *c, ctl_config_t *cc)
     c->rules.followup_window_disturbance_ms = cfg->rules.followup_window_disturbance_ms;
     c->rules.review_due_ms = cfg->rules.review_due_ms;
     c->rules.silence_max_ms = cfg->rules.silence_max_ms;
+    if (cfg->silences_max_active > 0)
+        c->silences_max_active = cfg->silences_max_active;
     return ctl_config_props(c, cc);
 }
 

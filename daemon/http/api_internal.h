@@ -72,10 +72,11 @@ typedef struct api_route {
     api_handler_fn handler;
     const char *op_id; /* OpenAPI operationId */
     const char *summary;
-    const char *content; /* media type of the 2xx answer */
-    const char *ok;      /* the 2xx status ("200", "202") */
-    const char *schema;  /* components/schemas name of the answer, or NULL */
-    const char *body;    /* components/schemas name of the request body, or NULL */
+    const char *content;  /* media type of the 2xx answer */
+    const char *ok;       /* the 2xx status ("200", "202") */
+    const char *schema;   /* components/schemas name of the answer, or NULL */
+    const char *body;     /* components/schemas name of the request body, or NULL */
+    const char *conflict; /* when it answers 409: what refuses it, or NULL */
     api_param_t params[API_MAX_PARAMS];
 } api_route_t;
 

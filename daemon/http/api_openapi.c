@@ -171,6 +171,8 @@ static cJSON *api_oa_operation(const api_route_t *rt)
         api_oa_response(resp, "403", "the role may not", "application/json", "Error");
     if (strchr(rt->path, '{'))
         api_oa_response(resp, "404", "no such resource", "application/json", "Error");
+    if (rt->conflict)
+        api_oa_response(resp, "409", rt->conflict, "application/json", "Error");
     return op;
 }
 

@@ -11,8 +11,12 @@
  * it (400 naming the field), produced to its compacted topic keyed by its
  * id and answered 201 once Kafka has it; the API's own table takes it at
  * once, so a GET right after shows it. A POST with the id of an existing
- * entry replaces it. Expiring writes the tombstone (404 for an id the
- * table does not hold). created_by is the token's person, always.
+ * entry replaces it. A new one while the table's cap of entries are in
+ * force (silences.max_active, overrides.max_active) is refused 409 naming
+ * the setting (gtable.h: the cap; two API processes racing may still put
+ * one more on the topic, which then waits in every table). Expiring
+ * writes the tombstone (404 for an id the table does not hold, in force
+ * or waiting past the cap). created_by is the token's person, always.
  *
  * Owned by the API room. @locality connection threads; the tables under
  * api->tables_mu.
@@ -41,10 +45,10 @@ void api_tables_init(api_t *api)
     pthread_mutex_init(&api->tables_mu, NULL);
     api->silences = silences_new(cfg->brokers,
                                  kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
-                                 (const char *const *)api->props);
+                                 (const char *const *)api->props, cfg->silences_max_active);
     api->overrides = overrides_new(
         cfg->brokers, kafka_topic_name(cfg, "incidents.overrides", topic, sizeof(topic)),
-        (const char *const *)api->props);
+        (const char *const *)api->props, cfg->overrides_max_active);
 }
 
 void api_tables_destroy(api_t *api)
@@ -117,6 +121,47 @@ static ProtobufCMessage *api_body_message(api_req_t *r, const ProtobufCMessageDe
     return m;
 }
 
+/* What one kind of entry needs of its body (api_entry_of()). */
+typedef struct api_entry_kind {
+    const ProtobufCMessageDescriptor *desc; /* with string fields id and created_by */
+    const char *id_prefix;                  /* of the id made when the body gives none */
+    /* completes and checks @p m (id and created_by set): 0, or -1 with the
+     * field (static) and the reason */
+    int (*complete)(api_req_t *r, ProtobufCMessage *m, arena_t *a, const char **field, char *err,
+                    size_t err_size);
+} api_entry_kind_t;
+
+/* The string field @p name of @p m (a proto3 string of its descriptor). */
+static char **api_string_field(ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return (char **)(void *)((char *)m + f->offset);
+}
+
+/* The entry of the body: created_by is the token's person, the id a new
+ * one when none is given, then the kind completes and checks it. NULL
+ * after answering 400 naming the field. */
+static ProtobufCMessage *api_entry_of(api_req_t *r, const api_entry_kind_t *kind, arena_t *a,
+                                      enum MHD_Result *ret)
+{
+    char field[64], err[512];
+    ProtobufCMessage *m =
+        api_body_message(r, kind->desc, a, field, sizeof(field), err, sizeof(err));
+    const char *f = field;
+    if (m) {
+        *api_string_field(m, "created_by") = arena_strdup(a, r->person->name);
+        char **id = api_string_field(m, "id");
+        if (!*id || !**id)
+            *id = api_new_id(a, kind->id_prefix);
+        if (kind->complete(r, m, a, &f, err, sizeof(err)) < 0)
+            m = NULL;
+    }
+    if (!m)
+        *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad request", f, err);
+    return m;
+}
+
 /* Produces @p m (NULL: the tombstone of @p id) to the global table
  * @p bare and, once Kafka has it, applies it to the API's own @p t. */
 static int api_table_put(api_req_t *r, gtable_t *t, const char *bare, const char *id,
@@ -151,11 +196,23 @@ static enum MHD_Result api_put_failed(api_req_t *r, const char *why)
 }
 
 /* Puts the new entry @p m of id @p id into @p t (topic @p bare) and answers
- * 201 with @p json (taken), or 503 when Kafka does not take it. */
+ * 201 with @p json (taken); 409 when the table is full (its cap, e.g.
+ * silences.max_active: another id while that many are in force), 503
+ * when the table cannot be read or Kafka does not take it. */
 static enum MHD_Result api_table_add(api_req_t *r, gtable_t *t, const char *bare, const char *id,
                                      const ProtobufCMessage *m, cJSON *json)
 {
     char why[512];
+    if (api_tables_lock(r->api, why, sizeof(why)) < 0) {
+        cJSON_Delete(json);
+        return api_tables_unavailable(r, why);
+    }
+    int full = gtable_full(t, id, why, sizeof(why));
+    pthread_mutex_unlock(&r->api->tables_mu);
+    if (full) {
+        cJSON_Delete(json);
+        return api_error(r, MHD_HTTP_CONFLICT, "conflict", NULL, why);
+    }
     if (api_table_put(r, t, bare, id, m, why, sizeof(why)) < 0) {
         cJSON_Delete(json);
         return api_put_failed(r, why);
@@ -224,39 +281,37 @@ enum MHD_Result api_silences(api_req_t *r)
     return api_json(r, MHD_HTTP_OK, o);
 }
 
-/* The silence of the body, completed and checked; NULL after answering. */
-static hd_silence_t *api_silence_of(api_req_t *r, arena_t *a, enum MHD_Result *ret)
+/* A silence of a body: starts now unless given, checked as the workers
+ * check it, bounded by silences.max_duration, ending in the future. */
+static int api_silence_complete(api_req_t *r, ProtobufCMessage *m, arena_t *a, const char **field,
+                                char *err, size_t err_size)
 {
-    char field[64], err[512];
-    hd_silence_t *s = (hd_silence_t *)api_body_message(r, &incident__v1__silence__descriptor, a,
-                                                       field, sizeof(field), err, sizeof(err));
+    hd_silence_t *s = (hd_silence_t *)m;
     int64_t now = clock_now_ms();
-    const char *f = field;
-    if (s) {
-        s->created_by = arena_strdup(a, r->person->name);
-        if (!s->id || !*s->id)
-            s->id = api_new_id(a, "sil");
-        if (!s->starts_at_ms)
-            s->starts_at_ms = now;
-        if (hd_silence_validate(s, r->api->cfg->rules.silence_max_ms, &f, err, sizeof(err)) < 0)
-            s = NULL;
-        else if (s->ends_at_ms <= now) {
-            f = "ends_at_ms";
-            snprintf(err, sizeof(err), "ends_at_ms: already past");
-            s = NULL;
-        }
+    if (!s->starts_at_ms)
+        s->starts_at_ms = now;
+    if (hd_silence_validate(s, r->api->cfg->rules.silence_max_ms, field, err, err_size) < 0)
+        return -1;
+    if (s->ends_at_ms <= now) {
+        *field = "ends_at_ms";
+        snprintf(err, err_size, "ends_at_ms: already past");
+        return -1;
     }
-    if (!s)
-        *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad request", f, err);
-    return s;
+    return 0;
 }
+
+static const api_entry_kind_t api_silence_kind = {
+    .desc = &incident__v1__silence__descriptor,
+    .id_prefix = "sil",
+    .complete = api_silence_complete,
+};
 
 enum MHD_Result api_silence_add(api_req_t *r)
 {
     arena_t a;
     arena_init(&a, 0);
     enum MHD_Result ret;
-    hd_silence_t *s = api_silence_of(r, &a, &ret);
+    hd_silence_t *s = (hd_silence_t *)api_entry_of(r, &api_silence_kind, &a, &ret);
     if (s)
         ret = api_table_add(r, r->api->silences, "incidents.silences", s->id, &s->base,
                             api_silence_json(s, clock_now_ms()));
@@ -271,7 +326,7 @@ static enum MHD_Result api_table_remove(api_req_t *r, gtable_t *t, const char *b
     char err[512];
     if (api_tables_lock(r->api, err, sizeof(err)) < 0)
         return api_tables_unavailable(r, err);
-    int known = gtable_get(t, r->id) != NULL;
+    int known = gtable_get(t, r->id) != NULL || gtable_waits(t, r->id); /* the surplus too */
     pthread_mutex_unlock(&r->api->tables_mu);
     if (!known) {
         snprintf(err, sizeof(err), "no %s %s in force", what, r->id);
@@ -345,52 +400,49 @@ enum MHD_Result api_rotations(api_req_t *r)
     return api_json(r, MHD_HTTP_OK, o);
 }
 
-/* The override of the body for rotation r->id, completed and checked; NULL
- * after answering. */
-static hd_override_record_t *api_override_of(api_req_t *r, arena_t *a, enum MHD_Result *ret)
+/* An override of a body for rotation r->id: of that rotation, checked as
+ * the workers check it, for a person of the directory. */
+static int api_override_complete(api_req_t *r, ProtobufCMessage *m, arena_t *a, const char **field,
+                                 char *err, size_t err_size)
 {
-    char field[64], err[512];
     const config_t *cfg = r->api->cfg;
-    if (!hd_rotation_find(&cfg->rules, r->id)) {
-        snprintf(err, sizeof(err), "no rotation %s (rotation.<name>.* of the configuration)",
-                 r->id);
-        *ret = api_error(r, MHD_HTTP_NOT_FOUND, "not found", "rotation", err);
-        return NULL;
+    hd_override_record_t *o = (hd_override_record_t *)m;
+    if (o->rotation && *o->rotation && strcmp(o->rotation, r->id) != 0) {
+        *field = "rotation";
+        snprintf(err, err_size, "rotation: not the rotation of the path (%s)", r->id);
+        return -1;
     }
-    hd_override_record_t *o =
-        (hd_override_record_t *)api_body_message(r, &incidentd__v1__rotation_override__descriptor,
-                                                 a, field, sizeof(field), err, sizeof(err));
-    const char *f = field;
-    if (o && o->rotation && *o->rotation && strcmp(o->rotation, r->id) != 0) {
-        f = "rotation";
-        snprintf(err, sizeof(err), "rotation: not the rotation of the path (%s)", r->id);
-        o = NULL;
+    o->rotation = arena_strdup(a, r->id);
+    if (hd_override_validate(o, field, err, err_size) < 0)
+        return -1;
+    if (cfg->n_people > 0 && !directory_person(cfg, o->person)) {
+        *field = "person";
+        snprintf(err, err_size, "person: %s is not in the directory (people.<name>.*)", o->person);
+        return -1;
     }
-    if (o) {
-        o->rotation = arena_strdup(a, r->id);
-        o->created_by = arena_strdup(a, r->person->name);
-        if (!o->id || !*o->id)
-            o->id = api_new_id(a, "ovr");
-        if (hd_override_validate(o, &f, err, sizeof(err)) < 0)
-            o = NULL;
-        else if (cfg->n_people > 0 && !directory_person(cfg, o->person)) {
-            f = "person";
-            snprintf(err, sizeof(err), "person: %s is not in the directory (people.<name>.*)",
-                     o->person);
-            o = NULL;
-        }
-    }
-    if (!o)
-        *ret = api_error(r, MHD_HTTP_BAD_REQUEST, "bad request", f, err);
-    return o;
+    return 0;
 }
+
+static const api_entry_kind_t api_override_kind = {
+    .desc = &incidentd__v1__rotation_override__descriptor,
+    .id_prefix = "ovr",
+    .complete = api_override_complete,
+};
 
 enum MHD_Result api_override_add(api_req_t *r)
 {
     arena_t a;
     arena_init(&a, 0);
     enum MHD_Result ret;
-    hd_override_record_t *o = api_override_of(r, &a, &ret);
+    hd_override_record_t *o = NULL;
+    if (!hd_rotation_find(&r->api->cfg->rules, r->id)) {
+        char err[512];
+        snprintf(err, sizeof(err), "no rotation %s (rotation.<name>.* of the configuration)",
+                 r->id);
+        ret = api_error(r, MHD_HTTP_NOT_FOUND, "not found", "rotation", err);
+    } else {
+        o = (hd_override_record_t *)api_entry_of(r, &api_override_kind, &a, &ret);
+    }
     if (o)
         ret = api_table_add(r, r->api->overrides, "incidents.overrides", o->id, &o->base,
                             pbjson_from_message(&o->base));

@@ -25,6 +25,7 @@ static int64_t overrides_ends_at(const ProtobufCMessage *m)
 
 const gtable_kind_t overrides_kind = {
     .what = "overrides",
+    .max_setting = "overrides.max_active",
     .desc = &incidentd__v1__rotation_override__descriptor,
     .id = overrides_id,
     .check = overrides_check,
@@ -59,4 +60,21 @@ size_t overrides_view(const gtable_t *t, hd_override_t **v, size_t *cap)
     if (n > 1)
         qsort(*v, n, sizeof(**v), overrides_cmp);
     return n;
+}
+
+int overrides_view_update(const gtable_t *t, overrides_view_t *view)
+{
+    uint64_t gen = gtable_generation(t);
+    if (view->built && view->gen == gen)
+        return 0;
+    view->n = overrides_view(t, &view->v, &view->cap);
+    view->gen = gen;
+    view->built = 1;
+    return 1;
+}
+
+void overrides_view_free(overrides_view_t *view)
+{
+    free(view->v);
+    memset(view, 0, sizeof(*view));
 }

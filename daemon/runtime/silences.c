@@ -19,6 +19,7 @@ static int64_t silences_ends_at(const ProtobufCMessage *m)
 
 const gtable_kind_t silences_kind = {
     .what = "silences",
+    .max_setting = "silences.max_active",
     .desc = &incident__v1__silence__descriptor,
     .id = silences_id,
     .check = silences_check,

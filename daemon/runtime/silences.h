@@ -4,7 +4,8 @@
  * silence id), held whole by each detected-stage worker, by the notify
  * stage (reminders) and by the API. A record that fails
  * hd_silence_validate() (no maximum here: that is checked where a silence
- * is created) is ignored; a silence is dropped from memory at its end,
+ * is created) is ignored; one past silences.max_active silences in force
+ * waits (gtable.h: the cap); a silence is dropped from memory at its end,
  * except by the notify stage, which keeps it until its tombstone comes back
  * (gtable_keep_ended(): it writes the tombstones, notify_silences.h).
  *
@@ -20,11 +21,12 @@ typedef gtable_t silences_t;
 
 extern const gtable_kind_t silences_kind;
 
-/** An empty table of silences; see gtable_new(). */
+/** An empty table of silences, at most @p max in force (silences.max_active;
+ *  0: no cap); see gtable_new(). */
 static inline silences_t *silences_new(const char *brokers, const char *topic,
-                                       const char *const *props)
+                                       const char *const *props, size_t max)
 {
-    return gtable_new(&silences_kind, brokers, topic, props);
+    return gtable_new(&silences_kind, brokers, topic, props, max);
 }
 
 /** Every silence of the table; see gtable_all(). */

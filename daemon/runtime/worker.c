@@ -166,7 +166,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         char topic[300];
         w->silences = silences_new(
             cfg->brokers, kafka_topic_name(cfg, "incidents.silences", topic, sizeof(topic)),
-            (const char *const *)w->kafka_props);
+            (const char *const *)w->kafka_props, cfg->silences_max_active);
     }
     /* Who is on call depends on the overrides wherever a stage assigns or
      * escalates: every deciding stage, when rotations are configured. */
@@ -175,7 +175,7 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
         char topic[300];
         w->overrides = overrides_new(
             cfg->brokers, kafka_topic_name(cfg, "incidents.overrides", topic, sizeof(topic)),
-            (const char *const *)w->kafka_props);
+            (const char *const *)w->kafka_props, cfg->overrides_max_active);
     }
     return w;
 fail:
@@ -195,7 +195,7 @@ void worker_destroy(worker_t *w)
     store_destroy(w->store);
     silences_destroy(w->silences);
     gtable_destroy(w->overrides);
-    free(w->override_view);
+    overrides_view_free(&w->override_view);
     free(w->seen_keys);
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
@@ -579,8 +579,9 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         silences_follow(w->silences);
     if (w->overrides) {
         gtable_follow(w->overrides);
-        w->rules.n_overrides = overrides_view(w->overrides, &w->override_view, &w->override_cap);
-        w->rules.overrides = w->override_view;
+        overrides_view_update(w->overrides, &w->override_view);
+        w->rules.n_overrides = w->override_view.n;
+        w->rules.overrides = w->override_view.v;
     }
     worker_gather(w);
     if (w->consumer_fatal)

@@ -122,8 +122,8 @@ struct worker {
     silences_t *silences; /* the global table (stage->reads_silences), or NULL */
     gtable_t *overrides;  /* on-call overrides (a deciding stage, rotations configured) */
     hd_rules_t rules;     /* cfg's rules with the overrides of this turn */
-    hd_override_t *override_view;
-    size_t override_cap;
+    /* rules.overrides: built again only when the table changed */
+    overrides_view_t override_view;
     worker_tick_fn tick; /* worker_set_tick() */
     void *tick_opaque;
     rd_kafka_message_t **batch;

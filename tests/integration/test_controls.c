@@ -13,7 +13,12 @@
  * (404 a second time) and the next trigger opens an incident; a rotation
  * hands the same incident's re-escalation to the next member after the
  * period boundary; an override puts another person on call at once and its
- * removal gives the rotation back.
+ * removal gives the rotation back. The caps (silences.max_active = 2,
+ * overrides.max_active = 1): one more is refused 409 naming the setting
+ * (incidentctl silence add: exit 1, in words), a replacement is not one
+ * more; a silence forged onto the topic past the cap waits in the tables
+ * (logged): the detected worker does not silence by it until one in force
+ * is expired, then it does; expiring one, or one ending, makes room again.
  */
 #include <criterion/criterion.h>
 
@@ -313,6 +318,195 @@ Test(controls, rotation_hands_reescalation_over_and_overrides, .fini = stop_all)
     cr_expect_str_eq(by, "scheduled");
     e2e_trail_free(&t);
     e2e_trail_free(&t2);
+    tu_consumer_destroy(audit);
+    stop_all();
+}
+
+/* ---- the caps: silences.max_active, overrides.max_active ---- */
+
+/* POSTs @p body to @p path as the TM: the status, and the id (201) or the
+ * message (else) in @p out. */
+static int post_tm(const char *path, const char *body, char *out, size_t out_size)
+{
+    cJSON *j = NULL;
+    int st = e2e_api_call(&api, "POST", path, TM_TOKEN, body, &j);
+    snprintf(out, out_size, "%s", e2e_jstr(j, st == 201 ? "id" : "message"));
+    cJSON_Delete(j);
+    return st;
+}
+
+/* A silence body of service @p svc (of id @p id, unless NULL) ending
+ * @p for_ms from now, in @p buf. */
+static const char *silence_body(char *buf, size_t size, const char *id, const char *svc,
+                                int64_t for_ms)
+{
+    char idf[300] = "";
+    if (id)
+        snprintf(idf, sizeof(idf), "\"id\":\"%s\",", id);
+    snprintf(buf, size,
+             "{%s\"matchers\":{\"service\":\"%s\"},\"comment\":\"cap\",\"ends_at_ms\":%lld}", idf,
+             svc, (long long)(tu_wall_ms() + for_ms));
+    return buf;
+}
+
+/* `incidentctl --config F silence add` of service @p svc and id @p id, F
+ * setting silences.max_active = @p max: its exit status, its first line
+ * of output in @p out. */
+static int ctl_silence_add(const char *svc, const char *id, int max, char *out, size_t out_size)
+{
+    char conf[300];
+    snprintf(conf, sizeof(conf), "/tmp/%sctl-cap.conf", api.e.prefix);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "silences.max_active = %d\n", max);
+    fclose(f);
+    int rc = e2e_ctl_line(&api.e, out, out_size,
+                          (const char *[]){"--config", conf, "silence", "add", "--service", svc,
+                                           "--ends", "10m", "--comment", "cap", "--actor", "tina",
+                                           "--id", id, NULL});
+    unlink(conf);
+    return rc;
+}
+
+/* Produces a silence of service @p svc and id @p id straight to the topic,
+ * as nobody who checks the cap would. */
+static void forge_silence(const char *id, const char *svc)
+{
+    Incident__V1__SilenceMatchers m = INCIDENT__V1__SILENCE_MATCHERS__INIT;
+    m.service = (char *)svc;
+    Incident__V1__Silence s = INCIDENT__V1__SILENCE__INIT;
+    s.id = (char *)id;
+    s.matchers = &m;
+    s.starts_at_ms = tu_wall_ms();
+    s.ends_at_ms = s.starts_at_ms + 600000;
+    s.comment = "forged";
+    s.created_by = "mallory";
+    uint8_t buf[512];
+    size_t len = incident__v1__silence__pack(&s, buf);
+    cr_assert_eq(tu_produce(e2e_topic(&api.e, "incidents.silences"), id, buf, len), 0);
+}
+
+/* Whether the file @p path holds @p text. */
+static int file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *all = NULL;
+    size_t cap = 0;
+    int found = getdelim(&all, &cap, '\0', f) > 0 && strstr(all, text) != NULL;
+    free(all);
+    fclose(f);
+    return found;
+}
+
+Test(controls, caps_refuse_past_max_active_and_expiring_makes_room, .fini = stop_all)
+{
+    char when[40], start_set[96];
+    iso(tu_wall_ms() - 60000, when, sizeof(when));
+    snprintf(start_set, sizeof(start_set), "rotation.tm.start=%s", when);
+    const char *sets[] = {PEOPLE,
+                          "silences.max_active=2",
+                          "overrides.max_active=1",
+                          "rotation.tm.members=alice,bob",
+                          "rotation.tm.every=1d",
+                          start_set,
+                          NULL};
+    e2e_api_start(&api, "all", sets);
+    tu_consumer_t *audit = e2e_audit_consumer(&api.e);
+    char sa[128], sb[128], sf[128], body[1024], a[256], b[256], out[512];
+    const char *svc = tu_unique("cap");
+    snprintf(sa, sizeof(sa), "%.100s-a", svc);
+    snprintf(sb, sizeof(sb), "%.100s-b", svc);
+    snprintf(sf, sizeof(sf), "%.100s-f", svc);
+
+    /* two in force: the cap; a third is refused, naming the setting */
+    cr_assert_eq(
+        post_tm("/v1/silences", silence_body(body, sizeof(body), NULL, sa, 600000), a, sizeof(a)),
+        201);
+    cr_assert_eq(
+        post_tm("/v1/silences", silence_body(body, sizeof(body), NULL, sb, 600000), b, sizeof(b)),
+        201);
+    cr_expect_eq(post_tm("/v1/silences", silence_body(body, sizeof(body), NULL, sf, 600000), out,
+                         sizeof(out)),
+                 409);
+    cr_expect(strstr(out, "silences.max_active") && strstr(out, "2 silences in force"), "%s", out);
+    /* a replacement is no new one */
+    cr_expect_eq(
+        post_tm("/v1/silences", silence_body(body, sizeof(body), a, sa, 900000), out, sizeof(out)),
+        201, "%s", out);
+    /* incidentctl refuses as well, in words */
+    cr_expect_eq(ctl_silence_add(sf, tu_unique("ctl"), 2, out, sizeof(out)), 1);
+    cr_expect(strstr(out, "silence refused") && strstr(out, "silences.max_active"), "%s", out);
+
+    /* one forged straight onto the topic past the cap waits in every
+     * table (logged): not listed, silences nothing; the first two hold */
+    const char *forged = tu_unique("forged");
+    forge_silence(forged, sf);
+    usleep(1500 * 1000);
+    int window;
+    cr_expect_eq(silences_listed(forged, &window), 0, "not in force in the API's table");
+    cr_expect_eq(silences_listed(a, &window), 1);
+    cr_expect(file_has(api.e.log, "waits: 2 silences in force already"), "log %s", api.e.log);
+    const char *kf = tu_unique("kf"), *ka = tu_unique("ka");
+    e2e_trail_t tf = {0}, ta = {0}, tw = {0};
+    trigger(&api.e, kf, sf, 1);
+    cr_assert(e2e_trail_wait(audit, &tf, kf, "scoped", E2E_WAIT_MS), "not silenced: an incident");
+    cr_expect_not(e2e_trail_has(&tf, "silenced"));
+    trigger(&api.e, ka, sa, 1);
+    cr_assert(e2e_trail_wait(audit, &ta, ka, "silenced", E2E_WAIT_MS), "silenced by a");
+    cr_expect_str_eq(e2e_trail_last(&ta, "silenced")->snapshot->silenced_by, a);
+
+    /* expiring one makes room: the waiting one comes into force, in the
+     * API and in the detected worker; still two: refused */
+    char path[400];
+    snprintf(path, sizeof(path), "/v1/silences/%s", b);
+    cr_assert_eq(e2e_api_call(&api, "DELETE", path, TM_TOKEN, NULL, NULL), 200);
+    cr_expect_eq(silences_listed(forged, &window), 1, "in force once there is room");
+    usleep(1000 * 1000);
+    const char *kw = tu_unique("kw");
+    trigger(&api.e, kw, sf, 1);
+    cr_assert(e2e_trail_wait(audit, &tw, kw, "silenced", E2E_WAIT_MS), "silenced by the forged");
+    cr_expect_str_eq(e2e_trail_last(&tw, "silenced")->snapshot->silenced_by, forged);
+    cr_expect_eq(ctl_silence_add(sf, tu_unique("ctl"), 2, out, sizeof(out)), 1, "%s", out);
+
+    /* expiring the surplus makes room: incidentctl's add goes through */
+    snprintf(path, sizeof(path), "/v1/silences/%s", forged);
+    cr_assert_eq(e2e_api_call(&api, "DELETE", path, TM_TOKEN, NULL, NULL), 200);
+    const char *c = tu_unique("ctl");
+    cr_expect_eq(ctl_silence_add(sf, c, 2, out, sizeof(out)), 0, "%s", out);
+    /* an ended silence does not count: c ends in 2 s, then one more fits */
+    cr_assert_eq(
+        post_tm("/v1/silences", silence_body(body, sizeof(body), c, sf, 2000), out, sizeof(out)),
+        201, "%s", out);
+    cr_expect_eq(post_tm("/v1/silences", silence_body(body, sizeof(body), NULL, sb, 600000), out,
+                         sizeof(out)),
+                 409);
+    usleep(2500 * 1000);
+    cr_expect_eq(post_tm("/v1/silences", silence_body(body, sizeof(body), NULL, sb, 600000), out,
+                         sizeof(out)),
+                 201, "%s", out);
+
+    /* overrides: one in force at most */
+    int64_t now = tu_wall_ms();
+    char ov[256], oid[256];
+    snprintf(ov, sizeof(ov), "{\"person\":\"carol\",\"from_ms\":%lld,\"until_ms\":%lld}",
+             (long long)now, (long long)(now + 3600000));
+    cr_assert_eq(post_tm("/v1/rotations/tm/overrides", ov, oid, sizeof(oid)), 201);
+    snprintf(ov, sizeof(ov), "{\"person\":\"bob\",\"from_ms\":%lld,\"until_ms\":%lld}",
+             (long long)now, (long long)(now + 3600000));
+    cr_expect_eq(post_tm("/v1/rotations/tm/overrides", ov, out, sizeof(out)), 409);
+    cr_expect(strstr(out, "overrides.max_active"), "%s", out);
+    snprintf(path, sizeof(path), "/v1/overrides/%s", oid);
+    cr_assert_eq(e2e_api_call(&api, "DELETE", path, TM_TOKEN, NULL, NULL), 200);
+    cr_expect_eq(post_tm("/v1/rotations/tm/overrides", ov, out, sizeof(out)), 201, "%s", out);
+
+    e2e_trail_verify(&tf);
+    e2e_trail_verify(&ta);
+    e2e_trail_verify(&tw);
+    e2e_trail_free(&tf);
+    e2e_trail_free(&ta);
+    e2e_trail_free(&tw);
     tu_consumer_destroy(audit);
     stop_all();
 }

@@ -137,6 +137,11 @@ Test(api_openapi, every_route_of_the_table_is_documented_once)
                      "%s: 401 documented iff it needs a token", rt->path);
         cr_expect_eq(cJSON_GetObjectItem(resp, "403") != NULL,
                      rt->auth == API_AUTH_COMMAND || rt->auth == API_AUTH_CONTROL, "%s", rt->path);
+        cr_expect_eq(cJSON_GetObjectItem(resp, "409") != NULL, rt->conflict != NULL, "%s",
+                     rt->path);
+        /* creating a silence or an override is refused past its cap */
+        if (strcmp(rt->op_id, "createSilence") == 0 || strcmp(rt->op_id, "createOverride") == 0)
+            cr_expect(rt->conflict && strstr(rt->conflict, ".max_active"), "%s", rt->path);
     }
     /* the console's files are routes too, each one served from the embedded assets */
     for (size_t i = 0; i < api_n_assets; i++) {

@@ -123,6 +123,8 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.log_format, "json");
     cr_assert_eq(cfg.n_kafka, 0);
     cr_assert_eq(cfg.print_config, 0);
+    cr_assert_eq(cfg.silences_max_active, 1000);
+    cr_assert_eq(cfg.overrides_max_active, 1000);
 
     const hd_rules_t *r = &cfg.rules;
     cr_assert_eq(r->incident_min_severity, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
@@ -1019,6 +1021,8 @@ Test(config, silences_windows_and_rotations)
 {
     config_t cfg;
     const char *path = conf_file("silences.max_duration = 2d\n"
+                                 "silences.max_active = 5\n"
+                                 "overrides.max_active = 7\n"
                                  "maintenance.db-weekly.matchers = {\"service\": \"db\", "
                                  "\"labels\": {\"env\": \"prod\"}}\n"
                                  "maintenance.db-weekly.every = weekly\n"
@@ -1031,6 +1035,8 @@ Test(config, silences_windows_and_rotations)
                                  "roster.technical_manager.default = @tm\n");
     LOAD_OK(&cfg, "--config", path);
     cr_assert_eq(cfg.rules.silence_max_ms, 2 * 86400000LL);
+    cr_assert_eq(cfg.silences_max_active, 5);
+    cr_assert_eq(cfg.overrides_max_active, 7);
     cr_assert_eq(cfg.rules.n_maintenance, 1);
     const hd_maintenance_t *w = &cfg.rules.maintenance[0];
     cr_assert_str_eq(w->name, "db-weekly");
@@ -1085,6 +1091,8 @@ Test(config, silence_settings_errors_name_the_key)
                  "rotation.r.start", "offset");
     expect_error("roster.technical_manager.default = @nobody\n", "@nobody", "names no rotation");
     expect_error("silences.max_duration = 10s\n", "silences.max_duration", "out of range");
+    expect_error("silences.max_active = 0\n", "silences.max_active", "out of range");
+    expect_error("overrides.max_active = 100001\n", "overrides.max_active", "out of range");
 }
 
 Test(config, redis_high_availability)
