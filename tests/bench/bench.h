@@ -1,0 +1,101 @@
+/*
+ * bench.h — what the parts of incidentd-bench share: the helpers of
+ * bench_pipeline.c (time and the global deadline, progress lines, the
+ * bench's Kafka clients, alerts, percentiles, processes) used by the phases
+ * in the other files of tests/bench.
+ *
+ * Unless said otherwise a helper runs on the thread that drives the phase;
+ * those marked "any thread" may also run on a phase's own threads.
+ */
+#ifndef INCIDENTD_BENCH_H
+#define INCIDENTD_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "incident/v1/incident.pb-c.h"
+
+/* ---- time, progress, the end ------------------------------------------------ */
+
+/** Monotonic microseconds (any thread). */
+int64_t bench_now_us(void);
+
+/** Unix milliseconds (any thread). */
+int64_t bench_wall_ms(void);
+
+/** Sleeps @p us microseconds, through signals (any thread). */
+void bench_sleep_us(int64_t us);
+
+/** Non-zero once the global --deadline has passed (any thread). */
+int bench_past_deadline(void);
+
+/** bench_die() naming @p where once the global --deadline has passed. */
+void bench_check_deadline(const char *where);
+
+/** A progress line on stderr, with the seconds since the start (any thread). */
+void bench_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Prints the error, SIGKILLs every incidentd process, exits 2. */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- Kafka ------------------------------------------------------------------- */
+
+/** A producer of the bench (idempotent; transactional with @p txid), with
+ *  the --kafka producer properties; dies on failure. */
+rd_kafka_t *bench_producer_new(const char *txid, const char *linger_ms);
+
+/** A consumer of group @p group without offset commits, with the --kafka
+ *  consumer properties; dies on failure. */
+rd_kafka_t *bench_consumer_new(const char *group, int read_committed);
+
+/** Assigns every partition of @p topics to @p c, at the current end
+ *  (@p from_end) or at the beginning. */
+void bench_assign_all(rd_kafka_t *c, const char *const *topics, int n, int from_end);
+
+/** Fetches @p topic's metadata into producer @p p's cache. */
+void bench_warm_producer(rd_kafka_t *p, const char *topic);
+
+/** Produces a copy of @p val, waiting while the queue is full; dies on an
+ *  error or past the deadline. */
+void bench_produce(rd_kafka_t *p, const char *topic, const char *key, const void *val, size_t len);
+
+/** Waits until @p p has delivered everything; dies past the deadline or when
+ *  a record was not delivered (@p what names the step). */
+void bench_flush(rd_kafka_t *p, const char *what);
+
+/** The first length-delimited field @p num of a protobuf message (no copy):
+ *  0, or -1 when absent or malformed (any thread). */
+int bench_pb_bytes(const uint8_t *p, size_t len, unsigned num, const uint8_t **out, size_t *olen);
+
+/** Non-zero when the @p n bytes at @p s are the string @p lit (any thread). */
+int bench_pb_eq(const uint8_t *s, size_t n, const char *lit);
+
+/** Packs an alert of the bench into @p buf: a TRIGGER is an INCIDENT
+ *  (MAJOR or CRITICAL by @p i's parity, with clients), GLOBAL when @p i is
+ *  a multiple of 4 (two sites); other actions carry the bench as actor.
+ *  Returns its length; dies when @p cap is too small (any thread). */
+size_t bench_pack_alert(unsigned char *buf, size_t cap, const char *aid, const char *key,
+                        Incident__V1__Action act, long i, int64_t at_ms);
+
+/* ---- figures ------------------------------------------------------------------- */
+
+typedef struct bench_pct {
+    long n;
+    double p50, p99, p999, max; /* ms */
+} bench_pct_t;
+
+/** Percentiles of the values of @p v that are >= 0 (microseconds), in ms. */
+bench_pct_t bench_percentiles(const int64_t *v, long n);
+
+/* ---- processes ------------------------------------------------------------------ */
+
+/** A free TCP port of 127.0.0.1 (dies when there is none). */
+int bench_free_port(void);
+
+/** CPU seconds (user + system) of process @p pid so far; 0 when unknown. */
+double bench_proc_cpu_s(pid_t pid);
+
+#endif
