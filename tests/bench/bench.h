@@ -98,4 +98,30 @@ int bench_free_port(void);
 /** CPU seconds (user + system) of process @p pid so far; 0 when unknown. */
 double bench_proc_cpu_s(pid_t pid);
 
+/* ---- incidentd processes, in sets -------------------------------------------------------- */
+
+/**
+ * Starts a set of incidentd processes under topic prefix @p prefix (its
+ * stage topics created first): the five event stages laid out as
+ * --stages-per-process and --processes-per-stage say, plus one process of
+ * @p extra_stages (a comma list; NULL: none), every one with the bench's
+ * settings and then @p sets ("KEY=VALUE", NULL-ended; may be NULL). Waits
+ * until each answers /readyz (dies when one does not). The set replaces the
+ * previous one as the running set (stop that first: bench_set_stop()).
+ * Returns the pid of the @p extra_stages process, or 0.
+ */
+pid_t bench_spawn_set(const char *prefix, const char *extra_stages, const char *const *sets);
+
+/** When a process of the running set has exited: @p why says which and
+ *  how (its log named), returned; else NULL. Never dies. */
+const char *bench_set_dead(char *why, size_t why_size);
+
+/** Stops the running set: SIGTERM, then SIGKILL after 30 s. */
+void bench_set_stop(void);
+
+/** The sum over the running set's processes of the samples of metric
+ *  @p family of stage @p stage (and whose labels hold @p label, e.g.
+ *  "outcome=\"delivered\"", unless NULL); 0 when none answers. */
+double bench_metric_sum(const char *family, const char *stage, const char *label);
+
 #endif

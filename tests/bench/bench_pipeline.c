@@ -55,7 +55,7 @@
 #include "bench.h"
 #include "incident/v1/incident.pb-c.h"
 
-#define MAX_PROCS 40
+#define MAX_PROCS 128 /* the pipeline's and each later set's (bench_spawn_set()) */
 #define MAX_RATES 8
 #define MAX_SETS 16
 #define N_STAGES 5
@@ -132,8 +132,14 @@ typedef struct proc {
     double consumed_now;         /* at the last scrape() */
 } proc_t;
 
+/* Every incidentd process the bench started, in sets: the pipeline's
+ * first (g_procs[0 .. g_pipeline_nprocs - 1], the report's), then one set
+ * per later phase (bench_spawn_set()). The helpers below act on the set
+ * running now, g_procs[g_set_first .. g_nprocs - 1]. */
 static proc_t g_procs[MAX_PROCS];
 static int g_nprocs;
+static int g_set_first;
+static int g_pipeline_nprocs;
 
 /* Async-signal-safe: SIGKILL every child still running. */
 static void kill_children_now(void)
@@ -546,56 +552,81 @@ static pid_t spawn(char *const argv[], const char *log)
     return pid;
 }
 
-static void spawn_incidentd(const char *prefix)
+/* Starts one incidentd of stages @p stages (a comma list) into the next
+ * slot of g_procs, with the bench's settings, then @p sets (NULL-ended,
+ * may be NULL): "--set" each. */
+static void spawn_one(const char *prefix, const char *stages, const char *const *sets)
+{
+    if (g_nprocs == MAX_PROCS)
+        bench_die("more than %d incidentd processes", MAX_PROCS);
+    proc_t *pr = &g_procs[g_nprocs];
+    snprintf(pr->stages, sizeof(pr->stages), "%s", stages);
+    pr->port = bench_free_port();
+    snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
+    char http[64], parts[64], inc[PATH_MAX + 16];
+    snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
+    snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
+    snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
+    int n_sets = 0;
+    while (sets && sets[n_sets])
+        n_sets++;
+    char **argv = calloc((size_t)(32 + 2 * (g_opt.n_sets + n_sets)), sizeof(*argv));
+    if (!argv)
+        bench_die("out of memory");
+    int a = 0;
+    argv[a++] = inc;
+    argv[a++] = "--brokers";
+    argv[a++] = (char *)g_opt.brokers;
+    argv[a++] = "--redis";
+    argv[a++] = (char *)g_opt.redis;
+    argv[a++] = "--topic-prefix";
+    argv[a++] = (char *)prefix;
+    argv[a++] = "--stages";
+    argv[a++] = pr->stages;
+    argv[a++] = "--http";
+    argv[a++] = http;
+    argv[a++] = "--set";
+    argv[a++] = parts;
+    argv[a++] = "--log-level";
+    argv[a++] = "warn";
+    for (int i = 0; i < g_opt.n_sets; i++) {
+        argv[a++] = "--set";
+        argv[a++] = (char *)g_opt.sets[i];
+    }
+    for (int i = 0; i < n_sets; i++) {
+        argv[a++] = "--set";
+        argv[a++] = (char *)sets[i];
+    }
+    argv[a] = NULL;
+    pr->pid = spawn(argv, pr->log);
+    free(argv);
+    g_nprocs++;
+    bench_say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages, http,
+              pr->log);
+}
+
+/* The five event stages as --stages-per-process and --processes-per-stage
+ * lay them out, each process with @p sets too. */
+static void spawn_incidentd(const char *prefix, const char *const *sets)
 {
     int per = g_opt.stages_per_process;
     for (int rep = 0; rep < g_opt.processes_per_stage; rep++)
         for (int s = 0; s < N_STAGES; s += per) {
-            proc_t *pr = &g_procs[g_nprocs];
+            char stages[128];
             size_t off = 0;
-            pr->stages[0] = '\0';
+            stages[0] = '\0';
             for (int k = s; k < s + per && k < N_STAGES; k++)
-                off += (size_t)snprintf(pr->stages + off, sizeof(pr->stages) - off, "%s%s",
-                                        off ? "," : "", stage_names[k]);
-            pr->port = bench_free_port();
-            snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
-            char http[64], parts[64], inc[PATH_MAX + 16];
-            snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
-            snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
-            snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
-            char *argv[32 + 2 * MAX_SETS];
-            int a = 0;
-            argv[a++] = inc;
-            argv[a++] = "--brokers";
-            argv[a++] = (char *)g_opt.brokers;
-            argv[a++] = "--redis";
-            argv[a++] = (char *)g_opt.redis;
-            argv[a++] = "--topic-prefix";
-            argv[a++] = (char *)prefix;
-            argv[a++] = "--stages";
-            argv[a++] = pr->stages;
-            argv[a++] = "--http";
-            argv[a++] = http;
-            argv[a++] = "--set";
-            argv[a++] = parts;
-            argv[a++] = "--log-level";
-            argv[a++] = "warn";
-            for (int i = 0; i < g_opt.n_sets; i++) {
-                argv[a++] = "--set";
-                argv[a++] = (char *)g_opt.sets[i];
-            }
-            argv[a] = NULL;
-            pr->pid = spawn(argv, pr->log);
-            g_nprocs++;
-            bench_say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages,
-                      http, pr->log);
+                off += (size_t)snprintf(stages + off, sizeof(stages) - off, "%s%s", off ? "," : "",
+                                        stage_names[k]);
+            spawn_one(prefix, stages, sets);
         }
 }
 
+/* Waits until every process of the running set answers /readyz. */
 static void wait_ready(void)
 {
     int64_t until = bench_now_us() + 120 * 1000000LL;
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         for (;;) {
             int st = 0, status = 0;
             if (waitpid(g_procs[i].pid, &st, WNOHANG) == g_procs[i].pid) {
@@ -616,25 +647,70 @@ static void wait_ready(void)
     }
 }
 
-static void check_children_alive(void)
+/* Creates the stage topics under @p prefix with the bench's partition
+ * count (incidentd would make those missing with its own). */
+static void create_stage_topics(const char *prefix)
 {
-    for (int i = 0; i < g_nprocs; i++) {
+    static const char *const base[] = {
+        "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
+        "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers",
+        "incidents.commands", "incidents.receipts"};
+    enum { N_BASE = sizeof(base) / sizeof(base[0]) };
+    char names[N_BASE][256];
+    const char *np[N_BASE];
+    for (int i = 0; i < N_BASE; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s%s", prefix, base[i]);
+        np[i] = names[i];
+    }
+    rd_kafka_t *adm = bench_producer_new(NULL, "5");
+    create_topics(adm, np, N_BASE);
+    rd_kafka_destroy(adm);
+}
+
+pid_t bench_spawn_set(const char *prefix, const char *extra_stages, const char *const *sets)
+{
+    create_stage_topics(prefix);
+    g_set_first = g_nprocs;
+    spawn_incidentd(prefix, sets);
+    pid_t extra = 0;
+    if (extra_stages) {
+        spawn_one(prefix, extra_stages, sets);
+        extra = g_procs[g_nprocs - 1].pid;
+    }
+    wait_ready();
+    bench_say("%d incidentd processes ready (prefix %s)", g_nprocs - g_set_first, prefix);
+    return extra;
+}
+
+const char *bench_set_dead(char *why, size_t why_size)
+{
+    for (int i = g_set_first; i < g_nprocs; i++) {
         int st;
         if (g_procs[i].pid > 0 && waitpid(g_procs[i].pid, &st, WNOHANG) == g_procs[i].pid) {
             g_procs[i].pid = 0;
-            bench_die("incidentd (stages %s) died (%s %d); see %s", g_procs[i].stages,
-                      WIFSIGNALED(st) ? "signal" : "exit",
-                      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), g_procs[i].log);
+            snprintf(why, why_size, "incidentd (stages %s) died (%s %d); see %s", g_procs[i].stages,
+                     WIFSIGNALED(st) ? "signal" : "exit",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), g_procs[i].log);
+            return why;
         }
     }
+    return NULL;
 }
 
-static void stop_incidentd(void)
+/* bench_die() when a process of the running set has died. */
+static void check_children_alive(void)
 {
-    for (int i = 0; i < g_nprocs; i++)
+    char why[PATH_MAX + 160];
+    if (bench_set_dead(why, sizeof(why)))
+        bench_die("%s", why);
+}
+
+void bench_set_stop(void)
+{
+    for (int i = g_set_first; i < g_nprocs; i++)
         if (g_procs[i].pid > 0)
             kill(g_procs[i].pid, SIGTERM);
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         if (g_procs[i].pid <= 0)
             continue;
         int st;
@@ -764,7 +840,7 @@ static void scrape(stage_metrics_t out[N_STAGES])
         {"incidentd_processing_seconds_sum", offsetof(stage_metrics_t, proc_sum_s)},
         {"incidentd_processing_seconds_count", offsetof(stage_metrics_t, proc_count)},
     };
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         int status = 0;
         char *body = http_get(g_procs[i].port, "/metrics", &status);
         if (!body)
@@ -792,6 +868,29 @@ static void scrape(stage_metrics_t out[N_STAGES])
         for (int s = 0; s < N_STAGES; s++)
             g_procs[i].consumed_now += out[s].consumed - before[s];
     }
+}
+
+double bench_metric_sum(const char *family, const char *stage, const char *label)
+{
+    char head[256];
+    int hl = snprintf(head, sizeof(head), "%s{stage=\"%s\"", family, stage);
+    if (hl < 0 || (size_t)hl >= sizeof(head))
+        return 0;
+    double sum = 0;
+    for (int i = g_set_first; i < g_nprocs; i++) {
+        int status = 0;
+        char *body = g_procs[i].pid > 0 ? http_get(g_procs[i].port, "/metrics", &status) : NULL;
+        if (!body)
+            continue;
+        for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n")) {
+            const char *sp = strrchr(line, ' ');
+            if (strncmp(line, head, (size_t)hl) == 0 && (line[hl] == ',' || line[hl] == '}') &&
+                sp && (!label || strstr(line, label)))
+                sum += atof(sp + 1);
+        }
+        free(body);
+    }
+    return sum;
 }
 
 /* ---- alerts ---------------------------------------------------------------- */
@@ -1150,7 +1249,7 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     r->incidents = n;
     stage_metrics_t m0[N_STAGES], m1[N_STAGES];
     scrape(m0);
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         g_procs[i].cpu_s0 = bench_proc_cpu_s(g_procs[i].pid);
         g_procs[i].consumed0 = g_procs[i].consumed_now;
     }
@@ -1183,7 +1282,7 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     if (rcx)
         redisFree(rcx);
     scrape(m1);
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         g_procs[i].cpu_s1 = bench_proc_cpu_s(g_procs[i].pid);
         g_procs[i].consumed1 = g_procs[i].consumed_now;
     }
@@ -2061,7 +2160,7 @@ static void bench_targets(const tp_result_t *tp, const lat_result_t *lat, int n_
                bytes_per_open);
     printf("%-62s %9.0f  (info)\n", "incidents/s through all five stages", tp->incidents_per_s);
     printf("\n-- events/s per process (throughput phase) --\n");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf("%-40s %10.0f events/s\n", g_procs[i].stages,
                (g_procs[i].consumed1 - g_procs[i].consumed0) / tp->total_s);
 }
@@ -2100,24 +2199,8 @@ int main(int argc, char **argv)
     bench_say("incidentd-bench: brokers %s, redis %s, prefix %s, %ld cores, load %.2f; logs in %s",
               g_opt.brokers, g_opt.redis, prefix, cores, load[0], g_opt.workdir);
 
-    /* The stage topics, with the bench's partition count. */
-    {
-        static const char *const base[] = {
-            "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
-            "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers"};
-        char names[8][256];
-        const char *np[8];
-        for (int i = 0; i < 8; i++) {
-            snprintf(names[i], sizeof(names[i]), "%s%s", prefix, base[i]);
-            np[i] = names[i];
-        }
-        rd_kafka_t *adm = bench_producer_new(NULL, "5");
-        create_topics(adm, np, 8);
-        rd_kafka_destroy(adm);
-    }
-    spawn_incidentd(prefix);
-    wait_ready();
-    bench_say("%d incidentd processes ready", g_nprocs);
+    bench_spawn_set(prefix, NULL, NULL);
+    g_pipeline_nprocs = g_nprocs;
 
     {
         /* Warm-up: 100 incidents through all five stages, so that every
@@ -2140,12 +2223,12 @@ int main(int argc, char **argv)
 
     double bytes_per_open = bench_past_deadline() ? -1 : phase_open_incidents(prefix, 2000);
     sample_rss();
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = 0; i < g_pipeline_nprocs; i++) {
         long rss = proc_status_kb(g_procs[i].pid, "VmRSS");
         bench_say("incidentd pid %d (%s): VmHWM %ld KiB, VmRSS now %ld KiB", (int)g_procs[i].pid,
                   g_procs[i].stages, g_procs[i].hwm_kb, rss);
     }
-    stop_incidentd();
+    bench_set_stop();
 
     relay_result_t relay_tx = {0}, relay_plain = {0};
     if (!g_opt.skip_relay && !bench_past_deadline())
@@ -2164,7 +2247,7 @@ int main(int argc, char **argv)
         total_batches += tp.m[s].batches;
     }
     long max_hwm = 0;
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         if (g_procs[i].hwm_kb > max_hwm)
             max_hwm = g_procs[i].hwm_kb;
     if (getloadavg(load, 3) < 0)
@@ -2176,7 +2259,8 @@ int main(int argc, char **argv)
            host, cores, load[0]);
     printf("pipeline: %d incidentd process(es) (%d stage(s) each, %d per stage group), %d "
            "partitions per topic, prefix %s\n",
-           g_nprocs, g_opt.stages_per_process, g_opt.processes_per_stage, g_opt.partitions, prefix);
+           g_pipeline_nprocs, g_opt.stages_per_process, g_opt.processes_per_stage, g_opt.partitions,
+           prefix);
     printf("\n-- throughput: %ld incidents (%ld alerts: triggers, %.0f%% merging triggers, "
            "resolves) --\n",
            tp.incidents, tp.alerts, g_opt.merge_share * 100);
@@ -2214,7 +2298,7 @@ int main(int argc, char **argv)
     printf("trigger -> closed under this load: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
            tp.lat_close.p50, tp.lat_close.p99, tp.lat_close.max);
     printf("CPU seconds per process during the throughput phase:");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf(" %s %.1f s (%.0f%% of a core);", g_procs[i].stages,
                g_procs[i].cpu_s1 - g_procs[i].cpu_s0,
                100 * (g_procs[i].cpu_s1 - g_procs[i].cpu_s0) / tp.total_s);
@@ -2250,7 +2334,7 @@ int main(int argc, char **argv)
     }
 
     printf("\n-- peak RSS (VmHWM) per incidentd process --\n");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf("%-40s %8.1f MiB\n", g_procs[i].stages, (double)g_procs[i].hwm_kb / 1024.0);
 
     printf("\n-- the limit on this machine --\n");
