@@ -10,6 +10,9 @@
 #ifndef INCIDENTD_BENCH_H
 #define INCIDENTD_BENCH_H
 
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -123,5 +126,84 @@ void bench_set_stop(void);
  *  @p family of stage @p stage (and whose labels hold @p label, e.g.
  *  "outcome=\"delivered\"", unless NULL); 0 when none answers. */
 double bench_metric_sum(const char *family, const char *stage, const char *label);
+
+/* ---- the newer stages' phases --------------------------------------------------------------
+ * bench_stages.c (what they share), bench_commands.c (people's commands
+ * through the API). Each phase runs on a set of its own (a topic
+ * prefix under the bench's) and ends by itself: past --stall seconds
+ * without progress, the deadline, or a process of its set dying, it says
+ * why, keeps what it measured so far and stops its set. */
+
+typedef struct bench_stages_opts {
+    long commands;          /* --commands: commands posted in the timed run */
+    long command_incidents; /* --command-incidents: the incidents they go to */
+    int connections;        /* --connections: concurrent connections to the API */
+    int stall_s;            /* --stall */
+    const char *workdir;    /* the bench's logs */
+} bench_stages_opts_t;
+
+/** Non-zero, with @p why, when a phase should stop: a process of the
+ *  running set died, the deadline passed, or nothing progressed since
+ *  @p last_progress_us for @p stall_s seconds (@p what: what did not). */
+int bench_phase_stop(int64_t last_progress_us, int stall_s, const char *what, char *why,
+                     size_t why_size);
+
+/* Counts of the audit records of one set, read as they come (a thread of
+ * its own, read_committed, from the topic's end at the start). */
+typedef struct bench_audit_watch {
+    rd_kafka_t *con;
+    pthread_t th;
+    atomic_int stop;
+    char actor_prefix[64];            /* by_actor: records whose actor starts with it */
+    atomic_long by_actor;             /* ("" counts none) */
+    _Atomic int64_t by_actor_last_ts; /* Kafka timestamp (Unix ms) of the last one */
+    atomic_long planned;              /* deliveries the notification_planned records plan */
+    _Atomic int64_t planned_first_ts; /* Kafka timestamp of the first such record, 0: none */
+    atomic_long notified, failed;     /* notified, delivery_failed records */
+    atomic_long closed;               /* closed records */
+} bench_audit_watch_t;
+
+/** Starts watching the ormis.audit of topic prefix @p prefix into @p w
+ *  (bench_audit_watch_stop() it). */
+void bench_audit_watch_start(bench_audit_watch_t *w, const char *prefix, const char *actor_prefix);
+
+/** Stops the thread of @p w and closes its consumer; the counts stay. */
+void bench_audit_watch_stop(bench_audit_watch_t *w);
+
+/**
+ * Publishes @p n triggers of keys "<prefix><tag>-<i>" (bench_pack_alert():
+ * index i, or 4 i when @p global so that every one is GLOBAL) and waits
+ * until each incident is seen on incidents.escalated: at most until nothing
+ * new came for @p stall_s seconds, the deadline, or a process of the
+ * running set died (@p why says which; "" when all were seen). ids[i] gets
+ * the id of incident i (malloc'ed; NULL when not seen). Returns how many
+ * were seen.
+ */
+long bench_open_incidents(const char *prefix, const char *tag, long n, int global, int stall_s,
+                          char **ids, char *why, size_t why_size);
+
+/** Publishes the RESOLVE of every incident i of bench_open_incidents()
+ *  whose ids[i] is set. Returns how many. */
+long bench_resolve_incidents(const char *prefix, const char *tag, long n, char *const *ids);
+
+/* POST /v1/incidents/{id}/commands on several connections at once. */
+typedef struct bench_cmd_result {
+    int ran;                    /* the phase ran */
+    char ended[PATH_MAX + 160]; /* why it ended early; "" when it went through */
+    long incidents;             /* incidents the commands went to */
+    int connections;
+    long planned, sent;              /* commands planned; requests answered or failed */
+    long accepted, conflicts, other; /* HTTP 202; 409; any other status */
+    long transport;                  /* requests without an answer (connection, time-out) */
+    long connects;                   /* TCP connections opened in the run (kept alive: 0) */
+    long applied, dead_lettered;     /* audit records of the commands' actors; the DLQ's */
+    double accept_s, accepted_per_s; /* first request .. last answer */
+    double apply_s, applied_per_s;   /* first request .. last applied record */
+    bench_pct_t lat;                 /* request latency, every answered request */
+    double cpu_s, cpu_wall_s;        /* CPU seconds of the commands,api process; over */
+} bench_cmd_result_t;
+
+void bench_commands_phase(const char *prefix, const bench_stages_opts_t *o, bench_cmd_result_t *r);
+void bench_commands_print(const bench_cmd_result_t *r);
 
 #endif

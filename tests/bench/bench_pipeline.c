@@ -15,7 +15,11 @@
  *      at once (so resolves run at rate/2 too): trigger -> escalated,
  *      resolve -> incidents.resolved, trigger -> closed (all five stages);
  *   3. peak RSS (VmHWM) of every incidentd process;
- *   4. the limit: a bare librdkafka relay through five chained topics
+ *   4. the newer stages, each on a set of processes of its own (a topic
+ *      prefix under the bench's; bounded by --stall too, ending with what
+ *      it measured when a process of its set dies): people's commands
+ *      through the API (bench_commands.c);
+ *   5. the limit: a bare librdkafka relay through five chained topics
  *      (consume, produce, commit; transactional like incidentd, and plain),
  *      and redis-benchmark pipelined against the same Redis.
  *
@@ -88,6 +92,8 @@ typedef struct opts {
     int n_sets;
     const char *kprops[MAX_SETS]; /* "key=value" for the bench's own clients */
     int n_kprops;
+    int skip_commands;
+    bench_stages_opts_t stages; /* the newer stages' phases */
 } opts_t;
 
 static opts_t g_opt;
@@ -708,8 +714,10 @@ static void check_children_alive(void)
 void bench_set_stop(void)
 {
     for (int i = g_set_first; i < g_nprocs; i++)
-        if (g_procs[i].pid > 0)
+        if (g_procs[i].pid > 0) {
             kill(g_procs[i].pid, SIGTERM);
+            kill(g_procs[i].pid, SIGCONT); /* a stopped one too */
+        }
     for (int i = g_set_first; i < g_nprocs; i++) {
         if (g_procs[i].pid <= 0)
             continue;
@@ -1923,6 +1931,12 @@ static void usage(FILE *f)
                "                             consumers, the others to producers)\n"
                "  --bin DIR                  where incidentd is (default: this program's dir)\n"
                "  --workdir DIR              logs (default /tmp/incidentd-bench.<pid>)\n"
+               "  --commands N               commands posted through the API in the commands\n"
+               "                             phase (20000): POST /v1/incidents/{id}/commands,\n"
+               "                             202 = accepted, applied = its audit record\n"
+               "  --command-incidents N      incidents the commands go round (1000)\n"
+               "  --connections K            concurrent connections to the API (8, at most 32)\n"
+               "  --skip-commands            no commands phase (API + commands stage)\n"
                "  --skip-relay               no bare-relay limit\n"
                "  --skip-redis-benchmark     no redis-benchmark limit\n"
                "  --keep                     keep the bench's topics and Redis keys afterwards\n"
@@ -1943,6 +1957,9 @@ static void parse_args(int argc, char **argv)
     g_opt.partitions = 6;
     g_opt.deadline_s = 1800;
     g_opt.stall_s = 60;
+    g_opt.stages.commands = 20000;
+    g_opt.stages.command_incidents = 1000;
+    g_opt.stages.connections = 8;
     enum {
         O_BROKERS = 256,
         O_REDIS,
@@ -1957,6 +1974,10 @@ static void parse_args(int argc, char **argv)
         O_BIN,
         O_KAFKA,
         O_WORKDIR,
+        O_COMMANDS,
+        O_CMD_INC,
+        O_CONNS,
+        O_SKIP_CMD,
         O_SKIP_RELAY,
         O_SKIP_RB,
         O_KEEP,
@@ -1978,6 +1999,10 @@ static void parse_args(int argc, char **argv)
         {"bin", required_argument, NULL, O_BIN},
         {"kafka", required_argument, NULL, O_KAFKA},
         {"workdir", required_argument, NULL, O_WORKDIR},
+        {"commands", required_argument, NULL, O_COMMANDS},
+        {"command-incidents", required_argument, NULL, O_CMD_INC},
+        {"connections", required_argument, NULL, O_CONNS},
+        {"skip-commands", no_argument, NULL, O_SKIP_CMD},
         {"skip-relay", no_argument, NULL, O_SKIP_RELAY},
         {"skip-redis-benchmark", no_argument, NULL, O_SKIP_RB},
         {"keep", no_argument, NULL, O_KEEP},
@@ -2039,6 +2064,18 @@ static void parse_args(int argc, char **argv)
         case O_WORKDIR:
             snprintf(g_opt.workdir, sizeof(g_opt.workdir), "%s", optarg);
             break;
+        case O_COMMANDS:
+            g_opt.stages.commands = atol(optarg);
+            break;
+        case O_CMD_INC:
+            g_opt.stages.command_incidents = atol(optarg);
+            break;
+        case O_CONNS:
+            g_opt.stages.connections = atoi(optarg);
+            break;
+        case O_SKIP_CMD:
+            g_opt.skip_commands = 1;
+            break;
         case O_SKIP_RELAY:
             g_opt.skip_relay = 1;
             break;
@@ -2070,7 +2107,9 @@ static void parse_args(int argc, char **argv)
     if (g_opt.incidents < 1 || g_opt.merge_share < 0 || g_opt.merge_share > 1 ||
         g_opt.rate_secs < 1 || g_opt.stages_per_process < 1 || g_opt.stages_per_process > 5 ||
         g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 || g_opt.partitions < 1 ||
-        g_opt.deadline_s < 10 || g_opt.stall_s < 5)
+        g_opt.deadline_s < 10 || g_opt.stall_s < 5 || g_opt.stages.commands < 1 ||
+        g_opt.stages.command_incidents < 1 || g_opt.stages.connections < 1 ||
+        g_opt.stages.connections > 32)
         bench_die("bad option value (see --help)");
     if (!g_opt.brokers)
         g_opt.brokers = testbed_value("INCIDENTD_TEST_BROKERS");
@@ -2093,6 +2132,8 @@ static void parse_args(int argc, char **argv)
     }
     if (!g_opt.workdir[0])
         snprintf(g_opt.workdir, sizeof(g_opt.workdir), "/tmp/incidentd-bench.%d", (int)getpid());
+    g_opt.stages.stall_s = g_opt.stall_s;
+    g_opt.stages.workdir = g_opt.workdir;
 }
 
 static const char *verdict(int ok) { return ok ? "PASS" : "GAP"; }
@@ -2230,6 +2271,11 @@ int main(int argc, char **argv)
     }
     bench_set_stop();
 
+    /* The newer stages, each on a set of its own. */
+    bench_cmd_result_t cmds = {0};
+    if (!g_opt.skip_commands && !bench_past_deadline())
+        bench_commands_phase(prefix, &g_opt.stages, &cmds);
+
     relay_result_t relay_tx = {0}, relay_plain = {0};
     if (!g_opt.skip_relay && !bench_past_deadline())
         phase_relay(prefix, 1, g_opt.incidents, &relay_tx);
@@ -2337,6 +2383,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < g_pipeline_nprocs; i++)
         printf("%-40s %8.1f MiB\n", g_procs[i].stages, (double)g_procs[i].hwm_kb / 1024.0);
 
+    bench_commands_print(&cmds);
+
     printf("\n-- the limit on this machine --\n");
     if (relay_tx.msgs)
         printf("bare relay, transactional (like incidentd), %d hops: %.0f msgs/s end to end "
@@ -2365,5 +2413,5 @@ int main(int argc, char **argv)
         delete_topics(prefix);
         delete_redis_keys(prefix, rb.ok);
     }
-    return tp.ok ? 0 : 1;
+    return tp.ok && !cmds.ended[0] ? 0 : 1;
 }
