@@ -101,6 +101,11 @@ int bench_free_port(void);
 /** CPU seconds (user + system) of process @p pid so far; 0 when unknown. */
 double bench_proc_cpu_s(pid_t pid);
 
+/** Another child (not incidentd) that the bench SIGKILLs however it ends,
+ *  until bench_child_untrack(). */
+void bench_child_track(pid_t pid);
+void bench_child_untrack(pid_t pid);
+
 /* ---- incidentd processes, in sets -------------------------------------------------------- */
 
 /**
@@ -128,18 +133,20 @@ void bench_set_stop(void);
 double bench_metric_sum(const char *family, const char *stage, const char *label);
 
 /* ---- the newer stages' phases --------------------------------------------------------------
- * bench_stages.c (what they share), bench_commands.c (people's commands
- * through the API). Each phase runs on a set of its own (a topic
+ * bench_stages.c (what both share), bench_commands.c (people's commands
+ * through the API), bench_deliveries.c (the notify stage's deliveries to a
+ * local webhook receiver). Each phase runs on a set of its own (a topic
  * prefix under the bench's) and ends by itself: past --stall seconds
  * without progress, the deadline, or a process of its set dying, it says
  * why, keeps what it measured so far and stops its set. */
 
 typedef struct bench_stages_opts {
-    long commands;          /* --commands: commands posted in the timed run */
-    long command_incidents; /* --command-incidents: the incidents they go to */
-    int connections;        /* --connections: concurrent connections to the API */
-    int stall_s;            /* --stall */
-    const char *workdir;    /* the bench's logs */
+    long commands;           /* --commands: commands posted in the timed run */
+    long command_incidents;  /* --command-incidents: the incidents they go to */
+    int connections;         /* --connections: concurrent connections to the API */
+    long delivery_incidents; /* --delivery-incidents: incidents that plan deliveries */
+    int stall_s;             /* --stall */
+    const char *workdir;     /* the bench's logs */
 } bench_stages_opts_t;
 
 /** Non-zero, with @p why, when a phase should stop: a process of the
@@ -205,5 +212,24 @@ typedef struct bench_cmd_result {
 
 void bench_commands_phase(const char *prefix, const bench_stages_opts_t *o, bench_cmd_result_t *r);
 void bench_commands_print(const bench_cmd_result_t *r);
+
+/* The notify stage's webhook deliveries to a receiver of the bench. */
+typedef struct bench_dlv_result {
+    int ran;
+    char ended[PATH_MAX + 160];
+    long incidents;               /* incidents triggered (then resolved) */
+    long planned;                 /* deliveries planned */
+    long notified, failed;        /* notified, delivery_failed records */
+    long received, distinct;      /* requests received; distinct Idempotency-Keys */
+    double secs, per_s;           /* first planned .. last received; distinct per second */
+    double retried;               /* attempts answered "retry" (the stage's metrics) */
+    double cpu_s, receiver_cpu_s; /* CPU seconds of the notify process, of the receiver; */
+    double cpu_wall_s;            /* over (the whole phase) */
+    char receiver_log[256];
+} bench_dlv_result_t;
+
+void bench_deliveries_phase(const char *prefix, const bench_stages_opts_t *o,
+                            bench_dlv_result_t *r);
+void bench_deliveries_print(const bench_dlv_result_t *r);
 
 #endif

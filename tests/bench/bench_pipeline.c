@@ -18,7 +18,8 @@
  *   4. the newer stages, each on a set of processes of its own (a topic
  *      prefix under the bench's; bounded by --stall too, ending with what
  *      it measured when a process of its set dies): people's commands
- *      through the API (bench_commands.c);
+ *      through the API (bench_commands.c) and the notify stage's webhook
+ *      deliveries to a receiver on loopback (bench_deliveries.c);
  *   5. the limit: a bare librdkafka relay through five chained topics
  *      (consume, produce, commit; transactional like incidentd, and plain),
  *      and redis-benchmark pipelined against the same Redis.
@@ -92,7 +93,7 @@ typedef struct opts {
     int n_sets;
     const char *kprops[MAX_SETS]; /* "key=value" for the bench's own clients */
     int n_kprops;
-    int skip_commands;
+    int skip_commands, skip_deliveries;
     bench_stages_opts_t stages; /* the newer stages' phases */
 } opts_t;
 
@@ -147,12 +148,35 @@ static int g_nprocs;
 static int g_set_first;
 static int g_pipeline_nprocs;
 
+/* The other children (bench_child_track()): the webhook receiver. */
+static volatile pid_t g_others[4];
+
+void bench_child_track(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (!g_others[i]) {
+            g_others[i] = pid;
+            return;
+        }
+    bench_die("too many children");
+}
+
+void bench_child_untrack(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (g_others[i] == pid)
+            g_others[i] = 0;
+}
+
 /* Async-signal-safe: SIGKILL every child still running. */
 static void kill_children_now(void)
 {
     for (int i = 0; i < g_nprocs; i++)
         if (g_procs[i].pid > 0)
             kill(g_procs[i].pid, SIGKILL);
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (g_others[i] > 0)
+            kill(g_others[i], SIGKILL);
 }
 
 static void on_fatal_signal(int sig)
@@ -1936,7 +1960,10 @@ static void usage(FILE *f)
                "                             202 = accepted, applied = its audit record\n"
                "  --command-incidents N      incidents the commands go round (1000)\n"
                "  --connections K            concurrent connections to the API (8, at most 32)\n"
+               "  --delivery-incidents N     incidents of the deliveries phase (300): each plans\n"
+               "                             webhooks to a receiver of the bench on 127.0.0.1\n"
                "  --skip-commands            no commands phase (API + commands stage)\n"
+               "  --skip-deliveries          no deliveries phase (notify stage + receiver)\n"
                "  --skip-relay               no bare-relay limit\n"
                "  --skip-redis-benchmark     no redis-benchmark limit\n"
                "  --keep                     keep the bench's topics and Redis keys afterwards\n"
@@ -1960,6 +1987,7 @@ static void parse_args(int argc, char **argv)
     g_opt.stages.commands = 20000;
     g_opt.stages.command_incidents = 1000;
     g_opt.stages.connections = 8;
+    g_opt.stages.delivery_incidents = 300;
     enum {
         O_BROKERS = 256,
         O_REDIS,
@@ -1977,7 +2005,9 @@ static void parse_args(int argc, char **argv)
         O_COMMANDS,
         O_CMD_INC,
         O_CONNS,
+        O_DLV_INC,
         O_SKIP_CMD,
+        O_SKIP_DLV,
         O_SKIP_RELAY,
         O_SKIP_RB,
         O_KEEP,
@@ -2002,7 +2032,9 @@ static void parse_args(int argc, char **argv)
         {"commands", required_argument, NULL, O_COMMANDS},
         {"command-incidents", required_argument, NULL, O_CMD_INC},
         {"connections", required_argument, NULL, O_CONNS},
+        {"delivery-incidents", required_argument, NULL, O_DLV_INC},
         {"skip-commands", no_argument, NULL, O_SKIP_CMD},
+        {"skip-deliveries", no_argument, NULL, O_SKIP_DLV},
         {"skip-relay", no_argument, NULL, O_SKIP_RELAY},
         {"skip-redis-benchmark", no_argument, NULL, O_SKIP_RB},
         {"keep", no_argument, NULL, O_KEEP},
@@ -2073,8 +2105,14 @@ static void parse_args(int argc, char **argv)
         case O_CONNS:
             g_opt.stages.connections = atoi(optarg);
             break;
+        case O_DLV_INC:
+            g_opt.stages.delivery_incidents = atol(optarg);
+            break;
         case O_SKIP_CMD:
             g_opt.skip_commands = 1;
+            break;
+        case O_SKIP_DLV:
+            g_opt.skip_deliveries = 1;
             break;
         case O_SKIP_RELAY:
             g_opt.skip_relay = 1;
@@ -2109,7 +2147,7 @@ static void parse_args(int argc, char **argv)
         g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 || g_opt.partitions < 1 ||
         g_opt.deadline_s < 10 || g_opt.stall_s < 5 || g_opt.stages.commands < 1 ||
         g_opt.stages.command_incidents < 1 || g_opt.stages.connections < 1 ||
-        g_opt.stages.connections > 32)
+        g_opt.stages.connections > 32 || g_opt.stages.delivery_incidents < 1)
         bench_die("bad option value (see --help)");
     if (!g_opt.brokers)
         g_opt.brokers = testbed_value("INCIDENTD_TEST_BROKERS");
@@ -2221,6 +2259,8 @@ int main(int argc, char **argv)
     /* Hard stop a minute after the deadline, whatever is blocking. */
     alarm((unsigned)g_opt.deadline_s + 60);
     atexit(kill_children_now);
+    /* The webhook receiver's script (tests/receiver.c) is in the sources. */
+    setenv("INCIDENTD_SOURCE_DIR", INCIDENTD_BENCH_SOURCE_DIR, 0);
     if (mkdir(g_opt.workdir, 0755) < 0 && errno != EEXIST)
         bench_die("mkdir %s: %s", g_opt.workdir, strerror(errno));
     char inc[PATH_MAX + 16];
@@ -2275,6 +2315,9 @@ int main(int argc, char **argv)
     bench_cmd_result_t cmds = {0};
     if (!g_opt.skip_commands && !bench_past_deadline())
         bench_commands_phase(prefix, &g_opt.stages, &cmds);
+    bench_dlv_result_t dlv = {0};
+    if (!g_opt.skip_deliveries && !bench_past_deadline())
+        bench_deliveries_phase(prefix, &g_opt.stages, &dlv);
 
     relay_result_t relay_tx = {0}, relay_plain = {0};
     if (!g_opt.skip_relay && !bench_past_deadline())
@@ -2384,6 +2427,7 @@ int main(int argc, char **argv)
         printf("%-40s %8.1f MiB\n", g_procs[i].stages, (double)g_procs[i].hwm_kb / 1024.0);
 
     bench_commands_print(&cmds);
+    bench_deliveries_print(&dlv);
 
     printf("\n-- the limit on this machine --\n");
     if (relay_tx.msgs)
@@ -2413,5 +2457,5 @@ int main(int argc, char **argv)
         delete_topics(prefix);
         delete_redis_keys(prefix, rb.ok);
     }
-    return tp.ok && !cmds.ended[0] ? 0 : 1;
+    return tp.ok && !cmds.ended[0] && !dlv.ended[0] ? 0 : 1;
 }
