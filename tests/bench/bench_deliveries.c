@@ -154,7 +154,7 @@ void bench_deliveries_phase(const char *prefix, const bench_stages_opts_t *o, be
         bench_say("deliveries phase ended early: %s", r->ended);
     double cpu1 = bench_proc_cpu_s(pid), rcpu1 = bench_proc_cpu_s(recv.pid);
     r->cpu_s = cpu1 >= cpu0 && cpu1 > 0 ? cpu1 - cpu0 : -1;
-    r->receiver_cpu_s = rcpu1 - rcpu0;
+    r->receiver_cpu_s = rcpu1 >= rcpu0 ? rcpu1 - rcpu0 : 0;
     r->retried = bench_metric_sum("incidentd_deliveries_total", "notify", "outcome=\"retry\"");
     bench_audit_watch_stop(&w);
     r->planned = atomic_load(&w.planned);
