@@ -19,7 +19,8 @@
 #                               inputs go to build-fuzz/artifacts/, logs to build-fuzz/logs/
 #   deploy/dev.sh bench [ARGS]  deps + build + a test bed of its own (build/bench-testbed),
 #                               then build/bin/incidentd-bench ARGS (default: 100,000
-#                               incidents, latency at 1,000 and 10,000 alerts/s, the bare
+#                               incidents, latency at 1,000 and 10,000 alerts/s, commands
+#                               through the API, deliveries to a local receiver, the bare
 #                               relay and redis-benchmark limits; docs/performance.md);
 #                               the test bed is stopped afterwards
 #   deploy/dev.sh run [ARGS]    deps + build + the test bed (build/run-testbed), then

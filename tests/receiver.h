@@ -2,9 +2,11 @@
  * receiver.h — the servers the notify tests deliver to, started on ports of
  * 127.0.0.1: the webhook receiver (tests/notify_receiver.py), the requests
  * it logged (path, Idempotency-Key, signature, body, when), and waiting for
- * them. Used by test_notify.c and test_silence_reminders.c.
+ * them. Used by test_notify.c, test_silence_reminders.c and incidentd-bench
+ * (its deliveries phase).
  *
- * Tests only (Criterion assertions inside); one test thread.
+ * No Criterion inside: a failure is returned (the tests assert on it). One
+ * thread.
  */
 #ifndef INCIDENTD_TEST_RECEIVER_H
 #define INCIDENTD_TEST_RECEIVER_H
@@ -29,9 +31,11 @@ void srv_stop(srv_t *s);
 /* Waits up to 10 s for "PORT <n>" in the output of @p s; 0 when none came. */
 int srv_port_line(const srv_t *s);
 
-/* Starts tests/notify_receiver.py on @p port (0: a free one) into @p s
- * (the caller stops it with srv_stop()). */
-void receiver_spawn(srv_t *s, int port);
+/* Starts tests/notify_receiver.py (under INCIDENTD_SOURCE_DIR) on @p port
+ * (0: a free one) into @p s, its request log and output in @p dir (NULL:
+ * /tmp). Returns 0 once it listens, -1 when it did not (s->out tells why).
+ * The caller stops it with srv_stop() either way. */
+int receiver_spawn(srv_t *s, int port, const char *dir);
 
 typedef struct req {
     char path[256];
@@ -48,7 +52,8 @@ typedef struct reqs {
 
 void reqs_free(reqs_t *r);
 
-/* The requests @p s logged so far (free with reqs_free()). */
+/* The requests @p s logged so far (free with reqs_free()); none, with a
+ * line on stderr, when its log cannot be read. */
 reqs_t receiver_requests(const srv_t *s);
 
 /* How many requests of @p r carry Idempotency-Key @p key; the first in *first. */

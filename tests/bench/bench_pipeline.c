@@ -15,7 +15,12 @@
  *      at once (so resolves run at rate/2 too): trigger -> escalated,
  *      resolve -> incidents.resolved, trigger -> closed (all five stages);
  *   3. peak RSS (VmHWM) of every incidentd process;
- *   4. the limit: a bare librdkafka relay through five chained topics
+ *   4. the newer stages, each on a set of processes of its own (a topic
+ *      prefix under the bench's; bounded by --stall too, ending with what
+ *      it measured when a process of its set dies): people's commands
+ *      through the API (bench_commands.c) and the notify stage's webhook
+ *      deliveries to a receiver on loopback (bench_deliveries.c);
+ *   5. the limit: a bare librdkafka relay through five chained topics
  *      (consume, produce, commit; transactional like incidentd, and plain),
  *      and redis-benchmark pipelined against the same Redis.
  *
@@ -52,9 +57,10 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
+#include "bench.h"
 #include "incident/v1/incident.pb-c.h"
 
-#define MAX_PROCS 40
+#define MAX_PROCS 128 /* the pipeline's and each later set's (bench_spawn_set()) */
 #define MAX_RATES 8
 #define MAX_SETS 16
 #define N_STAGES 5
@@ -87,20 +93,22 @@ typedef struct opts {
     int n_sets;
     const char *kprops[MAX_SETS]; /* "key=value" for the bench's own clients */
     int n_kprops;
+    int skip_commands, skip_deliveries;
+    bench_stages_opts_t stages; /* the newer stages' phases */
 } opts_t;
 
 static opts_t g_opt;
 
 /* ---- time, logging, the end --------------------------------------------- */
 
-static int64_t now_us(void)
+int64_t bench_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t wall_ms(void)
+int64_t bench_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -110,12 +118,11 @@ static int64_t wall_ms(void)
 static int64_t g_t0_us;
 static int64_t g_deadline_us;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+void bench_say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "[bench %6.1fs] ", (double)(now_us() - g_t0_us) / 1e6);
+    fprintf(stderr, "[bench %6.1fs] ", (double)(bench_now_us() - g_t0_us) / 1e6);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -132,8 +139,34 @@ typedef struct proc {
     double consumed_now;         /* at the last scrape() */
 } proc_t;
 
+/* Every incidentd process the bench started, in sets: the pipeline's
+ * first (g_procs[0 .. g_pipeline_nprocs - 1], the report's), then one set
+ * per later phase (bench_spawn_set()). The helpers below act on the set
+ * running now, g_procs[g_set_first .. g_nprocs - 1]. */
 static proc_t g_procs[MAX_PROCS];
 static int g_nprocs;
+static int g_set_first;
+static int g_pipeline_nprocs;
+
+/* The other children (bench_child_track()): the webhook receiver. */
+static volatile pid_t g_others[4];
+
+void bench_child_track(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (!g_others[i]) {
+            g_others[i] = pid;
+            return;
+        }
+    bench_die("too many children");
+}
+
+void bench_child_untrack(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (g_others[i] == pid)
+            g_others[i] = 0;
+}
 
 /* Async-signal-safe: SIGKILL every child still running. */
 static void kill_children_now(void)
@@ -141,6 +174,9 @@ static void kill_children_now(void)
     for (int i = 0; i < g_nprocs; i++)
         if (g_procs[i].pid > 0)
             kill(g_procs[i].pid, SIGKILL);
+    for (size_t i = 0; i < sizeof(g_others) / sizeof(g_others[0]); i++)
+        if (g_others[i] > 0)
+            kill(g_others[i], SIGKILL);
 }
 
 static void on_fatal_signal(int sig)
@@ -154,8 +190,7 @@ static void on_fatal_signal(int sig)
     _exit(sig == SIGALRM ? 3 : 128 + sig);
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+void bench_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -167,17 +202,17 @@ static void die(const char *fmt, ...)
     exit(2);
 }
 
-static int past_deadline(void) { return now_us() >= g_deadline_us; }
+int bench_past_deadline(void) { return bench_now_us() >= g_deadline_us; }
 
-static void check_deadline(const char *where)
+void bench_check_deadline(const char *where)
 {
-    if (past_deadline())
-        die("global deadline of %d s reached during %s (raise --deadline, or lower "
-            "--incidents)",
-            g_opt.deadline_s, where);
+    if (bench_past_deadline())
+        bench_die("global deadline of %d s reached during %s (raise --deadline, or lower "
+                  "--incidents)",
+                  g_opt.deadline_s, where);
 }
 
-static void sleep_us(int64_t us)
+void bench_sleep_us(int64_t us)
 {
     if (us <= 0)
         return;
@@ -235,7 +270,7 @@ static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
 {
     char err[256];
     if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-        die("kafka property %s=%s: %s", k, v, err);
+        bench_die("kafka property %s=%s: %s", k, v, err);
 }
 
 static atomic_long g_delivery_errors;
@@ -258,7 +293,7 @@ static void conf_extra(rd_kafka_conf_t *c, int consumer)
         const char *kv = g_opt.kprops[i], *eq = strchr(kv, '=');
         char key[128];
         if (!eq || (size_t)(eq - kv) >= sizeof(key))
-            die("--kafka %s: expected KEY=VALUE", kv);
+            bench_die("--kafka %s: expected KEY=VALUE", kv);
         snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
         int is_consumer = 0;
         for (size_t k = 0; k < sizeof(cprops) / sizeof(cprops[0]); k++)
@@ -268,7 +303,7 @@ static void conf_extra(rd_kafka_conf_t *c, int consumer)
     }
 }
 
-static rd_kafka_t *mk_producer(const char *txid, const char *linger_ms)
+rd_kafka_t *bench_producer_new(const char *txid, const char *linger_ms)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char err[512];
@@ -285,11 +320,11 @@ static rd_kafka_t *mk_producer(const char *txid, const char *linger_ms)
     conf_extra(c, 0);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
     if (!p)
-        die("kafka producer: %s", err);
+        bench_die("kafka producer: %s", err);
     return p;
 }
 
-static rd_kafka_t *mk_consumer(const char *group, int read_committed)
+rd_kafka_t *bench_consumer_new(const char *group, int read_committed)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char err[512];
@@ -304,7 +339,7 @@ static rd_kafka_t *mk_consumer(const char *group, int read_committed)
     conf_extra(c, 1);
     rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (!k)
-        die("kafka consumer: %s", err);
+        bench_die("kafka consumer: %s", err);
     rd_kafka_poll_set_consumer(k);
     return k;
 }
@@ -317,23 +352,23 @@ static void create_topics(rd_kafka_t *rk, const char *const *names, int n)
     for (int i = 0; i < n; i++) {
         nt[i] = rd_kafka_NewTopic_new(names[i], g_opt.partitions, 1, err, sizeof(err));
         if (!nt[i])
-            die("topic %s: %s", names[i], err);
+            bench_die("topic %s: %s", names[i], err);
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, nt, (size_t)n, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
     if (!ev)
-        die("create topics: no answer from the broker in 30 s");
+        bench_die("create topics: no answer from the broker in 30 s");
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
     if (!res)
-        die("create topics: %s", rd_kafka_event_error_string(ev));
+        bench_die("create topics: %s", rd_kafka_event_error_string(ev));
     size_t cnt;
     const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            die("create topic %s: %s", rd_kafka_topic_result_name(tr[i]),
-                rd_kafka_topic_result_error_string(tr[i]));
+            bench_die("create topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+                      rd_kafka_topic_result_error_string(tr[i]));
     }
     rd_kafka_event_destroy(ev);
     rd_kafka_queue_destroy(q);
@@ -344,7 +379,7 @@ static void create_topics(rd_kafka_t *rk, const char *const *names, int n)
 
 /* Assigns every partition of @p topics to consumer @p c, at the current end
  * (from_end) or at the beginning. */
-static void assign_all(rd_kafka_t *c, const char *const *topics, int n, int from_end)
+void bench_assign_all(rd_kafka_t *c, const char *const *topics, int n, int from_end)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n * g_opt.partitions);
     for (int t = 0; t < n; t++)
@@ -354,20 +389,20 @@ static void assign_all(rd_kafka_t *c, const char *const *topics, int n, int from
                 rd_kafka_resp_err_t e =
                     rd_kafka_query_watermark_offsets(c, topics[t], p, &lo, &hi, 10000);
                 if (e)
-                    die("watermarks of %s [%d]: %s", topics[t], p, rd_kafka_err2str(e));
+                    bench_die("watermarks of %s [%d]: %s", topics[t], p, rd_kafka_err2str(e));
             }
             rd_kafka_topic_partition_list_add(l, topics[t], p)->offset =
                 from_end ? hi : RD_KAFKA_OFFSET_BEGINNING;
         }
     rd_kafka_resp_err_t e = rd_kafka_assign(c, l);
     if (e)
-        die("assign: %s", rd_kafka_err2str(e));
+        bench_die("assign: %s", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Fetches @p topic's metadata into a new producer's cache, so that its
  * first records do not wait for a metadata refresh (about a second). */
-static void warm_producer(rd_kafka_t *p, const char *topic)
+void bench_warm_producer(rd_kafka_t *p, const char *topic)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
@@ -377,7 +412,7 @@ static void warm_producer(rd_kafka_t *p, const char *topic)
         rd_kafka_topic_destroy(rkt);
 }
 
-static void produce(rd_kafka_t *p, const char *topic, const char *key, const void *val, size_t len)
+void bench_produce(rd_kafka_t *p, const char *topic, const char *key, const void *val, size_t len)
 {
     for (;;) {
         rd_kafka_resp_err_t e =
@@ -387,20 +422,20 @@ static void produce(rd_kafka_t *p, const char *topic, const char *key, const voi
         if (!e)
             return;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            die("produce to %s: %s", topic, rd_kafka_err2str(e));
+            bench_die("produce to %s: %s", topic, rd_kafka_err2str(e));
         rd_kafka_poll(p, 5);
-        check_deadline("publishing");
+        bench_check_deadline("publishing");
     }
 }
 
-static void flush_or_die(rd_kafka_t *p, const char *what)
+void bench_flush(rd_kafka_t *p, const char *what)
 {
     while (rd_kafka_outq_len(p) > 0) {
         rd_kafka_flush(p, 1000);
-        check_deadline(what);
+        bench_check_deadline(what);
     }
     if (atomic_load(&g_delivery_errors))
-        die("%s: %ld records were not delivered", what, atomic_load(&g_delivery_errors));
+        bench_die("%s: %ld records were not delivered", what, atomic_load(&g_delivery_errors));
 }
 
 /* ---- a minimal protobuf field scanner (no allocation) --------------------- */
@@ -420,7 +455,7 @@ static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 /* Finds the first length-delimited field @p num of a message. */
-static int pb_bytes(const uint8_t *p, size_t len, unsigned num, const uint8_t **out, size_t *olen)
+int bench_pb_bytes(const uint8_t *p, size_t len, unsigned num, const uint8_t **out, size_t *olen)
 {
     const uint8_t *end = p + len;
     while (p < end) {
@@ -455,21 +490,21 @@ static int pb_bytes(const uint8_t *p, size_t len, unsigned num, const uint8_t **
     return -1;
 }
 
-static int pb_eq(const uint8_t *s, size_t n, const char *lit)
+int bench_pb_eq(const uint8_t *s, size_t n, const char *lit)
 {
     return n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
 /* ---- incidentd processes -------------------------------------------------- */
 
-static int free_port(void)
+int bench_free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
     if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         getsockname(s, (struct sockaddr *)&a, &al) < 0)
-        die("no free port: %s", strerror(errno));
+        bench_die("no free port: %s", strerror(errno));
     close(s);
     return ntohs(a.sin_port);
 }
@@ -527,7 +562,7 @@ static pid_t spawn(char *const argv[], const char *log)
 {
     pid_t pid = fork();
     if (pid < 0)
-        die("fork: %s", strerror(errno));
+        bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -547,107 +582,179 @@ static pid_t spawn(char *const argv[], const char *log)
     return pid;
 }
 
-static void spawn_incidentd(const char *prefix)
+/* Starts one incidentd of stages @p stages (a comma list) into the next
+ * slot of g_procs, with the bench's settings, then @p sets (NULL-ended,
+ * may be NULL): "--set" each. */
+static void spawn_one(const char *prefix, const char *stages, const char *const *sets)
+{
+    if (g_nprocs == MAX_PROCS)
+        bench_die("more than %d incidentd processes", MAX_PROCS);
+    proc_t *pr = &g_procs[g_nprocs];
+    snprintf(pr->stages, sizeof(pr->stages), "%s", stages);
+    pr->port = bench_free_port();
+    snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
+    char http[64], parts[64], inc[PATH_MAX + 16];
+    snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
+    snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
+    snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
+    int n_sets = 0;
+    while (sets && sets[n_sets])
+        n_sets++;
+    char **argv = calloc((size_t)(32 + 2 * (g_opt.n_sets + n_sets)), sizeof(*argv));
+    if (!argv)
+        bench_die("out of memory");
+    int a = 0;
+    argv[a++] = inc;
+    argv[a++] = "--brokers";
+    argv[a++] = (char *)g_opt.brokers;
+    argv[a++] = "--redis";
+    argv[a++] = (char *)g_opt.redis;
+    argv[a++] = "--topic-prefix";
+    argv[a++] = (char *)prefix;
+    argv[a++] = "--stages";
+    argv[a++] = pr->stages;
+    argv[a++] = "--http";
+    argv[a++] = http;
+    argv[a++] = "--set";
+    argv[a++] = parts;
+    argv[a++] = "--log-level";
+    argv[a++] = "warn";
+    for (int i = 0; i < g_opt.n_sets; i++) {
+        argv[a++] = "--set";
+        argv[a++] = (char *)g_opt.sets[i];
+    }
+    for (int i = 0; i < n_sets; i++) {
+        argv[a++] = "--set";
+        argv[a++] = (char *)sets[i];
+    }
+    argv[a] = NULL;
+    pr->pid = spawn(argv, pr->log);
+    free(argv);
+    g_nprocs++;
+    bench_say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages, http,
+              pr->log);
+}
+
+/* The five event stages as --stages-per-process and --processes-per-stage
+ * lay them out, each process with @p sets too. */
+static void spawn_incidentd(const char *prefix, const char *const *sets)
 {
     int per = g_opt.stages_per_process;
     for (int rep = 0; rep < g_opt.processes_per_stage; rep++)
         for (int s = 0; s < N_STAGES; s += per) {
-            proc_t *pr = &g_procs[g_nprocs];
+            char stages[128];
             size_t off = 0;
-            pr->stages[0] = '\0';
+            stages[0] = '\0';
             for (int k = s; k < s + per && k < N_STAGES; k++)
-                off += (size_t)snprintf(pr->stages + off, sizeof(pr->stages) - off, "%s%s",
-                                        off ? "," : "", stage_names[k]);
-            pr->port = free_port();
-            snprintf(pr->log, sizeof(pr->log), "%s/incidentd-%d.log", g_opt.workdir, g_nprocs);
-            char http[64], parts[64], inc[PATH_MAX + 16];
-            snprintf(http, sizeof(http), "127.0.0.1:%d", pr->port);
-            snprintf(parts, sizeof(parts), "topics.partitions=%d", g_opt.partitions);
-            snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
-            char *argv[32 + 2 * MAX_SETS];
-            int a = 0;
-            argv[a++] = inc;
-            argv[a++] = "--brokers";
-            argv[a++] = (char *)g_opt.brokers;
-            argv[a++] = "--redis";
-            argv[a++] = (char *)g_opt.redis;
-            argv[a++] = "--topic-prefix";
-            argv[a++] = (char *)prefix;
-            argv[a++] = "--stages";
-            argv[a++] = pr->stages;
-            argv[a++] = "--http";
-            argv[a++] = http;
-            argv[a++] = "--set";
-            argv[a++] = parts;
-            argv[a++] = "--log-level";
-            argv[a++] = "warn";
-            for (int i = 0; i < g_opt.n_sets; i++) {
-                argv[a++] = "--set";
-                argv[a++] = (char *)g_opt.sets[i];
-            }
-            argv[a] = NULL;
-            pr->pid = spawn(argv, pr->log);
-            g_nprocs++;
-            say("incidentd pid %d: stages %s, http %s, log %s", (int)pr->pid, pr->stages, http,
-                pr->log);
+                off += (size_t)snprintf(stages + off, sizeof(stages) - off, "%s%s", off ? "," : "",
+                                        stage_names[k]);
+            spawn_one(prefix, stages, sets);
         }
 }
 
+/* Waits until every process of the running set answers /readyz. */
 static void wait_ready(void)
 {
-    int64_t until = now_us() + 120 * 1000000LL;
-    for (int i = 0; i < g_nprocs; i++) {
+    int64_t until = bench_now_us() + 120 * 1000000LL;
+    for (int i = g_set_first; i < g_nprocs; i++) {
         for (;;) {
             int st = 0, status = 0;
             if (waitpid(g_procs[i].pid, &st, WNOHANG) == g_procs[i].pid) {
                 g_procs[i].pid = 0;
-                die("incidentd (stages %s) exited at start-up; see %s", g_procs[i].stages,
-                    g_procs[i].log);
+                bench_die("incidentd (stages %s) exited at start-up; see %s", g_procs[i].stages,
+                          g_procs[i].log);
             }
             char *b = http_get(g_procs[i].port, "/readyz", &status);
             free(b);
             if (status == 200)
                 break;
-            if (now_us() > until)
-                die("incidentd (stages %s) not ready after 120 s; see %s", g_procs[i].stages,
-                    g_procs[i].log);
-            check_deadline("start-up");
-            sleep_us(200000);
+            if (bench_now_us() > until)
+                bench_die("incidentd (stages %s) not ready after 120 s; see %s", g_procs[i].stages,
+                          g_procs[i].log);
+            bench_check_deadline("start-up");
+            bench_sleep_us(200000);
         }
     }
 }
 
-static void check_children_alive(void)
+/* Creates the stage topics under @p prefix with the bench's partition
+ * count (incidentd would make those missing with its own). */
+static void create_stage_topics(const char *prefix)
 {
-    for (int i = 0; i < g_nprocs; i++) {
+    static const char *const base[] = {
+        "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
+        "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers",
+        "incidents.commands", "incidents.receipts"};
+    enum { N_BASE = sizeof(base) / sizeof(base[0]) };
+    char names[N_BASE][256];
+    const char *np[N_BASE];
+    for (int i = 0; i < N_BASE; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s%s", prefix, base[i]);
+        np[i] = names[i];
+    }
+    rd_kafka_t *adm = bench_producer_new(NULL, "5");
+    create_topics(adm, np, N_BASE);
+    rd_kafka_destroy(adm);
+}
+
+pid_t bench_spawn_set(const char *prefix, const char *extra_stages, const char *const *sets)
+{
+    create_stage_topics(prefix);
+    g_set_first = g_nprocs;
+    spawn_incidentd(prefix, sets);
+    pid_t extra = 0;
+    if (extra_stages) {
+        spawn_one(prefix, extra_stages, sets);
+        extra = g_procs[g_nprocs - 1].pid;
+    }
+    wait_ready();
+    bench_say("%d incidentd processes ready (prefix %s)", g_nprocs - g_set_first, prefix);
+    return extra;
+}
+
+const char *bench_set_dead(char *why, size_t why_size)
+{
+    for (int i = g_set_first; i < g_nprocs; i++) {
         int st;
         if (g_procs[i].pid > 0 && waitpid(g_procs[i].pid, &st, WNOHANG) == g_procs[i].pid) {
             g_procs[i].pid = 0;
-            die("incidentd (stages %s) died (%s %d); see %s", g_procs[i].stages,
-                WIFSIGNALED(st) ? "signal" : "exit",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), g_procs[i].log);
+            snprintf(why, why_size, "incidentd (stages %s) died (%s %d); see %s", g_procs[i].stages,
+                     WIFSIGNALED(st) ? "signal" : "exit",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), g_procs[i].log);
+            return why;
         }
     }
+    return NULL;
 }
 
-static void stop_incidentd(void)
+/* bench_die() when a process of the running set has died. */
+static void check_children_alive(void)
 {
-    for (int i = 0; i < g_nprocs; i++)
-        if (g_procs[i].pid > 0)
+    char why[PATH_MAX + 160];
+    if (bench_set_dead(why, sizeof(why)))
+        bench_die("%s", why);
+}
+
+void bench_set_stop(void)
+{
+    for (int i = g_set_first; i < g_nprocs; i++)
+        if (g_procs[i].pid > 0) {
             kill(g_procs[i].pid, SIGTERM);
-    for (int i = 0; i < g_nprocs; i++) {
+            kill(g_procs[i].pid, SIGCONT); /* a stopped one too */
+        }
+    for (int i = g_set_first; i < g_nprocs; i++) {
         if (g_procs[i].pid <= 0)
             continue;
         int st;
-        int64_t until = now_us() + 30 * 1000000LL;
+        int64_t until = bench_now_us() + 30 * 1000000LL;
         while (waitpid(g_procs[i].pid, &st, WNOHANG) == 0) {
-            if (now_us() > until) {
+            if (bench_now_us() > until) {
                 kill(g_procs[i].pid, SIGKILL);
                 waitpid(g_procs[i].pid, &st, 0);
-                say("incidentd pid %d did not stop in 30 s: killed", (int)g_procs[i].pid);
+                bench_say("incidentd pid %d did not stop in 30 s: killed", (int)g_procs[i].pid);
                 break;
             }
-            sleep_us(50000);
+            bench_sleep_us(50000);
         }
         g_procs[i].pid = 0;
     }
@@ -671,7 +778,7 @@ static long proc_status_kb(pid_t pid, const char *field)
     return v;
 }
 
-static double proc_cpu_s(pid_t pid)
+double bench_proc_cpu_s(pid_t pid)
 {
     char path[64], buf[2048];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -765,7 +872,7 @@ static void scrape(stage_metrics_t out[N_STAGES])
         {"incidentd_processing_seconds_sum", offsetof(stage_metrics_t, proc_sum_s)},
         {"incidentd_processing_seconds_count", offsetof(stage_metrics_t, proc_count)},
     };
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = g_set_first; i < g_nprocs; i++) {
         int status = 0;
         char *body = http_get(g_procs[i].port, "/metrics", &status);
         if (!body)
@@ -784,7 +891,7 @@ static void scrape(stage_metrics_t out[N_STAGES])
                 if (!q || !sp)
                     continue;
                 for (int s = 0; s < N_STAGES; s++)
-                    if (pb_eq((const uint8_t *)st, (size_t)(q - st), stage_names[s]))
+                    if (bench_pb_eq((const uint8_t *)st, (size_t)(q - st), stage_names[s]))
                         *(double *)((char *)&out[s] + fam[f].off) += atof(sp + 1);
             }
         }
@@ -795,10 +902,33 @@ static void scrape(stage_metrics_t out[N_STAGES])
     }
 }
 
+double bench_metric_sum(const char *family, const char *stage, const char *label)
+{
+    char head[256];
+    int hl = snprintf(head, sizeof(head), "%s{stage=\"%s\"", family, stage);
+    if (hl < 0 || (size_t)hl >= sizeof(head))
+        return 0;
+    double sum = 0;
+    for (int i = g_set_first; i < g_nprocs; i++) {
+        int status = 0;
+        char *body = g_procs[i].pid > 0 ? http_get(g_procs[i].port, "/metrics", &status) : NULL;
+        if (!body)
+            continue;
+        for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n")) {
+            const char *sp = strrchr(line, ' ');
+            if (strncmp(line, head, (size_t)hl) == 0 && (line[hl] == ',' || line[hl] == '}') &&
+                sp && (!label || strstr(line, label)))
+                sum += atof(sp + 1);
+        }
+        free(body);
+    }
+    return sum;
+}
+
 /* ---- alerts ---------------------------------------------------------------- */
 
-static size_t pack_alert(unsigned char *buf, size_t cap, const char *aid, const char *key,
-                         Incident__V1__Action act, long i, int64_t at_ms)
+size_t bench_pack_alert(unsigned char *buf, size_t cap, const char *aid, const char *key,
+                        Incident__V1__Action act, long i, int64_t at_ms)
 {
     static char *sites_a[] = {"paris"}, *sites_b[] = {"paris", "lyon"};
     static char *clients[] = {"acme", "globex"};
@@ -824,16 +954,11 @@ static size_t pack_alert(unsigned char *buf, size_t cap, const char *aid, const 
     }
     size_t len = incident__v1__alert__get_packed_size(&a);
     if (len > cap)
-        die("alert too large (%zu bytes)", len);
+        bench_die("alert too large (%zu bytes)", len);
     return incident__v1__alert__pack(&a, buf);
 }
 
 /* ---- results -------------------------------------------------------------- */
-
-typedef struct pct {
-    long n;
-    double p50, p99, p999, max; /* ms */
-} pct_t;
 
 typedef struct tp_result {
     int ok;
@@ -847,7 +972,7 @@ typedef struct tp_result {
     double broker_cpu_s, redis_cpu_s; /* -1: unknown (not the bench's test bed) */
     double redis_info_cpu_s;          /* redis-server CPU by INFO cpu, -1 unknown */
     double scripts, script_usec;      /* EVALSHA calls and their time (INFO commandstats) */
-    pct_t lat_close;                  /* trigger -> closed under full load */
+    bench_pct_t lat_close;            /* trigger -> closed under full load */
 } tp_result_t;
 
 /* ---- phase 2: latency at a fixed offered load ---------------------------- */
@@ -891,7 +1016,7 @@ static void *lat_consumer(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(L->con, 100);
         if (!m)
             continue;
-        int64_t t = now_us();
+        int64_t t = bench_now_us();
         if (m->err) {
             rd_kafka_message_destroy(m);
             continue;
@@ -901,15 +1026,16 @@ static void *lat_consumer(void *arg)
         const uint8_t *inc, *dk, *s;
         size_t il, dl, sl;
         if (tl >= 5 && strcmp(topic + tl - 5, "audit") == 0) {
-            if (pb_bytes(m->payload, m->len, 5, &s, &sl) == 0 && sl > 10 &&
+            if (bench_pb_bytes(m->payload, m->len, 5, &s, &sl) == 0 && sl > 10 &&
                 memcmp(s, "incidentd/", 10) == 0)
                 for (int k = 0; k < N_STAGES; k++)
-                    if (pb_eq(s + 10, sl - 10, stage_names[k]))
+                    if (bench_pb_eq(s + 10, sl - 10, stage_names[k]))
                         atomic_fetch_add(&L->per_actor[k], 1);
             /* closed audit record: snapshot (8) . dedup_key (2) */
-            if (pb_bytes(m->payload, m->len, 4, &s, &sl) == 0 && pb_eq(s, sl, "closed") &&
-                pb_bytes(m->payload, m->len, 8, &inc, &il) == 0 &&
-                pb_bytes(inc, il, 2, &dk, &dl) == 0) {
+            if (bench_pb_bytes(m->payload, m->len, 4, &s, &sl) == 0 &&
+                bench_pb_eq(s, sl, "closed") &&
+                bench_pb_bytes(m->payload, m->len, 8, &inc, &il) == 0 &&
+                bench_pb_bytes(inc, il, 2, &dk, &dl) == 0) {
                 long i = lat_index(L, dk, dl);
                 if (i >= 0 && L->lat_close[i] < 0) {
                     L->lat_close[i] = t - L->trig_us[i];
@@ -920,8 +1046,8 @@ static void *lat_consumer(void *arg)
                     atomic_fetch_add(&L->n_close, 1);
                 }
             }
-        } else if (pb_bytes(m->payload, m->len, 2, &inc, &il) == 0 &&
-                   pb_bytes(inc, il, 2, &dk, &dl) == 0) {
+        } else if (bench_pb_bytes(m->payload, m->len, 2, &inc, &il) == 0 &&
+                   bench_pb_bytes(inc, il, 2, &dk, &dl) == 0) {
             long i = lat_index(L, dk, dl);
             if (i >= 0 && tl >= 9 && strcmp(topic + tl - 9, "escalated") == 0 &&
                 L->lat_esc[i] < 0) {
@@ -930,10 +1056,11 @@ static void *lat_consumer(void *arg)
                 /* Escalated: resolve it now. */
                 snprintf(key, sizeof(key), "%.*s", (int)dl, (const char *)dk);
                 snprintf(aid, sizeof(aid), "%sr", key);
-                size_t len = pack_alert(buf, sizeof(buf), aid, key,
-                                        INCIDENT__V1__ACTION__ACTION_RESOLVE, i, wall_ms());
-                L->res_us[i] = now_us();
-                produce(L->prod, L->det, key, buf, len);
+                size_t len =
+                    bench_pack_alert(buf, sizeof(buf), aid, key,
+                                     INCIDENT__V1__ACTION__ACTION_RESOLVE, i, bench_wall_ms());
+                L->res_us[i] = bench_now_us();
+                bench_produce(L->prod, L->det, key, buf, len);
             } else if (i >= 0 && tl >= 8 && strcmp(topic + tl - 8, "resolved") == 0 &&
                        L->lat_res[i] < 0 && L->res_us[i] > 0) {
                 L->lat_res[i] = t - L->res_us[i];
@@ -951,9 +1078,9 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static pct_t percentiles(const int64_t *v, long n)
+bench_pct_t bench_percentiles(const int64_t *v, long n)
 {
-    pct_t p = {0};
+    bench_pct_t p = {0};
     int64_t *s = malloc((size_t)(n > 0 ? n : 1) * sizeof(*s));
     for (long i = 0; i < n; i++)
         if (v[i] >= 0)
@@ -977,7 +1104,7 @@ typedef struct lat_result {
     int rate;
     long planned, sent;
     double achieved_rate;
-    pct_t esc, res, close;
+    bench_pct_t esc, res, close;
 } lat_result_t;
 
 static void lat_free(lat_run_t *L)
@@ -1018,73 +1145,75 @@ static void run_load(const char *prefix, const char *tag, long n, double pair_ra
     snprintf(esc, sizeof(esc), "%sincidents.escalated", prefix);
     snprintf(res, sizeof(res), "%sincidents.resolved", prefix);
     snprintf(audit, sizeof(audit), "%sormis.audit", prefix);
-    L->con = mk_consumer(group, 1);
+    L->con = bench_consumer_new(group, 1);
     const char *topics[] = {esc, res, audit};
-    assign_all(L->con, topics, 3, 1);
-    L->prod = mk_producer(NULL, pair_rate > 0 ? "0" : "5");
-    warm_producer(L->prod, L->det);
+    bench_assign_all(L->con, topics, 3, 1);
+    L->prod = bench_producer_new(NULL, pair_rate > 0 ? "0" : "5");
+    bench_warm_producer(L->prod, L->det);
 
     pthread_t th;
     if (pthread_create(&th, NULL, lat_consumer, L) != 0)
-        die("pthread_create");
+        bench_die("pthread_create");
     /* Let the consumer fetch its start offsets before the first send. */
-    sleep_us(1000000);
+    bench_sleep_us(1000000);
     unsigned char buf[1024];
     char key[256], aid[300];
-    int64_t start = now_us();
+    int64_t start = bench_now_us();
     long sent = 0, merges = 0;
     stage_metrics_t m0[N_STAGES];
     scrape(m0);
-    int64_t next_report = now_us() + 5000000;
+    int64_t next_report = bench_now_us() + 5000000;
     for (long i = 0; i < n; i++) {
         if (pair_rate > 0) {
             int64_t due = start + (int64_t)((double)i * 1e6 / pair_rate);
-            int64_t t = now_us();
+            int64_t t = bench_now_us();
             if (due > t)
-                sleep_us(due - t);
+                bench_sleep_us(due - t);
         }
         snprintf(key, sizeof(key), "%s%ld", L->keypfx, i);
         snprintf(aid, sizeof(aid), "%st", key);
-        size_t len = pack_alert(buf, sizeof(buf), aid, key, INCIDENT__V1__ACTION__ACTION_TRIGGER, i,
-                                wall_ms());
-        L->trig_us[i] = now_us();
-        produce(L->prod, L->det, key, buf, len);
+        size_t len = bench_pack_alert(buf, sizeof(buf), aid, key,
+                                      INCIDENT__V1__ACTION__ACTION_TRIGGER, i, bench_wall_ms());
+        L->trig_us[i] = bench_now_us();
+        bench_produce(L->prod, L->det, key, buf, len);
         sent++;
         if ((long)((double)(i + 1) * merge_share) > (long)((double)i * merge_share)) {
             snprintf(aid, sizeof(aid), "%sm", key);
-            len = pack_alert(buf, sizeof(buf), aid, key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                             i + 1, wall_ms());
-            produce(L->prod, L->det, key, buf, len);
+            len = bench_pack_alert(buf, sizeof(buf), aid, key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                   i + 1, bench_wall_ms());
+            bench_produce(L->prod, L->det, key, buf, len);
             merges++;
         }
         if (pair_rate > 0 || (i & 1023) == 0)
             rd_kafka_poll(L->prod, 0);
-        if (past_deadline())
+        if (bench_past_deadline())
             break;
     }
-    *pub_s = (double)(now_us() - start) / 1e6;
-    say("%s: %ld triggers and %ld merging triggers published in %.2f s", tag, sent, merges, *pub_s);
+    *pub_s = (double)(bench_now_us() - start) / 1e6;
+    bench_say("%s: %ld triggers and %ld merging triggers published in %.2f s", tag, sent, merges,
+              *pub_s);
     /* Until all are closed: at most wait_s after the last trigger, and give
      * up when nothing closes for --stall seconds. */
-    int64_t until = now_us() + (int64_t)wait_s * 1000000;
+    int64_t until = bench_now_us() + (int64_t)wait_s * 1000000;
     long last_closed = -1;
-    int64_t last_progress = now_us();
-    while (atomic_load(&L->n_close) < sent && now_us() < until && !past_deadline()) {
+    int64_t last_progress = bench_now_us();
+    while (atomic_load(&L->n_close) < sent && bench_now_us() < until && !bench_past_deadline()) {
         rd_kafka_poll(L->prod, 100);
         long c = atomic_load(&L->n_close);
         if (c != last_closed) {
             last_closed = c;
-            last_progress = now_us();
+            last_progress = bench_now_us();
         }
-        if (now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000) {
-            say("%s: nothing closed for %d s: giving up", tag, g_opt.stall_s);
+        if (bench_now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000) {
+            bench_say("%s: nothing closed for %d s: giving up", tag, g_opt.stall_s);
             break;
         }
-        if (now_us() >= next_report) {
-            next_report = now_us() + 5000000;
+        if (bench_now_us() >= next_report) {
+            next_report = bench_now_us() + 5000000;
             stage_metrics_t mm[N_STAGES];
             scrape(mm);
-            say("%s: escalated %ld, resolved %ld, closed %ld of %ld; consumed: detected %.0f, "
+            bench_say(
+                "%s: escalated %ld, resolved %ld, closed %ld of %ld; consumed: detected %.0f, "
                 "classified %.0f, scoped %.0f, escalated %.0f, resolved %.0f",
                 tag, atomic_load(&L->n_esc), atomic_load(&L->n_res), c, sent,
                 mm[0].consumed - m0[0].consumed, mm[1].consumed - m0[1].consumed,
@@ -1094,8 +1223,8 @@ static void run_load(const char *prefix, const char *tag, long n, double pair_ra
         }
         sample_rss();
     }
-    if (past_deadline())
-        say("%s: global deadline reached", tag);
+    if (bench_past_deadline())
+        bench_say("%s: global deadline reached", tag);
     atomic_store(&L->stop, 1);
     pthread_join(th, NULL);
     rd_kafka_flush(L->prod, 5000);
@@ -1115,7 +1244,8 @@ static void phase_latency(const char *prefix, int rate, lat_result_t *out)
     long n = (long)(pair_rate * g_opt.rate_secs);
     if (n < 1)
         n = 1;
-    say("phase 2 (latency): %d alerts/s offered for %d s (%ld triggers at %.0f/s, each resolved as "
+    bench_say(
+        "phase 2 (latency): %d alerts/s offered for %d s (%ld triggers at %.0f/s, each resolved as "
         "soon as it is seen on incidents.escalated)",
         rate, g_opt.rate_secs, n, pair_rate);
     lat_run_t L;
@@ -1126,10 +1256,11 @@ static void phase_latency(const char *prefix, int rate, lat_result_t *out)
     out->planned = n;
     out->sent = sent;
     out->achieved_rate = 2.0 * (double)sent / pub_s;
-    out->esc = percentiles(L.lat_esc, sent);
-    out->res = percentiles(L.lat_res, sent);
-    out->close = percentiles(L.lat_close, sent);
-    say("phase 2 @%d/s: trigger->escalated %ld seen, p50 %.1f p99 %.1f ms; resolve->resolved %ld, "
+    out->esc = bench_percentiles(L.lat_esc, sent);
+    out->res = bench_percentiles(L.lat_res, sent);
+    out->close = bench_percentiles(L.lat_close, sent);
+    bench_say(
+        "phase 2 @%d/s: trigger->escalated %ld seen, p50 %.1f p99 %.1f ms; resolve->resolved %ld, "
         "p50 %.1f p99 %.1f ms; trigger->closed %ld, p50 %.1f p99 %.1f ms",
         rate, out->esc.n, out->esc.p50, out->esc.p99, out->res.n, out->res.p50, out->res.p99,
         out->close.n, out->close.p50, out->close.p99);
@@ -1150,30 +1281,31 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     r->incidents = n;
     stage_metrics_t m0[N_STAGES], m1[N_STAGES];
     scrape(m0);
-    for (int i = 0; i < g_nprocs; i++) {
-        g_procs[i].cpu_s0 = proc_cpu_s(g_procs[i].pid);
+    for (int i = g_set_first; i < g_nprocs; i++) {
+        g_procs[i].cpu_s0 = bench_proc_cpu_s(g_procs[i].pid);
         g_procs[i].consumed0 = g_procs[i].consumed_now;
     }
     unsigned long long b0, t0, b1, t1;
     machine_cpu(&b0, &t0);
     pid_t kpid = testbed_pid("kafka"), rpid = testbed_pid("redis");
-    double k0 = kpid ? proc_cpu_s(kpid) : 0, rc0 = rpid ? proc_cpu_s(rpid) : 0;
+    double k0 = kpid ? bench_proc_cpu_s(kpid) : 0, rc0 = rpid ? bench_proc_cpu_s(rpid) : 0;
     redisContext *rcx = bench_redis("Redis CPU per incident");
     double ri0 = redis_cpu_s(rcx), ev0, evu0, ev1, evu1;
     redis_evalsha(rcx, &ev0, &evu0);
-    say("phase 1 (throughput): %ld incidents as fast as the broker takes them: a trigger each, "
+    bench_say(
+        "phase 1 (throughput): %ld incidents as fast as the broker takes them: a trigger each, "
         "a merging trigger after %.0f%% of them, and each one's resolve as soon as it is seen "
         "on incidents.escalated",
         n, g_opt.merge_share * 100);
     lat_run_t L;
     double pub_s;
     long sent, merges;
-    int64_t first_pub_wall = wall_ms() + 1000; /* run_load waits 1 s before publishing */
-    int64_t t_start = now_us() + 1000000;
+    int64_t first_pub_wall = bench_wall_ms() + 1000; /* run_load waits 1 s before publishing */
+    int64_t t_start = bench_now_us() + 1000000;
     run_load(prefix, "T", n, 0, g_opt.merge_share, g_opt.deadline_s, &L, &pub_s, &sent, &merges);
     machine_cpu(&b1, &t1);
-    r->broker_cpu_s = kpid ? proc_cpu_s(kpid) - k0 : -1;
-    r->redis_cpu_s = rpid ? proc_cpu_s(rpid) - rc0 : -1;
+    r->broker_cpu_s = kpid ? bench_proc_cpu_s(kpid) - k0 : -1;
+    r->redis_cpu_s = rpid ? bench_proc_cpu_s(rpid) - rc0 : -1;
     double ri1 = redis_cpu_s(rcx);
     r->redis_info_cpu_s = ri0 >= 0 && ri1 >= 0 ? ri1 - ri0 : -1;
     redis_evalsha(rcx, &ev1, &evu1);
@@ -1182,8 +1314,8 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     if (rcx)
         redisFree(rcx);
     scrape(m1);
-    for (int i = 0; i < g_nprocs; i++) {
-        g_procs[i].cpu_s1 = proc_cpu_s(g_procs[i].pid);
+    for (int i = g_set_first; i < g_nprocs; i++) {
+        g_procs[i].cpu_s1 = bench_proc_cpu_s(g_procs[i].pid);
         g_procs[i].consumed1 = g_procs[i].consumed_now;
     }
     sample_rss();
@@ -1193,7 +1325,7 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     r->ok = r->closed == n;
     int64_t last = atomic_load(&L.last_close_ts);
     r->total_s = last > first_pub_wall ? (double)(last - first_pub_wall) / 1000.0
-                                       : (double)(now_us() - t_start) / 1e6;
+                                       : (double)(bench_now_us() - t_start) / 1e6;
     r->incidents_per_s = (double)r->closed / r->total_s;
     r->alerts_per_s = (double)r->alerts * ((double)r->closed / (double)n) / r->total_s;
     r->cpu_util = t1 > t0 ? (double)(b1 - b0) / (double)(t1 - t0) : 0;
@@ -1212,9 +1344,9 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
         r->stage_events_per_s[s] = r->m[s].consumed / r->total_s;
         r->stage_records_per_s[s] = (double)atomic_load(&L.per_actor[s]) / r->total_s;
     }
-    r->lat_close = percentiles(L.lat_close, sent);
-    say("phase 1: %ld/%ld incidents closed in %.2f s: %.0f incidents/s", r->closed, n, r->total_s,
-        r->incidents_per_s);
+    r->lat_close = bench_percentiles(L.lat_close, sent);
+    bench_say("phase 1: %ld/%ld incidents closed in %.2f s: %.0f incidents/s", r->closed, n,
+              r->total_s, r->incidents_per_s);
     lat_free(&L);
 }
 
@@ -1232,31 +1364,33 @@ static double phase_open_incidents(const char *prefix, long n)
     stage_metrics_t m0[N_STAGES], m1[N_STAGES];
     scrape(m0);
     double mem0 = redis_info_num(rc, "memory", "used_memory");
-    say("open incidents: %ld triggers, never resolved, for Redis's bytes per open incident", n);
-    rd_kafka_t *p = mk_producer(NULL, "5");
+    bench_say("open incidents: %ld triggers, never resolved, for Redis's bytes per open incident",
+              n);
+    rd_kafka_t *p = bench_producer_new(NULL, "5");
     char det[256], key[256];
     snprintf(det, sizeof(det), "%sincidents.detected", prefix);
     unsigned char buf[1024];
     for (long i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "%sO-%ld", prefix, i);
-        size_t len = pack_alert(buf, sizeof(buf), key, key, INCIDENT__V1__ACTION__ACTION_TRIGGER, i,
-                                wall_ms());
-        produce(p, det, key, buf, len);
+        size_t len = bench_pack_alert(buf, sizeof(buf), key, key,
+                                      INCIDENT__V1__ACTION__ACTION_TRIGGER, i, bench_wall_ms());
+        bench_produce(p, det, key, buf, len);
     }
-    flush_or_die(p, "open incidents");
+    bench_flush(p, "open incidents");
     rd_kafka_destroy(p);
-    int64_t t0 = now_us();
+    int64_t t0 = bench_now_us();
     do {
-        sleep_us(200000);
+        bench_sleep_us(200000);
         scrape(m1);
-        check_deadline("open incidents");
+        bench_check_deadline("open incidents");
     } while (m1[3].consumed - m0[3].consumed < (double)n &&
-             now_us() - t0 < (int64_t)g_opt.stall_s * 1000000);
-    sleep_us(500000); /* the escalated stage's last apply and commit */
+             bench_now_us() - t0 < (int64_t)g_opt.stall_s * 1000000);
+    bench_sleep_us(500000); /* the escalated stage's last apply and commit */
     double mem1 = redis_info_num(rc, "memory", "used_memory");
     redisFree(rc);
     double per = mem0 >= 0 && mem1 >= 0 ? (mem1 - mem0) / (double)n : -1;
-    say("open incidents: %.0f of %ld escalated; Redis used_memory +%.0f bytes per open incident",
+    bench_say(
+        "open incidents: %.0f of %ld escalated; Redis used_memory +%.0f bytes per open incident",
         m1[3].consumed - m0[3].consumed, n, per);
     return per;
 }
@@ -1279,15 +1413,15 @@ typedef struct hop {
 static void *hop_run(void *arg)
 {
     hop_t *h = arg;
-    rd_kafka_t *c = mk_consumer(h->group, 1);
+    rd_kafka_t *c = bench_consumer_new(h->group, 1);
     const char *topics[] = {h->in};
-    assign_all(c, topics, 1, 0);
-    rd_kafka_t *p = mk_producer(h->txn ? h->txid : NULL, h->txn ? "2" : "5");
+    bench_assign_all(c, topics, 1, 0);
+    rd_kafka_t *p = bench_producer_new(h->txn ? h->txid : NULL, h->txn ? "2" : "5");
     rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(c);
     if (h->txn) {
         rd_kafka_error_t *e = rd_kafka_init_transactions(p, 30000);
         if (e) {
-            say("relay hop %d: init transactions: %s", h->idx, rd_kafka_error_string(e));
+            bench_say("relay hop %d: init transactions: %s", h->idx, rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
             h->failed = 1;
         }
@@ -1302,7 +1436,7 @@ static void *hop_run(void *arg)
         while (nb < BATCH_MAX) {
             int timeout = 100;
             if (nb > 0) {
-                int64_t left = (deadline - now_us()) / 1000;
+                int64_t left = (deadline - bench_now_us()) / 1000;
                 if (left <= 0)
                     break;
                 timeout = (int)left;
@@ -1318,7 +1452,7 @@ static void *hop_run(void *arg)
                 continue;
             }
             if (nb == 0)
-                deadline = now_us() + BATCH_MS * 1000;
+                deadline = bench_now_us() + BATCH_MS * 1000;
             batch[nb++] = m;
         }
         if (nb == 0)
@@ -1327,7 +1461,7 @@ static void *hop_run(void *arg)
         if (h->txn) {
             rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
             if (e) {
-                say("relay hop %d: begin: %s", h->idx, rd_kafka_error_string(e));
+                bench_say("relay hop %d: begin: %s", h->idx, rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
                 h->failed = 1;
             }
@@ -1342,7 +1476,7 @@ static void *hop_run(void *arg)
                 if (!e)
                     break;
                 if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                    say("relay hop %d: produce: %s", h->idx, rd_kafka_err2str(e));
+                    bench_say("relay hop %d: produce: %s", h->idx, rd_kafka_err2str(e));
                     h->failed = 1;
                     break;
                 }
@@ -1357,14 +1491,14 @@ static void *hop_run(void *arg)
                 tp->offset = m->offset + 1;
         }
         if (!h->failed && h->txn) {
-            int64_t c0 = now_us();
+            int64_t c0 = bench_now_us();
             rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(p, offs, gm, 30000);
             if (!e)
                 e = rd_kafka_commit_transaction(p, 30000);
-            h->commit_us += now_us() - c0;
+            h->commit_us += bench_now_us() - c0;
             h->commits++;
             if (e) {
-                say("relay hop %d: commit: %s", h->idx, rd_kafka_error_string(e));
+                bench_say("relay hop %d: commit: %s", h->idx, rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
                 h->failed = 1;
             }
@@ -1376,7 +1510,7 @@ static void *hop_run(void *arg)
         for (size_t i = 0; i < nb; i++)
             rd_kafka_message_destroy(batch[i]);
         h->relayed += (long)nb;
-        int64_t t_now = now_us();
+        int64_t t_now = bench_now_us();
         atomic_store(&h->last_us, t_now);
         if (!atomic_load(&h->first_us))
             atomic_store(&h->first_us, t_now);
@@ -1395,8 +1529,8 @@ typedef struct relay_result {
     int ok, txn;
     long msgs, arrived;
     double secs, msgs_per_s;
-    int lat_rate;    /* messages/s offered in the latency run (0: none) */
-    pct_t lat_3hops; /* publish -> seen after three hops (the path trigger -> escalated) */
+    int lat_rate;          /* messages/s offered in the latency run (0: none) */
+    bench_pct_t lat_3hops; /* publish -> seen after three hops (the path trigger -> escalated) */
 } relay_result_t;
 
 /* The relay's latency over its first three hops at @p rate messages/s for
@@ -1409,35 +1543,36 @@ static void relay_latency(rd_kafka_t *p, const char *prefix, const char *first, 
     long n = (long)rate * g_opt.rate_secs;
     int64_t *sent = calloc((size_t)n, sizeof(*sent)), *lat = malloc((size_t)n * sizeof(*lat));
     if (!sent || !lat)
-        die("out of memory");
+        bench_die("out of memory");
     for (long i = 0; i < n; i++)
         lat[i] = -1;
     char group[300], key[256], kp[200];
     snprintf(group, sizeof(group), "%s.lat", third);
     snprintf(kp, sizeof(kp), "%sL", prefix);
     size_t kpl = strlen(kp);
-    rd_kafka_t *c = mk_consumer(group, 1);
+    rd_kafka_t *c = bench_consumer_new(group, 1);
     const char *topics[] = {third};
-    assign_all(c, topics, 1, 1);
-    say("relay latency: %d msgs/s for %d s, publish -> after 3 hops", rate, g_opt.rate_secs);
+    bench_assign_all(c, topics, 1, 1);
+    bench_say("relay latency: %d msgs/s for %d s, publish -> after 3 hops", rate, g_opt.rate_secs);
     unsigned char buf[1024];
-    int64_t t0 = now_us(), last_seen = now_us();
+    int64_t t0 = bench_now_us(), last_seen = bench_now_us();
     long next = 0, seen = 0;
-    while (seen < n && now_us() - last_seen < 15000000) {
-        int64_t t = now_us();
+    while (seen < n && bench_now_us() - last_seen < 15000000) {
+        int64_t t = bench_now_us();
         for (; next < n && t0 + next * 1000000 / rate <= t; next++) {
             snprintf(key, sizeof(key), "%s%ld", kp, next);
-            size_t len = pack_alert(buf, sizeof(buf), key, key,
-                                    INCIDENT__V1__ACTION__ACTION_TRIGGER, next, wall_ms());
-            sent[next] = now_us();
-            produce(p, first, key, buf, len);
-            last_seen = now_us();
+            size_t len =
+                bench_pack_alert(buf, sizeof(buf), key, key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                 next, bench_wall_ms());
+            sent[next] = bench_now_us();
+            bench_produce(p, first, key, buf, len);
+            last_seen = bench_now_us();
         }
         rd_kafka_poll(p, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
         if (!m)
             continue;
-        int64_t seen_us = now_us();
+        int64_t seen_us = bench_now_us();
         const char *k = m->key;
         if (!m->err && m->key_len > kpl && memcmp(k, kp, kpl) == 0) {
             long i = strtol(k + kpl, NULL, 10);
@@ -1448,12 +1583,12 @@ static void relay_latency(rd_kafka_t *p, const char *prefix, const char *first, 
             }
         }
         rd_kafka_message_destroy(m);
-        check_deadline("relay latency");
+        bench_check_deadline("relay latency");
     }
     r->lat_rate = rate;
-    r->lat_3hops = percentiles(lat, n);
-    say("relay latency at %d/s: %ld/%ld seen, p50 %.1f p99 %.1f ms", rate, r->lat_3hops.n, n,
-        r->lat_3hops.p50, r->lat_3hops.p99);
+    r->lat_3hops = bench_percentiles(lat, n);
+    bench_say("relay latency at %d/s: %ld/%ld seen, p50 %.1f p99 %.1f ms", rate, r->lat_3hops.n, n,
+              r->lat_3hops.p50, r->lat_3hops.p99);
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
     free(sent);
@@ -1471,7 +1606,7 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         snprintf(names[i], sizeof(names[i]), "%srelay%s.t%d", prefix, txn ? "tx" : "plain", i);
         np[i] = names[i];
     }
-    rd_kafka_t *p = mk_producer(NULL, "5");
+    rd_kafka_t *p = bench_producer_new(NULL, "5");
     create_topics(p, np, RELAY_HOPS + 1);
     atomic_int stop = 0;
     hop_t hops[RELAY_HOPS];
@@ -1487,20 +1622,21 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         snprintf(h->group, sizeof(h->group), "%.200s.g", names[i]);
         snprintf(h->txid, sizeof(h->txid), "%.200s.tx", names[i]);
         if (pthread_create(&th[i], NULL, hop_run, h) != 0)
-            die("pthread_create");
+            bench_die("pthread_create");
     }
     for (int i = 0; i < RELAY_HOPS; i++)
         while (!atomic_load(&hops[i].ready)) {
-            sleep_us(50000);
-            check_deadline("relay start-up");
+            bench_sleep_us(50000);
+            bench_check_deadline("relay start-up");
         }
     char group[300];
     snprintf(group, sizeof(group), "%s.sink", names[RELAY_HOPS]);
-    rd_kafka_t *sink = mk_consumer(group, 1);
+    rd_kafka_t *sink = bench_consumer_new(group, 1);
     const char *st[] = {names[RELAY_HOPS]};
-    assign_all(sink, st, 1, 0);
+    bench_assign_all(sink, st, 1, 0);
 
-    say("phase 4 (limit): bare %s relay, %ld messages through %d hops (%s)",
+    bench_say(
+        "phase 4 (limit): bare %s relay, %ld messages through %d hops (%s)",
         txn ? "transactional" : "plain", msgs, RELAY_HOPS,
         txn ? "consume, produce, send offsets, commit the transaction per batch of <=500/20 ms"
             : "consume, produce (idempotent), commit offsets async per batch");
@@ -1512,38 +1648,38 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
     enum { WARM = 100 };
     for (long i = 0; i < WARM; i++) {
         snprintf(key, sizeof(key), "%swarm%ld", prefix, i);
-        size_t len = pack_alert(buf, sizeof(buf), key, key, INCIDENT__V1__ACTION__ACTION_TRIGGER, i,
-                                wall_ms());
-        produce(p, names[0], key, buf, len);
+        size_t len = bench_pack_alert(buf, sizeof(buf), key, key,
+                                      INCIDENT__V1__ACTION__ACTION_TRIGGER, i, bench_wall_ms());
+        bench_produce(p, names[0], key, buf, len);
     }
-    flush_or_die(p, "relay warm-up");
+    bench_flush(p, "relay warm-up");
     for (long got = 0; got < WARM;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(sink, 200);
         if (m && !m->err)
             got++;
         if (m)
             rd_kafka_message_destroy(m);
-        check_deadline("relay warm-up");
+        bench_check_deadline("relay warm-up");
     }
     for (int i = 0; i < RELAY_HOPS; i++)
         atomic_store(&hops[i].first_us, 0);
-    int64_t first_pub = wall_ms(), t_start = now_us();
+    int64_t first_pub = bench_wall_ms(), t_start = bench_now_us();
     for (long i = 0; i < msgs; i++) {
         snprintf(key, sizeof(key), "%sk%ld", prefix, i);
         snprintf(aid, sizeof(aid), "%sa%ld", prefix, i);
-        size_t len = pack_alert(buf, sizeof(buf), aid, key, INCIDENT__V1__ACTION__ACTION_TRIGGER, i,
-                                wall_ms());
-        produce(p, names[0], key, buf, len);
+        size_t len = bench_pack_alert(buf, sizeof(buf), aid, key,
+                                      INCIDENT__V1__ACTION__ACTION_TRIGGER, i, bench_wall_ms());
+        bench_produce(p, names[0], key, buf, len);
         if ((i & 1023) == 0)
             rd_kafka_poll(p, 0);
     }
-    flush_or_die(p, "relay publishing");
-    int64_t last_ts = 0, last_progress = now_us();
+    bench_flush(p, "relay publishing");
+    int64_t last_ts = 0, last_progress = bench_now_us();
     while (r->arrived < msgs) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(sink, 200);
         if (m && !m->err) {
             r->arrived++;
-            last_progress = now_us();
+            last_progress = bench_now_us();
             rd_kafka_timestamp_type_t tt;
             int64_t ts = rd_kafka_message_timestamp(m, &tt);
             if (ts > last_ts)
@@ -1554,26 +1690,26 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
         int failed = 0;
         for (int i = 0; i < RELAY_HOPS; i++)
             failed |= hops[i].failed;
-        if (failed || now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000 ||
-            past_deadline()) {
-            say("relay: stopped with %ld/%ld arrived (%s)", r->arrived, msgs,
-                failed            ? "a hop failed"
-                : past_deadline() ? "deadline"
-                                  : "stalled");
+        if (failed || bench_now_us() - last_progress > (int64_t)g_opt.stall_s * 1000000 ||
+            bench_past_deadline()) {
+            bench_say("relay: stopped with %ld/%ld arrived (%s)", r->arrived, msgs,
+                      failed                  ? "a hop failed"
+                      : bench_past_deadline() ? "deadline"
+                                              : "stalled");
             break;
         }
     }
-    if (txn && r->arrived == msgs && !past_deadline())
+    if (txn && r->arrived == msgs && !bench_past_deadline())
         for (int i = 0; i < g_opt.n_rates; i++)
             if (g_opt.rates[i] == 1000)
                 relay_latency(p, prefix, names[0], names[3], 1000, r);
     atomic_store(&stop, 1);
     for (int i = 0; i < RELAY_HOPS; i++) {
         pthread_join(th[i], NULL);
-        say("relay hop %d: %ld messages, first batch at +%.2f s, last at +%.2f s%s", i,
-            hops[i].relayed, (double)(atomic_load(&hops[i].first_us) - t_start) / 1e6,
-            (double)(atomic_load(&hops[i].last_us) - t_start) / 1e6,
-            txn ? "" : " (no transactions)");
+        bench_say("relay hop %d: %ld messages, first batch at +%.2f s, last at +%.2f s%s", i,
+                  hops[i].relayed, (double)(atomic_load(&hops[i].first_us) - t_start) / 1e6,
+                  (double)(atomic_load(&hops[i].last_us) - t_start) / 1e6,
+                  txn ? "" : " (no transactions)");
         r->commits += hops[i].commits;
         r->commit_us += hops[i].commit_us;
     }
@@ -1583,10 +1719,11 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
     r->ok = r->arrived == msgs;
     r->secs = (double)(last_ts - first_pub) / 1000.0;
     if (r->secs <= 0)
-        r->secs = (double)(now_us() - t_start) / 1e6;
+        r->secs = (double)(bench_now_us() - t_start) / 1e6;
     r->msgs_per_s = (double)r->arrived / r->secs;
-    say("relay (%s): %ld/%ld messages through %d hops in %.2f s: %.0f msgs/s",
-        txn ? "transactional" : "plain", r->arrived, msgs, RELAY_HOPS, r->secs, r->msgs_per_s);
+    bench_say("relay (%s): %ld/%ld messages through %d hops in %.2f s: %.0f msgs/s",
+              txn ? "transactional" : "plain", r->arrived, msgs, RELAY_HOPS, r->secs,
+              r->msgs_per_s);
 }
 
 /* ---- redis-benchmark ------------------------------------------------------ */
@@ -1604,15 +1741,15 @@ static void phase_redis_benchmark(redis_bench_t *r)
     redis_hostport(g_opt.redis, host, sizeof(host), &port);
     for (const char *c = host; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-' && *c != ':')
-            die("unexpected redis host '%s'", host);
+            bench_die("unexpected redis host '%s'", host);
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "timeout 120 redis-benchmark -h %s -p %d -P 16 -q -n 200000 -t set,get 2>&1", host,
              port);
-    say("phase 4 (limit): %s", cmd);
+    bench_say("phase 4 (limit): %s", cmd);
     FILE *f = popen(cmd, "r");
     if (!f) {
-        say("redis-benchmark: cannot run: %s", strerror(errno));
+        bench_say("redis-benchmark: cannot run: %s", strerror(errno));
         return;
     }
     char out[16384];
@@ -1628,9 +1765,9 @@ static void phase_redis_benchmark(redis_bench_t *r)
     }
     r->ok = r->set_rps > 0 && r->get_rps > 0;
     if (!r->ok)
-        say("redis-benchmark failed (status %d); is redis-tools installed?", st);
+        bench_say("redis-benchmark failed (status %d); is redis-tools installed?", st);
     else
-        say("redis-benchmark: SET %.0f/s, GET %.0f/s (pipeline 16)", r->set_rps, r->get_rps);
+        bench_say("redis-benchmark: SET %.0f/s, GET %.0f/s (pipeline 16)", r->set_rps, r->get_rps);
 }
 
 /* ---- clean-up -------------------------------------------------------------- */
@@ -1638,10 +1775,10 @@ static void phase_redis_benchmark(redis_bench_t *r)
 /* Deletes the bench's topics (the incidentd ones and the relay's). */
 static void delete_topics(const char *prefix)
 {
-    rd_kafka_t *rk = mk_producer(NULL, "5");
+    rd_kafka_t *rk = bench_producer_new(NULL, "5");
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        say("clean-up: no metadata; topics %s* left on the broker", prefix);
+        bench_say("clean-up: no metadata; topics %s* left on the broker", prefix);
         rd_kafka_destroy(rk);
         return;
     }
@@ -1656,10 +1793,10 @@ static void delete_topics(const char *prefix)
         rd_kafka_DeleteTopics(rk, dt, n, NULL, q);
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
         if (!ev || rd_kafka_event_error(ev))
-            say("clean-up: deleting the topics failed: %s",
-                ev ? rd_kafka_event_error_string(ev) : "no answer in 30 s");
+            bench_say("clean-up: deleting the topics failed: %s",
+                      ev ? rd_kafka_event_error_string(ev) : "no answer in 30 s");
         else
-            say("clean-up: %zu topics %s* deleted", n, prefix);
+            bench_say("clean-up: %zu topics %s* deleted", n, prefix);
         if (ev)
             rd_kafka_event_destroy(ev);
         rd_kafka_queue_destroy(q);
@@ -1679,7 +1816,7 @@ static redisContext *bench_redis(const char *what)
     int port;
     redis_hostport(g_opt.redis, host, sizeof(host), &port);
     if (strchr(g_opt.redis, '@')) {
-        say("%s: Redis needs credentials: skipped", what);
+        bench_say("%s: Redis needs credentials: skipped", what);
         return NULL;
     }
     const char *p = strstr(g_opt.redis, "://");
@@ -1689,7 +1826,7 @@ static redisContext *bench_redis(const char *what)
     struct timeval tv = {5, 0};
     redisContext *rc = redisConnectWithTimeout(host, port, tv);
     if (!rc || rc->err) {
-        say("%s: cannot connect to Redis: skipped", what);
+        bench_say("%s: cannot connect to Redis: skipped", what);
         if (rc)
             redisFree(rc);
         return NULL;
@@ -1755,7 +1892,7 @@ static void delete_redis_keys(const char *prefix, int with_rb)
     snprintf(patterns[2], sizeof(patterns[2]), "key:__rand_int__");
     int n_patterns = with_rb ? 3 : 2;
     long deleted = 0;
-    int64_t t0 = now_us();
+    int64_t t0 = bench_now_us();
     for (int pi = 0; pi < n_patterns; pi++) {
         const char *pattern = patterns[pi];
         snprintf(cursor, sizeof(cursor), "0");
@@ -1764,7 +1901,7 @@ static void delete_redis_keys(const char *prefix, int with_rb)
             if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
                 if (r)
                     freeReplyObject(r);
-                say("clean-up: SCAN failed");
+                bench_say("clean-up: SCAN failed");
                 break;
             }
             snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
@@ -1787,11 +1924,11 @@ static void delete_redis_keys(const char *prefix, int with_rb)
                 free(lens);
             }
             freeReplyObject(r);
-        } while (strcmp(cursor, "0") != 0 && now_us() - t0 < 120 * 1000000LL);
+        } while (strcmp(cursor, "0") != 0 && bench_now_us() - t0 < 120 * 1000000LL);
     }
     redisFree(rc);
-    say("clean-up: %ld Redis keys %s* unlinked in %.1f s", deleted, prefix,
-        (double)(now_us() - t0) / 1e6);
+    bench_say("clean-up: %ld Redis keys %s* unlinked in %.1f s", deleted, prefix,
+              (double)(bench_now_us() - t0) / 1e6);
 }
 
 /* ---- main ------------------------------------------------------------------ */
@@ -1818,6 +1955,15 @@ static void usage(FILE *f)
                "                             consumers, the others to producers)\n"
                "  --bin DIR                  where incidentd is (default: this program's dir)\n"
                "  --workdir DIR              logs (default /tmp/incidentd-bench.<pid>)\n"
+               "  --commands N               commands posted through the API in the commands\n"
+               "                             phase (20000): POST /v1/incidents/{id}/commands,\n"
+               "                             202 = accepted, applied = its audit record\n"
+               "  --command-incidents N      incidents the commands go round (1000)\n"
+               "  --connections K            concurrent connections to the API (8, at most 32)\n"
+               "  --delivery-incidents N     incidents of the deliveries phase (300): each plans\n"
+               "                             webhooks to a receiver of the bench on 127.0.0.1\n"
+               "  --skip-commands            no commands phase (API + commands stage)\n"
+               "  --skip-deliveries          no deliveries phase (notify stage + receiver)\n"
                "  --skip-relay               no bare-relay limit\n"
                "  --skip-redis-benchmark     no redis-benchmark limit\n"
                "  --keep                     keep the bench's topics and Redis keys afterwards\n"
@@ -1838,6 +1984,10 @@ static void parse_args(int argc, char **argv)
     g_opt.partitions = 6;
     g_opt.deadline_s = 1800;
     g_opt.stall_s = 60;
+    g_opt.stages.commands = 20000;
+    g_opt.stages.command_incidents = 1000;
+    g_opt.stages.connections = 8;
+    g_opt.stages.delivery_incidents = 300;
     enum {
         O_BROKERS = 256,
         O_REDIS,
@@ -1852,6 +2002,12 @@ static void parse_args(int argc, char **argv)
         O_BIN,
         O_KAFKA,
         O_WORKDIR,
+        O_COMMANDS,
+        O_CMD_INC,
+        O_CONNS,
+        O_DLV_INC,
+        O_SKIP_CMD,
+        O_SKIP_DLV,
         O_SKIP_RELAY,
         O_SKIP_RB,
         O_KEEP,
@@ -1873,6 +2029,12 @@ static void parse_args(int argc, char **argv)
         {"bin", required_argument, NULL, O_BIN},
         {"kafka", required_argument, NULL, O_KAFKA},
         {"workdir", required_argument, NULL, O_WORKDIR},
+        {"commands", required_argument, NULL, O_COMMANDS},
+        {"command-incidents", required_argument, NULL, O_CMD_INC},
+        {"connections", required_argument, NULL, O_CONNS},
+        {"delivery-incidents", required_argument, NULL, O_DLV_INC},
+        {"skip-commands", no_argument, NULL, O_SKIP_CMD},
+        {"skip-deliveries", no_argument, NULL, O_SKIP_DLV},
         {"skip-relay", no_argument, NULL, O_SKIP_RELAY},
         {"skip-redis-benchmark", no_argument, NULL, O_SKIP_RB},
         {"keep", no_argument, NULL, O_KEEP},
@@ -1920,12 +2082,12 @@ static void parse_args(int argc, char **argv)
             break;
         case O_SET:
             if (g_opt.n_sets == MAX_SETS)
-                die("too many --set");
+                bench_die("too many --set");
             g_opt.sets[g_opt.n_sets++] = optarg;
             break;
         case O_KAFKA:
             if (g_opt.n_kprops == MAX_SETS)
-                die("too many --kafka");
+                bench_die("too many --kafka");
             g_opt.kprops[g_opt.n_kprops++] = optarg;
             break;
         case O_BIN:
@@ -1933,6 +2095,24 @@ static void parse_args(int argc, char **argv)
             break;
         case O_WORKDIR:
             snprintf(g_opt.workdir, sizeof(g_opt.workdir), "%s", optarg);
+            break;
+        case O_COMMANDS:
+            g_opt.stages.commands = atol(optarg);
+            break;
+        case O_CMD_INC:
+            g_opt.stages.command_incidents = atol(optarg);
+            break;
+        case O_CONNS:
+            g_opt.stages.connections = atoi(optarg);
+            break;
+        case O_DLV_INC:
+            g_opt.stages.delivery_incidents = atol(optarg);
+            break;
+        case O_SKIP_CMD:
+            g_opt.skip_commands = 1;
+            break;
+        case O_SKIP_DLV:
+            g_opt.skip_deliveries = 1;
             break;
         case O_SKIP_RELAY:
             g_opt.skip_relay = 1;
@@ -1965,20 +2145,23 @@ static void parse_args(int argc, char **argv)
     if (g_opt.incidents < 1 || g_opt.merge_share < 0 || g_opt.merge_share > 1 ||
         g_opt.rate_secs < 1 || g_opt.stages_per_process < 1 || g_opt.stages_per_process > 5 ||
         g_opt.processes_per_stage < 1 || g_opt.processes_per_stage > 8 || g_opt.partitions < 1 ||
-        g_opt.deadline_s < 10 || g_opt.stall_s < 5)
-        die("bad option value (see --help)");
+        g_opt.deadline_s < 10 || g_opt.stall_s < 5 || g_opt.stages.commands < 1 ||
+        g_opt.stages.command_incidents < 1 || g_opt.stages.connections < 1 ||
+        g_opt.stages.connections > 32 || g_opt.stages.delivery_incidents < 1)
+        bench_die("bad option value (see --help)");
     if (!g_opt.brokers)
         g_opt.brokers = testbed_value("INCIDENTD_TEST_BROKERS");
     if (!g_opt.redis)
         g_opt.redis = testbed_value("INCIDENTD_TEST_REDIS");
     if (!g_opt.brokers || !g_opt.redis)
-        die("no Kafka/Redis: give --brokers and --redis, or INCIDENTD_TEST_BROKERS / "
+        bench_die(
+            "no Kafka/Redis: give --brokers and --redis, or INCIDENTD_TEST_BROKERS / "
             "INCIDENTD_TEST_REDIS, or INCIDENTD_TESTBED_ENV=<dir>/env of deploy/testbed.sh up");
     if (!g_opt.bin[0]) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (n <= 0)
-            die("cannot find my own directory: give --bin");
+            bench_die("cannot find my own directory: give --bin");
         self[n] = '\0';
         char *slash = strrchr(self, '/');
         if (slash)
@@ -1987,6 +2170,8 @@ static void parse_args(int argc, char **argv)
     }
     if (!g_opt.workdir[0])
         snprintf(g_opt.workdir, sizeof(g_opt.workdir), "/tmp/incidentd-bench.%d", (int)getpid());
+    g_opt.stages.stall_s = g_opt.stall_s;
+    g_opt.stages.workdir = g_opt.workdir;
 }
 
 static const char *verdict(int ok) { return ok ? "PASS" : "GAP"; }
@@ -2054,14 +2239,14 @@ static void bench_targets(const tp_result_t *tp, const lat_result_t *lat, int n_
                bytes_per_open);
     printf("%-62s %9.0f  (info)\n", "incidents/s through all five stages", tp->incidents_per_s);
     printf("\n-- events/s per process (throughput phase) --\n");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf("%-40s %10.0f events/s\n", g_procs[i].stages,
                (g_procs[i].consumed1 - g_procs[i].consumed0) / tp->total_s);
 }
 
 int main(int argc, char **argv)
 {
-    g_t0_us = now_us();
+    g_t0_us = bench_now_us();
     parse_args(argc, argv);
     g_deadline_us = g_t0_us + (int64_t)g_opt.deadline_s * 1000000;
     struct sigaction sa;
@@ -2074,42 +2259,29 @@ int main(int argc, char **argv)
     /* Hard stop a minute after the deadline, whatever is blocking. */
     alarm((unsigned)g_opt.deadline_s + 60);
     atexit(kill_children_now);
+    /* The webhook receiver's script (tests/receiver.c) is in the sources. */
+    setenv("INCIDENTD_SOURCE_DIR", INCIDENTD_BENCH_SOURCE_DIR, 0);
     if (mkdir(g_opt.workdir, 0755) < 0 && errno != EEXIST)
-        die("mkdir %s: %s", g_opt.workdir, strerror(errno));
+        bench_die("mkdir %s: %s", g_opt.workdir, strerror(errno));
     char inc[PATH_MAX + 16];
     snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
     if (access(inc, X_OK) != 0)
-        die("%s is not an executable (build first, or give --bin)", inc);
+        bench_die("%s is not an executable (build first, or give --bin)", inc);
 
     char prefix[128];
-    snprintf(prefix, sizeof(prefix), "bench%d-%" PRId64 ".", (int)getpid(), wall_ms() % 100000000);
+    snprintf(prefix, sizeof(prefix), "bench%d-%" PRId64 ".", (int)getpid(),
+             bench_wall_ms() % 100000000);
     char host[256];
     gethostname(host, sizeof(host) - 1);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     double load[3] = {0};
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
-    say("incidentd-bench: brokers %s, redis %s, prefix %s, %ld cores, load %.2f; logs in %s",
-        g_opt.brokers, g_opt.redis, prefix, cores, load[0], g_opt.workdir);
+    bench_say("incidentd-bench: brokers %s, redis %s, prefix %s, %ld cores, load %.2f; logs in %s",
+              g_opt.brokers, g_opt.redis, prefix, cores, load[0], g_opt.workdir);
 
-    /* The stage topics, with the bench's partition count. */
-    {
-        static const char *const base[] = {
-            "incidents.detected", "incidents.classified", "incidents.scoped", "incidents.escalated",
-            "incidents.resolved", "ormis.audit",          "incidents.dlq",    "incidents.timers"};
-        char names[8][256];
-        const char *np[8];
-        for (int i = 0; i < 8; i++) {
-            snprintf(names[i], sizeof(names[i]), "%s%s", prefix, base[i]);
-            np[i] = names[i];
-        }
-        rd_kafka_t *adm = mk_producer(NULL, "5");
-        create_topics(adm, np, 8);
-        rd_kafka_destroy(adm);
-    }
-    spawn_incidentd(prefix);
-    wait_ready();
-    say("%d incidentd processes ready", g_nprocs);
+    bench_spawn_set(prefix, NULL, NULL);
+    g_pipeline_nprocs = g_nprocs;
 
     {
         /* Warm-up: 100 incidents through all five stages, so that every
@@ -2117,9 +2289,9 @@ int main(int argc, char **argv)
         lat_run_t W;
         double pub_s;
         long sent, merges;
-        say("warm-up: 100 incidents through the pipeline");
+        bench_say("warm-up: 100 incidents through the pipeline");
         run_load(prefix, "W", 100, 0, 0.2, 120, &W, &pub_s, &sent, &merges);
-        say("warm-up: %ld/%ld closed", atomic_load(&W.n_close), sent);
+        bench_say("warm-up: %ld/%ld closed", atomic_load(&W.n_close), sent);
         lat_free(&W);
     }
     tp_result_t tp;
@@ -2127,25 +2299,33 @@ int main(int argc, char **argv)
 
     lat_result_t lat[MAX_RATES];
     int n_lat = 0;
-    for (int i = 0; i < g_opt.n_rates && !past_deadline(); i++)
+    for (int i = 0; i < g_opt.n_rates && !bench_past_deadline(); i++)
         phase_latency(prefix, g_opt.rates[i], &lat[n_lat++]);
 
-    double bytes_per_open = past_deadline() ? -1 : phase_open_incidents(prefix, 2000);
+    double bytes_per_open = bench_past_deadline() ? -1 : phase_open_incidents(prefix, 2000);
     sample_rss();
-    for (int i = 0; i < g_nprocs; i++) {
+    for (int i = 0; i < g_pipeline_nprocs; i++) {
         long rss = proc_status_kb(g_procs[i].pid, "VmRSS");
-        say("incidentd pid %d (%s): VmHWM %ld KiB, VmRSS now %ld KiB", (int)g_procs[i].pid,
-            g_procs[i].stages, g_procs[i].hwm_kb, rss);
+        bench_say("incidentd pid %d (%s): VmHWM %ld KiB, VmRSS now %ld KiB", (int)g_procs[i].pid,
+                  g_procs[i].stages, g_procs[i].hwm_kb, rss);
     }
-    stop_incidentd();
+    bench_set_stop();
+
+    /* The newer stages, each on a set of its own. */
+    bench_cmd_result_t cmds = {0};
+    if (!g_opt.skip_commands && !bench_past_deadline())
+        bench_commands_phase(prefix, &g_opt.stages, &cmds);
+    bench_dlv_result_t dlv = {0};
+    if (!g_opt.skip_deliveries && !bench_past_deadline())
+        bench_deliveries_phase(prefix, &g_opt.stages, &dlv);
 
     relay_result_t relay_tx = {0}, relay_plain = {0};
-    if (!g_opt.skip_relay && !past_deadline())
+    if (!g_opt.skip_relay && !bench_past_deadline())
         phase_relay(prefix, 1, g_opt.incidents, &relay_tx);
-    if (!g_opt.skip_relay && !past_deadline())
+    if (!g_opt.skip_relay && !bench_past_deadline())
         phase_relay(prefix, 0, g_opt.incidents, &relay_plain);
     redis_bench_t rb = {0};
-    if (!g_opt.skip_redis_benchmark && !past_deadline())
+    if (!g_opt.skip_redis_benchmark && !bench_past_deadline())
         phase_redis_benchmark(&rb);
 
     /* ---- the report ---- */
@@ -2156,7 +2336,7 @@ int main(int argc, char **argv)
         total_batches += tp.m[s].batches;
     }
     long max_hwm = 0;
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         if (g_procs[i].hwm_kb > max_hwm)
             max_hwm = g_procs[i].hwm_kb;
     if (getloadavg(load, 3) < 0)
@@ -2168,7 +2348,8 @@ int main(int argc, char **argv)
            host, cores, load[0]);
     printf("pipeline: %d incidentd process(es) (%d stage(s) each, %d per stage group), %d "
            "partitions per topic, prefix %s\n",
-           g_nprocs, g_opt.stages_per_process, g_opt.processes_per_stage, g_opt.partitions, prefix);
+           g_pipeline_nprocs, g_opt.stages_per_process, g_opt.processes_per_stage, g_opt.partitions,
+           prefix);
     printf("\n-- throughput: %ld incidents (%ld alerts: triggers, %.0f%% merging triggers, "
            "resolves) --\n",
            tp.incidents, tp.alerts, g_opt.merge_share * 100);
@@ -2206,7 +2387,7 @@ int main(int argc, char **argv)
     printf("trigger -> closed under this load: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
            tp.lat_close.p50, tp.lat_close.p99, tp.lat_close.max);
     printf("CPU seconds per process during the throughput phase:");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf(" %s %.1f s (%.0f%% of a core);", g_procs[i].stages,
                g_procs[i].cpu_s1 - g_procs[i].cpu_s0,
                100 * (g_procs[i].cpu_s1 - g_procs[i].cpu_s0) / tp.total_s);
@@ -2226,7 +2407,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_lat; i++) {
         const struct {
             const char *name;
-            pct_t *p;
+            bench_pct_t *p;
         } rows[] = {
             {"trigger -> incidents.escalated (3 st.)", &lat[i].esc},
             {"resolve -> incidents.resolved", &lat[i].res},
@@ -2242,8 +2423,11 @@ int main(int argc, char **argv)
     }
 
     printf("\n-- peak RSS (VmHWM) per incidentd process --\n");
-    for (int i = 0; i < g_nprocs; i++)
+    for (int i = 0; i < g_pipeline_nprocs; i++)
         printf("%-40s %8.1f MiB\n", g_procs[i].stages, (double)g_procs[i].hwm_kb / 1024.0);
+
+    bench_commands_print(&cmds);
+    bench_deliveries_print(&dlv);
 
     printf("\n-- the limit on this machine --\n");
     if (relay_tx.msgs)
@@ -2273,5 +2457,5 @@ int main(int argc, char **argv)
         delete_topics(prefix);
         delete_redis_keys(prefix, rb.ok);
     }
-    return tp.ok ? 0 : 1;
+    return tp.ok && !cmds.ended[0] && !dlv.ended[0] ? 0 : 1;
 }

@@ -65,7 +65,8 @@ static void srv_track(srv_t *s)
 static void receiver_start(srv_t *s, int port)
 {
     srv_track(s);
-    receiver_spawn(s, port);
+    cr_assert_eq(receiver_spawn(s, port, NULL), 0, "the receiver did not start on port %d (see %s)",
+                 port, s->out);
 }
 
 /* Starts aiosmtpd (Maildir handler) on a free port. */

@@ -168,7 +168,8 @@ static int tombstones_wait(const char *a, const char *b, int ms)
 
 Test(silence_reminders, before_the_end_still_firing_and_tombstones)
 {
-    receiver_spawn(&recv_srv, 0);
+    cr_assert_eq(receiver_spawn(&recv_srv, 0, NULL), 0, "the receiver did not start (see %s)",
+                 recv_srv.out);
     char hook[128], remind[64];
     snprintf(hook, sizeof(hook), "people.alice.webhook=http://127.0.0.1:%d/ok/alice",
              recv_srv.port);
