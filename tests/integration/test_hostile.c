@@ -194,20 +194,30 @@ Test(hostile, forged_timer_commands_are_dead_lettered, .timeout = 300)
  * of the forger's making: the stage decides on it only if it is the stored
  * state byte for byte (the apply compares its SHA-1), so the forgery
  * neither escalates the incident again nor hands it to the forger. */
+static char *two_sites[] = {"paris", "lyon"};
+
+/* Publishes a CRITICAL trigger of two sites on @p key (a global incident)
+ * and waits for its escalation into @p t; returns the alert. */
+static Incident__V1__Alert global_escalated(const e2e_t *p, tu_consumer_t *audit, const char *key,
+                                            e2e_trail_t *t)
+{
+    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+    a.sites = two_sites;
+    a.n_sites = 2;
+    e2e_publish(p, &a);
+    cr_assert(e2e_trail_wait(audit, t, key, "escalated", E2E_WAIT_MS), "log %s", p->log);
+    return a;
+}
+
 Test(hostile, forged_state_header_is_never_applied, .timeout = 300)
 {
     e2e_t p;
     e2e_start(&p, NULL);
     tu_consumer_t *audit = e2e_audit_consumer(&p);
     const char *key = tu_unique("forged-state");
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
-    char *sites[] = {"paris", "lyon"};
-    a.sites = sites;
-    a.n_sites = 2;
-    e2e_publish(&p, &a);
     e2e_trail_t t = {0};
-    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS));
+    global_escalated(&p, audit, key, &t);
     e2e_trail_wait(audit, &t, key, "(none: every record for 3 s)", 3000);
     const Incident__V1__AuditRecord *last = t.recs[t.n - 1];
     const char *id = last->incident_id;
@@ -275,14 +285,8 @@ Test(hostile, a_fresh_detected_worker_finds_the_keys_incident_and_replays_nothin
     e2e_start(&p, NULL);
     tu_consumer_t *audit = e2e_audit_consumer(&p);
     const char *key = tu_unique("fresh-worker");
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
-    char *sites[] = {"paris", "lyon"};
-    a.sites = sites;
-    a.n_sites = 2;
-    e2e_publish(&p, &a);
     e2e_trail_t t = {0};
-    cr_assert(e2e_trail_wait(audit, &t, key, "escalated", E2E_WAIT_MS), "log %s", p.log);
+    Incident__V1__Alert a = global_escalated(&p, audit, key, &t);
     const char *id = t.recs[0]->incident_id;
 
     /* a worker that has not seen the key merges the next trigger into its
