@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <hiredis/hiredis.h>
 
 #include "arena.h"
 #include "ctl.h"
@@ -141,30 +140,37 @@ static void ctl_list_push(ctl_list_rows_t *rows, arena_t *arena, hd_incident_t *
     rows->v[rows->n++] = inc;
 }
 
+/* What ctl_list_stage() gathers into. */
+typedef struct ctl_list_ctx {
+    const ctl_t *c;
+    const ctl_list_opts_t *o;
+    arena_t *arena;
+    ctl_list_rows_t *rows;
+} ctl_list_ctx_t;
+
+static void ctl_list_row(void *opaque, const char *id, hd_state_t *state, uint64_t version,
+                         const char *err)
+{
+    (void)id;
+    (void)version;
+    ctl_list_ctx_t *x = opaque;
+    if (err)
+        ctl_err(x->c, "%s", err);
+    else if (ctl_list_wanted(x->o, state->incident))
+        ctl_list_push(x->rows, x->arena, state->incident);
+}
+
 /* Adds the wanted incidents of one stage set. Returns 0, or -1 (reported). */
 static int ctl_list_stage(const ctl_t *c, const ctl_list_opts_t *o, store_t *st,
                           Incident__V1__Stage stage, arena_t *arena, ctl_list_rows_t *rows)
 {
-    redisReply *r = store_command(st, "SMEMBERS %sstage:%s", store_ns(st), hd_stage_name(stage));
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        ctl_err(c, "redis: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : store_error(st));
-        if (r)
-            freeReplyObject(r);
+    ctl_list_ctx_t x = {c, o, arena, rows};
+    char err[512];
+    if (store_admin_stage(st, hd_stage_name(stage), arena, ctl_list_row, &x, err, sizeof(err)) <
+        0) {
+        ctl_err(c, "%s", err);
         return -1;
     }
-    for (size_t i = 0; i < r->elements; i++) {
-        hd_state_t *state;
-        uint64_t version;
-        char err[512];
-        const char *id = r->element[i]->str ? r->element[i]->str : "";
-        int got = store_admin_state(st, id, arena, &state, &version, err, sizeof(err));
-        if (got < 0)
-            ctl_err(c, "%s", err);
-        /* got == 0: left the set's stage meanwhile */
-        if (got > 0 && ctl_list_wanted(o, state->incident))
-            ctl_list_push(rows, arena, state->incident);
-    }
-    freeReplyObject(r);
     return 0;
 }
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <hiredis/hiredis.h>
 
 #include "api_internal.h"
 #include "audit_read.h"
@@ -152,30 +151,29 @@ static void api_rows_push(api_rows_t *rows, Incident__V1__Incident *inc)
     rows->v[rows->n++] = inc;
 }
 
+/* What api_list_stage() gathers into. */
+typedef struct api_list_ctx {
+    const api_filter_t *f;
+    api_rows_t *rows;
+} api_list_ctx_t;
+
+static void api_list_row(void *opaque, const char *id, hd_state_t *state, uint64_t version,
+                         const char *err)
+{
+    (void)id;
+    (void)version;
+    (void)err; /* undecodable: skipped */
+    api_list_ctx_t *x = opaque;
+    if (state && api_wanted(x->f, state->incident))
+        api_rows_push(x->rows, state->incident);
+}
+
 /* The wanted incidents of one stage set. Returns 0, or -1 with @p why. */
 static int api_list_stage(store_t *st, const api_filter_t *f, Incident__V1__Stage stage,
                           arena_t *arena, api_rows_t *rows, char *why, size_t why_size)
 {
-    redisReply *rep = store_command(st, "SMEMBERS %sstage:%s", store_ns(st), hd_stage_name(stage));
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        snprintf(why, why_size, "redis: %s",
-                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : store_error(st));
-        if (rep)
-            freeReplyObject(rep);
-        return -1;
-    }
-    for (size_t i = 0; i < rep->elements; i++) {
-        hd_state_t *state;
-        uint64_t version;
-        char err[256];
-        const char *id = rep->element[i]->str ? rep->element[i]->str : "";
-        /* 0: it left the set meanwhile; < 0: undecodable, skipped */
-        if (store_admin_state(st, id, arena, &state, &version, err, sizeof(err)) > 0 &&
-            api_wanted(f, state->incident))
-            api_rows_push(rows, state->incident);
-    }
-    freeReplyObject(rep);
-    return 0;
+    api_list_ctx_t x = {f, rows};
+    return store_admin_stage(st, hd_stage_name(stage), arena, api_list_row, &x, why, why_size);
 }
 
 static enum MHD_Result api_list_answer(api_req_t *r, const api_filter_t *f, api_rows_t *rows)

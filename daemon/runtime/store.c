@@ -921,6 +921,17 @@ int store_timers_claim(store_t *st, int64_t now_ms, int64_t lease_ms, store_time
     return n;
 }
 
+int store_states_read(store_t *st, const char *const *ids, size_t n, void **replies)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommand(st->rc, "HMGET %sinc:{%s} state version", st->ns, ids[i]);
+    return store_collect(st, (redisReply **)replies, n);
+}
+
 void *store_command_argv(store_t *st, int argc, const char **argv, const size_t *lens)
 {
     if (!st->ready && store_reconnect(st) < 0)

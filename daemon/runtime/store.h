@@ -188,6 +188,12 @@ typedef struct store_timer {
     int64_t due_ms;
 } store_timer_t;
 
+/** Reads the stored state and version of @p n incidents in one round trip
+ *  (HMGET <ns>inc:{<id>} state version, each): @p replies[i] gets the
+ *  reply (a redisReply *; the caller frees each with freeReplyObject()).
+ *  Returns 0, or -1 on a Redis failure (no replies kept). */
+int store_states_read(store_t *st, const char *const *ids, size_t n, void **replies);
+
 /** Claims up to @p max due timers: leases them for @p lease_ms (a claimer
  *  that dies lets them come back, with the same claim token) and takes
  *  their claims. The timer leaves Redis when the apply of its fired command

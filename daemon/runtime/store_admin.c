@@ -44,38 +44,86 @@ const char *store_admin_redact(const char *url, char *buf, size_t size)
     return buf;
 }
 
-int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
-                      uint64_t *version, char *errstr, size_t errstr_size)
+/* Decodes one "HMGET <key> state version" reply of incident @p id. Returns
+ * 1 (state set), 0 (no state) or -1 with a message. */
+static int store_admin_decode(const redisReply *r, const char *id, arena_t *arena,
+                              hd_state_t **state, uint64_t *version, char *errstr,
+                              size_t errstr_size)
 {
     *state = NULL;
     *version = 0;
-    char key[600];
-    snprintf(key, sizeof(key), "%sinc:{%s}", store_ns(st), id);
-    redisReply *r = store_command(st, "HMGET %s state version", key);
-    if (!r) {
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis: %s", r->str);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    hd_state_t *s = incidentd__v1__stored_incident__unpack(arena_pb(arena), r->element[0]->len,
+                                                           (const uint8_t *)r->element[0]->str);
+    if (!s || !s->incident) {
+        snprintf(errstr, errstr_size, "inc:{%s}: state does not decode as StoredIncident", id);
+        return -1;
+    }
+    *state = s;
+    *version = r->element[1]->type == REDIS_REPLY_STRING ? strtoull(r->element[1]->str, NULL, 10)
+                                                         : s->incident->version;
+    return 1;
+}
+
+int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+                      uint64_t *version, char *errstr, size_t errstr_size)
+{
+    void *r = NULL;
+    *state = NULL;
+    *version = 0;
+    if (store_states_read(st, &id, 1, &r) < 0) {
         snprintf(errstr, errstr_size, "%s", store_error(st));
         return -1;
     }
+    int rc = store_admin_decode(r, id, arena, state, version, errstr, errstr_size);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* States read per round trip by store_admin_stage(). */
+#define STORE_ADMIN_CHUNK 512
+
+int store_admin_stage(store_t *st, const char *stage, arena_t *arena, store_admin_row_fn fn,
+                      void *opaque, char *errstr, size_t errstr_size)
+{
+    redisReply *set = store_command(st, "SMEMBERS %sstage:%s", store_ns(st), stage);
+    if (!set || set->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: %s",
+                 set && set->type == REDIS_REPLY_ERROR ? set->str : store_error(st));
+        if (set)
+            freeReplyObject(set);
+        return -1;
+    }
     int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis: %s", r->str);
-        rc = -1;
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[0]->type == REDIS_REPLY_STRING) {
-        hd_state_t *s = incidentd__v1__stored_incident__unpack(arena_pb(arena), r->element[0]->len,
-                                                               (const uint8_t *)r->element[0]->str);
-        if (!s || !s->incident) {
-            snprintf(errstr, errstr_size, "%s: state does not decode as StoredIncident", key);
+    void *replies[STORE_ADMIN_CHUNK];
+    const char *ids[STORE_ADMIN_CHUNK];
+    for (size_t at = 0; rc == 0 && at < set->elements; at += STORE_ADMIN_CHUNK) {
+        size_t n = set->elements - at < STORE_ADMIN_CHUNK ? set->elements - at : STORE_ADMIN_CHUNK;
+        for (size_t i = 0; i < n; i++)
+            ids[i] = set->element[at + i]->str ? set->element[at + i]->str : "";
+        if (store_states_read(st, ids, n, replies) < 0) {
+            snprintf(errstr, errstr_size, "%s", store_error(st));
             rc = -1;
-        } else {
-            *state = s;
-            if (r->element[1]->type == REDIS_REPLY_STRING)
-                *version = strtoull(r->element[1]->str, NULL, 10);
-            else
-                *version = s->incident->version;
-            rc = 1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            hd_state_t *state;
+            uint64_t version;
+            char err[512] = "";
+            /* 0: it left the set meanwhile (no state) */
+            int got =
+                store_admin_decode(replies[i], ids[i], arena, &state, &version, err, sizeof(err));
+            if (got != 0)
+                fn(opaque, ids[i], got > 0 ? state : NULL, version, got < 0 ? err : NULL);
+            freeReplyObject(replies[i]);
         }
     }
-    freeReplyObject(r);
+    freeReplyObject(set);
     return rc;
 }

@@ -34,4 +34,18 @@ const char *store_admin_redact(const char *url, char *buf, size_t size);
 int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
                       uint64_t *version, char *errstr, size_t errstr_size);
 
+/* One incident of a stage set (store_admin_stage()): its state, or NULL
+ * with @p err when it does not decode. */
+typedef void (*store_admin_row_fn)(void *opaque, const char *id, hd_state_t *state,
+                                   uint64_t version, const char *err);
+
+/**
+ * Reads the incidents of the live stage set <ns>stage:<stage> with their
+ * states, a round trip per 512 of them, and calls @p fn for each that has a
+ * state (or whose state does not decode); one that left the set meanwhile
+ * is skipped. Returns 0, or -1 with a message on a Redis failure.
+ */
+int store_admin_stage(store_t *st, const char *stage, arena_t *arena, store_admin_row_fn fn,
+                      void *opaque, char *errstr, size_t errstr_size);
+
 #endif
