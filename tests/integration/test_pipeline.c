@@ -209,6 +209,30 @@ Test(pipeline, merge_widens_local_to_global)
     e2e_stop(&p);
 }
 
+static char *all_sites[] = {"*"};
+
+/* Publishes a trigger of severity @p sev on every site (a GLOBAL incident). */
+static void publish_global(const e2e_t *p, const char *key, Incident__V1__Severity sev)
+{
+    Incident__V1__Alert a =
+        e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER, sev);
+    a.n_sites = 1;
+    a.sites = all_sites;
+    e2e_publish(p, &a);
+}
+
+/* Waits until the key's last escalation is at @p level. Returns non-zero when it is. */
+static int wait_escalation_level(tu_consumer_t *audit, e2e_trail_t *t, const char *key,
+                                 uint32_t level)
+{
+    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
+    while (tu_now_ms() < deadline)
+        if (e2e_trail_wait(audit, t, key, "escalated", 2000) &&
+            e2e_trail_last(t, "escalated")->snapshot->escalation_level == level)
+            return 1;
+    return 0;
+}
+
 Test(pipeline, unacknowledged_incident_re_escalates_until_acknowledged)
 {
     static const char *const sets[] = {"escalation.ack_timeout=1500ms", NULL};
@@ -216,22 +240,11 @@ Test(pipeline, unacknowledged_incident_re_escalates_until_acknowledged)
     e2e_start(&p, sets);
     tu_consumer_t *audit = e2e_audit_consumer(&p);
     const char *key = tu_unique("ack");
-    char *sites[] = {"*"};
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                      INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-    a.n_sites = 1;
-    a.sites = sites;
-    e2e_publish(&p, &a);
+    publish_global(&p, key, INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
     e2e_trail_t t = {0};
     /* level 1 at once, then 2 after the timeout */
-    int level2 = 0;
-    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
-    while (!level2 && tu_now_ms() < deadline) {
-        if (!e2e_trail_wait(audit, &t, key, "escalated", 2000))
-            continue;
-        level2 = e2e_trail_last(&t, "escalated")->snapshot->escalation_level == 2;
-    }
-    cr_assert(level2, "re-escalated to level 2 after the ack timeout");
+    cr_assert(wait_escalation_level(audit, &t, key, 2),
+              "re-escalated to level 2 after the ack timeout");
     Incident__V1__Alert k =
         e2e_alert(tu_unique("k"), key, INCIDENT__V1__ACTION__ACTION_ACKNOWLEDGE, 0);
     k.actor = "bob";
@@ -260,19 +273,9 @@ Test(pipeline, escalation_stops_at_level_three)
     e2e_start(&p, sets);
     tu_consumer_t *audit = e2e_audit_consumer(&p);
     const char *key = tu_unique("max");
-    char *sites[] = {"*"};
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
-    a.n_sites = 1;
-    a.sites = sites;
-    e2e_publish(&p, &a);
+    publish_global(&p, key, INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
     e2e_trail_t t = {0};
-    int64_t deadline = tu_now_ms() + E2E_WAIT_MS;
-    int level3 = 0;
-    while (!level3 && tu_now_ms() < deadline)
-        if (e2e_trail_wait(audit, &t, key, "escalated", 2000))
-            level3 = e2e_trail_last(&t, "escalated")->snapshot->escalation_level == 3;
-    cr_assert(level3, "reached level 3");
+    cr_assert(wait_escalation_level(audit, &t, key, 3), "reached level 3");
     e2e_trail_wait(audit, &t, key, "never", 3000);
     int n_esc = 0;
     for (size_t i = 0; i < t.n; i++)
