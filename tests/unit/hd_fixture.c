@@ -219,3 +219,17 @@ hd_state_t *hdf_state_resolved(Incident__V1__Scope scope, int64_t resolved_at_ms
                                     "assigned", "handled", "resolved", NULL);
     return st;
 }
+
+void hdf_alert_label(hd_alert_t *a, const char *key, const char *value)
+{
+    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&hdf_arena, (a->n_labels + 1) * sizeof(*v));
+    if (a->n_labels)
+        memcpy(v, a->labels, a->n_labels * sizeof(*v));
+    Incident__V1__Alert__LabelsEntry *e = arena_alloc(&hdf_arena, sizeof(*e));
+    Incident__V1__Alert__LabelsEntry init = INCIDENT__V1__ALERT__LABELS_ENTRY__INIT;
+    *e = init;
+    e->key = (char *)key;
+    e->value = (char *)value;
+    v[a->n_labels++] = e;
+    a->labels = v;
+}

@@ -59,6 +59,9 @@ void hdf_state_label(hd_state_t *st, const char *key, const char *value);
 /** Non-zero when @p action is among st->recorded_actions. */
 int hdf_has_action(const hd_state_t *st, const char *action);
 
+/* Adds the label key=value to @p a (fixture arena; strings borrowed). */
+void hdf_alert_label(hd_alert_t *a, const char *key, const char *value);
+
 /** Non-zero when @p needle occurs in @p haystack. */
 int hdf_contains(const char *haystack, const char *needle);
 

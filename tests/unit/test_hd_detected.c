@@ -35,20 +35,6 @@ static hd_alert_t *trigger(Incident__V1__Severity sev)
     return alert_new(INCIDENT__V1__ACTION__ACTION_TRIGGER, sev);
 }
 
-static void alert_label(hd_alert_t *a, const char *key, const char *value)
-{
-    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&hdf_arena, (a->n_labels + 1) * sizeof(*v));
-    if (a->n_labels)
-        memcpy(v, a->labels, a->n_labels * sizeof(*v));
-    Incident__V1__Alert__LabelsEntry *e = arena_alloc(&hdf_arena, sizeof(*e));
-    Incident__V1__Alert__LabelsEntry init = INCIDENT__V1__ALERT__LABELS_ENTRY__INIT;
-    *e = init;
-    e->key = (char *)key;
-    e->value = (char *)value;
-    v[a->n_labels++] = e;
-    a->labels = v;
-}
-
 /* An open, classified incident at version @p version with one trigger at
  * HDF_NOW - 20 min (outside the window). */
 static hd_state_t *state_new(Incident__V1__Kind kind, Incident__V1__Severity sev, uint64_t version)
@@ -88,7 +74,7 @@ Test(hd_detected, trigger_opens_major_incident)
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
     a->sites = hdf_list(&a->n_sites, "site-a", "site-b", "site-a", NULL);
     a->clients = hdf_list(&a->n_clients, "acme", "globex", NULL);
-    alert_label(a, "team", "dba");
+    hdf_alert_label(a, "team", "dba");
     hd_transition_t out = run(NULL, a);
 
     hdf_check_records_by(&out, 1, "incidentd/detected");
@@ -258,8 +244,8 @@ Test(hd_detected, merge_unites_labels_alert_wins)
     hdf_state_label(cur, "team", "dba");
     hdf_state_label(cur, "region", "eu");
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-    alert_label(a, "region", "us");
-    alert_label(a, "scope", "global");
+    hdf_alert_label(a, "region", "us");
+    hdf_alert_label(a, "scope", "global");
     hd_transition_t out = run(cur, a);
     cr_assert_eq(out.state->n_labels, 3);
     cr_assert_str_eq(out.state->labels[0]->key, "team");
@@ -788,7 +774,7 @@ Test(hd_detected, labels_are_bounded)
     for (int k = 0; k < 3; k++) {
         hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
         for (int i = 0; i < HD_LABELS_MAX; i++)
-            alert_label(a, arena_printf(&hdf_arena, "k%d-%d", k, i), "v");
+            hdf_alert_label(a, arena_printf(&hdf_arena, "k%d-%d", k, i), "v");
         hd_detected_apply(&hdf_ctx, st, a, "INC-1", &out);
         st = out.state;
     }

@@ -81,20 +81,6 @@ static hd_alert_t *trigger(Incident__V1__Severity sev)
     return a;
 }
 
-static void alert_label(hd_alert_t *a, const char *key, const char *value)
-{
-    Incident__V1__Alert__LabelsEntry **v = arena_alloc(&hdf_arena, (a->n_labels + 1) * sizeof(*v));
-    if (a->n_labels)
-        memcpy(v, a->labels, a->n_labels * sizeof(*v));
-    Incident__V1__Alert__LabelsEntry *e = arena_alloc(&hdf_arena, sizeof(*e));
-    Incident__V1__Alert__LabelsEntry init = INCIDENT__V1__ALERT__LABELS_ENTRY__INIT;
-    *e = init;
-    e->key = (char *)key;
-    e->value = (char *)value;
-    v[a->n_labels++] = e;
-    a->labels = v;
-}
-
 static const hd_silence_t *silences[4];
 
 static void ctx_silences(const hd_silence_t *s)
@@ -189,7 +175,7 @@ Test(hd_silence, in_force_from_start_inclusive_to_end_exclusive)
 Test(hd_silence, every_matcher_given_must_match)
 {
     hd_alert_t *a = trigger(INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-    alert_label(a, "team", "dba");
+    hdf_alert_label(a, "team", "dba");
     cr_assert(hd_matchers_match(matchers_new("db", "par1", "db-"), a));
     cr_assert_not(hd_matchers_match(matchers_new("web", "par1", "db-"), a));
     cr_assert_not(hd_matchers_match(matchers_new("db", "lon1", NULL), a));

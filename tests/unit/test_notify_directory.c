@@ -12,25 +12,13 @@
 
 #include "config.h"
 #include "directory.h"
-
-extern char **environ;
+#include "testutil.h"
 
 static char tmp_path[64];
 
 static void setup(void)
 {
-    char names[64][128];
-    int n = 0;
-    for (char **ep = environ; ep && *ep && n < 64; ep++) {
-        const char *eq = strchr(*ep, '=');
-        if (eq && strncmp(*ep, "INCIDENTD_", 10) == 0 && eq - *ep < 128) {
-            memcpy(names[n], *ep, (size_t)(eq - *ep));
-            names[n][eq - *ep] = '\0';
-            n++;
-        }
-    }
-    for (int i = 0; i < n; i++)
-        unsetenv(names[i]);
+    tu_clean_env();
     tmp_path[0] = '\0';
 }
 
