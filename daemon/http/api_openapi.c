@@ -82,7 +82,10 @@ static cJSON *api_oa_schemas(void)
         "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"live\":{\"type\":"
         "\"boolean\"},\"source\":{\"type\":\"string\",\"enum\":[\"redis\",\"audit\",\"none\"]},"
         "\"incident\":{\"$ref\":\"#/components/schemas/Incident\"},\"timeline\":{\"type\":"
-        "\"array\",\"items\":{\"$ref\":\"#/components/schemas/AuditRecord\"}},\"chain\":{"
+        "\"array\",\"items\":{\"$ref\":\"#/components/schemas/AuditRecord\"}},"
+        "\"timeline_source\":{\"type\":\"string\",\"enum\":[\"redis\",\"audit\"],"
+        "\"description\":\"where the timeline and chain were read: the incident's timeline "
+        "in Redis, or ormis.audit (an incident Redis keeps no whole timeline of)\"},\"chain\":{"
         "\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"},\"records\":{\"type\":"
         "\"integer\"},\"first_bad\":{\"type\":\"integer\"},\"reason\":{\"type\":\"string\"}}}}}");
     cJSON_AddItemToObject(s, "IncidentDetail", detail);

@@ -2,15 +2,15 @@
  * api_read.c — GET /v1/incidents (the live incidents of Redis's stage
  * sets, filtered, newest first, paged by cursor) and GET /v1/incidents/{id}
  * (Redis's state, else the last audit snapshot; the ORMIS timeline in
- * chain order and its verification, read from ormis.audit through
- * audit_read.h as incidentctl show does).
+ * chain order and its verification: from the incident's timeline in Redis,
+ * read with its state in one round trip, while Redis keeps it whole; else
+ * from ormis.audit through audit_read.h as incidentctl show does).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
 
 #include "api_internal.h"
 #include "audit_read.h"
@@ -250,6 +250,79 @@ static int api_audit_read(api_t *api, audit_chains_t *ac, char *why, size_t why_
     return rc == KAFKA_OK || rc == KAFKA_NOTOPIC ? 0 : -1;
 }
 
+/* What one incident's page is made of. */
+typedef struct api_page {
+    int live; /* 1: Redis has its state */
+    hd_state_t *state;
+    uint64_t version;
+    store_admin_timeline_t tl;
+    audit_chain_t redis_chain; /* its timeline, from Redis */
+    audit_chains_t ac;         /* from ormis.audit, when Redis has no whole timeline */
+    const audit_chain_t *ch;   /* the chain shown (NULL: no records) */
+    ormis_verify_result_t vr;
+    int ok;
+} api_page_t;
+
+/* The timeline Redis keeps of a live incident (store.h: tl:{<id>}) serves
+ * the page when it is whole: kept (not dropped past its bounds, not an
+ * incident older than timelines), one record per version, a chain that
+ * verifies and ends at the state's chain head. Returns 1 when it serves
+ * (pg->ch, pg->vr, pg->ok set), 0 when ormis.audit must. */
+static int api_page_redis(api_page_t *pg, const char *id, arena_t *arena)
+{
+    if (pg->live != 1 || pg->tl.bytes < 0 || pg->tl.n_records == 0 ||
+        pg->tl.n_records != pg->version)
+        return 0;
+    pg->redis_chain.id = id;
+    for (size_t i = 0; i < pg->tl.n_records; i++)
+        audit_chain_add_packed(&pg->redis_chain, arena, pg->tl.records[i].data,
+                               pg->tl.records[i].len, "redis timeline");
+    memset(&pg->vr, 0, sizeof(pg->vr));
+    if (audit_chain_verify(&pg->redis_chain, &pg->vr) < 0)
+        return 0;
+    const audit_chain_t *ch = &pg->redis_chain;
+    const char *head = pg->state->last_hash ? pg->state->last_hash : "";
+    if (strcmp(ch->recs[ch->n - 1]->hash, head) != 0)
+        return 0;
+    pg->ch = ch;
+    pg->ok = 1;
+    return 1;
+}
+
+/* The incident's chain from ormis.audit (O(topic)). Returns 0, or -1 with
+ * @p why. */
+static int api_page_audit(api_t *api, api_page_t *pg, const char *id, char *why, size_t why_size)
+{
+    if (api_audit_read(api, &pg->ac, why, why_size) < 0)
+        return -1;
+    pg->ch = audit_chains_get(&pg->ac, id);
+    memset(&pg->vr, 0, sizeof(pg->vr));
+    pg->ok = pg->ch ? audit_chain_verify(pg->ch, &pg->vr) == 0 : 0;
+    if (!pg->ch)
+        snprintf(pg->vr.reason, sizeof(pg->vr.reason), "no audit records");
+    return 0;
+}
+
+/* The page's answer (200). */
+static enum MHD_Result api_page_answer(api_req_t *r, const api_page_t *pg, int from_redis)
+{
+    const audit_chain_t *ch = pg->ch;
+    const Incident__V1__Incident *inc = pg->live == 1 ? pg->state->incident
+                                        : ch->n && ch->recs[ch->n - 1]->snapshot
+                                            ? ch->recs[ch->n - 1]->snapshot
+                                            : NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->id);
+    cJSON_AddBoolToObject(o, "live", pg->live == 1);
+    cJSON_AddStringToObject(o, "source", pg->live == 1 ? "redis" : inc ? "audit" : "none");
+    cJSON_AddItemToObject(o, "incident",
+                          inc ? pbjson_from_message(&inc->base) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "timeline", api_timeline(ch));
+    cJSON_AddStringToObject(o, "timeline_source", from_redis ? "redis" : "audit");
+    cJSON_AddItemToObject(o, "chain", audit_chain_json(&pg->vr, pg->ok));
+    return api_json(r, MHD_HTTP_OK, o);
+}
+
 enum MHD_Result api_show(api_req_t *r)
 {
     char why[512];
@@ -258,42 +331,23 @@ enum MHD_Result api_show(api_req_t *r)
         return api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL, why);
     arena_t arena;
     arena_init(&arena, 0);
-    hd_state_t *state = NULL;
-    uint64_t version = 0;
-    int live = store_admin_state(st, r->id, &arena, &state, &version, why, sizeof(why));
+    api_page_t pg;
+    memset(&pg, 0, sizeof(pg));
+    /* State and timeline in one round trip; ormis.audit is read only when
+     * Redis has no whole timeline of the incident. */
+    pg.live =
+        store_admin_timeline(st, r->id, &arena, &pg.state, &pg.version, &pg.tl, why, sizeof(why));
     api_store_give(r->api, st);
-    audit_chains_t ac;
-    audit_chains_init(&ac, &arena, r->id);
+    audit_chains_init(&pg.ac, &arena, r->id);
     enum MHD_Result ret;
-    if (live < 0 || api_audit_read(r->api, &ac, why, sizeof(why)) < 0) {
+    int from_redis = pg.live == 1 && api_page_redis(&pg, r->id, &arena);
+    if (pg.live < 0 || (!from_redis && api_page_audit(r->api, &pg, r->id, why, sizeof(why)) < 0))
         ret = api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL, why);
-        goto out;
-    }
-    const audit_chain_t *ch = audit_chains_get(&ac, r->id);
-    if (live == 0 && !ch) {
+    else if (pg.live == 0 && !pg.ch)
         ret = api_error(r, MHD_HTTP_NOT_FOUND, "not found", "id", "no such incident");
-        goto out;
-    }
-    ormis_verify_result_t vr;
-    memset(&vr, 0, sizeof(vr));
-    int ok = ch ? audit_chain_verify(ch, &vr) == 0 : 0;
-    if (!ch)
-        snprintf(vr.reason, sizeof(vr.reason), "no audit records");
-    const Incident__V1__Incident *inc = live == 1 ? state->incident
-                                        : ch->n && ch->recs[ch->n - 1]->snapshot
-                                            ? ch->recs[ch->n - 1]->snapshot
-                                            : NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", r->id);
-    cJSON_AddBoolToObject(o, "live", live == 1);
-    cJSON_AddStringToObject(o, "source", live == 1 ? "redis" : inc ? "audit" : "none");
-    cJSON_AddItemToObject(o, "incident",
-                          inc ? pbjson_from_message(&inc->base) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "timeline", api_timeline(ch));
-    cJSON_AddItemToObject(o, "chain", audit_chain_json(&vr, ok));
-    ret = api_json(r, MHD_HTTP_OK, o);
-out:
-    audit_chains_destroy(&ac);
+    else
+        ret = api_page_answer(r, &pg, from_redis);
+    audit_chains_destroy(&pg.ac);
     arena_destroy(&arena);
     return ret;
 }

@@ -48,6 +48,28 @@ static void audit_chain_push(audit_chain_t *ch, arena_t *arena, Incident__V1__Au
     ch->recs[ch->n++] = rec;
 }
 
+/* Takes one decoded record (@p rec; NULL: it did not decode, @p where it
+ * was) into @p ch: an undecodable record cuts the chain there. */
+static void audit_chain_take(audit_chain_t *ch, arena_t *arena, Incident__V1__AuditRecord *rec,
+                             const char *where)
+{
+    if (!rec) {
+        if (!ch->bad[0])
+            snprintf(ch->bad, sizeof(ch->bad), "record %zu (%s) does not decode", ch->n + 1, where);
+        return;
+    }
+    if (!ch->bad[0]) /* else the chain is already cut */
+        audit_chain_push(ch, arena, rec);
+}
+
+void audit_chain_add_packed(audit_chain_t *ch, arena_t *arena, const void *data, size_t len,
+                            const char *where)
+{
+    audit_chain_take(
+        ch, arena, incident__v1__audit_record__unpack(arena_pb(arena), len, (const uint8_t *)data),
+        where);
+}
+
 int audit_chains_on_msg(const rd_kafka_message_t *m, void *opaque)
 {
     audit_chains_t *ac = opaque;
@@ -68,16 +90,10 @@ int audit_chains_on_msg(const rd_kafka_message_t *m, void *opaque)
                  rec && rec->incident_id[0] ? rec->incident_id : "(no key)");
     if (ac->only && strcmp(key, ac->only) != 0)
         return 0;
-    audit_chain_t *ch = audit_chains_add(ac, key);
-    if (!rec) {
-        if (!ch->bad[0])
-            snprintf(ch->bad, sizeof(ch->bad),
-                     "record %zu (partition %" PRId32 " offset %" PRId64 ") does not decode",
-                     ch->n + 1, m->partition, m->offset);
-        return 0;
-    }
-    if (!ch->bad[0]) /* else the chain is already cut */
-        audit_chain_push(ch, ac->arena, rec);
+    char where[64];
+    snprintf(where, sizeof(where), "partition %" PRId32 " offset %" PRId64, m->partition,
+             m->offset);
+    audit_chain_take(audit_chains_add(ac, key), ac->arena, rec, where);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * audit_read.h — the ORMIS audit topic read into one hash chain per
  * incident, and a chain's verification: shared by incidentctl (show,
- * verify) and the API (GET /v1/incidents/{id}).
+ * verify) and the API (GET /v1/incidents/{id}, which also verifies an
+ * incident's timeline read from Redis with the same functions).
  *
  * audit_chains_on_msg() is a kafka_msg_cb for kafka_read_all() (kafka.h):
  * the read is bounded, committed records only, and never joins a consumer
@@ -50,6 +51,14 @@ audit_chain_t *audit_chains_get(audit_chains_t *ac, const char *id);
 /** kafka_msg_cb: adds one record of ormis.audit (@p opaque: audit_chains_t).
  *  Always returns 0 (read on). */
 int audit_chains_on_msg(const rd_kafka_message_t *m, void *opaque);
+
+/** Adds one packed record (@p len bytes at @p data, borrowed) to @p ch,
+ *  decoded into @p arena; one that does not decode cuts the chain there
+ *  (@p where says where it was read). For a chain read elsewhere than the
+ *  topic (the API: an incident's timeline in Redis); @p ch may start zeroed
+ *  with its id set. */
+void audit_chain_add_packed(audit_chain_t *ch, arena_t *arena, const void *data, size_t len,
+                            const char *where);
 
 /**
  * Verifies one chain in its seq order (sorts it; an undecodable record or

@@ -17,10 +17,18 @@
 #include "kafka.h"
 #include "ormis.h"
 #include "silence.h"
+#include "store.h"
 #include "store_admin.h"
 #include "strmap.h"
 
 #define RB_TRIGGERS_MAX 64 /* as many trigger times as the detected stage keeps */
+
+/* One audit record as read (system allocator). */
+typedef struct rb_record {
+    uint64_t seq;
+    size_t len;
+    unsigned char *data;
+} rb_record_t;
 
 /* What the read keeps of one incident: its latest record and the few
  * things the state needs from the earlier ones. */
@@ -38,6 +46,11 @@ typedef struct rb_inc {
     uint64_t n_records;
     char head[ORMIS_HASH_HEX]; /* hash of the previous record */
     int broken;
+    /* its timeline (store.h: tl:{<id>}): the records as read, while it may
+     * be kept (not closed, within the bounds); tl_cut once it may not */
+    rb_record_t *tl;
+    size_t n_tl, cap_tl, tl_bytes;
+    int tl_cut;
 } rb_inc_t;
 
 typedef struct rb_read {
@@ -47,10 +60,12 @@ typedef struct rb_read {
 } rb_read_t;
 
 /* Per incident, atomically: ARGV 1 id, 2 version, 3 state, 4 stage ('' =
- * none), 5 dedup_key, 6 open ('1'/'0'), 7, 8 (unused), 9 closed retention ms
- * ('0' = live), 10 max level, 11 key namespace, 12 kind ('' = unspecified),
- * 13 chain head (hash of record `version`), then pairs of timers: member,
- * due ms. Returns {result, timers armed}. */
+ * none), 5 dedup_key, 6 open ('1'/'0'), 7 the number of timeline records
+ * last in ARGV ('' = no timeline kept: tlbytes -1), 8 their bytes, 9 closed
+ * retention ms ('0' = live), 10 max level, 11 key namespace, 12 kind ('' =
+ * unspecified), 13 chain head (hash of record `version`), then pairs of
+ * timers: member, due ms; then the timeline records (packed AuditRecords in
+ * seq order: its whole chain, one RPUSH). Returns {result, timers armed}. */
 static const char RB_LUA[] =
     "local id = ARGV[1]\n"
     "local ns = ARGV[11]\n"
@@ -63,6 +78,12 @@ static const char RB_LUA[] =
     "  if cur > ver then return {'NEWER', 0} end\n"
     "elseif ARGV[9] ~= '0' then return {'CLOSED', 0} end\n"
     "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2], 'head', ARGV[13])\n"
+    "local nt = tonumber(ARGV[7]) or -1\n"
+    "local last = #ARGV - math.max(nt, 0)\n"
+    "local tk = ns .. 'tl:{' .. id .. '}'\n"
+    "redis.call('DEL', tk)\n"
+    "if nt > 0 then redis.call('RPUSH', tk, unpack(ARGV, last + 1, #ARGV)) end\n"
+    "redis.call('HSET', ik, 'tlbytes', nt > 0 and ARGV[8] or '-1')\n"
     "for _, s in ipairs({'DETECTED','CLASSIFIED','SCOPED','ESCALATED','RESOLVED','CLOSED'}) do\n"
     "  if s ~= ARGV[4] then redis.call('SREM', ns .. 'stage:' .. s, id) end\n"
     "end\n"
@@ -78,19 +99,19 @@ static const char RB_LUA[] =
     "  end\n"
     "elseif owner == id then redis.call('DEL', ok) end\n"
     "local keep = {}\n"
-    "for i = 14, #ARGV, 2 do keep[ARGV[i]] = true end\n"
+    "for i = 14, last, 2 do keep[ARGV[i]] = true end\n"
     "for l = 0, tonumber(ARGV[10]) do\n"
     "  local m = l .. '|' .. id\n"
     "  if not keep[m] then redis.call('ZREM', ns .. 'timers', m) end\n"
     "end\n"
     "if ARGV[9] ~= '0' then\n"
-    "  redis.call('PEXPIRE', ik, ARGV[9])\n"
+    "  redis.call('PEXPIRE', ik, ARGV[9]); redis.call('PEXPIRE', tk, ARGV[9])\n"
     "  return {'EXPIRED', 0}\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('SADD', ns .. 'stage:' .. ARGV[4], id) end\n"
     "if ARGV[12] ~= '' then redis.call('SADD', ns .. 'kind:' .. ARGV[12], id) end\n"
     "local armed = 0\n"
-    "for i = 14, #ARGV, 2 do\n"
+    "for i = 14, last, 2 do\n"
     "  armed = armed + redis.call('ZADD', ns .. 'timers', 'NX', ARGV[i + 1], ARGV[i])\n"
     "end\n"
     "return {'WRITTEN', armed}\n";
@@ -112,10 +133,57 @@ static char *rb_xstrndup(const char *s, size_t n)
     return d;
 }
 
+/* Drops what @p ri kept of its timeline: none is kept from now on. */
+static void rb_tl_drop(rb_inc_t *ri)
+{
+    for (size_t i = 0; i < ri->n_tl; i++)
+        free(ri->tl[i].data);
+    free(ri->tl);
+    ri->tl = NULL;
+    ri->n_tl = ri->cap_tl = ri->tl_bytes = 0;
+    ri->tl_cut = 1;
+}
+
+/* Keeps a copy of record @p rec (@p len bytes at @p data, as read) for
+ * @p ri's timeline. A closed incident is not brought back with one (the
+ * read frees what it kept as soon as it sees the close), nor is one past
+ * the bounds of store.h: the read holds at most that much per incident. */
+static void rb_tl_note(rb_inc_t *ri, const Incident__V1__AuditRecord *rec, const void *data,
+                       size_t len)
+{
+    if (ri->tl_cut)
+        return;
+    const hd_incident_t *snap = rec->snapshot;
+    if ((snap && (snap->stage == INCIDENT__V1__STAGE__STAGE_CLOSED ||
+                  snap->status == INCIDENT__V1__STATUS__STATUS_CLOSED)) ||
+        ri->n_tl + 1 > STORE_TIMELINE_MAX_RECORDS ||
+        ri->tl_bytes + len > STORE_TIMELINE_MAX_BYTES) {
+        rb_tl_drop(ri);
+        return;
+    }
+    if (ri->n_tl == ri->cap_tl) {
+        size_t cap = ri->cap_tl ? 2 * ri->cap_tl : 16;
+        rb_record_t *v = realloc(ri->tl, cap * sizeof(*v));
+        if (!v) {
+            fprintf(stderr, "incidentd: out of memory\n");
+            abort();
+        }
+        ri->tl = v;
+        ri->cap_tl = cap;
+    }
+    rb_record_t *r = &ri->tl[ri->n_tl++];
+    r->seq = rec->seq;
+    r->len = len;
+    r->data = rb_xcalloc(len, 1);
+    memcpy(r->data, data, len);
+    ri->tl_bytes += len;
+}
+
 static void rb_inc_free(rb_inc_t *ri)
 {
     if (!ri)
         return;
+    rb_tl_drop(ri);
     if (ri->last)
         incident__v1__audit_record__free_unpacked(ri->last, NULL);
     for (size_t i = 0; i < ri->n_actions; i++)
@@ -230,6 +298,7 @@ static int rb_on_msg(const rd_kafka_message_t *m, void *opaque)
         ri = rb_xcalloc(1, sizeof(*ri));
         strmap_put(&rd->incidents, rec->incident_id, ri);
     }
+    rb_tl_note(ri, rec, m->payload, m->len);
     rb_note(ri, rec);
     return 0;
 }
@@ -379,6 +448,35 @@ static int rb_timers(const char *id, const hd_incident_t *inc, const rb_inc_t *r
     return n;
 }
 
+static int rb_record_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const rb_record_t *)a)->seq, y = ((const rb_record_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* The timeline of @p ri as the rebuild script's arguments (its ARGV 7 and
+ * 8, its records last) after the @p argc of @p argv; returns the new
+ * count. Kept only when it is the whole chain, seq 1..@p version. */
+static int rb_tl_args(const rb_inc_t *ri, uint64_t version, const char **argv, size_t *lens,
+                      int argc, arena_t *arena)
+{
+    qsort(ri->tl, ri->n_tl, sizeof(*ri->tl), rb_record_cmp);
+    int whole = !ri->tl_cut && ri->n_tl > 0 && ri->n_tl == version;
+    for (size_t i = 0; whole && i < ri->n_tl; i++)
+        whole = ri->tl[i].seq == i + 1;
+    if (!whole)
+        return argc;
+    argv[9] = arena_printf(arena, "%zu", ri->n_tl);
+    argv[10] = arena_printf(arena, "%zu", ri->tl_bytes);
+    lens[9] = strlen(argv[9]);
+    lens[10] = strlen(argv[10]);
+    for (size_t i = 0; i < ri->n_tl; i++) {
+        argv[argc] = (const char *)ri->tl[i].data;
+        lens[argc++] = ri->tl[i].len;
+    }
+    return argc;
+}
+
 /* Writes (or, in a dry run, compares) one incident. Returns 0 or -1. */
 static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t *ri,
                     const rebuild_opts_t *o, rebuild_stats_t *stats, arena_t *arena, char *errstr,
@@ -406,23 +504,26 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     const char *stage = closed ? "" : hd_stage_name(inc->stage);
     const char *kind =
         inc->kind == INCIDENT__V1__KIND__KIND_UNSPECIFIED ? "" : hd_kind_name(inc->kind);
-    const char *argv[14 + 2 * RB_MAX_TIMERS + 2] = {"EVALSHA",
-                                                    sha,
-                                                    "0",
-                                                    id,
-                                                    version,
-                                                    (const char *)buf,
-                                                    stage,
-                                                    inc->dedup_key ? inc->dedup_key : "",
-                                                    rb_open(inc) ? "1" : "0",
-                                                    "",
-                                                    "",
-                                                    retention,
-                                                    maxl,
-                                                    store_ns(st),
-                                                    kind,
-                                                    last->hash ? last->hash : ""};
-    size_t lens[14 + 2 * RB_MAX_TIMERS + 2];
+    size_t max = 16 + 2 * RB_MAX_TIMERS + ri->n_tl;
+    const char **argv = arena_alloc(arena, max * sizeof(*argv));
+    size_t *lens = arena_alloc(arena, max * sizeof(*lens));
+    const char *head[16] = {"EVALSHA",
+                            sha,
+                            "0",
+                            id,
+                            version,
+                            (const char *)buf,
+                            stage,
+                            inc->dedup_key ? inc->dedup_key : "",
+                            rb_open(inc) ? "1" : "0",
+                            "",
+                            "",
+                            retention,
+                            maxl,
+                            store_ns(st),
+                            kind,
+                            last->hash ? last->hash : ""};
+    memcpy(argv, head, sizeof(head));
     int argc = 16;
     for (int i = 0; i < n_timers; i++) {
         argv[argc++] = timers[i].member;
@@ -431,6 +532,7 @@ static int rb_apply(store_t *st, const char *sha, const char *id, const rb_inc_t
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     lens[5] = len;
+    argc = rb_tl_args(ri, last->seq, argv, lens, argc, arena);
     redisReply *r = store_command_argv(st, argc, argv, lens);
     if (!r) {
         snprintf(errstr, errstr_size, "%s", store_error(st));

@@ -17,13 +17,19 @@
  *   timers              "<level>|<id>" (ZADD NX) for an OPEN incident in stage
  *                       ESCALATED below the maximum level, due at the last
  *                       record's time + the ack timeout
+ *   tl:{id}             its timeline (store.h): every record, in seq order, in
+ *                       one RPUSH with the state, when the topic holds the whole
+ *                       chain (seq 1..version) within the timeline's bounds;
+ *                       else none (tlbytes -1: the API reads ormis.audit)
  *
  * Never backwards: an incident is written only when Redis has no state for
  * it or an older version, in one Lua script per incident (atomic). Closed
  * incidents are not brought back; one Redis still holds at an older version
  * is updated to its closed state and expires after the retention.
  * Not recoverable from the audit trail: the alerts' labels (only used to
- * widen the scope of later merges).
+ * widen the scope of later merges). The read holds the records of every
+ * incident not closed yet (at most the timeline's bounds each) until it
+ * writes them.
  */
 #ifndef INCIDENTD_REBUILD_H
 #define INCIDENTD_REBUILD_H

@@ -42,6 +42,14 @@ struct store {
 /* Replay records waiting to be deleted, at most (past it, their TTL does). */
 #define STORE_FORGET_MAX 65536
 
+/* A number macro as the script's text. */
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
+/* The bounds of a timeline (store.h), as the apply script's first line. */
+#define STORE_LUA_TIMELINE_BOUNDS                                                         \
+    "local tl_max, tl_max_bytes = " STORE_STR(STORE_TIMELINE_MAX_RECORDS) ", " STORE_STR( \
+        STORE_TIMELINE_MAX_BYTES) "\n"
+
 /* read: ARGV = mode(dedup|id), key, cause_key, pos, ns */
 static const char STORE_LUA_READ[] =
     "local ns = ARGV[5]\n"
@@ -78,7 +86,13 @@ static const char STORE_LUA_READ[] =
  * from Redis); then triples of effects in order — op, member, value: "a<due ms>" arm / "c" cancel a
  * timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay plans nothing again),
  * "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or failed for
- * good).
+ * good); "t" append to the incident's timeline (value: one packed AuditRecord of the transition,
+ * in chain order; member '').
+ *
+ * The timeline (store.h: tl:{<id>}) is appended after every check, so a replay, a duplicate or a
+ * conflict appends nothing. It is kept while complete: an incident that had records before
+ * timelines were kept (no tlbytes, a version before the apply) gets none, and one past
+ * STORE_TIMELINE_MAX_RECORDS or _BYTES loses its list; tlbytes -1 says so for good.
  *
  * A version or chain head conflict returns the incident's version and state
  * as they are (the cause was not applied: checked first), so that the
@@ -98,7 +112,7 @@ static const char STORE_LUA_READ[] =
  * if that state is byte for byte the stored one (its SHA-1): a forged or
  * stale header with the right version and head conflicts like a stale
  * version, and the worker decides again on the state returned. */
-static const char STORE_LUA_APPLY[] =
+static const char STORE_LUA_APPLY[] = STORE_LUA_TIMELINE_BOUNDS
     "local ns = ARGV[19]\n"
     "local id = ARGV[1]\n"
     "local ik = ns .. 'inc:{' .. id .. '}'\n"
@@ -159,9 +173,11 @@ static const char STORE_LUA_APPLY[] =
     ".. ARGV[13]) end\n"
     "end\n"
     "local dk = ns .. 'dlv:{' .. id .. '}'\n"
+    "local tl, tlb = {}, 0\n"
     "for i = 28, #ARGV, 3 do\n"
     "  local op, due, m = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2), ARGV[i + 1]\n"
-    "  if op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', due, m)\n"
+    "  if op == 't' then tl[#tl + 1] = ARGV[i + 2]; tlb = tlb + #ARGV[i + 2]\n"
+    "  elseif op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', due, m)\n"
     "  elseif op == 'c' then redis.call('ZREM', ns .. 'timers', m)\n"
     "  elseif op == 'p' then\n"
     "    if redis.call('HSETNX', dk, m, ARGV[i + 2]) == 1 then\n"
@@ -171,8 +187,18 @@ static const char STORE_LUA_APPLY[] =
     "  elseif op == 'd' then\n"
     "    redis.call('HDEL', dk, m); redis.call('ZREM', ns .. 'outbox', m) end\n"
     "end\n"
+    "local tk = ns .. 'tl:{' .. id .. '}'\n"
+    "if #tl > 0 then\n"
+    "  local held = redis.call('HGET', ik, 'tlbytes')\n"
+    "  if not held and ARGV[2] == '0' then redis.call('DEL', tk); held = 0 end\n"
+    "  held = tonumber(held) or -1\n"
+    "  if held >= 0 and (held + tlb > tl_max_bytes or redis.call('LLEN', tk) + #tl > tl_max) then\n"
+    "    redis.call('DEL', tk); held = -1\n"
+    "  elseif held >= 0 then redis.call('RPUSH', tk, unpack(tl)); held = held + tlb end\n"
+    "  redis.call('HSET', ik, 'tlbytes', held)\n"
+    "end\n"
     "if ARGV[17] ~= '0' then\n"
-    "  redis.call('PEXPIRE', ik, ARGV[17])\n"
+    "  redis.call('PEXPIRE', ik, ARGV[17]); redis.call('PEXPIRE', tk, ARGV[17])\n"
     "  if ARGV[11] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[11], id) end\n"
     "end\n"
     "if ARGV[5] ~= '' and ARGV[9] ~= '0' then\n"
@@ -633,6 +659,23 @@ static int store_apply_timers(const store_apply_t *x, const char **argv, size_t 
     return n;
 }
 
+/* The timeline records of @p x as apply-script triples ("t", "", the
+ * record) into @p argv / @p lens from @p n; returns the new count. */
+static int store_apply_records(const store_apply_t *x, const char **argv, size_t *lens, int n,
+                               int max)
+{
+    for (size_t i = 0; i < x->n_records && n + 3 <= max; i++) {
+        argv[n] = "t";
+        argv[n + 1] = "";
+        argv[n + 2] = x->records[i].len ? (const char *)x->records[i].data : "";
+        lens[n] = 1;
+        lens[n + 1] = 0;
+        lens[n + 2] = x->records[i].len;
+        n += 3;
+    }
+    return n;
+}
+
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
  * STORE_LUA_APPLY documents). */
 static void store_apply_append(store_t *st, const void *items, size_t i)
@@ -662,9 +705,9 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
         snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
                  (int)(bar ? bar - x->timer_member : 0), x->timer_member);
     }
-    /* The effects' triples: one per outbox operation, one per timer effect
-     * (an ack cancel: one per level). */
-    size_t max = STORE_APPLY_ARGC + 3 * x->n_outbox;
+    /* The effects' triples: one per outbox operation and timeline record,
+     * one per timer effect (an ack cancel: one per level). */
+    size_t max = STORE_APPLY_ARGC + 3 * (x->n_outbox + x->n_records);
     for (size_t k = 0; k < x->n_timers; k++)
         max += 3 * (x->timers[k].op == HD_TIMER_CANCEL && x->timers[k].kind == HD_TIMER_ACK
                         ? x->max_level + 1
@@ -715,6 +758,7 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
     lens[6] = x->state ? x->state_len : 0;
     lens[9] = x->outputs ? x->outputs_len : 0;
     int argc = store_apply_timers(x, argv, lens, STORE_APPLY_ARGC, (int)max, pool);
+    argc = store_apply_records(x, argv, lens, argc, (int)max);
     redisAppendCommandArgv(st->rc, argc, argv, lens);
     free(argv);
     free(lens);
@@ -930,6 +974,15 @@ int store_states_read(store_t *st, const char *const *ids, size_t n, void **repl
     for (size_t i = 0; i < n; i++)
         redisAppendCommand(st->rc, "HMGET %sinc:{%s} state version", st->ns, ids[i]);
     return store_collect(st, (redisReply **)replies, n);
+}
+
+int store_timeline_read(store_t *st, const char *id, void **replies)
+{
+    if (!st->ready && store_reconnect(st) < 0)
+        return -1;
+    redisAppendCommand(st->rc, "HMGET %sinc:{%s} state version tlbytes", st->ns, id);
+    redisAppendCommand(st->rc, "LRANGE %stl:{%s} 0 -1", st->ns, id);
+    return store_collect(st, (redisReply **)replies, 2);
 }
 
 void *store_command_argv(store_t *st, int argc, const char **argv, const size_t *lens)

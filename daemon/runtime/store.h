@@ -5,7 +5,17 @@
  * the topic prefix so that pipelines sharing a Redis stay apart; hash tags
  * keep one incident's keys in one cluster slot):
  *   inc:{<id>}                hash: state (StoredIncident bytes), version, head
- *                             (chain head: hash of the record `version`)
+ *                             (chain head: hash of the record `version`), tlbytes
+ *                             (bytes the timeline holds; -1: none kept, see tl:)
+ *   tl:{<id>}                 list: the incident's timeline, every audit record
+ *                             (packed incident.v1.AuditRecord) in chain order,
+ *                             appended by the apply that produced it; complete
+ *                             (seq 1..version) while inc's tlbytes >= 0. Past
+ *                             STORE_TIMELINE_MAX_RECORDS records or
+ *                             STORE_TIMELINE_MAX_BYTES bytes it is dropped and
+ *                             tlbytes set to -1 (so is an incident opened before
+ *                             timelines were kept): ormis.audit is its record then.
+ *                             Expires with inc:{<id>}
  *   cause:{<id>}:<stage>:<c>  the input position that applied cause c (TTL)
  *   alert:<alert_id>          the input position that applied an alert (TTL)
  *   out:<cause key>           the records that transition produced, until its
@@ -106,9 +116,23 @@ typedef struct store_outbox_op {
     size_t value_len;
 } store_outbox_op_t;
 
+/* The most records and bytes of records an incident's timeline (tl:{<id>})
+ * holds: one more and it is dropped for good (tlbytes -1), the API reads
+ * that incident's timeline from ormis.audit. 1000 records is some 20 times
+ * what an incident's life writes; a merge storm passes it. Plain numbers:
+ * the apply and rebuild scripts spell them. */
+#define STORE_TIMELINE_MAX_RECORDS 1000
+#define STORE_TIMELINE_MAX_BYTES 4194304
+
 /* Outbox operations one apply may carry (a transition plans at most this
  * many deliveries: hd's HD_NOTICE_RECIPIENTS_MAX recipients, one channel). */
 #define STORE_OUTBOX_MAX 1100
+
+/* Bytes given to the store (borrowed). */
+typedef struct store_bytes {
+    const void *data;
+    size_t len;
+} store_bytes_t;
 
 typedef struct store_apply {
     /* in */
@@ -145,6 +169,10 @@ typedef struct store_apply {
     int64_t retention_ms;
     const store_outbox_op_t *outbox; /* outbox operations, in order (borrowed) */
     size_t n_outbox;
+    /* The transition's audit records, packed, in chain order: appended to the
+     * incident's timeline (tl:{<id>}) with the transition (borrowed) */
+    const store_bytes_t *records;
+    size_t n_records;
     const char *claim_key;    /* the claim a fired timer or a receipt consumes, or NULL */
     const char *timer_member; /* a fired timer to consume (store_timer_member()), or NULL */
     const char *timer_claim;  /* its claim token */
@@ -193,6 +221,13 @@ typedef struct store_timer {
  *  reply (a redisReply *; the caller frees each with freeReplyObject()).
  *  Returns 0, or -1 on a Redis failure (no replies kept). */
 int store_states_read(store_t *st, const char *const *ids, size_t n, void **replies);
+
+/** Reads incident @p id's state and timeline in one round trip: into
+ *  @p replies[0] the reply of HMGET <ns>inc:{<id>} state version tlbytes,
+ *  into @p replies[1] that of LRANGE <ns>tl:{<id>} 0 -1 (redisReply *
+ *  each; the caller frees both with freeReplyObject()). Returns 0, or -1
+ *  on a Redis failure (no replies kept). */
+int store_timeline_read(store_t *st, const char *id, void **replies);
 
 /** Claims up to @p max due timers: leases them for @p lease_ms (a claimer
  *  that dies lets them come back, with the same claim token) and takes

@@ -44,8 +44,8 @@ const char *store_admin_redact(const char *url, char *buf, size_t size)
     return buf;
 }
 
-/* Decodes one "HMGET <key> state version" reply of incident @p id. Returns
- * 1 (state set), 0 (no state) or -1 with a message. */
+/* Decodes one "HMGET <key> state version [...]" reply of incident @p id.
+ * Returns 1 (state set), 0 (no state) or -1 with a message. */
 static int store_admin_decode(const redisReply *r, const char *id, arena_t *arena,
                               hd_state_t **state, uint64_t *version, char *errstr,
                               size_t errstr_size)
@@ -56,7 +56,7 @@ static int store_admin_decode(const redisReply *r, const char *id, arena_t *aren
         snprintf(errstr, errstr_size, "redis: %s", r->str);
         return -1;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_STRING)
         return 0;
     hd_state_t *s = incidentd__v1__stored_incident__unpack(arena_pb(arena), r->element[0]->len,
@@ -83,6 +83,47 @@ int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **
     }
     int rc = store_admin_decode(r, id, arena, state, version, errstr, errstr_size);
     freeReplyObject(r);
+    return rc;
+}
+
+/* The LRANGE reply @p r of a timeline into @p tl (arena), with the
+ * tlbytes of @p state_reply (HMGET's third field). */
+static void store_admin_take_timeline(const redisReply *state_reply, const redisReply *r,
+                                      arena_t *arena, store_admin_timeline_t *tl)
+{
+    const redisReply *b = state_reply->type == REDIS_REPLY_ARRAY && state_reply->elements == 3
+                              ? state_reply->element[2]
+                              : NULL;
+    tl->bytes = b && b->type == REDIS_REPLY_STRING ? strtoll(b->str, NULL, 10) : -1;
+    if (tl->bytes < 0 || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return;
+    tl->records = arena_alloc(arena, r->elements * sizeof(*tl->records));
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        int s = e->type == REDIS_REPLY_STRING;
+        tl->records[tl->n_records].data = s ? arena_strndup(arena, e->str, e->len) : "";
+        tl->records[tl->n_records++].len = s ? e->len : 0;
+    }
+}
+
+int store_admin_timeline(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+                         uint64_t *version, store_admin_timeline_t *tl, char *errstr,
+                         size_t errstr_size)
+{
+    void *r[2] = {NULL, NULL};
+    *state = NULL;
+    *version = 0;
+    memset(tl, 0, sizeof(*tl));
+    tl->bytes = -1;
+    if (store_timeline_read(st, id, r) < 0) {
+        snprintf(errstr, errstr_size, "%s", store_error(st));
+        return -1;
+    }
+    int rc = store_admin_decode(r[0], id, arena, state, version, errstr, errstr_size);
+    if (rc == 1)
+        store_admin_take_timeline(r[0], r[1], arena, tl);
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
     return rc;
 }
 

@@ -34,6 +34,24 @@ const char *store_admin_redact(const char *url, char *buf, size_t size);
 int store_admin_state(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
                       uint64_t *version, char *errstr, size_t errstr_size);
 
+/* An incident's timeline as Redis keeps it (store.h: tl:{<id>}). */
+typedef struct store_admin_timeline {
+    store_bytes_t *records; /* packed AuditRecords in chain order (arena) */
+    size_t n_records;
+    /* its tlbytes: the bytes it holds; -1 none kept (dropped past the
+     * bounds, or an incident older than timelines), also when absent */
+    int64_t bytes;
+} store_admin_timeline_t;
+
+/**
+ * store_admin_state() and the incident's timeline, @p tl, in one round trip
+ * (store_timeline_read()). The records are copied into @p arena. Returns as
+ * store_admin_state() does; @p tl is empty (bytes -1) unless it returns 1.
+ */
+int store_admin_timeline(store_t *st, const char *id, arena_t *arena, hd_state_t **state,
+                         uint64_t *version, store_admin_timeline_t *tl, char *errstr,
+                         size_t errstr_size);
+
 /* One incident of a stage set (store_admin_stage()): its state, or NULL
  * with @p err when it does not decode. */
 typedef void (*store_admin_row_fn)(void *opaque, const char *id, hd_state_t *state,

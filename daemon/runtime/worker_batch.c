@@ -387,6 +387,21 @@ static void worker_apply_of(worker_t *w, const worker_item_t *it, const hd_state
     ap->retention_ms = w->cfg->retention_ms;
 }
 
+/* The transition's audit records, it->outs[@p first ..] (worker_outs_records()),
+ * go to the incident's timeline in Redis with the apply (store.h: tl:{<id>}):
+ * the same bytes as on ormis.audit, in chain order. */
+static void worker_timeline_of(worker_t *w, const worker_item_t *it, size_t first,
+                               store_apply_t *ap)
+{
+    if (it->n_outs <= first)
+        return;
+    store_bytes_t *recs = arena_alloc(&w->arena, (it->n_outs - first) * sizeof(*recs));
+    for (size_t i = first; i < it->n_outs; i++)
+        recs[i - first] = (store_bytes_t){it->outs[i].value, it->outs[i].value_len};
+    ap->records = recs;
+    ap->n_records = it->n_outs - first;
+}
+
 /* Turns a decided transition into records (events + audit, chained after
  * the incident's head) and the Redis apply command. Returns the new state. */
 static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_state_t *cur,
@@ -411,8 +426,10 @@ static hd_state_t *worker_materialise(worker_t *w, worker_item_t *it, const hd_s
             tr->state->last_hash = (char *)head;
     }
     worker_outs_events(w, it, tr, id, now_ms, &cap);
+    size_t first_record = it->n_outs;
     worker_outs_records(w, it, tr, id, &cap);
     worker_apply_of(w, it, cur, cur_version, tr, id, now_ms, ap);
+    worker_timeline_of(w, it, first_record, ap);
     return tr->state;
 }
 

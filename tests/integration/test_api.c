@@ -8,7 +8,12 @@
  * incident), 400 naming the field, 404, the actor is the token's person,
  * paging with limit/cursor and filters, the event stream resumed with
  * Last-Event-ID, the rate limit after authentication, and that
- * /v1/openapi.json documents every route of the dispatch table.
+ * /v1/openapi.json documents every route of the dispatch table; the
+ * incident page's timeline served from Redis (the same records as
+ * ormis.audit), read from the topic when Redis lost it and from Redis
+ * again after a rebuild, an incident older than timelines read from the
+ * topic, and a merge storm past the timeline's bounds (records, bytes)
+ * that still answers while Redis keeps none of it.
  */
 #include <criterion/criterion.h>
 
@@ -22,10 +27,12 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
 
 #include "api_internal.h"
 #include "e2e.h"
 #include "http_client.h"
+#include "store.h"
 #include "testutil.h"
 
 #define WAIT_MS 90000
@@ -59,6 +66,9 @@ static void proc_start(e2e_api_t *p, const char *stages, const char *const *extr
 #define call e2e_api_call
 #define jstr e2e_jstr
 
+static void find_incident(const e2e_api_t *p, const char *key, const char *stage, char *id,
+                          size_t id_size);
+
 /* Publishes a trigger and waits until the API lists its incident in stage
  * @p stage; the incident id into @p id. */
 static void open_incident(const e2e_api_t *p, const char *key, int global, const char *stage,
@@ -71,9 +81,18 @@ static void open_incident(const e2e_api_t *p, const char *key, int global, const
     a.n_sites = global ? 2 : 1;
     a.summary = "Checkout errors";
     e2e_publish(&p->e, &a);
+    find_incident(p, key, stage, id, id_size);
+}
+
+/* Waits until the API lists the incident of @p key in stage @p stage (NULL:
+ * any); its id into @p id. */
+static void find_incident(const e2e_api_t *p, const char *key, const char *stage, char *id,
+                          size_t id_size)
+{
     int64_t deadline = tu_now_ms() + WAIT_MS;
     char path[256];
-    snprintf(path, sizeof(path), "/v1/incidents?stage=%s&limit=500", stage);
+    snprintf(path, sizeof(path), "/v1/incidents?limit=500%s%s", stage ? "&stage=" : "",
+             stage ? stage : "");
     while (tu_now_ms() < deadline) {
         cJSON *j;
         cr_assert_eq(call(p, "GET", path, TM_TOKEN, NULL, &j), 200);
@@ -89,7 +108,8 @@ static void open_incident(const e2e_api_t *p, const char *key, int global, const
         cJSON_Delete(j);
         usleep(300 * 1000);
     }
-    cr_assert_fail("incident of %s never listed in %s; log %s", key, stage, p->e.log);
+    cr_assert_fail("incident of %s never listed in %s; log %s", key, stage ? stage : "any stage",
+                   p->e.log);
 }
 
 /* POSTs a command body; the status, and the answer's "field" into @p field. */
@@ -427,5 +447,221 @@ Test(api, openapi_documents_every_route_and_rate_limit_follows_auth, .timeout = 
     cr_expect(ok >= 3 && limited >= 1, "ok %d, limited %d", ok, limited);
     /* another person has a budget of their own */
     cr_expect_eq(call(&p, "GET", "/v1/incidents?stage=STAGE_RESOLVED", TM_TOKEN, NULL, NULL), 200);
+    e2e_stop(&p.e);
+}
+
+/* ---- the incident page: its timeline from Redis ------------------------------------------ */
+
+/* GET /v1/incidents/{id} (200 asserted); the caller frees the answer. */
+static cJSON *show(const e2e_api_t *p, const char *id)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/incidents/%s", id);
+    cJSON *j = NULL;
+    cr_assert_eq(call(p, "GET", path, VIC_TOKEN, NULL, &j), 200, "GET %s", path);
+    return j;
+}
+
+static double jnum(const cJSON *o, const char *name)
+{
+    return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+/* The incident's version on the page. */
+static int page_version(const cJSON *page)
+{
+    return (int)jnum(cJSON_GetObjectItemCaseSensitive(page, "incident"), "version");
+}
+
+/* An integer of Redis (a string reply as a number; -2: no such key or field). */
+static long long bed_int(store_t *st, const char *fmt, const char *prefix, const char *id,
+                         const char *arg)
+{
+    redisReply *r = store_command(st, fmt, prefix, id, arg);
+    cr_assert_not_null(r, "redis: %s", store_error(st));
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+                                                  : -2;
+    freeReplyObject(r);
+    return v;
+}
+
+#define TL_LEN(st, p, id) bed_int(st, "LLEN %stl:{%s}%s", (p)->e.prefix, id, "")
+#define TL_BYTES(st, p, id) bed_int(st, "HGET %sinc:{%s} %s", (p)->e.prefix, id, "tlbytes")
+
+/* Asserts that the page's timeline is the incident's records on
+ * ormis.audit: seq 1..n in chain order, each with the hash of the topic's
+ * record of that seq (the hash covers the whole record), and a chain that
+ * verifies; and that it was read from @p source. */
+static void expect_page_is_topic(const e2e_api_t *p, const cJSON *page, const char *id,
+                                 const char *source)
+{
+    cr_expect_str_eq(jstr(page, "timeline_source"), source);
+    const cJSON *chain = cJSON_GetObjectItemCaseSensitive(page, "chain");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(chain, "ok")), "chain: %s",
+              jstr(chain, "reason"));
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(page, "timeline");
+    int n = cJSON_GetArraySize(tl);
+    cr_assert(n > 0);
+    char **hashes = calloc((size_t)n + 1, sizeof(*hashes));
+    int got = 0;
+    tu_consumer_t *c = e2e_audit_consumer(&p->e);
+    for (int64_t deadline = tu_now_ms() + WAIT_MS; got < n && tu_now_ms() < deadline;) {
+        tu_msg_t *m = tu_consumer_next(c, 500);
+        Incident__V1__AuditRecord *r =
+            m ? incident__v1__audit_record__unpack(NULL, m->len, m->val) : NULL;
+        if (r && strcmp(r->incident_id, id) == 0 && r->seq >= 1 && r->seq <= (uint64_t)n &&
+            !hashes[r->seq]) {
+            hashes[r->seq] = strdup(r->hash);
+            got++;
+        }
+        if (r)
+            incident__v1__audit_record__free_unpacked(r, NULL);
+        if (m)
+            tu_msg_free(m);
+    }
+    tu_consumer_destroy(c);
+    cr_assert_eq(got, n, "ormis.audit has %d of the page's %d records of %s", got, n, id);
+    for (int i = 0; i < n; i++) {
+        const cJSON *rec = cJSON_GetArrayItem(tl, i);
+        cr_expect_eq((int)jnum(rec, "seq"), i + 1, "chain order");
+        cr_expect_str_eq(jstr(rec, "hash"), hashes[i + 1], "record %d as on ormis.audit", i + 1);
+        cr_expect_null(cJSON_GetObjectItemCaseSensitive(rec, "snapshot"));
+    }
+    for (int i = 0; i <= n; i++)
+        free(hashes[i]);
+    free(hashes);
+}
+
+Test(api, incident_page_timeline_from_redis_lost_and_rebuilt, .timeout = 600)
+{
+    e2e_api_t p;
+    proc_start(&p, "all", NULL);
+    char id[128], actor[128];
+    open_incident(&p, tu_unique("tl"), 1, "STAGE_ESCALATED", id, sizeof(id));
+    cr_assert_eq(command(&p, id, TM_TOKEN, "{\"kind\":\"COMMAND_ACKNOWLEDGE\"}", NULL, 0), 202);
+    wait_action(&p, id, "acknowledged", actor, sizeof(actor));
+    char err[256];
+    redis_conn_opts_t ro = {.url = tu_redis()};
+    store_t *st = store_new(&ro, p.e.prefix, err, sizeof(err));
+    cr_assert_not_null(st, "%s", err);
+
+    /* served from Redis: one record per version, the topic's records */
+    cJSON *page = show(&p, id);
+    expect_page_is_topic(&p, page, id, "redis");
+    int version = page_version(page);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(page, "timeline")), version);
+    cr_expect_eq(TL_LEN(st, &p, id), version);
+    cr_expect_gt(TL_BYTES(st, &p, id), 0);
+    cJSON_Delete(page);
+
+    /* Redis lost the incident: the page comes from ormis.audit */
+    freeReplyObject(store_command(st, "DEL %sinc:{%s} %stl:{%s}", p.e.prefix, id, p.e.prefix, id));
+    page = show(&p, id);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(page, "live")));
+    cr_expect_str_eq(jstr(page, "source"), "audit");
+    expect_page_is_topic(&p, page, id, "audit");
+    cJSON_Delete(page);
+
+    /* the rebuild brings the timeline back with the state */
+    cr_assert_eq(e2e_ctl_line(&p.e, NULL, 0, (const char *[]){"rebuild", "--yes", NULL}), 0);
+    cr_expect_eq(TL_LEN(st, &p, id), version);
+    page = show(&p, id);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "live")));
+    expect_page_is_topic(&p, page, id, "redis");
+    cJSON_Delete(page);
+
+    /* an incident live before timelines were kept (no tlbytes, no list):
+     * read from the topic, and its next transition starts none */
+    freeReplyObject(store_command(st, "HDEL %sinc:{%s} tlbytes", p.e.prefix, id));
+    freeReplyObject(store_command(st, "DEL %stl:{%s}", p.e.prefix, id));
+    cr_assert_eq(command(&p, id, TM_TOKEN, "{\"kind\":\"COMMAND_NOTE\",\"text\":\"old\"}", NULL, 0),
+                 202);
+    wait_action(&p, id, "note", actor, sizeof(actor));
+    cr_expect_eq(TL_BYTES(st, &p, id), -1);
+    cr_expect_eq(TL_LEN(st, &p, id), 0);
+    page = show(&p, id);
+    expect_page_is_topic(&p, page, id, "audit");
+    cJSON_Delete(page);
+    store_destroy(st);
+    e2e_stop(&p.e);
+}
+
+/* Publishes @p n triggers of @p key (@p n_clients clients each, names of
+ * 200 bytes) at once. */
+static void storm(const e2e_api_t *p, const char *key, int n, int n_clients)
+{
+    static char names[1000][201];
+    char *clients[1000];
+    for (int i = 0; i < n_clients && i < 1000; i++) {
+        snprintf(names[i], sizeof(names[i]), "client-%04d-%0188d", i, 0);
+        clients[i] = names[i];
+    }
+    const char *topic = e2e_topic(&p->e, "incidents.detected");
+    for (int i = 0; i < n; i++) {
+        Incident__V1__Alert a =
+            e2e_alert(tu_unique("storm"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                      INCIDENT__V1__SEVERITY__SEVERITY_CRITICAL);
+        a.clients = clients;
+        a.n_clients = (size_t)n_clients;
+        size_t len = incident__v1__alert__get_packed_size(&a);
+        uint8_t *buf = malloc(len);
+        incident__v1__alert__pack(&a, buf);
+        cr_assert_eq(tu_produce_async(topic, key, buf, len), 0);
+        free(buf);
+    }
+    cr_assert_eq(tu_flush(60000), 0);
+}
+
+/* Waits until the incident of @p key counts @p alerts alerts; its id into
+ * @p id; the page (caller frees). */
+static cJSON *wait_alerts(const e2e_api_t *p, const char *key, int alerts, char *id, size_t size)
+{
+    find_incident(p, key, NULL, id, size);
+    for (int64_t deadline = tu_now_ms() + WAIT_MS; tu_now_ms() < deadline; usleep(500 * 1000)) {
+        cJSON *page = show(p, id);
+        if ((int)jnum(cJSON_GetObjectItemCaseSensitive(page, "incident"), "alert_count") >= alerts)
+            return page;
+        cJSON_Delete(page);
+    }
+    cr_assert_fail("%s never counted %d alerts; log %s", key, alerts, p->e.log);
+    return NULL;
+}
+
+Test(api, merge_storm_past_the_timeline_bounds_reads_the_topic, .timeout = 600)
+{
+    e2e_api_t p;
+    proc_start(&p, "all", NULL);
+    char err[256], id[128], key[128];
+    redis_conn_opts_t ro = {.url = tu_redis()};
+    store_t *st = store_new(&ro, p.e.prefix, err, sizeof(err));
+    cr_assert_not_null(st, "%s", err);
+
+    /* more merges than the timeline keeps records: Redis drops it (holds
+     * none) and the page, whole, comes from ormis.audit */
+    int n = STORE_TIMELINE_MAX_RECORDS + 20;
+    snprintf(key, sizeof(key), "%s", tu_unique("storm"));
+    storm(&p, key, n, 0);
+    cJSON *page = wait_alerts(&p, key, n, id, sizeof(id));
+    int version = page_version(page);
+    cr_expect_gt(version, STORE_TIMELINE_MAX_RECORDS);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(page, "timeline")), version);
+    expect_page_is_topic(&p, page, id, "audit");
+    cJSON_Delete(page);
+    cr_expect_eq(TL_BYTES(st, &p, id), -1);
+    cr_expect_eq(TL_LEN(st, &p, id), 0);
+
+    /* fewer records, each fat (1000 clients of 200 bytes in every
+     * snapshot): past the bytes the timeline keeps, dropped as well */
+    int fat = STORE_TIMELINE_MAX_BYTES / (1000 * 200) + 5;
+    snprintf(key, sizeof(key), "%s", tu_unique("fat"));
+    storm(&p, key, fat, 1000);
+    page = wait_alerts(&p, key, fat, id, sizeof(id));
+    cr_expect_lt(page_version(page), STORE_TIMELINE_MAX_RECORDS);
+    expect_page_is_topic(&p, page, id, "audit");
+    cJSON_Delete(page);
+    cr_expect_eq(TL_BYTES(st, &p, id), -1);
+    cr_expect_eq(TL_LEN(st, &p, id), 0);
+    store_destroy(st);
     e2e_stop(&p.e);
 }

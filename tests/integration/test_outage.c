@@ -4,7 +4,8 @@
  *  - Redis stops for 10 s and comes back with its data: workers pause (no
  *    busy loop, no crash), resume by themselves, nothing is lost;
  *  - Redis stops and comes back empty: the live state is rebuilt from
- *    ormis.audit automatically, the incidents carry on (seq continues);
+ *    ormis.audit automatically, each incident's timeline with it (whole:
+ *    one record per version), the incidents carry on (seq continues);
  *  - the Kafka broker restarts: same guarantees;
  *  - Redis with a password (AUTH) works, and the password is never logged.
  *
@@ -21,6 +22,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 #include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
@@ -230,6 +233,59 @@ static void expect_all_closed(const run_t *run, int n, int max_ms)
     tu_consumer_destroy(d);
 }
 
+/* Reads version, tlbytes and the timeline's length of incident key @p ik
+ * (its tl key @p tk) at one instant; 0, or -1 when it is gone. */
+static int timeline_of(redisContext *rc, const char *ik, const char *tk, long long v[3])
+{
+    redisReply *r = redisCommand(rc, "EVAL %s 2 %s %s",
+                                 "return {redis.call('HGET', KEYS[1], 'version') or '-2', "
+                                 "redis.call('HGET', KEYS[1], 'tlbytes') or '-2', "
+                                 "redis.call('LLEN', KEYS[2])}",
+                                 ik, tk);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3, "timeline of %s", ik);
+    v[0] = strtoll(r->element[0]->str, NULL, 10);
+    v[1] = strtoll(r->element[1]->str, NULL, 10);
+    v[2] = r->element[2]->integer;
+    freeReplyObject(r);
+    return v[0] < 0 ? -1 : 0;
+}
+
+/* Once the workers rebuilt the empty Redis (its epoch marker is back),
+ * every incident of @p run there has its whole timeline: one record per
+ * version (the rebuilt ones from ormis.audit, the rest appended since). */
+static void expect_timelines_rebuilt(const run_t *run, const redis_t *r)
+{
+    redisContext *rc = redisConnect("127.0.0.1", r->port);
+    cr_assert(rc && !rc->err, "connect to redis");
+    int64_t deadline = tu_now_ms() + 120000;
+    for (;;) {
+        redisReply *e = redisCommand(rc, "EXISTS %smeta:epoch", run->prefix);
+        int done = e && e->type == REDIS_REPLY_INTEGER && e->integer == 1;
+        freeReplyObject(e);
+        if (done)
+            break;
+        cr_assert(tu_now_ms() < deadline, "the state was never rebuilt; log %s", run->log);
+        usleep(200 * 1000);
+    }
+    redisReply *keys = redisCommand(rc, "KEYS %sinc:{*}", run->prefix);
+    cr_assert(keys && keys->type == REDIS_REPLY_ARRAY);
+    size_t whole = 0;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const char *ik = keys->element[i]->str;
+        char tk[300];
+        snprintf(tk, sizeof(tk), "%stl:%s", run->prefix, ik + strlen(run->prefix) + 4);
+        long long v[3];
+        if (timeline_of(rc, ik, tk, v) < 0)
+            continue;
+        cr_expect(v[1] > 0 && v[2] == v[0], "%s: version %lld, tlbytes %lld, %lld records", ik,
+                  v[0], v[1], v[2]);
+        whole++;
+    }
+    cr_expect_geq(whole, N_INC / 2, "incidents rebuilt with their timelines");
+    freeReplyObject(keys);
+    redisFree(rc);
+}
+
 static void redis_outage(int keep_data)
 {
     redis_t r = {.port = tu_free_port()};
@@ -266,6 +322,8 @@ static void redis_outage(int keep_data)
     free(prom);
     cr_expect_lt(cpu1 - cpu0, 3.0, "no busy loop while Redis is down");
     redis_start(&r, 1);
+    if (!keep_data)
+        expect_timelines_rebuilt(&run, &r);
     publish_all(&run, INCIDENT__V1__ACTION__ACTION_RESOLVE, 0, N_INC);
     expect_all_closed(&run, N_INC, 120000);
     cr_expect_eq(tu_stop(run.pid, SIGTERM, 30000), 0, "clean exit");
