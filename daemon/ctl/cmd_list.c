@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 #include "arena.h"
 #include "ctl.h"
 #include "ctl_opts.h"
