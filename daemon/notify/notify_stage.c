@@ -319,7 +319,7 @@ static void notify_claim(notify_stage_t *ns, int64_t now)
 }
 
 /* The worker's turn hook. */
-static void notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
+static int notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
 {
     (void)w;
     notify_stage_t *ns = opaque;
@@ -333,6 +333,7 @@ static void notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
     for (size_t i = 0; i < ns->n_jobs; i++)
         in_flight += !ns->jobs[i]->done;
     atomic_store(&worker_stats_rw(ns->w)->deliveries_in_flight, in_flight);
+    return -1;
 }
 
 notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr, size_t errstr_size)
