@@ -2,8 +2,30 @@
  * notify_stage.c — the notify stage's sending side; see notify_stage.h.
  *
  * One turn (notify_stage_tick()): drive the attempts in flight, turn the
- * finished ones into receipts (one Kafka transaction), then claim as many
- * due deliveries as there are free slots and start their attempts.
+ * finished ones into receipts (one Kafka transaction), then claim due
+ * deliveries into the free slots and start their attempts; then tell the
+ * worker how soon to come back (notify_wait_ms()).
+ *
+ * Pacing. Deliveries flow as fast as their endpoints take them: a claim
+ * that got all it asked for is followed by another on the next turn (not
+ * after NOTIFY_CLAIM_EVERY_MS), and while attempts are in flight the worker
+ * waits for input at most NOTIFY_BUSY_WAIT_MS, so an attempt's end is seen,
+ * its receipt produced and its slot filled again within a few ms — the
+ * worker's idle wait (100 ms) would otherwise pace every slot at one attempt
+ * per turn. Idle (nothing in flight, the last claim short), the outbox is
+ * claimed every NOTIFY_CLAIM_EVERY_MS as before: no busy loop.
+ *
+ * Fairness. One endpoint holds at most max_per_endpoint attempts (half the
+ * slots by default): a delivery claimed for an endpoint at its limit goes
+ * back to the outbox. Once an endpoint is known at its limit (`blocked`),
+ * claims ask for no more than its room, so a long run of its deliveries at
+ * the head of the outbox is claimed as fast as it takes them instead of
+ * being claimed and given back; only the timed claim of a *stalled* blocked
+ * endpoint (its oldest attempt older than NOTIFY_CLAIM_EVERY_MS) takes
+ * every free slot, giving back what it cannot take, so deliveries to other
+ * endpoints behind a slow endpoint's run are still reached every
+ * NOTIFY_CLAIM_EVERY_MS as before. Claims, leases and receipts are those of
+ * the store's scripts, unchanged: only when and how many are claimed moved.
  */
 #include "notify_stage.h"
 
@@ -24,12 +46,20 @@
 #include "notify_text.h"
 #include "store.h"
 
-/* How often the outbox is polled when there is room. */
+/* How often the outbox is claimed when nothing says more is due (the last
+ * claim got fewer than it asked for), and past a stalled endpoint. */
 #define NOTIFY_CLAIM_EVERY_MS 200
 
 /* A delivery claimed while its endpoint is at its limit goes back to the
- * outbox, due again after this. */
+ * outbox, behind everything due now, due again after as long as the
+ * endpoint's oldest attempt in flight has taken so far (a slot of a fast
+ * endpoint frees in ms, one of a hanging endpoint not soon), within these
+ * bounds. */
+#define NOTIFY_DEFER_MIN_MS 50
 #define NOTIFY_DEFER_MS 1000
+
+/* The longest the worker waits for input while attempts are in flight. */
+#define NOTIFY_BUSY_WAIT_MS 5
 
 /* One attempt of one delivery, from its claim to its receipt. */
 typedef struct notify_job {
@@ -54,8 +84,10 @@ struct notify_stage {
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
     size_t max_jobs;
-    int max_per_endpoint; /* the sender's: attempts in flight to one endpoint */
-    int64_t next_claim_ms;
+    int max_per_endpoint;  /* the sender's: attempts in flight to one endpoint */
+    int64_t next_claim_ms; /* the next timed claim (monotonic) */
+    int again;             /* the last claim got all it asked for: more may be due */
+    char *blocked;         /* an endpoint the last claims found at its limit, or NULL */
 };
 
 static void notify_job_free(notify_job_t *j)
@@ -251,33 +283,60 @@ static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *add
     notify_text_free(&text);
 }
 
-/* Non-zero when as many attempts to @p endpoint are in flight as the
- * sender lets one endpoint have: one more would wait in the sender and hold
- * a slot that another endpoint's delivery could use. */
-static int notify_endpoint_full(const notify_stage_t *ns, const char *endpoint)
+/* The attempts in flight to @p endpoint, and in @p oldest_ms when the
+ * oldest of them started (monotonic; @p now_ms when none). At
+ * max_per_endpoint one more would wait in the sender and hold a slot that
+ * another endpoint's delivery could use. */
+static int notify_endpoint_use(const notify_stage_t *ns, const char *endpoint, int64_t now_ms,
+                               int64_t *oldest_ms)
 {
     int n = 0;
-    for (size_t i = 0; i < ns->n_jobs; i++)
-        n += !ns->jobs[i]->done && ns->jobs[i]->endpoint &&
-             strcmp(ns->jobs[i]->endpoint, endpoint) == 0;
-    return n >= ns->max_per_endpoint;
+    *oldest_ms = now_ms;
+    for (size_t i = 0; i < ns->n_jobs; i++) {
+        const notify_job_t *j = ns->jobs[i];
+        if (j->done || !j->endpoint || strcmp(j->endpoint, endpoint) != 0)
+            continue;
+        n++;
+        if (j->started_ms < *oldest_ms)
+            *oldest_ms = j->started_ms;
+    }
+    return n;
+}
+
+/* Gives claimed delivery @p delivery_id back to the outbox: its endpoint
+ * @p endpoint, whose oldest attempt started at @p oldest_ms, is at its
+ * limit; that endpoint is the one claims now size themselves to. */
+static void notify_defer(notify_stage_t *ns, const char *delivery_id, const char *endpoint,
+                         int64_t oldest_ms)
+{
+    int64_t wait = clock_mono_ms() - oldest_ms;
+    wait = wait < NOTIFY_DEFER_MIN_MS ? NOTIFY_DEFER_MIN_MS
+           : wait > NOTIFY_DEFER_MS   ? NOTIFY_DEFER_MS
+                                      : wait;
+    store_delivery_defer(worker_store(ns->w), delivery_id, clock_now_ms() + wait);
+    atomic_fetch_add(&worker_stats_rw(ns->w)->deliveries_deferred, 1);
+    if (!ns->blocked || strcmp(ns->blocked, endpoint) != 0) {
+        free(ns->blocked);
+        ns->blocked = strdup(endpoint); /* NULL (out of memory): claims as if none */
+    }
 }
 
 /* Takes one claimed delivery: a job, its attempt started (or failed at
  * once when the recipient has no address on the channel any more); a
- * delivery to an endpoint at its limit goes back to the outbox. */
-static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
+ * delivery to an endpoint at its limit goes back to the outbox (returns 1,
+ * else 0). */
+static int notify_take(notify_stage_t *ns, const store_delivery_t *d)
 {
     notify_job_t *j = calloc(1, sizeof(*j));
     if (!j)
-        return; /* the lease brings it back */
+        return 0; /* the lease brings it back */
     j->pd = incidentd__v1__planned_delivery__unpack(NULL, d->planned_len, d->planned);
     j->planned = malloc(d->planned_len ? d->planned_len : 1);
     j->claim = strdup(d->claim);
     if (!j->pd || !j->planned || !j->claim) {
         log_msg(LOG_ERROR, "notify", NULL, d->delivery_id, "outbox entry unreadable: dropped");
         notify_job_free(j);
-        return;
+        return 0;
     }
     memcpy(j->planned, d->planned, d->planned_len);
     j->planned_len = d->planned_len;
@@ -286,36 +345,86 @@ static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
     if (address)
         j->endpoint = j->channel == DIRECTORY_CHANNEL_EMAIL ? strdup(ns->cfg->notify_smtp_url)
                                                             : notify_endpoint_of(address);
-    if (j->endpoint && notify_endpoint_full(ns, j->endpoint)) {
-        store_delivery_defer(worker_store(ns->w), d->delivery_id, clock_now_ms() + NOTIFY_DEFER_MS);
+    int64_t oldest = 0;
+    if (j->endpoint &&
+        notify_endpoint_use(ns, j->endpoint, clock_mono_ms(), &oldest) >= ns->max_per_endpoint) {
+        notify_defer(ns, d->delivery_id, j->endpoint, oldest);
         notify_job_free(j);
-        return;
+        return 1;
     }
     ns->jobs[ns->n_jobs++] = j;
     if (!address) {
         notify_job_fail(j, "no address on this channel in the directory for ", j->pd->recipient);
-        return;
+        return 0;
     }
     hd_state_t *st = d->state_len ? incidentd__v1__stored_incident__unpack(arena_pb(&ns->arena),
                                                                            d->state_len, d->state)
                                   : NULL;
     notify_job_send(ns, j, address, st);
+    return 0;
 }
 
-/* Claims as many due deliveries as there are free slots. */
+/* How many due deliveries to claim at @p now (0: none yet): see the top of
+ * this file. Every free slot at the timed claim or when the last claim got
+ * all it asked for; while an endpoint is known at its limit, only its room
+ * (none while it has none), except at the timed claim past it once it
+ * stalls. */
+static int notify_claim_size(const notify_stage_t *ns, int64_t now)
+{
+    int free_slots = (int)(ns->max_jobs - ns->n_jobs);
+    int timed = now >= ns->next_claim_ms;
+    if (free_slots <= 0 || (!timed && !ns->again))
+        return 0;
+    if (!ns->blocked)
+        return free_slots;
+    int64_t oldest;
+    int room = ns->max_per_endpoint - notify_endpoint_use(ns, ns->blocked, now, &oldest);
+    if (room <= 0)
+        return timed && now - oldest >= NOTIFY_CLAIM_EVERY_MS ? free_slots : 0;
+    return room < free_slots ? room : free_slots;
+}
+
+/* Claims due deliveries into the free slots (notify_claim_size()) and
+ * takes them. */
 static void notify_claim(notify_stage_t *ns, int64_t now)
 {
-    if (now < ns->next_claim_ms || ns->n_jobs >= ns->max_jobs)
+    int want = notify_claim_size(ns, now);
+    if (want <= 0)
         return;
+    int all_free = want == (int)(ns->max_jobs - ns->n_jobs);
     ns->next_claim_ms = now + NOTIFY_CLAIM_EVERY_MS;
-    int room = (int)(ns->max_jobs - ns->n_jobs);
-    store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)room * sizeof(*ds));
+    store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)want * sizeof(*ds));
     /* The lease outlives an attempt and the turns its receipt may take. */
     int64_t lease = 3 * ns->cfg->notify_timeout_ms + 30000;
     int n =
-        store_deliveries_claim(worker_store(ns->w), clock_now_ms(), lease, ds, room, &ns->arena);
+        store_deliveries_claim(worker_store(ns->w), clock_now_ms(), lease, ds, want, &ns->arena);
+    atomic_fetch_add(&worker_stats_rw(ns->w)->delivery_claims, 1);
+    int deferred = 0;
     for (int i = 0; i < n; i++)
-        notify_take(ns, &ds[i]);
+        deferred += notify_take(ns, &ds[i]);
+    ns->again = n == want;
+    /* Nothing was given back: no endpoint is known at its limit any more
+     * when every free slot was asked for, or when the outbox had no more
+     * due (else the one known stays so, its room sizing the next claims). */
+    if (!deferred && (all_free || n < want)) {
+        free(ns->blocked);
+        ns->blocked = NULL;
+    }
+}
+
+/* How long the worker may wait for input before the next turn: not at all
+ * when a claim could take more now; NOTIFY_BUSY_WAIT_MS while attempts are
+ * in flight (their ends are seen on the next turn); else until the timed
+ * claim, or the worker's own wait when that is due but cannot claim (no
+ * free slot: receipts not produced yet). */
+static int notify_wait_ms(const notify_stage_t *ns, int64_t now)
+{
+    if (notify_claim_size(ns, now) > 0)
+        return 0;
+    if (notify_sender_pending(ns->sender) > 0)
+        return NOTIFY_BUSY_WAIT_MS;
+    int64_t left = ns->next_claim_ms - now;
+    return left > 0 ? (int)left : -1;
 }
 
 /* The worker's turn hook. */
@@ -333,7 +442,7 @@ static int notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
     for (size_t i = 0; i < ns->n_jobs; i++)
         in_flight += !ns->jobs[i]->done;
     atomic_store(&worker_stats_rw(ns->w)->deliveries_in_flight, in_flight);
-    return -1;
+    return notify_wait_ms(ns, clock_mono_ms());
 }
 
 notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr, size_t errstr_size)
@@ -377,6 +486,7 @@ void notify_stage_destroy(notify_stage_t *ns)
     for (size_t i = 0; i < ns->n_jobs; i++)
         notify_job_free(ns->jobs[i]);
     free(ns->jobs);
+    free(ns->blocked);
     arena_destroy(&ns->arena);
     free(ns);
 }

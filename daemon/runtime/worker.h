@@ -60,6 +60,8 @@ typedef struct worker_stats {
     atomic_uint_fast64_t deliveries[3][3];
     atomic_uint_fast64_t deliveries_in_flight;
     atomic_uint_fast64_t delivery_ms_sum[3];
+    atomic_uint_fast64_t delivery_claims;     /* claims of the outbox (Redis round trips) */
+    atomic_uint_fast64_t deliveries_deferred; /* claimed, given back: endpoint at its limit */
 } worker_stats_t;
 
 #define WORKER_LAT_BUCKETS 11
