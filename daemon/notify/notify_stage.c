@@ -1,19 +1,28 @@
 /*
  * notify_stage.c — the notify stage's sending side; see notify_stage.h.
  *
- * One turn (notify_stage_tick()): drive the attempts in flight, turn the
- * finished ones into receipts (one Kafka transaction), then claim due
- * deliveries into the free slots and start their attempts; then tell the
- * worker how soon to come back (notify_wait_ms()).
+ * One turn (notify_stage_tick()): drive the attempts in flight, claim due
+ * deliveries into the slots that are free and start their attempts, turn
+ * the finished attempts into receipts (one Kafka transaction) when that is
+ * due (notify_flush_due()); then tell the worker how soon to come back
+ * (notify_wait_ms()).
  *
  * Pacing. Deliveries flow as fast as their endpoints take them: a claim
  * that got all it asked for is followed by another on the next turn (not
  * after NOTIFY_CLAIM_EVERY_MS), and while attempts are in flight the worker
- * waits for input at most NOTIFY_BUSY_WAIT_MS, so an attempt's end is seen,
- * its receipt produced and its slot filled again within a few ms — the
- * worker's idle wait (100 ms) would otherwise pace every slot at one attempt
- * per turn. Idle (nothing in flight, the last claim short), the outbox is
- * claimed every NOTIFY_CLAIM_EVERY_MS as before: no busy loop.
+ * waits for input at most NOTIFY_BUSY_WAIT_MS, so an attempt's end is seen
+ * and its slot filled again within a few ms — the worker's idle wait
+ * (100 ms) would otherwise pace every slot at one attempt per turn. Idle
+ * (nothing in flight, the last claim short), the outbox is claimed every
+ * NOTIFY_CLAIM_EVERY_MS as before: no busy loop.
+ *
+ * Receipts. A finished attempt frees its slot at once; its receipt waits
+ * for those of the others in flight, up to NOTIFY_FLUSH_MS, to share one
+ * transaction: a transaction's commit (tens of ms) costs more than a dozen
+ * attempts to a nearby endpoint, so one per turn would pace the sending.
+ * What a receipt says does not change, nor that it is produced before the
+ * delivery's lease runs out (the lease outlives three attempts). Receipts
+ * that could not be produced are tried again NOTIFY_FLUSH_MS later.
  *
  * Fairness. One endpoint holds at most max_per_endpoint attempts (half the
  * slots by default): a delivery claimed for an endpoint at its limit goes
@@ -61,6 +70,12 @@
 /* The longest the worker waits for input while attempts are in flight. */
 #define NOTIFY_BUSY_WAIT_MS 5
 
+/* The longest a finished attempt's receipt waits for others while attempts
+ * are in flight, and how many finished and running attempts there may be per
+ * slot (the receipts not produced yet bound the claims). */
+#define NOTIFY_FLUSH_MS 100
+#define NOTIFY_JOBS_PER_SLOT 16
+
 /* One attempt of one delivery, from its claim to its receipt. */
 typedef struct notify_job {
     Incidentd__V1__PlannedDelivery *pd; /* unpacked (malloc'ed by protobuf-c) */
@@ -71,6 +86,7 @@ typedef struct notify_job {
     int channel;    /* directory_channel_t */
     char *endpoint; /* what the sender's per-endpoint limit counts; NULL = none */
     int64_t started_ms;
+    int64_t done_ms; /* when it finished (monotonic) */
     int done;
     notify_result_t result;
 } notify_job_t;
@@ -83,10 +99,12 @@ struct notify_stage {
     arena_t arena;
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
-    size_t max_jobs;
+    size_t max_jobs;       /* attempts in flight at once (notify.concurrency) */
+    size_t cap_jobs;       /* jobs (NOTIFY_JOBS_PER_SLOT per slot) */
     int max_per_endpoint;  /* the sender's: attempts in flight to one endpoint */
     int64_t next_claim_ms; /* the next timed claim (monotonic) */
     int again;             /* the last claim got all it asked for: more may be due */
+    int64_t next_flush_ms; /* after a failed flush: not before (monotonic) */
     char *blocked;         /* an endpoint the last claims found at its limit, or NULL */
 };
 
@@ -107,6 +125,7 @@ static void notify_job_done(const notify_result_t *result, void *opaque)
     notify_job_t *j = opaque;
     j->result = *result;
     j->done = 1;
+    j->done_ms = clock_mono_ms();
 }
 
 /* Ends @p j at once (no attempt made) with a permanent failure: @p what,
@@ -118,6 +137,7 @@ static void notify_job_fail(notify_job_t *j, const char *what, const char *arg)
     j->result.retry_after_ms = -1;
     snprintf(j->result.error, sizeof(j->result.error), "%s%s", what, arg);
     j->done = 1;
+    j->done_ms = clock_mono_ms();
 }
 
 /* ---- the receipts of finished attempts --------------------------------------- */
@@ -170,15 +190,30 @@ static void notify_count(notify_stage_t *ns, const notify_job_t *j,
     atomic_fetch_add(&st->delivery_ms_sum[c], (uint64_t)(ms > 0 ? ms : 0));
 }
 
+/* Non-zero when the finished attempts' receipts are due at @p now (there
+ * are some, @p n_done): nothing else in flight to wait for, the oldest has
+ * waited NOTIFY_FLUSH_MS, or they leave fewer free jobs than slots. */
+static int notify_flush_due(const notify_stage_t *ns, size_t n_done, int64_t now)
+{
+    if (n_done == 0 || now < ns->next_flush_ms)
+        return 0;
+    if (n_done == ns->n_jobs || ns->cap_jobs - ns->n_jobs < ns->max_jobs)
+        return 1;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        if (ns->jobs[i]->done && now - ns->jobs[i]->done_ms >= NOTIFY_FLUSH_MS)
+            return 1;
+    return 0;
+}
+
 /* Produces the receipts of the finished attempts (and a dead letter of each
- * delivery that failed for good) in one transaction; on success they are
- * forgotten, else kept for the next turn. */
-static void notify_flush(notify_stage_t *ns)
+ * delivery that failed for good) in one transaction when they are due; on
+ * success they are forgotten, else kept for the next turn. */
+static void notify_flush(notify_stage_t *ns, int64_t now)
 {
     size_t n_done = 0;
     for (size_t i = 0; i < ns->n_jobs; i++)
         n_done += ns->jobs[i]->done;
-    if (n_done == 0)
+    if (!notify_flush_due(ns, n_done, now))
         return;
     arena_reset(&ns->arena);
     worker_record_t *recs = arena_alloc(&ns->arena, 2 * n_done * sizeof(*recs));
@@ -201,8 +236,10 @@ static void notify_flush(notify_stage_t *ns)
                              j->pd->delivery_id, j->pd->recipient, j->pd->channel, j->attempt,
                              j->result.error)};
     }
-    if (worker_emit(ns->w, recs, n) < 0)
+    if (worker_emit(ns->w, recs, n) < 0) {
+        ns->next_flush_ms = clock_mono_ms() + NOTIFY_FLUSH_MS;
         return; /* kept: the leases outlive a few turns */
+    }
     k = 0;
     size_t kept = 0;
     for (size_t i = 0; i < ns->n_jobs; i++) {
@@ -364,6 +401,17 @@ static int notify_take(notify_stage_t *ns, const store_delivery_t *d)
     return 0;
 }
 
+/* Slots free for new attempts: fewer attempts in flight than
+ * notify.concurrency, and room for their jobs beside the finished ones. */
+static int notify_free_slots(const notify_stage_t *ns)
+{
+    size_t in_flight = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        in_flight += !ns->jobs[i]->done;
+    size_t slots = ns->max_jobs - in_flight, room = ns->cap_jobs - ns->n_jobs;
+    return (int)(slots < room ? slots : room);
+}
+
 /* How many due deliveries to claim at @p now (0: none yet): see the top of
  * this file. Every free slot at the timed claim or when the last claim got
  * all it asked for; while an endpoint is known at its limit, only its room
@@ -371,7 +419,7 @@ static int notify_take(notify_stage_t *ns, const store_delivery_t *d)
  * stalls. */
 static int notify_claim_size(const notify_stage_t *ns, int64_t now)
 {
-    int free_slots = (int)(ns->max_jobs - ns->n_jobs);
+    int free_slots = notify_free_slots(ns);
     int timed = now >= ns->next_claim_ms;
     if (free_slots <= 0 || (!timed && !ns->again))
         return 0;
@@ -391,7 +439,7 @@ static void notify_claim(notify_stage_t *ns, int64_t now)
     int want = notify_claim_size(ns, now);
     if (want <= 0)
         return;
-    int all_free = want == (int)(ns->max_jobs - ns->n_jobs);
+    int all_free = want == notify_free_slots(ns);
     ns->next_claim_ms = now + NOTIFY_CLAIM_EVERY_MS;
     store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)want * sizeof(*ds));
     /* The lease outlives an attempt and the turns its receipt may take. */
@@ -433,11 +481,12 @@ static int notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
     (void)w;
     notify_stage_t *ns = opaque;
     notify_sender_run(ns->sender, 0);
-    notify_flush(ns);
     arena_reset(&ns->arena);
     notify_claim(ns, now_ms);
     notify_silences_tick(ns->silences, now_ms);
     notify_sender_run(ns->sender, 0);
+    /* after the new attempts are on their way: they run while it commits */
+    notify_flush(ns, clock_mono_ms());
     size_t in_flight = 0;
     for (size_t i = 0; i < ns->n_jobs; i++)
         in_flight += !ns->jobs[i]->done;
@@ -455,7 +504,8 @@ notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr,
     ns->cfg = cfg;
     ns->w = w;
     ns->max_jobs = cfg->notify_concurrency > 0 ? (size_t)cfg->notify_concurrency : 16;
-    ns->jobs = calloc(ns->max_jobs, sizeof(*ns->jobs));
+    ns->cap_jobs = NOTIFY_JOBS_PER_SLOT * ns->max_jobs;
+    ns->jobs = calloc(ns->cap_jobs, sizeof(*ns->jobs));
     arena_init(&ns->arena, 64 * 1024);
     notify_sender_conf_t conf;
     notify_sender_conf_from_config(cfg, &conf);
