@@ -17,12 +17,17 @@
  * NOTIFY_CLAIM_EVERY_MS as before: no busy loop.
  *
  * Receipts. A finished attempt frees its slot at once; its receipt waits
- * for those of the others in flight, up to NOTIFY_FLUSH_MS, to share one
- * transaction: a transaction's commit (tens of ms) costs more than a dozen
- * attempts to a nearby endpoint, so one per turn would pace the sending.
- * What a receipt says does not change, nor that it is produced before the
- * delivery's lease runs out (the lease outlives three attempts). Receipts
- * that could not be produced are tried again NOTIFY_FLUSH_MS later.
+ * for those of the others in flight to share one transaction, until as many
+ * have finished as there are slots or NOTIFY_FLUSH_MS has passed: a
+ * transaction's commit (tens of ms) costs more than a dozen attempts to a
+ * nearby endpoint, so a commit per round of attempts would pace the
+ * sending. What a receipt says does not change, nor that it is produced
+ * before the delivery's lease runs out (the lease outlives three attempts).
+ * A process that dies loses at most the receipts of about twice
+ * notify.concurrency attempts (in flight, and finished awaiting their
+ * transaction): those deliveries are made again after their lease, with
+ * the same key, as an attempt in flight always was. Receipts that could not
+ * be produced are tried again NOTIFY_FLUSH_MS later.
  *
  * Fairness. One endpoint holds at most max_per_endpoint attempts (half the
  * slots by default): a delivery claimed for an endpoint at its limit goes
@@ -71,10 +76,8 @@
 #define NOTIFY_BUSY_WAIT_MS 5
 
 /* The longest a finished attempt's receipt waits for others while attempts
- * are in flight, and how many finished and running attempts there may be per
- * slot (the receipts not produced yet bound the claims). */
+ * are in flight. */
 #define NOTIFY_FLUSH_MS 100
-#define NOTIFY_JOBS_PER_SLOT 16
 
 /* One attempt of one delivery, from its claim to its receipt. */
 typedef struct notify_job {
@@ -100,7 +103,7 @@ struct notify_stage {
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
     size_t max_jobs;       /* attempts in flight at once (notify.concurrency) */
-    size_t cap_jobs;       /* jobs (NOTIFY_JOBS_PER_SLOT per slot) */
+    size_t cap_jobs;       /* jobs: 2 per slot (finished ones bound the claims) */
     int max_per_endpoint;  /* the sender's: attempts in flight to one endpoint */
     int64_t next_claim_ms; /* the next timed claim (monotonic) */
     int again;             /* the last claim got all it asked for: more may be due */
@@ -191,13 +194,13 @@ static void notify_count(notify_stage_t *ns, const notify_job_t *j,
 }
 
 /* Non-zero when the finished attempts' receipts are due at @p now (there
- * are some, @p n_done): nothing else in flight to wait for, the oldest has
- * waited NOTIFY_FLUSH_MS, or they leave fewer free jobs than slots. */
+ * are some, @p n_done): nothing else in flight to wait for, as many as
+ * there are slots, or the oldest has waited NOTIFY_FLUSH_MS. */
 static int notify_flush_due(const notify_stage_t *ns, size_t n_done, int64_t now)
 {
     if (n_done == 0 || now < ns->next_flush_ms)
         return 0;
-    if (n_done == ns->n_jobs || ns->cap_jobs - ns->n_jobs < ns->max_jobs)
+    if (n_done == ns->n_jobs || n_done >= ns->max_jobs)
         return 1;
     for (size_t i = 0; i < ns->n_jobs; i++)
         if (ns->jobs[i]->done && now - ns->jobs[i]->done_ms >= NOTIFY_FLUSH_MS)
@@ -504,7 +507,7 @@ notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr,
     ns->cfg = cfg;
     ns->w = w;
     ns->max_jobs = cfg->notify_concurrency > 0 ? (size_t)cfg->notify_concurrency : 16;
-    ns->cap_jobs = NOTIFY_JOBS_PER_SLOT * ns->max_jobs;
+    ns->cap_jobs = 2 * ns->max_jobs;
     ns->jobs = calloc(ns->cap_jobs, sizeof(*ns->jobs));
     arena_init(&ns->arena, 64 * 1024);
     notify_sender_conf_t conf;
