@@ -112,6 +112,13 @@ static const metrics_family_t metrics_families[] = {
      METRICS_U(escalations)},
     {"incidentd_timers_fired_total", "counter", "Acknowledgement timers turned into commands.",
      METRICS_U(timers_fired)},
+    {"incidentd_delivery_claims_total", "counter",
+     "Claims of due deliveries from the outbox (the notify stage; one Redis round trip each).",
+     METRICS_U(delivery_claims)},
+    {"incidentd_deliveries_deferred_total", "counter",
+     "Claimed deliveries given back to the outbox because their endpoint was at its limit of "
+     "attempts in flight (the notify stage).",
+     METRICS_U(deliveries_deferred)},
     {"incidentd_partitions_assigned", "gauge", "Input partitions assigned to this worker.",
      METRICS_I(assigned)},
     {"incidentd_redis_up", "gauge", "1 when the worker's Redis connection is usable.",

@@ -1,9 +1,45 @@
 /*
  * notify_stage.c — the notify stage's sending side; see notify_stage.h.
  *
- * One turn (notify_stage_tick()): drive the attempts in flight, turn the
- * finished ones into receipts (one Kafka transaction), then claim as many
- * due deliveries as there are free slots and start their attempts.
+ * One turn (notify_stage_tick()): drive the attempts in flight, claim due
+ * deliveries into the slots that are free and start their attempts, turn
+ * the finished attempts into receipts (one Kafka transaction) when that is
+ * due (notify_flush_due()); then tell the worker how soon to come back
+ * (notify_wait_ms()).
+ *
+ * Pacing. Deliveries flow as fast as their endpoints take them: a claim
+ * that got all it asked for is followed by another on the next turn (not
+ * after NOTIFY_CLAIM_EVERY_MS), and while attempts are in flight the worker
+ * waits for input at most NOTIFY_BUSY_WAIT_MS, so an attempt's end is seen
+ * and its slot filled again within a few ms — the worker's idle wait
+ * (100 ms) would otherwise pace every slot at one attempt per turn. Idle
+ * (nothing in flight, the last claim short), the outbox is claimed every
+ * NOTIFY_CLAIM_EVERY_MS as before: no busy loop.
+ *
+ * Receipts. A finished attempt frees its slot at once; its receipt waits
+ * for those of the others in flight to share one transaction, until as many
+ * have finished as there are slots or NOTIFY_FLUSH_MS has passed: a
+ * transaction's commit (tens of ms) costs more than a dozen attempts to a
+ * nearby endpoint, so a commit per round of attempts would pace the
+ * sending. What a receipt says does not change, nor that it is produced
+ * before the delivery's lease runs out (the lease outlives three attempts).
+ * A process that dies loses at most the receipts of about twice
+ * notify.concurrency attempts (in flight, and finished awaiting their
+ * transaction): those deliveries are made again after their lease, with
+ * the same key, as an attempt in flight always was. Receipts that could not
+ * be produced are tried again NOTIFY_FLUSH_MS later.
+ *
+ * Fairness. One endpoint holds at most max_per_endpoint attempts (half the
+ * slots by default): a delivery claimed for an endpoint at its limit goes
+ * back to the outbox. Once an endpoint is known at its limit (`blocked`),
+ * claims ask for no more than its room, so a long run of its deliveries at
+ * the head of the outbox is claimed as fast as it takes them instead of
+ * being claimed and given back; only the timed claim of a *stalled* blocked
+ * endpoint (its oldest attempt older than NOTIFY_CLAIM_EVERY_MS) takes
+ * every free slot, giving back what it cannot take, so deliveries to other
+ * endpoints behind a slow endpoint's run are still reached every
+ * NOTIFY_CLAIM_EVERY_MS as before. Claims, leases and receipts are those of
+ * the store's scripts, unchanged: only when and how many are claimed moved.
  */
 #include "notify_stage.h"
 
@@ -24,12 +60,24 @@
 #include "notify_text.h"
 #include "store.h"
 
-/* How often the outbox is polled when there is room. */
+/* How often the outbox is claimed when nothing says more is due (the last
+ * claim got fewer than it asked for), and past a stalled endpoint. */
 #define NOTIFY_CLAIM_EVERY_MS 200
 
 /* A delivery claimed while its endpoint is at its limit goes back to the
- * outbox, due again after this. */
+ * outbox, behind everything due now, due again after as long as the
+ * endpoint's oldest attempt in flight has taken so far (a slot of a fast
+ * endpoint frees in ms, one of a hanging endpoint not soon), within these
+ * bounds. */
+#define NOTIFY_DEFER_MIN_MS 50
 #define NOTIFY_DEFER_MS 1000
+
+/* The longest the worker waits for input while attempts are in flight. */
+#define NOTIFY_BUSY_WAIT_MS 5
+
+/* The longest a finished attempt's receipt waits for others while attempts
+ * are in flight. */
+#define NOTIFY_FLUSH_MS 100
 
 /* One attempt of one delivery, from its claim to its receipt. */
 typedef struct notify_job {
@@ -41,6 +89,7 @@ typedef struct notify_job {
     int channel;    /* directory_channel_t */
     char *endpoint; /* what the sender's per-endpoint limit counts; NULL = none */
     int64_t started_ms;
+    int64_t done_ms; /* when it finished (monotonic) */
     int done;
     notify_result_t result;
 } notify_job_t;
@@ -53,9 +102,13 @@ struct notify_stage {
     arena_t arena;
     notify_job_t **jobs; /* in flight or finished, awaiting their receipts */
     size_t n_jobs;
-    size_t max_jobs;
-    int max_per_endpoint; /* the sender's: attempts in flight to one endpoint */
-    int64_t next_claim_ms;
+    size_t max_jobs;       /* attempts in flight at once (notify.concurrency) */
+    size_t cap_jobs;       /* jobs: 2 per slot (finished ones bound the claims) */
+    int max_per_endpoint;  /* the sender's: attempts in flight to one endpoint */
+    int64_t next_claim_ms; /* the next timed claim (monotonic) */
+    int again;             /* the last claim got all it asked for: more may be due */
+    int64_t next_flush_ms; /* after a failed flush: not before (monotonic) */
+    char *blocked;         /* an endpoint the last claims found at its limit, or NULL */
 };
 
 static void notify_job_free(notify_job_t *j)
@@ -75,6 +128,7 @@ static void notify_job_done(const notify_result_t *result, void *opaque)
     notify_job_t *j = opaque;
     j->result = *result;
     j->done = 1;
+    j->done_ms = clock_mono_ms();
 }
 
 /* Ends @p j at once (no attempt made) with a permanent failure: @p what,
@@ -86,6 +140,7 @@ static void notify_job_fail(notify_job_t *j, const char *what, const char *arg)
     j->result.retry_after_ms = -1;
     snprintf(j->result.error, sizeof(j->result.error), "%s%s", what, arg);
     j->done = 1;
+    j->done_ms = clock_mono_ms();
 }
 
 /* ---- the receipts of finished attempts --------------------------------------- */
@@ -138,15 +193,30 @@ static void notify_count(notify_stage_t *ns, const notify_job_t *j,
     atomic_fetch_add(&st->delivery_ms_sum[c], (uint64_t)(ms > 0 ? ms : 0));
 }
 
+/* Non-zero when the finished attempts' receipts are due at @p now (there
+ * are some, @p n_done): nothing else in flight to wait for, as many as
+ * there are slots, or the oldest has waited NOTIFY_FLUSH_MS. */
+static int notify_flush_due(const notify_stage_t *ns, size_t n_done, int64_t now)
+{
+    if (n_done == 0 || now < ns->next_flush_ms)
+        return 0;
+    if (n_done == ns->n_jobs || n_done >= ns->max_jobs)
+        return 1;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        if (ns->jobs[i]->done && now - ns->jobs[i]->done_ms >= NOTIFY_FLUSH_MS)
+            return 1;
+    return 0;
+}
+
 /* Produces the receipts of the finished attempts (and a dead letter of each
- * delivery that failed for good) in one transaction; on success they are
- * forgotten, else kept for the next turn. */
-static void notify_flush(notify_stage_t *ns)
+ * delivery that failed for good) in one transaction when they are due; on
+ * success they are forgotten, else kept for the next turn. */
+static void notify_flush(notify_stage_t *ns, int64_t now)
 {
     size_t n_done = 0;
     for (size_t i = 0; i < ns->n_jobs; i++)
         n_done += ns->jobs[i]->done;
-    if (n_done == 0)
+    if (!notify_flush_due(ns, n_done, now))
         return;
     arena_reset(&ns->arena);
     worker_record_t *recs = arena_alloc(&ns->arena, 2 * n_done * sizeof(*recs));
@@ -169,8 +239,10 @@ static void notify_flush(notify_stage_t *ns)
                              j->pd->delivery_id, j->pd->recipient, j->pd->channel, j->attempt,
                              j->result.error)};
     }
-    if (worker_emit(ns->w, recs, n) < 0)
+    if (worker_emit(ns->w, recs, n) < 0) {
+        ns->next_flush_ms = clock_mono_ms() + NOTIFY_FLUSH_MS;
         return; /* kept: the leases outlive a few turns */
+    }
     k = 0;
     size_t kept = 0;
     for (size_t i = 0; i < ns->n_jobs; i++) {
@@ -251,33 +323,60 @@ static void notify_job_send(notify_stage_t *ns, notify_job_t *j, const char *add
     notify_text_free(&text);
 }
 
-/* Non-zero when as many attempts to @p endpoint are in flight as the
- * sender lets one endpoint have: one more would wait in the sender and hold
- * a slot that another endpoint's delivery could use. */
-static int notify_endpoint_full(const notify_stage_t *ns, const char *endpoint)
+/* The attempts in flight to @p endpoint, and in @p oldest_ms when the
+ * oldest of them started (monotonic; @p now_ms when none). At
+ * max_per_endpoint one more would wait in the sender and hold a slot that
+ * another endpoint's delivery could use. */
+static int notify_endpoint_use(const notify_stage_t *ns, const char *endpoint, int64_t now_ms,
+                               int64_t *oldest_ms)
 {
     int n = 0;
-    for (size_t i = 0; i < ns->n_jobs; i++)
-        n += !ns->jobs[i]->done && ns->jobs[i]->endpoint &&
-             strcmp(ns->jobs[i]->endpoint, endpoint) == 0;
-    return n >= ns->max_per_endpoint;
+    *oldest_ms = now_ms;
+    for (size_t i = 0; i < ns->n_jobs; i++) {
+        const notify_job_t *j = ns->jobs[i];
+        if (j->done || !j->endpoint || strcmp(j->endpoint, endpoint) != 0)
+            continue;
+        n++;
+        if (j->started_ms < *oldest_ms)
+            *oldest_ms = j->started_ms;
+    }
+    return n;
+}
+
+/* Gives claimed delivery @p delivery_id back to the outbox: its endpoint
+ * @p endpoint, whose oldest attempt started at @p oldest_ms, is at its
+ * limit; that endpoint is the one claims now size themselves to. */
+static void notify_defer(notify_stage_t *ns, const char *delivery_id, const char *endpoint,
+                         int64_t oldest_ms)
+{
+    int64_t wait = clock_mono_ms() - oldest_ms;
+    wait = wait < NOTIFY_DEFER_MIN_MS ? NOTIFY_DEFER_MIN_MS
+           : wait > NOTIFY_DEFER_MS   ? NOTIFY_DEFER_MS
+                                      : wait;
+    store_delivery_defer(worker_store(ns->w), delivery_id, clock_now_ms() + wait);
+    atomic_fetch_add(&worker_stats_rw(ns->w)->deliveries_deferred, 1);
+    if (!ns->blocked || strcmp(ns->blocked, endpoint) != 0) {
+        free(ns->blocked);
+        ns->blocked = strdup(endpoint); /* NULL (out of memory): claims as if none */
+    }
 }
 
 /* Takes one claimed delivery: a job, its attempt started (or failed at
  * once when the recipient has no address on the channel any more); a
- * delivery to an endpoint at its limit goes back to the outbox. */
-static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
+ * delivery to an endpoint at its limit goes back to the outbox (returns 1,
+ * else 0). */
+static int notify_take(notify_stage_t *ns, const store_delivery_t *d)
 {
     notify_job_t *j = calloc(1, sizeof(*j));
     if (!j)
-        return; /* the lease brings it back */
+        return 0; /* the lease brings it back */
     j->pd = incidentd__v1__planned_delivery__unpack(NULL, d->planned_len, d->planned);
     j->planned = malloc(d->planned_len ? d->planned_len : 1);
     j->claim = strdup(d->claim);
     if (!j->pd || !j->planned || !j->claim) {
         log_msg(LOG_ERROR, "notify", NULL, d->delivery_id, "outbox entry unreadable: dropped");
         notify_job_free(j);
-        return;
+        return 0;
     }
     memcpy(j->planned, d->planned, d->planned_len);
     j->planned_len = d->planned_len;
@@ -286,53 +385,116 @@ static void notify_take(notify_stage_t *ns, const store_delivery_t *d)
     if (address)
         j->endpoint = j->channel == DIRECTORY_CHANNEL_EMAIL ? strdup(ns->cfg->notify_smtp_url)
                                                             : notify_endpoint_of(address);
-    if (j->endpoint && notify_endpoint_full(ns, j->endpoint)) {
-        store_delivery_defer(worker_store(ns->w), d->delivery_id, clock_now_ms() + NOTIFY_DEFER_MS);
+    int64_t oldest = 0;
+    if (j->endpoint &&
+        notify_endpoint_use(ns, j->endpoint, clock_mono_ms(), &oldest) >= ns->max_per_endpoint) {
+        notify_defer(ns, d->delivery_id, j->endpoint, oldest);
         notify_job_free(j);
-        return;
+        return 1;
     }
     ns->jobs[ns->n_jobs++] = j;
     if (!address) {
         notify_job_fail(j, "no address on this channel in the directory for ", j->pd->recipient);
-        return;
+        return 0;
     }
     hd_state_t *st = d->state_len ? incidentd__v1__stored_incident__unpack(arena_pb(&ns->arena),
                                                                            d->state_len, d->state)
                                   : NULL;
     notify_job_send(ns, j, address, st);
+    return 0;
 }
 
-/* Claims as many due deliveries as there are free slots. */
+/* Slots free for new attempts: fewer attempts in flight than
+ * notify.concurrency, and room for their jobs beside the finished ones. */
+static int notify_free_slots(const notify_stage_t *ns)
+{
+    size_t in_flight = 0;
+    for (size_t i = 0; i < ns->n_jobs; i++)
+        in_flight += !ns->jobs[i]->done;
+    size_t slots = ns->max_jobs - in_flight, room = ns->cap_jobs - ns->n_jobs;
+    return (int)(slots < room ? slots : room);
+}
+
+/* How many due deliveries to claim at @p now (0: none yet): see the top of
+ * this file. Every free slot at the timed claim or when the last claim got
+ * all it asked for; while an endpoint is known at its limit, only its room
+ * (none while it has none), except at the timed claim past it once it
+ * stalls. */
+static int notify_claim_size(const notify_stage_t *ns, int64_t now)
+{
+    int free_slots = notify_free_slots(ns);
+    int timed = now >= ns->next_claim_ms;
+    if (free_slots <= 0 || (!timed && !ns->again))
+        return 0;
+    if (!ns->blocked)
+        return free_slots;
+    int64_t oldest;
+    int room = ns->max_per_endpoint - notify_endpoint_use(ns, ns->blocked, now, &oldest);
+    if (room <= 0)
+        return timed && now - oldest >= NOTIFY_CLAIM_EVERY_MS ? free_slots : 0;
+    return room < free_slots ? room : free_slots;
+}
+
+/* Claims due deliveries into the free slots (notify_claim_size()) and
+ * takes them. */
 static void notify_claim(notify_stage_t *ns, int64_t now)
 {
-    if (now < ns->next_claim_ms || ns->n_jobs >= ns->max_jobs)
+    int want = notify_claim_size(ns, now);
+    if (want <= 0)
         return;
+    int all_free = want == notify_free_slots(ns);
     ns->next_claim_ms = now + NOTIFY_CLAIM_EVERY_MS;
-    int room = (int)(ns->max_jobs - ns->n_jobs);
-    store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)room * sizeof(*ds));
+    store_delivery_t *ds = arena_alloc(&ns->arena, (size_t)want * sizeof(*ds));
     /* The lease outlives an attempt and the turns its receipt may take. */
     int64_t lease = 3 * ns->cfg->notify_timeout_ms + 30000;
     int n =
-        store_deliveries_claim(worker_store(ns->w), clock_now_ms(), lease, ds, room, &ns->arena);
+        store_deliveries_claim(worker_store(ns->w), clock_now_ms(), lease, ds, want, &ns->arena);
+    atomic_fetch_add(&worker_stats_rw(ns->w)->delivery_claims, 1);
+    int deferred = 0;
     for (int i = 0; i < n; i++)
-        notify_take(ns, &ds[i]);
+        deferred += notify_take(ns, &ds[i]);
+    ns->again = n == want;
+    /* Nothing was given back: no endpoint is known at its limit any more
+     * when every free slot was asked for, or when the outbox had no more
+     * due (else the one known stays so, its room sizing the next claims). */
+    if (!deferred && (all_free || n < want)) {
+        free(ns->blocked);
+        ns->blocked = NULL;
+    }
+}
+
+/* How long the worker may wait for input before the next turn: not at all
+ * when a claim could take more now; NOTIFY_BUSY_WAIT_MS while attempts are
+ * in flight (their ends are seen on the next turn); else until the timed
+ * claim, or the worker's own wait when that is due but cannot claim (no
+ * free slot: receipts not produced yet). */
+static int notify_wait_ms(const notify_stage_t *ns, int64_t now)
+{
+    if (notify_claim_size(ns, now) > 0)
+        return 0;
+    if (notify_sender_pending(ns->sender) > 0)
+        return NOTIFY_BUSY_WAIT_MS;
+    int64_t left = ns->next_claim_ms - now;
+    return left > 0 ? (int)left : -1;
 }
 
 /* The worker's turn hook. */
-static void notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
+static int notify_stage_tick(worker_t *w, void *opaque, int64_t now_ms)
 {
     (void)w;
     notify_stage_t *ns = opaque;
     notify_sender_run(ns->sender, 0);
-    notify_flush(ns);
     arena_reset(&ns->arena);
     notify_claim(ns, now_ms);
     notify_silences_tick(ns->silences, now_ms);
     notify_sender_run(ns->sender, 0);
+    /* after the new attempts are on their way: they run while it commits */
+    notify_flush(ns, clock_mono_ms());
     size_t in_flight = 0;
     for (size_t i = 0; i < ns->n_jobs; i++)
         in_flight += !ns->jobs[i]->done;
     atomic_store(&worker_stats_rw(ns->w)->deliveries_in_flight, in_flight);
+    return notify_wait_ms(ns, clock_mono_ms());
 }
 
 notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr, size_t errstr_size)
@@ -345,7 +507,8 @@ notify_stage_t *notify_stage_new(const config_t *cfg, worker_t *w, char *errstr,
     ns->cfg = cfg;
     ns->w = w;
     ns->max_jobs = cfg->notify_concurrency > 0 ? (size_t)cfg->notify_concurrency : 16;
-    ns->jobs = calloc(ns->max_jobs, sizeof(*ns->jobs));
+    ns->cap_jobs = 2 * ns->max_jobs;
+    ns->jobs = calloc(ns->cap_jobs, sizeof(*ns->jobs));
     arena_init(&ns->arena, 64 * 1024);
     notify_sender_conf_t conf;
     notify_sender_conf_from_config(cfg, &conf);
@@ -376,6 +539,7 @@ void notify_stage_destroy(notify_stage_t *ns)
     for (size_t i = 0; i < ns->n_jobs; i++)
         notify_job_free(ns->jobs[i]);
     free(ns->jobs);
+    free(ns->blocked);
     arena_destroy(&ns->arena);
     free(ns);
 }

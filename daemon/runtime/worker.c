@@ -353,7 +353,8 @@ static void worker_gather(worker_t *w)
 {
     int64_t deadline = 0;
     while (w->n_batch < (size_t)w->cfg->batch_max && !*w->stop) {
-        int timeout = 100;
+        /* an idle wait no longer than the tick asks (it has work of its own) */
+        int timeout = w->tick_wait_ms >= 0 && w->tick_wait_ms < 100 ? w->tick_wait_ms : 100;
         if (w->n_batch > 0) {
             int64_t left = deadline - clock_mono_ms();
             if (left <= 0)
@@ -573,8 +574,7 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         w->next_timer_poll_ms = now + w->cfg->timer_poll_ms;
         worker_fire_timers(w);
     }
-    if (w->tick)
-        w->tick(w, w->tick_opaque, now);
+    w->tick_wait_ms = w->tick ? w->tick(w, w->tick_opaque, now) : -1;
     if (w->silences)
         silences_follow(w->silences);
     if (w->overrides) {

@@ -60,6 +60,8 @@ typedef struct worker_stats {
     atomic_uint_fast64_t deliveries[3][3];
     atomic_uint_fast64_t deliveries_in_flight;
     atomic_uint_fast64_t delivery_ms_sum[3];
+    atomic_uint_fast64_t delivery_claims;     /* claims of the outbox (Redis round trips) */
+    atomic_uint_fast64_t deliveries_deferred; /* claimed, given back: endpoint at its limit */
 } worker_stats_t;
 
 #define WORKER_LAT_BUCKETS 11
@@ -85,8 +87,11 @@ const char *worker_stage_name(const worker_t *w);
 
 /** Called on the worker's thread once per turn, before the next batch is
  *  gathered (@p now_ms monotonic): work that is not a consumed message, e.g.
- *  sending the outbox's due deliveries. */
-typedef void (*worker_tick_fn)(worker_t *w, void *opaque, int64_t now_ms);
+ *  sending the outbox's due deliveries. Returns how long the worker may
+ *  wait for input before its next turn when none comes, in ms: 0 = come
+ *  back at once, a negative value = the worker's own wait (100 ms); a
+ *  longer wait than the worker's own is not taken. */
+typedef int (*worker_tick_fn)(worker_t *w, void *opaque, int64_t now_ms);
 
 /** Sets the turn hook (borrows @p opaque). Call before worker_run(). */
 void worker_set_tick(worker_t *w, worker_tick_fn fn, void *opaque);

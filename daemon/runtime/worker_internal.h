@@ -126,6 +126,7 @@ struct worker {
     overrides_view_t override_view;
     worker_tick_fn tick; /* worker_set_tick() */
     void *tick_opaque;
+    int tick_wait_ms; /* what the tick returned: the longest idle wait, < 0 = ours */
     rd_kafka_message_t **batch;
     size_t n_batch;
     int64_t next_timer_poll_ms;

@@ -144,6 +144,8 @@ Test(httpd, metrics_exposition_counters_and_histogram)
         {"incidentd_redis_errors_total", offsetof(worker_stats_t, redis_errors)},
         {"incidentd_escalations_total", offsetof(worker_stats_t, escalations)},
         {"incidentd_timers_fired_total", offsetof(worker_stats_t, timers_fired)},
+        {"incidentd_delivery_claims_total", offsetof(worker_stats_t, delivery_claims)},
+        {"incidentd_deliveries_deferred_total", offsetof(worker_stats_t, deliveries_deferred)},
     };
     size_t n_u64 = sizeof(u64s) / sizeof(u64s[0]);
     for (size_t s = 0; s < 2; s++)
