@@ -54,6 +54,16 @@ void arena_destroy(arena_t *a)
     a->used_total = 0;
 }
 
+void arena_swap(arena_t *a, arena_t *b)
+{
+    arena_t t = *a;
+    *a = *b;
+    *b = t;
+    /* the protobuf-c allocator names its own arena */
+    a->pb.allocator_data = a;
+    b->pb.allocator_data = b;
+}
+
 void arena_reset(arena_t *a)
 {
     if (!a->head)

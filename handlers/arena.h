@@ -25,6 +25,10 @@ typedef struct arena {
 void arena_init(arena_t *a, size_t chunk_size);
 /** Frees every chunk. Accepts a zeroed arena. */
 void arena_destroy(arena_t *a);
+/** Exchanges what @p a and @p b hold (their chunks and allocations): what
+ *  was allocated from one now belongs to the other, e.g. a batch's
+ *  allocations handed on while the next batch fills a second arena. */
+void arena_swap(arena_t *a, arena_t *b);
 /** Forgets every allocation, keeping the first chunk for reuse. */
 void arena_reset(arena_t *a);
 /** Returns @p n zeroed bytes, aligned for any type. Never NULL (aborts on OOM). */
