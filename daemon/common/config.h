@@ -97,6 +97,7 @@ typedef struct config {
     char *instance_id;               /* static membership id prefix; "" = dynamic */
     int batch_max;                   /* messages per batch/transaction, 500 (1..100000) */
     int batch_ms;                    /* ms to gather a batch, 20 (0..10000) */
+    char *overlap_commit;            /* on | off: commit a batch while the next is applied */
     int topic_partitions;            /* partitions of topics created when missing, 12 */
     int topic_replication;           /* their replication factor; -1 = the broker's default */
     int64_t retention_ms;            /* closed incidents kept in Redis, 7d */

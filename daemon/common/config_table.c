@@ -71,6 +71,16 @@ const cfg_entry_t config_table[] = {
      .min = 0,
      .max = 10000,
      .help = "Most milliseconds spent gathering one batch."},
+    {.name = "batch.overlap_commit",
+     .type = CFG_ENUM,
+     .off = OFF(overlap_commit),
+     .def = "on",
+     .choices = "on|off",
+     .help = "on: a batch's Kafka commit runs on a thread of its own while the worker\n"
+             "gathers the next batch and applies it in Redis; that batch's transaction\n"
+             "begins only once the commit has ended, and a failed commit consumes both\n"
+             "batches again (their applies replay). off: each batch is committed before\n"
+             "the next one is gathered."},
     {.name = "topics.partitions",
      .type = CFG_INT,
      .off = OFF(topic_partitions),

@@ -65,7 +65,8 @@ struct metrics {
 
 /* ---- one table of per-stage metrics --------------------------------------- */
 
-typedef enum metrics_kind { METRICS_U64, METRICS_INT } metrics_kind_t;
+/* METRICS_US: a counter of microseconds, shown in seconds. */
+typedef enum metrics_kind { METRICS_U64, METRICS_INT, METRICS_US } metrics_kind_t;
 
 typedef struct metrics_family {
     const char *name;
@@ -77,6 +78,7 @@ typedef struct metrics_family {
 
 #define METRICS_U(field) offsetof(worker_stats_t, field), METRICS_U64
 #define METRICS_I(field) offsetof(worker_stats_t, field), METRICS_INT
+#define METRICS_S(field) offsetof(worker_stats_t, field), METRICS_US
 
 static const metrics_family_t metrics_families[] = {
     {"incidentd_consumed_total", "counter", "Input messages consumed.", METRICS_U(consumed)},
@@ -96,6 +98,13 @@ static const metrics_family_t metrics_families[] = {
     {"incidentd_failed_batches_total", "counter", "Batches aborted and retried.",
      METRICS_U(failed)},
     {"incidentd_batches_total", "counter", "Kafka transactions committed.", METRICS_U(batches)},
+    {"incidentd_commit_seconds_total", "counter",
+     "Time the committed batches' transactions took to commit (offsets sent, commit).",
+     METRICS_S(commit_us)},
+    {"incidentd_commit_wait_seconds_total", "counter",
+     "Time the worker waited for a batch's commit running on its own thread "
+     "(batch.overlap_commit) before the next batch's transaction could begin.",
+     METRICS_S(commit_wait_us)},
     {"incidentd_in_flight", "gauge", "Messages in the batch being processed.",
      METRICS_U(in_flight)},
     {"incidentd_redis_round_trips_total", "counter", "Redis round trips (a pipeline is one).",
@@ -470,7 +479,9 @@ static void metrics_histogram(metrics_buf_t *b, const metrics_t *m)
 {
     static const char *const name = "incidentd_processing_seconds";
     metrics_head(b, name, "histogram",
-                 "Processing time per input message (a batch's time divided by its messages).");
+                 "Processing time per input message (a batch's time divided by its messages: "
+                 "from its decode to its commit's end, or, with batch.overlap_commit, to the "
+                 "hand-over of its commit to the commit thread).");
     for (size_t i = 0; i < m->n; i++) {
         const worker_stats_t *st = m->stats[i];
         /* The worker keeps per-bucket counts; the format wants them
@@ -573,7 +584,11 @@ char *metrics_render(metrics_t *m, size_t *len)
         metrics_head(&b, fam->name, fam->type, fam->help);
         for (size_t i = 0; i < m->n; i++) {
             metrics_stage_open(&b, fam->name, m->names[i]);
-            metrics_printf(&b, "} %" PRIu64 "\n", metrics_value(m->stats[i], fam));
+            uint64_t v = metrics_value(m->stats[i], fam);
+            if (fam->kind == METRICS_US)
+                metrics_printf(&b, "} %" PRIu64 ".%06" PRIu64 "\n", v / 1000000, v % 1000000);
+            else
+                metrics_printf(&b, "} %" PRIu64 "\n", v);
         }
     }
     metrics_histogram(&b, m);

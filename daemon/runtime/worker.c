@@ -10,9 +10,13 @@
  *   5. apply all transitions in Redis (one pipeline, apply-once script);
  *      conflicting ones (another stage moved the incident) go back to 3;
  *   6. produce events, audit records and dead letters, send the offsets to
- *      the transaction, commit.
+ *      the transaction, commit — with batch.overlap_commit on a thread of
+ *      its own while the worker goes on with steps 1-5 of the next batch,
+ *      whose transaction begins once that commit has returned
+ *      (worker_commit.c says why exactly-once holds).
  * Any failure aborts the transaction and rewinds to the batch's first
- * offsets; replays are safe because of step 5's cause check.
+ * offsets (and to those of the batch applied meanwhile); replays are safe
+ * because of step 5's cause check.
  */
 #include "worker_internal.h"
 
@@ -40,6 +44,12 @@ static void worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     worker_t *w = opaque;
+    /* A commit running on its thread ends first: whoever is assigned the
+     * partitions next (this worker too: an eager rebalance revokes them
+     * all) reads their committed offsets, which must be final — after the
+     * batch if it committed, before it if not; the batch gathered since is
+     * dropped either way (below). */
+    worker_commit_join(w, 0);
     w->rebalanced = 1;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_msg(LOG_INFO, w->stage->name, NULL, NULL, "assigned %d partitions", parts->cnt);
@@ -132,7 +142,10 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
     }
     snprintf(w->actor, sizeof(w->actor), "incidentd/%s", w->stage->name);
     w->batch = calloc((size_t)cfg->batch_max, sizeof(*w->batch));
-    if (!w->batch || worker_props_copy(w) < 0) {
+    w->commit.batch = calloc((size_t)cfg->batch_max, sizeof(*w->commit.batch));
+    arena_init(&w->commit.arena, 256 * 1024);
+    w->overlap = cfg->overlap_commit && strcmp(cfg->overlap_commit, "on") == 0;
+    if (!w->batch || !w->commit.batch || worker_props_copy(w) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -187,11 +200,10 @@ void worker_destroy(worker_t *w)
 {
     if (!w)
         return;
+    worker_commit_destroy(w); /* before the producer, the consumer and the store */
     if (w->consumer)
         rd_kafka_destroy(w->consumer);
     worker_producer_destroy(w);
-    if (w->cgmd)
-        rd_kafka_consumer_group_metadata_destroy(w->cgmd);
     store_destroy(w->store);
     silences_destroy(w->silences);
     gtable_destroy(w->overrides);
@@ -267,7 +279,7 @@ static int worker_check_epoch(worker_t *w)
     return store_epoch(w->store) == 1 ? 0 : -1;
 }
 
-static void worker_free_batch(worker_t *w)
+void worker_free_batch(worker_t *w)
 {
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
@@ -276,20 +288,35 @@ static void worker_free_batch(worker_t *w)
 
 static void worker_resume_committed(worker_t *w);
 
-/* Rewinds every partition of the batch to its first offset in the batch (the
- * committed position), so the batch is consumed again. A seek that did not
- * finish (a broker away: the position is then unknown, and reading on from
- * it would skip the batch and commit past it) falls back to assigning the
- * partitions again at their committed offsets. */
-static void worker_rewind(worker_t *w)
+/* Adds each partition of @p msgs at its lowest offset among them to @p l
+ * (or lowers the offset @p l has). */
+static void worker_rewind_add(rd_kafka_topic_partition_list_t *l, rd_kafka_message_t **msgs,
+                              size_t n)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)w->n_batch);
-    for (size_t i = 0; i < w->n_batch; i++) {
-        rd_kafka_message_t *m = w->batch[i];
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = msgs[i];
         const char *t = rd_kafka_topic_name(m->rkt);
-        if (!rd_kafka_topic_partition_list_find(l, t, m->partition))
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, t, m->partition);
+        if (!p)
             rd_kafka_topic_partition_list_add(l, t, m->partition)->offset = m->offset;
+        else if (m->offset < p->offset)
+            p->offset = m->offset;
     }
+}
+
+/* Rewinds every partition of the batch — and of a failed commit's batch
+ * being joined (worker_commit.c), which precedes it — to its first offset
+ * there (the committed position), so they are consumed again. A seek that
+ * did not finish (a broker away: the position is then unknown, and reading
+ * on from it would skip the batch and commit past it) falls back to
+ * assigning the partitions again at their committed offsets. Never while a
+ * commit runs: its callers join it first. */
+void worker_rewind(worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new((int)(w->n_batch + w->commit.n_batch) + 1);
+    worker_rewind_add(l, w->commit.batch, w->commit.n_batch);
+    worker_rewind_add(l, w->batch, w->n_batch);
     if (l->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
         int failed = e != NULL;
@@ -454,6 +481,9 @@ static int worker_subscribe(worker_t *w)
  * partitions resume from the committed offsets. */
 static void worker_turn_paused(worker_t *w, int64_t now)
 {
+    /* the last commit's outcome before the partitions pause or resume from
+     * their committed offsets */
+    worker_commit_join(w, 1);
     if (!w->paused)
         worker_pause(w, 1);
     if (now >= w->next_redis_try_ms) {
@@ -497,6 +527,8 @@ static void worker_turn_paused(worker_t *w, int64_t now)
  * again. Returns 0, or -1 (stop; *rc says how). */
 static int worker_producer_replace(worker_t *w, int *rc)
 {
+    worker_commit_join(w, 1); /* its thread may be using the producer */
+    w->producer_fatal = 0;
     log_msg(LOG_ERROR, w->stage->name, NULL, NULL,
             "fatal Kafka producer error: starting a new producer");
     atomic_store(&w->stats.kafka_up, 0);
@@ -528,6 +560,9 @@ static int worker_consumer_replace(worker_t *w, int *rc)
     rd_kafka_fatal_error(w->consumer, reason, sizeof(reason));
     log_msg(LOG_ERROR, w->stage->name, NULL, NULL,
             "fatal Kafka consumer error (%s): starting a new consumer", reason);
+    /* the last commit ends first; failed, it is consumed again from the
+     * committed offsets by the new consumer (no rewind of this one) */
+    worker_commit_join(w, 0);
     atomic_fetch_add(&w->stats.failed, 1);
     atomic_store(&w->stats.assigned, 0);
     worker_free_batch(w);
@@ -551,6 +586,7 @@ static int worker_consumer_replace(worker_t *w, int *rc)
 /* After an aborted batch: rewind it; pause when Redis is the cause. */
 static void worker_after_abort(worker_t *w, int64_t now)
 {
+    worker_commit_join(w, 1); /* failed, it rewinds to its batch and drops this one */
     worker_rewind(w);
     if (!store_ready(w->store)) {
         w->epoch_ok = 0;
@@ -583,13 +619,20 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         w->rules.n_overrides = w->override_view.n;
         w->rules.overrides = w->override_view.v;
     }
+    if (w->producer_fatal) /* a commit joined by the timers or the tick */
+        return worker_producer_replace(w, rc);
     worker_gather(w);
     if (w->consumer_fatal)
         return worker_consumer_replace(w, rc);
-    if (w->n_batch == 0)
+    if (w->producer_fatal) /* a commit joined by the rebalance */
+        return worker_producer_replace(w, rc);
+    if (w->n_batch == 0) {
+        /* idle: the last commit's outcome (counted, replay records forgotten) */
+        worker_commit_join(w, 1);
         return 0;
+    }
     int prc = worker_process(w);
-    if (prc == -2)
+    if (prc == -2 || w->producer_fatal)
         return worker_producer_replace(w, rc);
     if (prc < 0)
         worker_after_abort(w, now);
@@ -610,7 +653,8 @@ int worker_run(worker_t *w)
         rd_kafka_consumer_close(w->consumer);
         return *w->stop ? 0 : -1;
     }
-    log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stage worker running");
+    log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stage worker running%s",
+            w->overlap ? " (commits overlapped with the next batch)" : "");
     int rc = 0;
     while (!*w->stop) {
         int64_t now = clock_mono_ms();
@@ -621,6 +665,8 @@ int worker_run(worker_t *w)
         else if (worker_turn(w, now, &rc) < 0)
             break;
     }
+    /* the last commit ends (committed or aborted) before the group is left */
+    worker_commit_join(w, 0);
     log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stopping: leaving the consumer group");
     rd_kafka_consumer_close(w->consumer);
     return rc;

@@ -23,17 +23,19 @@
 
 /* Counters of one stage worker, read by the metrics endpoint. */
 typedef struct worker_stats {
-    atomic_uint_fast64_t consumed;      /* input messages */
-    atomic_uint_fast64_t produced;      /* records produced (events + audit + dlq) */
-    atomic_uint_fast64_t transitions;   /* transitions applied */
-    atomic_uint_fast64_t audit_records; /* audit records produced */
-    atomic_uint_fast64_t dead_lettered; /* inputs sent to the dead-letter topic */
-    atomic_uint_fast64_t duplicates;    /* inputs recognised as duplicates */
-    atomic_uint_fast64_t replays;       /* inputs replayed from stored records */
-    atomic_uint_fast64_t conflicts;     /* version conflicts retried */
-    atomic_uint_fast64_t failed;        /* batches aborted and retried */
-    atomic_uint_fast64_t batches;       /* transactions committed */
-    atomic_uint_fast64_t in_flight;     /* messages in the batch being processed */
+    atomic_uint_fast64_t consumed;       /* input messages */
+    atomic_uint_fast64_t produced;       /* records produced (events + audit + dlq) */
+    atomic_uint_fast64_t transitions;    /* transitions applied */
+    atomic_uint_fast64_t audit_records;  /* audit records produced */
+    atomic_uint_fast64_t dead_lettered;  /* inputs sent to the dead-letter topic */
+    atomic_uint_fast64_t duplicates;     /* inputs recognised as duplicates */
+    atomic_uint_fast64_t replays;        /* inputs replayed from stored records */
+    atomic_uint_fast64_t conflicts;      /* version conflicts retried */
+    atomic_uint_fast64_t failed;         /* batches aborted and retried */
+    atomic_uint_fast64_t batches;        /* transactions committed */
+    atomic_uint_fast64_t commit_us;      /* time in the batches' commits (offsets + commit) */
+    atomic_uint_fast64_t commit_wait_us; /* time the worker waited for a commit on its thread */
+    atomic_uint_fast64_t in_flight;      /* messages in the batch being processed */
     atomic_uint_fast64_t redis_round_trips;
     atomic_uint_fast64_t redis_batch_round_trips; /* those made by committed batches */
     atomic_uint_fast64_t redis_errors;

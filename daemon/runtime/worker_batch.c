@@ -861,8 +861,9 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
     return 0;
 }
 
-/* Processes the gathered batch as one transaction. Returns 0 when committed,
- * -1 when aborted (rewound; retry), -2 on a fatal Kafka error. */
+/* Processes the gathered batch as one transaction. Returns 0 when committed
+ * (or its commit started: worker_finish_batch()), -1 when aborted (rewound;
+ * retry), -2 on a fatal Kafka error. */
 int worker_process(worker_t *w)
 {
     int64_t t0 = clock_mono_us();
@@ -887,16 +888,5 @@ int worker_process(worker_t *w)
                 store_error(w->store));
         return -1;
     }
-    worker_poison_apply(w, items, n);
-    int rc = worker_produce_batch(w, items, n);
-    if (rc == 0) {
-        /* Committed: the records stored for a replay of these positions
-         * will not be asked for again. */
-        for (size_t i = 0; i < n; i++)
-            if (items[i].forget_out)
-                store_forget_outputs(w->store, items[i].cause_key);
-        atomic_fetch_add(&w->stats.redis_batch_round_trips, store_round_trips(w->store) - rt0);
-        worker_count_batch(w, items, n, t0);
-    }
-    return rc;
+    return worker_finish_batch(w, items, n, t0, rt0);
 }

@@ -2,13 +2,18 @@
  * worker_internal.h — what the worker's files share: the batch item, the
  * worker itself, and the steps one file calls in another. Private to
  * worker.c (the loop), worker_batch.c (decode, decide, apply once) and
- * worker_txn.c (produce, commit, dead letters, timers, metrics).
+ * worker_txn.c (produce, commit, dead letters, timers, metrics) and
+ * worker_commit.c (a batch's commit, overlapped with the next batch).
  *
- * @locality: each worker runs on its own thread; all of this belongs to it.
+ * @locality: each worker runs on its own thread; all of this belongs to it,
+ * except what its commit thread uses while a commit runs there (the
+ * producer, worker_commit_t's fields marked so, fail_item/fail_err): see
+ * worker_commit.c.
  */
 #ifndef INCIDENTD_WORKER_INTERNAL_H
 #define INCIDENTD_WORKER_INTERNAL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -103,13 +108,35 @@ typedef struct worker_view {
                          the key is assumed to map to ("" none), or NULL */
 } worker_view_t;
 
+/* The commit of a batch (worker_commit.c). With batch.overlap_commit it
+ * runs on a thread of its own while the worker gathers, decides and
+ * applies the next batch; the batch (its messages, its items in their
+ * arena) is kept until the commit is joined. */
+typedef struct worker_commit {
+    int active;   /* started, not joined yet */
+    int threaded; /* running on `thread` (else it ran on the worker's) */
+    pthread_t thread;
+    rd_kafka_topic_partition_list_t *offsets; /* the offsets after the batch */
+    rd_kafka_consumer_group_metadata_t *cgmd; /* the group of those offsets */
+    /* written by the commit (its thread while active, read once joined) */
+    int rc;          /* 0 committed, -1 aborted (rewind), -2 fatal (a new producer) */
+    int64_t done_us; /* the commit ended */
+    /* the batch, kept until joined */
+    int64_t t0_us;              /* its decode began */
+    int64_t start_us;           /* its commit began (the hand-over) */
+    uint64_t round_trips;       /* its Redis round trips */
+    rd_kafka_message_t **batch; /* its messages (batch.max room) */
+    size_t n_batch;
+    worker_item_t *items; /* n_batch of them, in `arena` */
+    arena_t arena;
+} worker_commit_t;
+
 struct worker {
     const config_t *cfg;
     const stage_t *stage;
     volatile sig_atomic_t *stop;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
-    rd_kafka_consumer_group_metadata_t *cgmd;
     /* Handles of the output topics (bare name, handle), made on first use. */
     const char *topic_names[WORKER_TOPICS];
     rd_kafka_topic_t *topics[WORKER_TOPICS];
@@ -129,6 +156,9 @@ struct worker {
     int tick_wait_ms; /* what the tick returned: the longest idle wait, < 0 = ours */
     rd_kafka_message_t **batch;
     size_t n_batch;
+    worker_commit_t commit; /* the last batch's commit */
+    int overlap;            /* batch.overlap_commit */
+    int producer_fatal;     /* a joined commit left the producer unusable: replace it */
     int64_t next_timer_poll_ms;
     int64_t next_lag_ms;
     int64_t next_redis_try_ms;
@@ -162,17 +192,48 @@ void worker_decode(worker_t *w, worker_item_t *it);
 int worker_process(worker_t *w);
 /** Largest record the worker may produce (limits.message_bytes less room). */
 size_t worker_record_max(const worker_t *w);
-/** Produces the items' records and dead letters, commits them with the
- *  offsets (worker_txn.c). Returns 0, -1 (aborted) or -2 (fatal). */
+/** After the batch's Redis step (worker_process()): waits for the previous
+ *  batch's commit, then produces this batch's records and commits them with
+ *  the offsets, on the commit thread with batch.overlap_commit
+ *  (worker_commit.c). Returns 0 (committed, or its commit started), -1
+ *  (aborted: rewind and retry) or -2 (fatal: a new producer). */
+int worker_finish_batch(worker_t *w, worker_item_t *items, size_t n, int64_t t0_us, uint64_t rt0);
+/** Waits for the commit started last, if any, and takes its outcome: once
+ *  committed, its replay records are forgotten and it is counted; failed,
+ *  it and the batch gathered since are dropped and, with @p rewind, the
+ *  consumer is rewound to the first offsets of both. Returns 0 (none, or
+ *  committed), -1 (aborted) or -2 (fatal; w->producer_fatal set). */
+int worker_commit_join(worker_t *w, int rewind);
+/** Frees what the commit keeps (joins it first, without a rewind). */
+void worker_commit_destroy(worker_t *w);
+/** Opens a transaction and produces the items' records and dead letters
+ *  (worker_txn.c). Returns 0 (the transaction open: worker_txn_commit()),
+ *  -1 (aborted) or -2 (fatal). */
 int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n);
+/** Sends @p offs (of group @p cgmd; none when empty) to the open
+ *  transaction and commits it; on failure aborts it. Returns 0, -1
+ *  (aborted) or -2 (fatal). @locality: the worker's thread or its commit
+ *  thread, whichever owns the producer. */
+int worker_txn_commit(worker_t *w, const rd_kafka_topic_partition_list_t *offs,
+                      const rd_kafka_consumer_group_metadata_t *cgmd);
+/** After a failed commit: counts the failures in a row of an input whose
+ *  record the broker refused (worker_poison_apply()). */
+void worker_poison_note(worker_t *w, const worker_item_t *items);
+/** Rewinds the consumer to the first offsets of the batch and of a failed
+ *  commit's batch still kept (worker.c). */
+void worker_rewind(worker_t *w);
+/** Destroys the gathered batch's messages. */
+void worker_free_batch(worker_t *w);
 /** After the apply, before the commit (worker_txn.c): with
  *  redis.min_replicas, the mark and WAIT (store_confirm()). Returns 0, or
  *  -1 on a Redis failure or too few replicas (counted): retry the batch. */
 int worker_confirm(worker_t *w);
 /** Dead-letters an input whose records the broker refused too often. */
 void worker_poison_apply(worker_t *w, worker_item_t *items, size_t n);
-/** Counts a committed batch into the metrics. */
-void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0);
+/** Counts a committed batch into the metrics: its processing time is from
+ *  @p t0 to @p t_end (monotonic µs). */
+void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0,
+                        int64_t t_end);
 /** Claims due timers and fires them on incidents.timers. */
 void worker_fire_timers(worker_t *w);
 /** Updates the lag gauge from the cached watermarks. */

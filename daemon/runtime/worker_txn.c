@@ -25,7 +25,9 @@ static int worker_record_error(rd_kafka_resp_err_t e)
 }
 
 /* Notes the first record of the batch that failed for what it is.
- * @locality: the worker thread (served by the flush of commit_transaction). */
+ * @locality: the thread that commits (served by the flush of
+ * commit_transaction): the worker's, or its commit thread
+ * (worker_commit.c), which alone uses the producer while it runs. */
 static void worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -226,39 +228,6 @@ static int worker_produce_dlq(worker_t *w, worker_item_t *it, size_t tag)
     return worker_produce(w, &o, h, tag);
 }
 
-/* Commits the offsets after the batch, and the produced records, as one
- * transaction. Returns 0, or -1 (aborted; caller rewinds). */
-static int worker_commit(worker_t *w)
-{
-    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)w->n_batch);
-    for (size_t i = 0; i < w->n_batch; i++) {
-        rd_kafka_message_t *m = w->batch[i];
-        const char *t = rd_kafka_topic_name(m->rkt);
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(offs, t, m->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(offs, t, m->partition);
-        if (m->offset + 1 > p->offset)
-            p->offset = m->offset + 1;
-    }
-    rd_kafka_error_t *e = NULL;
-    if (offs->cnt > 0) {
-        if (w->cgmd)
-            rd_kafka_consumer_group_metadata_destroy(w->cgmd);
-        w->cgmd = rd_kafka_consumer_group_metadata(w->consumer);
-        e = rd_kafka_send_offsets_to_transaction(w->producer, offs, w->cgmd, WORKER_TXN_TIMEOUT_MS);
-    }
-    rd_kafka_topic_partition_list_destroy(offs);
-    if (!e)
-        e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
-    if (!e)
-        return 0;
-    log_msg(LOG_WARN, w->stage->name, NULL, NULL, "transaction commit failed: %s",
-            rd_kafka_error_string(e));
-    int fatal = rd_kafka_error_is_fatal(e);
-    rd_kafka_error_destroy(e);
-    return fatal ? -2 : -1;
-}
-
 static int worker_abort(worker_t *w)
 {
     rd_kafka_error_t *e = rd_kafka_abort_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
@@ -269,6 +238,24 @@ static int worker_abort(worker_t *w)
     int fatal = rd_kafka_error_is_fatal(e);
     rd_kafka_error_destroy(e);
     return fatal ? -2 : -1;
+}
+
+int worker_txn_commit(worker_t *w, const rd_kafka_topic_partition_list_t *offs,
+                      const rd_kafka_consumer_group_metadata_t *cgmd)
+{
+    rd_kafka_error_t *e = NULL;
+    if (offs && offs->cnt > 0)
+        e = rd_kafka_send_offsets_to_transaction(w->producer, offs, cgmd, WORKER_TXN_TIMEOUT_MS);
+    if (!e)
+        e = rd_kafka_commit_transaction(w->producer, WORKER_TXN_TIMEOUT_MS);
+    if (!e)
+        return 0;
+    log_msg(LOG_WARN, w->stage->name, NULL, NULL, "transaction commit failed: %s",
+            rd_kafka_error_string(e));
+    int fatal = rd_kafka_error_is_fatal(e);
+    rd_kafka_error_destroy(e);
+    int arc = worker_abort(w);
+    return fatal || arc == -2 ? -2 : -1;
 }
 
 static void worker_observe_tt(atomic_uint_fast64_t *buckets, atomic_uint_fast64_t *sum_ms,
@@ -323,7 +310,7 @@ static void worker_observe_latency(worker_t *w, int64_t us, size_t n)
 
 /* After a failed commit: when a record of one input was refused for what
  * it is, counts the failures of that input position in a row. */
-static void worker_poison_note(worker_t *w, const worker_item_t *items)
+void worker_poison_note(worker_t *w, const worker_item_t *items)
 {
     if (!w->fail_item)
         return;
@@ -383,8 +370,9 @@ int worker_confirm(worker_t *w)
     return -1;
 }
 
-/* Produces the batch's records and dead letters and commits them with the
- * offsets. Returns 0, -1 (aborted: rewind and retry) or -2 (fatal). */
+/* Opens a transaction and produces the batch's records and dead letters.
+ * Returns 0 (open: worker_txn_commit()), -1 (aborted: rewind and retry) or
+ * -2 (fatal). */
 int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)
 {
     rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
@@ -406,20 +394,16 @@ int worker_produce_batch(worker_t *w, worker_item_t *items, size_t n)
         for (size_t k = 0; k < it->n_outs && rc == 0; k++)
             rc = worker_produce(w, &it->outs[k], NULL, i + 1);
     }
-    rc = rc == 0 ? worker_commit(w) : -1;
-    if (rc == 0) {
-        w->poison_pos[0] = '\0';
-        w->poison_tries = 0;
+    if (rc == 0)
         return 0;
-    }
     atomic_fetch_add(&w->stats.failed, 1);
     worker_poison_note(w, items);
-    int arc = worker_abort(w);
-    return arc == -2 || rc == -2 ? -2 : -1;
+    return worker_abort(w) == -2 ? -2 : -1;
 }
 
 /* Counts what a committed batch did into the metrics. */
-void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0)
+void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64_t t0,
+                        int64_t t_end)
 {
     for (size_t i = 0; i < n; i++) {
         atomic_fetch_add(&w->stats.audit_records, items[i].dlq_error ? 0 : items[i].n_audit);
@@ -431,13 +415,15 @@ void worker_count_batch(worker_t *w, const worker_item_t *items, size_t n, int64
     }
     atomic_fetch_add(&w->stats.consumed, n);
     atomic_fetch_add(&w->stats.batches, 1);
-    atomic_store(&w->stats.in_flight, 0);
-    worker_observe_latency(w, clock_mono_us() - t0, n);
+    worker_observe_latency(w, t_end - t0, n);
 }
 
-/* Escalated stage: turns due ack timers into commands on incidents.timers. */
+/* Escalated stage: turns due ack timers into commands on incidents.timers,
+ * in a transaction of their own: after the last batch's commit. */
 void worker_fire_timers(worker_t *w)
 {
+    if (worker_commit_join(w, 1) == -2)
+        return; /* worker_turn() replaces the producer */
     store_timer_t timers[64];
     int n = store_timers_claim(w->store, clock_now_ms(), 30000, timers, 64);
     if (n <= 0)
@@ -484,6 +470,9 @@ int worker_emit(worker_t *w, const worker_record_t *recs, size_t n)
 {
     if (n == 0)
         return 0;
+    /* one transaction at a time: after the last batch's commit */
+    if (worker_commit_join(w, 1) == -2)
+        return -1; /* worker_turn() replaces the producer */
     rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
     if (e) {
         rd_kafka_error_destroy(e);
