@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define TU_PROM_MAX_SAMPLES 512
+#define TU_PROM_MAX_SAMPLES 1024
 #define TU_PROM_MAX_FAMILIES 64
 
 typedef struct tu_prom_sample {
