@@ -5,7 +5,10 @@
  * real Redis of the test bed. Afterwards every incident must be in its
  * expected final state, every ORMIS chain must verify with seq 1..n, no
  * output topic may hold a transition twice, and the dead-letter topic must
- * hold exactly the bad messages sent.
+ * hold exactly the bad messages sent. One of the two processes commits a
+ * batch while it applies the next one (batch.overlap_commit=on), the other
+ * one after the other, so kills also land between a batch's Redis step and
+ * the previous batch's commit.
  *
  * INCIDENTD_CRASH_INCIDENTS (default 1250, 4 alerts each) and
  * INCIDENTD_CRASH_SEED scale and replay a run.
@@ -36,10 +39,13 @@ static pid_t crash_spawn(crash_t *c, int i)
 {
     char inst[64];
     snprintf(inst, sizeof(inst), "instance_id=w%d", i);
+    /* one process commits on a thread of its own while it applies the next
+     * batch (worker_commit.c), the other one after the other */
+    const char *overlap = i == 0 ? "batch.overlap_commit=on" : "batch.overlap_commit=off";
     const char *argv[] = {
-        tu_bin("incidentd"), "--brokers",   tu_brokers(), "--redis", tu_redis(), "--topic-prefix",
-        c->prefix,           "--stages",    "all",        "--set",   inst,       "--set",
-        "batch.ms=10",       "--log-level", "info",       NULL};
+        tu_bin("incidentd"), "--brokers", tu_brokers(), "--redis",     tu_redis(), "--topic-prefix",
+        c->prefix,           "--stages",  "all",        "--set",       inst,       "--set",
+        "batch.ms=10",       "--set",     overlap,      "--log-level", "info",     NULL};
     static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=6", NULL};
     pid_t pid = tu_spawn(argv, env, c->log);
     cr_assert(pid > 0);

@@ -190,8 +190,8 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
         tu_prom_sum(e, "incidentd_processing_seconds_bucket", "stage=\"detected\",le=\"+Inf\"");
     cr_expect_geq(count, 1);
     cr_expect_eq(inf, count, "+Inf bucket == _count");
-    /* The commits' own time (on their thread: batch.overlap_commit is on by
-     * default) and the worker's wait for them, in seconds. */
+    /* The commits' own time and the worker's wait for a commit on its own
+     * thread (batch.overlap_commit, off by default: 0), in seconds. */
     cr_expect_gt(tu_prom_sum(e, "incidentd_commit_seconds_total", "stage=\"detected\""), 0);
     cr_expect_geq(tu_prom_sum(e, "incidentd_commit_wait_seconds_total", "stage=\"detected\""), 0);
     cr_expect_str_eq(tu_prom_type(e, "incidentd_commit_seconds_total"), "counter");

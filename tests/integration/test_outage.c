@@ -106,6 +106,10 @@ static void run_start(run_t *run, const char *brokers, const char *redis, const 
         "--topic-prefix",      run->prefix, "--stages",   "all",         "--set",
         "topics.partitions=3", "--set",     "batch.ms=5", "--log-level", "debug"};
     int n = 15;
+    /* commits overlapped with the next batch (worker_commit.c): the outages
+     * also hit a commit running on its thread */
+    argv[n++] = "--set";
+    argv[n++] = "batch.overlap_commit=on";
     char pw[128], http[64];
     run->http_port = tu_free_port();
     snprintf(http, sizeof(http), "127.0.0.1:%d", run->http_port);
