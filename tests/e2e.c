@@ -94,6 +94,17 @@ void e2e_publish(const e2e_t *p, const Incident__V1__Alert *a)
                  a->alert_id);
 }
 
+void e2e_publish_service(const e2e_t *p, const char *key, const char *service,
+                         Incident__V1__Action act)
+{
+    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, act,
+                                      act == INCIDENT__V1__ACTION__ACTION_TRIGGER
+                                          ? INCIDENT__V1__SEVERITY__SEVERITY_MAJOR
+                                          : INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED);
+    a.service = (char *)service;
+    e2e_publish(p, &a);
+}
+
 void e2e_trail_free(e2e_trail_t *t)
 {
     for (size_t i = 0; i < t->n; i++)

@@ -60,6 +60,11 @@ Incident__V1__Alert e2e_alert(const char *id, const char *key, Incident__V1__Act
 /* Publishes @p a to p's incidents.detected (asserts delivery). */
 void e2e_publish(const e2e_t *p, const Incident__V1__Alert *a);
 
+/* Publishes an alert of @p service on @p key: a MAJOR trigger, or @p act
+ * (acknowledge, resolve) without a severity. */
+void e2e_publish_service(const e2e_t *p, const char *key, const char *service,
+                         Incident__V1__Action act);
+
 /* Frees the records of @p t. */
 void e2e_trail_free(e2e_trail_t *t);
 

@@ -59,16 +59,6 @@ static void fini(void)
 
 TestSuite(silence_reminders, .fini = fini, .timeout = 240);
 
-static void publish(const e2e_t *p, const char *key, const char *service, Incident__V1__Action act)
-{
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, act,
-                                      act == INCIDENT__V1__ACTION__ACTION_TRIGGER
-                                          ? INCIDENT__V1__SEVERITY__SEVERITY_MAJOR
-                                          : INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED);
-    a.service = (char *)service;
-    e2e_publish(p, &a);
-}
-
 /* A silence of @p service by alice ending SILENCE_S from now; its id into
  * @p id, its end is between *@p from and *@p until. */
 static void silence_add(const char *service, char *id, size_t size, int64_t *from, int64_t *until)
@@ -133,14 +123,14 @@ static void trigger_silenced(const char *svc, char *key, size_t size, e2e_trail_
     while (tu_now_ms() < end) {
         snprintf(key, size, "%s", tu_unique("silenced"));
         tu_consumer_t *c = e2e_audit_consumer(&procs);
-        publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
+        e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
         int silenced = 0;
         while (!silenced && !e2e_trail_has(t, "classified") && tu_now_ms() < end)
             silenced = e2e_trail_wait(c, t, key, "silenced", 1000);
         tu_consumer_destroy(c);
         if (silenced)
             return;
-        publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_RESOLVE);
+        e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_RESOLVE);
         e2e_trail_free(t);
         usleep(500 * 1000);
     }
@@ -180,7 +170,7 @@ Test(silence_reminders, before_the_end_still_firing_and_tombstones)
     tu_consumer_t *warm_audit = e2e_audit_consumer(&procs);
     char warm[128];
     snprintf(warm, sizeof(warm), "%s", tu_unique("warm"));
-    publish(&procs, warm, "warm-up", INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, warm, "warm-up", INCIDENT__V1__ACTION__ACTION_TRIGGER);
     e2e_trail_t w = {0};
     cr_assert(e2e_trail_wait(warm_audit, &w, warm, "scoped", E2E_WAIT_MS), "pipeline up");
 
@@ -199,8 +189,8 @@ Test(silence_reminders, before_the_end_still_firing_and_tombstones)
     e2e_trail_free(&ta); /* read again from the start by audit_a, audit_b */
     e2e_trail_free(&tb);
     /* B's alert stops firing before the end; a repeat of A arms nothing more */
-    publish(&procs, key_b, svc_b, INCIDENT__V1__ACTION__ACTION_RESOLVE);
-    publish(&procs, key_a, svc_a, INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, key_b, svc_b, INCIDENT__V1__ACTION__ACTION_RESOLVE);
+    e2e_publish_service(&procs, key_a, svc_a, INCIDENT__V1__ACTION__ACTION_TRIGGER);
     cr_assert(e2e_trail_wait(audit_b, &tb, key_b, "resolved", E2E_WAIT_MS), "B resolved");
     cr_assert(e2e_trail_wait(audit_a, &ta, key_a, "merged", E2E_WAIT_MS), "A merged");
     cr_assert(wall_ms() < from_a - REMIND_BEFORE_MS, "the test outran the reminder window");

@@ -21,16 +21,6 @@
 
 #define ctl e2e_ctl_line
 
-static void publish(const e2e_t *p, const char *key, const char *service, Incident__V1__Action act)
-{
-    Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, act,
-                                      act == INCIDENT__V1__ACTION__ACTION_TRIGGER
-                                          ? INCIDENT__V1__SEVERITY__SEVERITY_MAJOR
-                                          : INCIDENT__V1__SEVERITY__SEVERITY_UNSPECIFIED);
-    a.service = (char *)service;
-    e2e_publish(p, &a);
-}
-
 static void restart(e2e_t *p)
 {
     e2e_stop(p);
@@ -74,7 +64,7 @@ Test(silences, silence_suppresses_across_restart_and_expires_on_time, .fini = st
     /* a restart: the new detected worker loads the table before consuming */
     restart(&procs);
     tu_consumer_t *audit = e2e_audit_consumer(&procs);
-    publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
     e2e_trail_t t = {0};
     cr_assert(e2e_trail_wait(audit, &t, key, "silenced", E2E_WAIT_MS), "trigger silenced");
     const Incident__V1__AuditRecord *sil = e2e_trail_last(&t, "silenced");
@@ -84,18 +74,18 @@ Test(silences, silence_suppresses_across_restart_and_expires_on_time, .fini = st
 
     /* an alert of another service is not silenced */
     const char *other = tu_unique("other");
-    publish(&procs, other, "not-silenced", INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, other, "not-silenced", INCIDENT__V1__ACTION__ACTION_TRIGGER);
     e2e_trail_t o = {0};
     cr_assert(e2e_trail_wait(audit, &o, other, "scoped", E2E_WAIT_MS), "other scoped");
     cr_expect_not(e2e_trail_has(&o, "silenced"));
 
     /* again across a restart: a second trigger merges, still silenced */
     restart(&procs);
-    publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
     cr_assert(e2e_trail_wait(audit, &t, key, "merged", E2E_WAIT_MS), "second trigger merged");
     cr_expect(strstr(e2e_trail_last(&t, "merged")->detail, id) != NULL);
     /* its RESOLVE resolves it (and the resolved stage closes a disturbance) */
-    publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_RESOLVE);
+    e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_RESOLVE);
     cr_assert(e2e_trail_wait(audit, &t, key, "closed", E2E_WAIT_MS), "silenced disturbance closed");
     cr_expect_not(e2e_trail_has(&t, "scoped"));
     cr_expect_not(e2e_trail_has(&t, "escalated"));
@@ -105,7 +95,7 @@ Test(silences, silence_suppresses_across_restart_and_expires_on_time, .fini = st
     /* on time: once the silence has ended the next trigger opens an incident */
     while (tu_now_ms() <= ends + 100)
         usleep(100 * 1000);
-    publish(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&procs, key, svc, INCIDENT__V1__ACTION__ACTION_TRIGGER);
     e2e_trail_t n = {0};
     const Incident__V1__AuditRecord *recs[64];
     cr_assert(e2e_trail_wait(audit, &n, key, "scoped", E2E_WAIT_MS), "a new incident scoped");
