@@ -790,21 +790,20 @@ static void worker_assume_new_keys(worker_t *w, worker_item_t *items, const size
 {
     if (!w->seen_keys && !(w->seen_keys = calloc(WORKER_SEEN_BITS / 64, sizeof(uint64_t))))
         return;
+    /* Tested for every item before any is marked: the items of one new key
+     * all take the same path (one read of it would cost the round trip). */
+    size_t *bit = arena_alloc(&w->arena, n_pending * sizeof(*bit));
     for (size_t k = 0; k < n_pending; k++) {
         worker_item_t *it = &items[pending[k]];
-        size_t b = it->kind == STAGE_IN_ALERT ? worker_seen_bit(it->key) : 0;
-        if (it->kind == STAGE_IN_ALERT && !(w->seen_keys[b / 64] & (1ULL << (b % 64))))
+        bit[k] = it->kind == STAGE_IN_ALERT ? worker_seen_bit(it->key) : SIZE_MAX;
+        if (bit[k] != SIZE_MAX && !(w->seen_keys[bit[k] / 64] & (1ULL << (bit[k] % 64))))
             it->spec_open = "";
     }
-    for (size_t k = 0; k < n_pending; k++) {
-        if (items[pending[k]].kind != STAGE_IN_ALERT)
-            continue;
-        size_t b = worker_seen_bit(items[pending[k]].key);
-        if (!(w->seen_keys[b / 64] & (1ULL << (b % 64)))) {
-            w->seen_keys[b / 64] |= 1ULL << (b % 64);
+    for (size_t k = 0; k < n_pending; k++)
+        if (bit[k] != SIZE_MAX && !(w->seen_keys[bit[k] / 64] & (1ULL << (bit[k] % 64)))) {
+            w->seen_keys[bit[k] / 64] |= 1ULL << (bit[k] % 64);
             w->n_seen_keys++;
         }
-    }
     if (w->n_seen_keys > WORKER_SEEN_BITS / 2) {
         memset(w->seen_keys, 0, WORKER_SEEN_BITS / 8);
         w->n_seen_keys = 0;
