@@ -95,6 +95,7 @@ typedef struct opts {
     int n_kprops;
     int skip_commands, skip_deliveries;
     bench_stages_opts_t stages; /* the newer stages' phases */
+    int gather_max, gather_ms;  /* incidentd's batch.max / batch.ms, as configured */
 } opts_t;
 
 static opts_t g_opt;
@@ -580,6 +581,44 @@ static pid_t spawn(char *const argv[], const char *log)
         _exit(127);
     }
     return pid;
+}
+
+/* The relay gathers its batches as incidentd does: batch.max and batch.ms
+ * as incidentd --print-config reports them with the bench's --set
+ * settings (its defaults unless they change them). */
+static void gather_settings(void)
+{
+    char inc[PATH_MAX + 16], out[PATH_MAX + 32];
+    snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
+    snprintf(out, sizeof(out), "%s/print-config.txt", g_opt.workdir);
+    char **argv = calloc((size_t)(3 + 2 * g_opt.n_sets), sizeof(*argv));
+    if (!argv)
+        bench_die("out of memory");
+    int a = 0;
+    argv[a++] = inc;
+    argv[a++] = "--print-config";
+    for (int i = 0; i < g_opt.n_sets; i++) {
+        argv[a++] = "--set";
+        argv[a++] = (char *)g_opt.sets[i];
+    }
+    unlink(out);
+    pid_t pid = spawn(argv, out);
+    free(argv);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        bench_die("%s --print-config failed (see %s)", inc, out);
+    FILE *f = fopen(out, "r");
+    if (!f)
+        bench_die("%s: %s", out, strerror(errno));
+    char line[512];
+    g_opt.gather_max = g_opt.gather_ms = -1;
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "batch.max = %d", &g_opt.gather_max);
+        sscanf(line, "batch.ms = %d", &g_opt.gather_ms);
+    }
+    fclose(f);
+    if (g_opt.gather_max < 1 || g_opt.gather_ms < 0)
+        bench_die("no batch.max / batch.ms in %s", out);
 }
 
 /* Starts one incidentd of stages @p stages (a comma list) into the next
@@ -1427,13 +1466,15 @@ static void *hop_run(void *arg)
         }
     }
     atomic_store(&h->ready, 1);
-    enum { BATCH_MAX = 500, BATCH_MS = 20 };
-    rd_kafka_message_t *batch[BATCH_MAX];
+    const size_t batch_max = (size_t)g_opt.gather_max;
+    rd_kafka_message_t **batch = calloc(batch_max, sizeof(*batch));
+    if (!batch)
+        bench_die("out of memory");
     while (!atomic_load(h->stop) && !h->failed) {
-        /* Gather like incidentd: up to 500 messages within 20 ms. */
+        /* Gather like incidentd as configured (gather_settings()). */
         size_t nb = 0;
         int64_t deadline = 0;
-        while (nb < BATCH_MAX) {
+        while (nb < batch_max) {
             int timeout = 100;
             if (nb > 0) {
                 int64_t left = (deadline - bench_now_us()) / 1000;
@@ -1452,7 +1493,7 @@ static void *hop_run(void *arg)
                 continue;
             }
             if (nb == 0)
-                deadline = bench_now_us() + BATCH_MS * 1000;
+                deadline = bench_now_us() + (int64_t)g_opt.gather_ms * 1000;
             batch[nb++] = m;
         }
         if (nb == 0)
@@ -1515,6 +1556,7 @@ static void *hop_run(void *arg)
         if (!atomic_load(&h->first_us))
             atomic_store(&h->first_us, t_now);
     }
+    free(batch);
     rd_kafka_flush(p, 5000);
     rd_kafka_consumer_group_metadata_destroy(gm);
     rd_kafka_destroy(p);
@@ -2267,6 +2309,7 @@ int main(int argc, char **argv)
     snprintf(inc, sizeof(inc), "%s/incidentd", g_opt.bin);
     if (access(inc, X_OK) != 0)
         bench_die("%s is not an executable (build first, or give --bin)", inc);
+    gather_settings();
 
     char prefix[128];
     snprintf(prefix, sizeof(prefix), "bench%d-%" PRId64 ".", (int)getpid(),
@@ -2432,8 +2475,10 @@ int main(int argc, char **argv)
     printf("\n-- the limit on this machine --\n");
     if (relay_tx.msgs)
         printf("bare relay, transactional (like incidentd), %d hops: %.0f msgs/s end to end "
-               "(%ld/%ld in %.2f s)\n",
-               RELAY_HOPS, relay_tx.msgs_per_s, relay_tx.arrived, relay_tx.msgs, relay_tx.secs);
+               "(%ld/%ld in %.2f s; batches of up to %d within %d ms, incidentd's batch.max "
+               "and batch.ms)\n",
+               RELAY_HOPS, relay_tx.msgs_per_s, relay_tx.arrived, relay_tx.msgs, relay_tx.secs,
+               g_opt.gather_max, g_opt.gather_ms);
     if (relay_tx.commits)
         printf("  its transactions: %ld commits, %.1f ms each on average (send offsets + commit, "
                "acks=all delivery included)\n",

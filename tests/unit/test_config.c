@@ -116,7 +116,7 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.group_prefix, "incidentd");
     cr_assert_str_eq(cfg.instance_id, "");
     cr_assert_eq(cfg.batch_max, 500);
-    cr_assert_eq(cfg.batch_ms, 20);
+    cr_assert_eq(cfg.batch_ms, 5);
     cr_assert_eq(cfg.retention_ms, 7LL * 24 * 3600 * 1000);
     cr_assert_eq(cfg.timer_poll_ms, 1000);
     cr_assert_str_eq(cfg.log_level, "info");
@@ -370,7 +370,7 @@ Test(config, precedence_defaults_file_env_flags)
     LOAD_OK(&cfg, "--config", path);
     cr_assert_str_eq(cfg.brokers, "file:1");
     cr_assert_eq(cfg.batch_max, 10);
-    cr_assert_eq(cfg.batch_ms, 20); /* default untouched */
+    cr_assert_eq(cfg.batch_ms, 5); /* default untouched */
     config_destroy(&cfg);
 
     setenv("INCIDENTD_BROKERS", "env:1", 1);
@@ -447,7 +447,7 @@ Test(config, every_flag_and_env_name)
     setenv("INCIDENTD_INGEST_HTTP", "127.0.0.1:2", 1);
     setenv("INCIDENTD_GROUP_PREFIX", "grp", 1);
     setenv("INCIDENTD_INSTANCE_ID", "pod-7", 1);
-    setenv("INCIDENTD_BATCH_MS", "5", 1);
+    setenv("INCIDENTD_BATCH_MS", "7", 1);
     setenv("INCIDENTD_TIMER_POLL", "2s", 1);
     setenv("INCIDENTD_RETENTION", "1d", 1);
     setenv("INCIDENTD_REDIS_USER", "u", 1);
@@ -464,7 +464,7 @@ Test(config, every_flag_and_env_name)
     cr_assert_str_eq(cfg.ingest_http, "127.0.0.1:2");
     cr_assert_str_eq(cfg.group_prefix, "grp");
     cr_assert_str_eq(cfg.instance_id, "pod-7");
-    cr_assert_eq(cfg.batch_ms, 5);
+    cr_assert_eq(cfg.batch_ms, 7);
     cr_assert_eq(cfg.timer_poll_ms, 2000);
     cr_assert_eq(cfg.retention_ms, 86400000);
     cr_assert_str_eq(cfg.redis_user, "u");
