@@ -95,6 +95,10 @@ static const metrics_family_t metrics_families[] = {
     {"incidentd_replays_total", "counter", "Input messages replayed from stored records.",
      METRICS_U(replays)},
     {"incidentd_conflicts_total", "counter", "Version conflicts retried.", METRICS_U(conflicts)},
+    {"incidentd_carried_total", "counter",
+     "Input messages carried into the next batch, from a partition's first conflict on (decided "
+     "again in that batch's Redis round trip).",
+     METRICS_U(carried)},
     {"incidentd_failed_batches_total", "counter", "Batches aborted and retried.",
      METRICS_U(failed)},
     {"incidentd_batches_total", "counter", "Kafka transactions committed.", METRICS_U(batches)},

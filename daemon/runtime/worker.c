@@ -143,9 +143,11 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
     snprintf(w->actor, sizeof(w->actor), "incidentd/%s", w->stage->name);
     w->batch = calloc((size_t)cfg->batch_max, sizeof(*w->batch));
     w->commit.batch = calloc((size_t)cfg->batch_max, sizeof(*w->commit.batch));
+    w->carry = calloc((size_t)cfg->batch_max, sizeof(*w->carry));
+    w->hints = calloc((size_t)cfg->batch_max, sizeof(*w->hints));
     arena_init(&w->commit.arena, 256 * 1024);
     w->overlap = cfg->overlap_commit && strcmp(cfg->overlap_commit, "on") == 0;
-    if (!w->batch || !w->commit.batch || worker_props_copy(w) < 0) {
+    if (!w->batch || !w->commit.batch || !w->carry || !w->hints || worker_props_copy(w) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -212,6 +214,10 @@ void worker_destroy(worker_t *w)
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     free(w->batch);
+    if (w->carry)
+        worker_carry_drop(w);
+    free(w->carry);
+    free(w->hints);
     if (w->kafka_props) {
         for (size_t i = 0; w->kafka_props[i]; i++)
             free(w->kafka_props[i]);
@@ -284,6 +290,7 @@ void worker_free_batch(worker_t *w)
     for (size_t i = 0; i < w->n_batch; i++)
         rd_kafka_message_destroy(w->batch[i]);
     w->n_batch = 0;
+    worker_carry_drop(w);
 }
 
 static void worker_resume_committed(worker_t *w);
@@ -314,9 +321,10 @@ static void worker_rewind_add(rd_kafka_topic_partition_list_t *l, rd_kafka_messa
 void worker_rewind(worker_t *w)
 {
     rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new((int)(w->n_batch + w->commit.n_batch) + 1);
+        rd_kafka_topic_partition_list_new((int)(w->n_batch + w->commit.n_batch + w->n_carry) + 1);
     worker_rewind_add(l, w->commit.batch, w->commit.n_batch);
     worker_rewind_add(l, w->batch, w->n_batch);
+    worker_rewind_add(l, w->carry, w->n_carry);
     if (l->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
         int failed = e != NULL;
@@ -375,14 +383,15 @@ static void worker_pause(worker_t *w, int pause)
     w->paused = pause;
 }
 
-/* Gathers up to batch.max messages within batch.ms. */
+/* Gathers up to batch.max messages within batch.ms, carried ones included
+ * (the batch has begun when there are: it waits no longer). */
 static void worker_gather(worker_t *w)
 {
-    int64_t deadline = 0;
-    while (w->n_batch < (size_t)w->cfg->batch_max && !*w->stop) {
+    int64_t deadline = w->n_carry ? clock_mono_ms() + w->cfg->batch_ms : 0;
+    while (w->n_batch + w->n_carry < (size_t)w->cfg->batch_max && !*w->stop) {
         /* an idle wait no longer than the tick asks (it has work of its own) */
         int timeout = w->tick_wait_ms >= 0 && w->tick_wait_ms < 100 ? w->tick_wait_ms : 100;
-        if (w->n_batch > 0) {
+        if (w->n_batch + w->n_carry > 0) {
             int64_t left = deadline - clock_mono_ms();
             if (left <= 0)
                 break;
@@ -396,7 +405,7 @@ static void worker_gather(worker_t *w)
             worker_free_batch(w);
         }
         if (!m) {
-            if (w->n_batch == 0)
+            if (w->n_batch + w->n_carry == 0)
                 return;
             continue;
         }
@@ -414,7 +423,7 @@ static void worker_gather(worker_t *w)
             }
             continue;
         }
-        if (w->n_batch == 0)
+        if (w->n_batch + w->n_carry == 0)
             deadline = clock_mono_ms() + w->cfg->batch_ms;
         w->batch[w->n_batch++] = m;
     }
@@ -626,7 +635,7 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
         return worker_consumer_replace(w, rc);
     if (w->producer_fatal) /* a commit joined by the rebalance */
         return worker_producer_replace(w, rc);
-    if (w->n_batch == 0) {
+    if (w->n_batch + w->n_carry == 0) {
         /* idle: the last commit's outcome (counted, replay records forgotten) */
         worker_commit_join(w, 1);
         return 0;
@@ -634,9 +643,11 @@ static int worker_turn(worker_t *w, int64_t now, int *rc)
     int prc = worker_process(w);
     if (prc == -2 || w->producer_fatal)
         return worker_producer_replace(w, rc);
-    if (prc < 0)
+    if (prc < 0) {
         worker_after_abort(w, now);
-    worker_free_batch(w);
+        worker_free_batch(w);
+    }
+    /* else the batch went to its commit; what it carried waits for the next */
     atomic_store(&w->stats.in_flight, 0);
     return 0;
 }

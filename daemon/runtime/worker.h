@@ -31,6 +31,7 @@ typedef struct worker_stats {
     atomic_uint_fast64_t duplicates;     /* inputs recognised as duplicates */
     atomic_uint_fast64_t replays;        /* inputs replayed from stored records */
     atomic_uint_fast64_t conflicts;      /* version conflicts retried */
+    atomic_uint_fast64_t carried;        /* messages carried into the next batch (conflicts) */
     atomic_uint_fast64_t failed;         /* batches aborted and retried */
     atomic_uint_fast64_t batches;        /* transactions committed */
     atomic_uint_fast64_t commit_us;      /* time in the batches' commits (offsets + commit) */

@@ -49,11 +49,15 @@ static int worker_outs_from_blob(worker_t *w, worker_item_t *it, const unsigned 
     for (size_t i = 0; i < so->n_records; i++) {
         Incidentd__V1__OutRecord *r = so->records[i];
         worker_add_out(w, it, &cap, r->topic, r->key.data, r->key.len, r->value.data, r->value.len);
+        if (r->state.len > 0) {
+            it->outs[it->n_outs - 1].state = r->state.data;
+            it->outs[it->n_outs - 1].state_len = r->state.len;
+        }
     }
     return 0;
 }
 
-static void *worker_pack_state(worker_t *w, const hd_state_t *st, size_t *len)
+void *worker_pack_state(worker_t *w, const hd_state_t *st, size_t *len)
 {
     *len = incidentd__v1__stored_incident__get_packed_size(st);
     void *buf = arena_alloc(&w->arena, *len ? *len : 1);
@@ -80,7 +84,7 @@ static const char *worker_state_digest(worker_t *w, const hd_state_t *st)
     return hex;
 }
 
-static hd_state_t *worker_unpack_state(worker_t *w, const unsigned char *buf, size_t len)
+hd_state_t *worker_unpack_state(worker_t *w, const unsigned char *buf, size_t len)
 {
     if (!buf || !len)
         return NULL;
@@ -245,6 +249,8 @@ static const void *worker_outs_blob(worker_t *w, const worker_item_t *it, size_t
         r->key.len = it->outs[i].key_len;
         r->value.data = (uint8_t *)it->outs[i].value;
         r->value.len = it->outs[i].value_len;
+        r->state.data = (uint8_t *)it->outs[i].state;
+        r->state.len = it->outs[i].state ? it->outs[i].state_len : 0;
         so.records[i] = r;
     }
     *blob_len = incidentd__v1__stored_outputs__get_packed_size(&so);
@@ -535,7 +541,7 @@ static int worker_settle_decide(worker_t *w, worker_item_t *it, const store_read
     }
     if (!v->present && (it->spec || it->spec_open)) {
         v->present = v->spec = 1;
-        v->header = it->spec_header;
+        v->header = v->best ? v->best_header : it->spec_header;
         v->state = v->best ? v->best : it->spec;
         v->version = v->state ? v->state->incident->version : 0;
         v->open = it->spec_open;
@@ -703,8 +709,10 @@ static size_t worker_best_states(worker_item_t *items, const worker_slot_t *slot
         if (!it->spec || it->kind == STAGE_IN_ALERT)
             continue;
         worker_view_t *v = worker_view(views, &n_views, it->key);
-        if (!v->best || v->best->incident->version < it->spec->incident->version)
+        if (!v->best || v->best->incident->version < it->spec->incident->version) {
             v->best = it->spec;
+            v->best_header = it->spec_header;
+        }
     }
     return n_views;
 }
@@ -812,9 +820,11 @@ static void worker_assume_new_keys(worker_t *w, worker_item_t *items, const size
 
 /* Settles every item of the batch against Redis: read, decide (chaining one
  * incident's transitions in memory), apply; the items of an incident whose
- * apply conflicted are read and decided again, in their original order.
- * Returns 0, or -1 when Redis failed (the batch must be retried). */
-static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
+ * apply conflicted are read and decided again, in their original order —
+ * or, with @p may_carry, marked to be carried into the next batch with
+ * what follows them in their partitions (worker_carry.c). Returns 0, or -1
+ * when Redis failed (the batch must be retried). */
+static int worker_settle(worker_t *w, worker_item_t *items, size_t n, int may_carry)
 {
     size_t *pending = arena_alloc(&w->arena, n * sizeof(*pending));
     size_t n_pending = 0;
@@ -856,6 +866,9 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n)
             return -1;
         /* slots are in the items' order: so are the items pending again. */
         n_pending = worker_settle_collect(w, items, slots, n_pending, applies, n_pending, pending);
+        if (round == 0 && n_pending > 0 && may_carry &&
+            worker_carry_mark(w, items, n, pending, n_pending) > 0)
+            return 0;
     }
     return 0;
 }
@@ -867,6 +880,7 @@ int worker_process(worker_t *w)
 {
     int64_t t0 = clock_mono_us();
     arena_reset(&w->arena);
+    size_t carried = worker_carry_in(w); /* the batch's first messages */
     size_t n = w->n_batch;
     log_msg(LOG_DEBUG, w->stage->name, NULL, NULL, "batch of %zu from %s [%d] at %" PRId64, n,
             rd_kafka_topic_name(w->batch[0]->rkt), (int)w->batch[0]->partition,
@@ -881,11 +895,15 @@ int worker_process(worker_t *w)
         if (items[i].dlq_error)
             items[i].done = 1;
     }
-    if (worker_settle(w, items, n) < 0 || worker_confirm(w) < 0) {
+    worker_carry_hint(w, items, carried);
+    int may_carry = carried == 0 && !w->overlap;
+    if (worker_settle(w, items, n, may_carry) < 0 || worker_confirm(w) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",
                 store_error(w->store));
         return -1;
     }
+    if (may_carry)
+        worker_carry_out(w, items, &n);
     return worker_finish_batch(w, items, n, t0, rt0);
 }

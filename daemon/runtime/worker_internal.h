@@ -2,8 +2,9 @@
  * worker_internal.h — what the worker's files share: the batch item, the
  * worker itself, and the steps one file calls in another. Private to
  * worker.c (the loop), worker_batch.c (decode, decide, apply once) and
- * worker_txn.c (produce, commit, dead letters, timers, metrics) and
- * worker_commit.c (a batch's commit, overlapped with the next batch).
+ * worker_txn.c (produce, commit, dead letters, timers, metrics),
+ * worker_commit.c (a batch's commit, overlapped with the next batch) and
+ * worker_carry.c (a conflict decided again in the next batch).
  *
  * @locality: each worker runs on its own thread; all of this belongs to it,
  * except what its commit thread uses while a commit runs there (the
@@ -92,7 +93,18 @@ typedef struct worker_item {
     const char *refreshed_open; /* ... and for an alert, the incident its key maps to */
     int forget_out;             /* its records are stored for replay: forget them once committed */
     int verify;                 /* its apply only checks the state it was decided on */
+    int carry;                  /* carried into the next batch (worker_carry_mark()) */
 } worker_item_t;
+
+/* What a conflict returned for an incident (or an alert's key), for the
+ * next decision of a message carried into the next batch (worker_carry.c);
+ * malloc'd. */
+typedef struct worker_hint {
+    char *key;            /* the item's key: incident id, or an alert's dedup key */
+    char *open;           /* an alert's: the incident its key maps to ("" none), or NULL */
+    unsigned char *state; /* packed hd_state_t, or NULL */
+    size_t state_len;
+} worker_hint_t;
 
 /* In-batch view of one incident (key = dedup key or id). */
 typedef struct worker_view {
@@ -102,6 +114,7 @@ typedef struct worker_view {
     int header;        /* ... as the event carried it (not the state a conflict
                           returned): its applies check its digest */
     hd_state_t *best;  /* the newest state the round's events bring (worker_best_states()) */
+    int best_header;   /* ... as an event's header carried it (its applies check its digest) */
     hd_state_t *state; /* NULL = no (open) incident */
     uint64_t version;
     const char *open; /* an alerts' view decided without a read: the incident
@@ -157,8 +170,14 @@ struct worker {
     rd_kafka_message_t **batch;
     size_t n_batch;
     worker_commit_t commit; /* the last batch's commit */
-    int overlap;            /* batch.overlap_commit */
-    int producer_fatal;     /* a joined commit left the producer unusable: replace it */
+    /* Messages carried into the next batch after a conflict, and what their
+     * conflicts returned (worker_carry.c); batch_max of each. */
+    rd_kafka_message_t **carry;
+    size_t n_carry;
+    worker_hint_t *hints;
+    size_t n_hints;
+    int overlap;        /* batch.overlap_commit */
+    int producer_fatal; /* a joined commit left the producer unusable: replace it */
     int64_t next_timer_poll_ms;
     int64_t next_lag_ms;
     int64_t next_redis_try_ms;
@@ -183,6 +202,30 @@ struct worker {
     int poison_tries;
     char poison_err[256];
 };
+
+/** Marks the items to carry into the next batch after the first round left
+ *  @p pending to decide again: per partition, from the first of them on
+ *  (worker_carry.c). Returns the number marked; 0 when that would be every
+ *  item (the batch decides again at once). */
+size_t worker_carry_mark(worker_t *w, worker_item_t *items, size_t n, const size_t *pending,
+                         size_t n_pending);
+/** Moves the marked items' messages out of the batch into w->carry, with a
+ *  hint of what each conflict returned; the batch (w->batch and @p items,
+ *  *@p n) keeps the others, in order. */
+void worker_carry_out(worker_t *w, worker_item_t *items, size_t *n);
+/** Puts the carried messages in front of the gathered batch; returns their
+ *  number (the batch's first items). */
+size_t worker_carry_in(worker_t *w);
+/** Gives the first @p carried items, decoded, the states their conflicts
+ *  returned, and frees the hints. */
+void worker_carry_hint(worker_t *w, worker_item_t *items, size_t carried);
+/** Frees the carried messages and hints (the caller rewinds first, or the
+ *  partitions are read again from the committed offsets). */
+void worker_carry_drop(worker_t *w);
+/** An incident's stored state packed into the arena (worker_batch.c). */
+void *worker_pack_state(worker_t *w, const hd_state_t *st, size_t *len);
+/** Unpacks a stored state into the arena; NULL when absent or unreadable. */
+hd_state_t *worker_unpack_state(worker_t *w, const unsigned char *buf, size_t len);
 
 /** Decodes and validates one message into @p it (worker_decode.c; bad
  *  input: it->dlq_error). */

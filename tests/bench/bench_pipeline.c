@@ -1677,11 +1677,12 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
     const char *st[] = {names[RELAY_HOPS]};
     bench_assign_all(sink, st, 1, 0);
 
-    bench_say(
-        "phase 4 (limit): bare %s relay, %ld messages through %d hops (%s)",
-        txn ? "transactional" : "plain", msgs, RELAY_HOPS,
-        txn ? "consume, produce, send offsets, commit the transaction per batch of <=500/20 ms"
-            : "consume, produce (idempotent), commit offsets async per batch");
+    bench_say("phase 4 (limit): bare %s relay, %ld messages through %d hops (%s per batch of <= "
+              "%d within %d ms)",
+              txn ? "transactional" : "plain", msgs, RELAY_HOPS,
+              txn ? "consume, produce, send offsets, commit the transaction"
+                  : "consume, produce (idempotent), commit offsets async",
+              g_opt.gather_max, g_opt.gather_ms);
     unsigned char buf[1024];
     char key[256], aid[300];
     /* Warm-up: every producer learns its topic's metadata and every

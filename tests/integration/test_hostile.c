@@ -1,9 +1,10 @@
 /*
  * test_hostile.c — incidentd against hostile input on the test bed's real
  * Kafka and Redis: fat incidents (unbounded unions of clients), records
- * larger than the broker takes, and forged commands on the internal timer
- * topic. The answer is always a bounded incident or a dead letter with its
- * reason; unrelated incidents keep moving.
+ * larger than the broker takes, forged commands on the internal timer
+ * topic, forged state headers, fresh workers replaying, a merge racing the
+ * classification. The answer is always a bounded incident or a dead letter
+ * with its reason; unrelated incidents keep moving.
  */
 #include <criterion/criterion.h>
 
@@ -12,7 +13,9 @@
 #include <string.h>
 
 #include "e2e.h"
+#include "http_client.h"
 #include "incidentd/v1/internal.pb-c.h"
+#include "prom.h"
 
 #define N_FAT 8
 #define N_CLIENTS 1000
@@ -327,6 +330,80 @@ Test(hostile, a_fresh_detected_worker_finds_the_keys_incident_and_replays_nothin
     cr_expect_eq(e2e_count_events(&p, "incidents.resolved", key, 2000), 1, "one resolved event");
     e2e_trail_verify(&t);
     e2e_trail_free(&t);
+    tu_consumer_destroy(audit);
+    e2e_stop(&p);
+}
+
+/* The stage's counter @p name on the process's /metrics at @p port. */
+static double stage_metric(int port, const char *name, const char *stage)
+{
+    char lab[64];
+    snprintf(lab, sizeof(lab), "stage=\"%s\"", stage);
+    tu_prom_t *e = tu_prom_scrape(port);
+    cr_assert_not_null(e, "/metrics of port %d", port);
+    double v = tu_prom_sum(e, name, lab);
+    free(e);
+    return v;
+}
+
+Test(hostile, a_merge_racing_the_classification_costs_no_second_round_trip, .timeout = 300)
+{
+    e2e_t p;
+    e2e_prepare(&p);
+    const char *one[] = {"topics.partitions=1", NULL};
+    e2e_spawn(&p, "detected", one);
+    tu_consumer_t *audit = e2e_audit_consumer(&p);
+    const char *kb = tu_unique("race-b"), *ka = tu_unique("race-a");
+    e2e_trail_t tb = {0}, ta = {0};
+    e2e_publish_service(&p, kb, "checkout", INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    e2e_publish_service(&p, ka, "checkout", INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    cr_assert(e2e_trail_wait(audit, &ta, ka, "detected", E2E_WAIT_MS), "log %s", p.log);
+    /* A's second trigger merges into it after its first event was produced:
+     * the classified stage's input is B's event, A's, A's merge (one
+     * partition), and Redis holds A at the merge's version. */
+    e2e_publish_service(&p, ka, "checkout", INCIDENT__V1__ACTION__ACTION_TRIGGER);
+    cr_assert(e2e_trail_wait(audit, &ta, ka, "merged", E2E_WAIT_MS), "log %s", p.log);
+
+    /* The classified stage (scope, owner) in batches of two: B's event and
+     * A's first, whose apply conflicts (the merge moved A); A's is carried
+     * into the next batch with the state the conflict returned, and decided
+     * there with A's merge event, in that batch's one round trip. */
+    int port = tu_free_port();
+    char http[64];
+    snprintf(http, sizeof(http), "http=127.0.0.1:%d", port);
+    const char *pairs[] = {"topics.partitions=1", "batch.max=2", "batch.ms=2000", http, NULL};
+    e2e_spawn(&p, "classified", pairs);
+    /* (one consumer of the one partition: B's records come first) */
+    cr_assert(e2e_trail_wait(audit, &tb, kb, "assigned", E2E_WAIT_MS), "log %s", p.log);
+    cr_assert(e2e_trail_wait(audit, &ta, ka, "assigned", E2E_WAIT_MS), "log %s", p.log);
+    e2e_trail_wait(audit, &ta, ka, "(none: every record for 3 s)", 3000);
+
+    cr_expect_geq(stage_metric(port, "incidentd_conflicts_total", "classified"), 1,
+                  "A's first event conflicted (log %s)", p.log);
+    cr_expect_geq(stage_metric(port, "incidentd_carried_total", "classified"), 1,
+                  "and was carried into the next batch");
+    double batches = stage_metric(port, "incidentd_batches_total", "classified");
+    cr_expect_geq(batches, 2);
+    cr_expect_eq(stage_metric(port, "incidentd_redis_batch_round_trips_total", "classified"),
+                 batches, "one Redis round trip per batch, the conflict's included");
+    /* decided once, on the state the merge left: one scope each, the chain
+     * whole, nothing dead-lettered */
+    cr_expect_eq(e2e_trail_count(&ta, "scoped"), 1, "A scoped once");
+    cr_expect_eq(e2e_trail_count(&tb, "scoped"), 1, "B scoped once");
+    const Incident__V1__AuditRecord *c = e2e_trail_last(&ta, "scoped");
+    cr_assert_not_null(c);
+    cr_expect_eq(c->snapshot->alert_count, 2, "scoped on the merged state");
+    e2e_trail_verify(&ta);
+    /* B's whole trail (its first records went by while A's were awaited) */
+    tu_consumer_t *again = e2e_audit_consumer(&p);
+    e2e_trail_free(&tb);
+    cr_assert(e2e_trail_wait(again, &tb, kb, "assigned", E2E_WAIT_MS));
+    tu_consumer_destroy(again);
+    e2e_trail_verify(&tb);
+    e2e_dead_t dead[2];
+    cr_expect_eq(e2e_dlq_read(&p, dead, 2, 2000), 0, "no dead letter: %s", dead[0].error);
+    e2e_trail_free(&ta);
+    e2e_trail_free(&tb);
     tu_consumer_destroy(audit);
     e2e_stop(&p);
 }
