@@ -78,6 +78,7 @@ static const char RB_LUA[] =
     "  if cur > ver then return {'NEWER', 0} end\n"
     "elseif ARGV[9] ~= '0' then return {'CLOSED', 0} end\n"
     "redis.call('HSET', ik, 'state', ARGV[3], 'version', ARGV[2], 'head', ARGV[13])\n"
+    "redis.call('HDEL', ik, 'sha')\n" /* the apply hashes the state itself then */
     "local nt = tonumber(ARGV[7]) or -1\n"
     "local last = #ARGV - math.max(nt, 0)\n"
     "local tk = ns .. 'tl:{' .. id .. '}'\n"

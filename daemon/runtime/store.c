@@ -15,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "log.h"
 #include "redis_conn.h"
@@ -83,7 +84,9 @@ static const char STORE_LUA_READ[] =
  * record `expected_version`), 23 new chain head, 24 claim key of a fired timer ('' none), 25 its
  * claim token, 26 its member in the timers set ('' for a delivery receipt), 27 the SHA-1 of the
  * stored state the decision was made on when it came from an event's header ('' unchecked: read
- * from Redis); then triples of effects in order — op, member, value: "a<due ms>" arm / "c" cancel a
+ * from Redis), 28 the SHA-1 of the new state (kept as the incident's 'sha': what 27 is checked
+ * against; a state written without it, by the rebuild, is hashed here); then triples of effects in
+ * order — op, member, value: "a<due ms>" arm / "c" cancel a
  * timer; "p<due ms>" plan a delivery (value: its PlannedDelivery; a replay plans nothing again),
  * "r<due ms>" reschedule it (value: the new PlannedDelivery), "d" drop it (delivered or failed for
  * good); "t" append to the incident's timeline (value: one packed AuditRecord of the transition,
@@ -136,11 +139,14 @@ static const char STORE_LUA_APPLY[] = STORE_LUA_TIMELINE_BOUNDS
     "    return {'CONFLICT', r[1] or '0', r[2] or '', o}\n"
     "  end\n"
     "end\n"
-    "local hv = redis.call('HMGET', ik, 'version', 'head')\n"
+    "local hv = redis.call('HMGET', ik, 'version', 'head', 'sha', 'tlbytes')\n"
+    "local function digest()\n"
+    "  if hv[3] and hv[3] ~= '' then return hv[3] end\n"
+    "  return redis.sha1hex(redis.call('HGET', ik, 'state') or '') end\n"
     "if (hv[1] or '0') ~= ARGV[2] or (hv[2] and hv[2] ~= ARGV[22]) or\n"
-    "   (ARGV[27] ~= '' and redis.sha1hex(redis.call('HGET', ik, 'state') or '') ~= ARGV[27]) "
-    "then\n"
+    "   (ARGV[27] ~= '' and digest() ~= ARGV[27]) then\n"
     "  return {'CONFLICT', hv[1] or '0', redis.call('HGET', ik, 'state') or ''} end\n"
+    "local fields = {}\n"
     "if ARGV[3] ~= '' then\n"
     "  if ARGV[12] == 'open' then\n"
     "    local o = redis.call('GET', ns .. 'open:' .. ARGV[13])\n"
@@ -151,7 +157,7 @@ static const char STORE_LUA_APPLY[] = STORE_LUA_TIMELINE_BOUNDS
     "        return {'CONFLICT', 'prev'} end\n"
     "    end\n"
     "  end\n"
-    "  redis.call('HSET', ik, 'state', ARGV[4], 'version', ARGV[3], 'head', ARGV[23])\n"
+    "  fields = {'state', ARGV[4], 'version', ARGV[3], 'head', ARGV[23], 'sha', ARGV[28]}\n"
     "end\n"
     "if ARGV[24] ~= '' then\n"
     "  redis.call('DEL', ARGV[24])\n"
@@ -174,7 +180,7 @@ static const char STORE_LUA_APPLY[] = STORE_LUA_TIMELINE_BOUNDS
     "end\n"
     "local dk = ns .. 'dlv:{' .. id .. '}'\n"
     "local tl, tlb = {}, 0\n"
-    "for i = 28, #ARGV, 3 do\n"
+    "for i = 29, #ARGV, 3 do\n"
     "  local op, due, m = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2), ARGV[i + 1]\n"
     "  if op == 't' then tl[#tl + 1] = ARGV[i + 2]; tlb = tlb + #ARGV[i + 2]\n"
     "  elseif op == 'a' then redis.call('ZADD', ns .. 'timers', 'NX', due, m)\n"
@@ -189,14 +195,17 @@ static const char STORE_LUA_APPLY[] = STORE_LUA_TIMELINE_BOUNDS
     "end\n"
     "local tk = ns .. 'tl:{' .. id .. '}'\n"
     "if #tl > 0 then\n"
-    "  local held = redis.call('HGET', ik, 'tlbytes')\n"
+    "  local held = hv[4]\n"
     "  if not held and ARGV[2] == '0' then redis.call('DEL', tk); held = 0 end\n"
     "  held = tonumber(held) or -1\n"
-    "  if held >= 0 and (held + tlb > tl_max_bytes or redis.call('LLEN', tk) + #tl > tl_max) then\n"
-    "    redis.call('DEL', tk); held = -1\n"
-    "  elseif held >= 0 then redis.call('RPUSH', tk, unpack(tl)); held = held + tlb end\n"
-    "  redis.call('HSET', ik, 'tlbytes', held)\n"
+    "  if held >= 0 and held + tlb > tl_max_bytes then redis.call('DEL', tk); held = -1\n"
+    "  elseif held >= 0 then\n"
+    "    if redis.call('RPUSH', tk, unpack(tl)) > tl_max then redis.call('DEL', tk); held = -1\n"
+    "    else held = held + tlb end\n"
+    "  end\n"
+    "  fields[#fields + 1] = 'tlbytes'; fields[#fields + 1] = held\n"
     "end\n"
+    "if #fields > 0 then redis.call('HSET', ik, unpack(fields)) end\n"
     "if ARGV[17] ~= '0' then\n"
     "  redis.call('PEXPIRE', ik, ARGV[17]); redis.call('PEXPIRE', tk, ARGV[17])\n"
     "  if ARGV[11] ~= '' then redis.call('SREM', ns .. 'stage:' .. ARGV[11], id) end\n"
@@ -230,7 +239,7 @@ static const char STORE_LUA_CLAIM[] =
     "end\n"
     "return out\n";
 
-#define STORE_APPLY_ARGC 30
+#define STORE_APPLY_ARGC 31
 #define STORE_ARG_MAX 320
 
 /* claim deliveries: ARGV = now, lease_until, max, ns, token base, claim ttl
@@ -676,6 +685,18 @@ static int store_apply_records(const store_apply_t *x, const char **argv, size_t
     return n;
 }
 
+void store_state_digest(const void *state, size_t len, char hex[STORE_DIGEST_HEX])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(state, len, md);
+    for (int k = 0; k < SHA_DIGEST_LENGTH; k++) {
+        hex[2 * k] = digits[md[k] >> 4];
+        hex[2 * k + 1] = digits[md[k] & 15];
+    }
+    hex[2 * SHA_DIGEST_LENGTH] = '\0';
+}
+
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
  * STORE_LUA_APPLY documents). */
 static void store_apply_append(store_t *st, const void *items, size_t i)
@@ -705,6 +726,9 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
         snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
                  (int)(bar ? bar - x->timer_member : 0), x->timer_member);
     }
+    char new_sha[STORE_DIGEST_HEX] = "";
+    if (x->state)
+        store_state_digest(x->state, x->state_len, new_sha);
     /* The effects' triples: one per outbox operation and timeline record,
      * one per timer effect (an ack cancel: one per level). */
     size_t max = STORE_APPLY_ARGC + 3 * (x->n_outbox + x->n_records);
@@ -750,7 +774,8 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
                                           claim_key,
                                           x->timer_claim ? x->timer_claim : "",
                                           x->timer_member ? x->timer_member : "",
-                                          x->expected_digest ? x->expected_digest : ""};
+                                          x->expected_digest ? x->expected_digest : "",
+                                          new_sha};
     for (int k = 0; k < STORE_APPLY_ARGC; k++) {
         argv[k] = head[k];
         lens[k] = strlen(argv[k]);

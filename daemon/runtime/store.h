@@ -195,6 +195,11 @@ typedef struct store_apply {
  *  result), or -1 on a Redis failure (then nothing is known: retry). */
 int store_apply_batch(store_t *st, store_apply_t *a, size_t n, arena_t *arena);
 
+/** SHA-1 (hex) of a packed state: what the apply stores as the incident's
+ *  'sha' and compares with store_apply_t.expected_digest. */
+#define STORE_DIGEST_HEX 41
+void store_state_digest(const void *state, size_t len, char hex[STORE_DIGEST_HEX]);
+
 /** The records stored for the replay of @p cause_key are no longer needed
  *  (their transaction committed): they are deleted with the next pipeline,
  *  in its round trip (copied; when the connection is lost first, their TTL

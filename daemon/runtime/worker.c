@@ -144,10 +144,12 @@ worker_t *worker_new(const config_t *cfg, unsigned stage_bit, volatile sig_atomi
     w->batch = calloc((size_t)cfg->batch_max, sizeof(*w->batch));
     w->commit.batch = calloc((size_t)cfg->batch_max, sizeof(*w->commit.batch));
     w->carry = calloc((size_t)cfg->batch_max, sizeof(*w->carry));
+    w->carry_times = calloc((size_t)cfg->batch_max, sizeof(*w->carry_times));
     w->hints = calloc((size_t)cfg->batch_max, sizeof(*w->hints));
     arena_init(&w->commit.arena, 256 * 1024);
     w->overlap = cfg->overlap_commit && strcmp(cfg->overlap_commit, "on") == 0;
-    if (!w->batch || !w->commit.batch || !w->carry || !w->hints || worker_props_copy(w) < 0) {
+    if (!w->batch || !w->commit.batch || !w->carry || !w->carry_times || !w->hints ||
+        worker_props_copy(w) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -217,6 +219,7 @@ void worker_destroy(worker_t *w)
     if (w->carry)
         worker_carry_drop(w);
     free(w->carry);
+    free(w->carry_times);
     free(w->hints);
     if (w->kafka_props) {
         for (size_t i = 0; w->kafka_props[i]; i++)

@@ -65,22 +65,14 @@ void *worker_pack_state(worker_t *w, const hd_state_t *st, size_t *len)
     return buf;
 }
 
-/* SHA-1 (hex, as Redis's redis.sha1hex()) of @p st packed, in the arena:
- * what the apply compares with the stored state when the decision was made
- * on an event's header state. */
+/* SHA-1 (hex) of @p st packed, in the arena: what the apply compares with
+ * the stored state's when the decision was made on an event's header state. */
 static const char *worker_state_digest(worker_t *w, const hd_state_t *st)
 {
     size_t len;
     const unsigned char *buf = worker_pack_state(w, st, &len);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1(buf, len, md);
-    static const char hexd[] = "0123456789abcdef";
-    char *hex = arena_alloc(&w->arena, 2 * SHA_DIGEST_LENGTH + 1);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-        hex[2 * i] = hexd[md[i] >> 4];
-        hex[2 * i + 1] = hexd[md[i] & 15];
-    }
-    hex[2 * SHA_DIGEST_LENGTH] = '\0';
+    char *hex = arena_alloc(&w->arena, STORE_DIGEST_HEX);
+    store_state_digest(buf, len, hex);
     return hex;
 }
 
@@ -896,7 +888,7 @@ int worker_process(worker_t *w)
             items[i].done = 1;
     }
     worker_carry_hint(w, items, carried);
-    int may_carry = carried == 0 && !w->overlap;
+    int may_carry = !w->overlap;
     if (worker_settle(w, items, n, may_carry) < 0 || worker_confirm(w) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",

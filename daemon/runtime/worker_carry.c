@@ -27,11 +27,11 @@
  * carried messages, so whatever drops them rewinds or reassigns first —
  * worker_rewind() covers them, and a rebalance, a new consumer or a failed
  * commit drops them (worker_free_batch()) where the partitions are read
- * again from the committed offsets. One carry at most: a batch that took
- * carried messages carries none (its conflicts take another round trip at
- * once), so a message is never carried for ever. Not with
- * batch.overlap_commit (a batch would be carried past a commit still
- * running).
+ * again from the committed offsets. A message is carried WORKER_CARRY_MAX
+ * times at most: a batch whose conflicts would carry one further decides
+ * them again at once (another round trip), so none is carried for ever.
+ * Not with batch.overlap_commit (a batch would be carried past a commit
+ * still running).
  *
  * @locality: the worker's thread.
  */
@@ -73,7 +73,10 @@ size_t worker_carry_mark(worker_t *w, worker_item_t *items, size_t n, const size
             items[i].carry = worker_same_partition(m, first[j]) && m->offset >= first[j]->offset;
         marked += (size_t)items[i].carry;
     }
-    if (marked == n) { /* nothing would be committed: decide again now */
+    int worn = 0; /* a message carried as often as it may be would be carried again */
+    for (size_t i = 0; i < n && !worn; i++)
+        worn = items[i].carry && items[i].carries >= WORKER_CARRY_MAX;
+    if (marked == n || worn) { /* nothing committed, or no progress: decide again now */
         for (size_t i = 0; i < n; i++)
             items[i].carry = 0;
         return 0;
@@ -122,6 +125,7 @@ void worker_carry_out(worker_t *w, worker_item_t *items, size_t *n)
         if (!items[i].done && worker_hint_add(w, &items[i]) < 0)
             log_msg(LOG_WARN, w->stage->name, items[i].key, items[i].cause_id,
                     "out of memory: the carried message will read its incident");
+        w->carry_times[w->n_carry] = (unsigned char)(items[i].carries + 1);
         w->carry[w->n_carry++] = items[i].msg;
     }
     if (w->n_carry == 0)
@@ -159,6 +163,8 @@ static void worker_hints_free(worker_t *w)
 
 void worker_carry_hint(worker_t *w, worker_item_t *items, size_t carried)
 {
+    for (size_t i = 0; i < carried; i++)
+        items[i].carries = w->carry_times[i];
     for (size_t h = 0; h < w->n_hints; h++) {
         const worker_hint_t *hint = &w->hints[h];
         for (size_t i = 0; i < carried; i++) {

@@ -36,6 +36,8 @@
 #define WORKER_MAX_ROUNDS 32
 #define WORKER_TXN_TIMEOUT_MS 30000
 #define WORKER_POISON_TRIES 3
+/* Most times one message is carried into the next batch (worker_carry.c). */
+#define WORKER_CARRY_MAX 3
 /* Output topics whose handle a worker keeps (worker_rkt()). */
 #define WORKER_TOPICS 8
 
@@ -94,6 +96,7 @@ typedef struct worker_item {
     int forget_out;             /* its records are stored for replay: forget them once committed */
     int verify;                 /* its apply only checks the state it was decided on */
     int carry;                  /* carried into the next batch (worker_carry_mark()) */
+    int carries;                /* times carried into a batch before this one */
 } worker_item_t;
 
 /* What a conflict returned for an incident (or an alert's key), for the
@@ -173,6 +176,7 @@ struct worker {
     /* Messages carried into the next batch after a conflict, and what their
      * conflicts returned (worker_carry.c); batch_max of each. */
     rd_kafka_message_t **carry;
+    unsigned char *carry_times; /* how often each was carried, 1..WORKER_CARRY_MAX */
     size_t n_carry;
     worker_hint_t *hints;
     size_t n_hints;
@@ -206,7 +210,8 @@ struct worker {
 /** Marks the items to carry into the next batch after the first round left
  *  @p pending to decide again: per partition, from the first of them on
  *  (worker_carry.c). Returns the number marked; 0 when that would be every
- *  item (the batch decides again at once). */
+ *  item or one carried WORKER_CARRY_MAX times already: the batch decides
+ *  them again at once. */
 size_t worker_carry_mark(worker_t *w, worker_item_t *items, size_t n, const size_t *pending,
                          size_t n_pending);
 /** Moves the marked items' messages out of the batch into w->carry, with a
@@ -217,7 +222,7 @@ void worker_carry_out(worker_t *w, worker_item_t *items, size_t *n);
  *  number (the batch's first items). */
 size_t worker_carry_in(worker_t *w);
 /** Gives the first @p carried items, decoded, the states their conflicts
- *  returned, and frees the hints. */
+ *  returned and their carry counts, and frees the hints. */
 void worker_carry_hint(worker_t *w, worker_item_t *items, size_t carried);
 /** Frees the carried messages and hints (the caller rewinds first, or the
  *  partitions are read again from the committed offsets). */
