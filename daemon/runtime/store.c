@@ -617,8 +617,6 @@ int store_read_batch(store_t *st, store_read_t *r, size_t n, arena_t *arena)
     return store_pipeline(st, r, n, store_read_append, store_read_take, 0, arena);
 }
 
-/* Appends the apply script's call for @p x to the pipeline (ARGV as
- * STORE_LUA_APPLY documents). */
 const char *store_timer_member(hd_timer_kind_t kind, uint32_t level, const char *id, char *buf,
                                size_t size)
 {
@@ -697,38 +695,48 @@ void store_state_digest(const void *state, size_t len, char hex[STORE_DIGEST_HEX
     hex[2 * SHA_DIGEST_LENGTH] = '\0';
 }
 
+/* The apply script's arguments that are formatted (numbers, keys, the new
+ * state's digest), for store_apply_append(). */
+typedef struct store_apply_text {
+    char ev[24], nv[24], outttl[24], causettl[24], closed[24], prevv[24];
+    char claim_key[400], assume[300];
+    char new_sha[STORE_DIGEST_HEX];
+} store_apply_text_t;
+
+static void store_apply_text(const store_t *st, const store_apply_t *x, store_apply_text_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->ev, sizeof(t->ev), "%" PRIu64, x->expected_version);
+    snprintf(t->prevv, sizeof(t->prevv), "%" PRIu64, x->prev_version);
+    if (x->new_version)
+        snprintf(t->nv, sizeof(t->nv), "%" PRIu64, x->new_version);
+    snprintf(t->outttl, sizeof(t->outttl), "%d", STORE_OUT_TTL_S);
+    int64_t cause_ttl = x->retention_ms / 1000;
+    if (cause_ttl < STORE_CAUSE_TTL_S)
+        cause_ttl = STORE_CAUSE_TTL_S;
+    snprintf(t->causettl, sizeof(t->causettl), "%" PRId64, x->cause_check_only ? 0 : cause_ttl);
+    snprintf(t->closed, sizeof(t->closed), "%" PRId64,
+             x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
+    if (x->assume_open)
+        snprintf(t->assume, sizeof(t->assume), "=%s", x->assume_open);
+    if (x->claim_key) {
+        snprintf(t->claim_key, sizeof(t->claim_key), "%s", x->claim_key);
+    } else if (x->timer_member) {
+        const char *bar = strchr(x->timer_member, '|');
+        snprintf(t->claim_key, sizeof(t->claim_key), "%stclaim:{%s}:%.*s", st->ns,
+                 bar ? bar + 1 : "", (int)(bar ? bar - x->timer_member : 0), x->timer_member);
+    }
+    if (x->state)
+        store_state_digest(x->state, x->state_len, t->new_sha);
+}
+
 /* Appends the apply script's call for @p x to the pipeline (ARGV as
  * STORE_LUA_APPLY documents). */
 static void store_apply_append(store_t *st, const void *items, size_t i)
 {
     const store_apply_t *x = (const store_apply_t *)items + i;
-    char ev[24], nv[24], outttl[24], causettl[24], closed[24], prevv[24];
-    snprintf(ev, sizeof(ev), "%" PRIu64, x->expected_version);
-    snprintf(prevv, sizeof(prevv), "%" PRIu64, x->prev_version);
-    if (x->new_version)
-        snprintf(nv, sizeof(nv), "%" PRIu64, x->new_version);
-    else
-        nv[0] = '\0';
-    snprintf(outttl, sizeof(outttl), "%d", STORE_OUT_TTL_S);
-    int64_t cause_ttl = x->retention_ms / 1000;
-    if (cause_ttl < STORE_CAUSE_TTL_S)
-        cause_ttl = STORE_CAUSE_TTL_S;
-    snprintf(causettl, sizeof(causettl), "%" PRId64, x->cause_check_only ? 0 : cause_ttl);
-    snprintf(closed, sizeof(closed), "%" PRId64,
-             x->closed ? (x->retention_ms > 0 ? x->retention_ms : 1) : 0);
-    char claim_key[400] = "", assume[300] = "";
-    if (x->assume_open)
-        snprintf(assume, sizeof(assume), "=%s", x->assume_open);
-    if (x->claim_key) {
-        snprintf(claim_key, sizeof(claim_key), "%s", x->claim_key);
-    } else if (x->timer_member) {
-        const char *bar = strchr(x->timer_member, '|');
-        snprintf(claim_key, sizeof(claim_key), "%stclaim:{%s}:%.*s", st->ns, bar ? bar + 1 : "",
-                 (int)(bar ? bar - x->timer_member : 0), x->timer_member);
-    }
-    char new_sha[STORE_DIGEST_HEX] = "";
-    if (x->state)
-        store_state_digest(x->state, x->state_len, new_sha);
+    store_apply_text_t t;
+    store_apply_text(st, x, &t);
     /* The effects' triples: one per outbox operation and timeline record,
      * one per timer effect (an ack cancel: one per level). */
     size_t max = STORE_APPLY_ARGC + 3 * (x->n_outbox + x->n_records);
@@ -747,35 +755,35 @@ static void store_apply_append(store_t *st, const void *items, size_t i)
                                           st->sha_apply,
                                           "0",
                                           x->id,
-                                          ev,
-                                          nv,
+                                          t.ev,
+                                          t.nv,
                                           x->state ? (const char *)x->state : "",
                                           x->cause_key ? x->cause_key : "",
                                           x->pos ? x->pos : "",
                                           x->outputs ? (const char *)x->outputs : "",
-                                          outttl,
-                                          causettl,
+                                          t.outttl,
+                                          t.causettl,
                                           x->old_stage ? x->old_stage : "",
                                           x->new_stage ? x->new_stage : "",
                                           x->index_op == 1   ? "open"
                                           : x->index_op == 2 ? "close"
                                                              : "",
                                           x->dedup_key ? x->dedup_key : "",
-                                          assume,
+                                          t.assume,
                                           x->index_prev ? x->index_prev : "",
-                                          prevv,
-                                          closed,
+                                          t.prevv,
+                                          t.closed,
                                           x->prev_head ? x->prev_head : "",
                                           st->ns,
                                           x->old_kind ? x->old_kind : "",
                                           x->new_kind ? x->new_kind : "",
                                           x->expected_head ? x->expected_head : "",
                                           x->new_head ? x->new_head : "",
-                                          claim_key,
+                                          t.claim_key,
                                           x->timer_claim ? x->timer_claim : "",
                                           x->timer_member ? x->timer_member : "",
                                           x->expected_digest ? x->expected_digest : "",
-                                          new_sha};
+                                          t.new_sha};
     for (int k = 0; k < STORE_APPLY_ARGC; k++) {
         argv[k] = head[k];
         lens[k] = strlen(argv[k]);

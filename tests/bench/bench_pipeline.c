@@ -1008,6 +1008,7 @@ typedef struct tp_result {
     double stage_records_per_s[N_STAGES]; /* audit records by actor */
     stage_metrics_t m[N_STAGES];
     double cpu_util;                  /* machine busy share during the phase, 0..1 */
+    double cpu_busy_s;                /* machine busy CPU seconds during the phase */
     double broker_cpu_s, redis_cpu_s; /* -1: unknown (not the bench's test bed) */
     double redis_info_cpu_s;          /* redis-server CPU by INFO cpu, -1 unknown */
     double scripts, script_usec;      /* EVALSHA calls and their time (INFO commandstats) */
@@ -1368,6 +1369,7 @@ static void phase_throughput(const char *prefix, tp_result_t *r)
     r->incidents_per_s = (double)r->closed / r->total_s;
     r->alerts_per_s = (double)r->alerts * ((double)r->closed / (double)n) / r->total_s;
     r->cpu_util = t1 > t0 ? (double)(b1 - b0) / (double)(t1 - t0) : 0;
+    r->cpu_busy_s = (double)(b1 - b0) / (double)sysconf(_SC_CLK_TCK);
     for (int s = 0; s < N_STAGES; s++) {
         r->m[s].consumed = m1[s].consumed - m0[s].consumed;
         r->m[s].transitions = m1[s].transitions - m0[s].transitions;
@@ -1571,6 +1573,7 @@ typedef struct relay_result {
     int ok, txn;
     long msgs, arrived;
     double secs, msgs_per_s;
+    double cpu_busy_s;     /* machine busy CPU seconds from the publish to the last arrival */
     int lat_rate;          /* messages/s offered in the latency run (0: none) */
     bench_pct_t lat_3hops; /* publish -> seen after three hops (the path trigger -> escalated) */
 } relay_result_t;
@@ -1706,6 +1709,8 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
     }
     for (int i = 0; i < RELAY_HOPS; i++)
         atomic_store(&hops[i].first_us, 0);
+    unsigned long long cb0, ct0, cb1, ct1;
+    machine_cpu(&cb0, &ct0);
     int64_t first_pub = bench_wall_ms(), t_start = bench_now_us();
     for (long i = 0; i < msgs; i++) {
         snprintf(key, sizeof(key), "%sk%ld", prefix, i);
@@ -1742,6 +1747,8 @@ static void phase_relay(const char *prefix, int txn, long msgs, relay_result_t *
             break;
         }
     }
+    machine_cpu(&cb1, &ct1);
+    r->cpu_busy_s = (double)(cb1 - cb0) / (double)sysconf(_SC_CLK_TCK);
     if (txn && r->arrived == msgs && !bench_past_deadline())
         for (int i = 0; i < g_opt.n_rates; i++)
             if (g_opt.rates[i] == 1000)
@@ -2246,6 +2253,16 @@ static void bench_targets(const tp_result_t *tp, const lat_result_t *lat, int n_
     if (plain->msgs_per_s > 0)
         printf("%-62s %9.2f  (info)\n", "incidents/s / plain relay msgs/s",
                tp->incidents_per_s / plain->msgs_per_s);
+    if (tx->arrived > 0 && tx->cpu_busy_s > 0 && tp->closed > 0 && tp->cpu_busy_s > 0) {
+        /* What the ratio could be were both limited by the machine's CPU:
+         * the relay's CPU per message over incidentd's per incident, each
+         * the whole machine's busy time (broker, Redis, bench included). */
+        double inc_us = 1e6 * tp->cpu_busy_s / (double)tp->closed;
+        double msg_us = 1e6 * tx->cpu_busy_s / (double)tx->arrived;
+        printf("%-62s %9.2f  (info: machine CPU %.0f us per incident, %.0f us per relayed "
+               "message)\n",
+               "  ceiling of that ratio on this machine's CPU", msg_us / inc_us, inc_us, msg_us);
+    }
     for (int i = 0; i < n_lat; i++)
         if (lat[i].rate == 1000 && tx->lat_rate > 0 && tx->lat_3hops.p99 > 0) {
             double ratio = lat[i].esc.p99 / tx->lat_3hops.p99;
