@@ -1,11 +1,14 @@
 /*
  * cmd_show.c — incidentctl show ID: one incident's live state (Redis, when
  * still there, else its last audit snapshot), its ORMIS timeline and
- * whether its hash chain verifies. Owned by the ctl room.
+ * whether its hash chain verifies. The timeline comes from Redis while the
+ * incident lives and Redis keeps it whole (as the API's incident page), else
+ * from ormis.audit; --audit reads the topic always. Owned by the ctl room.
  *
  * @locality incidentctl's main thread
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,41 +22,57 @@
 /* What show found about one incident. */
 typedef struct ctl_show {
     const char *id;
-    int live; /* 1: in Redis */
+    int audit; /* --audit: the timeline from ormis.audit, whatever Redis holds */
+    int live;  /* 1: in Redis */
     hd_state_t *state;
     uint64_t version;
+    store_admin_timeline_t tl;
+    ctl_chain_t redis_chain; /* its timeline in Redis, when whole */
+    int from_redis;          /* ch is redis_chain */
     ctl_audit_t au;
-    ctl_chain_t *ch; /* its audit records, or NULL */
+    const ctl_chain_t *ch; /* its audit records, or NULL */
     ormis_verify_result_t vr;
     int chain_ok;
     const hd_incident_t *inc; /* Redis's, else the last snapshot, or NULL */
 } ctl_show_t;
 
-/* Reads Redis and the audit topic into @p sh. Returns CTL_GO or an exit code. */
+/* Reads Redis (state and timeline) into @p sh and, when Redis has no whole
+ * timeline of the incident or --audit asks, the audit topic. Returns CTL_GO
+ * or an exit code. */
 static int ctl_show_load(ctl_t *c, ctl_show_t *sh, arena_t *arena)
 {
     store_t *st = ctl_store_open(c, NULL);
     if (!st)
         return CTL_EXIT_USAGE;
     char err[512];
-    sh->live = store_admin_state(st, sh->id, arena, &sh->state, &sh->version, err, sizeof(err));
+    sh->live = store_admin_timeline(st, sh->id, arena, &sh->state, &sh->version, &sh->tl, err,
+                                    sizeof(err));
     store_destroy(st);
     if (sh->live < 0) {
         ctl_err(c, "%s", err);
         return CTL_EXIT_USAGE;
     }
-    int rc = ctl_audit_read(c, &sh->au, 1);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    sh->ch = strmap_get(&sh->au.set.chains, sh->id);
-    if (sh->live == 0 && !sh->ch) {
-        ctl_err(c, "incident %s not found (not in Redis, no audit records)", sh->id);
-        return CTL_EXIT_FAIL;
+    sh->from_redis = !sh->audit && sh->live == 1 &&
+                     audit_chain_of_timeline(&sh->redis_chain, arena, sh->id, &sh->tl, sh->state,
+                                             sh->version, &sh->vr);
+    if (sh->from_redis) {
+        sh->ch = &sh->redis_chain;
+        sh->chain_ok = 1;
+    } else {
+        int rc = ctl_audit_read(c, &sh->au, 1);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+        sh->ch = strmap_get(&sh->au.set.chains, sh->id);
+        if (sh->live == 0 && !sh->ch) {
+            ctl_err(c, "incident %s not found (not in Redis, no audit records)", sh->id);
+            return CTL_EXIT_FAIL;
+        }
+        memset(&sh->vr, 0, sizeof(sh->vr));
+        sh->chain_ok = sh->ch ? audit_chain_verify(sh->ch, &sh->vr) == 0 : 0;
+        if (!sh->ch)
+            snprintf(sh->vr.reason, sizeof(sh->vr.reason), "no audit records");
     }
     const ctl_chain_t *ch = sh->ch;
-    sh->chain_ok = ch ? audit_chain_verify(ch, &sh->vr) == 0 : 0;
-    if (!ch)
-        snprintf(sh->vr.reason, sizeof(sh->vr.reason), "no audit records");
     sh->inc = sh->live == 1                                  ? sh->state->incident
               : ch && ch->n && ch->recs[ch->n - 1]->snapshot ? ch->recs[ch->n - 1]->snapshot
                                                              : NULL;
@@ -73,6 +92,7 @@ static void ctl_show_json(const ctl_show_t *sh)
     cJSON *tl = cJSON_AddArrayToObject(o, "timeline");
     for (size_t i = 0; sh->ch && i < sh->ch->n; i++)
         cJSON_AddItemToArray(tl, pbjson_from_message(&sh->ch->recs[i]->base));
+    cJSON_AddStringToObject(o, "timeline_source", sh->from_redis ? "redis" : "audit");
     cJSON_AddItemToObject(o, "chain", audit_chain_json(&sh->vr, sh->chain_ok));
     ctl_json_print(o);
 }
@@ -135,7 +155,11 @@ static void ctl_show_incident(const ctl_t *c, const hd_incident_t *inc)
 static void ctl_show_timeline(const ctl_t *c, const ctl_show_t *sh)
 {
     size_t nrec = sh->ch ? sh->ch->n : 0;
-    printf("\nTimeline (%sormis.audit, %zu record%s)\n", c->prefix, nrec, nrec == 1 ? "" : "s");
+    if (sh->from_redis)
+        printf("\nTimeline (Redis, %zu record%s; --audit: from %sormis.audit)\n", nrec,
+               nrec == 1 ? "" : "s", c->prefix);
+    else
+        printf("\nTimeline (%sormis.audit, %zu record%s)\n", c->prefix, nrec, nrec == 1 ? "" : "s");
     if (!nrec)
         return;
     int wa = 6, ws = 5, wr = 5;
@@ -189,16 +213,26 @@ static void ctl_show_text(const ctl_t *c, const ctl_show_t *sh)
     ctl_show_chain(c, sh);
 }
 
+static const ctl_opt_t ctl_show_opts[] = {
+    {.name = "audit",
+     .help = "the timeline from ormis.audit even while Redis keeps it\n"
+             "(what the topic holds, verified)",
+     .set = ctl_opt_flag,
+     .off = offsetof(ctl_show_t, audit)},
+    {0},
+};
+
 static int ctl_show_exec(ctl_t *c, int argc, char **argv)
 {
-    int rc = ctl_cmd_options(c, &ctl_cmd_show_entry, NULL, &argc, &argv);
+    ctl_show_t sh = {0};
+    int rc = ctl_cmd_options(c, &ctl_cmd_show_entry, &sh, &argc, &argv);
     if (rc != CTL_GO)
         return rc;
     if (argc < 1)
         return ctl_usage_error(c, "which incident? show ID");
     arena_t arena;
     arena_init(&arena, 0);
-    ctl_show_t sh = {.id = argv[0]};
+    sh.id = argv[0];
     ctl_audit_init(&sh.au, c, &arena, sh.id);
     rc = ctl_show_load(c, &sh, &arena);
     if (rc == CTL_GO && c->json)
@@ -214,11 +248,15 @@ const struct ctl_cmd_entry ctl_cmd_show_entry = {
     .name = "show",
     .usage = "ID",
     .summary = "one incident: live state and ORMIS timeline",
-    .opts = ctl_no_opts,
+    .opts = ctl_show_opts,
     .args_max = 1,
-    .notes = "Reads the state from Redis (when still live) and the incident's records\n"
-             "from ormis.audit (the whole topic up to its current end, committed\n"
-             "records only), prints the timeline and whether its hash chain verifies.\n"
-             "Exit 1 when the incident is neither in Redis nor in the audit topic.\n",
+    .notes = "Reads the state from Redis (when still live) with the timeline Redis keeps\n"
+             "of a live incident; when Redis has no whole timeline of it (closed and\n"
+             "expired, older than timelines, past their bounds), or with --audit, the\n"
+             "incident's records from ormis.audit (the whole topic up to its current\n"
+             "end, committed records only). Prints the timeline, where it came from,\n"
+             "and whether its hash chain verifies (`incidentctl verify` checks the\n"
+             "topic's chains). Exit 1 when the incident is neither in Redis nor in the\n"
+             "audit topic.\n",
     .exec = ctl_show_exec,
 };

@@ -263,28 +263,15 @@ typedef struct api_page {
     int ok;
 } api_page_t;
 
-/* The timeline Redis keeps of a live incident (store.h: tl:{<id>}) serves
- * the page when it is whole: kept (not dropped past its bounds, not an
- * incident older than timelines), one record per version, a chain that
- * verifies and ends at the state's chain head. Returns 1 when it serves
- * (pg->ch, pg->vr, pg->ok set), 0 when ormis.audit must. */
+/* The timeline Redis keeps of a live incident serves the page when it is
+ * whole (audit_chain_of_timeline()). Returns 1 when it serves (pg->ch,
+ * pg->vr, pg->ok set), 0 when ormis.audit must. */
 static int api_page_redis(api_page_t *pg, const char *id, arena_t *arena)
 {
-    if (pg->live != 1 || pg->tl.bytes < 0 || pg->tl.n_records == 0 ||
-        pg->tl.n_records != pg->version)
+    if (pg->live != 1 || !audit_chain_of_timeline(&pg->redis_chain, arena, id, &pg->tl, pg->state,
+                                                  pg->version, &pg->vr))
         return 0;
-    pg->redis_chain.id = id;
-    for (size_t i = 0; i < pg->tl.n_records; i++)
-        audit_chain_add_packed(&pg->redis_chain, arena, pg->tl.records[i].data,
-                               pg->tl.records[i].len, "redis timeline");
-    memset(&pg->vr, 0, sizeof(pg->vr));
-    if (audit_chain_verify(&pg->redis_chain, &pg->vr) < 0)
-        return 0;
-    const audit_chain_t *ch = &pg->redis_chain;
-    const char *head = pg->state->last_hash ? pg->state->last_hash : "";
-    if (strcmp(ch->recs[ch->n - 1]->hash, head) != 0)
-        return 0;
-    pg->ch = ch;
+    pg->ch = &pg->redis_chain;
     pg->ok = 1;
     return 1;
 }

@@ -124,3 +124,21 @@ int audit_chain_verify(const audit_chain_t *ch, ormis_verify_result_t *vr)
     }
     return rc;
 }
+
+int audit_chain_of_timeline(audit_chain_t *ch, arena_t *arena, const char *id,
+                            const store_admin_timeline_t *tl, const hd_state_t *state,
+                            uint64_t version, ormis_verify_result_t *vr)
+{
+    memset(ch, 0, sizeof(*ch));
+    memset(vr, 0, sizeof(*vr));
+    if (!state || tl->bytes < 0 || tl->n_records == 0 || tl->n_records != version)
+        return 0;
+    ch->id = id;
+    for (size_t i = 0; i < tl->n_records; i++)
+        audit_chain_add_packed(ch, arena, tl->records[i].data, tl->records[i].len,
+                               "redis timeline");
+    if (audit_chain_verify(ch, vr) < 0)
+        return 0;
+    const char *head = state->last_hash ? state->last_hash : "";
+    return strcmp(ch->recs[ch->n - 1]->hash, head) == 0;
+}

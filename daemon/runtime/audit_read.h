@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "handlers.h"
 #include "ormis.h"
+#include "store_admin.h"
 #include "strmap.h"
 
 /* The audit records of one incident, in topic order. */
@@ -59,6 +60,20 @@ int audit_chains_on_msg(const rd_kafka_message_t *m, void *opaque);
  *  with its id set. */
 void audit_chain_add_packed(audit_chain_t *ch, arena_t *arena, const void *data, size_t len,
                             const char *where);
+
+/**
+ * The chain of live incident @p id from the timeline Redis keeps of it
+ * (store.h: tl:{<id>}, read with its @p state at @p version by
+ * store_admin_timeline()) into @p ch (zeroed first), when that timeline is
+ * whole: kept (not dropped past its bounds, not an incident older than
+ * timelines), one record per version, a chain that verifies (@p vr) and
+ * ends at the state's chain head. Returns 1 when it is, 0 when the
+ * incident's records must be read from ormis.audit instead. The API's
+ * incident page and incidentctl show both ask it.
+ */
+int audit_chain_of_timeline(audit_chain_t *ch, arena_t *arena, const char *id,
+                            const store_admin_timeline_t *tl, const hd_state_t *state,
+                            uint64_t version, ormis_verify_result_t *vr);
 
 /**
  * Verifies one chain in its seq order (sorts it; an undecodable record or

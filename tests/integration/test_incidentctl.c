@@ -1163,13 +1163,33 @@ Test(incidentctl, rebuild_writes_the_live_state)
     cr_expect_str_eq(r.out, "[]\n");
     run_free(&r);
 
-    /* show now finds the live state. */
+    /* show now finds the live state, and the timeline the rebuild wrote
+     * into Redis: the same records as ormis.audit holds (--audit). */
     ctl(&r, prefix, NULL, "show", "INC-RB-ESC", "--json", NULL);
     cr_assert_eq(r.status, 0);
     j = cJSON_Parse(r.out);
     cr_assert_not_null(j);
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(j, "live")));
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "timeline_source")->valuestring, "redis");
+    run_free(&r);
+    ctl(&r, prefix, NULL, "show", "INC-RB-ESC", "--audit", "--json", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *ja = cJSON_Parse(r.out);
+    cr_assert_not_null(ja);
+    cr_expect_str_eq(cJSON_GetObjectItem(ja, "timeline_source")->valuestring, "audit");
+    cJSON *tr = cJSON_GetObjectItem(j, "timeline"), *ta = cJSON_GetObjectItem(ja, "timeline");
+    cr_assert_gt(cJSON_GetArraySize(tr), 0);
+    cr_assert_eq(cJSON_GetArraySize(tr), cJSON_GetArraySize(ta));
+    for (int i = 0; i < cJSON_GetArraySize(tr); i++)
+        cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(tr, i), "hash")->valuestring,
+                         cJSON_GetObjectItem(cJSON_GetArrayItem(ta, i), "hash")->valuestring);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "chain"), "ok")));
+    cJSON_Delete(ja);
     cJSON_Delete(j);
+    run_free(&r);
+    ctl(&r, prefix, NULL, "show", "INC-RB-ESC", NULL);
+    cr_expect(strstr(r.out, "Timeline (Redis, ") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "Chain: verified") != NULL, "%s", r.out);
     run_free(&r);
     redisFree(rc);
     trail_free(&esc);
