@@ -236,7 +236,8 @@ def run(drv, d, port, out):
                or True)
     wait.until(lambda x: x.find_element(By.ID, "incident-view").is_displayed())
     wait.until(lambda x: timeline_has(x, "escalated", "incidentd/scoped"))
-    assert "verified" in drv.find_element(By.ID, "chain").text
+    chain = drv.find_element(By.ID, "chain").text
+    assert "verified" in chain and "from Redis timeline" in chain, chain
 
     step("acknowledge")
     drv.find_element(By.CSS_SELECTOR, "#f-ack button").click()

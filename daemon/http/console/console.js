@@ -261,7 +261,9 @@ function timeline(d) {
     el("div", { class: "detail" }, r.detail))));
   const c = d.chain, p = $("#chain");
   p.className = `chain ${c.ok ? "ok" : "bad"}`;
-  p.textContent = c.ok ? `ORMIS chain verified (${c.records} records)` : `ORMIS chain BROKEN: ${c.reason}`;
+  const from = d.timeline_source === "redis" ? "Redis timeline" : "ormis.audit";
+  p.textContent = c.ok ? `ORMIS chain verified (${c.records} records, from ${from})`
+    : `ORMIS chain BROKEN: ${c.reason} (from ${from})`;
 }
 
 async function loadIncident(id) {
