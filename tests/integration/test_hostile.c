@@ -348,12 +348,20 @@ static double stage_metric(int port, const char *name, const char *stage)
     return v;
 }
 
+/* Every topic of one partition: the order of the stages' inputs is known. */
+static const char *const one_partition[] = {"topics.partitions=1", NULL};
+
+/* A fresh prefix with one process of @p stages on one_partition. */
+static void start_one_partition(e2e_t *p, const char *stages)
+{
+    e2e_prepare(p);
+    e2e_spawn(p, stages, one_partition);
+}
+
 Test(hostile, a_merge_racing_the_classification_costs_no_second_round_trip, .timeout = 300)
 {
     e2e_t p;
-    e2e_prepare(&p);
-    const char *one[] = {"topics.partitions=1", NULL};
-    e2e_spawn(&p, "detected", one);
+    start_one_partition(&p, "detected");
     tu_consumer_t *audit = e2e_audit_consumer(&p);
     char kb[128], ka[128]; /* tu_unique()'s buffers are reused */
     snprintf(kb, sizeof(kb), "%s", tu_unique("race-b"));
@@ -486,9 +494,7 @@ static pid_t classified_carrying(e2e_t *p, int port)
 Test(hostile, carried_messages_are_neither_lost_nor_doubled_even_when_killed, .timeout = 300)
 {
     e2e_t p;
-    e2e_prepare(&p);
-    const char *one[] = {"topics.partitions=1", NULL};
-    e2e_spawn(&p, "detected,commands", one);
+    start_one_partition(&p, "detected,commands");
     char keys[3][128]; /* B, A, C */
 
     /* The worker goes on: C replays its stored records, A is decided on
@@ -503,7 +509,7 @@ Test(hostile, carried_messages_are_neither_lost_nor_doubled_even_when_killed, .t
     stale_triple(&p, keys);
     c = classified_carrying(&p, tu_free_port());
     e2e_kill(&p, c, SIGKILL, 10000);
-    e2e_spawn(&p, "classified", one);
+    e2e_spawn(&p, "classified", one_partition);
     expect_once(&p, keys);
 
     e2e_dead_t dead[2];
