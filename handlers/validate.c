@@ -59,21 +59,36 @@ static int check_list(const char *name, char *const *v, size_t n, size_t max_n, 
     return 0;
 }
 
-/* "<path>.<name>" or "<path>.<name>[i]" (no leading '.' at the top). */
-static void field_path(char *buf, size_t size, const char *path, const char *name, size_t i,
-                       int repeated)
+/* Where check_strings() is: a field (and its index, when repeated) of the
+ * message at `up` (NULL: the top). Formatted only for an error. */
+typedef struct field_at {
+    const struct field_at *up;
+    const char *name;
+    size_t i;
+    int repeated;
+} field_at_t;
+
+/* "<path>.<name>" or "<path>.<name>[i]" (no leading '.' at the top) into
+ * @p buf; returns the length it would have. */
+static size_t field_path(const field_at_t *at, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "%s%s%s", path, *path ? "." : "", name);
-    if (repeated && n >= 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, "[%zu]", i);
+    size_t n = at->up ? field_path(at->up, buf, size) : 0;
+    int k = snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, "%s%s", n ? "." : "",
+                     at->name);
+    n += k > 0 ? (size_t)k : 0;
+    if (at->repeated) {
+        k = snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, "[%zu]", at->i);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    return n;
 }
 
 /*
  * Checks every string field of @p m and of its nested messages with
  * utf8_check(); the reason names the field by its path ("labels[3].value",
- * "incident.sites[0]").
+ * "incident.sites[0]"). @p up: where @p m is (NULL at the top).
  */
-static int check_strings(const ProtobufCMessage *m, const char *path, int depth, char *err,
+static int check_strings(const ProtobufCMessage *m, const field_at_t *up, int depth, char *err,
                          size_t err_size)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -87,26 +102,26 @@ static int check_strings(const ProtobufCMessage *m, const char *path, int depth,
         const void *const *items =
             repeated ? *(const void *const *const *)at : (const void *const *)at;
         for (size_t j = 0; items && j < n; j++) {
-            char name[128];
             if (!items[j])
                 continue;
-            field_path(name, sizeof(name), path, f->name, j, repeated);
+            field_at_t here = {up, f->name, j, repeated};
             if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 if (depth < VALIDATE_DEPTH_MAX &&
-                    check_strings(items[j], name, depth + 1, err, err_size) < 0)
+                    check_strings(items[j], &here, depth + 1, err, err_size) < 0)
                     return -1;
                 continue;
             }
             size_t off = 0;
             const char *why = utf8_check(items[j], strlen(items[j]), &off);
-            if (why && strncmp(why, "NUL", 3) == 0) {
+            if (!why)
+                continue;
+            char name[128];
+            field_path(&here, name, sizeof(name));
+            if (strncmp(why, "NUL", 3) == 0)
                 snprintf(err, err_size, "%s: contains a NUL byte (U+0000) at byte %zu", name, off);
-                return -1;
-            }
-            if (why) {
+            else
                 snprintf(err, err_size, "%s: not valid UTF-8 (%s at byte %zu)", name, why, off);
-                return -1;
-            }
+            return -1;
         }
     }
     return 0;
@@ -182,7 +197,7 @@ int hd_alert_validate(const hd_alert_t *alert, char *err, size_t err_size)
         if (check_len(item, e->value, 0, HD_SUMMARY_MAX, err, err_size) < 0)
             return -1;
     }
-    return check_strings(&alert->base, "", 0, err, err_size);
+    return check_strings(&alert->base, NULL, 0, err, err_size);
 }
 
 int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
@@ -208,7 +223,7 @@ int hd_event_validate(const hd_event_t *ev, char *err, size_t err_size)
         snprintf(err, err_size, "event_id: missing");
         return -1;
     }
-    return check_strings(&ev->base, "", 0, err, err_size);
+    return check_strings(&ev->base, NULL, 0, err, err_size);
 }
 
 int hd_command_validate(const hd_command_t *cmd, char *err, size_t err_size)
@@ -242,5 +257,5 @@ int hd_command_validate(const hd_command_t *cmd, char *err, size_t err_size)
         check_list("attendees", cmd->attendees, cmd->n_attendees, HD_ATTENDEES_MAX, err, err_size) <
             0)
         return -1;
-    return check_strings(&cmd->base, "", 0, err, err_size);
+    return check_strings(&cmd->base, NULL, 0, err, err_size);
 }

@@ -86,12 +86,45 @@ hd_state_t *worker_unpack_state(worker_t *w, const unsigned char *buf, size_t le
     return st;
 }
 
-static worker_view_t *worker_view(worker_view_t *views, size_t *n, const char *key)
+/* FNV-1a of a key: the views' index, the seen keys' bit. */
+static uint64_t worker_key_hash(const char *key)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(views[i].key, key) == 0)
-            return &views[i];
-    worker_view_t *v = &views[(*n)++];
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+/* A round's views, at most @p max, with an index by key (open addressing,
+ * at most half full): a batch of 500 incidents looks each up in O(1), not
+ * in a scan of the others. */
+typedef struct worker_views {
+    worker_view_t *v;
+    size_t n;
+    uint32_t *slot; /* 1 + index into v, 0 = empty */
+    size_t mask;
+} worker_views_t;
+
+static void worker_views_init(worker_views_t *vs, arena_t *arena, size_t max)
+{
+    size_t cap = 16;
+    while (cap < 2 * max)
+        cap *= 2;
+    vs->v = arena_alloc(arena, (max ? max : 1) * sizeof(*vs->v));
+    vs->n = 0;
+    vs->slot = arena_alloc(arena, cap * sizeof(*vs->slot));
+    vs->mask = cap - 1;
+}
+
+/* The view of @p key, made (zeroed) when it is new. */
+static worker_view_t *worker_view(worker_views_t *vs, const char *key)
+{
+    size_t i = (size_t)worker_key_hash(key) & vs->mask;
+    for (; vs->slot[i]; i = (i + 1) & vs->mask)
+        if (strcmp(vs->v[vs->slot[i] - 1].key, key) == 0)
+            return &vs->v[vs->slot[i] - 1];
+    worker_view_t *v = &vs->v[vs->n++];
+    vs->slot[i] = (uint32_t)vs->n;
     memset(v, 0, sizeof(*v));
     v->key = key;
     return v;
@@ -691,34 +724,33 @@ static int worker_seen_in_round(const worker_item_t *items, const worker_slot_t 
 
 /* The newest state the round's events bring of each incident (a batch may
  * hold several events of one incident: Redis is at least at the newest),
- * into the views' `best`; returns the number of views made. */
-static size_t worker_best_states(worker_item_t *items, const worker_slot_t *slots, size_t n,
-                                 worker_view_t *views)
+ * into the views' `best`. */
+static void worker_best_states(worker_item_t *items, const worker_slot_t *slots, size_t n,
+                               worker_views_t *views)
 {
-    size_t n_views = 0;
     for (size_t k = 0; k < n; k++) {
         const worker_item_t *it = &items[slots[k].item];
         if (!it->spec || it->kind == STAGE_IN_ALERT)
             continue;
-        worker_view_t *v = worker_view(views, &n_views, it->key);
+        worker_view_t *v = worker_view(views, it->key);
         if (!v->best || v->best->incident->version < it->spec->incident->version) {
             v->best = it->spec;
             v->best_header = it->spec_header;
         }
     }
-    return n_views;
 }
 
 static size_t worker_settle_round(worker_t *w, worker_item_t *items, worker_slot_t *slots, size_t n,
-                                  const store_read_t *reads, worker_view_t *views,
+                                  const store_read_t *reads, worker_views_t *views,
                                   store_apply_t *applies)
 {
-    size_t n_views = worker_best_states(items, slots, n, views), n_applies = 0;
+    worker_best_states(items, slots, n, views);
+    size_t n_applies = 0;
     int64_t now_ms = clock_now_ms();
     for (size_t k = 0; k < n; k++) {
         worker_item_t *it = &items[slots[k].item];
-        worker_view_t *v = worker_view(views, &n_views, it->key);
-        slots[k].view = (size_t)(v - views);
+        worker_view_t *v = worker_view(views, it->key);
+        slots[k].view = (size_t)(v - views->v);
         if (worker_seen_in_round(items, slots, k)) {
             /* Decided once already: the second copy is a duplicate, never a
              * decision on the view the first one changed. */
@@ -766,15 +798,12 @@ static size_t worker_settle_collect(worker_t *w, worker_item_t *items, const wor
     return n_pending;
 }
 
-/* The bit of a dedup key in w->seen_keys (FNV-1a). */
+/* The bit of a dedup key in w->seen_keys. */
 #define WORKER_SEEN_BITS ((size_t)1 << 20)
 
 static size_t worker_seen_bit(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return (size_t)(h & (WORKER_SEEN_BITS - 1));
+    return (size_t)(worker_key_hash(key) & (WORKER_SEEN_BITS - 1));
 }
 
 /* The detected stage reads and applies an alert in one script when its key
@@ -849,9 +878,10 @@ static int worker_settle(worker_t *w, worker_item_t *items, size_t n, int may_ca
         worker_slot_t *slots = arena_alloc(&w->arena, n_pending * sizeof(*slots));
         for (size_t k = 0; k < n_pending; k++)
             slots[k].item = pending[k];
-        worker_view_t *views = arena_alloc(&w->arena, n_pending * sizeof(*views));
+        worker_views_t views;
+        worker_views_init(&views, &w->arena, n_pending);
         store_apply_t *applies = arena_alloc(&w->arena, n_pending * sizeof(*applies));
-        size_t n_applies = worker_settle_round(w, items, slots, n_pending, reads, views, applies);
+        size_t n_applies = worker_settle_round(w, items, slots, n_pending, reads, &views, applies);
         int rc = store_apply_batch(w->store, applies, n_applies, &w->arena);
         worker_note_redis(w);
         if (rc < 0)
