@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "handlers.h"
 #include "http_client.h"
 #include "ormis.h"
@@ -459,5 +461,30 @@ int e2e_ctl_line(const e2e_t *p, char *out, size_t out_size, const char *const *
     int rc = e2e_ctl(p, args, all, sizeof(all), 60000);
     if (out)
         snprintf(out, out_size, "%.*s", (int)strcspn(all, "\n"), all);
+    return rc;
+}
+
+/* ---- Redis ---------------------------------------------------------------------- */
+
+redisContext *e2e_redis_connect(void)
+{
+    const char *url = tu_redis();
+    char host[256];
+    int port = 6379, db = 0;
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *colon = strchr(p, ':');
+    cr_assert_not_null(colon, "redis URL %s", url);
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
+    port = atoi(colon + 1);
+    const char *slash = strchr(colon, '/');
+    if (slash)
+        db = atoi(slash + 1);
+    struct timeval tv = {5, 0};
+    redisContext *rc = redisConnectWithTimeout(host, port, tv);
+    cr_assert(rc && !rc->err, "redis connect %s:%d", host, port);
+    redisReply *r = redisCommand(rc, "SELECT %d", db);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR);
+    freeReplyObject(r);
     return rc;
 }

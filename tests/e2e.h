@@ -221,4 +221,9 @@ size_t e2e_ids_duplicates(e2e_ids_t *ids);
  * did not end in time. */
 int e2e_ctl(const e2e_t *p, const char *const *args, char *out, size_t out_size, int timeout_ms);
 
+/* A hiredis connection to the test bed's Redis (INCIDENTD_TEST_REDIS), its
+ * database selected; asserts. Free with redisFree(). */
+struct redisContext;
+struct redisContext *e2e_redis_connect(void);
+
 #endif

@@ -494,8 +494,11 @@ static int worker_subscribe(worker_t *w)
 static void worker_turn_paused(worker_t *w, int64_t now)
 {
     /* the last commit's outcome before the partitions pause or resume from
-     * their committed offsets */
+     * their committed offsets; messages carried into the next batch go (they
+     * come again from those offsets, and Redis may have lost their applies) */
     worker_commit_join(w, 1);
+    if (w->n_carry)
+        worker_carry_drop(w);
     if (!w->paused)
         worker_pause(w, 1);
     if (now >= w->next_redis_try_ms) {

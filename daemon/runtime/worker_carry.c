@@ -25,11 +25,12 @@
  *
  * Why nothing is lost or doubled: the consumer's position is past the
  * carried messages, so whatever drops them rewinds or reassigns first —
- * worker_rewind() covers them, and a rebalance, a new consumer or a failed
- * commit drops them (worker_free_batch()) where the partitions are read
- * again from the committed offsets. A message is carried WORKER_CARRY_MAX
- * times at most: a batch whose conflicts would carry one further decides
- * them again at once (another round trip), so none is carried for ever.
+ * worker_rewind() covers them, and a rebalance, a new consumer, a failed
+ * commit (worker_free_batch()) or a Redis outage (worker_turn_paused())
+ * drops them where the partitions are read again from the committed
+ * offsets. A message is carried WORKER_CARRY_MAX times at most: a batch
+ * whose conflicts would carry one further decides them again at once
+ * (another round trip), so none is carried for ever.
  * Not with batch.overlap_commit (a batch would be carried past a commit
  * still running).
  *

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "e2e.h"
 #include "http_client.h"
 #include "incidentd/v1/internal.pb-c.h"
@@ -514,5 +516,59 @@ Test(hostile, carried_messages_are_neither_lost_nor_doubled_even_when_killed, .t
 
     e2e_dead_t dead[2];
     cr_expect_eq(e2e_dlq_read(&p, dead, 2, 2000), 0, "no dead letter: %s", dead[0].error);
+    e2e_stop(&p);
+}
+
+/* One ACL command on the test bed's Redis; asserts it is not refused. */
+static void acl(redisContext *rc, const char *fmt, const char *user)
+{
+    redisReply *r = redisCommand(rc, fmt, user);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r ? r->str : rc->errstr);
+    freeReplyObject(r);
+}
+
+/* The classified stage as ACL user @p user of the test bed's Redis. */
+static pid_t classified_carrying_as(e2e_t *p, int port, const char *user)
+{
+    const char *base = tu_redis(), *hostpart = strstr(base, "://");
+    char saved[512], url[640];
+    snprintf(saved, sizeof(saved), "%s", base);
+    snprintf(url, sizeof(url), "redis://%s:pw-%s@%s", user, user, hostpart ? hostpart + 3 : base);
+    setenv("INCIDENTD_TEST_REDIS", url, 1);
+    pid_t c = classified_carrying(p, port);
+    setenv("INCIDENTD_TEST_REDIS", saved, 1);
+    return c;
+}
+
+Test(hostile, carried_messages_survive_a_redis_outage_of_their_worker, .timeout = 300)
+{
+    e2e_t p;
+    start_one_partition(&p, "detected,commands");
+    char keys[3][128], user[64];
+    stale_triple(&p, keys);
+    snprintf(user, sizeof(user), "%s", tu_unique("carry-user"));
+    redisContext *rc = e2e_redis_connect();
+    char setuser[160];
+    snprintf(setuser, sizeof(setuser), "ACL SETUSER %%s on >pw-%s ~* &* +@all", user);
+    acl(rc, setuser, user);
+
+    /* Its Redis goes away while the worker holds A and C: the batch they
+     * start fails, is rewound, the worker pauses ... */
+    int port = tu_free_port();
+    classified_carrying_as(&p, port, user);
+    acl(rc, "ACL SETUSER %s off", user);
+    acl(rc, "CLIENT KILL USER %s", user);
+    double up = 1;
+    for (int i = 0; i < 300 && up > 0; i++) {
+        up = stage_metric(port, "incidentd_redis_up", "classified");
+        if (up > 0)
+            usleep(50 * 1000);
+    }
+    cr_expect_eq(up, 0, "the worker saw Redis go (log %s)", p.log);
+    /* ... and carries on from the committed offsets once it is back. */
+    acl(rc, "ACL SETUSER %s on", user);
+    expect_once(&p, keys);
+    acl(rc, "ACL DELUSER %s", user);
+    redisFree(rc);
     e2e_stop(&p);
 }

@@ -469,31 +469,6 @@ static const step_t steps_acked[] = {
      0, "acknowledged by alice"},
 };
 
-/* ---- Redis ------------------------------------------------------------------------ */
-
-static redisContext *redis_connect(void)
-{
-    const char *url = tu_redis();
-    char host[256];
-    int port = 6379, db = 0;
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    const char *colon = strchr(p, ':');
-    cr_assert_not_null(colon, "redis URL %s", url);
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-    port = atoi(colon + 1);
-    const char *slash = strchr(colon, '/');
-    if (slash)
-        db = atoi(slash + 1);
-    struct timeval tv = {5, 0};
-    redisContext *rc = redisConnectWithTimeout(host, port, tv);
-    cr_assert(rc && !rc->err, "redis connect %s:%d", host, port);
-    redisReply *r = redisCommand(rc, "SELECT %d", db);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR);
-    freeReplyObject(r);
-    return rc;
-}
-
 /* ---- tests: usage ----------------------------------------------------------------- */
 
 Test(incidentctl, help_of_every_command_exits_0)
@@ -777,7 +752,7 @@ Test(incidentctl, publish_by_incident_id)
     st.incident = &inc;
     uint8_t buf[512];
     size_t len = incidentd__v1__stored_incident__pack(&st, buf);
-    redisContext *rc = redis_connect();
+    redisContext *rc = e2e_redis_connect();
     redisReply *rr =
         redisCommand(rc, "HSET %sinc:{INC-LOOKUP} state %b version 1", prefix, buf, len);
     cr_assert(rr && rr->type != REDIS_REPLY_ERROR);
@@ -1027,7 +1002,7 @@ Test(incidentctl, rebuild_writes_the_live_state)
     trails_write(prefix, all, 3);
 
     /* Redis still holds the closed one at an older version, as live. */
-    redisContext *rc = redis_connect();
+    redisContext *rc = e2e_redis_connect();
     Incidentd__V1__StoredIncident old = INCIDENTD__V1__STORED_INCIDENT__INIT;
     old.incident = &closed.snap[0];
     uint8_t oldbuf[1024];
