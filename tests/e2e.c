@@ -17,10 +17,10 @@
 #include "http_client.h"
 #include "ormis.h"
 
-/* Starts one incidentd with the given extra "--set" settings. */
-pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
+pid_t e2e_spawn_on(const char *prefix, const char *log, const char *stages, int partitions,
+                   const char *const *sets, const char *const *env_extra)
 {
-    const char *argv[64];
+    const char *argv[72];
     int n = 0;
     argv[n++] = tu_bin("incidentd");
     argv[n++] = "--brokers";
@@ -28,23 +28,32 @@ pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
     argv[n++] = "--redis";
     argv[n++] = tu_redis();
     argv[n++] = "--topic-prefix";
-    argv[n++] = p->prefix;
+    argv[n++] = prefix;
     argv[n++] = "--stages";
     argv[n++] = stages;
-    argv[n++] = "--set";
-    argv[n++] = "timer.poll=200ms";
-    argv[n++] = "--set";
-    argv[n++] = "batch.ms=5";
-    for (int i = 0; sets && sets[i] && n < 60; i++) {
+    for (int i = 0; sets && sets[i] && n < 70; i++) {
         argv[n++] = "--set";
         argv[n++] = sets[i];
     }
     argv[n] = NULL;
-    const char *env[40] = {"INCIDENTD_TOPICS_PARTITIONS=3"};
-    for (int i = 0; p->env && p->env[i] && i < 38; i++)
-        env[i + 1] = p->env[i];
-    pid_t pid = tu_spawn(argv, env, p->log);
+    char parts[48];
+    snprintf(parts, sizeof(parts), "INCIDENTD_TOPICS_PARTITIONS=%d", partitions);
+    const char *env[40] = {parts};
+    for (int i = 0; env_extra && env_extra[i] && i < 38; i++)
+        env[i + 1] = env_extra[i];
+    pid_t pid = tu_spawn(argv, env, log);
     cr_assert(pid > 0, "spawn incidentd");
+    return pid;
+}
+
+/* Starts one incidentd with the given extra "--set" settings. */
+pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets)
+{
+    const char *all[32] = {"timer.poll=200ms", "batch.ms=5"};
+    size_t n = 2;
+    for (size_t i = 0; sets && sets[i] && n < 31; i++)
+        all[n++] = sets[i];
+    pid_t pid = e2e_spawn_on(p->prefix, p->log, stages, 3, all, p->env);
     p->pids[p->n_pids++] = pid;
     return pid;
 }

@@ -40,8 +40,17 @@ typedef struct e2e_trail {
     size_t n;
 } e2e_trail_t;
 
+/* Starts incidentd of @p stages on topic prefix @p prefix with the test
+ * bed's broker and Redis, "--set" each of @p sets (NULL-ended, may be NULL),
+ * the topics it creates of @p partitions partitions, @p env_extra ("K=V",
+ * NULL-ended, may be NULL) in its environment and its output in @p log.
+ * Asserts it started; returns its pid (not tracked: see e2e_spawn()). */
+pid_t e2e_spawn_on(const char *prefix, const char *log, const char *stages, int partitions,
+                   const char *const *sets, const char *const *env_extra);
+
 /* Starts one more incidentd running @p stages with the given extra "--set"
- * settings on p's prefix; its output goes to p->log. */
+ * settings on p's prefix (after timer.poll=200ms, batch.ms=5; 3 partitions,
+ * p->env); its output goes to p->log. */
 pid_t e2e_spawn(e2e_t *p, const char *stages, const char *const *sets);
 
 /* A new prefix and log for @p p, and one incidentd running all stages. */

@@ -97,6 +97,19 @@ const char *tu_unique(const char *prefix)
     return b;
 }
 
+int tu_env_int(const char *name, int def)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+unsigned tu_seed(const char *name)
+{
+    unsigned seed = (unsigned)tu_env_int(name, (int)getpid());
+    srand(seed);
+    return seed;
+}
+
 /* ---- Kafka, processes ------------------------------------------------------ */
 #include <errno.h>
 #include <fcntl.h>

@@ -28,6 +28,13 @@ const char *const *tu_kafka_env(void);
 /** A fresh unique name with @p prefix, for topics and keys of one test. */
 const char *tu_unique(const char *prefix);
 
+/* The environment's integer @p name, or @p def when unset or empty. */
+int tu_env_int(const char *name, int def);
+
+/* Seeds rand() from the environment's @p name (a run to repeat) or the pid;
+ * returns the seed, for the test to print. */
+unsigned tu_seed(const char *name);
+
 /* ---- Kafka, processes (integration tests) -------------------------------- */
 #include <stddef.h>
 #include <stdint.h>

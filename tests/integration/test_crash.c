@@ -42,14 +42,8 @@ static pid_t crash_spawn(crash_t *c, int i)
     /* one process commits on a thread of its own while it applies the next
      * batch (worker_commit.c), the other one after the other */
     const char *overlap = i == 0 ? "batch.overlap_commit=on" : "batch.overlap_commit=off";
-    const char *argv[] = {
-        tu_bin("incidentd"), "--brokers", tu_brokers(), "--redis",     tu_redis(), "--topic-prefix",
-        c->prefix,           "--stages",  "all",        "--set",       inst,       "--set",
-        "batch.ms=10",       "--set",     overlap,      "--log-level", "info",     NULL};
-    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=6", NULL};
-    pid_t pid = tu_spawn(argv, env, c->log);
-    cr_assert(pid > 0);
-    return pid;
+    const char *sets[] = {inst, "batch.ms=10", overlap, "log.level=info", NULL};
+    return e2e_spawn_on(c->prefix, c->log, "all", 6, sets, NULL);
 }
 
 static void crash_kill_one(crash_t *c)
@@ -63,11 +57,8 @@ static void crash_kill_one(crash_t *c)
 
 Test(crash, sigkill_storm_loses_and_duplicates_nothing, .timeout = 1200)
 {
-    const char *env_n = getenv("INCIDENTD_CRASH_INCIDENTS");
-    const char *env_seed = getenv("INCIDENTD_CRASH_SEED");
-    int n_inc = env_n ? atoi(env_n) : 1250;
-    unsigned seed = env_seed ? (unsigned)atoi(env_seed) : (unsigned)getpid();
-    srand(seed);
+    int n_inc = tu_env_int("INCIDENTD_CRASH_INCIDENTS", 1250);
+    unsigned seed = tu_seed("INCIDENTD_CRASH_SEED");
     crash_t c = {0};
     snprintf(c.prefix, sizeof(c.prefix), "%s.", tu_unique("crash"));
     snprintf(c.log, sizeof(c.log), "/tmp/%sincidentd.log", c.prefix);

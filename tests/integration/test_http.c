@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "http_client.h"
 #include "incident/v1/incident.pb-c.h"
 #include "prom.h"
@@ -71,24 +72,9 @@ Test(http, metrics_health_and_readiness_of_the_real_daemon, .timeout = 300)
     snprintf(prefix, sizeof(prefix), "%s.", tu_unique("http"));
     snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
     int port = tu_free_port();
-    snprintf(http, sizeof(http), "127.0.0.1:%d", port);
-    const char *argv[] = {tu_bin("incidentd"),
-                          "--brokers",
-                          tu_brokers(),
-                          "--redis",
-                          tu_redis(),
-                          "--topic-prefix",
-                          prefix,
-                          "--stages",
-                          "all",
-                          "--http",
-                          http,
-                          "--set",
-                          "batch.ms=5",
-                          NULL};
-    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=3", NULL};
-    pid_t pid = tu_spawn(argv, env, log);
-    cr_assert(pid > 0);
+    snprintf(http, sizeof(http), "http=127.0.0.1:%d", port);
+    const char *sets[] = {http, "batch.ms=5", NULL};
+    pid_t pid = e2e_spawn_on(prefix, log, "all", 3, sets, NULL);
     child = pid;
 
     /* Ready: every stage has Kafka, Redis and partitions. /healthz answers

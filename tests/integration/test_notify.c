@@ -779,17 +779,43 @@ static int storm_size(void)
     return n > 0 ? n : 125;
 }
 
+/* @p n MAJOR triggers of new keys (tagged @p tag) on two sites: global
+ * incidents, each escalated to the TM and the global stakeholders. */
+static void publish_global(nt_t *t, const char *tag, int n)
+{
+    static char *sites[] = {"paris", "berlin"};
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s", tu_unique(tag));
+        Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
+                                          INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
+        a.n_sites = 2;
+        a.sites = sites;
+        e2e_publish(&t->p, &a);
+    }
+}
+
+/* TM tina and @p n_stakeholders global stakeholders s1..sN, every one of
+ * them a webhook on the test's one receiver; no mail; the webhook secret. */
+static void one_receiver_settings(nt_t *t, size_t *n, int n_stakeholders)
+{
+    int a = t->recv.port;
+    char list[64] = "";
+    for (int i = 1; i <= n_stakeholders; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%ss%d", i > 1 ? "," : "", i);
+    nt_set(t, n, "roster.technical_manager.default=tina");
+    nt_set(t, n, "handling.global_stakeholders=%s", list);
+    nt_set(t, n, "people.tina.webhook=http://127.0.0.1:%d/ok/tina", a);
+    for (int i = 1; i <= n_stakeholders; i++)
+        nt_set(t, n, "people.s%d.webhook=http://127.0.0.1:%d/ok/s%d", i, a, i);
+    nt_set(t, n, "notify.smtp_url=");
+    nt_set(t, n, "notify.webhook_secret=%s", SECRET);
+}
+
 static void storm_settings(nt_t *t)
 {
     size_t n = 0;
-    int a = t->recv.port;
-    nt_set(t, &n, "roster.technical_manager.default=tina");
-    nt_set(t, &n, "handling.global_stakeholders=s1,s2,s3");
-    nt_set(t, &n, "people.tina.webhook=http://127.0.0.1:%d/ok/tina", a);
-    for (int i = 1; i <= 3; i++)
-        nt_set(t, &n, "people.s%d.webhook=http://127.0.0.1:%d/ok/s%d", i, a, i);
-    nt_set(t, &n, "notify.smtp_url=");
-    nt_set(t, &n, "notify.webhook_secret=%s", SECRET);
+    one_receiver_settings(t, &n, 3);
     nt_set(t, &n, "notify.timeout=2s");
     nt_set(t, &n, "notify.retry.initial=1s");
     nt_set(t, &n, "notify.retry.max=2s");
@@ -875,16 +901,7 @@ static pid_t storm_start(nt_t *t, int incidents)
     e2e_spawn(&t->p, "detected,classified,scoped,escalated,resolved,commands", stages);
     pid_t np = e2e_spawn(&t->p, "notify", t->setv);
     feed_open(&t->f, &t->p);
-    static char *sites[] = {"paris", "berlin"};
-    for (int i = 0; i < incidents; i++) {
-        char key[64];
-        snprintf(key, sizeof(key), "%s", tu_unique("storm"));
-        Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                          INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-        a.n_sites = 2;
-        a.sites = sites;
-        e2e_publish(&t->p, &a);
-    }
+    publish_global(t, "storm", incidents);
     return np;
 }
 
@@ -969,14 +986,7 @@ Test(notify, a_storm_of_deliveries_survives_the_sender_killed, .timeout = 300)
 static void run_settings(nt_t *t, int http_port)
 {
     size_t n = 0;
-    int a = t->recv.port;
-    nt_set(t, &n, "roster.technical_manager.default=tina");
-    nt_set(t, &n, "handling.global_stakeholders=s1,s2");
-    nt_set(t, &n, "people.tina.webhook=http://127.0.0.1:%d/ok/tina", a);
-    for (int i = 1; i <= 2; i++)
-        nt_set(t, &n, "people.s%d.webhook=http://127.0.0.1:%d/ok/s%d", i, a, i);
-    nt_set(t, &n, "notify.smtp_url=");
-    nt_set(t, &n, "notify.webhook_secret=%s", SECRET);
+    one_receiver_settings(t, &n, 2);
     nt_set(t, &n, "notify.concurrency=4");
     nt_set(t, &n, "escalation.ack_timeout=1h");
     if (http_port)
@@ -1026,16 +1036,7 @@ Test(notify, a_run_to_one_endpoint_is_claimed_as_the_endpoint_takes_it, .timeout
     run_settings(t, 0);
     e2e_spawn(&t->p, "detected,classified,scoped,escalated,resolved", t->setv);
     feed_open(&t->f, &t->p);
-    static char *sites[] = {"paris", "berlin"};
-    for (int i = 0; i < RUN_INCIDENTS; i++) {
-        char key[64];
-        snprintf(key, sizeof(key), "%s", tu_unique("run"));
-        Incident__V1__Alert a = e2e_alert(tu_unique("a"), key, INCIDENT__V1__ACTION__ACTION_TRIGGER,
-                                          INCIDENT__V1__SEVERITY__SEVERITY_MAJOR);
-        a.n_sites = 2;
-        a.sites = sites;
-        e2e_publish(&t->p, &a);
-    }
+    publish_global(t, "run", RUN_INCIDENTS);
     storm_t s = {0};
     size_t from = 0;
     cr_assert_eq(run_wait_plans(t, &s, &from, RUN_INCIDENTS), RUN_INCIDENTS,

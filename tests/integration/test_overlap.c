@@ -89,30 +89,9 @@ static int log_count(const char *path, const char *what)
  * overlapped, and the setting @p extra (KEY=VALUE, or NULL). */
 static pid_t spawn(const char *prefix, const char *log, const char *extra)
 {
-    const char *argv[] = {tu_bin("incidentd"),
-                          "--brokers",
-                          tu_brokers(),
-                          "--redis",
-                          tu_redis(),
-                          "--topic-prefix",
-                          prefix,
-                          "--stages",
-                          "all",
-                          "--set",
-                          "instance_id=w0",
-                          "--set",
-                          "batch.ms=10",
-                          "--set",
-                          "batch.overlap_commit=on",
-                          "--log-level",
-                          "info",
-                          extra ? "--set" : NULL,
-                          extra,
-                          NULL};
-    static const char *const env[] = {"INCIDENTD_TOPICS_PARTITIONS=6", NULL};
-    pid_t pid = tu_spawn(argv, env, log);
-    cr_assert(pid > 0);
-    return pid;
+    const char *sets[] = {"instance_id=w0", "batch.ms=10", "batch.overlap_commit=on",
+                          "log.level=info", extra,         NULL};
+    return e2e_spawn_on(prefix, log, "all", 6, sets, NULL);
 }
 
 /* Fences a random stage when due; counts the fences. */
@@ -127,11 +106,8 @@ static void fence_when_due(const char *prefix, int64_t *next, int *fences)
 
 Test(overlap, failed_commit_with_next_batch_applied_loses_and_duplicates_nothing, .timeout = 1200)
 {
-    const char *env_n = getenv("INCIDENTD_OVERLAP_INCIDENTS");
-    const char *env_seed = getenv("INCIDENTD_OVERLAP_SEED");
-    int n_inc = env_n ? atoi(env_n) : 1000;
-    unsigned seed = env_seed ? (unsigned)atoi(env_seed) : (unsigned)getpid();
-    srand(seed);
+    int n_inc = tu_env_int("INCIDENTD_OVERLAP_INCIDENTS", 1000);
+    unsigned seed = tu_seed("INCIDENTD_OVERLAP_SEED");
     char prefix[128], log[256];
     snprintf(prefix, sizeof(prefix), "%s.", tu_unique("overlap"));
     snprintf(log, sizeof(log), "/tmp/%sincidentd.log", prefix);
@@ -232,8 +208,7 @@ static void publish_fat(const char *prefix)
 
 Test(overlap, refused_record_aborts_three_commits_then_is_dead_lettered_rest_whole, .timeout = 900)
 {
-    const char *env_seed = getenv("INCIDENTD_OVERLAP_SEED");
-    srand(env_seed ? (unsigned)atoi(env_seed) : (unsigned)getpid());
+    tu_seed("INCIDENTD_OVERLAP_SEED");
     const int n_inc = 500;
     e2e_t p;
     memset(&p, 0, sizeof(p));
