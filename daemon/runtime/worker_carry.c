@@ -80,8 +80,9 @@ size_t worker_carry_mark(worker_t *w, worker_item_t *items, size_t n, const size
     if (marked == n || worn) { /* nothing committed, or no progress: decide again now */
         for (size_t i = 0; i < n; i++)
             items[i].carry = 0;
-        return 0;
+        marked = 0;
     }
+    w->carry_marked = marked;
     return marked;
 }
 
@@ -116,6 +117,9 @@ static int worker_hint_add(worker_t *w, const worker_item_t *it)
 
 void worker_carry_out(worker_t *w, worker_item_t *items, size_t *n)
 {
+    if (!w->carry_marked) /* the batch as it is: no copy of its items */
+        return;
+    w->carry_marked = 0;
     size_t kept = 0;
     for (size_t i = 0; i < *n; i++) {
         if (!items[i].carry) {
@@ -141,6 +145,7 @@ void worker_carry_out(worker_t *w, worker_item_t *items, size_t *n)
 
 size_t worker_carry_in(worker_t *w)
 {
+    w->carry_marked = 0; /* a batch that failed after its marks took them along */
     size_t c = w->n_carry;
     if (c == 0)
         return 0;

@@ -180,8 +180,9 @@ struct worker {
     size_t n_carry;
     worker_hint_t *hints;
     size_t n_hints;
-    int overlap;        /* batch.overlap_commit */
-    int producer_fatal; /* a joined commit left the producer unusable: replace it */
+    size_t carry_marked; /* items the last worker_carry_mark() marked */
+    int overlap;         /* batch.overlap_commit */
+    int producer_fatal;  /* a joined commit left the producer unusable: replace it */
     int64_t next_timer_poll_ms;
     int64_t next_lag_ms;
     int64_t next_redis_try_ms;
