@@ -682,6 +682,12 @@ int worker_run(worker_t *w)
         else if (worker_turn(w, now, &rc) < 0)
             break;
     }
+    /* A clean stop leaves nothing applied and uncommitted: messages carried
+     * into the next batch are that batch, decided at once (no carry while
+     * stopping); if it fails, the next owner reads them again. */
+    if (*w->stop && rc == 0 && w->n_carry > 0 && w->consumer && w->epoch_ok && !w->producer_fatal &&
+        worker_process(w) != 0)
+        worker_free_batch(w);
     /* the last commit ends (committed or aborted) before the group is left */
     worker_commit_join(w, 0);
     log_msg(LOG_INFO, w->stage->name, NULL, NULL, "stopping: leaving the consumer group");

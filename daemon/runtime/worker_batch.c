@@ -918,7 +918,7 @@ int worker_process(worker_t *w)
             items[i].done = 1;
     }
     worker_carry_hint(w, items, carried);
-    int may_carry = !w->overlap;
+    int may_carry = !w->overlap && !*w->stop;
     if (worker_settle(w, items, n, may_carry) < 0 || worker_confirm(w) < 0) {
         atomic_store(&w->stats.redis_up, store_ready(w->store));
         log_msg(LOG_WARN, w->stage->name, NULL, NULL, "redis step failed: %s",

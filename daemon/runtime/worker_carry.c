@@ -31,6 +31,9 @@
  * offsets. A message is carried WORKER_CARRY_MAX times at most: a batch
  * whose conflicts would carry one further decides them again at once
  * (another round trip), so none is carried for ever.
+ * A clean stop decides and commits what it carries before it leaves the
+ * group (worker_run(); no carry while stopping), so a planned stop leaves
+ * no applied message uncommitted, whose replay records would expire.
  * Not with batch.overlap_commit (a batch would be carried past a commit
  * still running).
  *

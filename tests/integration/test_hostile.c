@@ -493,7 +493,7 @@ static pid_t classified_carrying(e2e_t *p, int port)
     return c;
 }
 
-Test(hostile, carried_messages_are_neither_lost_nor_doubled_even_when_killed, .timeout = 300)
+Test(hostile, carried_messages_are_neither_lost_nor_doubled_when_stopped_or_killed, .timeout = 300)
 {
     e2e_t p;
     start_one_partition(&p, "detected,commands");
@@ -505,6 +505,13 @@ Test(hostile, carried_messages_are_neither_lost_nor_doubled_even_when_killed, .t
     pid_t c = classified_carrying(&p, tu_free_port());
     expect_once(&p, keys);
     cr_expect_eq(e2e_kill(&p, c, SIGTERM, 30000), 0);
+
+    /* Stopped (SIGTERM) while it holds them: it decides and commits them
+     * before it leaves (no other worker runs meanwhile). */
+    stale_triple(&p, keys);
+    c = classified_carrying(&p, tu_free_port());
+    cr_expect_eq(e2e_kill(&p, c, SIGTERM, 30000), 0);
+    expect_once(&p, keys);
 
     /* Killed while it holds them: a new worker reads them again from the
      * committed offsets (after B). */
